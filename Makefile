@@ -1,0 +1,37 @@
+# The two commands of the README: `make run` and `make test`.
+# Each creates (or reuses) .venv and installs what is missing; the stamp makes it idempotent.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.abgate-installed
+
+.PHONY: run test lint check bench install clean-var
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@# torch first and exactly pinned: the CPU build on disk, not the registry's CUDA one.
+	@$(PY) -m pip install -q torch==2.13.0
+	@$(PY) -m pip install -q -e ".[models,dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/abgate run
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy gateway stats sim tests
+
+check: lint test
+
+bench: $(STAMP)
+	$(PY) -m bench.batching
+
+clean-var:
+	rm -rf var/

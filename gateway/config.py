@@ -1,0 +1,279 @@
+"""Experiment configuration: typed, frozen, validated once at load.
+
+Every error names the field, the rule and the value it got, e.g.
+``experiments[0] 'ranker-q4'.variants: weights sum to 0.97, expected 1.0``.
+Nothing is silently repaired.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Literal, cast, get_args
+
+from gateway.errors import ConfigError
+from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
+
+Status = Literal["draft", "running", "concluded"]
+Outcome = Literal["none", "promoted", "rolled_back", "inconclusive"]
+Metric = Literal["purchase_conversion", "revenue_per_user", "click_through"]
+
+WEIGHT_SUM_TOLERANCE: Final = 1e-3
+_KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model_version: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    key: str
+    variants: tuple[Variant, ...]
+    status: Status = "running"
+    coverage: float = 1.0
+    namespace_range: tuple[float, float] = (0.0, 1.0)
+    hash_version: int = 2
+    seed: str = ""
+    primary_metric: Metric = "purchase_conversion"
+    alpha: float = 0.05
+    min_units_per_arm: int = 200
+    outcome: Outcome = "none"
+    description: str = ""
+
+    @property
+    def hash_seed(self) -> str:
+        return self.seed or self.key
+
+    @property
+    def control(self) -> Variant:
+        return self.variants[0]
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Everything the router needs: one immutable snapshot."""
+
+    default_model_version: str
+    experiments: tuple[Experiment, ...] = field(default_factory=tuple)
+    namespace_id: str = "ranking"
+
+    def experiment(self, key: str) -> Experiment:
+        for experiment in self.experiments:
+            if experiment.key == key:
+                return experiment
+        raise KeyError(key)
+
+    def with_experiment(self, updated: Experiment) -> RoutingConfig:
+        experiments = tuple(updated if e.key == updated.key else e for e in self.experiments)
+        return replace(self, experiments=experiments)
+
+
+def _take(data: Mapping[str, Any], where: str, allowed: Collection[str]) -> None:
+    if not isinstance(data, Mapping):
+        raise ConfigError(where, f"expected a table/object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ConfigError(where, f"unknown field(s) {unknown}; allowed: {sorted(allowed)}")
+
+
+def _str(data: Mapping[str, Any], name: str, where: str, default: str | None = None) -> str:
+    if name not in data:
+        if default is None:
+            raise ConfigError(f"{where}.{name}", "is required")
+        return default
+    value = data[name]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.{name}", f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _number(
+    data: Mapping[str, Any], name: str, where: str, default: float, lo: float, hi: float
+) -> float:
+    if name not in data and math.isnan(default):
+        raise ConfigError(f"{where}.{name}", "is required")
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where}.{name}", f"expected a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}.{name}", f"must be in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def _choice(data: Mapping[str, Any], name: str, where: str, options: Any, default: str) -> str:
+    value = data.get(name, default)
+    allowed = get_args(options)
+    if value not in allowed:
+        raise ConfigError(f"{where}.{name}", f"must be one of {list(allowed)}, got {value!r}")
+    return cast(str, value)
+
+
+def parse_variant(data: Mapping[str, Any], where: str) -> Variant:
+    _take(data, where, ("name", "model_version", "weight"))
+    return Variant(
+        name=_str(data, "name", where),
+        model_version=_str(data, "model_version", where),
+        weight=_number(data, "weight", where, math.nan, 0.0, 1.0),
+    )
+
+
+def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
+    allowed = [f for f in Experiment.__dataclass_fields__]
+    _take(data, where, allowed)
+    key = _str(data, "key", where)
+    if not _KEY_RE.match(key):
+        raise ConfigError(f"{where}.key", f"must match {_KEY_RE.pattern}, got {key!r}")
+    where = f"{where} {key!r}"
+    raw_variants = data.get("variants")
+    if not isinstance(raw_variants, list) or len(raw_variants) < 2:
+        raise ConfigError(f"{where}.variants", f"expected a list of at least 2, got {raw_variants!r}")
+    variants = tuple(parse_variant(v, f"{where}.variants[{i}]") for i, v in enumerate(raw_variants))
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}.variants", f"variant names must be unique, got {names}")
+    total = sum(v.weight for v in variants)
+    if abs(total - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise ConfigError(f"{where}.variants", f"weights sum to {total:g}, expected 1.0")
+    raw_range = data.get("namespace_range", [0.0, 1.0])
+    if (
+        not isinstance(raw_range, list | tuple)
+        or len(raw_range) != 2
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in raw_range)
+        or not 0.0 <= raw_range[0] < raw_range[1] <= 1.0
+    ):
+        raise ConfigError(
+            f"{where}.namespace_range", f"expected [start, end] with 0 <= start < end <= 1, got {raw_range!r}"
+        )
+    hash_version = data.get("hash_version", 2)
+    if hash_version not in SUPPORTED_HASH_VERSIONS or isinstance(hash_version, bool):
+        raise ConfigError(
+            f"{where}.hash_version", f"must be one of {list(SUPPORTED_HASH_VERSIONS)}, got {hash_version!r}"
+        )
+    min_units = data.get("min_units_per_arm", 200)
+    if isinstance(min_units, bool) or not isinstance(min_units, int) or min_units < 1:
+        raise ConfigError(f"{where}.min_units_per_arm", f"expected an integer >= 1, got {min_units!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}.description", f"expected a string, got {description!r}")
+    seed = data.get("seed", "")
+    if not isinstance(seed, str):
+        raise ConfigError(f"{where}.seed", f"expected a string, got {seed!r}")
+    return Experiment(
+        key=key,
+        variants=variants,
+        status=cast(Status, _choice(data, "status", where, Status, "running")),
+        coverage=_number(data, "coverage", where, 1.0, 0.0, 1.0),
+        namespace_range=(float(raw_range[0]), float(raw_range[1])),
+        hash_version=int(hash_version),
+        seed=seed,
+        primary_metric=cast(Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")),
+        alpha=_number(data, "alpha", where, 0.05, 1e-6, 0.5),
+        min_units_per_arm=min_units,
+        outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
+        description=description,
+    )
+
+
+def parse_routing(data: Mapping[str, Any], known_versions: Collection[str] | None = None) -> RoutingConfig:
+    """Parse and validate a whole routing config.
+
+    ``known_versions`` are the model versions loaded by the gateway; when given,
+    every referenced version must be among them.
+    """
+    _take(data, "config", ("default_model_version", "experiments", "namespace_id"))
+    raw_experiments = data.get("experiments", [])
+    if not isinstance(raw_experiments, list):
+        raise ConfigError("config.experiments", f"expected a list, got {raw_experiments!r}")
+    experiments = tuple(parse_experiment(e, f"experiments[{i}]") for i, e in enumerate(raw_experiments))
+    config = RoutingConfig(
+        default_model_version=_str(data, "default_model_version", "config"),
+        experiments=experiments,
+        namespace_id=_str(data, "namespace_id", "config", "ranking"),
+    )
+    validate_routing(config, known_versions)
+    return config
+
+
+def validate_routing(config: RoutingConfig, known_versions: Collection[str] | None = None) -> None:
+    """Rules that span experiments: unique keys, disjoint ranges, loaded versions."""
+    keys = [e.key for e in config.experiments]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ConfigError("experiments", f"experiment keys must be unique, duplicated: {duplicates}")
+    live = sorted(
+        (e for e in config.experiments if e.status != "draft"), key=lambda e: e.namespace_range
+    )
+    for before, after in zip(live, live[1:], strict=False):
+        if after.namespace_range[0] < before.namespace_range[1]:
+            raise ConfigError(
+                f"experiments {before.key!r} and {after.key!r}",
+                f"namespace ranges {list(before.namespace_range)} and "
+                f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}",
+            )
+    if known_versions is not None:
+        if config.default_model_version not in known_versions:
+            raise ConfigError(
+                "config.default_model_version",
+                f"model version {config.default_model_version!r} is not loaded; "
+                f"loaded: {sorted(known_versions)}",
+            )
+        for e in config.experiments:
+            for v in e.variants:
+                if v.model_version not in known_versions:
+                    raise ConfigError(
+                        f"experiment {e.key!r} variant {v.name!r}.model_version",
+                        f"model version {v.model_version!r} is not loaded; loaded: {sorted(known_versions)}",
+                    )
+
+
+def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
+    """The JSON form stored in Redis; ``parse_routing`` reads it back unchanged."""
+    return {
+        "default_model_version": config.default_model_version,
+        "namespace_id": config.namespace_id,
+        "experiments": [
+            {
+                "key": e.key,
+                "status": e.status,
+                "variants": [
+                    {"name": v.name, "model_version": v.model_version, "weight": v.weight}
+                    for v in e.variants
+                ],
+                "coverage": e.coverage,
+                "namespace_range": list(e.namespace_range),
+                "hash_version": e.hash_version,
+                "seed": e.seed,
+                "primary_metric": e.primary_metric,
+                "alpha": e.alpha,
+                "min_units_per_arm": e.min_units_per_arm,
+                "outcome": e.outcome,
+                "description": e.description,
+            }
+            for e in config.experiments
+        ],
+    }
+
+
+def load_routing_file(path: Path, known_versions: Collection[str] | None = None) -> RoutingConfig:
+    """Read a TOML routing config from ``configs/``."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"invalid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc}") from exc
+    return parse_routing(data, known_versions)

@@ -1,0 +1,1 @@
+"""Pure assignment core: hashing, bucketing and variant choice. Stdlib only."""

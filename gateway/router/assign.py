@@ -1,0 +1,71 @@
+"""From a routing snapshot and a unit id to the variant and model version that serve it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.config import Experiment, RoutingConfig
+from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
+from gateway.router.hashing import unit_hash
+
+
+@dataclass(frozen=True)
+class Assignment:
+    experiment: str
+    variant: str
+    model_version: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """What serves one query: the model version and the assignments to record."""
+
+    model_version: str
+    assignments: tuple[Assignment, ...]
+
+
+@dataclass(frozen=True)
+class _CompiledExperiment:
+    experiment: Experiment
+    ranges: tuple[BucketRange, ...]
+
+
+class Router:
+    """An immutable, precompiled view of one ``RoutingConfig``."""
+
+    def __init__(self, config: RoutingConfig, version: int = 0) -> None:
+        self.config = config
+        self.version = version
+        self._compiled = tuple(
+            _CompiledExperiment(e, tuple(bucket_ranges([v.weight for v in e.variants], e.coverage)))
+            for e in config.experiments
+            if e.status != "draft"
+        )
+
+    def assign(self, experiment: Experiment, ranges: tuple[BucketRange, ...], unit_id: str) -> int:
+        """Variant index for ``unit_id`` in ``experiment``, or -1 if not covered."""
+        n = unit_hash(experiment.hash_seed, unit_id, experiment.hash_version)
+        if n is None:
+            return -1
+        return choose_variant(n, ranges)
+
+    def route(self, unit_id: str) -> Route:
+        """The model version for ``unit_id`` and the experiment assignments it implies.
+
+        Experiments share one namespace (disjoint ranges, checked at validation),
+        so a unit is in at most one ranking experiment.
+        """
+        if self._compiled:
+            ns = unit_hash("__" + self.config.namespace_id, unit_id, 1)
+            for compiled in self._compiled:
+                start, end = compiled.experiment.namespace_range
+                if ns is not None and start <= ns < end:
+                    index = self.assign(compiled.experiment, compiled.ranges, unit_id)
+                    if index < 0:
+                        break
+                    variant = compiled.experiment.variants[index]
+                    assignment = Assignment(
+                        compiled.experiment.key, variant.name, variant.model_version
+                    )
+                    return Route(variant.model_version, (assignment,))
+        return Route(self.config.default_model_version, ())
