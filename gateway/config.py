@@ -20,7 +20,7 @@ from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
 
 Status = Literal["draft", "running", "concluded"]
 Outcome = Literal["none", "promoted", "rolled_back", "inconclusive"]
-Metric = Literal["purchase_conversion", "revenue_per_user", "click_through"]
+Metric = Literal["purchase_conversion", "revenue_per_user"]
 
 WEIGHT_SUM_TOLERANCE: Final = 1e-3
 _KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

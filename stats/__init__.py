@@ -1,0 +1,1 @@
+"""Pure statistics: sufficient statistics, always-valid tests, SRM, decisions. numpy/scipy only."""

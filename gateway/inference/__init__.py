@@ -1,0 +1,1 @@
+"""Model registry, dynamic batching and ONNX Runtime sessions. No aiohttp, no redis."""

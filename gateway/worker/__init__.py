@@ -1,0 +1,1 @@
+"""The worker: joins outcomes to exposures, keeps sufficient statistics, evaluates and decides."""

@@ -1,0 +1,284 @@
+"""The ``abgate`` command: run the demo, serve, work, build models, administer experiments."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from gateway.errors import GatewayError
+from gateway.processes import ProcessGroup, wait_ready
+from gateway.redis_server import EmbeddedRedis
+from gateway.settings import Settings
+
+log = logging.getLogger("abgate")
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format=f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s",
+    )
+
+
+def _ensure_models(settings: Settings) -> None:
+    from sim.build import ensure_demo_models
+
+    ensure_demo_models(settings.models_dir)
+
+
+@contextlib.contextmanager
+def _redis(settings: Settings) -> Any:
+    """Yield the Redis URL: REDIS_URL if set, else an embedded server under var/redis/."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    server = EmbeddedRedis(settings.var_dir / "redis" / settings.prefix).start()
+    print(f"embedded redis-server on {server.url} (data in {server.data_dir})", flush=True)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:
+    env = {"REDIS_URL": redis_url, "ABGATE_PORT": str(settings.port), "ABGATE_HOST": settings.host}
+    for i in range(workers):
+        group.spawn(f"gateway-{i}", ["serve-one"], env)
+    base = f"http://{settings.host}:{settings.port}"
+    wait_ready(base + "/readyz", group)
+    return base
+
+
+def _wait_for_signal(group: ProcessGroup) -> None:
+    stop = {"now": False}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop["now"]:
+        group.check()
+        time.sleep(0.2)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _ensure_models(settings)
+    group = ProcessGroup()
+    with _redis(settings) as redis_url:
+        try:
+            base = _start_gateways(group, settings, redis_url, args.workers)
+            print(f"abgate gateway: {args.workers} processes on {base}", flush=True)
+            _wait_for_signal(group)
+        finally:
+            group.stop()
+    return 0
+
+
+def cmd_serve_one(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from gateway.http.app import build_app
+
+    settings = Settings.from_env()
+    loop: asyncio.AbstractEventLoop
+    try:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    web.run_app(
+        build_app(settings), host=settings.host, port=settings.port, reuse_port=True,
+        print=None, shutdown_timeout=10.0, loop=loop, access_log=None,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from gateway.worker.service import run_worker
+
+    settings = Settings.from_env()
+
+    async def main(redis_url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings.__class__(**{**settings.__dict__, "redis_url": redis_url}),
+                         args.interval, stop)
+
+    with _redis(settings) as redis_url:
+        asyncio.run(main(redis_url))
+    return 0
+
+
+def _get_json(url: str, token: str | None = None, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise GatewayError(f"{method} {url} -> {exc.code}: {exc.read().decode()}") from None
+
+
+def _estimate_line(base: str, keys: list[str]) -> str:
+    parts = []
+    for key in keys:
+        try:
+            data = _get_json(f"{base}/v1/experiments/{key}")
+        except (GatewayError, OSError):
+            continue
+        evaluation = data.get("last_evaluation")
+        if data["status"] == "concluded":
+            parts.append(f"{key}: {data['outcome']}")
+        elif evaluation and evaluation["arms"]:
+            arm = evaluation["arms"][0]
+            mean = evaluation["means"][data["variants"][0]["name"]] or 1.0
+            low, high = arm["ci_low"], arm["ci_high"]
+            interval = ("[-inf, inf]" if low is None or high is None
+                        else f"[{low / mean:+.1%}, {high / mean:+.1%}]")
+            parts.append(f"{key}: units {sum(evaluation['units'].values())}, "
+                         f"lift {arm['relative_lift']:+.1%} {interval}, p={arm['p_value']:.3f}")
+    return "  |  ".join(parts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sim.shoppers import ShopperTraffic, progress_line
+
+    settings = Settings.from_env()
+    print("abgate: preparing demo models (first run trains them with torch) ...", flush=True)
+    _ensure_models(settings)
+    group = ProcessGroup()
+    with _redis(settings) as redis_url:
+        try:
+            base = _start_gateways(group, settings, redis_url, args.workers)
+            group.spawn("worker", ["worker", "--interval", str(args.interval)], {"REDIS_URL": redis_url})
+            print(f"gateway: {args.workers} processes on {base}; worker evaluating every {args.interval:g} s",
+                  flush=True)
+            print(f"admin token: {settings.admin_token}   (try: curl {base}/v1/experiments)", flush=True)
+            keys = [e["key"] for e in _get_json(base + "/v1/experiments")["experiments"]
+                    if e["status"] == "running"]
+            asyncio.run(_drive(base, keys, args, group, ShopperTraffic, progress_line))
+        finally:
+            print("stopping ...", flush=True)
+            group.stop()
+    print("stopped cleanly.", flush=True)
+    return 0
+
+
+async def _drive(base: str, keys: list[str], args: argparse.Namespace, group: ProcessGroup,
+                 traffic_cls: Any, progress_line: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    traffic = traffic_cls(base, seed=args.seed, concurrency=args.concurrency)
+    task = asyncio.create_task(traffic.run(stop))
+    started = loop.time()
+    announced: set[str] = set()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.progress_every)
+        group.check()
+        line = await asyncio.to_thread(_estimate_line, base, keys)
+        print(progress_line(traffic.stats, loop.time() - started), flush=True)
+        if line:
+            print(f"        {line}", flush=True)
+        for entry in (await asyncio.to_thread(_get_json, base + "/v1/audit?count=20"))["entries"]:
+            if entry["actor"] == "decision-loop" and entry["id"] not in announced:
+                announced.add(entry["id"])
+                print(f"*** DECISION (config v{entry['version']}): {entry['reason']}", flush=True)
+                for change in entry["diff"]:
+                    print(f"      {change['path']}: {change['old']} -> {change['new']}", flush=True)
+        if args.exit_after_decision and announced:
+            stop.set()
+    await task
+
+
+def cmd_build_models(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _ensure_models(settings)
+    return 0
+
+
+def cmd_experiments(args: argparse.Namespace) -> int:
+    print(json.dumps(_get_json(args.url.rstrip("/") + "/v1/experiments"), indent=2))
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason}
+    if args.weights:
+        body["weights"] = {k: float(v) for k, v in (p.split("=", 1) for p in args.weights.split(","))}
+    if args.coverage is not None:
+        body["coverage"] = args.coverage
+    if args.status:
+        body["status"] = args.status
+    token = os.environ.get("ABGATE_ADMIN_TOKEN", "dev-admin-token")
+    result = _get_json(f"{args.url.rstrip('/')}/v1/experiments/{args.key}", token, "PATCH", body)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="abgate", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="the whole system on embedded defaults, with simulated shoppers")
+    run.add_argument("--workers", type=int, default=2, help="gateway processes")
+    run.add_argument("--interval", type=float, default=2.0, help="seconds between evaluations")
+    run.add_argument("--concurrency", type=int, default=24, help="concurrent simulated shoppers")
+    run.add_argument("--seed", type=int, default=1)
+    run.add_argument("--progress-every", type=float, default=5.0)
+    run.add_argument("--exit-after-decision", action="store_true", help="stop once a decision is made")
+    run.set_defaults(func=cmd_run)
+    serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=cmd_serve)
+    one = sub.add_parser("serve-one", help=argparse.SUPPRESS)
+    one.set_defaults(func=cmd_serve_one)
+    worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
+    worker.add_argument("--interval", type=float, default=2.0)
+    worker.set_defaults(func=cmd_worker)
+    build = sub.add_parser("build-models", help="train and export the demo models if missing")
+    build.set_defaults(func=cmd_build_models)
+    exps = sub.add_parser("experiments", help="show the routing config a gateway serves")
+    exps.add_argument("--url", default="http://127.0.0.1:8080")
+    exps.set_defaults(func=cmd_experiments)
+    setp = sub.add_parser("set", help="change an experiment's weights, coverage or status (audited)")
+    setp.add_argument("key")
+    setp.add_argument("--weights", help="name=weight,name=weight")
+    setp.add_argument("--coverage", type=float)
+    setp.add_argument("--status", choices=["draft", "running", "concluded"])
+    setp.add_argument("--reason", default="")
+    setp.add_argument("--url", default="http://127.0.0.1:8080")
+    setp.set_defaults(func=cmd_set)
+    args = parser.parse_args(argv)
+    _logging(args.verbose or args.command in ("serve-one", "worker"))
+    try:
+        return int(args.func(args))
+    except GatewayError as exc:
+        print(f"abgate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

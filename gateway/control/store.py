@@ -1,0 +1,139 @@
+"""The routing config in Redis: one JSON document, a version counter, an audit stream.
+
+A change is computed from the current document, validated, then applied with a
+compare-and-set Lua script that also appends the audit record and publishes the
+new version, so config, version and audit can never disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from gateway.config import RoutingConfig, parse_routing, routing_to_dict
+from gateway.control.changes import diff
+from gateway.errors import Conflict
+
+_CAS = """
+local current = redis.call('GET', KEYS[2])
+if (current or '0') ~= ARGV[1] then return nil end
+local version = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[2])
+local audit = string.gsub(ARGV[3], '"__VERSION__"', tostring(version))
+redis.call('XADD', KEYS[3], '*', 'e', audit)
+redis.call('PUBLISH', ARGV[4], version)
+return version
+"""
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    @property
+    def config(self) -> str:
+        return f"{self.prefix}:config"
+
+    @property
+    def version(self) -> str:
+        return f"{self.prefix}:config:version"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}:audit"
+
+    @property
+    def channel(self) -> str:
+        return f"{self.prefix}:config:changed"
+
+    @property
+    def exposures(self) -> str:
+        return f"{self.prefix}:stream:exposures"
+
+    @property
+    def outcomes(self) -> str:
+        return f"{self.prefix}:stream:outcomes"
+
+    @property
+    def decisions(self) -> str:
+        return f"{self.prefix}:decisions"
+
+    def stats(self, experiment: str) -> str:
+        return f"{self.prefix}:stats:{experiment}"
+
+
+class ConfigStore:
+    def __init__(self, redis: Redis, keys: Keys, known_versions: Collection[str] | None = None) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.known_versions = known_versions
+
+    async def seed(self, config: RoutingConfig, actor: str) -> bool:
+        """Store ``config`` as version 1 if no config exists yet; True if it did."""
+        applied = await self.redis.eval(
+            _CAS,
+            3,
+            self.keys.config,
+            self.keys.version,
+            self.keys.audit,
+            "0",
+            orjson.dumps(routing_to_dict(config)),
+            _audit(actor, "seeded from configs/", diff(RoutingConfig(config.default_model_version), config)),
+            self.keys.channel,
+        )
+        return applied is not None
+
+    async def version(self) -> int:
+        raw = await self.redis.get(self.keys.version)
+        return int(raw or 0)
+
+    async def load(self) -> tuple[int, RoutingConfig]:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.get(self.keys.version)
+        pipe.get(self.keys.config)
+        raw_version, raw_config = await pipe.execute()
+        if raw_config is None:
+            raise LookupError(f"no routing config at {self.keys.config}")
+        return int(raw_version), parse_routing(orjson.loads(raw_config), self.known_versions)
+
+    async def change(
+        self, compute: Callable[[RoutingConfig], RoutingConfig], actor: str, reason: str
+    ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
+        """Apply ``compute`` to the current config atomically; retried if another change wins."""
+        for _ in range(MAX_ATTEMPTS):
+            version, current = await self.load()
+            updated = compute(current)
+            validated = parse_routing(routing_to_dict(updated), self.known_versions)
+            changes = diff(current, validated)
+            if not changes:
+                return version, current, []
+            new_version = await self.redis.eval(
+                _CAS,
+                3,
+                self.keys.config,
+                self.keys.version,
+                self.keys.audit,
+                str(version),
+                orjson.dumps(routing_to_dict(validated)),
+                _audit(actor, reason, changes),
+                self.keys.channel,
+            )
+            if new_version is not None:
+                return int(new_version), validated, changes
+        raise Conflict(f"config changed {MAX_ATTEMPTS} times while applying this change; try again")
+
+    async def audit_log(self, count: int = 100) -> list[dict[str, Any]]:
+        entries = await self.redis.xrevrange(self.keys.audit, count=count)
+        return [orjson.loads(fields[b"e"]) | {"id": entry_id.decode()} for entry_id, fields in entries]
+
+
+def _audit(actor: str, reason: str, changes: list[dict[str, Any]]) -> bytes:
+    record = {"actor": actor, "reason": reason, "ts": time.time(), "version": "__VERSION__", "diff": changes}
+    return orjson.dumps(record)

@@ -1,0 +1,177 @@
+"""Event sink: the request path appends to a bounded in-memory buffer and returns.
+
+A background task pipelines the buffer into Redis streams in batches. If Redis
+fails, the batch goes to the disk spool (fsync) and is replayed when Redis is
+back. On graceful shutdown the buffer is flushed, to Redis or to the spool. A
+hard kill loses at most what was buffered: one flush window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.errors import Overloaded
+from gateway.events.spool import Record, Spool
+
+log = logging.getLogger("abgate.events")
+
+
+@dataclass(frozen=True)
+class SinkPolicy:
+    max_buffer: int = 200_000
+    max_batch: int = 1000
+    flush_interval_s: float = 0.02
+    replay_interval_s: float = 1.0
+
+
+@dataclass
+class SinkStats:
+    accepted: int = 0
+    written: int = 0
+    rejected: int = 0
+    redis_failures: int = 0
+
+
+class EventSink:
+    def __init__(self, redis: Redis, spool: Spool, policy: SinkPolicy) -> None:
+        self.redis = redis
+        self.spool = spool
+        self.policy = policy
+        self.stats = SinkStats()
+        self.redis_ok = True
+        self._buffer: deque[Record] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def put_many(self, records: list[Record]) -> None:
+        """Accept records or raise ``Overloaded``; never blocks, never touches Redis."""
+        if self._closing:
+            raise Overloaded("event sink is shutting down", retry_after_s=1.0)
+        if len(self._buffer) + len(records) > self.policy.max_buffer:
+            self.stats.rejected += len(records)
+            raise Overloaded(f"event buffer full ({self.policy.max_buffer})", retry_after_s=1.0)
+        self._buffer.extend(records)
+        self.stats.accepted += len(records)
+        if len(self._buffer) >= self.policy.max_batch:
+            self._wake.set()
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._flush_loop(), name="sink-flush"),
+            loop.create_task(self._replay_loop(), name="sink-replay"),
+        ]
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop accepting, flush what is buffered (Redis or spool), stop the tasks."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._buffer:
+            if loop.time() >= deadline or not self.redis_ok:
+                self._spool_rest()
+                break
+            await self._flush_once()
+        self.spool.rotate()
+
+    def _spool_rest(self) -> None:
+        rest = list(self._buffer)
+        self._buffer.clear()
+        self.spool.write(rest)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
+            self._wake.clear()
+            while self._buffer:
+                await self._flush_once()
+                if len(self._buffer) < self.policy.max_batch:
+                    break
+
+    async def _flush_once(self) -> None:
+        n = min(len(self._buffer), self.policy.max_batch)
+        batch = [self._buffer.popleft() for _ in range(n)]
+        if not self.redis_ok:
+            # Redis is known to be down: straight to disk, the replay loop probes for recovery.
+            self.spool.write(batch)
+            return
+        try:
+            await self._xadd(batch)
+            self.stats.written += n
+            self.redis_ok = True
+        except (RedisError, OSError) as exc:
+            # Possibly partly written: the replay may duplicate, the worker de-duplicates.
+            self.stats.redis_failures += 1
+            if self.redis_ok:
+                log.warning("redis unavailable (%s); spooling events to %s", exc, self.spool.directory)
+            self.redis_ok = False
+            self.spool.write(batch)
+        except BaseException:
+            self._buffer.extendleft(reversed(batch))  # cancelled mid-write: keep them for close()
+            raise
+
+    async def _xadd(self, records: list[Record]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for stream, data in records:
+            pipe.xadd(stream, {"e": data})
+        await pipe.execute()
+
+    async def _replay_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.replay_interval_s)
+            if not self.spool.has_backlog():
+                continue
+            try:
+                await self.redis.ping()
+            except (RedisError, OSError):
+                continue
+            self.spool.rotate()
+            await self.replay()
+
+    async def replay(self) -> int:
+        """Push every replayable spool file to Redis; return how many records went."""
+        total = 0
+        for path, records in self.spool.replayable():
+            try:
+                for start in range(0, len(records), self.policy.max_batch):
+                    await self._xadd(records[start : start + self.policy.max_batch])
+            except (RedisError, OSError) as exc:
+                log.warning("replay of %s interrupted: %s", path.name, exc)
+                return total
+            self.spool.done(path, len(records))
+            total += len(records)
+        if total:
+            self.redis_ok = True
+            log.info("replayed %d spooled events", total)
+        return total
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "buffered": len(self._buffer),
+            "accepted": self.stats.accepted,
+            "written": self.stats.written,
+            "rejected": self.stats.rejected,
+            "redis_failures": self.stats.redis_failures,
+            "spooled": self.spool.stats.written,
+            "replayed": self.spool.stats.replayed,
+        }

@@ -1,0 +1,92 @@
+"""The aiohttp application: resources opened and closed in cleanup contexts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.config import RoutingConfig, load_routing_file
+from gateway.control.store import ConfigStore, Keys
+from gateway.control.watcher import ConfigWatcher
+from gateway.events.sink import EventSink, SinkPolicy
+from gateway.events.spool import Spool
+from gateway.http import admin, events, health, search
+from gateway.http.errors import error_middleware
+from gateway.http.state import GATEWAY, Gateway
+from gateway.inference.batcher import BatchPolicy
+from gateway.inference.registry import ModelRegistry
+from gateway.inference.session import SessionOptions
+from gateway.router.assign import Router
+from gateway.settings import Settings
+
+log = logging.getLogger("abgate.gateway")
+
+
+def redis_client(url: str) -> Redis:
+    # Short timeouts: a dead Redis must show up as an error fast, never as a stalled flush.
+    return Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0, health_check_interval=5)
+
+
+async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
+    """The stored config; seeded from ``configs/`` if Redis has none; the file alone if Redis is down."""
+    file_config = load_routing_file(settings.routing_file, store.known_versions)
+    try:
+        if await store.seed(file_config, actor="gateway-startup"):
+            log.info("seeded routing config from %s", settings.routing_file)
+        return await store.load()
+    except (RedisError, OSError) as exc:
+        log.warning("redis unavailable at start (%s); serving %s until it is back", exc, settings.routing_file)
+        return 0, file_config
+
+
+def build_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        if settings.redis_url is None:
+            raise RuntimeError("REDIS_URL must be set for the gateway process (abgate serve sets it)")
+        redis = redis_client(settings.redis_url)
+        registry = ModelRegistry.load(
+            settings.models_dir,
+            BatchPolicy(settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue),
+            SessionOptions(settings.intra_op_threads, settings.prefer_cuda),
+        )
+        keys = Keys(settings.prefix)
+        store = ConfigStore(redis, keys, registry.versions)
+        version, config = await initial_config(store, settings)
+        sink = EventSink(redis, Spool(settings.spool_dir), SinkPolicy())
+        gw = Gateway(settings, keys, redis, registry, store, sink, Router(config, version))
+
+        def on_update(new_version: int, new_config: RoutingConfig) -> None:
+            gw.router = Router(new_config, new_version)
+            log.info("config version %d applied", new_version)
+
+        gw.watcher = ConfigWatcher(store, on_update, version)
+        app[GATEWAY] = gw
+        registry.start()
+        sink.start()
+        gw.watcher.start()
+        try:
+            yield
+        finally:
+            await gw.watcher.close()
+            await sink.close()
+            await registry.close()
+            await redis.aclose()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/v1/search", search.search)
+    app.router.add_post("/v1/events", events.events)
+    app.router.add_get("/v1/experiments", admin.list_experiments)
+    app.router.add_get("/v1/experiments/{key}", admin.get_experiment)
+    app.router.add_patch("/v1/experiments/{key}", admin.patch)
+    app.router.add_get("/v1/audit", admin.audit)
+    app.router.add_get("/v1/models", admin.models)
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    return app

@@ -1,0 +1,39 @@
+"""Liveness, readiness and a small JSON metrics view."""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+
+from gateway.http.errors import json_response
+from gateway.http.state import GATEWAY
+
+
+async def healthz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return json_response({"status": "ok", "pid": os.getpid(), "config_version": gw.router.version})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = {
+        "ready": True,
+        "pid": os.getpid(),
+        "config_version": gw.router.version,
+        "models": sorted(gw.registry.versions),
+        "redis_ok": gw.sink.redis_ok,
+    }
+    return json_response(body)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    batchers = {v: vars(gw.registry.get(v).batcher.stats) for v in sorted(gw.registry.versions)}
+    return json_response({
+        "pid": os.getpid(),
+        "config_version": gw.router.version,
+        "counters": vars(gw.counters),
+        "sink": gw.sink.snapshot(),
+        "batchers": batchers,
+    })

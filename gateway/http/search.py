@@ -1,0 +1,45 @@
+"""POST /v1/search: route the user, rank the candidates with that version, record the exposure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from gateway.http.errors import json_response, read_json
+from gateway.http.state import GATEWAY
+from gateway.schema import parse_search
+
+
+async def search(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    body = await read_json(request)
+    query = parse_search(body)
+    router = gw.router  # one snapshot for the whole request
+    route = router.route(query.user_id)
+    model = gw.registry.get(route.model_version)
+    scores = await model.rank(query.query, query.candidates)
+    top = np.argsort(-scores, kind="stable")[: query.k]
+    search_id = uuid.uuid4().hex
+    results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]
+    assignments = [
+        {"experiment": a.experiment, "variant": a.variant, "model_version": a.model_version}
+        for a in route.assignments
+    ]
+    exposure = {
+        "event_id": search_id,
+        "type": "exposure",
+        "search_id": search_id,
+        "user_id": query.user_id,
+        "ts": time.time(),
+        "config_version": router.version,
+        "model_version": route.model_version,
+        "assignments": assignments,
+        "items": [r["item_id"] for r in results],
+    }
+    gw.sink.put_many([(gw.keys.exposures, orjson.dumps(exposure))])
+    gw.counters.searches += 1
+    return json_response({"search_id": search_id, "results": results, "assignments": assignments})

@@ -1,0 +1,145 @@
+"""Dynamic batcher: a bounded queue per model version, one runner thread per model.
+
+A batch closes when it holds ``max_batch_pairs`` pairs or when the oldest queued
+request has waited ``max_wait_s`` (monotonic loop clock). A failed batch sets
+its error on every waiting future; a request cancelled while its batch runs is
+simply not answered, and the others are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.errors import InferenceError, Overloaded
+from gateway.inference.batch import Float32Array, MergedBatch, RankInput, merge, split
+
+ScoreFn = Callable[[MergedBatch], Float32Array]
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    max_batch_pairs: int = 4096
+    max_wait_s: float = 0.002
+    max_queue: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.max_batch_pairs < 1:
+            raise ValueError(f"max_batch_pairs must be >= 1, got {self.max_batch_pairs}")
+        if not 0 <= self.max_wait_s <= 1:
+            raise ValueError(f"max_wait_s must be in [0, 1], got {self.max_wait_s}")
+        if self.max_queue < 1:
+            raise ValueError(f"max_queue must be >= 1, got {self.max_queue}")
+
+
+@dataclass
+class _Pending:
+    rank_input: RankInput
+    future: asyncio.Future[Float32Array]
+    enqueued_at: float
+
+
+@dataclass
+class BatcherStats:
+    batches: int = 0
+    requests: int = 0
+    pairs: int = 0
+    failures: int = 0
+    rejected: int = 0
+
+
+class DynamicBatcher:
+    def __init__(self, name: str, score: ScoreFn, policy: BatchPolicy) -> None:
+        self.name = name
+        self.policy = policy
+        self.stats = BatcherStats()
+        self._score = score
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=policy.max_queue)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"onnx-{name}")
+        self._task: asyncio.Task[None] | None = None
+        self._carry: _Pending | None = None
+        self._inflight: list[_Pending] = []
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        leftovers = [*self._inflight, *([self._carry] if self._carry else [])]
+        while not self._queue.empty():
+            leftovers.append(self._queue.get_nowait())
+        for pending in leftovers:
+            if not pending.future.done():
+                pending.future.set_exception(InferenceError(f"model {self.name} is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def rank(self, rank_input: RankInput) -> Float32Array:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Float32Array] = loop.create_future()
+        try:
+            self._queue.put_nowait(_Pending(rank_input, future, loop.time()))
+        except asyncio.QueueFull:
+            self.stats.rejected += 1
+            raise Overloaded(f"model {self.name}: batch queue full ({self.policy.max_queue})") from None
+        return await future
+
+    async def _collect(self) -> list[_Pending]:
+        loop = asyncio.get_running_loop()
+        first = self._carry or await self._queue.get()
+        self._carry = None
+        batch, pairs = [first], first.rank_input.pairs
+        deadline = first.enqueued_at + self.policy.max_wait_s
+        while pairs < self.policy.max_batch_pairs:
+            try:
+                if self._queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                else:
+                    item = self._queue.get_nowait()
+            except TimeoutError:
+                break
+            if pairs + item.rank_input.pairs > self.policy.max_batch_pairs:
+                self._carry = item  # starts the next batch; its own deadline still holds
+                break
+            batch.append(item)
+            pairs += item.rank_input.pairs
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [p for p in await self._collect() if not p.future.done()]
+            if not batch:
+                continue
+            self._inflight = batch
+            merged = merge([p.rank_input for p in batch])
+            try:
+                scores = await loop.run_in_executor(self._executor, self._score, merged)
+                parts = split(np.asarray(scores, dtype=np.float32).reshape(-1), merged.offsets)
+            except Exception as exc:  # a failed batch fails each of its requests, not the batcher
+                self.stats.failures += 1
+                error = InferenceError(f"model {self.name}: batch of {merged.pairs} pairs failed: {exc}")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(error)
+                self._inflight = []
+                continue
+            self._inflight = []
+            self.stats.batches += 1
+            self.stats.requests += len(batch)
+            self.stats.pairs += merged.pairs
+            for pending, part in zip(batch, parts, strict=True):
+                if not pending.future.done():  # cancelled while the batch ran
+                    pending.future.set_result(part)

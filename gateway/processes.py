@@ -1,0 +1,59 @@
+"""Child processes of ``abgate serve`` / ``abgate run``: started, watched, stopped cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from gateway.errors import GatewayError
+
+
+class ProcessGroup:
+    def __init__(self) -> None:
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "gateway.cli", *args]
+        process = subprocess.Popen(cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+        self.processes.append((name, process))
+        return process
+
+    def check(self) -> None:
+        for name, process in self.processes:
+            code = process.poll()
+            if code is not None:
+                raise GatewayError(f"{name} (pid {process.pid}) exited with code {code}")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for _, process in self.processes:
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes = []
+
+
+def wait_ready(url: str, group: ProcessGroup, timeout_s: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200, failing fast if a child died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        group.check()
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise GatewayError(f"{url} not ready after {timeout_s:.0f} s")

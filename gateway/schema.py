@@ -1,0 +1,146 @@
+"""Request bodies, parsed and validated: every error names the JSON path and what was wrong."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast
+
+from gateway.errors import RequestError
+
+MAX_CANDIDATES: Final = 1000
+MAX_K: Final = 200
+MAX_ID_LEN: Final = 128
+MAX_QUERY_LEN: Final = 512
+MAX_EVENTS_PER_REQUEST: Final = 500
+MAX_CONTEXT_KEYS: Final = 32
+OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
+OutcomeType = Literal["click", "add_to_cart", "purchase"]
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    user_id: str
+    query: str
+    candidates: list[int]
+    k: int
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OutcomeEvent:
+    event_id: str
+    type: OutcomeType
+    search_id: str
+    user_id: str
+    item_id: int
+    position: int
+    value: float
+    ts: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "search_id": self.search_id,
+            "user_id": self.user_id,
+            "item_id": self.item_id,
+            "position": self.position,
+            "value": self.value,
+            "ts": self.ts,
+        }
+
+
+def _object(value: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise RequestError(where, f"expected an object, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise RequestError(f"{where}.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
+    for name in required:
+        if name not in value:
+            raise RequestError(f"{where}.{name}", "is required")
+    return value
+
+
+def _id(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise RequestError(where, f"expected a string, got {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_ID_LEN:
+        raise RequestError(where, f"length must be 1..{MAX_ID_LEN}, got {len(value)}")
+    return value
+
+
+def _int(value: Any, where: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RequestError(where, f"expected an integer, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise RequestError(where, f"must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _float(value: Any, where: str, lo: float, hi: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RequestError(where, f"expected a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise RequestError(where, f"must be in [{lo}, {hi}], got {value}")
+    return float(value)
+
+
+def parse_search(body: Any) -> SearchRequest:
+    data = _object(body, "$", ("user_id", "query", "candidates", "k", "context"), ("user_id", "query", "candidates"))
+    query = data["query"]
+    if not isinstance(query, str):
+        raise RequestError("$.query", f"expected a string, got {type(query).__name__}")
+    if len(query) > MAX_QUERY_LEN:
+        raise RequestError("$.query", f"longer than {MAX_QUERY_LEN} characters ({len(query)})")
+    candidates = data["candidates"]
+    if not isinstance(candidates, list):
+        raise RequestError("$.candidates", f"expected a list of item ids, got {type(candidates).__name__}")
+    if not 1 <= len(candidates) <= MAX_CANDIDATES:
+        raise RequestError("$.candidates", f"must hold 1..{MAX_CANDIDATES} item ids, got {len(candidates)}")
+    items = [_int(c, f"$.candidates[{i}]", 0, 2**62) for i, c in enumerate(candidates)]
+    if len(set(items)) != len(items):
+        raise RequestError("$.candidates", "item ids must be unique")
+    context = data.get("context", {})
+    if not isinstance(context, dict) or len(context) > MAX_CONTEXT_KEYS:
+        raise RequestError("$.context", f"expected an object of at most {MAX_CONTEXT_KEYS} keys")
+    return SearchRequest(
+        user_id=_id(data["user_id"], "$.user_id"),
+        query=query,
+        candidates=items,
+        k=_int(data.get("k", 10), "$.k", 1, MAX_K),
+        context=context,
+    )
+
+
+_EVENT_FIELDS: Final = ("event_id", "type", "search_id", "user_id", "item_id", "position", "value", "ts")
+
+
+def parse_outcome(value: Any, where: str, now: float) -> OutcomeEvent:
+    data = _object(value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id"))
+    kind = data["type"]
+    if kind not in OUTCOME_TYPES:
+        raise RequestError(f"{where}.type", f"must be one of {list(OUTCOME_TYPES)}, got {kind!r}")
+    return OutcomeEvent(
+        event_id=_id(data["event_id"], f"{where}.event_id"),
+        type=cast(OutcomeType, kind),
+        search_id=_id(data["search_id"], f"{where}.search_id"),
+        user_id=_id(data["user_id"], f"{where}.user_id"),
+        item_id=_int(data["item_id"], f"{where}.item_id", 0, 2**62),
+        position=_int(data.get("position", 0), f"{where}.position", 0, MAX_CANDIDATES),
+        value=_float(data.get("value", 0.0), f"{where}.value", 0.0, 1e9),
+        ts=_float(data.get("ts", now), f"{where}.ts", 0.0, 1e11),
+    )
+
+
+def parse_outcomes(body: Any, now: float) -> list[OutcomeEvent]:
+    """One event object, or ``{"events": [...]}``; all-or-nothing."""
+    if isinstance(body, dict) and "events" in body:
+        _object(body, "$", ("events",), ("events",))
+        events = body["events"]
+        if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
+            raise RequestError("$.events", f"expected a list of 1..{MAX_EVENTS_PER_REQUEST} events")
+        return [parse_outcome(e, f"$.events[{i}]", now) for i, e in enumerate(events)]
+    return [parse_outcome(body, "$", now)]

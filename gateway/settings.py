@@ -1,0 +1,76 @@
+"""Process settings from the environment: typed, frozen, validated once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_float(name: str, default: float, lo: float, hi: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+    value = _env_float(name, default, lo, hi)
+    if value != int(value):
+        raise ConfigError(name, f"expected an integer, got {value}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None
+    prefix: str
+    var_dir: Path
+    models_dir: Path
+    routing_file: Path
+    admin_token: str
+    host: str
+    port: int
+    max_batch_pairs: int
+    max_wait_ms: float
+    batch_queue: int
+    intra_op_threads: int
+    prefer_cuda: bool
+    max_body_bytes: int
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.var_dir / "spool" / self.prefix
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(os.environ.get("ABGATE_VAR_DIR", ROOT / "var"))
+        prefix = os.environ.get("ABGATE_PREFIX", "abgate")
+        if not prefix.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("ABGATE_PREFIX", f"letters, digits, '-' and '_' only, got {prefix!r}")
+        return cls(
+            redis_url=os.environ.get("REDIS_URL") or None,
+            prefix=prefix,
+            var_dir=var_dir,
+            models_dir=Path(os.environ.get("ABGATE_MODELS_DIR", var_dir / "models")),
+            routing_file=Path(os.environ.get("ABGATE_ROUTING", ROOT / "configs" / "experiments.toml")),
+            admin_token=os.environ.get("ABGATE_ADMIN_TOKEN", "dev-admin-token"),
+            host=os.environ.get("ABGATE_HOST", "127.0.0.1"),
+            port=_env_int("ABGATE_PORT", 8080, 0, 65535),
+            max_batch_pairs=_env_int("ABGATE_MAX_BATCH_PAIRS", 4096, 1, 1 << 20),
+            max_wait_ms=_env_float("ABGATE_MAX_WAIT_MS", 2.0, 0.0, 1000.0),
+            batch_queue=_env_int("ABGATE_BATCH_QUEUE", 1024, 1, 1 << 20),
+            intra_op_threads=_env_int("ABGATE_INTRA_OP_THREADS", 1, 1, 256),
+            prefer_cuda=os.environ.get("ABGATE_CUDA", "1") != "0",
+            max_body_bytes=_env_int("ABGATE_MAX_BODY_BYTES", 256 * 1024, 1024, 64 << 20),
+        )
