@@ -40,7 +40,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except RequestError as exc:
         return error_response(400, "bad_request", exc.detail, exc.where)
     except ConfigError as exc:
-        return error_response(422, "invalid_config", exc.detail, exc.where)
+        return error_response(422, "invalid_config", str(exc), exc.where)
     except NotFound as exc:
         return error_response(404, "not_found", str(exc))
     except Conflict as exc:
@@ -51,8 +51,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except InferenceError as exc:
         log.error("inference failed: %s", exc)
         return error_response(503, "inference_failed", str(exc), headers={"Retry-After": "1"})
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(413, "too_large", f"request body larger than {exc.max_size} bytes")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app._client_max_size
+        return error_response(413, "too_large", f"request body larger than the {limit} byte limit")
     except web.HTTPException as exc:
         if exc.status >= 400:
             return error_response(exc.status, "http", exc.reason)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import CONFORMANCE
 
 from gateway.config import parse_experiment
 from gateway.errors import ConfigError
 from gateway.router.bucketing import bucket_ranges, choose_variant, equal_weights, in_namespace
 from gateway.router.hashing import unit_hash
 
-CASES_PATH = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "growthbook_hash_cases.json"
+CASES_PATH = CONFORMANCE / "growthbook_hash_cases.json"
 CASES: dict[str, Any] = json.loads(CASES_PATH.read_text())
 
 

@@ -1,0 +1,54 @@
+"""Session-wide real components: one redis-server on a free port, the demo ONNX models."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gateway.redis_server import EmbeddedRedis
+from gateway.settings import ROOT, Settings
+
+CONFORMANCE = ROOT.parent / "shared" / "conformance"
+TEST_CONFIGS = Path(__file__).parent / "configs"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The demo models, built on first use into var/models (shared with `make run`)."""
+    from sim.build import ensure_demo_models
+
+    directory = ROOT / "var" / "models"
+    ensure_demo_models(directory, log=lambda _msg: None)
+    return directory
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix of its own per test, so tests share one Redis without sharing state."""
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(redis_server: EmbeddedRedis, models_dir: Path, prefix: str, tmp_path: Path) -> Settings:
+    base = Settings.from_env()
+    return replace(
+        base,
+        redis_url=redis_server.url,
+        prefix=prefix,
+        var_dir=tmp_path / "var",
+        models_dir=models_dir,
+        routing_file=TEST_CONFIGS / "three_experiments.toml",
+        admin_token="test-token",
+        max_body_bytes=64 * 1024,
+    )

@@ -1,0 +1,112 @@
+"""Bad input gets a clear 4xx naming what was wrong and where, and changes nothing (invariant 6)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.http.state import Gateway
+from gateway.schema import MAX_CANDIDATES
+
+GOOD_SEARCH = {"user_id": "u", "query": "shoes", "candidates": [1, 2, 3]}
+GOOD_EVENT = {"event_id": "e", "type": "click", "search_id": "s", "user_id": "u", "item_id": 1}
+AUTH = {"Authorization": "Bearer test-token"}
+
+
+async def _state(gw: Gateway) -> tuple[Any, ...]:
+    await asyncio.sleep(0.1)  # let the sink flush anything (there should be nothing)
+    return (
+        gw.sink.stats.accepted,
+        await gw.redis.xlen(gw.keys.exposures),
+        await gw.redis.xlen(gw.keys.outcomes),
+        await gw.redis.get(gw.keys.version),
+        await gw.redis.get(gw.keys.config),
+        await gw.redis.xlen(gw.keys.audit),
+    )
+
+
+SEARCH_CASES = [
+    (b"{not json", 400, "$", "malformed JSON"),
+    (b"", 400, "$", "empty body"),
+    (b"[1, 2]", 400, "$", "expected an object"),
+    ({"query": "x", "candidates": [1]}, 400, "$.user_id", "is required"),
+    (GOOD_SEARCH | {"user_id": 7}, 400, "$.user_id", "expected a string, got int"),
+    (GOOD_SEARCH | {"candidates": "1,2"}, 400, "$.candidates", "expected a list"),
+    (GOOD_SEARCH | {"candidates": [1, "two"]}, 400, "$.candidates[1]", "expected an integer, got str"),
+    (GOOD_SEARCH | {"candidates": [1, -4]}, 400, "$.candidates[1]", "must be in [0,"),
+    (GOOD_SEARCH | {"candidates": []}, 400, "$.candidates", "must hold 1..1000"),
+    (GOOD_SEARCH | {"candidates": list(range(MAX_CANDIDATES + 1))}, 400, "$.candidates", "got 1001"),
+    (GOOD_SEARCH | {"candidates": [1, 1]}, 400, "$.candidates", "unique"),
+    (GOOD_SEARCH | {"k": 0}, 400, "$.k", "must be in [1, 200], got 0"),
+    (GOOD_SEARCH | {"k": True}, 400, "$.k", "expected an integer, got bool"),
+    (GOOD_SEARCH | {"colour": "red"}, 400, "$.colour", "unknown field"),
+    (GOOD_SEARCH | {"query": "x" * 600}, 400, "$.query", "longer than 512"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "where", "message"), SEARCH_CASES)
+async def test_bad_search(client: TestClient, gateway: Gateway, body: Any, status: int, where: str,
+                          message: str) -> None:
+    before = await _state(gateway)
+    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+    response = await client.post("/v1/search", **kwargs)
+    assert response.status == status
+    error = (await response.json())["error"]
+    assert error["where"] == where and message in error["message"], error
+    assert await _state(gateway) == before
+
+
+async def test_oversized_body_is_413(client: TestClient, gateway: Gateway) -> None:
+    before = await _state(gateway)
+    response = await client.post("/v1/search", data=b"{" + b" " * (70 * 1024) + b"}")
+    assert response.status == 413
+    assert "larger than" in (await response.json())["error"]["message"]
+    assert await _state(gateway) == before
+
+
+EVENT_CASES = [
+    (GOOD_EVENT | {"type": "view"}, "$.type", "must be one of ['click', 'add_to_cart', 'purchase']"),
+    ({k: v for k, v in GOOD_EVENT.items() if k != "search_id"}, "$.search_id", "is required"),
+    (GOOD_EVENT | {"value": "12"}, "$.value", "expected a finite number"),
+    (GOOD_EVENT | {"position": -1}, "$.position", "must be in [0,"),
+    ({"events": [GOOD_EVENT, GOOD_EVENT | {"item_id": "x"}]}, "$.events[1].item_id", "expected an integer"),
+    ({"events": []}, "$.events", "expected a list of 1..500"),
+]
+
+
+@pytest.mark.parametrize(("body", "where", "message"), EVENT_CASES)
+async def test_bad_events_change_nothing_not_even_the_good_ones(
+    client: TestClient, gateway: Gateway, body: Any, where: str, message: str
+) -> None:
+    before = await _state(gateway)
+    response = await client.post("/v1/events", json=body)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["where"] == where and message in error["message"], error
+    assert await _state(gateway) == before
+
+
+PATCH_CASES = [
+    ("nope", {"coverage": 0.5}, AUTH, 404, "experiment 'nope' does not exist"),
+    ("better", {"coverage": 0.5}, {}, 401, "bearer token"),
+    ("better", {"coverage": 0.5}, {"Authorization": "Bearer wrong"}, 401, "bearer token"),
+    ("better", {"weights": {"control": 0.6, "candidate": 0.6}}, AUTH, 422, "weights sum to 1.2, expected 1.0"),
+    ("better", {"weights": {"control": 1.0, "ghost": 0.0}}, AUTH, 422, "unknown variant(s) ['ghost']"),
+    ("better", {"coverage": 2}, AUTH, 422, "coverage: must be in [0.0, 1.0], got 2"),
+    ("better", {"status": "paused"}, AUTH, 422, "got 'paused'"),
+    ("better", {"speed": "fast"}, AUTH, 400, "unknown field"),
+    ("better", {}, AUTH, 400, "non-empty object"),
+]
+
+
+@pytest.mark.parametrize(("key", "body", "headers", "status", "message"), PATCH_CASES)
+async def test_bad_patch(client: TestClient, gateway: Gateway, key: str, body: Any, headers: dict[str, str],
+                         status: int, message: str) -> None:
+    before = await _state(gateway)
+    response = await client.patch(f"/v1/experiments/{key}", json=body, headers=headers)
+    assert response.status == status
+    assert message in (await response.json())["error"]["message"]
+    assert await _state(gateway) == before

@@ -1,0 +1,75 @@
+"""Config validation: every error names the field, the rule and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import load_routing_file, parse_routing, routing_to_dict
+from gateway.errors import ConfigError
+from tests.conftest import TEST_CONFIGS
+
+
+def _config(**experiment: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "key": "ranker-q4",
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+            {"name": "candidate", "model_version": "cand-v2", "weight": 0.5},
+        ],
+    }
+    return {"default_model_version": "prod-v1", "experiments": [base | experiment]}
+
+
+def test_shipped_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for path in [root / "configs" / "experiments.toml", TEST_CONFIGS / "three_experiments.toml"]:
+        config = load_routing_file(path, {"prod-v1", "cand-v2", "worse-v0"})
+        assert parse_routing(routing_to_dict(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"variants": [{"name": "a", "model_version": "m", "weight": 0.5},
+                       {"name": "b", "model_version": "m", "weight": 0.47}]},
+         "experiments[0] 'ranker-q4'.variants: weights sum to 0.97, expected 1.0"),
+        ({"coverage": 1.5}, "coverage: must be in [0.0, 1.0], got 1.5"),
+        ({"coverage": "all"}, "coverage: expected a number, got 'all'"),
+        ({"status": "paused"}, "status: must be one of ['draft', 'running', 'concluded'], got 'paused'"),
+        ({"hash_version": 3}, "hash_version: must be one of [1, 2], got 3"),
+        ({"namespace_range": [0.5, 0.2]}, "namespace_range: expected [start, end]"),
+        ({"colour": "red"}, "unknown field(s) ['colour']"),
+        ({"key": "Bad Key"}, "key: must match"),
+        ({"variants": [{"name": "a", "model_version": "m", "weight": 1.0}]}, "at least 2"),
+        ({"variants": [{"name": "a", "model_version": "m", "weight": 0.5},
+                       {"name": "a", "model_version": "m", "weight": 0.5}]}, "must be unique"),
+        ({"min_units_per_arm": 0}, "min_units_per_arm: expected an integer >= 1, got 0"),
+    ],
+)
+def test_errors_name_field_rule_and_value(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_routing(_config(**change))
+    assert message in str(info.value)
+
+
+def test_unknown_model_version_is_rejected_when_versions_are_known() -> None:
+    with pytest.raises(ConfigError, match="model version 'cand-v2' is not loaded"):
+        parse_routing(_config(), known_versions={"prod-v1"})
+
+
+def test_overlapping_ranges_in_one_namespace_are_rejected() -> None:
+    data = _config(namespace_range=[0.0, 0.6])
+    second = dict(data["experiments"][0], key="other", namespace_range=[0.5, 1.0])
+    data["experiments"].append(second)
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_routing(data)
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("default_model_version = \n")
+    with pytest.raises(ConfigError, match="broken.toml: invalid TOML"):
+        load_routing_file(path)
