@@ -100,8 +100,14 @@ def cmd_serve_one(args: argparse.Namespace) -> int:
     except ImportError:
         loop = asyncio.new_event_loop()
     web.run_app(
-        build_app(settings), host=settings.host, port=settings.port, reuse_port=True,
-        print=None, shutdown_timeout=10.0, loop=loop, access_log=None,
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=True,
+        print=None,
+        shutdown_timeout=10.0,
+        loop=loop,
+        access_log=None,
     )
     return 0
 
@@ -116,8 +122,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings.__class__(**{**settings.__dict__, "redis_url": redis_url}),
-                         args.interval, stop)
+        await run_worker(
+            settings.__class__(**{**settings.__dict__, "redis_url": redis_url}), args.interval, stop
+        )
 
     with _redis(settings) as redis_url:
         asyncio.run(main(redis_url))
@@ -151,10 +158,15 @@ def _estimate_line(base: str, keys: list[str]) -> str:
             arm = evaluation["arms"][0]
             mean = evaluation["means"][data["variants"][0]["name"]] or 1.0
             low, high = arm["ci_low"], arm["ci_high"]
-            interval = ("[-inf, inf]" if low is None or high is None
-                        else f"[{low / mean:+.1%}, {high / mean:+.1%}]")
-            parts.append(f"{key}: units {sum(evaluation['units'].values())}, "
-                         f"lift {arm['relative_lift']:+.1%} {interval}, p={arm['p_value']:.3f}")
+            interval = (
+                "[-inf, inf]"
+                if low is None or high is None
+                else f"[{low / mean:+.1%}, {high / mean:+.1%}]"
+            )
+            parts.append(
+                f"{key}: units {sum(evaluation['units'].values())}, "
+                f"lift {arm['relative_lift']:+.1%} {interval}, p={arm['p_value']:.3f}"
+            )
     return "  |  ".join(parts)
 
 
@@ -168,12 +180,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _redis(settings) as redis_url:
         try:
             base = _start_gateways(group, settings, redis_url, args.workers)
-            group.spawn("worker", ["worker", "--interval", str(args.interval)], {"REDIS_URL": redis_url})
-            print(f"gateway: {args.workers} processes on {base}; worker evaluating every {args.interval:g} s",
-                  flush=True)
-            print(f"admin token: {settings.admin_token}   (try: curl {base}/v1/experiments)", flush=True)
-            keys = [e["key"] for e in _get_json(base + "/v1/experiments")["experiments"]
-                    if e["status"] == "running"]
+            group.spawn(
+                "worker", ["worker", "--interval", str(args.interval)], {"REDIS_URL": redis_url}
+            )
+            print(
+                f"gateway: {args.workers} processes on {base}; worker evaluating every {args.interval:g} s",
+                flush=True,
+            )
+            print(
+                f"admin token: {settings.admin_token}   (try: curl {base}/v1/experiments)",
+                flush=True,
+            )
+            keys = [
+                e["key"]
+                for e in _get_json(base + "/v1/experiments")["experiments"]
+                if e["status"] == "running"
+            ]
             asyncio.run(_drive(base, keys, args, group, ShopperTraffic, progress_line))
         finally:
             print("stopping ...", flush=True)
@@ -182,8 +204,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _drive(base: str, keys: list[str], args: argparse.Namespace, group: ProcessGroup,
-                 traffic_cls: Any, progress_line: Any) -> None:
+async def _drive(
+    base: str,
+    keys: list[str],
+    args: argparse.Namespace,
+    group: ProcessGroup,
+    traffic_cls: Any,
+    progress_line: Any,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -225,7 +253,9 @@ def cmd_experiments(args: argparse.Namespace) -> int:
 def cmd_set(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if args.weights:
-        body["weights"] = {k: float(v) for k, v in (p.split("=", 1) for p in args.weights.split(","))}
+        body["weights"] = {
+            k: float(v) for k, v in (p.split("=", 1) for p in args.weights.split(","))
+        }
     if args.coverage is not None:
         body["coverage"] = args.coverage
     if args.status:
@@ -240,13 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="abgate", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="the whole system on embedded defaults, with simulated shoppers")
+    run = sub.add_parser(
+        "run", help="the whole system on embedded defaults, with simulated shoppers"
+    )
     run.add_argument("--workers", type=int, default=2, help="gateway processes")
     run.add_argument("--interval", type=float, default=2.0, help="seconds between evaluations")
     run.add_argument("--concurrency", type=int, default=24, help="concurrent simulated shoppers")
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--progress-every", type=float, default=5.0)
-    run.add_argument("--exit-after-decision", action="store_true", help="stop once a decision is made")
+    run.add_argument(
+        "--exit-after-decision", action="store_true", help="stop once a decision is made"
+    )
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
     serve.add_argument("--workers", type=int, default=2)
@@ -261,7 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     exps = sub.add_parser("experiments", help="show the routing config a gateway serves")
     exps.add_argument("--url", default="http://127.0.0.1:8080")
     exps.set_defaults(func=cmd_experiments)
-    setp = sub.add_parser("set", help="change an experiment's weights, coverage or status (audited)")
+    setp = sub.add_parser(
+        "set", help="change an experiment's weights, coverage or status (audited)"
+    )
     setp.add_argument("key")
     setp.add_argument("--weights", help="name=weight,name=weight")
     setp.add_argument("--coverage", type=float)

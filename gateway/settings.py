@@ -63,7 +63,9 @@ class Settings:
             prefix=prefix,
             var_dir=var_dir,
             models_dir=Path(os.environ.get("ABGATE_MODELS_DIR", var_dir / "models")),
-            routing_file=Path(os.environ.get("ABGATE_ROUTING", ROOT / "configs" / "experiments.toml")),
+            routing_file=Path(
+                os.environ.get("ABGATE_ROUTING", ROOT / "configs" / "experiments.toml")
+            ),
             admin_token=os.environ.get("ABGATE_ADMIN_TOKEN", "dev-admin-token"),
             host=os.environ.get("ABGATE_HOST", "127.0.0.1"),
             port=_env_int("ABGATE_PORT", 8080, 0, 65535),

@@ -23,7 +23,14 @@ import numpy.typing as npt
 from gateway.inference.features import TOKENIZER_NAME, item_indices, tokenize
 from sim.clicks import simulate_page
 from sim.metrics import ndcg_at_k
-from sim.world import Catalog, make_catalog, relevance_grade, retrieve_candidates, sample_intent, utility
+from sim.world import (
+    Catalog,
+    make_catalog,
+    relevance_grade,
+    retrieve_candidates,
+    sample_intent,
+    utility,
+)
 
 VOCAB_BUCKETS: Final = 4096
 MAX_TOKENS: Final = 6
@@ -120,7 +127,11 @@ def _export(model: Any, path: Path) -> None:
             str(path),
             input_names=["query_tokens", "item_index"],
             output_names=["score"],
-            dynamic_axes={"query_tokens": {0: "pairs"}, "item_index": {0: "pairs"}, "score": {0: "pairs"}},
+            dynamic_axes={
+                "query_tokens": {0: "pairs"},
+                "item_index": {0: "pairs"},
+                "score": {0: "pairs"},
+            },
             dynamo=False,
             opset_version=17,
         )
@@ -149,7 +160,11 @@ def build_version(catalog: Catalog, recipe: VersionRecipe, models_dir: Path) -> 
             {"name": "item_index", "dtype": "int64", "shape": ["pairs"]},
         ],
         "outputs": [{"name": "score", "dtype": "float32", "shape": ["pairs"]}],
-        "tokenizer": {"name": TOKENIZER_NAME, "vocab_buckets": VOCAB_BUCKETS, "max_tokens": MAX_TOKENS},
+        "tokenizer": {
+            "name": TOKENIZER_NAME,
+            "vocab_buckets": VOCAB_BUCKETS,
+            "max_tokens": MAX_TOKENS,
+        },
         "num_items": catalog.size,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "offline_ndcg_at_10": round(ndcg, 4),
@@ -177,7 +192,9 @@ def ensure_demo_models(models_dir: Path, log: Any = print) -> list[dict[str, Any
             continue
         log(f"building model {recipe.version} ({recipe.description}) ...")
         card = build_version(catalog, recipe, models_dir)
-        log(f"  {recipe.version}: NDCG@10 {card['offline_ndcg_at_10']:.3f} in {card['training']['seconds']} s")
+        log(
+            f"  {recipe.version}: NDCG@10 {card['offline_ndcg_at_10']:.3f} in {card['training']['seconds']} s"
+        )
         cards.append(card)
     return cards
 

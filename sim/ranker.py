@@ -11,11 +11,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sim.world import NUM_BRANDS, Catalog, CATEGORIES
+from sim.world import CATEGORIES, NUM_BRANDS, Catalog
 
 
 class Ranker(nn.Module):
-    def __init__(self, catalog: Catalog, vocab_buckets: int, dim: int, use_query: bool = True) -> None:
+    item_category: torch.Tensor
+    item_brand: torch.Tensor
+    item_price: torch.Tensor
+
+    def __init__(
+        self, catalog: Catalog, vocab_buckets: int, dim: int, use_query: bool = True
+    ) -> None:
         super().__init__()
         self.use_query = use_query
         n = catalog.size + 1
@@ -47,4 +53,5 @@ class Ranker(nn.Module):
             + self.brands(self.item_brand[item_index])
             + self.price(self.item_price[item_index])
         )
-        return self.head(torch.cat([q, item, q * item], dim=1)).squeeze(-1)
+        scores: torch.Tensor = self.head(torch.cat([q, item, q * item], dim=1)).squeeze(-1)
+        return scores

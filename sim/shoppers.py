@@ -54,6 +54,7 @@ class ShopperTraffic:
         timeout = aiohttp.ClientTimeout(total=10)
         connector = aiohttp.TCPConnector(limit=self.concurrency)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
             async def lane() -> None:
                 for index in counter:
                     if stop.is_set():
@@ -85,22 +86,36 @@ class ShopperTraffic:
             intent = sample_intent(rng)
             candidates = retrieve_candidates(self.catalog, intent, rng)
             try:
-                page = await self._post(session, "/v1/search", {
-                    "user_id": user_id, "query": intent.text,
-                    "candidates": candidates.tolist(), "k": self.page_size,
-                })
+                page = await self._post(
+                    session,
+                    "/v1/search",
+                    {
+                        "user_id": user_id,
+                        "query": intent.text,
+                        "candidates": candidates.tolist(),
+                        "k": self.page_size,
+                    },
+                )
                 self.stats.searches += 1
                 shown = np.asarray([r["item_id"] for r in page["results"]], dtype=np.int64)
                 events = []
-                for n, act in enumerate(simulate_page(self.catalog, intent, shown, rng, price_sensitivity)):
-                    base = {"search_id": page["search_id"], "user_id": user_id,
-                            "item_id": act.item, "position": act.position}
+                for n, act in enumerate(
+                    simulate_page(self.catalog, intent, shown, rng, price_sensitivity)
+                ):
+                    base = {
+                        "search_id": page["search_id"],
+                        "user_id": user_id,
+                        "item_id": act.item,
+                        "position": act.position,
+                    }
                     eid = f"{page['search_id']}-{n}"
                     events.append(base | {"event_id": eid + "c", "type": "click"})
                     if act.added_to_cart:
                         events.append(base | {"event_id": eid + "a", "type": "add_to_cart"})
                     if act.purchased:
-                        events.append(base | {"event_id": eid + "p", "type": "purchase", "value": act.value})
+                        events.append(
+                            base | {"event_id": eid + "p", "type": "purchase", "value": act.value}
+                        )
                         self.stats.purchases += 1
                 if events:
                     await self._post(session, "/v1/events", {"events": events})
@@ -109,8 +124,12 @@ class ShopperTraffic:
                 self.stats.error(f"shopper {index} search {s}: {exc!r}")
 
 
-def progress_line(stats: TrafficStats, elapsed_s: float, extra: Callable[[], str] | None = None) -> str:
+def progress_line(
+    stats: TrafficStats, elapsed_s: float, extra: Callable[[], str] | None = None
+) -> str:
     rate = stats.searches / elapsed_s if elapsed_s > 0 else 0.0
-    line = (f"[{elapsed_s:5.0f}s] shoppers {stats.shoppers}  searches {stats.searches} ({rate:.0f}/s)  "
-            f"events {stats.events}  purchases {stats.purchases}  errors {stats.errors}")
+    line = (
+        f"[{elapsed_s:5.0f}s] shoppers {stats.shoppers}  searches {stats.searches} ({rate:.0f}/s)  "
+        f"events {stats.events}  purchases {stats.purchases}  errors {stats.errors}"
+    )
     return line + (f"  {extra()}" if extra else "")

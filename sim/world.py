@@ -9,11 +9,28 @@ import numpy as np
 import numpy.typing as npt
 
 CATEGORIES: Final = (
-    "shoes", "jacket", "headphones", "backpack", "watch", "lamp",
-    "blender", "tent", "keyboard", "sofa", "perfume", "bicycle",
+    "shoes",
+    "jacket",
+    "headphones",
+    "backpack",
+    "watch",
+    "lamp",
+    "blender",
+    "tent",
+    "keyboard",
+    "sofa",
+    "perfume",
+    "bicycle",
 )
 ATTRIBUTES: Final = (
-    "waterproof", "wireless", "organic", "compact", "premium", "vintage", "sporty", "kids",
+    "waterproof",
+    "wireless",
+    "organic",
+    "compact",
+    "premium",
+    "vintage",
+    "sporty",
+    "kids",
 )
 LATENT_DIM: Final = len(ATTRIBUTES)
 NUM_BRANDS: Final = 40
@@ -68,14 +85,22 @@ def sample_intent(rng: np.random.Generator) -> Intent:
     return Intent(int(rng.integers(0, len(CATEGORIES))), attributes, brand)
 
 
-def utility(catalog: Catalog, intent: Intent, items: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def utility(
+    catalog: Catalog, intent: Intent, items: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
     """How much a shopper with ``intent`` wants each item (the simulator's ground truth)."""
     cat_match = (catalog.category[items] == intent.category).astype(np.float64)
-    attr = catalog.latent[items][:, list(intent.attributes)].sum(axis=1) if intent.attributes else 0.0
-    brand_match = (
-        (catalog.brand[items] == intent.brand).astype(np.float64) if intent.brand is not None else 0.0
+    attr = (
+        catalog.latent[items][:, list(intent.attributes)].sum(axis=1) if intent.attributes else 0.0
     )
-    return 2.5 * cat_match + 1.0 * attr + 1.5 * brand_match + 0.6 * catalog.quality[items]
+    brand_match = (
+        (catalog.brand[items] == intent.brand).astype(np.float64)
+        if intent.brand is not None
+        else 0.0
+    )
+    return np.asarray(
+        2.5 * cat_match + 1.0 * attr + 1.5 * brand_match + 0.6 * catalog.quality[items]
+    )
 
 
 def relevance_grade(u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
@@ -84,7 +109,11 @@ def relevance_grade(u: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
 
 
 def retrieve_candidates(
-    catalog: Catalog, intent: Intent, rng: np.random.Generator, n_in_category: int = 24, n_other: int = 16
+    catalog: Catalog,
+    intent: Intent,
+    rng: np.random.Generator,
+    n_in_category: int = 24,
+    n_other: int = 16,
 ) -> npt.NDArray[np.int64]:
     """A first-stage retrieval: some items of the intended category plus noise, shuffled."""
     in_cat = np.flatnonzero(catalog.category == intent.category)

@@ -27,7 +27,11 @@ class Decision:
 
 
 def decide(
-    control: str, control_units: int, arms: Sequence[ArmResult], srm: SrmResult, min_units_per_arm: int
+    control: str,
+    control_units: int,
+    arms: Sequence[ArmResult],
+    srm: SrmResult,
+    min_units_per_arm: int,
 ) -> Decision:
     """Promote the best significant winner, roll back when every treatment significantly loses.
 
@@ -40,18 +44,28 @@ def decide(
     if small:
         return Decision("continue", None, (f"fewer than {min_units_per_arm} units in {small}",))
     if srm.mismatch:
-        return Decision("continue", None, (f"sample ratio mismatch (p={srm.p_value:.2g}); not acting",))
+        return Decision(
+            "continue", None, (f"sample ratio mismatch (p={srm.p_value:.2g}); not acting",)
+        )
     winners = sorted((a for a in arms if a.result.ci_low > 0), key=lambda a: -a.result.effect)
     if winners:
         best = winners[0]
-        return Decision("promote", best.variant, (
-            f"{best.variant} beats {control}: lift {best.result.relative_lift:+.1%}, "
-            f"always-valid p={best.result.p_value:.2g}",
-        ))
+        return Decision(
+            "promote",
+            best.variant,
+            (
+                f"{best.variant} beats {control}: lift {best.result.relative_lift:+.1%}, "
+                f"always-valid p={best.result.p_value:.2g}",
+            ),
+        )
     if arms and all(a.result.ci_high < 0 for a in arms):
-        return Decision("rollback", control, tuple(
-            f"{a.variant} loses to {control}: lift {a.result.relative_lift:+.1%}, "
-            f"always-valid p={a.result.p_value:.2g}"
-            for a in arms
-        ))
+        return Decision(
+            "rollback",
+            control,
+            tuple(
+                f"{a.variant} loses to {control}: lift {a.result.relative_lift:+.1%}, "
+                f"always-valid p={a.result.p_value:.2g}"
+                for a in arms
+            ),
+        )
     return Decision("continue", None, ("no significant difference yet",))

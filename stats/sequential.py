@@ -50,11 +50,17 @@ def msprt(control: MeanStats, treatment: MeanStats, alpha: float, tau2: float) -
     effect = treatment.mean - control.mean
     lift = effect / control.mean if control.mean else math.nan
     if control.n < 2 or treatment.n < 2:
-        return SequentialResult(control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, math.inf)
+        return SequentialResult(
+            control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, math.inf
+        )
     v = control.variance / control.n + treatment.variance / treatment.n
     if v <= 0:
-        return SequentialResult(control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, 0.0)
+        return SequentialResult(
+            control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, 0.0
+        )
     log_lambda = 0.5 * math.log(v / (v + tau2)) + tau2 * effect * effect / (2 * v * (v + tau2))
     p = 1.0 if log_lambda <= 0 else min(1.0, math.exp(-log_lambda))
     half = math.sqrt(v * (v + tau2) / tau2 * (2 * math.log(1 / alpha) + math.log((v + tau2) / v)))
-    return SequentialResult(control.mean, treatment.mean, effect, lift, effect - half, effect + half, p, v)
+    return SequentialResult(
+        control.mean, treatment.mean, effect, lift, effect - half, effect + half, p, v
+    )

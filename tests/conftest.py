@@ -40,7 +40,9 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def settings(redis_server: EmbeddedRedis, models_dir: Path, prefix: str, tmp_path: Path) -> Settings:
+def settings(
+    redis_server: EmbeddedRedis, models_dir: Path, prefix: str, tmp_path: Path
+) -> Settings:
     base = Settings.from_env()
     return replace(
         base,

@@ -33,19 +33,35 @@ def test_shipped_configs_are_valid() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"variants": [{"name": "a", "model_version": "m", "weight": 0.5},
-                       {"name": "b", "model_version": "m", "weight": 0.47}]},
-         "experiments[0] 'ranker-q4'.variants: weights sum to 0.97, expected 1.0"),
+        (
+            {
+                "variants": [
+                    {"name": "a", "model_version": "m", "weight": 0.5},
+                    {"name": "b", "model_version": "m", "weight": 0.47},
+                ]
+            },
+            "experiments[0] 'ranker-q4'.variants: weights sum to 0.97, expected 1.0",
+        ),
         ({"coverage": 1.5}, "coverage: must be in [0.0, 1.0], got 1.5"),
         ({"coverage": "all"}, "coverage: expected a number, got 'all'"),
-        ({"status": "paused"}, "status: must be one of ['draft', 'running', 'concluded'], got 'paused'"),
+        (
+            {"status": "paused"},
+            "status: must be one of ['draft', 'running', 'concluded'], got 'paused'",
+        ),
         ({"hash_version": 3}, "hash_version: must be one of [1, 2], got 3"),
         ({"namespace_range": [0.5, 0.2]}, "namespace_range: expected [start, end]"),
         ({"colour": "red"}, "unknown field(s) ['colour']"),
         ({"key": "Bad Key"}, "key: must match"),
         ({"variants": [{"name": "a", "model_version": "m", "weight": 1.0}]}, "at least 2"),
-        ({"variants": [{"name": "a", "model_version": "m", "weight": 0.5},
-                       {"name": "a", "model_version": "m", "weight": 0.5}]}, "must be unique"),
+        (
+            {
+                "variants": [
+                    {"name": "a", "model_version": "m", "weight": 0.5},
+                    {"name": "a", "model_version": "m", "weight": 0.5},
+                ]
+            },
+            "must be unique",
+        ),
         ({"min_units_per_arm": 0}, "min_units_per_arm: expected an integer >= 1, got 0"),
     ],
 )
@@ -71,5 +87,5 @@ def test_overlapping_ranges_in_one_namespace_are_rejected() -> None:
 def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("default_model_version = \n")
-    with pytest.raises(ConfigError, match="broken.toml: invalid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: invalid TOML"):
         load_routing_file(path)

@@ -9,15 +9,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {"aiohttp", "redis", "onnxruntime", "torch", "socket", "urllib"}
-PURE = [ROOT / "gateway" / "router", ROOT / "gateway" / "bandit", ROOT / "stats",
-        ROOT / "gateway" / "inference" / "batch.py", ROOT / "gateway" / "config.py"]
+PURE = [
+    ROOT / "gateway" / "router",
+    ROOT / "gateway" / "bandit",
+    ROOT / "stats",
+    ROOT / "gateway" / "inference" / "batch.py",
+    ROOT / "gateway" / "config.py",
+]
 
 
 def _modules(path: Path) -> list[Path]:
     return sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
-@pytest.mark.parametrize("module", [m for p in PURE for m in _modules(p)], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "module", [m for p in PURE for m in _modules(p)], ids=lambda p: str(p.relative_to(ROOT))
+)
 def test_pure_core_imports_no_io(module: Path) -> None:
     tree = ast.parse(module.read_text())
     imported = set()

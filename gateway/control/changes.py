@@ -26,11 +26,15 @@ def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) 
     if "weights" in patch:
         weights = patch["weights"]
         if not isinstance(weights, dict) or not weights:
-            raise ConfigError("weights", f"expected an object of variant name -> weight, got {weights!r}")
+            raise ConfigError(
+                "weights", f"expected an object of variant name -> weight, got {weights!r}"
+            )
         names = [v.name for v in experiment.variants]
         unknown = sorted(set(weights) - set(names))
         if unknown:
-            raise ConfigError("weights", f"unknown variant(s) {unknown} in {key!r}; variants: {names}")
+            raise ConfigError(
+                "weights", f"unknown variant(s) {unknown} in {key!r}; variants: {names}"
+            )
         missing = sorted(set(names) - set(weights))
         if missing:
             raise ConfigError("weights", f"every variant needs a weight; missing {missing}")
@@ -46,9 +50,14 @@ def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) 
 def conclude(config: RoutingConfig, key: str, winner: str, outcome: str) -> RoutingConfig:
     """Send all of an experiment's traffic to ``winner`` and mark it concluded."""
     experiment = config.experiment(key)
-    variants = tuple(replace(v, weight=1.0 if v.name == winner else 0.0) for v in experiment.variants)
+    variants = tuple(
+        replace(v, weight=1.0 if v.name == winner else 0.0) for v in experiment.variants
+    )
     updated: Experiment = replace(
-        experiment, variants=variants, status="concluded", outcome=outcome  # type: ignore[arg-type]
+        experiment,
+        variants=variants,
+        status="concluded",
+        outcome=outcome,  # type: ignore[arg-type]
     )
     return config.with_experiment(updated)
 

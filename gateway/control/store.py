@@ -70,7 +70,9 @@ class Keys:
 
 
 class ConfigStore:
-    def __init__(self, redis: Redis, keys: Keys, known_versions: Collection[str] | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, known_versions: Collection[str] | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.known_versions = known_versions
@@ -85,7 +87,11 @@ class ConfigStore:
             self.keys.audit,
             "0",
             orjson.dumps(routing_to_dict(config)),
-            _audit(actor, "seeded from configs/", diff(RoutingConfig(config.default_model_version), config)),
+            _audit(
+                actor,
+                "seeded from configs/",
+                diff(RoutingConfig(config.default_model_version), config),
+            ),
             self.keys.channel,
         )
         return applied is not None
@@ -130,10 +136,18 @@ class ConfigStore:
         raise Conflict(f"config changed {MAX_ATTEMPTS} times while applying this change; try again")
 
     async def audit_log(self, count: int = 100) -> list[dict[str, Any]]:
-        entries = await self.redis.xrevrange(self.keys.audit, count=count)
-        return [orjson.loads(fields[b"e"]) | {"id": entry_id.decode()} for entry_id, fields in entries]
+        entries: Any = await self.redis.xrevrange(self.keys.audit, count=count)
+        return [
+            orjson.loads(fields[b"e"]) | {"id": entry_id.decode()} for entry_id, fields in entries
+        ]
 
 
 def _audit(actor: str, reason: str, changes: list[dict[str, Any]]) -> bytes:
-    record = {"actor": actor, "reason": reason, "ts": time.time(), "version": "__VERSION__", "diff": changes}
+    record = {
+        "actor": actor,
+        "reason": reason,
+        "ts": time.time(),
+        "version": "__VERSION__",
+        "diff": changes,
+    }
     return orjson.dumps(record)

@@ -81,4 +81,4 @@ class ConfigWatcher:
                 await asyncio.sleep(self.poll_interval_s)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -123,7 +123,9 @@ class EventSink:
             # Possibly partly written: the replay may duplicate, the worker de-duplicates.
             self.stats.redis_failures += 1
             if self.redis_ok:
-                log.warning("redis unavailable (%s); spooling events to %s", exc, self.spool.directory)
+                log.warning(
+                    "redis unavailable (%s); spooling events to %s", exc, self.spool.directory
+                )
             self.redis_ok = False
             self.spool.write(batch)
         except BaseException:

@@ -21,7 +21,9 @@ PATCH_FIELDS = ("weights", "coverage", "status", "reason")
 def _authorised(request: web.Request, gw: Gateway) -> bool:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), gw.settings.admin_token)
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip(), gw.settings.admin_token
+    )
 
 
 def _experiment_json(gw: Gateway, key: str) -> dict[str, Any]:
@@ -49,8 +51,12 @@ async def get_experiment(request: web.Request) -> web.Response:
 async def patch(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     if not _authorised(request, gw):
-        return error_response(401, "unauthorized", "missing or wrong bearer token",
-                              headers={"WWW-Authenticate": "Bearer"})
+        return error_response(
+            401,
+            "unauthorized",
+            "missing or wrong bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = request.match_info["key"]
     _experiment_json(gw, key)  # 404 before reading the body
     body = await read_json(request)
@@ -69,7 +75,9 @@ async def patch(request: web.Request) -> web.Response:
     )
     if gw.watcher is not None:
         await gw.watcher.refresh()
-    return json_response({"version": version, "diff": diff, "experiment": _experiment_json(gw, key)})
+    return json_response(
+        {"version": version, "diff": diff, "experiment": _experiment_json(gw, key)}
+    )
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -77,7 +85,9 @@ async def audit(request: web.Request) -> web.Response:
     try:
         count = int(request.query.get("count", "100"))
     except ValueError:
-        raise RequestError("?count", f"expected an integer, got {request.query['count']!r}") from None
+        raise RequestError(
+            "?count", f"expected an integer, got {request.query['count']!r}"
+        ) from None
     if not 1 <= count <= 10_000:
         raise RequestError("?count", f"must be in [1, 10000], got {count}")
     return json_response({"entries": await gw.store.audit_log(count)})

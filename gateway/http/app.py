@@ -28,7 +28,9 @@ log = logging.getLogger("abgate.gateway")
 
 def redis_client(url: str) -> Redis:
     # Short timeouts: a dead Redis must show up as an error fast, never as a stalled flush.
-    return Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0, health_check_interval=5)
+    return Redis.from_url(
+        url, socket_timeout=2.0, socket_connect_timeout=1.0, health_check_interval=5
+    )
 
 
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
@@ -39,7 +41,11 @@ async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, R
             log.info("seeded routing config from %s", settings.routing_file)
         return await store.load()
     except (RedisError, OSError) as exc:
-        log.warning("redis unavailable at start (%s); serving %s until it is back", exc, settings.routing_file)
+        log.warning(
+            "redis unavailable at start (%s); serving %s until it is back",
+            exc,
+            settings.routing_file,
+        )
         return 0, file_config
 
 
@@ -48,11 +54,15 @@ def build_app(settings: Settings) -> web.Application:
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if settings.redis_url is None:
-            raise RuntimeError("REDIS_URL must be set for the gateway process (abgate serve sets it)")
+            raise RuntimeError(
+                "REDIS_URL must be set for the gateway process (abgate serve sets it)"
+            )
         redis = redis_client(settings.redis_url)
         registry = ModelRegistry.load(
             settings.models_dir,
-            BatchPolicy(settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue),
+            BatchPolicy(
+                settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue
+            ),
             SessionOptions(settings.intra_op_threads, settings.prefer_cuda),
         )
         keys = Keys(settings.prefix)

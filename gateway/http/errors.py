@@ -16,7 +16,9 @@ log = logging.getLogger("abgate.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY),
         status=status,
@@ -25,8 +27,13 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(status: int, kind: str, message: str, where: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int,
+    kind: str,
+    message: str,
+    where: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     error: dict[str, Any] = {"type": kind, "message": message}
     if where is not None:
         error["where"] = where

@@ -30,10 +30,12 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     batchers = {v: vars(gw.registry.get(v).batcher.stats) for v in sorted(gw.registry.versions)}
-    return json_response({
-        "pid": os.getpid(),
-        "config_version": gw.router.version,
-        "counters": vars(gw.counters),
-        "sink": gw.sink.snapshot(),
-        "batchers": batchers,
-    })
+    return json_response(
+        {
+            "pid": os.getpid(),
+            "config_version": gw.router.version,
+            "counters": vars(gw.counters),
+            "sink": gw.sink.snapshot(),
+            "batchers": batchers,
+        }
+    )

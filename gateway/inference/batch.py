@@ -48,7 +48,9 @@ def merge(inputs: Sequence[RankInput]) -> MergedBatch:
     tokens = np.repeat(np.stack([inp.query_tokens for inp in inputs]), counts, axis=0)
     items = np.concatenate([inp.item_index for inp in inputs])
     offsets = tuple(int(x) for x in np.cumsum([0, *counts]))
-    return MergedBatch(tokens.astype(np.int64, copy=False), items.astype(np.int64, copy=False), offsets)
+    return MergedBatch(
+        tokens.astype(np.int64, copy=False), items.astype(np.int64, copy=False), offsets
+    )
 
 
 def split(scores: Float32Array, offsets: Sequence[int]) -> list[Float32Array]:

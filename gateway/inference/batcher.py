@@ -67,7 +67,9 @@ class DynamicBatcher:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"batcher-{self.name}")
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"batcher-{self.name}"
+            )
 
     async def close(self) -> None:
         if self._task is not None:
@@ -90,7 +92,9 @@ class DynamicBatcher:
             self._queue.put_nowait(_Pending(rank_input, future, loop.time()))
         except asyncio.QueueFull:
             self.stats.rejected += 1
-            raise Overloaded(f"model {self.name}: batch queue full ({self.policy.max_queue})") from None
+            raise Overloaded(
+                f"model {self.name}: batch queue full ({self.policy.max_queue})"
+            ) from None
         return await future
 
     async def _collect(self) -> list[_Pending]:
@@ -130,7 +134,9 @@ class DynamicBatcher:
                 parts = split(np.asarray(scores, dtype=np.float32).reshape(-1), merged.offsets)
             except Exception as exc:  # a failed batch fails each of its requests, not the batcher
                 self.stats.failures += 1
-                error = InferenceError(f"model {self.name}: batch of {merged.pairs} pairs failed: {exc}")
+                error = InferenceError(
+                    f"model {self.name}: batch of {merged.pairs} pairs failed: {exc}"
+                )
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(error)

@@ -38,7 +38,9 @@ class ModelCard:
             raw = json.loads(card_path.read_text())
             tokenizer = raw["tokenizer"]
             if tokenizer["name"] != TOKENIZER_NAME:
-                raise ConfigError(where, f"tokenizer {tokenizer['name']!r} is not {TOKENIZER_NAME!r}")
+                raise ConfigError(
+                    where, f"tokenizer {tokenizer['name']!r} is not {TOKENIZER_NAME!r}"
+                )
             return cls(
                 version=str(raw["version"]),
                 path=card_path.parent / str(raw["file"]),
@@ -57,13 +59,17 @@ class LoadedModel:
     def __init__(self, card: ModelCard, policy: BatchPolicy, options: SessionOptions) -> None:
         digest = hashlib.sha256(card.path.read_bytes()).hexdigest()
         if digest != card.sha256:
-            raise ConfigError(str(card.path), f"sha256 {digest} does not match its card ({card.sha256})")
+            raise ConfigError(
+                str(card.path), f"sha256 {digest} does not match its card ({card.sha256})"
+            )
         self.card = card
         self.session, self.provider = create_session(card.path, options)
         self.batcher = DynamicBatcher(card.version, self._score, policy)
 
     def _score(self, batch: MergedBatch) -> Float32Array:
-        out = self.session.run(None, {"query_tokens": batch.query_tokens, "item_index": batch.item_index})
+        out = self.session.run(
+            None, {"query_tokens": batch.query_tokens, "item_index": batch.item_index}
+        )
         return np.asarray(out[0], dtype=np.float32)
 
     def prepare(self, query: str, item_ids: list[int]) -> RankInput:
@@ -86,8 +92,12 @@ class ModelRegistry:
         for card_path in sorted(models_dir.glob("*/card.json")):
             card = ModelCard.read(card_path)
             models[card.version] = LoadedModel(card, policy, options)
-            log.info("loaded model %s (%s, NDCG@10 %.3f)", card.version,
-                     models[card.version].provider, card.offline_ndcg_at_10)
+            log.info(
+                "loaded model %s (%s, NDCG@10 %.3f)",
+                card.version,
+                models[card.version].provider,
+                card.offline_ndcg_at_10,
+            )
         if not models:
             raise ConfigError(str(models_dir), "no model versions found (expected */card.json)")
         return cls(models)

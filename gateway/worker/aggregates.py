@@ -20,10 +20,10 @@ SEARCH_TTL_S: Final = 24 * 3600
 # KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, then experiment/variant pairs.
 EXPOSURE_LUA: Final = """
 local p, eid, sid, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if not redis.call('SET', p .. ':seen:' .. eid, 1, 'NX', 'EX', %(seen_ttl)d) then return 0 end
+if not redis.call('SET', p .. ':seen:' .. eid, 1, 'NX', 'EX', SEEN_TTL) then return 0 end
 local skey = p .. ':search:' .. sid
 redis.call('HSET', skey, '_user', user)
-redis.call('EXPIRE', skey, %(search_ttl)d)
+redis.call('EXPIRE', skey, SEARCH_TTL)
 for i = 5, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   redis.call('HSET', skey, exp, variant)
@@ -39,7 +39,7 @@ for i = 5, #ARGV, 2 do
   redis.call('HINCRBY', stats, first .. ':searches', 1)
 end
 return 1
-""" % {"seen_ttl": SEEN_TTL_S, "search_ttl": SEARCH_TTL_S}
+""".replace("SEEN_TTL", str(SEEN_TTL_S)).replace("SEARCH_TTL", str(SEARCH_TTL_S))
 
 # ARGV: prefix, event_id, search_id, type, value. Returns -1 when the exposure is not known yet.
 OUTCOME_LUA: Final = """
@@ -49,7 +49,7 @@ if redis.call('EXISTS', seen) == 1 then return 0 end
 local skey = p .. ':search:' .. sid
 local fields = redis.call('HGETALL', skey)
 if #fields == 0 then return -1 end
-redis.call('SET', seen, 1, 'EX', %(seen_ttl)d)
+redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local user = redis.call('HGET', skey, '_user')
 for i = 1, #fields, 2 do
   local exp = fields[i]
@@ -74,12 +74,14 @@ for i = 1, #fields, 2 do
   end
 end
 return 1
-""" % {"seen_ttl": SEEN_TTL_S}
+""".replace("SEEN_TTL", str(SEEN_TTL_S))
 
 STAT_FIELDS: Final = ("users", "converters", "revenue", "revenue_sq", "searches", "clicks", "carts")
 
 
-async def read_variant_stats(redis: Redis, keys: Keys, experiment: str) -> dict[str, dict[str, float]]:
+async def read_variant_stats(
+    redis: Redis, keys: Keys, experiment: str
+) -> dict[str, dict[str, float]]:
     """``{variant: {field: value}}`` from the experiment's stats hash."""
     raw: dict[Any, Any] = await redis.hgetall(keys.stats(experiment))
     out: dict[str, dict[str, float]] = {}

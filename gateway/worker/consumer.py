@@ -66,16 +66,21 @@ class StreamConsumer:
     async def step(self, block_ms: int = 500, pending: bool = False) -> int:
         """Read and apply one batch; ``pending`` re-reads this consumer's unacknowledged entries."""
         start = "0" if pending else ">"
-        reply = await self.redis.xreadgroup(
-            GROUP, self.name, {self.keys.exposures: start, self.keys.outcomes: start},
-            count=READ_COUNT, block=None if pending else block_ms,
+        reply: Any = await self.redis.xreadgroup(
+            GROUP,
+            self.name,
+            {self.keys.exposures: start, self.keys.outcomes: start},
+            count=READ_COUNT,
+            block=None if pending else block_ms,
         )
         exposures: list[tuple[bytes, dict[str, Any]]] = []
         outcomes: list[tuple[bytes, dict[str, Any]]] = []
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream
             target = exposures if name == self.keys.exposures else outcomes
-            target.extend((entry_id, orjson.loads(fields[b"e"])) for entry_id, fields in entries if fields)
+            target.extend(
+                (entry_id, orjson.loads(fields[b"e"])) for entry_id, fields in entries if fields
+            )
         if pending and self._deferred:
             held = {d.entry_id for d in self._deferred}
             outcomes = [o for o in outcomes if o[0] not in held]
@@ -96,8 +101,15 @@ class StreamConsumer:
         pipe = self.redis.pipeline(transaction=False)
         for _, e in entries:
             pairs = [x for a in e.get("assignments", []) for x in (a["experiment"], a["variant"])]
-            pipe.evalsha(self._exposure_sha, 0, self.keys.prefix, e["event_id"], e["search_id"],
-                         e["user_id"], *pairs)
+            pipe.evalsha(
+                self._exposure_sha,
+                0,
+                self.keys.prefix,
+                e["event_id"],
+                e["search_id"],
+                e["user_id"],
+                *pairs,
+            )
         results = await pipe.execute()
         self.stats.exposures += sum(1 for r in results if r == 1)
         self.stats.duplicates += sum(1 for r in results if r == 0)
@@ -111,8 +123,15 @@ class StreamConsumer:
             return
         pipe = self.redis.pipeline(transaction=False)
         for _, e, _ in todo:
-            pipe.evalsha(self._outcome_sha, 0, self.keys.prefix, e["event_id"], e["search_id"],
-                         e["type"], repr(float(e.get("value", 0.0))))
+            pipe.evalsha(
+                self._outcome_sha,
+                0,
+                self.keys.prefix,
+                e["event_id"],
+                e["search_id"],
+                e["type"],
+                repr(float(e.get("value", 0.0))),
+            )
         results = await pipe.execute()
         ack: list[bytes] = []
         for (entry_id, event, since), result in zip(todo, results, strict=True):
@@ -123,8 +142,11 @@ class StreamConsumer:
                     self._deferred.append(_Deferred(entry_id, event, since))
                     continue
                 self.stats.orphaned += 1
-                log.warning("outcome %s: search %s never seen; dropped as orphan",
-                            event["event_id"], event["search_id"])
+                log.warning(
+                    "outcome %s: search %s never seen; dropped as orphan",
+                    event["event_id"],
+                    event["search_id"],
+                )
             elif result == 1:
                 self.stats.outcomes += 1
             else:

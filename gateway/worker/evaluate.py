@@ -10,7 +10,7 @@ from typing import Any, Final
 import orjson
 from redis.asyncio import Redis
 
-from gateway.config import Experiment
+from gateway.config import Experiment, RoutingConfig
 from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore, Keys
 from gateway.worker.aggregates import read_variant_stats
@@ -38,15 +38,21 @@ def evaluate(experiment: Experiment, stats: dict[str, dict[str, float]]) -> dict
     """Pure: the evaluation record for one experiment (results, SRM, decision)."""
     control = experiment.control
     empty: dict[str, float] = {}
-    per_variant = {v.name: metric_stats(experiment, stats.get(v.name, empty)) for v in experiment.variants}
+    per_variant = {
+        v.name: metric_stats(experiment, stats.get(v.name, empty)) for v in experiment.variants
+    }
     base = per_variant[control.name]
     treatments = [v for v in experiment.variants[1:] if v.weight > 0 or per_variant[v.name].n > 0]
     alpha = experiment.alpha / max(1, len(treatments))  # Bonferroni across treatments
     tau2 = (RELATIVE_EFFECT_SCALE * max(abs(base.mean), 1e-3)) ** 2
-    arms = [ArmResult(v.name, per_variant[v.name].n, msprt(base, per_variant[v.name], alpha, tau2))
-            for v in treatments]
-    srm = srm_check([per_variant[v.name].n for v in experiment.variants],
-                    [v.weight for v in experiment.variants])
+    arms = [
+        ArmResult(v.name, per_variant[v.name].n, msprt(base, per_variant[v.name], alpha, tau2))
+        for v in treatments
+    ]
+    srm = srm_check(
+        [per_variant[v.name].n for v in experiment.variants],
+        [v.weight for v in experiment.variants],
+    )
     decision: Decision = decide(control.name, base.n, arms, srm, experiment.min_units_per_arm)
     return {
         "experiment": experiment.key,
@@ -57,7 +63,11 @@ def evaluate(experiment: Experiment, stats: dict[str, dict[str, float]]) -> dict
         "means": {name: s.mean for name, s in per_variant.items()},
         "arms": [{"variant": a.variant} | asdict(a.result) for a in arms],
         "srm_p_value": srm.p_value,
-        "decision": {"action": decision.action, "winner": decision.winner, "reasons": list(decision.reasons)},
+        "decision": {
+            "action": decision.action,
+            "winner": decision.winner,
+            "reasons": list(decision.reasons),
+        },
     }
 
 
@@ -69,18 +79,31 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
         if experiment.status != "running":
             continue
         record = evaluate(experiment, await read_variant_stats(redis, keys, experiment.key))
-        await redis.hset(keys.decisions, experiment.key, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY))
+        await redis.hset(
+            keys.decisions, experiment.key, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+        )
         decision = record["decision"]
         if decision["action"] in ("promote", "rollback"):
             outcome = "promoted" if decision["action"] == "promote" else "rolled_back"
             winner = decision["winner"]
+
+            def apply(
+                config: RoutingConfig, key: str = experiment.key, w: str = winner, o: str = outcome
+            ) -> RoutingConfig:
+                return conclude(config, key, w, o)
+
             version, _, _ = await store.change(
-                lambda c, key=experiment.key, w=winner, o=outcome: conclude(c, key, w, o),
+                apply,
                 actor="decision-loop",
                 reason="; ".join(decision["reasons"]),
             )
-            log.info("experiment %s %s (%s) -> config version %d", experiment.key, outcome,
-                     "; ".join(decision["reasons"]), version)
+            log.info(
+                "experiment %s %s (%s) -> config version %d",
+                experiment.key,
+                outcome,
+                "; ".join(decision["reasons"]),
+                version,
+            )
             record["applied_version"] = version
         records.append(record)
     return records

@@ -27,7 +27,9 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
     keys = Keys(settings.prefix)
     store = ConfigStore(redis, keys)
     # The worker name is stable per host so that a restart re-reads its own pending entries.
-    consumer = StreamConsumer(redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}")
+    consumer = StreamConsumer(
+        redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
+    )
     try:
         await store.seed(load_routing_file(settings.routing_file), actor="worker-startup")
         await consumer.setup()

@@ -16,12 +16,18 @@ MAX_SHOPPERS = 30_000
 
 
 async def _experiments(base: str) -> dict[str, dict]:
-    async with aiohttp.ClientSession() as session, session.get(base + "/v1/experiments") as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(base + "/v1/experiments") as response,
+    ):
         return {e["key"]: e for e in (await response.json())["experiments"]}
 
 
 async def _audit(base: str) -> list[dict]:
-    async with aiohttp.ClientSession() as session, session.get(base + "/v1/audit?count=50") as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(base + "/v1/audit?count=50") as response,
+    ):
         return (await response.json())["entries"]
 
 
@@ -29,18 +35,26 @@ async def test_promote_better_rollback_worse_keep_aa(system: System, worker: Non
     served = 0
     experiments = await _experiments(system.base_url)
     while served < MAX_SHOPPERS:
-        traffic = ShopperTraffic(system.base_url, seed=20261123 + served, concurrency=16, max_shoppers=CHUNK)
+        traffic = ShopperTraffic(
+            system.base_url, seed=20261123 + served, concurrency=16, max_shoppers=CHUNK
+        )
         stats = await traffic.run()
         assert stats.errors == 0, stats.error_samples
         served += CHUNK
         await asyncio.sleep(1.5)  # let the worker catch up and evaluate
         system.group.check()
         experiments = await _experiments(system.base_url)
-        if experiments["better"]["status"] == "concluded" and experiments["worse"]["status"] == "concluded":
+        if (
+            experiments["better"]["status"] == "concluded"
+            and experiments["worse"]["status"] == "concluded"
+        ):
             break
     better, worse, aa = experiments["better"], experiments["worse"], experiments["aa"]
     assert (better["status"], better["outcome"]) == ("concluded", "promoted"), better
-    assert {v["name"]: v["weight"] for v in better["variants"]} == {"control": 0.0, "candidate": 1.0}
+    assert {v["name"]: v["weight"] for v in better["variants"]} == {
+        "control": 0.0,
+        "candidate": 1.0,
+    }
     assert (worse["status"], worse["outcome"]) == ("concluded", "rolled_back"), worse
     assert {v["name"]: v["weight"] for v in worse["variants"]} == {"control": 1.0, "candidate": 0.0}
     assert aa["status"] == "running" and aa["outcome"] == "none", aa

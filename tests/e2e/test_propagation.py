@@ -9,7 +9,9 @@ import aiohttp
 from tests.e2e.conftest import System
 
 
-async def _versions_by_pid(session: aiohttp.ClientSession, base: str, attempts: int) -> dict[int, int]:
+async def _versions_by_pid(
+    session: aiohttp.ClientSession, base: str, attempts: int
+) -> dict[int, int]:
     seen: dict[int, int] = {}
     for _ in range(attempts):
         # A fresh connection each time so that SO_REUSEPORT spreads us over both processes.
@@ -39,7 +41,9 @@ async def test_both_processes_serve_the_new_config_within_one_second(system: Sys
             if len(latest) == 2 and all(v == new_version for v in latest.values()):
                 break
         else:
-            raise AssertionError(f"not every process serves version {new_version} after 1 s: {latest}")
+            raise AssertionError(
+                f"not every process serves version {new_version} after 1 s: {latest}"
+            )
         # ... and it is really the new config that they serve, not just the number.
         for _ in range(20):
             async with session.get(system.base_url + "/v1/experiments") as response:

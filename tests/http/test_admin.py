@@ -9,7 +9,9 @@ from gateway.http.state import Gateway
 AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "alice"}
 
 
-async def test_patch_applies_audits_and_serves_the_new_split(client: TestClient, gateway: Gateway) -> None:
+async def test_patch_applies_audits_and_serves_the_new_split(
+    client: TestClient, gateway: Gateway
+) -> None:
     version_before = gateway.router.version
     response = await client.patch(
         "/v1/experiments/better",
@@ -30,8 +32,11 @@ async def test_patch_applies_audits_and_serves_the_new_split(client: TestClient,
     # Everyone in the experiment now gets the candidate.
     variants = set()
     for i in range(300):
-        page = await (await client.post("/v1/search", json={
-            "user_id": f"u{i}", "query": "tent", "candidates": [1, 2, 3]})).json()
+        page = await (
+            await client.post(
+                "/v1/search", json={"user_id": f"u{i}", "query": "tent", "candidates": [1, 2, 3]}
+            )
+        ).json()
         variants |= {a["variant"] for a in page["assignments"] if a["experiment"] == "better"}
     assert variants == {"candidate"}
 

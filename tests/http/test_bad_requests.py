@@ -35,10 +35,20 @@ SEARCH_CASES = [
     ({"query": "x", "candidates": [1]}, 400, "$.user_id", "is required"),
     (GOOD_SEARCH | {"user_id": 7}, 400, "$.user_id", "expected a string, got int"),
     (GOOD_SEARCH | {"candidates": "1,2"}, 400, "$.candidates", "expected a list"),
-    (GOOD_SEARCH | {"candidates": [1, "two"]}, 400, "$.candidates[1]", "expected an integer, got str"),
+    (
+        GOOD_SEARCH | {"candidates": [1, "two"]},
+        400,
+        "$.candidates[1]",
+        "expected an integer, got str",
+    ),
     (GOOD_SEARCH | {"candidates": [1, -4]}, 400, "$.candidates[1]", "must be in [0,"),
     (GOOD_SEARCH | {"candidates": []}, 400, "$.candidates", "must hold 1..1000"),
-    (GOOD_SEARCH | {"candidates": list(range(MAX_CANDIDATES + 1))}, 400, "$.candidates", "got 1001"),
+    (
+        GOOD_SEARCH | {"candidates": list(range(MAX_CANDIDATES + 1))},
+        400,
+        "$.candidates",
+        "got 1001",
+    ),
     (GOOD_SEARCH | {"candidates": [1, 1]}, 400, "$.candidates", "unique"),
     (GOOD_SEARCH | {"k": 0}, 400, "$.k", "must be in [1, 200], got 0"),
     (GOOD_SEARCH | {"k": True}, 400, "$.k", "expected an integer, got bool"),
@@ -48,8 +58,9 @@ SEARCH_CASES = [
 
 
 @pytest.mark.parametrize(("body", "status", "where", "message"), SEARCH_CASES)
-async def test_bad_search(client: TestClient, gateway: Gateway, body: Any, status: int, where: str,
-                          message: str) -> None:
+async def test_bad_search(
+    client: TestClient, gateway: Gateway, body: Any, status: int, where: str, message: str
+) -> None:
     before = await _state(gateway)
     kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
     response = await client.post("/v1/search", **kwargs)
@@ -68,11 +79,19 @@ async def test_oversized_body_is_413(client: TestClient, gateway: Gateway) -> No
 
 
 EVENT_CASES = [
-    (GOOD_EVENT | {"type": "view"}, "$.type", "must be one of ['click', 'add_to_cart', 'purchase']"),
+    (
+        GOOD_EVENT | {"type": "view"},
+        "$.type",
+        "must be one of ['click', 'add_to_cart', 'purchase']",
+    ),
     ({k: v for k, v in GOOD_EVENT.items() if k != "search_id"}, "$.search_id", "is required"),
     (GOOD_EVENT | {"value": "12"}, "$.value", "expected a finite number"),
     (GOOD_EVENT | {"position": -1}, "$.position", "must be in [0,"),
-    ({"events": [GOOD_EVENT, GOOD_EVENT | {"item_id": "x"}]}, "$.events[1].item_id", "expected an integer"),
+    (
+        {"events": [GOOD_EVENT, GOOD_EVENT | {"item_id": "x"}]},
+        "$.events[1].item_id",
+        "expected an integer",
+    ),
     ({"events": []}, "$.events", "expected a list of 1..500"),
 ]
 
@@ -93,8 +112,20 @@ PATCH_CASES = [
     ("nope", {"coverage": 0.5}, AUTH, 404, "experiment 'nope' does not exist"),
     ("better", {"coverage": 0.5}, {}, 401, "bearer token"),
     ("better", {"coverage": 0.5}, {"Authorization": "Bearer wrong"}, 401, "bearer token"),
-    ("better", {"weights": {"control": 0.6, "candidate": 0.6}}, AUTH, 422, "weights sum to 1.2, expected 1.0"),
-    ("better", {"weights": {"control": 1.0, "ghost": 0.0}}, AUTH, 422, "unknown variant(s) ['ghost']"),
+    (
+        "better",
+        {"weights": {"control": 0.6, "candidate": 0.6}},
+        AUTH,
+        422,
+        "weights sum to 1.2, expected 1.0",
+    ),
+    (
+        "better",
+        {"weights": {"control": 1.0, "ghost": 0.0}},
+        AUTH,
+        422,
+        "unknown variant(s) ['ghost']",
+    ),
     ("better", {"coverage": 2}, AUTH, 422, "coverage: must be in [0.0, 1.0], got 2"),
     ("better", {"status": "paused"}, AUTH, 422, "got 'paused'"),
     ("better", {"speed": "fast"}, AUTH, 400, "unknown field"),
@@ -103,8 +134,15 @@ PATCH_CASES = [
 
 
 @pytest.mark.parametrize(("key", "body", "headers", "status", "message"), PATCH_CASES)
-async def test_bad_patch(client: TestClient, gateway: Gateway, key: str, body: Any, headers: dict[str, str],
-                         status: int, message: str) -> None:
+async def test_bad_patch(
+    client: TestClient,
+    gateway: Gateway,
+    key: str,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
     before = await _state(gateway)
     response = await client.patch(f"/v1/experiments/{key}", json=body, headers=headers)
     assert response.status == status

@@ -19,7 +19,9 @@ async def _stream(gw: Gateway, key: str) -> list[dict]:
     return [orjson.loads(f[b"e"]) for _, f in await gw.redis.xrange(key)]
 
 
-async def test_search_ranks_candidates_and_records_the_exposure(client: TestClient, gateway: Gateway) -> None:
+async def test_search_ranks_candidates_and_records_the_exposure(
+    client: TestClient, gateway: Gateway
+) -> None:
     body = {"user_id": "u-1", "query": "waterproof shoes", "candidates": list(range(40)), "k": 5}
     response = await client.post("/v1/search", json=body)
     assert response.status == 200
@@ -37,16 +39,30 @@ async def test_search_ranks_candidates_and_records_the_exposure(client: TestClie
 
 
 async def test_the_same_user_always_gets_the_same_variant_and_ranking(client: TestClient) -> None:
-    body = {"user_id": "sticky", "query": "wireless headphones", "candidates": list(range(100, 130))}
+    body = {
+        "user_id": "sticky",
+        "query": "wireless headphones",
+        "candidates": list(range(100, 130)),
+    }
     pages = [await (await client.post("/v1/search", json=body)).json() for _ in range(5)]
     assert len({orjson.dumps(p["assignments"]) for p in pages}) == 1
     assert len({orjson.dumps([r["item_id"] for r in p["results"]]) for p in pages}) == 1
 
 
 async def test_events_are_acknowledged_and_streamed(client: TestClient, gateway: Gateway) -> None:
-    event = {"event_id": "e1", "type": "purchase", "search_id": "s1", "user_id": "u",
-             "item_id": 3, "position": 0, "value": 19.5, "ts": 1.7e9}
-    response = await client.post("/v1/events", json={"events": [event, event | {"event_id": "e2", "type": "click"}]})
+    event = {
+        "event_id": "e1",
+        "type": "purchase",
+        "search_id": "s1",
+        "user_id": "u",
+        "item_id": 3,
+        "position": 0,
+        "value": 19.5,
+        "ts": 1.7e9,
+    }
+    response = await client.post(
+        "/v1/events", json={"events": [event, event | {"event_id": "e2", "type": "click"}]}
+    )
     assert response.status == 202 and (await response.json()) == {"accepted": 2}
     stored = await _stream(gateway, gateway.keys.outcomes)
     assert [e["event_id"] for e in stored] == ["e1", "e2"] and stored[0]["value"] == 19.5

@@ -15,12 +15,20 @@ from gateway.inference.batcher import BatchPolicy, DynamicBatcher
 from gateway.inference.registry import LoadedModel, ModelCard, ModelRegistry
 from gateway.inference.session import SessionOptions
 
-QUERIES = ["waterproof shoes", "wireless headphones", "brand03 tent", "kids bicycle", "premium watch"]
+QUERIES = [
+    "waterproof shoes",
+    "wireless headphones",
+    "brand03 tent",
+    "kids bicycle",
+    "premium watch",
+]
 
 
 @pytest.fixture
 def model(models_dir: Path) -> LoadedModel:
-    return LoadedModel(ModelCard.read(models_dir / "cand-v2" / "card.json"), BatchPolicy(), SessionOptions())
+    return LoadedModel(
+        ModelCard.read(models_dir / "cand-v2" / "card.json"), BatchPolicy(), SessionOptions()
+    )
 
 
 async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None:
@@ -28,14 +36,21 @@ async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None
     batcher.start()
     items = [list(range(i * 7, i * 7 + 20)) for i in range(len(QUERIES))]
     try:
-        results = await asyncio.gather(*(batcher.rank(model.prepare(q, it)) for q, it in zip(QUERIES, items)))
+        results = await asyncio.gather(
+            *(batcher.rank(model.prepare(q, it)) for q, it in zip(QUERIES, items, strict=True))
+        )
     finally:
         await batcher.close()
     assert batcher.stats.batches == 1 and batcher.stats.requests == len(QUERIES)
     for query, its, got in zip(QUERIES, items, results, strict=True):
         inp = model.prepare(query, its)
-        alone = model.session.run(None, {"query_tokens": np.tile(inp.query_tokens, (len(its), 1)),
-                                         "item_index": inp.item_index})[0]
+        alone = model.session.run(
+            None,
+            {
+                "query_tokens": np.tile(inp.query_tokens, (len(its), 1)),
+                "item_index": inp.item_index,
+            },
+        )[0]
         np.testing.assert_allclose(got, alone, rtol=1e-5)
 
 
@@ -43,24 +58,32 @@ async def test_batches_close_at_max_pairs(model: LoadedModel) -> None:
     batcher = DynamicBatcher("b", model._score, BatchPolicy(max_batch_pairs=40, max_wait_s=0.05))
     batcher.start()
     try:
-        await asyncio.gather(*(batcher.rank(model.prepare("tent", list(range(20)))) for _ in range(6)))
+        await asyncio.gather(
+            *(batcher.rank(model.prepare("tent", list(range(20)))) for _ in range(6))
+        )
     finally:
         await batcher.close()
     assert batcher.stats.batches == 3 and batcher.stats.pairs == 120
 
 
-async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others(model: LoadedModel) -> None:
+async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others(
+    model: LoadedModel,
+) -> None:
     running, release = threading.Event(), threading.Event()
 
     def gated_score(batch: MergedBatch) -> np.ndarray:
         running.set()
-        release.wait(5)  # fault injection: hold the real model call until the test cancels one request
+        release.wait(
+            5
+        )  # fault injection: hold the real model call until the test cancels one request
         return model._score(batch)
 
     batcher = DynamicBatcher("b", gated_score, BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05))
     batcher.start()
     try:
-        tasks = [asyncio.create_task(batcher.rank(model.prepare(q, list(range(10))))) for q in QUERIES]
+        tasks = [
+            asyncio.create_task(batcher.rank(model.prepare(q, list(range(10))))) for q in QUERIES
+        ]
         await asyncio.to_thread(running.wait, 5)
         tasks[1].cancel()
         release.set()
@@ -72,7 +95,9 @@ async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others
     assert batcher.stats.batches == 1 and batcher.stats.requests == len(QUERIES)
 
 
-async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(model: LoadedModel) -> None:
+async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(
+    model: LoadedModel,
+) -> None:
     calls = {"n": 0}
 
     def flaky(batch: MergedBatch) -> np.ndarray:
@@ -84,8 +109,9 @@ async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(model
     batcher = DynamicBatcher("b", flaky, BatchPolicy(max_wait_s=0.05))
     batcher.start()
     try:
-        first = await asyncio.gather(*(batcher.rank(model.prepare("x", [1, 2])) for _ in range(3)),
-                                     return_exceptions=True)
+        first = await asyncio.gather(
+            *(batcher.rank(model.prepare("x", [1, 2])) for _ in range(3)), return_exceptions=True
+        )
         assert all(isinstance(r, InferenceError) and "injected fault" in str(r) for r in first)
         assert (await batcher.rank(model.prepare("x", [1, 2]))).shape == (2,)
     finally:
@@ -93,19 +119,27 @@ async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(model
 
 
 async def test_full_queue_is_refused_fast(model: LoadedModel) -> None:
-    batcher = DynamicBatcher("b", model._score, BatchPolicy(max_queue=2))  # not started: nothing drains
+    batcher = DynamicBatcher(
+        "b", model._score, BatchPolicy(max_queue=2)
+    )  # not started: nothing drains
     first = [asyncio.create_task(batcher.rank(model.prepare("x", [1]))) for _ in range(2)]
     await asyncio.sleep(0)
     with pytest.raises(Overloaded, match="queue full"):
         await batcher.rank(model.prepare("x", [1]))
     await batcher.close()
-    assert all(isinstance(r, InferenceError) for r in await asyncio.gather(*first, return_exceptions=True))
+    assert all(
+        isinstance(r, InferenceError) for r in await asyncio.gather(*first, return_exceptions=True)
+    )
 
 
-def test_registry_loads_every_demo_version_and_verifies_sha256(models_dir: Path, tmp_path: Path) -> None:
+def test_registry_loads_every_demo_version_and_verifies_sha256(
+    models_dir: Path, tmp_path: Path
+) -> None:
     registry = ModelRegistry.load(models_dir, BatchPolicy(), SessionOptions())
     assert {"prod-v1", "cand-v2", "worse-v0"} <= registry.versions
-    assert all(c["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider") for c in registry.cards())
+    assert all(
+        c["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider") for c in registry.cards()
+    )
     # A tampered model file is refused.
     bad = tmp_path / "m"
     bad.mkdir()
@@ -118,8 +152,14 @@ def test_registry_loads_every_demo_version_and_verifies_sha256(models_dir: Path,
 
 
 def test_model_cards_describe_the_models(models_dir: Path) -> None:
-    cards = {v: ModelCard.read(models_dir / v / "card.json") for v in ("prod-v1", "cand-v2", "worse-v0")}
-    assert cards["cand-v2"].offline_ndcg_at_10 > cards["prod-v1"].offline_ndcg_at_10 > cards["worse-v0"].offline_ndcg_at_10
+    cards = {
+        v: ModelCard.read(models_dir / v / "card.json") for v in ("prod-v1", "cand-v2", "worse-v0")
+    }
+    assert (
+        cards["cand-v2"].offline_ndcg_at_10
+        > cards["prod-v1"].offline_ndcg_at_10
+        > cards["worse-v0"].offline_ndcg_at_10
+    )
     for card in cards.values():
         assert len(card.sha256) == 64 and card.raw["created"]
         assert [i["name"] for i in card.raw["inputs"]] == ["query_tokens", "item_index"]

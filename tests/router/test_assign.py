@@ -19,7 +19,9 @@ def _routes(router: Router) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
     out = []
     for user in USERS:
         route = router.route(user)
-        out.append((route.model_version, tuple((a.experiment, a.variant) for a in route.assignments)))
+        out.append(
+            (route.model_version, tuple((a.experiment, a.variant) for a in route.assignments))
+        )
     return out
 
 
@@ -35,8 +37,13 @@ def test_same_assignment_in_another_process() -> None:
         " for r in map(router.route, users)]))\n"
     )
     # A fresh interpreter with a different hash seed: nothing may depend on Python's hash().
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, text=True,
-                         env={"PYTHONHASHSEED": "12345", "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        check=True,
+        text=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    )
     there = [(m, tuple((e, v) for e, v in a)) for m, a in json.loads(out.stdout)]
     assert there == here
 

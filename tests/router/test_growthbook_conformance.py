@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CONFORMANCE
-
 from gateway.config import parse_experiment
 from gateway.errors import ConfigError
 from gateway.router.bucketing import bucket_ranges, choose_variant, equal_weights, in_namespace
 from gateway.router.hashing import unit_hash
+from tests.conftest import CONFORMANCE
 
 CASES_PATH = CONFORMANCE / "growthbook_hash_cases.json"
 CASES: dict[str, Any] = json.loads(CASES_PATH.read_text())
@@ -83,7 +82,13 @@ def test_equal_weights(n: int, expected: list[float]) -> None:
 
 def test_every_section_is_exercised() -> None:
     sections = {k for k in CASES if not k.startswith("_")}
-    assert sections == {"hash", "getBucketRange", "chooseVariation", "inNamespace", "getEqualWeights"}
+    assert sections == {
+        "hash",
+        "getBucketRange",
+        "chooseVariation",
+        "inNamespace",
+        "getEqualWeights",
+    }
 
 
 def test_hash_follows_js_utf16_code_units_above_bmp() -> None:

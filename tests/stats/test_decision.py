@@ -11,7 +11,11 @@ OK = SrmResult(0.5, 0.1)
 
 def _arm(name: str, low: float, high: float, units: int = 1000) -> ArmResult:
     effect = (low + high) / 2
-    return ArmResult(name, units, SequentialResult(0.2, 0.2 + effect, effect, effect / 0.2, low, high, 0.01, 1e-4))
+    return ArmResult(
+        name,
+        units,
+        SequentialResult(0.2, 0.2 + effect, effect, effect / 0.2, low, high, 0.01, 1e-4),
+    )
 
 
 def test_waits_for_minimum_units() -> None:
@@ -25,7 +29,13 @@ def test_no_promotion_while_srm_fails() -> None:
 
 
 def test_promotes_the_best_significant_winner() -> None:
-    d = decide("control", 1000, [_arm("b", 0.01, 0.03), _arm("c", 0.02, 0.08), _arm("d", -0.1, -0.01)], OK, 500)
+    d = decide(
+        "control",
+        1000,
+        [_arm("b", 0.01, 0.03), _arm("c", 0.02, 0.08), _arm("d", -0.1, -0.01)],
+        OK,
+        500,
+    )
     assert (d.action, d.winner) == ("promote", "c")
 
 

@@ -40,7 +40,9 @@ def test_interval_boundary_is_where_lambda_hits_one_over_alpha() -> None:
     sigma2, tau2, alpha, n = 0.2, 1e-4, 0.05, 3000
     result = msprt(_arm(n, 0.3, sigma2), _arm(n, 0.33, sigma2), alpha=alpha, tau2=tau2)
     for bound in (result.ci_low, result.ci_high):
-        assert _paper_lambda(n, sigma2, tau2, result.effect - bound) == pytest.approx(1 / alpha, rel=1e-9)
+        assert _paper_lambda(n, sigma2, tau2, result.effect - bound) == pytest.approx(
+            1 / alpha, rel=1e-9
+        )
     assert result.significant == (result.p_value <= alpha)
 
 

@@ -23,12 +23,20 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
 
 
 def _exposure(sid: str, user: str, variant: str) -> bytes:
-    return orjson.dumps({"event_id": sid, "search_id": sid, "user_id": user,
-                         "assignments": [{"experiment": "x", "variant": variant, "model_version": "m"}]})
+    return orjson.dumps(
+        {
+            "event_id": sid,
+            "search_id": sid,
+            "user_id": user,
+            "assignments": [{"experiment": "x", "variant": variant, "model_version": "m"}],
+        }
+    )
 
 
 def _outcome(eid: str, sid: str, kind: str, value: float = 0.0) -> bytes:
-    return orjson.dumps({"event_id": eid, "search_id": sid, "user_id": "ignored", "type": kind, "value": value})
+    return orjson.dumps(
+        {"event_id": eid, "search_id": sid, "user_id": "ignored", "type": kind, "value": value}
+    )
 
 
 async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
@@ -56,7 +64,9 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     assert pending["pending"] == 0  # everything applied is acknowledged
 
 
-async def test_unacknowledged_entries_are_reapplied_after_a_restart(redis: Redis, prefix: str) -> None:
+async def test_unacknowledged_entries_are_reapplied_after_a_restart(
+    redis: Redis, prefix: str
+) -> None:
     keys = Keys(prefix)
     first = StreamConsumer(redis, keys, "same-name")
     await first.setup()
