@@ -223,12 +223,19 @@ async def _drive(
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.progress_every)
+        if stop.is_set():
+            break
         group.check()
-        line = await asyncio.to_thread(_estimate_line, base, keys)
         print(progress_line(traffic.stats, loop.time() - started), flush=True)
+        try:
+            line = await asyncio.to_thread(_estimate_line, base, keys)
+            audit = await asyncio.to_thread(_get_json, base + "/v1/audit?count=20")
+        except (GatewayError, OSError) as exc:
+            print(f"        (gateway not answering: {exc})", flush=True)
+            continue
         if line:
             print(f"        {line}", flush=True)
-        for entry in (await asyncio.to_thread(_get_json, base + "/v1/audit?count=20"))["entries"]:
+        for entry in audit["entries"]:
             if entry["actor"] == "decision-loop" and entry["id"] not in announced:
                 announced.add(entry["id"])
                 print(f"*** DECISION (config v{entry['version']}): {entry['reason']}", flush=True)

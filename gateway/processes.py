@@ -20,7 +20,11 @@ class ProcessGroup:
 
     def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gateway.cli", *args]
-        process = subprocess.Popen(cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL)
+        # A session of its own: a terminal's Ctrl-C reaches only the parent, which then
+        # stops the children in order (traffic, gateways and worker, then Redis).
+        process = subprocess.Popen(
+            cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         self.processes.append((name, process))
         return process
 
