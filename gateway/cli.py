@@ -152,9 +152,10 @@ def _estimate_line(base: str, keys: list[str]) -> str:
         except (GatewayError, OSError):
             continue
         evaluation = data.get("last_evaluation")
-        if data["status"] == "concluded":
-            parts.append(f"{key}: {data['outcome']}")
-        elif evaluation and evaluation["arms"]:
+        state = data["outcome"] if data["status"] == "concluded" else "running"
+        if not (evaluation and evaluation["arms"]):
+            parts.append(f"{key}: {state}, waiting for data")
+        else:
             arm = evaluation["arms"][0]
             mean = evaluation["means"][data["variants"][0]["name"]] or 1.0
             low, high = arm["ci_low"], arm["ci_high"]
@@ -164,7 +165,7 @@ def _estimate_line(base: str, keys: list[str]) -> str:
                 else f"[{low / mean:+.1%}, {high / mean:+.1%}]"
             )
             parts.append(
-                f"{key}: units {sum(evaluation['units'].values())}, "
+                f"{key}: {state}, users {sum(evaluation['units'].values())}, "
                 f"lift {arm['relative_lift']:+.1%} {interval}, p={arm['p_value']:.3f}"
             )
     return "  |  ".join(parts)
@@ -174,6 +175,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sim.shoppers import ShopperTraffic, progress_line
 
     settings = Settings.from_env()
+    if settings.redis_url is None and not args.keep_state:
+        # The demo starts from scratch each time; `abgate serve` keeps its data.
+        import shutil
+
+        shutil.rmtree(settings.var_dir / "redis" / settings.prefix, ignore_errors=True)
+        shutil.rmtree(settings.spool_dir, ignore_errors=True)
     print("abgate: preparing demo models (first run trains them with torch) ...", flush=True)
     _ensure_models(settings)
     group = ProcessGroup()
@@ -191,6 +198,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"admin token: {settings.admin_token}   (try: curl {base}/v1/experiments)",
                 flush=True,
             )
+            if not any(
+                e["status"] == "running" for e in _get_json(base + "/v1/experiments")["experiments"]
+            ):
+                print(
+                    "no running experiment: the demo experiment concluded in an earlier run "
+                    "(use without --keep-state for a fresh one)",
+                    flush=True,
+                )
             keys = [
                 e["key"]
                 for e in _get_json(base + "/v1/experiments")["experiments"]
@@ -284,9 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--interval", type=float, default=2.0, help="seconds between evaluations")
     run.add_argument("--concurrency", type=int, default=24, help="concurrent simulated shoppers")
     run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--progress-every", type=float, default=5.0)
+    run.add_argument("--progress-every", type=float, default=2.0)
     run.add_argument(
         "--exit-after-decision", action="store_true", help="stop once a decision is made"
+    )
+    run.add_argument(
+        "--keep-state", action="store_true", help="reuse the embedded Redis data of an earlier run"
     )
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
