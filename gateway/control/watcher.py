@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 from gateway.config import RoutingConfig
 from gateway.control.store import ConfigStore
 from gateway.errors import ConfigError
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.control")
 
@@ -39,11 +40,7 @@ class ConfigWatcher:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     async def refresh(self) -> bool:
@@ -80,5 +77,6 @@ class ConfigWatcher:
             except (RedisError, OSError):
                 await asyncio.sleep(self.poll_interval_s)
             finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                # Bounded: closing a pub/sub connection mid-read can otherwise wait forever.
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from gateway.errors import Overloaded
 from gateway.events.spool import Record, Spool
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.events")
 
@@ -78,11 +79,7 @@ class EventSink:
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting, flush what is buffered (Redis or spool), stop the tasks."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

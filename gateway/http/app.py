@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -86,7 +88,8 @@ def build_app(settings: Settings) -> web.Application:
             await gw.watcher.close()
             await sink.close()
             await registry.close()
-            await redis.aclose()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(redis.aclose(), 2.0)
 
     app.cleanup_ctx.append(resources)
     app.router.add_post("/v1/search", search.search)
