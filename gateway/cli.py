@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -122,9 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(
-            settings.__class__(**{**settings.__dict__, "redis_url": redis_url}), args.interval, stop
-        )
+        await run_worker(dataclasses.replace(settings, redis_url=redis_url), args.interval, stop)
 
     with _redis(settings) as redis_url:
         asyncio.run(main(redis_url))

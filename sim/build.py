@@ -24,6 +24,7 @@ from gateway.inference.features import TOKENIZER_NAME, item_indices, tokenize
 from sim.clicks import simulate_page
 from sim.metrics import ndcg_at_k
 from sim.world import (
+    CATALOG_SEED,
     Catalog,
     make_catalog,
     relevance_grade,
@@ -35,7 +36,6 @@ from sim.world import (
 VOCAB_BUCKETS: Final = 4096
 MAX_TOKENS: Final = 6
 PAGE_SIZE: Final = 10
-CATALOG_SEED: Final = 7
 
 
 @dataclass(frozen=True)

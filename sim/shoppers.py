@@ -17,9 +17,7 @@ import aiohttp
 import numpy as np
 
 from sim.clicks import simulate_page
-from sim.world import Catalog, make_catalog, retrieve_candidates, sample_intent
-
-CATALOG_SEED = 7
+from sim.world import CATALOG_SEED, Catalog, make_catalog, retrieve_candidates, sample_intent
 
 
 @dataclass

@@ -35,6 +35,8 @@ ATTRIBUTES: Final = (
 LATENT_DIM: Final = len(ATTRIBUTES)
 NUM_BRANDS: Final = 40
 BRAND_NAMES: Final = tuple(f"brand{b:02d}" for b in range(NUM_BRANDS))
+# The storefront every model is trained on and every shopper browses.
+CATALOG_SEED: Final = 7
 
 
 @dataclass(frozen=True)

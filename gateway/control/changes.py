@@ -6,10 +6,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from gateway.config import Experiment, RoutingConfig, Variant, parse_experiment, routing_to_dict
+from gateway.config import Experiment, RoutingConfig, parse_experiment, routing_to_dict
 from gateway.errors import ConfigError, NotFound
-
-PATCHABLE = ("weights", "coverage", "status")
 
 
 def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -> RoutingConfig:
@@ -86,10 +84,3 @@ def _diff(a: Any, b: Any, path: str, out: list[dict[str, Any]]) -> None:
             _diff(x, y, f"{path}[{key!r}]" if key else f"{path}[{i}]", out)
     elif a != b:
         out.append({"path": path, "old": a, "new": b})
-
-
-def variant_names(experiment: Experiment) -> list[str]:
-    return [v.name for v in experiment.variants]
-
-
-__all__ = ["PATCHABLE", "Variant", "conclude", "diff", "patch_experiment", "variant_names"]

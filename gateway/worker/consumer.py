@@ -90,10 +90,9 @@ class StreamConsumer:
 
     async def drain_pending(self) -> None:
         """After a restart: apply what this consumer read but never acknowledged."""
-        while await self.step(pending=True):
-            if not self._deferred:
-                continue
-            break
+        # Held (deferred) entries stay pending and would be re-read forever: stop at the first.
+        while await self.step(pending=True) and not self._deferred:
+            pass
 
     async def _apply_exposures(self, entries: list[tuple[bytes, dict[str, Any]]]) -> None:
         if not entries:
