@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench install clean-var
+.PHONY: run test lint check bench validate-stats install clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy gateway stats sim tests
 
 check: lint test
+
+# The stats simulation study (a few minutes on 2 cores): prints the table and
+# writes docs/stats-validation.md.
+validate-stats: $(STAMP)
+	$(PY) -m sim.study --out docs/stats-validation.md
 
 bench: $(STAMP)
 	$(PY) -m bench.batching

@@ -156,12 +156,9 @@ def _estimate_line(base: str, keys: list[str]) -> str:
             parts.append(f"{key}: {state}, waiting for data")
         else:
             arm = evaluation["arms"][0]
-            mean = evaluation["means"][data["variants"][0]["name"]] or 1.0
-            low, high = arm["ci_low"], arm["ci_high"]
+            low, high = arm["ci_low"], arm["ci_high"]  # on the relative lift
             interval = (
-                "[-inf, inf]"
-                if low is None or high is None
-                else f"[{low / mean:+.1%}, {high / mean:+.1%}]"
+                "[-inf, inf]" if low is None or high is None else f"[{low:+.1%}, {high:+.1%}]"
             )
             parts.append(
                 f"{key}: {state}, users {sum(evaluation['units'].values())}, "

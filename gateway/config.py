@@ -21,7 +21,9 @@ from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
 
 Status = Literal["draft", "running", "concluded"]
 Outcome = Literal["none", "promoted", "rolled_back", "inconclusive"]
-Metric = Literal["purchase_conversion", "revenue_per_user"]
+Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
+SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
+Correction = Literal["holm", "benjamini-hochberg"]
 
 WEIGHT_SUM_TOLERANCE: Final = 1e-3
 _KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
@@ -32,6 +34,14 @@ class Variant:
     name: str
     model_version: str
     weight: float
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """The treatment may be at most ``margin`` (relative) worse on ``metric``."""
+
+    metric: Metric
+    margin: float
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,16 @@ class Experiment:
     min_units_per_arm: int = 200
     outcome: Outcome = "none"
     description: str = ""
+    guardrails: tuple[Guardrail, ...] = ()
+    # "auto": group-sequential when a horizon is planned, else a confidence sequence
+    # tuned to the units the minimum detectable effect needs.
+    method: SequentialMethod = "auto"
+    mde: float = 0.05
+    horizon_units_per_arm: int | None = None
+    looks: int = 100
+    correction: Correction = "holm"
+    min_runtime_s: float = 0.0
+    max_runtime_s: float | None = None
 
     @property
     def hash_seed(self) -> str:
@@ -179,6 +199,22 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     seed = data.get("seed", "")
     if not isinstance(seed, str):
         raise ConfigError(f"{where}.seed", f"expected a string, got {seed!r}")
+    horizon = _optional_int(data, "horizon_units_per_arm", where, 2)
+    method = _choice(data, "method", where, SequentialMethod, "auto")
+    if method == "group-sequential" and horizon is None:
+        raise ConfigError(
+            f"{where}.method", "'group-sequential' needs horizon_units_per_arm (the planned size)"
+        )
+    looks = _optional_int(data, "looks", where, 1, 1000)
+    min_runtime = _number(data, "min_runtime_s", where, 0.0, 0.0, 1e9)
+    max_runtime = None
+    if data.get("max_runtime_s") is not None:
+        max_runtime = _number(data, "max_runtime_s", where, 0.0, 1.0, 1e9)
+        if max_runtime <= min_runtime:
+            raise ConfigError(
+                f"{where}.max_runtime_s",
+                f"must exceed min_runtime_s ({min_runtime:g}), got {max_runtime:g}",
+            )
     return Experiment(
         key=key,
         variants=variants,
@@ -194,7 +230,41 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         min_units_per_arm=min_units,
         outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
         description=description,
+        guardrails=_guardrails(data.get("guardrails", []), f"{where}.guardrails"),
+        method=cast(SequentialMethod, method),
+        mde=_number(data, "mde", where, 0.05, 1e-4, 10.0),
+        horizon_units_per_arm=horizon,
+        looks=100 if looks is None else looks,
+        correction=cast(Correction, _choice(data, "correction", where, Correction, "holm")),
+        min_runtime_s=min_runtime,
+        max_runtime_s=max_runtime,
     )
+
+
+def _optional_int(
+    data: Mapping[str, Any], name: str, where: str, lo: int, hi: int = 10**12
+) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{where}.{name}", f"expected an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _guardrails(raw: Any, where: str) -> tuple[Guardrail, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(where, f"expected a list of {{metric, margin}}, got {raw!r}")
+    out = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        _take(item, at, ("metric", "margin"))
+        metric = cast(Metric, _choice(item, "metric", at, Metric, ""))
+        out.append(Guardrail(metric, _number(item, "margin", at, math.nan, 0.0, 1.0)))
+    metrics = [g.metric for g in out]
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(where, f"one guardrail per metric, got {metrics}")
+    return tuple(out)
 
 
 def parse_routing(
@@ -277,6 +347,14 @@ def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
                 "min_units_per_arm": e.min_units_per_arm,
                 "outcome": e.outcome,
                 "description": e.description,
+                "guardrails": [{"metric": g.metric, "margin": g.margin} for g in e.guardrails],
+                "method": e.method,
+                "mde": e.mde,
+                "horizon_units_per_arm": e.horizon_units_per_arm,
+                "looks": e.looks,
+                "correction": e.correction,
+                "min_runtime_s": e.min_runtime_s,
+                "max_runtime_s": e.max_runtime_s,
             }
             for e in config.experiments
         ],

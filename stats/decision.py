@@ -1,4 +1,21 @@
-"""Decision policy: from one experiment's test results to continue / promote / rollback, with reasons."""
+"""Decision policy: one experiment's results and settings → continue / promote / rollback / stop.
+
+Pure and total: every branch returns its reasons in words. The rules, in order:
+
+1. Not enough units in some arm → continue (or stop-inconclusive past the
+   maximum runtime).
+2. Sample ratio mismatch → do nothing but report it: the data cannot be
+   trusted, for a promotion or a rollback (stop-inconclusive past the maximum
+   runtime).
+3. A treatment whose guardrail is significantly breached is out.
+4. Winners are treatments significantly better on the primary metric with no
+   breached guardrail. Promote the best — but only once the minimum runtime
+   has passed (day-of-week and novelty effects); rolling back is never delayed.
+5. Every treatment significantly worse or out on a guardrail → rollback.
+6. Past the maximum runtime, or past the planned horizon's last look →
+   stop-inconclusive (keep control).
+7. Otherwise continue.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +23,51 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stats.sequential import SequentialResult
+from stats.inference import Inference
 from stats.srm import SrmResult
 
-Action = Literal["continue", "promote", "rollback"]
+Action = Literal["continue", "promote", "rollback", "stop-inconclusive"]
 
 
 @dataclass(frozen=True)
-class ArmResult:
+class PolicySettings:
+    alpha: float
+    min_units_per_arm: int
+    min_runtime_s: float = 0.0
+    max_runtime_s: float | None = None
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    metric: str
+    margin: float  # relative: the treatment may be at most this much worse
+    inference: Inference  # one-sided, H0: lift >= -margin
+
+    @property
+    def breached(self) -> bool:
+        return self.inference.rejects
+
+
+@dataclass(frozen=True)
+class ArmAnalysis:
     variant: str
     units: int
-    result: SequentialResult
+    primary: Inference  # relative lift of the primary metric
+    p_adjusted: float
+    significant: bool  # by the method's own rule, after the multiple-arm correction
+    guardrails: tuple[GuardrailResult, ...] = ()
+
+    @property
+    def wins(self) -> bool:
+        return self.significant and self.primary.estimate > 0
+
+    @property
+    def loses(self) -> bool:
+        return self.significant and self.primary.estimate < 0
+
+    @property
+    def breached(self) -> tuple[GuardrailResult, ...]:
+        return tuple(g for g in self.guardrails if g.breached)
 
 
 @dataclass(frozen=True)
@@ -26,46 +77,68 @@ class Decision:
     reasons: tuple[str, ...]
 
 
+def _lift(arm: ArmAnalysis) -> str:
+    return f"lift {arm.primary.estimate:+.1%}, p={arm.p_adjusted:.2g}"
+
+
 def decide(
     control: str,
     control_units: int,
-    arms: Sequence[ArmResult],
+    arms: Sequence[ArmAnalysis],
     srm: SrmResult,
-    min_units_per_arm: int,
+    settings: PolicySettings,
+    runtime_s: float,
+    horizon_reached: bool = False,
 ) -> Decision:
-    """Promote the best significant winner, roll back when every treatment significantly loses.
-
-    The arms' results must already use a per-comparison alpha corrected for the
-    number of treatments. Nothing is promoted while the SRM check fails.
-    """
-    small = [a.variant for a in arms if a.units < min_units_per_arm]
-    if control_units < min_units_per_arm:
+    """Apply the rules above to one experiment."""
+    expired = settings.max_runtime_s is not None and runtime_s >= settings.max_runtime_s
+    small = [a.variant for a in arms if a.units < settings.min_units_per_arm]
+    if control_units < settings.min_units_per_arm:
         small.insert(0, control)
     if small:
-        return Decision("continue", None, (f"fewer than {min_units_per_arm} units in {small}",))
+        reason = f"fewer than {settings.min_units_per_arm} units in {small}"
+        if expired:
+            return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
+        return Decision("continue", None, (reason,))
     if srm.mismatch:
-        return Decision(
-            "continue", None, (f"sample ratio mismatch (p={srm.p_value:.2g}); not acting",)
-        )
-    winners = sorted((a for a in arms if a.result.ci_low > 0), key=lambda a: -a.result.effect)
+        reason = f"sample ratio mismatch (p={srm.p_value:.2g}); not acting on these data"
+        if expired:
+            return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
+        return Decision("continue", None, (reason,))
+
+    reasons: list[str] = []
+    out: set[str] = set()
+    for arm in arms:
+        for g in arm.breached:
+            out.add(arm.variant)
+            reasons.append(
+                f"{arm.variant} breaches guardrail {g.metric}: lift {g.inference.estimate:+.1%} "
+                f"is significantly below -{g.margin:.1%} (p={g.inference.p_value:.2g})"
+            )
+    winners = sorted(
+        (a for a in arms if a.wins and a.variant not in out), key=lambda a: -a.primary.estimate
+    )
     if winners:
         best = winners[0]
+        why = f"{best.variant} beats {control}: {_lift(best)}"
+        if runtime_s < settings.min_runtime_s:
+            return Decision(
+                "continue",
+                None,
+                (
+                    *reasons,
+                    why,
+                    f"waiting for the minimum runtime "
+                    f"({runtime_s:.0f}s of {settings.min_runtime_s:.0f}s)",
+                ),
+            )
+        return Decision("promote", best.variant, (*reasons, why))
+    if arms and all(a.loses or a.variant in out for a in arms):
+        losing = [f"{a.variant} loses to {control}: {_lift(a)}" for a in arms if a.loses]
+        return Decision("rollback", control, (*reasons, *losing))
+    if expired or horizon_reached:
+        why = "maximum runtime reached" if expired else "planned horizon reached"
         return Decision(
-            "promote",
-            best.variant,
-            (
-                f"{best.variant} beats {control}: lift {best.result.relative_lift:+.1%}, "
-                f"always-valid p={best.result.p_value:.2g}",
-            ),
+            "stop-inconclusive", control, (*reasons, f"{why} with no significant difference")
         )
-    if arms and all(a.result.ci_high < 0 for a in arms):
-        return Decision(
-            "rollback",
-            control,
-            tuple(
-                f"{a.variant} loses to {control}: lift {a.result.relative_lift:+.1%}, "
-                f"always-valid p={a.result.p_value:.2g}"
-                for a in arms
-            ),
-        )
-    return Decision("continue", None, ("no significant difference yet",))
+    return Decision("continue", None, (*reasons, "no significant difference yet"))

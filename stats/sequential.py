@@ -1,66 +1,90 @@
-"""Always-valid inference for a difference in means: the mixture SPRT.
+"""The mixture sequential probability ratio test (mSPRT) on an effect.
 
-Johari, Koomen, Pekelis & Walsh, "Peeking at A/B Tests" (KDD 2017), and
-"Always Valid Inference" (Operations Research 2022), section 4: with a normal
-mixing distribution N(theta0, tau^2) over the effect theta, and V the variance
-of the difference estimator, the mixture likelihood ratio is
+Johari, Koomen, Pekelis & Walsh, "Peeking at A/B Tests: Why it matters, and
+what to do about it" (KDD 2017), eq. (11), and "Always Valid Inference"
+(Operations Research 70(3), 2022), section 4: a normal mixing distribution
+N(θ₀, τ²) over the effect gives the mixture likelihood ratio Λ of
+:mod:`stats.mixture`; p = min(1, 1/Λ) is an always-valid p-value and
+{θ₀ : Λ(θ₀) < 1/α} an always-valid confidence interval. The same holds for the
+relative lift, whose delta-method estimate is asymptotically normal.
 
-    Lambda = sqrt(V / (V + tau^2)) * exp(tau^2 (theta_hat - theta0)^2 / (2 V (V + tau^2)))
-
-(their eq. (11) with V = 2 sigma^2 / n). ``p = min(1, 1 / Lambda)`` is an
-always-valid p-value, and inverting ``Lambda < 1 / alpha`` gives the
-always-valid confidence interval
-
-    theta_hat +- sqrt(V (V + tau^2) / tau^2 * (2 log(1 / alpha) + log((V + tau^2) / V))).
-
-Stopping the first time p <= alpha keeps the type-I error at or below alpha
-however often the test is looked at.
+τ² sets where the test is most sensitive. :func:`tau2_for_horizon` tunes it to
+the experiment's expected sample size with the optimal mixing variance of
+Waudby-Smith et al. (2023) (see :mod:`stats.confidence_sequence`), instead of a
+fixed small constant that spends the test's power in its first few thousand units.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from stats.sufficient import MeanStats
+import numpy as np
 
+from stats.confidence_sequence import rho_squared
+from stats.effects import Effect
+from stats.inference import Alternative, Inference, uninformative
+from stats.mixture import (
+    halfwidth_two_sided,
+    log_lr_one_sided,
+    log_lr_two_sided,
+    margin_one_sided,
+)
 
-@dataclass(frozen=True)
-class SequentialResult:
-    control_mean: float
-    treatment_mean: float
-    effect: float  # treatment - control
-    relative_lift: float  # effect / control_mean (nan if control mean is 0)
-    ci_low: float
-    ci_high: float
-    p_value: float  # always valid
-    variance: float  # V, the variance of the effect estimate
-
-    @property
-    def significant(self) -> bool:
-        return self.ci_low > 0 or self.ci_high < 0
+METHOD = "msprt"
 
 
-def msprt(control: MeanStats, treatment: MeanStats, alpha: float, tau2: float) -> SequentialResult:
-    """Mixture SPRT of H0: treatment mean == control mean (eq. 11 above)."""
+def _check(alpha: float, tau2: float) -> None:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if tau2 <= 0:
+    if not tau2 > 0:
         raise ValueError(f"tau2 must be > 0, got {tau2}")
-    effect = treatment.mean - control.mean
-    lift = effect / control.mean if control.mean else math.nan
-    if control.n < 2 or treatment.n < 2:
-        return SequentialResult(
-            control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, math.inf
-        )
-    v = control.variance / control.n + treatment.variance / treatment.n
-    if v <= 0:
-        return SequentialResult(
-            control.mean, treatment.mean, effect, lift, -math.inf, math.inf, 1.0, 0.0
-        )
-    log_lambda = 0.5 * math.log(v / (v + tau2)) + tau2 * effect * effect / (2 * v * (v + tau2))
-    p = 1.0 if log_lambda <= 0 else min(1.0, math.exp(-log_lambda))
-    half = math.sqrt(v * (v + tau2) / tau2 * (2 * math.log(1 / alpha) + math.log((v + tau2) / v)))
-    return SequentialResult(
-        control.mean, treatment.mean, effect, lift, effect - half, effect + half, p, v
+
+
+def tau2_for_horizon(unit_variance: float, horizon_units: float, alpha: float) -> float:
+    """Mixing variance tightest at ``horizon_units`` total units.
+
+    ``unit_variance`` is the effect's variance times the total units (V · N), so
+    V = unit_variance / N; then τ² / V = N ρ², which matches the confidence
+    sequence with tuning N* = horizon_units.
+    """
+    if not horizon_units > 0:
+        raise ValueError(f"horizon_units must be > 0, got {horizon_units}")
+    return unit_variance * rho_squared(alpha, horizon_units)
+
+
+def msprt(effect: Effect, alpha: float, tau2: float, null: float = 0.0) -> Inference:
+    """Two-sided mSPRT of H0: effect == null."""
+    _check(alpha, tau2)
+    if not effect.defined:
+        return uninformative(METHOD, effect.estimate, null)
+    log_lr = float(log_lr_two_sided(effect.estimate - null, effect.variance, tau2))
+    half = float(halfwidth_two_sided(effect.variance, tau2, alpha))
+    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
+    return Inference(
+        METHOD, effect.estimate, effect.estimate - half, effect.estimate + half, p, null
     )
+
+
+def msprt_one_sided(
+    effect: Effect, alpha: float, tau2: float, alternative: Alternative, null: float = 0.0
+) -> Inference:
+    """One-sided mSPRT (half-normal mixture on the alternative's side).
+
+    ``alternative="less"`` tests H0: effect >= null, e.g. a guardrail breach
+    with ``null = -margin``; ``"greater"`` tests H0: effect <= null, e.g.
+    non-inferiority with ``null = -margin``.
+    """
+    _check(alpha, tau2)
+    if alternative == "two-sided":
+        raise ValueError("msprt_one_sided needs alternative 'greater' or 'less'")
+    if not effect.defined:
+        return uninformative(METHOD, effect.estimate, null, alternative)
+    sign = 1.0 if alternative == "greater" else -1.0
+    log_lr = float(log_lr_one_sided(sign * (effect.estimate - null), effect.variance, tau2))
+    margin = float(margin_one_sided(effect.variance, tau2, alpha))
+    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
+    if alternative == "greater":
+        low, high = effect.estimate - margin, np.inf
+    else:
+        low, high = -np.inf, effect.estimate + margin
+    return Inference(METHOD, effect.estimate, float(low), float(high), p, null, alternative)

@@ -65,6 +65,11 @@ class Keys:
     def decisions(self) -> str:
         return f"{self.prefix}:decisions"
 
+    @property
+    def started(self) -> str:
+        """Hash: experiment key -> wall-clock time the worker first saw it running."""
+        return f"{self.prefix}:started"
+
     def stats(self, experiment: str) -> str:
         return f"{self.prefix}:stats:{experiment}"
 

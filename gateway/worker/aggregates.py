@@ -2,8 +2,13 @@
 
 Each script de-duplicates by ``event_id`` inside the same atomic step as the
 update, so a redelivered or replayed event changes nothing. Per variant the
-stats hash keeps: ``users``, ``converters``, ``revenue`` and ``revenue_sq`` (sum
-of per-user revenue and of its square), ``searches``, ``clicks``, ``carts``.
+stats hash keeps integer sums over users, so the worker turns them into
+means and variances exactly (no ``sum_sq - sum**2 / n`` in floating point):
+``users``; ``converters``; ``revenue_cents`` and ``revenue_cents_sq`` (per-user
+revenue in cents and its square); ``searches``, ``searches_sq``, ``clicks``,
+``clicks_sq`` and ``clicks_x_searches`` (per-user counts, their squares and
+cross-product: the click-through rate's delta method); ``carts``. When a
+user's value moves from a to a + d, its square's sum moves by 2·a·d + d².
 """
 
 from __future__ import annotations
@@ -35,8 +40,11 @@ for i = 5, #ARGV, 2 do
     redis.call('HINCRBY', stats, variant .. ':users', 1)
     first = variant
   end
-  redis.call('HINCRBY', ukey, 'searches', 1)
+  local s = redis.call('HINCRBY', ukey, 'searches', 1)
+  local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
   redis.call('HINCRBY', stats, first .. ':searches', 1)
+  redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
+  if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
 end
 return 1
 """.replace("SEEN_TTL", str(SEEN_TTL_S)).replace("SEARCH_TTL", str(SEARCH_TTL_S))
@@ -58,35 +66,50 @@ for i = 1, #fields, 2 do
     local stats = p .. ':stats:' .. exp
     local variant = redis.call('HGET', ukey, 'variant')
     if kind == 'click' then
-      redis.call('HINCRBY', ukey, 'clicks', 1)
+      local c = redis.call('HINCRBY', ukey, 'clicks', 1)
+      local s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
       redis.call('HINCRBY', stats, variant .. ':clicks', 1)
+      redis.call('HINCRBY', stats, variant .. ':clicks_sq', 2 * c - 1)
+      redis.call('HINCRBY', stats, variant .. ':clicks_x_searches', s)
     elseif kind == 'add_to_cart' then
       redis.call('HINCRBY', stats, variant .. ':carts', 1)
     elseif kind == 'purchase' then
       if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
         redis.call('HINCRBY', stats, variant .. ':converters', 1)
       end
-      local before = tonumber(redis.call('HGET', ukey, 'revenue') or '0')
-      redis.call('HINCRBYFLOAT', ukey, 'revenue', value)
-      redis.call('HINCRBYFLOAT', stats, variant .. ':revenue', value)
-      redis.call('HINCRBYFLOAT', stats, variant .. ':revenue_sq', 2 * before * value + value * value)
+      local cents = math.floor(value * 100 + 0.5)
+      local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
+      redis.call('HINCRBY', ukey, 'revenue_cents', cents)
+      redis.call('HINCRBY', stats, variant .. ':revenue_cents', cents)
+      redis.call('HINCRBY', stats, variant .. ':revenue_cents_sq', 2 * before * cents + cents * cents)
     end
   end
 end
 return 1
 """.replace("SEEN_TTL", str(SEEN_TTL_S))
 
-STAT_FIELDS: Final = ("users", "converters", "revenue", "revenue_sq", "searches", "clicks", "carts")
+STAT_FIELDS: Final = (
+    "users",
+    "converters",
+    "revenue_cents",
+    "revenue_cents_sq",
+    "searches",
+    "searches_sq",
+    "clicks",
+    "clicks_sq",
+    "clicks_x_searches",
+    "carts",
+)
 
 
 async def read_variant_stats(
     redis: Redis, keys: Keys, experiment: str
-) -> dict[str, dict[str, float]]:
-    """``{variant: {field: value}}`` from the experiment's stats hash."""
+) -> dict[str, dict[str, int]]:
+    """``{variant: {field: integer sum}}`` from the experiment's stats hash."""
     raw: dict[Any, Any] = await redis.hgetall(keys.stats(experiment))
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, int]] = {}
     for field, value in raw.items():
         name = field.decode() if isinstance(field, bytes) else str(field)
         variant, _, stat = name.rpartition(":")
-        out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0.0))[stat] = float(value)
+        out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))[stat] = int(value)
     return out

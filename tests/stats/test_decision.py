@@ -2,50 +2,79 @@
 
 from __future__ import annotations
 
-from stats.decision import ArmResult, decide
-from stats.sequential import SequentialResult
+import math
+
+from stats.decision import ArmAnalysis, GuardrailResult, PolicySettings, decide
+from stats.inference import Inference
 from stats.srm import SrmResult
 
-OK = SrmResult(0.5, 0.1)
+OK_SRM = SrmResult(0.5, 0.4)
+SETTINGS = PolicySettings(alpha=0.05, min_units_per_arm=100, min_runtime_s=60, max_runtime_s=3600)
 
 
-def _arm(name: str, low: float, high: float, units: int = 1000) -> ArmResult:
-    effect = (low + high) / 2
-    return ArmResult(
+def _arm(
+    name: str, lift: float, significant: bool, units: int = 1000, breached: bool = False
+) -> ArmAnalysis:
+    primary = Inference("confidence-sequence", lift, lift - 0.01, lift + 0.01, 0.01)
+    guard = Inference(
+        "confidence-sequence",
+        -0.05 if breached else 0.0,
+        -math.inf,
+        -0.03 if breached else 0.02,
+        0.01 if breached else 0.6,
+        -0.02,
+        "less",
+    )
+    return ArmAnalysis(
         name,
         units,
-        SequentialResult(0.2, 0.2 + effect, effect, effect / 0.2, low, high, 0.01, 1e-4),
+        primary,
+        0.01 if significant else 0.4,
+        significant,
+        (GuardrailResult("click_through_rate", 0.02, guard),),
     )
 
 
-def test_waits_for_minimum_units() -> None:
-    d = decide("control", 100, [_arm("b", 0.01, 0.05)], OK, min_units_per_arm=500)
-    assert d.action == "continue" and "fewer than 500 units" in d.reasons[0]
+def test_continue_below_min_units_and_stop_past_max_runtime() -> None:
+    arms = [_arm("b", 0.2, True, units=50)]
+    assert decide("a", 1000, arms, OK_SRM, SETTINGS, 100).action == "continue"
+    late = decide("a", 1000, arms, OK_SRM, SETTINGS, 4000)
+    assert late.action == "stop-inconclusive" and late.winner == "a"
+    assert "fewer than 100 units in ['b']" in late.reasons[0]
 
 
-def test_no_promotion_while_srm_fails() -> None:
-    d = decide("control", 1000, [_arm("b", 0.01, 0.05)], SrmResult(1e-6, 30.0), 500)
-    assert d.action == "continue" and "sample ratio mismatch" in d.reasons[0]
+def test_srm_blocks_every_action() -> None:
+    bad = SrmResult(1e-6, 30.0)
+    for arm in (_arm("b", 0.2, True), _arm("b", -0.2, True)):
+        decision = decide("a", 1000, [arm], bad, SETTINGS, 100)
+        assert decision.action == "continue" and "sample ratio mismatch" in decision.reasons[0]
 
 
-def test_promotes_the_best_significant_winner() -> None:
-    d = decide(
-        "control",
-        1000,
-        [_arm("b", 0.01, 0.03), _arm("c", 0.02, 0.08), _arm("d", -0.1, -0.01)],
-        OK,
-        500,
-    )
-    assert (d.action, d.winner) == ("promote", "c")
+def test_promotes_the_best_winner_after_the_minimum_runtime() -> None:
+    arms = [_arm("b", 0.05, True), _arm("c", 0.08, True), _arm("d", 0.2, False)]
+    early = decide("a", 1000, arms, OK_SRM, SETTINGS, 30)
+    assert early.action == "continue" and "minimum runtime" in early.reasons[-1]
+    decision = decide("a", 1000, arms, OK_SRM, SETTINGS, 120)
+    assert decision.action == "promote" and decision.winner == "c"
 
 
-def test_rolls_back_only_when_every_treatment_loses() -> None:
-    d = decide("control", 1000, [_arm("b", -0.05, -0.01)], OK, 500)
-    assert (d.action, d.winner) == ("rollback", "control")
-    d = decide("control", 1000, [_arm("b", -0.05, -0.01), _arm("c", -0.01, 0.02)], OK, 500)
-    assert d.action == "continue"
+def test_a_breached_guardrail_blocks_promotion_and_rolls_back() -> None:
+    decision = decide("a", 1000, [_arm("b", 0.1, True, breached=True)], OK_SRM, SETTINGS, 120)
+    assert decision.action == "rollback" and decision.winner == "a"
+    assert "breaches guardrail click_through_rate" in decision.reasons[0]
 
 
-def test_continues_when_nothing_is_significant() -> None:
-    d = decide("control", 1000, [_arm("b", -0.01, 0.02)], OK, 500)
-    assert d.action == "continue" and d.reasons == ("no significant difference yet",)
+def test_rollback_needs_every_treatment_to_lose_and_is_not_delayed() -> None:
+    both = [_arm("b", -0.1, True), _arm("c", -0.05, True)]
+    assert decide("a", 1000, both, OK_SRM, SETTINGS, 1).action == "rollback"
+    mixed = [_arm("b", -0.1, True), _arm("c", 0.0, False)]
+    assert decide("a", 1000, mixed, OK_SRM, SETTINGS, 120).action == "continue"
+
+
+def test_stop_inconclusive_at_the_horizon_or_max_runtime() -> None:
+    flat = [_arm("b", 0.0, False)]
+    assert decide("a", 1000, flat, OK_SRM, SETTINGS, 120).action == "continue"
+    horizon = decide("a", 1000, flat, OK_SRM, SETTINGS, 120, horizon_reached=True)
+    assert horizon.action == "stop-inconclusive" and "planned horizon" in horizon.reasons[-1]
+    expired = decide("a", 1000, flat, OK_SRM, SETTINGS, 3600)
+    assert expired.action == "stop-inconclusive" and "maximum runtime" in expired.reasons[-1]

@@ -57,8 +57,12 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     stats = await read_variant_stats(redis, keys, "x")
     assert stats["a"]["users"] == 1 and stats["a"]["searches"] == 2
     assert stats["a"]["converters"] == 1  # two purchases, one converting user
-    assert stats["a"]["revenue"] == 15.0 and stats["a"]["revenue_sq"] == 225.0  # (10 + 5)^2
+    # per-user sums in integer cents: (1000 + 500)^2 for alice's two purchases
+    assert stats["a"]["revenue_cents"] == 1500 and stats["a"]["revenue_cents_sq"] == 1500**2
+    assert stats["a"]["searches_sq"] == 2**2  # alice searched twice
     assert stats["b"]["users"] == 1 and stats["b"]["clicks"] == 1 and stats["b"]["converters"] == 0
+    # bob: one search then one click, so clicks^2 = 1 and clicks x searches = 1 x 1
+    assert stats["b"]["clicks_sq"] == 1 and stats["b"]["clicks_x_searches"] == 1
     assert consumer.stats.duplicates == 2
     pending = await redis.xpending(keys.outcomes, "abgate-workers")
     assert pending["pending"] == 0  # everything applied is acknowledged

@@ -1,0 +1,1 @@
+"""The stats validation study: ``make validate-stats`` (``python -m sim.study``)."""

@@ -1,0 +1,36 @@
+"""The validation study's machinery on a few replications (the full run is `make validate-stats`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sim.study import report, streams
+from sim.study.__main__ import main
+
+
+def test_streams_are_cumulative_and_unbiased() -> None:
+    looks = streams.conversion(200, 10, 1000, 0.05, 0.1, np.random.default_rng(0))
+    assert looks.n[-1] == 10_000
+    assert np.all(np.diff(looks.n) == 1000)
+    assert abs(np.mean(looks.treatment.mean[:, -1]) - 0.055) < 0.002
+
+
+def test_peeking_rejects_more_than_the_sequential_tests_on_the_same_data() -> None:
+    tallies = report.job("conversion", 0.0, 300, seed=1)
+    peeked = tallies["fixed-horizon z, peeked at every look"].rejected
+    sequential = tallies[
+        f"confidence sequence, N* = {report.TUNED:,} (abgate, no horizon)"
+    ].rejected
+    assert peeked > 3 * max(sequential, 1)
+    assert all(t.reps == 300 for t in tallies.values())
+
+
+def test_quick_run_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.md"
+    assert main(["--quick", "--workers", "1", "--out", str(out)]) == 0
+    text = out.read_text()
+    for heading in ("Purchase conversion", "Revenue per user", "Click-through rate", "Bandits"):
+        assert heading in text
+    assert "false-positive rate" in text
