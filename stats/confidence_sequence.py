@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from stats.effects import Effect
 from stats.inference import Alternative, Inference, uninformative
-from stats.mixture import Array, log_lr_one_sided, log_lr_two_sided, margin_one_sided
+from stats.mixture import Array, one_sided, two_sided
 
 METHOD = "confidence-sequence"
 GROWTHBOOK_DEFAULT_TUNING = 5_000
@@ -58,15 +58,14 @@ def tau2(variance: npt.ArrayLike, units: npt.ArrayLike, tuning: float, alpha: fl
 def confidence_sequence(
     effect: Effect, alpha: float, tuning: float, null: float = 0.0
 ) -> Inference:
-    """Two-sided always-valid interval and p-value of H0: effect == null."""
+    """Two-sided always-valid interval and p-value of H0: effect == null.
+
+    Equal to (CS) above: the mixture's half-width at τ² = V n ρ² is the same expression.
+    """
     if not effect.defined or effect.units < 1:
         return uninformative(METHOD, effect.estimate, null)
-    half = float(halfwidth(effect.variance, effect.units, tuning, alpha))
-    t2 = float(tau2(effect.variance, effect.units, tuning, alpha))
-    log_e = float(log_lr_two_sided(effect.estimate - null, effect.variance, t2))
-    p = 1.0 if log_e <= 0 else math.exp(-log_e)
-    return Inference(
-        METHOD, effect.estimate, effect.estimate - half, effect.estimate + half, p, null
+    return two_sided(
+        METHOD, effect, float(tau2(effect.variance, effect.units, tuning, alpha)), alpha, null
     )
 
 
@@ -74,19 +73,9 @@ def confidence_sequence_one_sided(
     effect: Effect, alpha: float, tuning: float, alternative: Alternative, null: float = 0.0
 ) -> Inference:
     """One-sided always-valid bound and p-value (see :func:`stats.sequential.msprt_one_sided`)."""
-    if alternative == "two-sided":
-        raise ValueError("confidence_sequence_one_sided needs alternative 'greater' or 'less'")
     if not effect.defined or effect.units < 1:
+        if alternative == "two-sided":
+            raise ValueError("confidence_sequence_one_sided needs alternative 'greater' or 'less'")
         return uninformative(METHOD, effect.estimate, null, alternative)
     t2 = float(tau2(effect.variance, effect.units, tuning, alpha))
-    sign = 1.0 if alternative == "greater" else -1.0
-    log_e = float(log_lr_one_sided(sign * (effect.estimate - null), effect.variance, t2))
-    margin = float(margin_one_sided(effect.variance, t2, alpha))
-    p = 1.0 if log_e <= 0 else math.exp(-log_e)
-    if alternative == "greater":
-        return Inference(
-            METHOD, effect.estimate, effect.estimate - margin, math.inf, p, null, alternative
-        )
-    return Inference(
-        METHOD, effect.estimate, -math.inf, effect.estimate + margin, p, null, alternative
-    )
+    return one_sided(METHOD, effect, t2, alpha, alternative, null)

@@ -19,9 +19,14 @@ numpy arrays so the simulation study runs exactly this code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 from scipy.special import log_ndtr
+
+from stats.effects import Effect
+from stats.inference import Alternative, Inference, uninformative
 
 Array = npt.NDArray[np.float64]
 
@@ -59,3 +64,34 @@ def margin_one_sided(variance: npt.ArrayLike, tau2: npt.ArrayLike, alpha: float)
         g = 0.5 * x * x + log_ndtr(x) - k
         x = x - g / (x + np.exp(log_phi - log_ndtr(x)))
     return np.asarray(x * np.sqrt(v * (v + t)) / np.sqrt(t))
+
+
+def two_sided(method: str, effect: Effect, tau2: float, alpha: float, null: float) -> Inference:
+    """The always-valid p-value and interval of H0: effect == null under mixing variance τ²."""
+    if not effect.defined:
+        return uninformative(method, effect.estimate, null)
+    log_lr = float(log_lr_two_sided(effect.estimate - null, effect.variance, tau2))
+    half = float(halfwidth_two_sided(effect.variance, tau2, alpha))
+    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
+    return Inference(
+        method, effect.estimate, effect.estimate - half, effect.estimate + half, p, null
+    )
+
+
+def one_sided(
+    method: str, effect: Effect, tau2: float, alpha: float, alternative: Alternative, null: float
+) -> Inference:
+    """The always-valid one-sided p-value and bound (half-normal mixture on the alternative's side)."""
+    if alternative == "two-sided":
+        raise ValueError(f"{method} one-sided test needs alternative 'greater' or 'less'")
+    if not effect.defined:
+        return uninformative(method, effect.estimate, null, alternative)
+    sign = 1.0 if alternative == "greater" else -1.0
+    log_lr = float(log_lr_one_sided(sign * (effect.estimate - null), effect.variance, tau2))
+    margin = float(margin_one_sided(effect.variance, tau2, alpha))
+    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
+    if alternative == "greater":
+        low, high = effect.estimate - margin, math.inf
+    else:
+        low, high = -math.inf, effect.estimate + margin
+    return Inference(method, effect.estimate, low, high, p, null, alternative)

@@ -16,19 +16,10 @@ fixed small constant that spends the test's power in its first few thousand unit
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from stats.confidence_sequence import rho_squared
 from stats.effects import Effect
-from stats.inference import Alternative, Inference, uninformative
-from stats.mixture import (
-    halfwidth_two_sided,
-    log_lr_one_sided,
-    log_lr_two_sided,
-    margin_one_sided,
-)
+from stats.inference import Alternative, Inference
+from stats.mixture import one_sided, two_sided
 
 METHOD = "msprt"
 
@@ -55,14 +46,7 @@ def tau2_for_horizon(unit_variance: float, horizon_units: float, alpha: float) -
 def msprt(effect: Effect, alpha: float, tau2: float, null: float = 0.0) -> Inference:
     """Two-sided mSPRT of H0: effect == null."""
     _check(alpha, tau2)
-    if not effect.defined:
-        return uninformative(METHOD, effect.estimate, null)
-    log_lr = float(log_lr_two_sided(effect.estimate - null, effect.variance, tau2))
-    half = float(halfwidth_two_sided(effect.variance, tau2, alpha))
-    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
-    return Inference(
-        METHOD, effect.estimate, effect.estimate - half, effect.estimate + half, p, null
-    )
+    return two_sided(METHOD, effect, tau2, alpha, null)
 
 
 def msprt_one_sided(
@@ -75,16 +59,4 @@ def msprt_one_sided(
     non-inferiority with ``null = -margin``.
     """
     _check(alpha, tau2)
-    if alternative == "two-sided":
-        raise ValueError("msprt_one_sided needs alternative 'greater' or 'less'")
-    if not effect.defined:
-        return uninformative(METHOD, effect.estimate, null, alternative)
-    sign = 1.0 if alternative == "greater" else -1.0
-    log_lr = float(log_lr_one_sided(sign * (effect.estimate - null), effect.variance, tau2))
-    margin = float(margin_one_sided(effect.variance, tau2, alpha))
-    p = 1.0 if log_lr <= 0 else math.exp(-log_lr)
-    if alternative == "greater":
-        low, high = effect.estimate - margin, np.inf
-    else:
-        low, high = -np.inf, effect.estimate + margin
-    return Inference(METHOD, effect.estimate, float(low), float(high), p, null, alternative)
+    return one_sided(METHOD, effect, tau2, alpha, alternative, null)

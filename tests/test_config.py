@@ -30,6 +30,23 @@ def test_shipped_configs_are_valid() -> None:
         assert parse_routing(routing_to_dict(config)) == config
 
 
+def test_stats_settings_round_trip() -> None:
+    config = parse_routing(
+        _config(
+            guardrails=[{"metric": "click_through_rate", "margin": 0.02}],
+            method="group-sequential",
+            horizon_units_per_arm=50_000,
+            looks=20,
+            correction="benjamini-hochberg",
+            min_runtime_s=3600,
+            max_runtime_s=14 * 86400,
+        )
+    )
+    experiment = config.experiments[0]
+    assert experiment.guardrails[0].margin == 0.02 and experiment.looks == 20
+    assert parse_routing(routing_to_dict(config)) == config
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -63,6 +80,35 @@ def test_shipped_configs_are_valid() -> None:
             "must be unique",
         ),
         ({"min_units_per_arm": 0}, "min_units_per_arm: expected an integer >= 1, got 0"),
+        (
+            {"guardrails": [{"metric": "bounce_rate", "margin": 0.01}]},
+            "guardrails[0].metric: must be one of ['purchase_conversion', 'revenue_per_user', "
+            "'click_through_rate'], got 'bounce_rate'",
+        ),
+        ({"guardrails": [{"metric": "click_through_rate"}]}, "guardrails[0].margin: is required"),
+        (
+            {"guardrails": [{"metric": "click_through_rate", "margin": 2}]},
+            "guardrails[0].margin: must be in [0.0, 1.0], got 2",
+        ),
+        (
+            {
+                "guardrails": [
+                    {"metric": "click_through_rate", "margin": 0.01},
+                    {"metric": "click_through_rate", "margin": 0.02},
+                ]
+            },
+            "one guardrail per metric",
+        ),
+        ({"method": "bayes"}, "method: must be one of ['auto', 'confidence-sequence'"),
+        ({"method": "group-sequential"}, "'group-sequential' needs horizon_units_per_arm"),
+        ({"horizon_units_per_arm": 1}, "horizon_units_per_arm: expected an integer in [2,"),
+        ({"looks": 5000}, "looks: expected an integer in [1, 1000], got 5000"),
+        ({"mde": 0}, "mde: must be in [0.0001, 10.0], got 0"),
+        ({"correction": "bonferroni"}, "correction: must be one of ['holm', 'benjamini-hochberg']"),
+        (
+            {"min_runtime_s": 600, "max_runtime_s": 60},
+            "max_runtime_s: must exceed min_runtime_s (600), got 60",
+        ),
     ],
 )
 def test_errors_name_field_rule_and_value(change: dict[str, Any], message: str) -> None:

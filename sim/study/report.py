@@ -181,6 +181,14 @@ def render(
         "the decision contains the true lift. Every number comes from the engine's own functions "
         "(`stats.mixture`, `stats.confidence_sequence`, `stats.group_sequential`, `stats.effects`).",
         "",
+        "abgate's defaults: with a planned horizon, the group-sequential test (alpha spending); "
+        "without one, the confidence sequence tuned to the expected sample size (N* from a power "
+        "calculation; here the horizon, 400 000 total units). The mSPRT with its mixing variance "
+        "planned from a pilot variance and the plug-in confidence sequence with the same N* are the "
+        "same normal mixture (τ² = V n ρ²), so their rows agree up to the variance used; they are "
+        "kept side by side as a cross-check. The group-sequential test is valid at its planned "
+        "looks only: the worker acts at most once per look.",
+        "",
     ]
     for metric in METRICS:
         names = sorted({k[2] for k in tallies if k[0] == metric}, key=_order)

@@ -31,6 +31,9 @@ def test_halfwidth_golden_by_hand() -> None:
     expected = math.sqrt(0.2) * math.sqrt(2 * nr / (20000**2 * r2) * math.log(math.sqrt(nr) / 0.05))
     assert float(halfwidth(1e-5, 20000, 5000, 0.05)) == pytest.approx(expected, rel=1e-6)
     assert expected == pytest.approx(0.0098888, rel=1e-4)
+    # the engine's interval (the normal mixture at tau^2 = V n rho^2) is the same expression
+    result = confidence_sequence(Effect(0.0, 1e-5, 20000, math.inf, False), 0.05, 5000)
+    assert result.ci_high == pytest.approx(expected, rel=1e-6)
 
 
 def test_p_value_and_interval_agree() -> None:
