@@ -26,7 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway stats sim tests
+	$(VENV)/bin/mypy gateway stats sim tests bench
 
 check: lint test
 
