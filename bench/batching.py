@@ -42,14 +42,14 @@ def _requests(model: LoadedModel, count: int, candidates: int, seed: int) -> lis
 def _baseline(model: LoadedModel, inputs: list[RankInput]) -> float:
     started = time.perf_counter()
     for one in inputs:
-        model._score(merge([one]))
+        model.score(merge([one]))
     return len(inputs) / (time.perf_counter() - started)
 
 
 def _ceiling(model: LoadedModel, inputs: list[RankInput], size: int) -> float:
     started = time.perf_counter()
     for i in range(0, len(inputs), size):
-        model._score(merge(inputs[i : i + size]))
+        model.score(merge(inputs[i : i + size]))
     return len(inputs) / (time.perf_counter() - started)
 
 

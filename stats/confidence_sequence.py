@@ -73,9 +73,9 @@ def confidence_sequence_one_sided(
     effect: Effect, alpha: float, tuning: float, alternative: Alternative, null: float = 0.0
 ) -> Inference:
     """One-sided always-valid bound and p-value (see :func:`stats.sequential.msprt_one_sided`)."""
+    if alternative == "two-sided":
+        raise ValueError("confidence_sequence_one_sided needs alternative 'greater' or 'less'")
     if not effect.defined or effect.units < 1:
-        if alternative == "two-sided":
-            raise ValueError("confidence_sequence_one_sided needs alternative 'greater' or 'less'")
         return uninformative(METHOD, effect.estimate, null, alternative)
     t2 = float(tau2(effect.variance, effect.units, tuning, alpha))
     return one_sided(METHOD, effect, t2, alpha, alternative, null)

@@ -64,9 +64,9 @@ class LoadedModel:
             )
         self.card = card
         self.session, self.provider = create_session(card.path, options)
-        self.batcher = DynamicBatcher(card.version, self._score, policy)
+        self.batcher = DynamicBatcher(card.version, self.score, policy)
 
-    def _score(self, batch: MergedBatch) -> Float32Array:
+    def score(self, batch: MergedBatch) -> Float32Array:
         out = self.session.run(
             None, {"query_tokens": batch.query_tokens, "item_index": batch.item_index}
         )

@@ -55,7 +55,7 @@ def fixed_end(alpha: float) -> Rule:
 
 def confidence_sequence(alpha: float, tuning: float) -> Rule:
     def rule(est: Array, var: Array, units: Array) -> tuple[Mask, Array, Array]:
-        half = cs.halfwidth(var, units[None, :], tuning, alpha)
+        half = halfwidth_two_sided(var, cs.tau2(var, units[None, :], tuning, alpha), alpha)
         return np.abs(est) >= half, est - half, est + half
 
     return rule

@@ -32,7 +32,7 @@ def model(models_dir: Path) -> LoadedModel:
 
 
 async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None:
-    batcher = DynamicBatcher("b", model._score, BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05))
+    batcher = DynamicBatcher("b", model.score, BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05))
     batcher.start()
     items = [list(range(i * 7, i * 7 + 20)) for i in range(len(QUERIES))]
     try:
@@ -55,7 +55,7 @@ async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None
 
 
 async def test_batches_close_at_max_pairs(model: LoadedModel) -> None:
-    batcher = DynamicBatcher("b", model._score, BatchPolicy(max_batch_pairs=40, max_wait_s=0.05))
+    batcher = DynamicBatcher("b", model.score, BatchPolicy(max_batch_pairs=40, max_wait_s=0.05))
     batcher.start()
     try:
         await asyncio.gather(
@@ -76,7 +76,7 @@ async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others
         release.wait(
             5
         )  # fault injection: hold the real model call until the test cancels one request
-        return model._score(batch)
+        return model.score(batch)
 
     batcher = DynamicBatcher("b", gated_score, BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05))
     batcher.start()
@@ -104,7 +104,7 @@ async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("injected fault")
-        return model._score(batch)
+        return model.score(batch)
 
     batcher = DynamicBatcher("b", flaky, BatchPolicy(max_wait_s=0.05))
     batcher.start()
@@ -120,7 +120,7 @@ async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(
 
 async def test_full_queue_is_refused_fast(model: LoadedModel) -> None:
     batcher = DynamicBatcher(
-        "b", model._score, BatchPolicy(max_queue=2)
+        "b", model.score, BatchPolicy(max_queue=2)
     )  # not started: nothing drains
     first = [asyncio.create_task(batcher.rank(model.prepare("x", [1]))) for _ in range(2)]
     await asyncio.sleep(0)
