@@ -12,7 +12,6 @@ import pytest
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import ROOT, Settings
 
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
 TEST_CONFIGS = Path(__file__).parent / "configs"
 
 

@@ -1,9 +1,10 @@
-"""Every GrowthBook hashing/bucketing vector in shared/conformance (see its README)."""
+"""Every GrowthBook hashing/bucketing vector, from the copy in tests/router/data (see its README)."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,8 @@ from gateway.config import parse_experiment
 from gateway.errors import ConfigError
 from gateway.router.bucketing import bucket_ranges, choose_variant, equal_weights, in_namespace
 from gateway.router.hashing import unit_hash
-from tests.conftest import CONFORMANCE
 
-CASES_PATH = CONFORMANCE / "growthbook_hash_cases.json"
+CASES_PATH = Path(__file__).parent / "data" / "growthbook_hash_cases.json"
 CASES: dict[str, Any] = json.loads(CASES_PATH.read_text())
 
 

@@ -1,0 +1,48 @@
+"""The repository stands alone (DESIGN invariant 8): nothing in it reads a path outside it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCANNED = {".py", ".toml", ".cfg", ".ini", ".sh", ".json", ".yml", ".yaml"}
+SCANNED_NAMES = {"Makefile", "run"}
+SKIPPED_DIRS = {".git", ".venv", "var", "build", "__pycache__", ".mypy_cache", ".ruff_cache"}
+# A path that climbs out of the checkout: ../shared, a parent of the repository root, ...
+OUTSIDE = re.compile(
+    r"\.\./shared|\.\.[/\\]\.\.|ROOT\.parent\b|parents\[\s*[2-9]\s*\]\s*/\s*['\"]|"
+    r"parent\s*/\s*['\"]shared['\"]"
+)
+
+
+def _project_files() -> list[Path]:
+    out = []
+    for path in ROOT.rglob("*"):
+        if any(part in SKIPPED_DIRS for part in path.relative_to(ROOT).parts):
+            continue
+        if path.is_file() and (path.suffix in SCANNED or path.name in SCANNED_NAMES):
+            out.append(path)
+    return out
+
+
+def test_no_file_reaches_outside_the_repository() -> None:
+    this = Path(__file__).resolve()
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in _project_files()
+        if path != this
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert not offenders, "paths outside the repository:\n" + "\n".join(offenders)
+
+
+def test_the_pattern_catches_what_it_should() -> None:
+    for line in (
+        'CONFORMANCE = ROOT.parent / "shared" / "conformance"',
+        "data = open('../shared/x.json')",
+        'Path(__file__).parents[2] / "shared"',
+    ):
+        assert OUTSIDE.search(line), line
+    assert not OUTSIDE.search('Path(__file__).parent / "data" / "cases.json"')
