@@ -31,6 +31,7 @@ class ConfigWatcher:
         self.poll_interval_s = poll_interval_s
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -40,6 +41,7 @@ class ConfigWatcher:
         ]
 
     async def close(self) -> None:
+        self._closing = True  # the loops end even if a cancellation is lost inside redis-py
         await cancel_and_wait(self._tasks)
         self._tasks = []
 
@@ -62,12 +64,12 @@ class ConfigWatcher:
             return False
 
     async def _poll(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self.poll_interval_s)
             await self.refresh()
 
     async def _listen(self) -> None:
-        while True:
+        while not self._closing:
             pubsub = self.store.redis.pubsub()
             try:
                 await pubsub.subscribe(self.store.keys.channel)

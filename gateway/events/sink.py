@@ -50,6 +50,7 @@ class EventSink:
         self.redis_ok = True
         self._buffer: deque[Record] = deque()
         self._wake = asyncio.Event()
+        self._closed = asyncio.Event()
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -77,12 +78,22 @@ class EventSink:
         ]
 
     async def close(self, timeout_s: float = 5.0) -> None:
-        """Stop accepting, flush what is buffered (Redis or spool), stop the tasks."""
+        """Stop accepting, flush what is buffered (Redis or spool), stop the tasks.
+
+        The flush loop is asked to finish, not cancelled: a cancellation that lands
+        inside redis-py's ``pipeline.execute()`` can be swallowed (the loop then runs
+        on after ``close()``) or can lose the reply of a batch that was written, which
+        would then be written twice.
+        """
         self._closing = True
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
+        self._wake.set()
+        self._closed.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout_s)
+            await cancel_and_wait(self._tasks)  # only what overran the deadline
+        self._tasks = []
         while self._buffer:
             if loop.time() >= deadline or not self.redis_ok:
                 self._spool_rest()
@@ -97,13 +108,16 @@ class EventSink:
 
     async def _flush_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
-            self._wake.clear()
+            if not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.policy.flush_interval_s)
+                self._wake.clear()
             while self._buffer:
                 await self._flush_once()
-                if len(self._buffer) < self.policy.max_batch:
+                if len(self._buffer) < self.policy.max_batch and not self._closing:
                     break
+            if self._closing:
+                return
 
     async def _flush_once(self) -> None:
         n = min(len(self._buffer), self.policy.max_batch)
@@ -136,8 +150,11 @@ class EventSink:
         await pipe.execute()
 
     async def _replay_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.policy.replay_interval_s)
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closed.wait(), self.policy.replay_interval_s)
+            if self._closing:
+                return
             if not self.spool.has_backlog():
                 continue
             try:
@@ -151,6 +168,8 @@ class EventSink:
         """Push every replayable spool file to Redis; return how many records went."""
         total = 0
         for path, records in self.spool.replayable():
+            if self._closing:
+                break  # the files stay; the next start (or another process) replays them
             try:
                 for start in range(0, len(records), self.policy.max_batch):
                     await self._xadd(records[start : start + self.policy.max_batch])

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
 from gateway.http.app import redis_client
 from gateway.redis_server import EmbeddedRedis
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path / "redis").start()  # its own server: this test stops it
-    yield server
-    server.stop()
+from tests.faults import ReplyDelayProxy
 
 
 def _records(start: int, n: int) -> list[tuple[str, bytes]]:
@@ -97,3 +89,26 @@ async def _unique(redis: Redis, n: int) -> bool:
 
 async def _spooled(sink: EventSink, n: int) -> bool:
     return sink.spool.stats.written >= n
+
+
+async def test_close_while_a_write_is_in_flight_loses_nothing_and_duplicates_nothing(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    proxy = await ReplyDelayProxy(own_redis.port).start()
+    redis = redis_client(proxy.url)
+    await redis.ping()  # connected before replies are held back
+    proxy.delay_s = 0.6
+    sink = EventSink(redis, Spool(tmp_path / "spool"), SinkPolicy(flush_interval_s=0.01))
+    sink.start()
+    tasks = list(sink._tasks)
+    sink.put_many(_records(0, 300))
+    await asyncio.sleep(0.2)  # written by Redis, its reply still on the way
+    await sink.close()
+    assert all(t.done() for t in tasks), "a flush task runs on after close()"
+    await redis.aclose()
+    await proxy.close()
+    check = redis_client(own_redis.url)
+    ids = await _ids(check)
+    await check.aclose()
+    assert sorted(ids) == sorted(f"e{i}" for i in range(300)), "lost or duplicated"
+    assert not list((tmp_path / "spool").glob("*.jsonl"))
