@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from gateway.control.actors import DECISION_LOOP
 from gateway.errors import GatewayError
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import EmbeddedRedis
@@ -56,7 +57,7 @@ def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, wor
     for i in range(workers):
         group.spawn(f"gateway-{i}", ["serve-one"], env)
     base = f"http://{settings.host}:{settings.port}"
-    wait_ready(base + "/readyz", group)
+    wait_ready(base + "/readyz", group, processes=workers)
     return base
 
 
@@ -88,28 +89,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_one(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from gateway.http.app import build_app
+    from gateway.http.server import serve
 
     settings = Settings.from_env()
-    loop: asyncio.AbstractEventLoop
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(build_app(settings), settings.host, settings.port, stop)
+
     try:
         import uvloop
-
-        loop = uvloop.new_event_loop()
     except ImportError:
-        loop = asyncio.new_event_loop()
-    web.run_app(
-        build_app(settings),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=True,
-        print=None,
-        shutdown_timeout=10.0,
-        loop=loop,
-        access_log=None,
-    )
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
     return 0
 
 
@@ -170,6 +167,7 @@ def _estimate_line(base: str, keys: list[str]) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.shoppers import ShopperTraffic, progress_line
 
+    os.environ["ABGATE_DEMO"] = "1"  # the children may use the demo token without a warning
     settings = Settings.from_env()
     if settings.redis_url is None and not args.keep_state:
         # The demo starts from scratch each time; `abgate serve` keeps its data.
@@ -247,7 +245,7 @@ async def _drive(
         if line:
             print(f"        {line}", flush=True)
         for entry in audit["entries"]:
-            if entry["actor"] == "decision-loop" and entry["id"] not in announced:
+            if entry["actor"] == DECISION_LOOP and entry["id"] not in announced:
                 announced.add(entry["id"])
                 print(f"*** DECISION (config v{entry['version']}): {entry['reason']}", flush=True)
                 for change in entry["diff"]:
@@ -278,7 +276,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         body["coverage"] = args.coverage
     if args.status:
         body["status"] = args.status
-    token = os.environ.get("ABGATE_ADMIN_TOKEN", "dev-admin-token")
+    token = Settings.from_env().admin_token
     result = _get_json(f"{args.url.rstrip('/')}/v1/experiments/{args.key}", token, "PATCH", body)
     print(json.dumps(result, indent=2))
     return 0

@@ -17,7 +17,7 @@ class ConfigError(GatewayError):
 
 
 class RequestError(GatewayError):
-    """A client request is malformed; ``where`` is the JSON path of the bad part."""
+    """A client request is malformed; ``where`` is the JSON path (or header) of the bad part."""
 
     def __init__(self, where: str, message: str) -> None:
         super().__init__(f"{where}: {message}")
@@ -25,20 +25,44 @@ class RequestError(GatewayError):
         self.detail = message
 
 
+class PayloadTooLarge(RequestError):
+    """The body, as sent or once inflated, is over the size limit."""
+
+
+class UnsupportedMediaType(RequestError):
+    """The body's Content-Type or Content-Encoding is not one abgate reads."""
+
+
+class RequestTimeout(RequestError):
+    """The client did not send the whole body in time."""
+
+
+class Unauthorized(GatewayError):
+    """No credentials, or wrong ones."""
+
+
+class Forbidden(GatewayError):
+    """Valid credentials, but the request asks for something no caller may do over HTTP."""
+
+
 class NotFound(GatewayError):
     """A named thing (experiment, model version) does not exist."""
 
 
 class Conflict(GatewayError):
-    """A change raced with another one and was not applied."""
+    """A change raced with others, or breaks a lifecycle rule, and was not applied."""
 
 
-class Overloaded(GatewayError):
-    """A bounded queue is full; the caller should retry later."""
+class Unavailable(GatewayError):
+    """A dependency (Redis) is down or this process is draining; the caller should retry later."""
 
     def __init__(self, message: str, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Overloaded(Unavailable):
+    """A bounded queue is full; the caller should retry later."""
 
 
 class InferenceError(GatewayError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,16 +49,25 @@ class ProcessGroup:
         self.processes = []
 
 
-def wait_ready(url: str, group: ProcessGroup, timeout_s: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200, failing fast if a child died."""
+def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: float = 60.0) -> None:
+    """Poll ``url`` until ``processes`` distinct processes (by pid) answered 200, or fail.
+
+    With SO_REUSEPORT the port answers as soon as the first process listens; each
+    attempt opens a fresh connection, which the kernel spreads over the listeners.
+    """
     deadline = time.monotonic() + timeout_s
+    seen: set[int] = set()
     while time.monotonic() < deadline:
         group.check()
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
                 if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
+                    seen.add(int(json.loads(response.read())["pid"]))
+                    if len(seen) >= processes:
+                        return
+        except (urllib.error.URLError, OSError, ValueError, KeyError):
             pass
-        time.sleep(0.1)
-    raise GatewayError(f"{url} not ready after {timeout_s:.0f} s")
+        time.sleep(0.05)
+    raise GatewayError(
+        f"{url}: {len(seen)} of {processes} processes ready after {timeout_s:.0f} s"
+    )

@@ -15,6 +15,9 @@ MAX_ID_LEN: Final = 128
 MAX_QUERY_LEN: Final = 512
 MAX_EVENTS_PER_REQUEST: Final = 500
 MAX_CONTEXT_KEYS: Final = 32
+# One purchase, in the shop's currency. Larger values are refused at the door: the worker
+# keeps exact integer sums of per-user revenue in cents and of their squares.
+MAX_PURCHASE_VALUE: Final = 100_000.0
 OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
 OutcomeType = Literal["click", "add_to_cart", "purchase"]
 
@@ -71,6 +74,11 @@ def _id(value: Any, where: str) -> str:
         raise RequestError(where, f"expected a string, got {type(value).__name__}")
     if not 1 <= len(value) <= MAX_ID_LEN:
         raise RequestError(where, f"length must be 1..{MAX_ID_LEN}, got {len(value)}")
+    if not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise RequestError(where, f"must not contain control or format characters, got {bad!r}")
+    if value.isspace():
+        raise RequestError(where, "must not be only whitespace")
     return value
 
 
@@ -152,7 +160,7 @@ def parse_outcome(value: Any, where: str, now: float) -> OutcomeEvent:
         user_id=_id(data["user_id"], f"{where}.user_id"),
         item_id=_int(data["item_id"], f"{where}.item_id", 0, 2**62),
         position=_int(data.get("position", 0), f"{where}.position", 0, MAX_CANDIDATES),
-        value=_float(data.get("value", 0.0), f"{where}.value", 0.0, 1e9),
+        value=_float(data.get("value", 0.0), f"{where}.value", 0.0, MAX_PURCHASE_VALUE),
         ts=_float(data.get("ts", now), f"{where}.ts", 0.0, 1e11),
     )
 

@@ -9,6 +9,20 @@ from pathlib import Path
 from gateway.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+# The token of the demo: well known, so anyone who can reach the port can change experiments.
+DEMO_ADMIN_TOKEN = "dev-admin-token"
+
+
+def _admin_token() -> tuple[str, bool]:
+    """(token, whether it is the demo default). Set but empty, or with whitespace, is refused."""
+    raw = os.environ.get("ABGATE_ADMIN_TOKEN")
+    if raw is None:
+        return DEMO_ADMIN_TOKEN, True
+    if not raw.strip():
+        raise ConfigError("ABGATE_ADMIN_TOKEN", "is set but empty; set a secret or unset it")
+    if any(c.isspace() for c in raw) or not raw.isprintable():
+        raise ConfigError("ABGATE_ADMIN_TOKEN", "must not contain whitespace or control characters")
+    return raw, False
 
 
 def _env_float(name: str, default: float, lo: float, hi: float) -> float:
@@ -39,6 +53,7 @@ class Settings:
     models_dir: Path
     routing_file: Path
     admin_token: str
+    admin_token_is_default: bool
     host: str
     port: int
     max_batch_pairs: int
@@ -47,6 +62,9 @@ class Settings:
     intra_op_threads: int
     prefer_cuda: bool
     max_body_bytes: int
+    body_timeout_s: float
+    # Set by `abgate run`: the demo may use the well-known token without a warning.
+    demo: bool
 
     @property
     def spool_dir(self) -> Path:
@@ -58,6 +76,7 @@ class Settings:
         prefix = os.environ.get("ABGATE_PREFIX", "abgate")
         if not prefix.replace("-", "").replace("_", "").isalnum():
             raise ConfigError("ABGATE_PREFIX", f"letters, digits, '-' and '_' only, got {prefix!r}")
+        admin_token, admin_token_is_default = _admin_token()
         return cls(
             redis_url=os.environ.get("REDIS_URL") or None,
             prefix=prefix,
@@ -66,7 +85,8 @@ class Settings:
             routing_file=Path(
                 os.environ.get("ABGATE_ROUTING", ROOT / "configs" / "experiments.toml")
             ),
-            admin_token=os.environ.get("ABGATE_ADMIN_TOKEN", "dev-admin-token"),
+            admin_token=admin_token,
+            admin_token_is_default=admin_token_is_default,
             host=os.environ.get("ABGATE_HOST", "127.0.0.1"),
             port=_env_int("ABGATE_PORT", 8080, 0, 65535),
             max_batch_pairs=_env_int("ABGATE_MAX_BATCH_PAIRS", 4096, 1, 1 << 20),
@@ -75,4 +95,6 @@ class Settings:
             intra_op_threads=_env_int("ABGATE_INTRA_OP_THREADS", 1, 1, 256),
             prefer_cuda=os.environ.get("ABGATE_CUDA", "1") != "0",
             max_body_bytes=_env_int("ABGATE_MAX_BODY_BYTES", 256 * 1024, 1024, 64 << 20),
+            body_timeout_s=_env_float("ABGATE_BODY_TIMEOUT_S", 5.0, 0.05, 300.0),
+            demo=os.environ.get("ABGATE_DEMO") == "1",
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,6 +21,16 @@ TEST_CONFIGS = Path(__file__).parent / "configs"
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
     yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    """A redis-server of this test's own, for tests that stop or pause it."""
+    server = EmbeddedRedis(tmp_path / "own-redis").start()  # AOF: survives a stop/start
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)  # in case the test left it paused
     server.stop()
 
 
@@ -51,5 +63,6 @@ def settings(
         models_dir=models_dir,
         routing_file=TEST_CONFIGS / "three_experiments.toml",
         admin_token="test-token",
+        admin_token_is_default=False,
         max_body_bytes=64 * 1024,
     )

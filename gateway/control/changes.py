@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from gateway.config import Experiment, RoutingConfig, parse_experiment, routing_to_dict
-from gateway.errors import ConfigError, NotFound
+from gateway.errors import ConfigError, Conflict, NotFound
 
 
 def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -> RoutingConfig:
@@ -38,10 +38,16 @@ def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) 
             raise ConfigError("weights", f"every variant needs a weight; missing {missing}")
         for variant in data["variants"]:
             variant["weight"] = weights[variant["name"]]
+    if experiment.status == "concluded" and patch.get("status", "concluded") != "concluded":
+        # Its statistics, decision and audit trail belong to the run that concluded it.
+        raise Conflict(
+            f"experiment {key!r} is concluded (outcome {experiment.outcome!r}) and cannot run "
+            "again; start a new experiment under a new key"
+        )
     for name in ("coverage", "status"):
         if name in patch:
             data[name] = patch[name]
-    updated = parse_experiment(data, f"experiment {key!r}")
+    updated = parse_experiment(data, "experiment")  # names the key itself: "experiment 'k'.x"
     return config.with_experiment(updated)
 
 

@@ -7,6 +7,8 @@ new version, so config, version and audit can never disagree.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -30,7 +32,12 @@ redis.call('PUBLISH', ARGV[4], version)
 return version
 """
 
-MAX_ATTEMPTS = 5
+# Compare-and-set retries: "full jitter" exponential backoff (a uniform sleep in
+# [0, min(cap, base * 2**attempt)]), so that writers racing for one key spread out
+# instead of colliding again in lock-step; given up after the deadline.
+RETRY_BASE_S = 0.005
+RETRY_CAP_S = 0.25
+RETRY_DEADLINE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,16 @@ class Keys:
 
 class ConfigStore:
     def __init__(
-        self, redis: Redis, keys: Keys, known_versions: Collection[str] | None = None
+        self,
+        redis: Redis,
+        keys: Keys,
+        known_versions: Collection[str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.known_versions = known_versions
+        self.rng = rng or random.Random()
 
     async def seed(self, config: RoutingConfig, actor: str) -> bool:
         """Store ``config`` as version 1 if no config exists yet; True if it did."""
@@ -118,7 +130,10 @@ class ConfigStore:
         self, compute: Callable[[RoutingConfig], RoutingConfig], actor: str, reason: str
     ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
         """Apply ``compute`` to the current config atomically; retried if another change wins."""
-        for _ in range(MAX_ATTEMPTS):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_DEADLINE_S
+        attempt = 0
+        while True:
             version, current = await self.load()
             updated = compute(current)
             validated = parse_routing(routing_to_dict(updated), self.known_versions)
@@ -138,7 +153,14 @@ class ConfigStore:
             )
             if new_version is not None:
                 return int(new_version), validated, changes
-        raise Conflict(f"config changed {MAX_ATTEMPTS} times while applying this change; try again")
+            attempt += 1
+            pause = self.rng.uniform(0, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt))
+            if loop.time() + pause > deadline:
+                raise Conflict(
+                    f"config changed under this change {attempt} times in "
+                    f"{RETRY_DEADLINE_S:g} s; try again"
+                )
+            await asyncio.sleep(pause)
 
     async def audit_log(self, count: int = 100) -> list[dict[str, Any]]:
         entries: Any = await self.redis.xrevrange(self.keys.audit, count=count)

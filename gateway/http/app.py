@@ -12,12 +12,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import RoutingConfig, load_routing_file
+from gateway.control.actors import GATEWAY_STARTUP
 from gateway.control.store import ConfigStore, Keys
 from gateway.control.watcher import ConfigWatcher
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
 from gateway.http import admin, events, health, search
 from gateway.http.errors import error_middleware
+from gateway.http.redis_guard import RedisGuard
+from gateway.http.server import HANDLER_ARGS
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
@@ -39,7 +42,7 @@ async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, R
     """The stored config; seeded from ``configs/`` if Redis has none; the file alone if Redis is down."""
     file_config = load_routing_file(settings.routing_file, store.known_versions)
     try:
-        if await store.seed(file_config, actor="gateway-startup"):
+        if await store.seed(file_config, actor=GATEWAY_STARTUP):
             log.info("seeded routing config from %s", settings.routing_file)
         return await store.load()
     except (RedisError, OSError) as exc:
@@ -51,14 +54,29 @@ async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, R
         return 0, file_config
 
 
+def warn_about_the_demo_token(settings: Settings) -> None:
+    if settings.admin_token_is_default and not settings.demo:
+        log.warning(
+            "ABGATE_ADMIN_TOKEN is not set: the admin API accepts the demo token %r, which "
+            "anyone can read in the README. Set ABGATE_ADMIN_TOKEN to a secret before this "
+            "gateway is reachable by anyone else.",
+            settings.admin_token,
+        )
+
+
 def build_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[error_middleware],
+        handler_args=HANDLER_ARGS,
+    )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         if settings.redis_url is None:
             raise RuntimeError(
                 "REDIS_URL must be set for the gateway process (abgate serve sets it)"
             )
+        warn_about_the_demo_token(settings)
         redis = redis_client(settings.redis_url)
         registry = ModelRegistry.load(
             settings.models_dir,
@@ -72,6 +90,7 @@ def build_app(settings: Settings) -> web.Application:
         version, config = await initial_config(store, settings)
         sink = EventSink(redis, Spool(settings.spool_dir), SinkPolicy())
         gw = Gateway(settings, keys, redis, registry, store, sink, Router(config, version))
+        gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 
         def on_update(new_version: int, new_config: RoutingConfig) -> None:
             gw.router = Router(new_config, new_version)
@@ -91,7 +110,11 @@ def build_app(settings: Settings) -> web.Application:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(redis.aclose(), 2.0)
 
+    async def drain(app: web.Application) -> None:
+        app[GATEWAY].start_draining()
+
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(drain)
     app.router.add_post("/v1/search", search.search)
     app.router.add_post("/v1/events", events.events)
     app.router.add_get("/v1/experiments", admin.list_experiments)

@@ -1,19 +1,43 @@
-"""Maps the GatewayError tree to HTTP responses; the only place status codes are chosen."""
+"""Maps the GatewayError tree to HTTP responses; the only place status codes are chosen.
+
+Every error is JSON, ``{"error": {"type", "message", "where"?}}``, whatever
+raised it: a rule of ours, aiohttp's router (404, 405 with ``Allow``), its body
+limit (413), Redis (503 with ``Retry-After``), or a defect (500, logged once
+with its traceback).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from gateway.errors import ConfigError, Conflict, InferenceError, NotFound, Overloaded, RequestError
+from gateway.errors import (
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InferenceError,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    RequestError,
+    RequestTimeout,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from gateway.http.state import GATEWAY, Counters
 
 log = logging.getLogger("abgate.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Headers of aiohttp's own HTTP exceptions that belong in the JSON answer too.
+_PASSED_HEADERS: Final = ("Allow", "Retry-After", "WWW-Authenticate")
 
 
 def json_response(
@@ -27,6 +51,13 @@ def json_response(
     )
 
 
+def error_body(kind: str, message: str, where: str | None = None) -> bytes:
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if where is not None:
+        error["where"] = where
+    return orjson.dumps({"error": error})
+
+
 def error_response(
     status: int,
     kind: str,
@@ -34,45 +65,85 @@ def error_response(
     where: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> web.Response:
-    error: dict[str, Any] = {"type": kind, "message": message}
-    if where is not None:
-        error["where"] = where
-    return json_response({"error": error}, status=status, headers=headers)
+    return web.Response(
+        body=error_body(kind, message, where),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _retry(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, round(seconds)))}
+
+
+def _request_error(exc: RequestError) -> web.Response:
+    status, kind = 400, "bad_request"
+    if isinstance(exc, PayloadTooLarge):
+        status, kind = 413, "too_large"
+    elif isinstance(exc, UnsupportedMediaType):
+        status, kind = 415, "unsupported_media_type"
+    elif isinstance(exc, RequestTimeout):
+        response = error_response(408, "request_timeout", exc.detail, exc.where)
+        response.force_close()  # the rest of a body that never came must not be waited for
+        return response
+    return error_response(status, kind, exc.detail, exc.where)
+
+
+def _to_response(request: web.Request, exc: Exception, counters: Counters) -> web.Response:
+    if isinstance(exc, RequestError):
+        return _request_error(exc)
+    if isinstance(exc, ConfigError):
+        return error_response(422, "invalid_config", str(exc), exc.where)
+    if isinstance(exc, Unauthorized):
+        counters.unauthorized += 1
+        return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, Forbidden):
+        return error_response(403, "forbidden", str(exc))
+    if isinstance(exc, NotFound):
+        return error_response(404, "not_found", str(exc))
+    if isinstance(exc, Conflict):
+        return error_response(409, "conflict", str(exc))
+    if isinstance(exc, Overloaded):
+        counters.shed += 1
+        return error_response(503, "overloaded", str(exc), headers=_retry(exc.retry_after_s))
+    if isinstance(exc, Unavailable):
+        counters.unavailable += 1
+        response = error_response(503, "unavailable", str(exc), headers=_retry(exc.retry_after_s))
+        if request.app[GATEWAY].draining:
+            response.force_close()
+        return response
+    if isinstance(exc, RedisError | ConnectionError | TimeoutError):
+        counters.unavailable += 1
+        log.warning("%s %s: redis unavailable: %s", request.method, request.path, exc)
+        return error_response(
+            503, "unavailable", f"redis unavailable ({type(exc).__name__})", headers=_retry(1)
+        )
+    if isinstance(exc, InferenceError):
+        counters.search_errors += 1
+        log.error("inference failed: %s", exc)
+        return error_response(503, "inference_failed", str(exc), headers=_retry(1))
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app[GATEWAY].settings.max_body_bytes
+        return error_response(413, "too_large", f"request body larger than the {limit} byte limit")
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        headers = {h: exc.headers[h] for h in _PASSED_HEADERS if h in exc.headers}
+        return error_response(exc.status, "http", exc.reason, headers=headers)
+    counters.internal_errors += 1
+    log.exception("%s %s: unhandled error", request.method, request.path)
+    return error_response(500, "internal", "internal error; it has been logged")
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except RequestError as exc:
-        return error_response(400, "bad_request", exc.detail, exc.where)
-    except ConfigError as exc:
-        return error_response(422, "invalid_config", str(exc), exc.where)
-    except NotFound as exc:
-        return error_response(404, "not_found", str(exc))
-    except Conflict as exc:
-        return error_response(409, "conflict", str(exc))
-    except Overloaded as exc:
-        retry = str(max(1, round(exc.retry_after_s)))
-        return error_response(503, "overloaded", str(exc), headers={"Retry-After": retry})
-    except InferenceError as exc:
-        log.error("inference failed: %s", exc)
-        return error_response(503, "inference_failed", str(exc), headers={"Retry-After": "1"})
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app._client_max_size
-        return error_response(413, "too_large", f"request body larger than the {limit} byte limit")
     except web.HTTPException as exc:
-        if exc.status >= 400:
-            return error_response(exc.status, "http", exc.reason)
-        raise
-
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON; malformed JSON is a ``RequestError`` at ``$``."""
-    raw = await request.read()
-    if not raw:
-        raise RequestError("$", "empty body; expected a JSON object")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise RequestError("$", f"malformed JSON: {exc}") from None
+        if exc.status < 400:
+            raise
+        response = _to_response(request, exc, request.app[GATEWAY].counters)
+    except Exception as exc:  # every error becomes JSON; the 500 branch logs the traceback
+        response = _to_response(request, exc, request.app[GATEWAY].counters)
+    if 400 <= response.status < 500:
+        request.app[GATEWAY].counters.bad_requests += 1
+    return response

@@ -7,14 +7,15 @@ import time
 import orjson
 from aiohttp import web
 
-from gateway.http.errors import json_response, read_json
+from gateway.http.body import read_json
+from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 from gateway.schema import parse_outcomes
 
 
 async def events(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = await read_json(request)
+    body = await read_json(request, gw)
     outcomes = parse_outcomes(body, now=time.time())  # all-or-nothing: validated before any is kept
     gw.sink.put_many([(gw.keys.outcomes, orjson.dumps(o.to_record())) for o in outcomes])
     gw.counters.events += len(outcomes)

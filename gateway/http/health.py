@@ -18,13 +18,13 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = {
-        "ready": True,
+        "ready": not gw.draining,
         "pid": os.getpid(),
         "config_version": gw.router.version,
         "models": sorted(gw.registry.versions),
         "redis_ok": gw.sink.redis_ok,
     }
-    return json_response(body)
+    return json_response(body, status=503 if gw.draining else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:

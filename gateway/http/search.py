@@ -9,14 +9,15 @@ import numpy as np
 import orjson
 from aiohttp import web
 
-from gateway.http.errors import json_response, read_json
+from gateway.http.body import read_json
+from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 from gateway.schema import parse_search
 
 
 async def search(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = await read_json(request)
+    body = await read_json(request, gw)
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)

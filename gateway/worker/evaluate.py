@@ -23,6 +23,7 @@ import orjson
 from redis.asyncio import Redis
 
 from gateway.config import Experiment, RoutingConfig
+from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore, Keys
 from gateway.worker.aggregates import read_variant_stats
@@ -210,7 +211,7 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
                 return conclude(config, key, w, o)
 
             version, _, _ = await store.change(
-                apply, actor="decision-loop", reason="; ".join(decision["reasons"])
+                apply, actor=DECISION_LOOP, reason="; ".join(decision["reasons"])
             )
             log.info(
                 "experiment %s %s (%s) -> config version %d",

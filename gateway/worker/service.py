@@ -11,6 +11,7 @@ import socket
 from redis.exceptions import RedisError
 
 from gateway.config import load_routing_file
+from gateway.control.actors import WORKER_STARTUP
 from gateway.control.store import ConfigStore, Keys
 from gateway.http.app import redis_client
 from gateway.settings import Settings
@@ -31,7 +32,7 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
         redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
     )
     try:
-        await store.seed(load_routing_file(settings.routing_file), actor="worker-startup")
+        await store.seed(load_routing_file(settings.routing_file), actor=WORKER_STARTUP)
         await consumer.setup()
         await consumer.drain_pending()
         loop = asyncio.get_running_loop()

@@ -43,7 +43,7 @@ def system(settings: Settings) -> Iterator[System]:
         for i in range(2):
             group.spawn(f"gateway-{i}", ["serve-one"], env)
         base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/readyz", group)
+        wait_ready(base + "/readyz", group, processes=2)
         yield System(base, settings, group)
     finally:
         group.stop()

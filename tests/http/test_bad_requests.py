@@ -14,6 +14,7 @@ from gateway.schema import MAX_CANDIDATES
 GOOD_SEARCH = {"user_id": "u", "query": "shoes", "candidates": [1, 2, 3]}
 GOOD_EVENT = {"event_id": "e", "type": "click", "search_id": "s", "user_id": "u", "item_id": 1}
 AUTH = {"Authorization": "Bearer test-token"}
+JSON = {"Content-Type": "application/json"}
 
 
 async def _state(gw: Gateway) -> tuple[Any, ...]:
@@ -62,7 +63,7 @@ async def test_bad_search(
     client: TestClient, gateway: Gateway, body: Any, status: int, where: str, message: str
 ) -> None:
     before = await _state(gateway)
-    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+    kwargs = {"data": body, "headers": JSON} if isinstance(body, bytes) else {"json": body}
     response = await client.post("/v1/search", **kwargs)
     assert response.status == status
     error = (await response.json())["error"]
@@ -72,7 +73,7 @@ async def test_bad_search(
 
 async def test_oversized_body_is_413(client: TestClient, gateway: Gateway) -> None:
     before = await _state(gateway)
-    response = await client.post("/v1/search", data=b"{" + b" " * (70 * 1024) + b"}")
+    response = await client.post("/v1/search", data=b"{" + b" " * (70 * 1024) + b"}", headers=JSON)
     assert response.status == 413
     assert "larger than" in (await response.json())["error"]["message"]
     assert await _state(gateway) == before

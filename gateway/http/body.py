@@ -1,0 +1,117 @@
+"""Request bodies: the media type, a bounded inflation, a deadline, and JSON.
+
+aiohttp's own inflation is switched off (``auto_decompress=False`` in
+:mod:`gateway.http.server`): it inflates on the event loop with no limit on
+the output and goes on after the handler has answered. Here a gzip or deflate
+body is inflated in one bounded call, so a compression bomb costs at most
+``max_body_bytes`` of output before it is refused. Reading the body has a
+deadline from the loop clock, and every read in progress is cut short when
+the process starts draining, so a client that sends its body slowly (or not at
+all) can hold neither a connection nor a shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+from gateway.errors import (
+    PayloadTooLarge,
+    RequestError,
+    RequestTimeout,
+    Unavailable,
+    UnsupportedMediaType,
+)
+from gateway.http.state import Gateway
+
+JSON_MEDIA_TYPE: Final = "application/json"
+# wbits: 16 + 15 = gzip only; 32 + 15 = zlib or gzip (auto-detected); -15 = raw deflate.
+_WBITS: Final = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": 32 + 15}
+ENCODINGS: Final = ("identity", *_WBITS)
+
+
+def check_media_type(request: web.Request) -> None:
+    """Bodies must be JSON: a form or ``text/plain`` post from another site's page is refused."""
+    if request.content_type != JSON_MEDIA_TYPE:
+        sent = request.headers.get("Content-Type")
+        raise UnsupportedMediaType(
+            "Content-Type",
+            f"expected {JSON_MEDIA_TYPE}, got {sent!r}"
+            if sent
+            else f"missing; expected {JSON_MEDIA_TYPE}",
+        )
+
+
+def inflate(raw: bytes, encoding: str, limit: int) -> bytes:
+    """The body decoded from ``Content-Encoding``; at most ``limit`` bytes are ever produced."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding not in _WBITS:
+        raise UnsupportedMediaType(
+            "Content-Encoding", f"{encoding!r} is not supported; use one of {list(ENCODINGS)}"
+        )
+    try:
+        body = _inflate(raw, _WBITS[encoding], limit, encoding)
+    except zlib.error as exc:
+        if encoding != "deflate" or "header" not in str(exc):
+            raise RequestError("$", f"corrupt {encoding} body: {exc}") from None
+        try:  # "deflate" as many clients send it: raw, without the zlib wrapper
+            body = _inflate(raw, -zlib.MAX_WBITS, limit, encoding)
+        except zlib.error as raw_exc:
+            raise RequestError("$", f"corrupt {encoding} body: {raw_exc}") from None
+    return body
+
+
+def _inflate(raw: bytes, wbits: int, limit: int, encoding: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    body = inflater.decompress(raw, limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge("$", f"inflated body larger than the {limit} byte limit")
+    if not inflater.eof:
+        raise RequestError("$", f"corrupt {encoding} body: the compressed stream ends early")
+    if inflater.unused_data:
+        raise RequestError(
+            "$", f"corrupt {encoding} body: data after the end of the compressed stream"
+        )
+    return body
+
+
+async def read_body(request: web.Request, gw: Gateway) -> bytes:
+    """The raw body, read within the body deadline; cut short (503) if the process drains."""
+    limit = gw.settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("$", f"request body larger than the {limit} byte limit")
+    if request.content.is_eof():  # the whole body came with the headers: nothing to wait for
+        return await request.read()
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout_at(loop.time() + gw.settings.body_timeout_s) as deadline:
+            gw.body_reads.add(deadline)
+            try:
+                return await request.read()
+            finally:
+                gw.body_reads.discard(deadline)
+    except TimeoutError:
+        if gw.draining:
+            raise Unavailable("the gateway is shutting down; retry on another process") from None
+        raise RequestTimeout(
+            "$", f"the body did not arrive within {gw.settings.body_timeout_s:g} s"
+        ) from None
+
+
+async def read_json(request: web.Request, gw: Gateway) -> Any:
+    """The request body as JSON, after the checks above; malformed JSON is a 400 at ``$``."""
+    check_media_type(request)
+    raw = await read_body(request, gw)
+    body = inflate(raw, request.headers.get("Content-Encoding", ""), gw.settings.max_body_bytes)
+    if not body:
+        raise RequestError("$", "empty body; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError("$", f"malformed JSON: {exc}") from None

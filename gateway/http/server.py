@@ -1,0 +1,108 @@
+"""The HTTP server around the app: protocol limits, JSON errors from the parser, bounded shutdown.
+
+aiohttp answers requests it cannot parse (a URL or header over the limit, a
+malformed request line) itself, before any middleware runs, in plain text and
+always as 400, and logs a traceback for each. :class:`JsonErrorRequestHandler`
+answers them as every other error is answered: JSON, with 414 for a request
+line over the limit and 431 for header fields, and one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from gateway.http.errors import error_body
+
+log = logging.getLogger("abgate.http")
+
+# The two limits differ by design: aiohttp's LineTooLong names only the limit it hit,
+# and that is how a long URL (414) is told from a long header field (431).
+MAX_REQUEST_LINE: Final = 8190
+MAX_HEADER_FIELD: Final = 8192
+MAX_HEADERS: Final = 100
+# After an early answer (413, 408) the rest of a body is read and dropped for at most this long.
+LINGER_S: Final = 1.0
+SHUTDOWN_TIMEOUT_S: Final = 5.0
+
+HANDLER_ARGS: Final[dict[str, Any]] = {
+    "auto_decompress": False,  # inflated in gateway.http.body, bounded
+    "max_line_size": MAX_REQUEST_LINE,
+    "max_field_size": MAX_HEADER_FIELD,
+    "max_headers": MAX_HEADERS,
+    "lingering_time": LINGER_S,
+}
+
+
+def parse_error_status(exc: BaseException | None) -> tuple[int, str, str]:
+    """(status, error type, message) for a request aiohttp's parser refused."""
+    if isinstance(exc, LineTooLong):
+        limit = exc.args[1] if len(exc.args) > 1 else None
+        if limit == MAX_REQUEST_LINE:
+            return 414, "uri_too_long", f"request line longer than {MAX_REQUEST_LINE} bytes"
+        return 431, "header_too_large", f"a header field is longer than {MAX_HEADER_FIELD} bytes"
+    if isinstance(exc, BadHttpMessage) and "too many headers" in str(exc).lower():
+        return 431, "header_too_large", f"more than {MAX_HEADERS} header fields"
+    message = exc.message if isinstance(exc, BadHttpMessage) else "malformed HTTP request"
+    return 400, "bad_request", message
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started; cannot send an error response")
+        if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+            log.error("unhandled error for %s", request.remote, exc_info=exc)
+            kind, text = "internal", "internal error; it has been logged"
+        else:
+            status, kind, text = parse_error_status(exc)
+            log.info("refused unparsable request from %s: %s", request.remote, text)
+        response = web.Response(
+            body=error_body(kind, text), status=status, content_type="application/json"
+        )
+        response.force_close()
+        return response
+
+
+class JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class GatewayRunner(web.AppRunner):
+    """An AppRunner whose connections answer parse errors with :class:`JsonErrorRequestHandler`."""
+
+    async def _make_server(self) -> web.Server:
+        base = await super()._make_server()
+        return JsonErrorServer(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **base._kwargs,
+        )
+
+
+async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+    """Serve ``app`` on ``host:port`` (SO_REUSEPORT) until ``stop`` is set, then drain and close."""
+    runner = GatewayRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_port=True)
+        await site.start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,204 @@
+"""The admin API under misuse: tokens, actors, races, lifecycle rules, Redis outages, counters."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.errors import ConfigError
+from gateway.http.app import build_app
+from gateway.http.state import GATEWAY, Gateway
+from gateway.redis_server import EmbeddedRedis
+from gateway.settings import Settings
+from tests.http.conftest import GatewayTestServer
+
+AUTH = {"Authorization": "Bearer test-token"}
+
+
+def test_an_empty_admin_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("", "   ", "two words"):
+        monkeypatch.setenv("ABGATE_ADMIN_TOKEN", value)
+        with pytest.raises(ConfigError, match="ABGATE_ADMIN_TOKEN"):
+            Settings.from_env()
+    monkeypatch.setenv("ABGATE_ADMIN_TOKEN", "s3cret")
+    assert Settings.from_env().admin_token == "s3cret"
+
+
+async def test_the_demo_token_is_announced_loudly_outside_the_demo(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("ABGATE_ADMIN_TOKEN", raising=False)
+    monkeypatch.delenv("ABGATE_DEMO", raising=False)
+    defaults = Settings.from_env()
+    assert defaults.admin_token == "dev-admin-token" and defaults.admin_token_is_default
+    demo_like = replace(
+        settings, admin_token=defaults.admin_token, admin_token_is_default=True, demo=False
+    )
+    with caplog.at_level(logging.WARNING, logger="abgate.gateway"):
+        async with TestClient(GatewayTestServer(build_app(demo_like))):
+            pass
+    assert "ABGATE_ADMIN_TOKEN is not set" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="abgate.gateway"):
+        async with TestClient(GatewayTestServer(build_app(replace(demo_like, demo=True)))):
+            pass
+    assert "ABGATE_ADMIN_TOKEN is not set" not in caplog.text
+
+
+async def test_a_bearer_header_with_no_token_is_refused(client: TestClient) -> None:
+    for header in ("Bearer", "Bearer ", "Bearer  ", "Basic dGVzdC10b2tlbg==", "test-token"):
+        response = await client.patch(
+            "/v1/experiments/better", json={"coverage": 0.5}, headers={"Authorization": header}
+        )
+        assert response.status == 401, header
+
+
+async def test_refused_attempts_are_logged_without_flooding(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="abgate.auth"):
+        for _ in range(20):
+            response = await client.patch(
+                "/v1/experiments/better",
+                json={"coverage": 0.5},
+                headers={"Authorization": "Bearer guess"},
+            )
+            assert response.status == 401
+    lines = [r for r in caplog.records if r.name == "abgate.auth"]
+    assert lines and "refused PATCH /v1/experiments/better" in lines[0].getMessage()
+    assert "wrong bearer token" in lines[0].getMessage()
+    assert len(lines) < 20  # throttled: one line a second, with a count of the rest
+
+
+@pytest.mark.parametrize("actor", ["decision-loop", "Decision-Loop", "worker-startup"])
+async def test_system_actors_cannot_be_claimed_over_http(
+    client: TestClient, gateway: Gateway, actor: str
+) -> None:
+    before = await gateway.redis.xlen(gateway.keys.audit)
+    response = await client.patch(
+        "/v1/experiments/better",
+        json={"coverage": 0.5},
+        headers=AUTH | {"X-Abgate-Actor": actor},
+    )
+    assert response.status == 403
+    assert "reserved for abgate's own processes" in (await response.json())["error"]["message"]
+    assert await gateway.redis.xlen(gateway.keys.audit) == before
+
+
+async def test_a_person_may_name_themselves(client: TestClient, gateway: Gateway) -> None:
+    response = await client.patch(
+        "/v1/experiments/better",
+        json={"coverage": 0.5},
+        headers=AUTH | {"X-Abgate-Actor": "alice@example.com"},
+    )
+    assert response.status == 200
+    assert (await gateway.store.audit_log(1))[0]["actor"] == "alice@example.com"
+    bad = await client.patch(
+        "/v1/experiments/better", json={"coverage": 0.4}, headers=AUTH | {"X-Abgate-Actor": "a b"}
+    )
+    assert bad.status == 400 and (await bad.json())["error"]["where"] == "X-Abgate-Actor"
+
+
+async def test_fifty_concurrent_patches_all_apply_with_no_lost_update(
+    client: TestClient, gateway: Gateway
+) -> None:
+    start = await gateway.store.version()
+    coverages = [round(0.01 * (i + 1), 2) for i in range(50)]
+
+    async def patch(coverage: float) -> int:
+        response = await client.patch(
+            "/v1/experiments/better", json={"coverage": coverage}, headers=AUTH
+        )
+        return response.status
+
+    statuses = await asyncio.gather(*(patch(c) for c in coverages))
+    assert statuses == [200] * 50
+    assert await gateway.store.version() == start + 50
+    entries = list(reversed(await gateway.store.audit_log(50)))
+    # Each change was computed from the one before it: no update was lost or overwritten.
+    for before, after in itertools.pairwise(entries):
+        assert after["diff"][0]["old"] == before["diff"][0]["new"]
+    assert sorted(e["diff"][0]["new"] for e in entries) == coverages
+
+
+async def test_a_concluded_experiment_cannot_run_again(
+    client: TestClient, gateway: Gateway
+) -> None:
+    stop = await client.patch("/v1/experiments/better", json={"status": "concluded"}, headers=AUTH)
+    assert stop.status == 200
+    again = await client.patch("/v1/experiments/better", json={"status": "running"}, headers=AUTH)
+    assert again.status == 409
+    assert "is concluded" in (await again.json())["error"]["message"]
+    assert gateway.router.config.experiment("better").status == "concluded"
+
+
+async def test_config_errors_name_the_experiment_once(client: TestClient) -> None:
+    response = await client.patch("/v1/experiments/better", json={"coverage": 2}, headers=AUTH)
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["where"] == "experiment 'better'.coverage"
+    assert error["message"].count("'better'") == 1
+
+
+@pytest.fixture
+async def outage_client(
+    settings: Settings, own_redis: EmbeddedRedis
+) -> AsyncIterator[tuple[TestClient, EmbeddedRedis]]:
+    server = GatewayTestServer(build_app(replace(settings, redis_url=own_redis.url)))
+    async with TestClient(server) as client:
+        yield client, own_redis
+
+
+@pytest.mark.parametrize("fault", ["paused", "stopped"])
+async def test_admin_reads_during_a_redis_outage_are_fast_json_503s(
+    outage_client: tuple[TestClient, EmbeddedRedis], fault: str
+) -> None:
+    client, redis = outage_client
+    gw = client.server.app[GATEWAY]
+    assert (await client.get("/v1/experiments/better")).status == 200
+    assert redis.process is not None
+    if fault == "paused":
+        os.kill(redis.process.pid, signal.SIGSTOP)
+    else:
+        redis.stop()
+    try:
+        for path in ("/v1/experiments/better", "/v1/audit", "/v1/experiments/better"):
+            response = await client.get(path)
+            assert response.status == 503, (path, await response.text())
+            assert response.headers["Retry-After"].isdigit()
+            assert (await response.json())["error"]["type"] == "unavailable"
+        patch = await client.patch("/v1/experiments/better", json={"coverage": 0.5}, headers=AUTH)
+        assert patch.status == 503 and (await patch.json())["error"]["type"] == "unavailable"
+        # Searches never wait on Redis (invariant 2).
+        search = await client.post(
+            "/v1/search", json={"user_id": "u", "query": "q", "candidates": [1, 2]}
+        )
+        assert search.status == 200
+        assert gw.counters.unavailable >= 4
+    finally:
+        if fault == "paused":
+            os.kill(redis.process.pid, signal.SIGCONT)
+
+
+async def test_counters_move(client: TestClient, gateway: Gateway) -> None:
+    before: dict[str, Any] = dict(vars(gateway.counters))
+    assert (await client.post("/v1/search", json={"user_id": ""})).status == 400
+    gateway.sink.policy = replace(gateway.sink.policy, max_buffer=0)
+    shed = await client.post(
+        "/v1/events",
+        json={"event_id": "e", "type": "click", "search_id": "s", "user_id": "u", "item_id": 1},
+    )
+    assert shed.status == 503
+    metrics = await (await client.get("/metrics")).json()
+    counters = metrics["counters"]
+    assert counters["bad_requests"] == before["bad_requests"] + 1
+    assert counters["shed"] == before["shed"] + 1

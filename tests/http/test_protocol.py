@@ -1,0 +1,78 @@
+"""Requests the HTTP layer refuses before any handler: every answer is JSON with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.http.server import MAX_HEADER_FIELD, MAX_HEADERS, MAX_REQUEST_LINE
+from gateway.http.state import Gateway
+from tests.http.raw import raw_request, request_bytes
+
+
+def _port(client: TestClient) -> int:
+    assert client.server.port is not None
+    return client.server.port
+
+
+@pytest.mark.parametrize(
+    ("request_data", "status", "kind"),
+    [
+        (request_bytes("GET", "/v1/experiments?" + "a" * MAX_REQUEST_LINE), 414, "uri_too_long"),
+        (
+            request_bytes("GET", "/healthz", headers={"X-Big": "v" * (MAX_HEADER_FIELD + 10)}),
+            431,
+            "header_too_large",
+        ),
+        (
+            request_bytes(
+                "GET", "/healthz", headers={f"X-H{i}": "1" for i in range(MAX_HEADERS + 5)}
+            ),
+            431,
+            "header_too_large",
+        ),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", 400, "bad_request"),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "bad_request"),
+        (b"GET /healthz HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400, "bad_request"),
+    ],
+    ids=["long-url", "long-header", "many-headers", "space-in-name", "tls-hello", "bad-length"],
+)
+async def test_parser_errors_are_json(
+    client: TestClient, request_data: bytes, status: int, kind: str
+) -> None:
+    response = await raw_request("127.0.0.1", _port(client), request_data)
+    assert response.status == status, response
+    assert response.json()["error"]["type"] == kind
+
+
+async def test_405_names_the_allowed_methods(client: TestClient) -> None:
+    response = await client.delete("/v1/search")
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+    assert (await response.json())["error"]["message"] == "Method Not Allowed"
+
+
+async def test_unknown_paths_are_json_404(client: TestClient) -> None:
+    response = await client.get("/nope")
+    assert response.status == 404 and (await response.json())["error"]["type"] == "http"
+
+
+@pytest.mark.parametrize("token", ["é", "\u00ff\u00fe", "\udcff"])
+async def test_a_non_ascii_bearer_token_is_a_401_not_a_500(
+    client: TestClient, gateway: Gateway, token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = request_bytes(
+        "PATCH",
+        "/v1/experiments/better",
+        b'{"coverage": 0.5}',
+        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with caplog.at_level(logging.INFO):
+        response = await raw_request("127.0.0.1", _port(client), data)
+    assert response.status == 401
+    assert response.json()["error"]["type"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "Traceback" not in caplog.text
+    assert gateway.counters.unauthorized == 1 and gateway.counters.internal_errors == 0
