@@ -55,6 +55,9 @@ SEARCH_CASES = [
     (GOOD_SEARCH | {"k": True}, 400, "$.k", "expected an integer, got bool"),
     (GOOD_SEARCH | {"colour": "red"}, 400, "$.colour", "unknown field"),
     (GOOD_SEARCH | {"query": "x" * 600}, 400, "$.query", "longer than 512"),
+    (GOOD_SEARCH | {"user_id": "   "}, 400, "$.user_id", "must not be only whitespace"),
+    (GOOD_SEARCH | {"user_id": "a\x00b"}, 400, "$.user_id", "control or format characters"),
+    (GOOD_SEARCH | {"user_id": "u\u200b"}, 400, "$.user_id", "control or format characters"),
 ]
 
 
@@ -94,6 +97,9 @@ EVENT_CASES = [
         "expected an integer",
     ),
     ({"events": []}, "$.events", "expected a list of 1..500"),
+    (GOOD_EVENT | {"value": 3.2e6}, "$.value", "must be in [0.0, 100000.0]"),
+    (GOOD_EVENT | {"user_id": "\t\n"}, "$.user_id", "control or format characters"),
+    (GOOD_EVENT | {"event_id": " "}, "$.event_id", "must not be only whitespace"),
 ]
 
 
