@@ -68,6 +68,4 @@ def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: flo
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             pass
         time.sleep(0.05)
-    raise GatewayError(
-        f"{url}: {len(seen)} of {processes} processes ready after {timeout_s:.0f} s"
-    )
+    raise GatewayError(f"{url}: {len(seen)} of {processes} processes ready after {timeout_s:.0f} s")

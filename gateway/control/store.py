@@ -69,6 +69,11 @@ class Keys:
         return f"{self.prefix}:stream:outcomes"
 
     @property
+    def dead_letters(self) -> str:
+        """Stream of entries the worker could not apply, with the reason (never silently dropped)."""
+        return f"{self.prefix}:stream:dead"
+
+    @property
     def decisions(self) -> str:
         return f"{self.prefix}:decisions"
 

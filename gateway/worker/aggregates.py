@@ -8,85 +8,174 @@ means and variances exactly (no ``sum_sq - sum**2 / n`` in floating point):
 revenue in cents and its square); ``searches``, ``searches_sq``, ``clicks``,
 ``clicks_sq`` and ``clicks_x_searches`` (per-user counts, their squares and
 cross-product: the click-through rate's delta method); ``carts``. When a
-user's value moves from a to a + d, its square's sum moves by 2·a·d + d².
+user's value moves from a to b, its square's sum moves by b² − a².
+
+Every number a script computes stays an exact integer: a purchase is at most
+100 000 in cents, a user's revenue enters the statistics winsorised at
+900 000 (so its square is below 2**53, where Lua's doubles are exact), and a
+script refuses an event that would carry a sum past what Redis's 64-bit
+integers hold. Each script reads and checks everything before its first
+write, so an event it refuses (``INVALID``, ``OVERFLOW``) changes nothing;
+the worker moves such an entry to the dead-letter stream.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 from redis.asyncio import Redis
 
 from gateway.control.store import Keys
+from gateway.schema import MAX_PURCHASE_VALUE
 
 SEEN_TTL_S: Final = 7 * 24 * 3600
 SEARCH_TTL_S: Final = 24 * 3600
 
+# Script results. Every script checks all it reads before its first write, so an
+# entry it refuses changes nothing (Redis does not roll a script back on error).
+APPLIED: Final = 1
+DUPLICATE: Final = 0
+NO_EXPOSURE: Final = -1  # outcome only: its search's exposure is not known (yet)
+INVALID: Final = -2  # a value no gateway would have accepted
+OVERFLOW: Final = -3  # an integer sum would leave the exact range
+
+# One purchase: at most MAX_PURCHASE_VALUE (gateway.schema) in cents.
+MAX_PURCHASE_CENTS: Final = round(MAX_PURCHASE_VALUE * 100)
+# Per-user revenue enters the statistics capped here (winsorised): squares of
+# capped values stay below 2**53, where Lua's doubles hold integers exactly.
+# The uncapped total is kept on the unit.
+USER_REVENUE_CAP_CENTS: Final = 90_000_000
+# Per-variant sums are Redis 64-bit integers; a script refuses to pass this.
+MAX_SUM: Final = 9_000_000_000_000_000_000
+
 # KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, then experiment/variant pairs.
-EXPOSURE_LUA: Final = """
+_EXPOSURE_LUA = """
 local p, eid, sid, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if not redis.call('SET', p .. ':seen:' .. eid, 1, 'NX', 'EX', SEEN_TTL) then return 0 end
+if #ARGV % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+local seen = p .. ':seen:' .. eid
+if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
+-- read and check everything first
+local plan = {}
+for i = 5, #ARGV, 2 do
+  local exp, variant = ARGV[i], ARGV[i + 1]
+  if exp == '' or exp == '_user' or variant == '' then return INVALID end
+  local ukey = p .. ':unit:' .. exp .. ':' .. user
+  local first = redis.call('HGET', ukey, 'variant')
+  local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
+  local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
+  plan[#plan + 1] = {exp, variant, ukey, first, s, c}
+end
+-- then write
+redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local skey = p .. ':search:' .. sid
 redis.call('HSET', skey, '_user', user)
 redis.call('EXPIRE', skey, SEARCH_TTL)
-for i = 5, #ARGV, 2 do
-  local exp, variant = ARGV[i], ARGV[i + 1]
-  redis.call('HSET', skey, exp, variant)
-  local ukey = p .. ':unit:' .. exp .. ':' .. user
+for _, step in ipairs(plan) do
+  local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
   local stats = p .. ':stats:' .. exp
-  local first = redis.call('HGET', ukey, 'variant')
+  redis.call('HSET', skey, exp, variant)
   if not first then
     redis.call('HSET', ukey, 'variant', variant)
     redis.call('HINCRBY', stats, variant .. ':users', 1)
     first = variant
   end
-  local s = redis.call('HINCRBY', ukey, 'searches', 1)
-  local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
+  redis.call('HSET', ukey, 'searches', s)
   redis.call('HINCRBY', stats, first .. ':searches', 1)
   redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
   if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
 end
-return 1
-""".replace("SEEN_TTL", str(SEEN_TTL_S)).replace("SEARCH_TTL", str(SEARCH_TTL_S))
+return APPLIED
+"""
 
-# ARGV: prefix, event_id, search_id, type, value. Returns -1 when the exposure is not known yet.
-OUTCOME_LUA: Final = """
-local p, eid, sid, kind, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+# ARGV: prefix, event_id, search_id, type, value.
+_OUTCOME_LUA = """
+local p, eid, sid, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local value = tonumber(ARGV[5])
+if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return INVALID end
+if value == nil or value ~= value or value < 0 then return INVALID end
+local cents = math.floor(value * 100 + 0.5)
+if cents > MAX_CENTS then return INVALID end
 local seen = p .. ':seen:' .. eid
-if redis.call('EXISTS', seen) == 1 then return 0 end
+if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 local skey = p .. ':search:' .. sid
 local fields = redis.call('HGETALL', skey)
-if #fields == 0 then return -1 end
-redis.call('SET', seen, 1, 'EX', SEEN_TTL)
-local user = redis.call('HGET', skey, '_user')
+if #fields == 0 then return NO_EXPOSURE end
+local user
+for i = 1, #fields, 2 do
+  if fields[i] == '_user' then user = fields[i + 1] end
+end
+if not user then return INVALID end
+-- read and check everything first
+local plan = {}
 for i = 1, #fields, 2 do
   local exp = fields[i]
   if exp ~= '_user' then
     local ukey = p .. ':unit:' .. exp .. ':' .. user
     local stats = p .. ':stats:' .. exp
     local variant = redis.call('HGET', ukey, 'variant')
+    if not variant then return INVALID end
+    local step = {ukey = ukey, stats = stats, variant = variant}
     if kind == 'click' then
-      local c = redis.call('HINCRBY', ukey, 'clicks', 1)
-      local s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-      redis.call('HINCRBY', stats, variant .. ':clicks', 1)
-      redis.call('HINCRBY', stats, variant .. ':clicks_sq', 2 * c - 1)
-      redis.call('HINCRBY', stats, variant .. ':clicks_x_searches', s)
-    elseif kind == 'add_to_cart' then
-      redis.call('HINCRBY', stats, variant .. ':carts', 1)
+      step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
+      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
     elseif kind == 'purchase' then
-      if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
-        redis.call('HINCRBY', stats, variant .. ':converters', 1)
-      end
-      local cents = math.floor(value * 100 + 0.5)
       local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
-      redis.call('HINCRBY', ukey, 'revenue_cents', cents)
-      redis.call('HINCRBY', stats, variant .. ':revenue_cents', cents)
-      redis.call('HINCRBY', stats, variant .. ':revenue_cents_sq', 2 * before * cents + cents * cents)
+      local capped_before = math.min(before, CAP)
+      local capped_after = math.min(before + cents, CAP)
+      step.raw = before + cents
+      step.d = capped_after - capped_before
+      step.dsq = capped_after * capped_after - capped_before * capped_before
+      local sum_sq = tonumber(redis.call('HGET', stats, variant .. ':revenue_cents_sq') or '0')
+      if sum_sq + step.dsq > MAX_SUM then return OVERFLOW end
+    end
+    plan[#plan + 1] = step
+  end
+end
+-- then write
+redis.call('SET', seen, 1, 'EX', SEEN_TTL)
+for _, step in ipairs(plan) do
+  local ukey, stats, variant = step.ukey, step.stats, step.variant
+  if kind == 'click' then
+    redis.call('HSET', ukey, 'clicks', step.c)
+    redis.call('HINCRBY', stats, variant .. ':clicks', 1)
+    redis.call('HINCRBY', stats, variant .. ':clicks_sq', 2 * step.c - 1)
+    redis.call('HINCRBY', stats, variant .. ':clicks_x_searches', step.s)
+  elseif kind == 'add_to_cart' then
+    redis.call('HINCRBY', stats, variant .. ':carts', 1)
+  else
+    if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
+      redis.call('HINCRBY', stats, variant .. ':converters', 1)
+    end
+    redis.call('HSET', ukey, 'revenue_cents', step.raw)
+    if step.d > 0 then
+      redis.call('HINCRBY', stats, variant .. ':revenue_cents', step.d)
+      redis.call('HINCRBY', stats, variant .. ':revenue_cents_sq', step.dsq)
     end
   end
 end
-return 1
-""".replace("SEEN_TTL", str(SEEN_TTL_S))
+return APPLIED
+"""
+
+
+def _lua(script: str) -> str:
+    constants = {
+        "SEEN_TTL": SEEN_TTL_S,
+        "SEARCH_TTL": SEARCH_TTL_S,
+        "APPLIED": APPLIED,
+        "DUPLICATE": DUPLICATE,
+        "NO_EXPOSURE": NO_EXPOSURE,
+        "INVALID": INVALID,
+        "OVERFLOW": OVERFLOW,
+        "MAX_CENTS": MAX_PURCHASE_CENTS,
+        "MAX_SUM": MAX_SUM,
+        "CAP": USER_REVENUE_CAP_CENTS,
+    }
+    return re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
+
+
+EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)
+OUTCOME_LUA: Final = _lua(_OUTCOME_LUA)
 
 STAT_FIELDS: Final = (
     "users",

@@ -1,30 +1,50 @@
 """Consumer-group reader of the exposure and outcome streams.
 
 Exposures are applied before outcomes within a read. An outcome whose exposure
-has not arrived yet (gateways flush independently) is held and retried, and
-acknowledged only once applied, so a crash redelivers it; after
-``ORPHAN_AFTER_S`` it is acknowledged and counted as orphaned.
+has not arrived yet (gateways flush independently) is held in a
+:class:`RetrySchedule` and acknowledged only once applied, so a crash
+redelivers it; after ``give_up_after_s`` it is acknowledged and counted as an
+orphan. An entry that cannot be applied at all (malformed, or refused by a
+script as invalid or overflowing) goes to the dead-letter stream with the
+reason and is acknowledged, so that one bad entry never holds back the others.
+
+After a restart, :meth:`StreamConsumer.drain_pending` re-reads this consumer's
+whole pending list, page after page, with a cursor.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.control.store import Keys
-from gateway.worker.aggregates import EXPOSURE_LUA, OUTCOME_LUA
+from gateway.throttled_log import ThrottledLog
+from gateway.worker.aggregates import (
+    APPLIED,
+    DUPLICATE,
+    EXPOSURE_LUA,
+    INVALID,
+    NO_EXPOSURE,
+    OUTCOME_LUA,
+    OVERFLOW,
+)
+from gateway.worker.retry_schedule import Held, RetrySchedule
 
 log = logging.getLogger("abgate.worker")
 
 GROUP: Final = "abgate-workers"
-ORPHAN_AFTER_S: Final = 30.0
 READ_COUNT: Final = 1000
+DEAD_LETTER_MAXLEN: Final = 100_000
+_REFUSED: Final = {INVALID: "invalid event", OVERFLOW: "a statistic would overflow"}
+
+Entry = tuple[bytes, Any]  # (entry id, fields as redis-py returns them)
 
 
 @dataclass
@@ -32,15 +52,10 @@ class ConsumerStats:
     exposures: int = 0
     outcomes: int = 0
     duplicates: int = 0
-    deferred: int = 0
+    deferred: int = 0  # outcomes held at least once for their exposure
+    retries: int = 0  # tries of held outcomes
     orphaned: int = 0
-
-
-@dataclass
-class _Deferred:
-    entry_id: bytes
-    event: dict[str, Any]
-    since: float
+    dead: int = 0  # entries moved to the dead-letter stream
 
 
 @dataclass
@@ -48,10 +63,12 @@ class StreamConsumer:
     redis: Redis
     keys: Keys
     name: str
+    schedule: RetrySchedule = field(default_factory=RetrySchedule)
+    clock: Callable[[], float] = time.monotonic
     stats: ConsumerStats = field(default_factory=ConsumerStats)
-    _deferred: list[_Deferred] = field(default_factory=list)
-    _exposure_sha: str = ""
-    _outcome_sha: str = ""
+    _sha: dict[str, str] = field(default_factory=dict)
+    _orphan_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 5.0))
+    _dead_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 1.0))
 
     async def setup(self) -> None:
         for stream in (self.keys.exposures, self.keys.outcomes):
@@ -60,96 +77,188 @@ class StreamConsumer:
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
-        self._exposure_sha = await self.redis.script_load(EXPOSURE_LUA)
-        self._outcome_sha = await self.redis.script_load(OUTCOME_LUA)
+        await self._load_scripts()
 
-    async def step(self, block_ms: int = 500, pending: bool = False) -> int:
-        """Read and apply one batch; ``pending`` re-reads this consumer's unacknowledged entries."""
-        start = "0" if pending else ">"
+    async def _load_scripts(self) -> None:
+        for script in (EXPOSURE_LUA, OUTCOME_LUA):
+            self._sha[script] = await self.redis.script_load(script)
+
+    async def drain_pending(self) -> int:
+        """After a restart: apply every entry this consumer read but never acknowledged.
+
+        Each stream's pending list is read to its end with a cursor (exposures first,
+        so that outcomes find them); outcomes still without an exposure are held.
+        """
+        total = 0
+        for stream in (self.keys.exposures, self.keys.outcomes):
+            cursor: bytes | str = "0"
+            while True:
+                reply: Any = await self.redis.xreadgroup(
+                    GROUP, self.name, {stream: cursor}, count=READ_COUNT
+                )
+                entries: list[Entry] = reply[0][1] if reply else []
+                if not entries:
+                    break
+                cursor = entries[-1][0]
+                total += len(entries)
+                if stream == self.keys.exposures:
+                    await self._apply_exposures(entries)
+                else:
+                    await self._apply_outcomes(entries, [])
+        return total
+
+    async def step(self, block_ms: int = 500) -> int:
+        """Read and apply one batch of new entries, and the held outcomes whose time has come."""
+        streams: dict[Any, Any] = {self.keys.exposures: ">"}
+        if not self.schedule.full:  # bounded: no new outcomes until held ones drain
+            streams[self.keys.outcomes] = ">"
+        block = block_ms
+        next_due = self.schedule.next_due()
+        if next_due is not None:
+            block = max(1, min(block_ms, int((next_due - self.clock()) * 1000) + 1))
         reply: Any = await self.redis.xreadgroup(
-            GROUP,
-            self.name,
-            {self.keys.exposures: start, self.keys.outcomes: start},
-            count=READ_COUNT,
-            block=None if pending else block_ms,
+            GROUP, self.name, streams, count=READ_COUNT, block=block
         )
-        exposures: list[tuple[bytes, dict[str, Any]]] = []
-        outcomes: list[tuple[bytes, dict[str, Any]]] = []
+        exposures: list[Entry] = []
+        outcomes: list[Entry] = []
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream
-            target = exposures if name == self.keys.exposures else outcomes
-            target.extend(
-                (entry_id, orjson.loads(fields[b"e"])) for entry_id, fields in entries if fields
-            )
-        if pending and self._deferred:
-            held = {d.entry_id for d in self._deferred}
-            outcomes = [o for o in outcomes if o[0] not in held]
+            (exposures if name == self.keys.exposures else outcomes).extend(entries)
         await self._apply_exposures(exposures)
-        await self._apply_outcomes(outcomes)
-        return len(exposures) + len(outcomes)
+        due = self.schedule.take_due(self.clock(), READ_COUNT)
+        await self._apply_outcomes(outcomes, due)
+        return len(exposures) + len(outcomes) + len(due)
 
-    async def drain_pending(self) -> None:
-        """After a restart: apply what this consumer read but never acknowledged."""
-        # Held (deferred) entries stay pending and would be re-read forever: stop at the first.
-        while await self.step(pending=True) and not self._deferred:
-            pass
-
-    async def _apply_exposures(self, entries: list[tuple[bytes, dict[str, Any]]]) -> None:
+    async def _apply_exposures(self, entries: list[Entry]) -> None:
         if not entries:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for _, e in entries:
-            pairs = [x for a in e.get("assignments", []) for x in (a["experiment"], a["variant"])]
-            pipe.evalsha(
-                self._exposure_sha,
-                0,
-                self.keys.prefix,
-                e["event_id"],
-                e["search_id"],
-                e["user_id"],
-                *pairs,
-            )
-        results = await pipe.execute()
-        self.stats.exposures += sum(1 for r in results if r == 1)
-        self.stats.duplicates += sum(1 for r in results if r == 0)
+        ok: list[tuple[bytes, dict[str, Any]]] = []
+        argvs: list[list[Any]] = []
+        for entry_id, fields in entries:
+            event, argv, why = _parse(fields, _exposure_argv)
+            if argv is None:
+                await self._dead(self.keys.exposures, entry_id, event, why)
+                continue
+            ok.append((entry_id, event))
+            argvs.append([self.keys.prefix, *argv])
+        results = await self._run(EXPOSURE_LUA, argvs)
+        searches = []
+        for (entry_id, event), result in zip(ok, results, strict=True):
+            if result == APPLIED:
+                self.stats.exposures += 1
+                searches.append(str(event["search_id"]))
+            elif result == DUPLICATE:
+                self.stats.duplicates += 1
+            else:
+                await self._dead(self.keys.exposures, entry_id, event, _why(result))
+        self.schedule.wake(searches, self.clock())
         await self.redis.xack(self.keys.exposures, GROUP, *[entry_id for entry_id, _ in entries])
 
-    async def _apply_outcomes(self, entries: list[tuple[bytes, dict[str, Any]]]) -> None:
-        now = asyncio.get_running_loop().time()
-        retry, self._deferred = self._deferred, []
-        todo = [(d.entry_id, d.event, d.since) for d in retry] + [(i, e, now) for i, e in entries]
-        if not todo:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for _, e, _ in todo:
-            pipe.evalsha(
-                self._outcome_sha,
-                0,
-                self.keys.prefix,
-                e["event_id"],
-                e["search_id"],
-                e["type"],
-                repr(float(e.get("value", 0.0))),
-            )
-        results = await pipe.execute()
+    async def _apply_outcomes(self, entries: list[Entry], due: list[Held]) -> None:
+        todo: list[tuple[bytes, dict[str, Any], Held | None]] = []
         ack: list[bytes] = []
-        for (entry_id, event, since), result in zip(todo, results, strict=True):
-            if result == -1:
-                if now - since < ORPHAN_AFTER_S:
-                    if since == now:
-                        self.stats.deferred += 1
-                    self._deferred.append(_Deferred(entry_id, event, since))
+        for entry_id, fields in entries:
+            if entry_id in self.schedule:
+                continue  # held already (a pending re-read): its retry is scheduled
+            event, argv, why = _parse(fields, _outcome_argv)
+            if argv is None:
+                await self._dead(self.keys.outcomes, entry_id, event, why)
+                ack.append(entry_id)
+                continue
+            todo.append((entry_id, event, None))
+        todo += [(h.entry_id, h.event, h) for h in due]
+        self.stats.retries += len(due)
+        results = await self._run(
+            OUTCOME_LUA, [[self.keys.prefix, *_outcome_argv(e)] for _, e, _ in todo]
+        )
+        now = self.clock()
+        for (entry_id, event, held), result in zip(todo, results, strict=True):
+            if result == NO_EXPOSURE:
+                if held is None:
+                    self.stats.deferred += 1
+                    self.schedule.hold(entry_id, event, now)
+                    continue
+                if self.schedule.retry_later(held, now):
                     continue
                 self.stats.orphaned += 1
-                log.warning(
-                    "outcome %s: search %s never seen; dropped as orphan",
-                    event["event_id"],
-                    event["search_id"],
+                self._orphan_log.warning(
+                    "outcome %s: search %s never seen; acknowledged as an orphan",
+                    event.get("event_id"),
+                    event.get("search_id"),
                 )
-            elif result == 1:
-                self.stats.outcomes += 1
             else:
-                self.stats.duplicates += 1
+                if held is not None:
+                    self.schedule.done(held)
+                if result == APPLIED:
+                    self.stats.outcomes += 1
+                elif result == DUPLICATE:
+                    self.stats.duplicates += 1
+                else:
+                    await self._dead(self.keys.outcomes, entry_id, event, _why(result))
             ack.append(entry_id)
         if ack:
             await self.redis.xack(self.keys.outcomes, GROUP, *ack)
+
+    async def _run(self, script: str, argvs: Sequence[Sequence[Any]]) -> list[Any]:
+        """One pipelined script call per argv; a failed call is its error, not the batch's."""
+        if not argvs:
+            return []
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for argv in argvs:
+                pipe.evalsha(self._sha[script], 0, *argv)
+            results: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
+                await self._load_scripts()  # Redis restarted and lost its script cache
+                continue
+            return results
+        return results
+
+    async def _dead(self, stream: str, entry_id: bytes, raw: Any, reason: str) -> None:
+        self.stats.dead += 1
+        body = raw if isinstance(raw, bytes) else orjson.dumps(raw, default=repr)
+        await self.redis.xadd(
+            self.keys.dead_letters,
+            {"stream": stream, "id": entry_id, "e": body, "error": reason},
+            maxlen=DEAD_LETTER_MAXLEN,
+            approximate=True,
+        )
+        self._dead_log.warning(
+            "%s %s moved to the dead-letter stream: %s", stream, entry_id, reason
+        )
+
+
+def _why(result: Any) -> str:
+    if isinstance(result, Exception):
+        return f"script error: {result}"
+    return _REFUSED.get(result, f"unexpected script result {result!r}")
+
+
+def _parse(
+    fields: Any, to_argv: Callable[[dict[str, Any]], list[Any]]
+) -> tuple[Any, list[Any] | None, str]:
+    """(event, script argv, "") or (what the entry held, None, why it cannot be applied)."""
+    raw = fields.get(b"e") if isinstance(fields, dict) else None
+    if raw is None:
+        return b"", None, "entry has no event field (trimmed, or not written by a gateway)"
+    try:
+        event = orjson.loads(raw)
+        return event, to_argv(event), ""
+    except orjson.JSONDecodeError as exc:
+        return raw, None, f"malformed JSON: {exc}"
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return raw, None, f"missing or malformed field: {exc!r}"
+
+
+def _exposure_argv(e: dict[str, Any]) -> list[Any]:
+    pairs = [x for a in e.get("assignments", []) for x in (a["experiment"], a["variant"])]
+    return [str(e["event_id"]), str(e["search_id"]), str(e["user_id"]), *pairs]
+
+
+def _outcome_argv(e: dict[str, Any]) -> list[Any]:
+    return [
+        str(e["event_id"]),
+        str(e["search_id"]),
+        str(e["type"]),
+        repr(float(e.get("value", 0.0))),
+    ]

@@ -34,7 +34,9 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
     try:
         await store.seed(load_routing_file(settings.routing_file), actor=WORKER_STARTUP)
         await consumer.setup()
-        await consumer.drain_pending()
+        drained = await consumer.drain_pending()
+        if drained:
+            log.info("re-applied %d entries left pending by an earlier run", drained)
         loop = asyncio.get_running_loop()
         next_eval = loop.time() + eval_interval_s
         while not stop.is_set():

@@ -1,0 +1,51 @@
+"""The retry schedule of held outcomes, pure: backoff, wake-ups, giving up, the bound."""
+
+from __future__ import annotations
+
+from gateway.worker.retry_schedule import RetrySchedule
+
+
+def _event(sid: str) -> dict[str, str]:
+    return {"search_id": sid}
+
+
+def test_backoff_doubles_up_to_the_cap_and_stops_at_the_give_up_time() -> None:
+    schedule = RetrySchedule(first_delay_s=0.25, max_delay_s=2.0, give_up_after_s=10.0)
+    schedule.hold(b"1", _event("s"), now=0.0)
+    tries = []
+    now = 0.0
+    while True:
+        due = schedule.next_due()
+        assert due is not None
+        now = due
+        (held,) = schedule.take_due(now, 10)
+        tries.append(now)
+        if not schedule.retry_later(held, now):
+            break
+    assert tries == [0.25, 0.75, 1.75, 3.75, 5.75, 7.75, 9.75, 10.0]
+    assert len(schedule) == 0 and schedule.next_due() is None
+
+
+def test_wake_makes_only_that_search_due_now() -> None:
+    schedule = RetrySchedule()
+    schedule.hold(b"1", _event("a"), now=0.0)
+    schedule.hold(b"2", _event("b"), now=0.0)
+    schedule.hold(b"3", _event("a"), now=0.0)
+    assert schedule.take_due(0.0, 10) == []
+    assert schedule.wake(["a", "zzz"], now=0.1) == 2
+    assert sorted(h.entry_id for h in schedule.take_due(0.1, 10)) == [b"1", b"3"]
+    assert schedule.next_due() == 0.25  # b is still on its own schedule
+
+
+def test_done_forgets_and_full_is_the_bound() -> None:
+    schedule = RetrySchedule(capacity=2)
+    schedule.hold(b"1", _event("a"), now=0.0)
+    assert not schedule.full
+    schedule.hold(b"2", _event("a"), now=0.0)
+    assert schedule.full and b"1" in schedule
+    (first, second) = schedule.take_due(1.0, 10)
+    schedule.done(first)
+    assert not schedule.full and first.entry_id not in schedule
+    assert schedule.wake(["a"], now=1.0) == 0  # the other is in flight (taken), not re-queued
+    schedule.done(second)
+    assert len(schedule) == 0 and schedule.next_due() is None
