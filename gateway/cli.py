@@ -140,6 +140,26 @@ def _get_json(url: str, token: str | None = None, method: str = "GET", body: Any
         raise GatewayError(f"{method} {url} -> {exc.code}: {exc.read().decode()}") from None
 
 
+def _evidence(arm: dict[str, Any]) -> str:
+    """The estimate, its interval and the p-value the decision uses, as one phrase."""
+    low, high = arm["ci_low"], arm["ci_high"]
+    if arm.get("scale") == "absolute":
+        size = f"difference {arm['estimate']:+.4g}"
+        interval = f"[{_end(low, '+.4g', '-inf')}, {_end(high, '+.4g', 'inf')}]"
+    else:
+        size = f"lift {arm['estimate']:+.1%}"
+        interval = f"[{_end(low, '+.1%', '-inf')}, {_end(high, '+.1%', 'inf')}]"
+    if arm.get("p_boundary") is not None:
+        return f"{size} {interval}, p={arm['p_value']:.3g} (boundary {arm['p_boundary']:.2g})"
+    p = arm.get("p_adjusted", arm["p_value"])
+    return f"{size} {interval}, p={p:.3f}"
+
+
+def _end(x: float | None, spec: str, open_end: str) -> str:
+    """An interval's end; JSON carries an infinite one as null."""
+    return open_end if x is None else format(x, spec)
+
+
 def _estimate_line(base: str, keys: list[str]) -> str:
     parts = []
     for key in keys:
@@ -152,15 +172,8 @@ def _estimate_line(base: str, keys: list[str]) -> str:
         if not (evaluation and evaluation["arms"]):
             parts.append(f"{key}: {state}, waiting for data")
         else:
-            arm = evaluation["arms"][0]
-            low, high = arm["ci_low"], arm["ci_high"]  # on the relative lift
-            interval = (
-                "[-inf, inf]" if low is None or high is None else f"[{low:+.1%}, {high:+.1%}]"
-            )
-            parts.append(
-                f"{key}: {state}, users {sum(evaluation['units'].values())}, "
-                f"lift {arm['relative_lift']:+.1%} {interval}, p={arm['p_value']:.3f}"
-            )
+            users = sum(evaluation["units"].values())
+            parts.append(f"{key}: {state}, users {users}, {_evidence(evaluation['arms'][0])}")
     return "  |  ".join(parts)
 
 

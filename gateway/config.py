@@ -23,7 +23,7 @@ Status = Literal["draft", "running", "concluded"]
 Outcome = Literal["none", "promoted", "rolled_back", "inconclusive"]
 Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
-Correction = Literal["holm", "benjamini-hochberg"]
+Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
 
 WEIGHT_SUM_TOLERANCE: Final = 1e-3
 _KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

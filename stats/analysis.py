@@ -1,34 +1,50 @@
 """One experiment, end to end and pure: per-arm estimates in, tests, SRM and a decision out.
 
-The primary metric is tested on the relative lift of every treatment over
-control with the plan's method:
+The primary metric is tested on the lift of every treatment over control:
+relative, or the absolute difference while the control's mean is 0
+(:func:`stats.effects.lift_effect`). With the plan's method:
 
-- ``confidence-sequence`` / ``msprt``: always valid at every evaluation;
-  tuned to ``tuning_units`` (N*, total units); p-values adjusted across arms
-  (Holm by default), intervals at α / arms.
-- ``group-sequential``: alpha spending over ``looks`` equally spaced looks
-  up to ``horizon_units_per_arm``; a look is taken the first time the smallest
-  arm passes k / looks of the horizon, and only then can it act (Bonferroni
-  across arms). Between looks nothing is decided.
+- ``confidence-sequence`` / ``msprt``: always valid at every evaluation,
+  tuned to ``tuning_units`` (N*, total units). What is reported is what the
+  decision uses, and it never goes back on itself: each arm's p-value is the
+  running minimum of its always-valid p-values (Johari, Pekelis & Walsh,
+  "Always Valid Inference", Operations Research 70(3), 2022, eq. (4):
+  p_n = min(p_{n−1}, 1/Λ_n)), adjusted across arms by the plan's correction,
+  and its interval is the running intersection of its confidence sequence
+  (Howard, Ramdas, McAuliffe & Sekhon, "Time-uniform, nonparametric,
+  nonasymptotic confidence sequences", Annals of Statistics 49(2), 2021,
+  section 2: the intersection of a confidence sequence is one too) at the
+  level the correction tested it at (:func:`stats.multiple.decision_levels`).
+  For the normal mixture the interval at level a excludes 0 exactly when the
+  p-value is at most a, so an arm is significant exactly when its reported
+  interval excludes 0, and once significant it stays so.
+- ``group-sequential``: alpha spending over ``looks`` equally spaced looks up
+  to ``horizon_units_per_arm``; a look is taken the first time the smallest
+  arm passes k / looks of the horizon, and only then can a boundary be
+  crossed (Bonferroni across arms). The record reports the nominal p-value
+  next to the boundary's nominal level at that look; a crossing is kept.
 
-Guardrails are always one-sided confidence sequences on the relative lift,
-H0: lift >= −margin, checked at every evaluation.
+Guardrails are one-sided confidence sequences on the lift, H0: lift ≥ −margin,
+checked at every evaluation, with running minima and intersections too.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from stats.confidence_sequence import confidence_sequence, confidence_sequence_one_sided
+from scipy.stats import norm
+
+from stats import confidence_sequence as cs
 from stats.decision import ArmAnalysis, Decision, GuardrailResult, PolicySettings, decide
-from stats.effects import ArmEstimate, Effect, relative_effect
-from stats.group_sequential import Spending, boundaries, group_sequential, look_fractions
-from stats.inference import Inference, uninformative
-from stats.multiple import Correction, adjust
-from stats.sequential import msprt, tau2_for_horizon
+from stats.effects import ArmEstimate, Effect, lift_effect
+from stats.group_sequential import Spending, boundary_at, group_sequential
+from stats.inference import Inference
+from stats.mixture import one_sided, two_sided
+from stats.multiple import Correction, adjust, decision_levels, level_set
+from stats.sequential import tau2_for_horizon
 from stats.srm import SrmResult, srm_check
 
 Method = Literal["confidence-sequence", "msprt", "group-sequential"]
@@ -59,20 +75,35 @@ class ArmData:
 
 
 @dataclass(frozen=True)
+class Running:
+    """What one test of one arm carries from evaluation to evaluation."""
+
+    p_min: float = 1.0
+    relative: bool = True  # the scale of the intervals; a change of scale starts them afresh
+    intervals: Mapping[float, tuple[float, float]] = field(default_factory=dict)  # by level
+    crossed_look: int = 0  # group-sequential: the look whose boundary was crossed
+    crossed_sign: int = 0
+
+    def narrowed(self, level: float, low: float, high: float) -> tuple[float, float]:
+        """The running intersection at ``level`` with [low, high] (kept if they are disjoint)."""
+        old_low, old_high = self.intervals.get(level, (-math.inf, math.inf))
+        new_low, new_high = max(old_low, low), min(old_high, high)
+        return (old_low, old_high) if new_low > new_high else (new_low, new_high)
+
+
+@dataclass(frozen=True)
+class ArmState:
+    primary: Running = field(default_factory=Running)
+    guardrails: Mapping[str, Running] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Analysis:
     arms: tuple[ArmAnalysis, ...]
     srm: SrmResult
     decision: Decision
     look: int  # group-sequential looks taken so far (0 for always-valid methods)
-
-
-def _always_valid(effect: Effect, plan: AnalysisPlan, alpha: float) -> Inference:
-    if plan.method == "msprt":
-        if not effect.defined:
-            return uninformative("msprt", effect.estimate)
-        tau2 = tau2_for_horizon(effect.variance * effect.units, plan.tuning_units, alpha)
-        return msprt(effect, alpha, tau2)
-    return confidence_sequence(effect, alpha, plan.tuning_units)
+    state: Mapping[str, ArmState]  # to pass to the next evaluation
 
 
 def current_look(min_units: int, plan: AnalysisPlan) -> int:
@@ -81,58 +112,154 @@ def current_look(min_units: int, plan: AnalysisPlan) -> int:
     return min(plan.looks, math.floor(min_units * plan.looks / plan.horizon_units_per_arm))
 
 
+def _tau2(effect: Effect, plan: AnalysisPlan) -> float:
+    """The mixing variance of the plan's always-valid method for this effect (one per arm)."""
+    if plan.method == "msprt":
+        return tau2_for_horizon(effect.variance * effect.units, plan.tuning_units, plan.alpha)
+    return float(cs.tau2(effect.variance, effect.units, plan.tuning_units, plan.alpha))
+
+
+def _method_name(plan: AnalysisPlan) -> str:
+    return "msprt" if plan.method == "msprt" else cs.METHOD
+
+
+def _always_valid(
+    effects: Sequence[Effect], previous: Sequence[Running], plan: AnalysisPlan
+) -> list[tuple[Inference, float, bool, Running]]:
+    """(reported inference, adjusted p, significant, carried state) per arm."""
+    m = len(effects)
+    name = _method_name(plan)
+    tau2s = [_tau2(e, plan) if e.defined else math.nan for e in effects]
+    p_now = [
+        two_sided(name, e, t, plan.alpha, 0.0).p_value if e.defined else 1.0
+        for e, t in zip(effects, tau2s, strict=True)
+    ]
+    p_min = [min(prev.p_min, p) for prev, p in zip(previous, p_now, strict=True)]
+    adjusted = adjust(p_min, plan.correction)
+    levels = decision_levels(p_min, plan.alpha, plan.correction)
+    out = []
+    for effect, tau2, prev, p, p_adj, level in zip(
+        effects, tau2s, previous, p_min, adjusted, levels, strict=True
+    ):
+        intervals = dict(prev.intervals) if prev.relative == effect.relative else {}
+        current = Running(p, effect.relative, intervals)
+        for a in level_set(m, plan.alpha, plan.correction):
+            if effect.defined:
+                now = two_sided(name, effect, tau2, a, 0.0)
+                intervals[a] = current.narrowed(a, now.ci_low, now.ci_high)
+        low, high = intervals.get(level, (-math.inf, math.inf))
+        inference = Inference(name, effect.estimate, low, high, p)
+        out.append((inference, p_adj, p_adj <= plan.alpha, replace(current, intervals=intervals)))
+    return out
+
+
+def _group_sequential(
+    effects: Sequence[Effect], previous: Sequence[Running], plan: AnalysisPlan, look: int, new: bool
+) -> list[tuple[Inference, float, int, Running]]:
+    """(repeated-CI inference, nominal boundary p, crossing sign, carried state) per arm."""
+    m = len(effects)
+    alpha = plan.alpha / m
+    boundary = boundary_at(look, plan.looks, alpha, plan.spending) if look >= 1 else math.inf
+    p_boundary = float(2 * norm.sf(boundary))
+    out = []
+    for effect, prev in zip(effects, previous, strict=True):
+        now = group_sequential(effect, boundary)
+        state = prev if prev.relative == effect.relative else Running(relative=effect.relative)
+        if not state.crossed_look and new and now.rejects:
+            sign = 1 if now.ci_low > 0 else -1
+            state = replace(state, crossed_look=look, crossed_sign=sign)
+        low, high = state.narrowed(alpha, now.ci_low, now.ci_high)
+        state = replace(state, p_min=now.p_value, intervals={alpha: (low, high)})
+        inference = replace(now, ci_low=low, ci_high=high)
+        out.append((inference, p_boundary, state.crossed_sign, state))
+    return out
+
+
+def _guardrail(
+    control: ArmEstimate, treatment: ArmEstimate, margin: float, plan: AnalysisPlan, prev: Running
+) -> tuple[Inference, Running]:
+    effect = lift_effect(control, treatment)
+    null = -margin if effect.relative else -margin * control.mean
+    if not effect.defined or effect.units < 1:
+        return Inference(
+            cs.METHOD, effect.estimate, -math.inf, math.inf, prev.p_min, null, "less"
+        ), prev
+    tau2 = float(cs.tau2(effect.variance, effect.units, plan.tuning_units, plan.alpha))
+    now = one_sided(cs.METHOD, effect, tau2, plan.alpha, "less", null)
+    state = prev if prev.relative == effect.relative else Running(relative=effect.relative)
+    _, high = state.narrowed(plan.alpha, -math.inf, now.ci_high)
+    p = min(state.p_min, now.p_value)
+    state = Running(p, effect.relative, {plan.alpha: (-math.inf, high)})
+    return replace(now, ci_high=high, p_value=p), state
+
+
 def analyse(
     arms: Sequence[ArmData],
     plan: AnalysisPlan,
     settings: PolicySettings,
     runtime_s: float,
     last_look: int = 0,
+    state: Mapping[str, ArmState] | None = None,
 ) -> Analysis:
-    """Analyse one experiment; ``arms[0]`` is control. ``last_look``: looks already taken."""
+    """Analyse one experiment; ``arms[0]`` is control. ``last_look`` and ``state`` carry over."""
+    state = state or {}
     control, treatments = arms[0], arms[1:]
-    m = max(1, len(treatments))
     base = control.metrics[plan.primary_metric]
-    effects = [relative_effect(base, t.metrics[plan.primary_metric]) for t in treatments]
+    effects = [lift_effect(base, t.metrics[plan.primary_metric]) for t in treatments]
     units = [base.n] + [t.metrics[plan.primary_metric].n for t in treatments]
+    previous = [state.get(t.variant, ArmState()) for t in treatments]
+    primaries = [p.primary for p in previous]
     look, horizon_reached = last_look, False
-
+    results: list[tuple[Inference, float | None, float | None, bool, int, Running]] = []
     if plan.method == "group-sequential":
         now = current_look(min(units), plan)
-        c = boundaries(look_fractions(plan.looks), plan.alpha / m, plan.spending)
         new_look = now > last_look
         look = max(now, last_look)
-        boundary = c[look - 1] if look >= 1 else math.inf
-        primaries = [group_sequential(e, boundary) for e in effects]
-        p_adjusted = [min(1.0, p.p_value * m) for p in primaries]
-        significant = [new_look and p.rejects for p in primaries]
         horizon_reached = new_look and look == plan.looks
+        for inference, p_boundary, sign, carried in _group_sequential(
+            effects, primaries, plan, look, new_look
+        ):
+            results.append((inference, None, p_boundary, sign != 0, sign, carried))
     else:
-        primaries = [_always_valid(e, plan, plan.alpha / m) for e in effects]
-        raw = [_always_valid(e, plan, plan.alpha).p_value for e in effects]
-        p_adjusted = adjust(raw, plan.correction)
-        significant = [p <= plan.alpha for p in p_adjusted]
+        for inference, p_adj, significant, carried in _always_valid(effects, primaries, plan):
+            sign = 0
+            if significant:  # its interval excludes 0 on one side (nested: it stays there)
+                if inference.ci_low > 0 or inference.ci_high < 0:
+                    sign = 1 if inference.ci_low > 0 else -1
+                else:
+                    sign = 1 if inference.estimate > 0 else -1
+            results.append((inference, p_adj, None, significant, sign, carried))
 
-    analyses = []
-    for t, effect, inference, p_adj, sig in zip(
-        treatments, effects, primaries, p_adjusted, significant, strict=True
+    analyses, new_state = [], {}
+    for t, effect, prev, (inference, adjusted, boundary_p, significant, sign, carried) in zip(
+        treatments, effects, previous, results, strict=True
     ):
-        guardrails = tuple(
-            GuardrailResult(
-                metric,
+        guardrails, guard_state = [], {}
+        for metric, margin in plan.guardrails:
+            result, kept = _guardrail(
+                control.metrics[metric],
+                t.metrics[metric],
                 margin,
-                confidence_sequence_one_sided(
-                    relative_effect(control.metrics[metric], t.metrics[metric]),
-                    plan.alpha,
-                    plan.tuning_units,
-                    "less",
-                    null=-margin,
-                ),
+                plan,
+                prev.guardrails.get(metric, Running()),
             )
-            for metric, margin in plan.guardrails
-        )
+            guardrails.append(GuardrailResult(metric, margin, result))
+            guard_state[metric] = kept
         analyses.append(
-            ArmAnalysis(t.variant, effect.units - base.n, inference, p_adj, sig, guardrails)
+            ArmAnalysis(
+                t.variant,
+                effect.units - base.n,
+                inference,
+                adjusted,
+                significant,
+                tuple(guardrails),
+                direction=sign,
+                relative=effect.relative,
+                p_boundary=boundary_p,
+                look=look if plan.method == "group-sequential" else None,
+            )
         )
+        new_state[t.variant] = ArmState(carried, guard_state)
     srm = srm_check(units, [a.weight for a in arms])
     decision = decide(control.variant, base.n, analyses, srm, settings, runtime_s, horizon_reached)
-    return Analysis(tuple(analyses), srm, decision, look)
+    return Analysis(tuple(analyses), srm, decision, look, new_state)

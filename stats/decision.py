@@ -52,18 +52,22 @@ class GuardrailResult:
 class ArmAnalysis:
     variant: str
     units: int
-    primary: Inference  # relative lift of the primary metric
-    p_adjusted: float
+    primary: Inference  # lift of the primary metric: what is reported is what is decided on
+    p_adjusted: float | None  # always-valid methods: after the multiple-arm correction
     significant: bool  # by the method's own rule, after the multiple-arm correction
     guardrails: tuple[GuardrailResult, ...] = ()
+    direction: int = 0  # +1 / -1: the side of 0 its significant result is on
+    relative: bool = True  # False: an absolute difference (the control's mean is 0)
+    p_boundary: float | None = None  # group-sequential: the nominal level of this look's boundary
+    look: int | None = None  # group-sequential: the look reported
 
     @property
     def wins(self) -> bool:
-        return self.significant and self.primary.estimate > 0
+        return self.significant and self.direction > 0
 
     @property
     def loses(self) -> bool:
-        return self.significant and self.primary.estimate < 0
+        return self.significant and self.direction < 0
 
     @property
     def breached(self) -> tuple[GuardrailResult, ...]:
@@ -78,7 +82,18 @@ class Decision:
 
 
 def _lift(arm: ArmAnalysis) -> str:
-    return f"lift {arm.primary.estimate:+.1%}, p={arm.p_adjusted:.2g}"
+    """The estimate and the evidence the decision used, in words."""
+    size = (
+        f"lift {arm.primary.estimate:+.1%}"
+        if arm.relative
+        else f"difference {arm.primary.estimate:+.4g} (control mean is 0)"
+    )
+    if arm.p_boundary is not None:
+        return (
+            f"{size}, nominal p={arm.primary.p_value:.2g} against the look-{arm.look} "
+            f"boundary's {arm.p_boundary:.2g}"
+        )
+    return f"{size}, always-valid p={arm.p_adjusted:.2g}"
 
 
 def decide(

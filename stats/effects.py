@@ -12,13 +12,21 @@ its variance), which every test in this package consumes.
   Ŷ_cv = Ȳ − θ (X̄ − E X) with θ = Cov(Y, X) / Var(X), pooled across arms.
 - Relative lift: the delta method on Ȳ_t / Ȳ_c − 1 with independent arms (as
   in GrowthBook's gbstats): Var ≈ v_t / μ_c² + μ_t² v_c / μ_c⁴.
+- An arm whose units all have the same value (no conversions, or all of them)
+  has a sample variance of 0, and the delta method then gives the effect no
+  variance at all: a treatment that sells nothing could never be tested. Such
+  an arm takes the variance of both arms pooled, which is the variance under
+  the null hypothesis of equal means — the same estimate the pooled
+  two-proportion z-test uses, and the remedy for the zero-width Wald interval
+  at 0 or n successes (Brown, Cai & DasGupta, "Interval Estimation for a
+  Binomial Proportion", Statistical Science 16(2), 2001, section 2.1).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -161,8 +169,35 @@ def _welch_dof(control: ArmEstimate, treatment: ArmEstimate) -> float:
     return (vc + vt) ** 2 / denominator if denominator > 0 else math.inf
 
 
+def pooled_unit_variance(a: ArmEstimate, b: ArmEstimate) -> float:
+    """Sample variance of the units of both arms taken together (Chan et al.'s merge)."""
+    n = a.n + b.n
+    if a.n < 2 or b.n < 2 or not (math.isfinite(a.variance) and math.isfinite(b.variance)):
+        return math.nan
+    m2 = a.variance * a.n * (a.n - 1) + b.variance * b.n * (b.n - 1)
+    delta = b.mean - a.mean
+    return (m2 + delta * delta * a.n * b.n / n) / (n - 1)
+
+
+def without_degenerate_variance(
+    control: ArmEstimate, treatment: ArmEstimate
+) -> tuple[ArmEstimate, ArmEstimate]:
+    """Arms of at least two units with zero sample variance take the pooled variance."""
+    if (control.variance > 0 or control.n < 2) and (treatment.variance > 0 or treatment.n < 2):
+        return control, treatment
+    pooled = pooled_unit_variance(control, treatment)
+    if not pooled > 0:
+        return control, treatment  # every unit in both arms has the same value: no information
+
+    def pooled_if_degenerate(arm: ArmEstimate) -> ArmEstimate:
+        return replace(arm, variance=pooled / arm.n) if arm.n >= 2 and arm.variance == 0 else arm
+
+    return pooled_if_degenerate(control), pooled_if_degenerate(treatment)
+
+
 def absolute_effect(control: ArmEstimate, treatment: ArmEstimate) -> Effect:
     """Treatment mean minus control mean."""
+    control, treatment = without_degenerate_variance(control, treatment)
     return Effect(
         treatment.mean - control.mean,
         control.variance + treatment.variance,
@@ -174,8 +209,13 @@ def absolute_effect(control: ArmEstimate, treatment: ArmEstimate) -> Effect:
 
 def relative_effect(control: ArmEstimate, treatment: ArmEstimate) -> Effect:
     """Treatment mean over control mean, minus one (delta method)."""
+    control, treatment = without_degenerate_variance(control, treatment)
     if control.mean == 0 or not math.isfinite(control.mean):
         return Effect(math.nan, math.inf, control.n + treatment.n, math.inf, relative=True)
+    if not (math.isfinite(control.variance) and math.isfinite(treatment.variance)):
+        # An arm of fewer than two units: an estimate, but no variance yet (and no 0 * inf).
+        ratio = treatment.mean / control.mean - 1
+        return Effect(ratio, math.inf, control.n + treatment.n, math.inf, relative=True)
     estimate, variance = relative_lift(
         control.mean, control.variance, treatment.mean, treatment.variance
     )
@@ -186,3 +226,14 @@ def relative_effect(control: ArmEstimate, treatment: ArmEstimate) -> Effect:
         _welch_dof(control, treatment),
         relative=True,
     )
+
+
+def lift_effect(control: ArmEstimate, treatment: ArmEstimate) -> Effect:
+    """The relative lift, or the absolute difference when the control's mean is 0.
+
+    Both test the same null hypothesis (equal means); the relative lift is
+    undefined when the control has no conversions (or no revenue) at all.
+    """
+    if control.mean == 0 and control.n >= 2:
+        return absolute_effect(control, treatment)
+    return relative_effect(control, treatment)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
@@ -72,28 +74,54 @@ def boundaries(
 def _boundaries(
     fractions: tuple[float, ...], alpha: float, spending: Spending
 ) -> tuple[float, ...]:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    if not fractions or any(b <= a for a, b in itertools.pairwise(fractions)):
-        raise ValueError(f"fractions must be strictly increasing, got {fractions}")
-    if fractions[0] <= 0 or fractions[-1] > 1:
-        raise ValueError(f"fractions must lie in (0, 1], got {fractions}")
-    out: list[float] = []
-    grid: Array | None = None
-    density: Array | None = None
-    weights: Array | None = None
-    previous_t, previous_spent = 0.0, 0.0
-    for t in fractions:
-        spend = spent(t, alpha, spending) - previous_spent
-        previous_spent += spend
+    recursion = _Recursion(fractions, alpha, spending)
+    return recursion.extend_to(len(fractions))
+
+
+class _Recursion:
+    """The recursion over looks, carried forward one look at a time.
+
+    Look k needs only the looks before it (the spending function depends on t
+    alone), so boundaries are computed as far as they are needed: a plan of
+    1 000 looks costs one look's work at each look, not all of them at the first.
+    """
+
+    def __init__(self, fractions: tuple[float, ...], alpha: float, spending: Spending) -> None:
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        if not fractions or any(b <= a for a, b in itertools.pairwise(fractions)):
+            raise ValueError(f"fractions must be strictly increasing, got {fractions}")
+        if fractions[0] <= 0 or fractions[-1] > 1:
+            raise ValueError(f"fractions must lie in (0, 1], got {fractions}")
+        self.fractions, self.alpha, self.spending = fractions, alpha, spending
+        self.computed: list[float] = []
+        self._grid: Array | None = None
+        self._density: Array | None = None
+        self._weights: Array | None = None
+        self._previous_t = 0.0
+        self._previous_spent = 0.0
+
+    def extend_to(self, k: int) -> tuple[float, ...]:
+        """c_1..c_k, computing only those not computed yet."""
+        if not 1 <= k <= len(self.fractions):
+            raise ValueError(f"look must be in [1, {len(self.fractions)}], got {k}")
+        while len(self.computed) < k:
+            self.computed.append(self._next(self.fractions[len(self.computed)]))
+        return tuple(self.computed[:k])
+
+    def _next(self, t: float) -> float:
+        alpha, spending = self.alpha, self.spending
+        spend = spent(t, alpha, spending) - self._previous_spent
+        self._previous_spent += spend
+        grid, density, weights = self._grid, self._density, self._weights
         if grid is None or density is None or weights is None:
             c = min(float(norm.isf(spend / 2)), MAX_BOUNDARY) if spend > 0 else MAX_BOUNDARY
             sd = math.sqrt(t)
             b = c * sd
-            grid = np.linspace(-b, b, GRID_POINTS)
-            density = np.asarray(norm.pdf(grid, scale=sd))
+            self._grid = np.linspace(-b, b, GRID_POINTS)
+            self._density = np.asarray(norm.pdf(self._grid, scale=sd))
         else:
-            sd = math.sqrt(t - previous_t)
+            sd = math.sqrt(t - self._previous_t)
             mass = weights * density
 
             def crossing(
@@ -114,12 +142,40 @@ def _boundaries(
             b = c * math.sqrt(t)
             new_grid = np.linspace(-b, b, GRID_POINTS)
             kernel = norm.pdf((new_grid[:, None] - grid[None, :]) / sd) / sd
-            density = np.asarray(kernel @ mass)
-            grid = new_grid
-        weights = _simpson_weights(GRID_POINTS, 2 * b)
-        out.append(c)
-        previous_t = t
-    return tuple(out)
+            self._density = np.asarray(kernel @ mass)
+            self._grid = new_grid
+        self._weights = _simpson_weights(GRID_POINTS, 2 * b)
+        self._previous_t = t
+        return c
+
+
+_LAZY: OrderedDict[tuple[int, float, str], _Recursion] = OrderedDict()
+_LAZY_SIZE = 32
+_LAZY_LOCK = threading.Lock()
+
+
+def boundary_at(
+    look: int, looks: int, alpha: float, spending: Spending = "obrien-fleming"
+) -> float:
+    """c_look for ``looks`` equally spaced looks, computing boundaries only up to ``look``.
+
+    Equal to ``boundaries(look_fractions(looks), alpha, spending)[look - 1]``;
+    the recursion is kept (for the 32 most recent plans) and extended as the looks come.
+    """
+    with _LAZY_LOCK:  # the worker evaluates in a thread; one extension at a time
+        return lazy_recursion(looks, alpha, spending).extend_to(look)[-1]
+
+
+def lazy_recursion(looks: int, alpha: float, spending: Spending = "obrien-fleming") -> _Recursion:
+    """The kept recursion of one plan (call with ``_LAZY_LOCK`` held, or from one thread)."""
+    key = (looks, float(alpha), spending)
+    recursion = _LAZY.get(key)
+    if recursion is None:
+        recursion = _LAZY[key] = _Recursion(look_fractions(looks), float(alpha), spending)
+        while len(_LAZY) > _LAZY_SIZE:
+            _LAZY.popitem(last=False)
+    _LAZY.move_to_end(key)
+    return recursion
 
 
 def look_fractions(looks: int) -> tuple[float, ...]:

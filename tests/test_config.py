@@ -104,7 +104,10 @@ def test_stats_settings_round_trip() -> None:
         ({"horizon_units_per_arm": 1}, "horizon_units_per_arm: expected an integer in [2,"),
         ({"looks": 5000}, "looks: expected an integer in [1, 1000], got 5000"),
         ({"mde": 0}, "mde: must be in [0.0001, 10.0], got 0"),
-        ({"correction": "bonferroni"}, "correction: must be one of ['holm', 'benjamini-hochberg']"),
+        (
+            {"correction": "sidak"},
+            "correction: must be one of ['holm', 'benjamini-hochberg', 'bonferroni']",
+        ),
         (
             {"min_runtime_s": 600, "max_runtime_s": 60},
             "max_runtime_s: must exceed min_runtime_s (600), got 60",

@@ -69,10 +69,22 @@ def thompson_gaussian(arms: Sequence[ArmRewards], rng: np.random.Generator, draw
 
 
 def top_two(best: Array, beta: float) -> Array:
-    """Russo's top-two allocation ψ from best-arm probabilities α."""
+    """Russo's top-two allocation ψ from best-arm probabilities α.
+
+    When one arm has α = 1 (every Monte Carlo draw had it best) the closed form
+    gives its challengers 0 / 0. Russo's sampler still draws a challenger with
+    probability 1 − β, from the other arms' posterior of being best once the
+    leader is excluded; with no draw to tell them apart, that share is split
+    equally among them.
+    """
     if not 0 < beta < 1:
         raise ValueError(f"beta must be in (0, 1), got {beta}")
-    alpha = np.clip(best, 0.0, 1.0)
+    alpha = np.clip(np.asarray(best, dtype=np.float64), 0.0, 1.0)
+    if len(alpha) > 1 and alpha.max() >= 1.0:
+        leader = int(np.argmax(alpha))
+        psi = np.full(len(alpha), (1 - beta) / (len(alpha) - 1))
+        psi[leader] = beta
+        return np.asarray(psi)
     ratio = np.where(alpha < 1, alpha / np.maximum(1 - alpha, 1e-300), 0.0)
     challenger = ratio.sum() - ratio
     psi = alpha * (beta + (1 - beta) * challenger)

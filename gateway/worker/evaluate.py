@@ -9,14 +9,22 @@ evaluations in the stored record, so that the tests stay valid:
 - ``tuning_units``: N* for the always-valid tests when no horizon is planned,
   fixed the first time every arm has ``min_units_per_arm`` units, from the
   control's coefficient of variation and the experiment's minimum detectable
-  effect (a power calculation), and never changed afterwards.
+  effect (a power calculation), and never changed afterwards;
+- ``state``: each arm's running minimum p-value and running interval
+  intersections, and a group-sequential crossing (:mod:`gateway.worker.carried`),
+  so that a result reported significant is never reported otherwise later.
+
+Sums that contradict each other (more converters than users, a sum of squares
+below what its sum implies) are reported, not acted on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -26,12 +34,14 @@ from gateway.config import Experiment, RoutingConfig
 from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore, Keys
-from gateway.worker.aggregates import read_variant_stats
+from gateway.worker.aggregates import STAT_FIELDS, read_variant_stats
+from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
-from stats.decision import PolicySettings
+from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import ArmEstimate, mean_estimate, ratio_estimate
 from stats.inference import Inference
 from stats.planning import units_per_arm
+from stats.srm import srm_check
 from stats.sufficient import MeanStats, PairStats
 
 log = logging.getLogger("abgate.worker")
@@ -41,6 +51,30 @@ OUTCOMES: Final = {
     "rollback": "rolled_back",
     "stop-inconclusive": "inconclusive",
 }
+
+
+class InconsistentStats(ValueError):
+    """Integer sums that no sequence of events could have produced."""
+
+
+def check_row(variant: str, row: Mapping[str, int]) -> None:
+    """Raise :class:`InconsistentStats` if one arm's sums contradict each other."""
+    users = int(row.get("users", 0))
+    for name in STAT_FIELDS:
+        if int(row.get(name, 0)) < 0:
+            raise InconsistentStats(f"{variant}: {name} is negative ({row.get(name)})")
+    if int(row.get("converters", 0)) > users:
+        raise InconsistentStats(
+            f"{variant}: {row.get('converters')} converters but only {users} users"
+        )
+    for total, square in (
+        ("revenue_cents", "revenue_cents_sq"),
+        ("searches", "searches_sq"),
+        ("clicks", "clicks_sq"),
+    ):
+        s, sq = int(row.get(total, 0)), int(row.get(square, 0))
+        if users and users * sq < s * s:  # Cauchy–Schwarz: n Σx² >= (Σx)²
+            raise InconsistentStats(f"{variant}: {square} {sq} is below {total}²/users")
 
 
 def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
@@ -71,16 +105,33 @@ def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
     }
 
 
-def planned_tuning(experiment: Experiment, control: ArmEstimate) -> float | None:
-    """N* (total units) from a power calculation on the control, once it has enough units."""
+def planned_tuning(experiment: Experiment, arms: Sequence[ArmEstimate]) -> float | None:
+    """N* (total units) from a power calculation, once the control has enough units.
+
+    The coefficient of variation comes from the control; where the control has
+    none (a mean of 0, or every unit alike), from all arms pooled. None while
+    no arm varies at all: there is nothing to plan a test of yet.
+    """
     if experiment.horizon_units_per_arm:
         return 2.0 * experiment.horizon_units_per_arm
-    if control.n < experiment.min_units_per_arm or control.mean == 0:
+    control = arms[0]
+    if control.n < experiment.min_units_per_arm:
         return None
-    cv2 = control.variance * control.n / control.mean**2
-    if not cv2 > 0:
-        return None
-    return 2.0 * units_per_arm(cv2, experiment.mde, experiment.alpha)
+    for estimate in (control, _pooled(arms)):
+        if estimate.n >= 2 and estimate.mean != 0 and math.isfinite(estimate.variance):
+            cv2 = estimate.variance * estimate.n / estimate.mean**2
+            if cv2 > 0:
+                return 2.0 * units_per_arm(cv2, experiment.mde, experiment.alpha)
+    return None
+
+
+def _pooled(arms: Sequence[ArmEstimate]) -> ArmEstimate:
+    """All arms' units as one sample (variance of its mean), by Chan et al.'s merge."""
+    total = MeanStats.empty()
+    for arm in arms:
+        if arm.n >= 2 and math.isfinite(arm.variance):
+            total = total + MeanStats(arm.n, arm.mean, arm.variance * arm.n * (arm.n - 1))
+    return ArmEstimate(total.n, total.mean, total.variance / total.n if total.n else math.inf)
 
 
 def plan_for(experiment: Experiment, tuning_units: float) -> AnalysisPlan:
@@ -105,39 +156,85 @@ def _inference(i: Inference) -> dict[str, Any]:
     return {"estimate": i.estimate, "ci_low": i.ci_low, "ci_high": i.ci_high, "p_value": i.p_value}
 
 
+def _arm_json(a: ArmAnalysis) -> dict[str, Any]:
+    return {
+        "variant": a.variant,
+        "units": a.units,
+        "scale": "relative" if a.relative else "absolute",
+        "relative_lift": a.primary.estimate if a.relative else None,
+        **_inference(a.primary),
+        "p_adjusted": a.p_adjusted,
+        "p_boundary": a.p_boundary,
+        "significant": a.significant,
+        "guardrails": [
+            {"metric": g.metric, "margin": g.margin, "breached": g.breached}
+            | _inference(g.inference)
+            for g in a.guardrails
+        ],
+    }
+
+
 def evaluate(
     experiment: Experiment,
     stats: Mapping[str, Mapping[str, int]],
     runtime_s: float,
     previous: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Pure: the evaluation record for one experiment (results, SRM, decision)."""
+    """Pure: the evaluation record for one experiment (results, SRM, decision, carried state)."""
     previous = previous or {}
     empty: dict[str, int] = {}
-    arms = [
-        ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty)))
-        for v in experiment.variants
-    ]
-    control = arms[0].metrics[experiment.primary_metric]
-    tuning = previous.get("tuning_units") or planned_tuning(experiment, control)
     base: dict[str, Any] = {
         "experiment": experiment.key,
         "ts": time.time(),
         "metric": experiment.primary_metric,
         "alpha": experiment.alpha,
         "runtime_s": runtime_s,
-        "units": {a.variant: a.metrics[experiment.primary_metric].n for a in arms},
-        "means": {a.variant: a.metrics[experiment.primary_metric].mean for a in arms},
+        "method": None,
+        "look": int(previous.get("look", 0)),
+        "tuning_units": previous.get("tuning_units"),
+        "arms": [],
+        "state": previous.get("state", {}),
     }
-    if tuning is None:
-        reason = f"fewer than {experiment.min_units_per_arm} units in {experiment.control.name}"
+    try:
+        for v in experiment.variants:
+            check_row(v.name, stats.get(v.name, empty))
+    except InconsistentStats as exc:
+        reason = f"statistics are inconsistent ({exc}); not acting on them"
         return base | {
-            "method": None,
-            "look": 0,
-            "tuning_units": None,
-            "arms": [],
-            "srm_p_value": 1.0,
+            "units": {
+                v.name: int(stats.get(v.name, empty).get("users", 0)) for v in experiment.variants
+            },
+            "means": {},
+            "srm_p_value": None,
             "decision": {"action": "continue", "winner": None, "reasons": [reason]},
+        }
+    arms = [
+        ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty)))
+        for v in experiment.variants
+    ]
+    primary = [a.metrics[experiment.primary_metric] for a in arms]
+    base |= {
+        "units": {a.variant: m.n for a, m in zip(arms, primary, strict=True)},
+        "means": {a.variant: m.mean for a, m in zip(arms, primary, strict=True)},
+    }
+    tuning = previous.get("tuning_units") or planned_tuning(experiment, primary)
+    if tuning is None:
+        srm = srm_check([m.n for m in primary], [a.weight for a in arms])
+        if primary[0].n < experiment.min_units_per_arm:
+            reason = f"fewer than {experiment.min_units_per_arm} units in {experiment.control.name}"
+        elif all(m.n >= 2 and m.variance == 0 and m.mean == primary[0].mean for m in primary):
+            reason = (
+                f"no variation in {experiment.primary_metric} yet (every unit in every arm has "
+                f"the value {primary[0].mean:g}): nothing to test"
+            )
+        else:
+            reason = "too few units with varying values to plan the sample size yet"
+        reasons = [reason]
+        if srm.mismatch:
+            reasons.append(f"sample ratio mismatch (p={srm.p_value:.2g})")
+        return base | {
+            "srm_p_value": srm.p_value,
+            "decision": {"action": "continue", "winner": None, "reasons": reasons},
         }
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
@@ -146,33 +243,26 @@ def evaluate(
         experiment.min_runtime_s,
         experiment.max_runtime_s,
     )
-    analysis = analyse(arms, plan, settings, runtime_s, int(previous.get("look", 0)))
+    analysis = analyse(
+        arms,
+        plan,
+        settings,
+        runtime_s,
+        int(previous.get("look", 0)),
+        state_from_json(previous.get("state")),
+    )
     return base | {
         "method": plan.method,
         "look": analysis.look,
         "tuning_units": tuning,
-        "arms": [
-            {
-                "variant": a.variant,
-                "units": a.units,
-                "relative_lift": a.primary.estimate,
-                **_inference(a.primary),
-                "p_adjusted": a.p_adjusted,
-                "significant": a.significant,
-                "guardrails": [
-                    {"metric": g.metric, "margin": g.margin, "breached": g.breached}
-                    | _inference(g.inference)
-                    for g in a.guardrails
-                ],
-            }
-            for a in analysis.arms
-        ],
+        "arms": [_arm_json(a) for a in analysis.arms],
         "srm_p_value": analysis.srm.p_value,
         "decision": {
             "action": analysis.decision.action,
             "winner": analysis.decision.winner,
             "reasons": list(analysis.decision.reasons),
         },
+        "state": state_to_json(analysis.state),
     }
 
 
@@ -191,7 +281,9 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
             continue
         await redis.hsetnx(keys.started, experiment.key, repr(now))
         started = float(await redis.hget(keys.started, experiment.key) or now)
-        record = evaluate(
+        # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
+        record = await asyncio.to_thread(
+            evaluate,
             experiment,
             await read_variant_stats(redis, keys, experiment.key),
             max(0.0, now - started),

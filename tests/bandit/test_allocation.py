@@ -86,3 +86,10 @@ def test_bad_inputs_are_refused() -> None:
         ArmRewards.bernoulli(5, 3)
     with pytest.raises(ValueError, match="policy"):
         allocate("greedy", ARMS, min_share=0.0, burn_in_units=0, seed=1)  # type: ignore[arg-type]
+
+
+def test_top_two_gives_challengers_their_share_when_the_leader_is_certain() -> None:
+    psi = top_two(np.array([1.0, 0.0, 0.0]), 0.5)
+    assert psi.tolist() == [0.5, 0.25, 0.25]
+    near = top_two(np.array([1 - 1e-9, 1e-9, 0.0]), 0.5)  # continuous on the way there
+    assert near[0] == pytest.approx(0.5) and near.sum() == pytest.approx(1.0)

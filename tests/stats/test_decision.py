@@ -32,6 +32,7 @@ def _arm(
         0.01 if significant else 0.4,
         significant,
         (GuardrailResult("click_through_rate", 0.02, guard),),
+        direction=(1 if lift > 0 else -1) if significant else 0,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
 from gateway.config import parse_experiment
@@ -97,3 +98,98 @@ def test_guardrail_results_are_reported() -> None:
     record = evaluate(experiment, stats, 60)
     guard = record["arms"][0]["guardrails"][0]
     assert guard["metric"] == "click_through_rate" and guard["breached"] is False
+
+
+TWO = BASE | {
+    "variants": [
+        {"name": "control", "model_version": "a", "weight": 0.5},
+        {"name": "t1", "model_version": "b", "weight": 0.5},
+    ]
+}
+
+
+def _conv_only(users: int, converters: int) -> dict[str, int]:
+    return {"users": users, "converters": converters}
+
+
+@pytest.mark.parametrize("horizon", [None, 10_000])
+def test_a_treatment_that_sells_nothing_is_rolled_back(horizon: int | None) -> None:
+    config = TWO | ({"horizon_units_per_arm": horizon, "looks": 10} if horizon else {})
+    experiment = parse_experiment(config, "e")
+    stats = {"control": _conv_only(10_000, 500), "t1": _conv_only(10_000, 0)}
+    record = evaluate(experiment, stats, 0)
+    assert record["decision"]["action"] == "rollback", record["decision"]
+    assert record["arms"][0]["ci_high"] < 0
+
+
+def test_a_control_that_sells_nothing_is_tested_on_the_difference() -> None:
+    experiment = parse_experiment(TWO, "e")
+    stats = {"control": _conv_only(10_000, 0), "t1": _conv_only(10_000, 300)}
+    record = evaluate(experiment, stats, 0)
+    assert record["tuning_units"] is not None  # planned from both arms pooled
+    arm = record["arms"][0]
+    assert arm["scale"] == "absolute" and arm["relative_lift"] is None
+    assert record["decision"]["action"] == "promote"
+    assert "control mean is 0" in record["decision"]["reasons"][0]
+
+
+def test_every_control_user_converting_still_plans_and_tests() -> None:
+    experiment = parse_experiment(TWO, "e")
+    stats = {"control": _conv_only(10_000, 10_000), "t1": _conv_only(10_000, 9_000)}
+    record = evaluate(experiment, stats, 0)
+    assert record["decision"]["action"] == "rollback"
+
+
+def test_no_variation_at_all_is_said_and_srm_still_runs() -> None:
+    experiment = parse_experiment(TWO, "e")
+    stats = {"control": _conv_only(10_000, 0), "t1": _conv_only(8_000, 0)}
+    record = evaluate(experiment, stats, 0)
+    reasons = record["decision"]["reasons"]
+    assert "no variation in purchase_conversion" in reasons[0]
+    assert "fewer than" not in reasons[0]
+    assert record["srm_p_value"] < 1e-6 and "sample ratio mismatch" in reasons[1]
+
+
+def test_an_arm_of_one_unit_warns_nothing() -> None:
+    # pytest turns warnings into errors: numpy's "invalid value" used to come from 0 * inf.
+    for config in (
+        TWO | {"min_units_per_arm": 1},
+        TWO | {"min_units_per_arm": 1, "horizon_units_per_arm": 10, "looks": 5},
+    ):
+        experiment = parse_experiment(config, "e")
+        for stats in (
+            {"control": _conv_only(1, 1), "t1": _conv_only(5, 0)},
+            {"control": _conv_only(5, 1), "t1": _conv_only(1, 0)},
+            {"control": _conv_only(1, 1), "t1": _conv_only(1, 0)},
+        ):
+            assert evaluate(experiment, stats, 0)["decision"]["action"] == "continue"
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (_conv_only(100, 101), "101 converters but only 100 users"),
+        ({"users": 10, "revenue_cents": 100, "revenue_cents_sq": 10}, "revenue_cents_sq 10"),
+        ({"users": 10, "clicks": -1}, "clicks is negative"),
+    ],
+)
+def test_inconsistent_sums_are_reported_not_acted_on(row: dict[str, int], message: str) -> None:
+    experiment = parse_experiment(TWO, "e")
+    record = evaluate(experiment, {"control": _conv_only(10_000, 500), "t1": row}, 0)
+    assert record["decision"]["action"] == "continue"
+    assert message in record["decision"]["reasons"][0]
+    assert "inconsistent" in record["decision"]["reasons"][0]
+
+
+def test_the_carried_state_round_trips_through_the_record() -> None:
+    experiment = parse_experiment(TWO, "e")
+    first = evaluate(
+        experiment, {"control": _conv_only(20_000, 1000), "t1": _conv_only(20_000, 1200)}, 0
+    )
+    assert first["arms"][0]["significant"]
+    stored = orjson.loads(orjson.dumps(first))  # as the worker stores it: no infinities in JSON
+    later = evaluate(
+        experiment, {"control": _conv_only(21_000, 1050), "t1": _conv_only(21_000, 1055)}, 0, stored
+    )
+    assert later["arms"][0]["significant"]
+    assert later["arms"][0]["p_value"] <= first["arms"][0]["p_value"]
