@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,13 +18,24 @@ OUTSIDE = re.compile(
 
 
 def _project_files() -> list[Path]:
-    out = []
-    for path in ROOT.rglob("*"):
-        if any(part in SKIPPED_DIRS for part in path.relative_to(ROOT).parts):
-            continue
-        if path.is_file() and (path.suffix in SCANNED or path.name in SCANNED_NAMES):
-            out.append(path)
-    return out
+    """The files that make up the project: tracked by git, else every file outside tool caches."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+        candidates = [ROOT / name for name in listed.split("\0") if name]
+    except (OSError, subprocess.CalledProcessError):
+        candidates = [
+            p
+            for p in ROOT.rglob("*")
+            if not any(
+                part in SKIPPED_DIRS or part.startswith(".")
+                for part in p.relative_to(ROOT).parts[:-1]
+            )
+        ]
+    return [
+        p for p in candidates if p.is_file() and (p.suffix in SCANNED or p.name in SCANNED_NAMES)
+    ]
 
 
 def test_no_file_reaches_outside_the_repository() -> None:
