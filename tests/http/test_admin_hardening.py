@@ -202,3 +202,22 @@ async def test_counters_move(client: TestClient, gateway: Gateway) -> None:
     counters = metrics["counters"]
     assert counters["bad_requests"] == before["bad_requests"] + 1
     assert counters["shed"] == before["shed"] + 1
+
+
+class _BrokenSession:
+    """Fault injection: an ONNX session whose every run fails."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected: the model cannot run")
+
+
+async def test_a_failing_model_counts_search_errors(client: TestClient, gateway: Gateway) -> None:
+    route = gateway.router.route("u-broken")
+    gateway.registry.get(route.model_version).session = _BrokenSession()
+    response = await client.post(
+        "/v1/search", json={"user_id": "u-broken", "query": "q", "candidates": [1, 2]}
+    )
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert (await response.json())["error"]["type"] == "inference_failed"
+    assert gateway.counters.search_errors == 1
+    assert gateway.sink.stats.accepted == 0  # no exposure for a search that was not served
