@@ -40,6 +40,13 @@ from tests.live import gateway_env
 BATCH = 5
 EXAMPLES = int(os.environ.get("ABGATE_FUZZ_EXAMPLES", 2_600))
 RAW_EXAMPLES = 600
+# The same requests in every run (CI included), no example database, no time limits.
+REPEATABLE: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "derandomize": True,
+    "suppress_health_check": list(HealthCheck),
+}
 EXPERIMENTS = ("better", "worse", "aa", "nope", "", "bet ter", "x" * 300)
 
 
@@ -109,7 +116,10 @@ def live(
         env = gateway_env(s, port) | {"ABGATE_MAX_BODY_BYTES": str(64 * 1024)}
         group.spawn("gateway", ["serve-one"], env)
         wait_ready(f"http://127.0.0.1:{port}/readyz", group)
-        yield Live("127.0.0.1", port, s, Tally())
+        live = Live("127.0.0.1", port, s, Tally())
+        yield live
+        if live.conn is not None:
+            live.conn.close()
     finally:
         group.stop()
 
@@ -351,13 +361,7 @@ def _check(status: int, headers: dict[str, str], data: bytes) -> None:
         assert isinstance(error["type"], str) and isinstance(error["message"], str)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=EXAMPLES, **REPEATABLE)
 @given(batch=requests())
 def _fuzz_once(live: Live, batch: list[Request]) -> None:
     for method, path, body, headers in batch:
@@ -399,13 +403,7 @@ raw_lines = st.one_of(
 )
 
 
-@settings(
-    max_examples=RAW_EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=RAW_EXAMPLES, **REPEATABLE)
 @given(data=raw_lines)
 def _raw_once(live: Live, data: bytes) -> None:
     with socket.create_connection((live.host, live.port), timeout=10) as sock:

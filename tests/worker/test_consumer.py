@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from gateway.control.store import Keys
-from gateway.http.app import redis_client
-from gateway.redis_server import EmbeddedRedis
 from gateway.worker.aggregates import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
-
-
-@pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = redis_client(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 def _exposure(sid: str, user: str, variant: str) -> bytes:

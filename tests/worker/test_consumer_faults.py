@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
 from redis.asyncio import Redis
 
 from gateway.control.store import Keys
-from gateway.http.app import redis_client
-from gateway.redis_server import EmbeddedRedis
 from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS, read_variant_stats
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retry_schedule import RetrySchedule
-
-
-@pytest.fixture
-async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
-    client = redis_client(redis_server.url)
-    yield client
-    await client.aclose()
 
 
 class Clock:
