@@ -180,10 +180,10 @@ def _guardrail(
 ) -> tuple[Inference, Running]:
     effect = lift_effect(control, treatment)
     null = -margin if effect.relative else -margin * control.mean
-    if not effect.defined or effect.units < 1:
-        return Inference(
-            cs.METHOD, effect.estimate, -math.inf, math.inf, prev.p_min, null, "less"
-        ), prev
+    if not effect.defined or effect.units < 1:  # nothing new: what was found stands
+        _, high = prev.intervals.get(plan.alpha, (-math.inf, math.inf))
+        carried = Inference(cs.METHOD, effect.estimate, -math.inf, high, prev.p_min, null, "less")
+        return carried, prev
     tau2 = float(cs.tau2(effect.variance, effect.units, plan.tuning_units, plan.alpha))
     now = one_sided(cs.METHOD, effect, tau2, plan.alpha, "less", null)
     state = prev if prev.relative == effect.relative else Running(relative=effect.relative)

@@ -122,3 +122,29 @@ def test_a_treatment_that_never_converts_is_rolled_back() -> None:
         result = analyse(arms, plan, SETTINGS, 0)
         assert result.decision.action == "rollback", method
         assert math.isfinite(result.arms[0].primary.ci_low)
+
+
+def test_a_breached_guardrail_stays_breached() -> None:
+    plan = AnalysisPlan(
+        "conversion", 0.05, "confidence-sequence", 60_000, guardrails=(("ctr", 0.02),)
+    )
+
+    def arms(n: int, ctr_t: float) -> list[ArmData]:
+        return [
+            ArmData("c", 0.5, {"conversion": _conv(n, 0.05), "ctr": _conv(3 * n, 0.30)}),
+            ArmData("t", 0.5, {"conversion": _conv(n, 0.05), "ctr": _conv(3 * n, ctr_t)}),
+        ]
+
+    first = analyse(arms(30_000, 0.27), plan, SETTINGS, 0)
+    assert first.arms[0].guardrails[0].breached
+    recovered = analyse(arms(31_000, 0.30), plan, SETTINGS, 0, state=first.state)
+    assert recovered.arms[0].guardrails[0].breached
+    blind = [
+        ArmData(
+            "c", 0.5, {"conversion": _conv(31_000, 0.05), "ctr": ArmEstimate(1, 0.3, math.inf)}
+        ),
+        ArmData(
+            "t", 0.5, {"conversion": _conv(31_000, 0.05), "ctr": ArmEstimate(1, 0.3, math.inf)}
+        ),
+    ]
+    assert analyse(blind, plan, SETTINGS, 0, state=first.state).arms[0].guardrails[0].breached
