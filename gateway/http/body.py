@@ -46,15 +46,25 @@ def check_media_type(request: web.Request) -> None:
         )
 
 
-def inflate(raw: bytes, encoding: str, limit: int) -> bytes:
-    """The body decoded from ``Content-Encoding``; at most ``limit`` bytes are ever produced."""
+def _supported(encoding: str) -> str:
     encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding not in _WBITS:
+    if encoding not in ("", "identity", *_WBITS):
         raise UnsupportedMediaType(
             "Content-Encoding", f"{encoding!r} is not supported; use one of {list(ENCODINGS)}"
         )
+    return encoding
+
+
+def content_encoding(request: web.Request) -> str:
+    """The body's ``Content-Encoding``, refused (415) before the body is read if unsupported."""
+    return _supported(request.headers.get("Content-Encoding", ""))
+
+
+def inflate(raw: bytes, encoding: str, limit: int) -> bytes:
+    """The body decoded from ``Content-Encoding``; at most ``limit`` bytes are ever produced."""
+    encoding = _supported(encoding)
+    if encoding in ("", "identity"):
+        return raw
     try:
         body = _inflate(raw, _WBITS[encoding], limit, encoding)
     except zlib.error as exc:
@@ -107,8 +117,9 @@ async def read_body(request: web.Request, gw: Gateway) -> bytes:
 async def read_json(request: web.Request, gw: Gateway) -> Any:
     """The request body as JSON, after the checks above; malformed JSON is a 400 at ``$``."""
     check_media_type(request)
+    encoding = content_encoding(request)
     raw = await read_body(request, gw)
-    body = inflate(raw, request.headers.get("Content-Encoding", ""), gw.settings.max_body_bytes)
+    body = inflate(raw, encoding, gw.settings.max_body_bytes)
     if not body:
         raise RequestError("$", "empty body; expected a JSON object")
     try:
