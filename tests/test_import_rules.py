@@ -15,6 +15,7 @@ PURE = [
     ROOT / "stats",
     ROOT / "gateway" / "inference" / "batch.py",
     ROOT / "gateway" / "config.py",
+    ROOT / "gateway" / "worker" / "retry_schedule.py",
 ]
 
 
