@@ -169,14 +169,17 @@ def _welch_dof(control: ArmEstimate, treatment: ArmEstimate) -> float:
     return (vc + vt) ** 2 / denominator if denominator > 0 else math.inf
 
 
-def pooled_unit_variance(a: ArmEstimate, b: ArmEstimate) -> float:
-    """Sample variance of the units of both arms taken together (Chan et al.'s merge)."""
-    n = a.n + b.n
-    if a.n < 2 or b.n < 2 or not (math.isfinite(a.variance) and math.isfinite(b.variance)):
-        return math.nan
-    m2 = a.variance * a.n * (a.n - 1) + b.variance * b.n * (b.n - 1)
-    delta = b.mean - a.mean
-    return (m2 + delta * delta * a.n * b.n / n) / (n - 1)
+def pooled_estimate(arms: Sequence[ArmEstimate]) -> ArmEstimate:
+    """The units of every arm with a variance (two units or more) as one sample.
+
+    Merged by Chan et al.'s update (:class:`stats.sufficient.MeanStats`); the
+    result's ``variance`` is that of the pooled mean, as for any arm.
+    """
+    total = MeanStats.empty()
+    for arm in arms:
+        if arm.n >= 2 and math.isfinite(arm.variance):
+            total = total + MeanStats(arm.n, arm.mean, arm.variance * arm.n * (arm.n - 1))
+    return ArmEstimate(total.n, total.mean, total.variance / total.n if total.n else math.inf)
 
 
 def without_degenerate_variance(
@@ -185,7 +188,8 @@ def without_degenerate_variance(
     """Arms of at least two units with zero sample variance take the pooled variance."""
     if (control.variance > 0 or control.n < 2) and (treatment.variance > 0 or treatment.n < 2):
         return control, treatment
-    pooled = pooled_unit_variance(control, treatment)
+    both = pooled_estimate((control, treatment))
+    pooled = both.variance * both.n  # the units' variance, not the mean's
     if not pooled > 0:
         return control, treatment  # every unit in both arms has the same value: no information
 

@@ -155,7 +155,7 @@ class StreamConsumer:
         await self.redis.xack(self.keys.exposures, GROUP, *[entry_id for entry_id, _ in entries])
 
     async def _apply_outcomes(self, entries: list[Entry], due: list[Held]) -> None:
-        todo: list[tuple[bytes, dict[str, Any], Held | None]] = []
+        todo: list[tuple[bytes, dict[str, Any], list[Any], Held | None]] = []
         ack: list[bytes] = []
         for entry_id, fields in entries:
             if entry_id in self.schedule:
@@ -165,14 +165,15 @@ class StreamConsumer:
                 await self._dead(self.keys.outcomes, entry_id, event, why)
                 ack.append(entry_id)
                 continue
-            todo.append((entry_id, event, None))
-        todo += [(h.entry_id, h.event, h) for h in due]
+            todo.append((entry_id, event, argv, None))
+        # A held outcome's arguments were built (and checked) when it was first read.
+        todo += [(h.entry_id, h.event, _outcome_argv(h.event), h) for h in due]
         self.stats.retries += len(due)
         results = await self._run(
-            OUTCOME_LUA, [[self.keys.prefix, *_outcome_argv(e)] for _, e, _ in todo]
+            OUTCOME_LUA, [[self.keys.prefix, *argv] for _, _, argv, _ in todo]
         )
         now = self.clock()
-        for (entry_id, event, held), result in zip(todo, results, strict=True):
+        for (entry_id, event, _, held), result in zip(todo, results, strict=True):
             if result == NO_EXPOSURE:
                 if held is None:
                     self.stats.deferred += 1

@@ -38,7 +38,7 @@ from gateway.worker.aggregates import STAT_FIELDS, read_variant_stats
 from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
-from stats.effects import ArmEstimate, mean_estimate, ratio_estimate
+from stats.effects import ArmEstimate, mean_estimate, pooled_estimate, ratio_estimate
 from stats.inference import Inference
 from stats.planning import units_per_arm
 from stats.srm import srm_check
@@ -117,21 +117,12 @@ def planned_tuning(experiment: Experiment, arms: Sequence[ArmEstimate]) -> float
     control = arms[0]
     if control.n < experiment.min_units_per_arm:
         return None
-    for estimate in (control, _pooled(arms)):
+    for estimate in (control, pooled_estimate(arms)):
         if estimate.n >= 2 and estimate.mean != 0 and math.isfinite(estimate.variance):
             cv2 = estimate.variance * estimate.n / estimate.mean**2
             if cv2 > 0:
                 return 2.0 * units_per_arm(cv2, experiment.mde, experiment.alpha)
     return None
-
-
-def _pooled(arms: Sequence[ArmEstimate]) -> ArmEstimate:
-    """All arms' units as one sample (variance of its mean), by Chan et al.'s merge."""
-    total = MeanStats.empty()
-    for arm in arms:
-        if arm.n >= 2 and math.isfinite(arm.variance):
-            total = total + MeanStats(arm.n, arm.mean, arm.variance * arm.n * (arm.n - 1))
-    return ArmEstimate(total.n, total.mean, total.variance / total.n if total.n else math.inf)
 
 
 def plan_for(experiment: Experiment, tuning_units: float) -> AnalysisPlan:

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import orjson
 from redis.asyncio import Redis
 
 from gateway.control.store import Keys
 from gateway.worker.aggregates import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
-
-
-def _exposure(sid: str, user: str, variant: str) -> bytes:
-    return orjson.dumps(
-        {
-            "event_id": sid,
-            "search_id": sid,
-            "user_id": user,
-            "assignments": [{"experiment": "x", "variant": variant, "model_version": "m"}],
-        }
-    )
-
-
-def _outcome(eid: str, sid: str, kind: str, value: float = 0.0) -> bytes:
-    return orjson.dumps(
-        {"event_id": eid, "search_id": sid, "user_id": "ignored", "type": kind, "value": value}
-    )
+from tests.worker.entries import exposure, outcome
 
 
 async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
@@ -32,15 +15,15 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     consumer = StreamConsumer(redis, keys, "c1")
     await consumer.setup()
     # An outcome that arrives before its exposure is held, not lost.
-    await redis.xadd(keys.outcomes, {"e": _outcome("p1", "s1", "purchase", 10.0)})
+    await redis.xadd(keys.outcomes, outcome("p1", "s1", "purchase", 10.0))
     await consumer.step(block_ms=10)
     assert consumer.stats.deferred == 1 and consumer.stats.outcomes == 0
     for sid, user, variant in [("s1", "alice", "a"), ("s2", "alice", "a"), ("s3", "bob", "b")]:
-        await redis.xadd(keys.exposures, {"e": _exposure(sid, user, variant)})
-    await redis.xadd(keys.exposures, {"e": _exposure("s1", "alice", "a")})  # replayed duplicate
-    await redis.xadd(keys.outcomes, {"e": _outcome("p2", "s2", "purchase", 5.0)})
-    await redis.xadd(keys.outcomes, {"e": _outcome("p2", "s2", "purchase", 5.0)})  # duplicate
-    await redis.xadd(keys.outcomes, {"e": _outcome("c1", "s3", "click")})
+        await redis.xadd(keys.exposures, exposure(sid, user, variant))
+    await redis.xadd(keys.exposures, exposure("s1", "alice", "a"))  # replayed duplicate
+    await redis.xadd(keys.outcomes, outcome("p2", "s2", "purchase", 5.0))
+    await redis.xadd(keys.outcomes, outcome("p2", "s2", "purchase", 5.0))  # duplicate
+    await redis.xadd(keys.outcomes, outcome("c1", "s3", "click"))
     await consumer.step(block_ms=10)
     stats = await read_variant_stats(redis, keys, "x")
     assert stats["a"]["users"] == 1 and stats["a"]["searches"] == 2
@@ -62,7 +45,7 @@ async def test_unacknowledged_entries_are_reapplied_after_a_restart(
     keys = Keys(prefix)
     first = StreamConsumer(redis, keys, "same-name")
     await first.setup()
-    await redis.xadd(keys.exposures, {"e": _exposure("s9", "carol", "a")})
+    await redis.xadd(keys.exposures, exposure("s9", "carol", "a"))
     # Read but "crash" before applying: the entry stays pending for this consumer name.
     await redis.xreadgroup("abgate-workers", "same-name", {keys.exposures: ">"}, count=10)
     restarted = StreamConsumer(redis, keys, "same-name")

@@ -11,6 +11,7 @@ from gateway.control.store import Keys
 from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS, read_variant_stats
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retry_schedule import RetrySchedule
+from tests.worker.entries import exposure, outcome
 
 
 class Clock:
@@ -19,21 +20,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _exposure(sid: str, user: str, variant: str = "a") -> dict[Any, Any]:
-    event = {
-        "event_id": sid,
-        "search_id": sid,
-        "user_id": user,
-        "assignments": [{"experiment": "x", "variant": variant, "model_version": "m"}],
-    }
-    return {"e": orjson.dumps(event)}
-
-
-def _outcome(eid: str, sid: str, kind: str = "click", value: float = 0.0) -> dict[Any, Any]:
-    event = {"event_id": eid, "search_id": sid, "user_id": "u", "type": kind, "value": value}
-    return {"e": orjson.dumps(event)}
 
 
 async def _evalsha_calls(redis: Redis) -> int:
@@ -53,10 +39,10 @@ async def test_a_restart_re_reads_the_whole_pending_list_past_held_entries(
     await crashed.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(1500):  # orphans first: their exposures never come
-        pipe.xadd(keys.outcomes, _outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
     for i in range(2500):
-        pipe.xadd(keys.exposures, _exposure(f"s{i}", f"user{i}"))
-        pipe.xadd(keys.outcomes, _outcome(f"c{i}", f"s{i}"))
+        pipe.xadd(keys.exposures, exposure(f"s{i}", f"user{i}"))
+        pipe.xadd(keys.outcomes, outcome(f"c{i}", f"s{i}"))
     await pipe.execute()
     # Read everything, then "crash" before applying any of it.
     await redis.xreadgroup(GROUP, "w1", {keys.exposures: ">", keys.outcomes: ">"}, count=100_000)
@@ -81,7 +67,7 @@ async def test_held_outcomes_back_off_and_are_given_up_after_the_bound(
     await consumer.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(500):
-        pipe.xadd(keys.outcomes, _outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
     await pipe.execute()
     await consumer.step(block_ms=1)
     assert consumer.stats.deferred == 500
@@ -104,10 +90,10 @@ async def test_an_exposure_wakes_its_held_outcome_at_once(redis: Redis, prefix: 
     clock = Clock()
     consumer = StreamConsumer(redis, keys, "w1", clock=clock)
     await consumer.setup()
-    await redis.xadd(keys.outcomes, _outcome("c1", "s1"))
+    await redis.xadd(keys.outcomes, outcome("c1", "s1"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 1
-    await redis.xadd(keys.exposures, _exposure("s1", "alice"))
+    await redis.xadd(keys.exposures, exposure("s1", "alice"))
     await consumer.step(block_ms=1)  # the clock has not moved: no backoff to wait out
     assert (await read_variant_stats(redis, keys, "x"))["a"]["clicks"] == 1
     assert len(consumer.schedule) == 0 and await _pending(redis, keys.outcomes) == 0
@@ -121,12 +107,12 @@ async def test_the_retry_schedule_is_bounded(redis: Redis, prefix: str) -> None:
     await consumer.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(300):
-        pipe.xadd(keys.outcomes, _outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
     await pipe.execute()
     for _ in range(3):
         await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 300  # one read of up to 1000 filled it past the bound ...
-    await redis.xadd(keys.outcomes, _outcome("late", "lost-late"))
+    await redis.xadd(keys.outcomes, outcome("late", "lost-late"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 300  # ... and no new outcome is read while it is full
     assert await _pending(redis, keys.outcomes) == 300  # "late" is not even delivered yet
@@ -140,12 +126,12 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
     for i in range(10):
-        await redis.xadd(keys.exposures, _exposure(f"s{i}", f"user{i}"))
+        await redis.xadd(keys.exposures, exposure(f"s{i}", f"user{i}"))
     await consumer.step(block_ms=1)
     pipe = redis.pipeline(transaction=False)
     for i in range(10):
         value = 3_200_000.0 if i == 4 else 10.0 * (i + 1)  # past any purchase the API accepts
-        pipe.xadd(keys.outcomes, _outcome(f"p{i}", f"s{i}", "purchase", value))
+        pipe.xadd(keys.outcomes, outcome(f"p{i}", f"s{i}", "purchase", value))
     pipe.xadd(keys.outcomes, {"e": b"{not json"})
     pipe.xadd(keys.outcomes, {"e": orjson.dumps({"event_id": "no-search"})})
     await pipe.execute()
@@ -169,11 +155,11 @@ async def test_revenue_stays_exact_and_a_sum_never_overflows(redis: Redis, prefi
     keys = Keys(prefix)
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
-    await redis.xadd(keys.exposures, _exposure("s1", "whale"))
+    await redis.xadd(keys.exposures, exposure("s1", "whale"))
     await consumer.step(block_ms=1)
     # Ten purchases of 99 999.99: the user's total passes the winsorising cap.
     for i in range(10):
-        await redis.xadd(keys.outcomes, _outcome(f"w{i}", "s1", "purchase", 99_999.99))
+        await redis.xadd(keys.outcomes, outcome(f"w{i}", "s1", "purchase", 99_999.99))
     await consumer.step(block_ms=1)
     stats = (await read_variant_stats(redis, keys, "x"))["a"]
     assert stats["revenue_cents"] == USER_REVENUE_CAP_CENTS
@@ -181,10 +167,10 @@ async def test_revenue_stays_exact_and_a_sum_never_overflows(redis: Redis, prefi
     raw: Any = await redis.hget(f"{prefix}:unit:x:whale", "revenue_cents")
     assert int(raw) == 9_999_999 * 10
     # A variant whose sum of squares is near the 64-bit limit refuses the next purchase whole.
-    await redis.xadd(keys.exposures, _exposure("s2", "next"))
+    await redis.xadd(keys.exposures, exposure("s2", "next"))
     await consumer.step(block_ms=1)
     await redis.hset(keys.stats("x"), "a:revenue_cents_sq", MAX_SUM - 10)
-    await redis.xadd(keys.outcomes, _outcome("big", "s2", "purchase", 500.0))
+    await redis.xadd(keys.outcomes, outcome("big", "s2", "purchase", 500.0))
     await consumer.step(block_ms=1)
     after = (await read_variant_stats(redis, keys, "x"))["a"]
     assert after["converters"] == stats["converters"]
@@ -197,7 +183,7 @@ async def test_scripts_are_reloaded_after_redis_loses_them(redis: Redis, prefix:
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
     await redis.script_flush()
-    await redis.xadd(keys.exposures, _exposure("s1", "alice"))
+    await redis.xadd(keys.exposures, exposure("s1", "alice"))
     await consumer.step(block_ms=1)
     assert (await read_variant_stats(redis, keys, "x"))["a"]["users"] == 1
     assert consumer.stats.dead == 0
