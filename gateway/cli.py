@@ -287,8 +287,6 @@ def cmd_set(args: argparse.Namespace) -> int:
         }
     if args.coverage is not None:
         body["coverage"] = args.coverage
-    if args.status:
-        body["status"] = args.status
     token = Settings.from_env().admin_token
     result = _get_json(f"{args.url.rstrip('/')}/v1/experiments/{args.key}", token, "PATCH", body)
     print(json.dumps(result, indent=2))
@@ -327,13 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     exps = sub.add_parser("experiments", help="show the routing config a gateway serves")
     exps.add_argument("--url", default="http://127.0.0.1:8080")
     exps.set_defaults(func=cmd_experiments)
-    setp = sub.add_parser(
-        "set", help="change an experiment's weights, coverage or status (audited)"
-    )
+    setp = sub.add_parser("set", help="change an experiment's weights or coverage (audited)")
     setp.add_argument("key")
     setp.add_argument("--weights", help="name=weight,name=weight")
     setp.add_argument("--coverage", type=float)
-    setp.add_argument("--status", choices=["draft", "running", "concluded"])
     setp.add_argument("--reason", default="")
     setp.add_argument("--url", default="http://127.0.0.1:8080")
     setp.set_defaults(func=cmd_set)

@@ -14,7 +14,8 @@ PURE = [
     ROOT / "gateway" / "bandit",
     ROOT / "stats",
     ROOT / "gateway" / "inference" / "batch.py",
-    ROOT / "gateway" / "config.py",
+    ROOT / "gateway" / "config",
+    ROOT / "gateway" / "control" / "changes.py",
     ROOT / "gateway" / "worker" / "retry_schedule.py",
 ]
 

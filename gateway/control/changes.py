@@ -1,33 +1,108 @@
-"""Pure config changes: a patch or a decision applied to a routing config, and the diff it makes."""
+"""Pure config changes: every lifecycle step of an experiment and of production, and the diff.
+
+Each function takes the current :class:`RoutingConfig` and returns the next one,
+or raises: :class:`NotFound` (no such experiment), :class:`Conflict` (the step
+breaks the lifecycle: starting a concluded experiment, promoting one that is not
+running, starting while frozen) or :class:`ConfigError` (a value breaks a rule;
+the message names the field). The result is re-validated through the same
+parser as a config file, so a change can never produce a config that a file
+could not. Whether the versions a change routes to are registered, gated and
+loaded is checked by the caller, which knows the registry.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
-from gateway.config import Experiment, RoutingConfig, parse_experiment, routing_to_dict
+from gateway.config import (
+    Experiment,
+    Outcome,
+    RoutingConfig,
+    experiment_to_dict,
+    parse_experiment,
+    routing_to_dict,
+    validate_routing,
+)
 from gateway.errors import ConfigError, Conflict, NotFound
 
+# Fields of an experiment that a running one may still change (the rest fix its test).
+EDITABLE_WHEN_RUNNING: Final = ("weights", "coverage")
+# Fields no edit may set: the lifecycle verbs own them.
+LIFECYCLE_FIELDS: Final = ("key", "status", "outcome")
 
-def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -> RoutingConfig:
-    """Apply an admin patch (``weights`` by variant name, ``coverage``, ``status``) to one experiment.
 
-    The result is re-validated through the same parser as a config file, so a
-    patch can never produce a config that a file could not.
-    """
+def _get(config: RoutingConfig, key: str) -> Experiment:
     try:
-        experiment = config.experiment(key)
+        return config.experiment(key)
     except KeyError:
         raise NotFound(f"experiment {key!r} does not exist") from None
-    data = _experiment_dict(config, key)
+
+
+def _checked(config: RoutingConfig) -> RoutingConfig:
+    validate_routing(config)
+    return config
+
+
+def create_experiment(config: RoutingConfig, data: Mapping[str, Any]) -> RoutingConfig:
+    """A new experiment, as a draft, from the same fields as ``configs/experiments.toml``."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("experiment", f"expected an object, got {type(data).__name__}")
+    for name in ("status", "outcome"):
+        if name in data and data[name] != {"status": "draft", "outcome": "none"}[name]:
+            raise ConfigError(
+                f"experiment.{name}",
+                "an experiment is created as a draft; start it with POST "
+                "/v1/experiments/{key}/start",
+            )
+    experiment = parse_experiment({**data, "status": "draft", "outcome": "none"}, "experiment")
+    if config.has(experiment.key):
+        raise Conflict(
+            f"experiment {experiment.key!r} already exists (status "
+            f"{config.experiment(experiment.key).status!r}); keys are never reused"
+        )
+    return _checked(config.with_experiment(experiment))
+
+
+def edit_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -> RoutingConfig:
+    """Edit one experiment: any field of a draft; ``weights`` and ``coverage`` of a running one.
+
+    ``weights`` is an object of variant name -> weight.
+    """
+    experiment = _get(config, key)
+    allowed = {"weights", *Experiment.__dataclass_fields__} - set(LIFECYCLE_FIELDS)
+    unknown = sorted(set(patch) - allowed - set(LIFECYCLE_FIELDS))
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown field; allowed: {sorted(allowed)}")
+    owned = sorted(set(patch) & set(LIFECYCLE_FIELDS))
+    if owned:
+        raise ConfigError(
+            owned[0],
+            "is set by the lifecycle: POST /v1/experiments/{key}/start, /stop, /promote or "
+            "/archive",
+        )
+    if experiment.status == "running":
+        fixed = sorted(set(patch) - set(EDITABLE_WHEN_RUNNING))
+        if fixed:
+            raise Conflict(
+                f"experiment {key!r} is running: only {list(EDITABLE_WHEN_RUNNING)} can change; "
+                f"{fixed} fix its test (stop it and create a new experiment)"
+            )
+    elif experiment.status != "draft":
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}) and "
+            "cannot change; its results stay as they were"
+        )
+    data = experiment_to_dict(experiment)
+    data.update({k: v for k, v in patch.items() if k != "weights"})
     if "weights" in patch:
         weights = patch["weights"]
         if not isinstance(weights, dict) or not weights:
             raise ConfigError(
                 "weights", f"expected an object of variant name -> weight, got {weights!r}"
             )
-        names = [v.name for v in experiment.variants]
+        names = [v["name"] for v in data["variants"]]
         unknown = sorted(set(weights) - set(names))
         if unknown:
             raise ConfigError(
@@ -36,41 +111,93 @@ def patch_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) 
         missing = sorted(set(names) - set(weights))
         if missing:
             raise ConfigError("weights", f"every variant needs a weight; missing {missing}")
-        for variant in data["variants"]:
-            variant["weight"] = weights[variant["name"]]
-    if experiment.status == "concluded" and patch.get("status", "concluded") != "concluded":
-        # Its statistics, decision and audit trail belong to the run that concluded it.
-        raise Conflict(
-            f"experiment {key!r} is concluded (outcome {experiment.outcome!r}) and cannot run "
-            "again; start a new experiment under a new key"
-        )
-    for name in ("coverage", "status"):
-        if name in patch:
-            data[name] = patch[name]
+        data["variants"] = [dict(v, weight=weights[v["name"]]) for v in data["variants"]]
     updated = parse_experiment(data, "experiment")  # names the key itself: "experiment 'k'.x"
-    return config.with_experiment(updated)
+    return _checked(config.with_experiment(updated))
 
 
-def conclude(config: RoutingConfig, key: str, winner: str, outcome: str) -> RoutingConfig:
-    """Send all of an experiment's traffic to ``winner`` and mark it concluded."""
-    experiment = config.experiment(key)
-    variants = tuple(
-        replace(v, weight=1.0 if v.name == winner else 0.0) for v in experiment.variants
-    )
-    updated: Experiment = replace(
-        experiment,
-        variants=variants,
-        status="concluded",
-        outcome=outcome,  # type: ignore[arg-type]
-    )
-    return config.with_experiment(updated)
+def start(config: RoutingConfig, key: str) -> RoutingConfig:
+    experiment = _get(config, key)
+    if experiment.status != "draft":
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}); only "
+            "a draft can start, and a key is never reused: create a new experiment"
+        )
+    if config.frozen:
+        raise Conflict("experiments are frozen (POST /v1/freeze); lift it with DELETE /v1/freeze")
+    for other in config.running:
+        a, b = experiment.namespace_range, other.namespace_range
+        if a[0] < b[1] and b[0] < a[1]:
+            raise Conflict(
+                f"experiment {key!r} namespace_range {list(a)} overlaps running experiment "
+                f"{other.key!r} {list(b)} in namespace {config.namespace_id!r}"
+            )
+    return _checked(config.with_experiment(replace(experiment, status="running")))
 
 
-def _experiment_dict(config: RoutingConfig, key: str) -> dict[str, Any]:
-    for data in routing_to_dict(config)["experiments"]:
-        if data["key"] == key:
-            return dict(data)
-    raise NotFound(f"experiment {key!r} does not exist")
+def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:
+    experiment = _get(config, key)
+    if experiment.status != "running":
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}), "
+            "not running: it cannot be stopped, promoted or rolled back"
+        )
+    return config.with_experiment(replace(experiment, status="concluded", outcome=outcome))
+
+
+def stop(config: RoutingConfig, key: str) -> RoutingConfig:
+    """Conclude a running experiment without a winner; its users go back to production."""
+    return _checked(_conclude(config, key, "stopped"))
+
+
+def promote(config: RoutingConfig, key: str, variant: str | None = None) -> RoutingConfig:
+    """Production becomes ``variant``'s version (default: the one treatment) and the experiment
+    concludes, in one change."""
+    experiment = _get(config, key)
+    if variant is None:
+        treatments = [v.name for v in experiment.variants[1:]]
+        if len(treatments) != 1:
+            raise ConfigError("variant", f"name the variant to promote, one of {treatments}")
+        variant = treatments[0]
+    try:
+        winner = experiment.variant(variant)
+    except KeyError:
+        names = [v.name for v in experiment.variants]
+        raise ConfigError("variant", f"{variant!r} is not a variant of {key!r}: {names}") from None
+    concluded = _conclude(config, key, "promoted")
+    return _checked(replace(concluded, production=winner.model_version))
+
+
+def conclude(
+    config: RoutingConfig, key: str, winner: str | None, outcome: Outcome
+) -> RoutingConfig:
+    """The decision loop's change: promote ``winner``, or conclude with ``outcome``."""
+    if outcome == "promoted":
+        return promote(config, key, winner)
+    return _checked(_conclude(config, key, outcome))
+
+
+def archive(config: RoutingConfig, key: str) -> RoutingConfig:
+    experiment = _get(config, key)
+    if experiment.status not in ("draft", "concluded"):
+        raise Conflict(f"experiment {key!r} is {experiment.status}; stop it before archiving it")
+    return config.with_experiment(replace(experiment, status="archived"))
+
+
+def set_production(config: RoutingConfig, version: str) -> RoutingConfig:
+    return replace(config, production=version)
+
+
+def freeze(config: RoutingConfig) -> RoutingConfig:
+    """Stop every running experiment and keep new ones from starting: everyone gets production."""
+    stopped = config
+    for experiment in config.running:
+        stopped = _conclude(stopped, experiment.key, "stopped")
+    return replace(stopped, frozen=True)
+
+
+def unfreeze(config: RoutingConfig) -> RoutingConfig:
+    return replace(config, frozen=False)
 
 
 def diff(old: RoutingConfig, new: RoutingConfig) -> list[dict[str, Any]]:
@@ -84,9 +211,21 @@ def _diff(a: Any, b: Any, path: str, out: list[dict[str, Any]]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             _diff(a.get(k), b.get(k), f"{path}.{k}" if path else k, out)
+    elif isinstance(a, list) and isinstance(b, list) and _keyed(a) and _keyed(b):
+        old, new = {_key(x): x for x in a}, {_key(x): x for x in b}
+        for k in [*old, *(k for k in new if k not in old)]:
+            _diff(old.get(k), new.get(k), f"{path}[{k!r}]", out)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            key = x.get("key") or x.get("name") if isinstance(x, dict) else None
-            _diff(x, y, f"{path}[{key!r}]" if key else f"{path}[{i}]", out)
+            _diff(x, y, f"{path}[{i}]", out)
     elif a != b:
         out.append({"path": path, "old": a, "new": b})
+
+
+def _key(x: Any) -> str:
+    return str(x.get("key") or x.get("name"))
+
+
+def _keyed(items: list[Any]) -> bool:
+    """Lists of experiments or variants: compared by key, so an added one is one change."""
+    return all(isinstance(x, dict) and (x.get("key") or x.get("name")) for x in items)

@@ -8,10 +8,10 @@ new version, so config, version and audit can never disagree.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
-from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -20,17 +20,28 @@ from redis.asyncio import Redis
 from gateway.config import RoutingConfig, parse_routing, routing_to_dict
 from gateway.control.changes import diff
 from gateway.errors import Conflict
+from gateway.keys import Keys
 
+log = logging.getLogger("abgate.control")
+
+# KEYS: config, version, audit, production history. ARGV: expected version, config JSON,
+# audit record, channel, production-history record ('' when production did not move).
 _CAS = """
 local current = redis.call('GET', KEYS[2])
 if (current or '0') ~= ARGV[1] then return nil end
 local version = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[2])
 local audit = string.gsub(ARGV[3], '"__VERSION__"', tostring(version))
-redis.call('XADD', KEYS[3], '*', 'e', audit)
+local id = redis.call('XADD', KEYS[3], '*', 'e', audit)
+if ARGV[5] ~= '' then
+  local history = string.gsub(ARGV[5], '"__VERSION__"', tostring(version))
+  history = string.gsub(history, '"__AUDIT_ID__"', '"' .. id .. '"')
+  redis.call('LPUSH', KEYS[4], history)
+  redis.call('LTRIM', KEYS[4], 0, HISTORY_MAX - 1)
+end
 redis.call('PUBLISH', ARGV[4], version)
 return version
-"""
+""".replace("HISTORY_MAX", "1000")
 
 # Compare-and-set retries: "full jitter" exponential backoff (a uniform sleep in
 # [0, min(cap, base * 2**attempt)]), so that writers racing for one key spread out
@@ -40,83 +51,66 @@ RETRY_CAP_S = 0.25
 RETRY_DEADLINE_S = 10.0
 
 
-@dataclass(frozen=True)
-class Keys:
-    prefix: str
-
-    @property
-    def config(self) -> str:
-        return f"{self.prefix}:config"
-
-    @property
-    def version(self) -> str:
-        return f"{self.prefix}:config:version"
-
-    @property
-    def audit(self) -> str:
-        return f"{self.prefix}:audit"
-
-    @property
-    def channel(self) -> str:
-        return f"{self.prefix}:config:changed"
-
-    @property
-    def exposures(self) -> str:
-        return f"{self.prefix}:stream:exposures"
-
-    @property
-    def outcomes(self) -> str:
-        return f"{self.prefix}:stream:outcomes"
-
-    @property
-    def dead_letters(self) -> str:
-        """Stream of entries the worker could not apply, with the reason (never silently dropped)."""
-        return f"{self.prefix}:stream:dead"
-
-    @property
-    def decisions(self) -> str:
-        return f"{self.prefix}:decisions"
-
-    @property
-    def started(self) -> str:
-        """Hash: experiment key -> wall-clock time the worker first saw it running."""
-        return f"{self.prefix}:started"
-
-    def stats(self, experiment: str) -> str:
-        return f"{self.prefix}:stats:{experiment}"
-
-
 class ConfigStore:
     def __init__(
         self,
         redis: Redis,
         keys: Keys,
-        known_versions: Collection[str] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
-        self.known_versions = known_versions
         self.rng = rng or random.Random()
 
     async def seed(self, config: RoutingConfig, actor: str) -> bool:
         """Store ``config`` as version 1 if no config exists yet; True if it did."""
-        applied = await self.redis.eval(
+        applied = await self._cas(
+            0,
+            config,
+            _audit(actor, "seeded from configs/", diff(RoutingConfig(config.production), config)),
+            _history(actor, "seeded from configs/", None, config),
+        )
+        return applied is not None
+
+    async def _cas(
+        self, expected: int, config: RoutingConfig, audit: bytes, history: bytes
+    ) -> int | None:
+        result = await self.redis.eval(
             _CAS,
-            3,
+            4,
             self.keys.config,
             self.keys.version,
             self.keys.audit,
-            "0",
+            self.keys.production_history,
+            str(expected),
             orjson.dumps(routing_to_dict(config)),
-            _audit(
-                actor,
-                "seeded from configs/",
-                diff(RoutingConfig(config.default_model_version), config),
-            ),
+            audit,
             self.keys.channel,
+            history,
         )
-        return applied is not None
+        return None if result is None else int(result)
+
+    async def seed_or_notice(self, config: RoutingConfig, actor: str, source: str) -> bool:
+        """Seed an empty store from ``config`` (read from ``source``); True if it did.
+
+        Otherwise, when the file differs from what Redis holds, one process (the
+        first of a start-up, by a short-lived marker) says so: Redis is the source
+        of truth and the file is not applied.
+        """
+        if await self.seed(config, actor):
+            log.info("seeded the routing config from %s", source)
+            return True
+        _, stored = await self.load()
+        if routing_to_dict(stored) != routing_to_dict(config) and await self.redis.set(
+            self.keys.seed_notice, source, nx=True, ex=30
+        ):
+            log.warning(
+                "%s differs from the routing config in Redis (%d differences); Redis is the "
+                "source of truth and the file only seeds an empty store, so it is not applied",
+                source,
+                len(diff(config, stored)),
+            )
+        return False
 
     async def version(self) -> int:
         raw = await self.redis.get(self.keys.version)
@@ -129,32 +123,37 @@ class ConfigStore:
         raw_version, raw_config = await pipe.execute()
         if raw_config is None:
             raise LookupError(f"no routing config at {self.keys.config}")
-        return int(raw_version), parse_routing(orjson.loads(raw_config), self.known_versions)
+        return int(raw_version), parse_routing(orjson.loads(raw_config))
 
     async def change(
-        self, compute: Callable[[RoutingConfig], RoutingConfig], actor: str, reason: str
+        self,
+        compute: Callable[[RoutingConfig], RoutingConfig],
+        actor: str,
+        reason: str,
+        check: Callable[[RoutingConfig, RoutingConfig], Awaitable[None]] | None = None,
     ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
-        """Apply ``compute`` to the current config atomically; retried if another change wins."""
+        """Apply ``compute`` to the current config atomically; retried if another change wins.
+
+        ``check(old, new)`` may refuse the change (by raising) before it is written,
+        e.g. when it routes to a model version that is not ready everywhere.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_DEADLINE_S
         attempt = 0
         while True:
             version, current = await self.load()
             updated = compute(current)
-            validated = parse_routing(routing_to_dict(updated), self.known_versions)
+            validated = parse_routing(routing_to_dict(updated))
+            if check is not None:
+                await check(current, validated)
             changes = diff(current, validated)
             if not changes:
                 return version, current, []
-            new_version = await self.redis.eval(
-                _CAS,
-                3,
-                self.keys.config,
-                self.keys.version,
-                self.keys.audit,
-                str(version),
-                orjson.dumps(routing_to_dict(validated)),
-                _audit(actor, reason, changes),
-                self.keys.channel,
+            history = b""
+            if validated.production != current.production:
+                history = _history(actor, reason, current, validated)
+            new_version = await self._cas(
+                version, validated, _audit(actor, reason, changes), history
             )
             if new_version is not None:
                 return int(new_version), validated, changes
@@ -172,6 +171,30 @@ class ConfigStore:
         return [
             orjson.loads(fields[b"e"]) | {"id": entry_id.decode()} for entry_id, fields in entries
         ]
+
+    async def production_history(self, count: int = 100) -> list[dict[str, Any]]:
+        raw: Any = await self.redis.lrange(self.keys.production_history, 0, count - 1)
+        return [orjson.loads(item) for item in raw]
+
+
+def _history(actor: str, reason: str, old: RoutingConfig | None, new: RoutingConfig) -> bytes:
+    """A production change: from, to, who, why, and the experiment that promoted it, if one."""
+    experiment = None
+    if old is not None:
+        for e in new.experiments:
+            if e.outcome == "promoted" and (not old.has(e.key) or old.experiment(e.key).running):
+                experiment = e.key
+    record = {
+        "from": None if old is None else old.production,
+        "to": new.production,
+        "actor": actor,
+        "reason": reason,
+        "experiment": experiment,
+        "ts": time.time(),
+        "version": "__VERSION__",
+        "audit_id": "__AUDIT_ID__",
+    }
+    return orjson.dumps(record)
 
 
 def _audit(actor: str, reason: str, changes: list[dict[str, Any]]) -> bytes:

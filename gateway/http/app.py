@@ -13,11 +13,11 @@ from redis.exceptions import RedisError
 
 from gateway.config import RoutingConfig, load_routing_file
 from gateway.control.actors import GATEWAY_STARTUP
-from gateway.control.store import ConfigStore, Keys
+from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
-from gateway.http import admin, events, health, search
+from gateway.http import admin, events, health, lifecycle, search
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
 from gateway.http.server import HANDLER_ARGS
@@ -25,6 +25,7 @@ from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
+from gateway.keys import Keys
 from gateway.router.assign import Router
 from gateway.settings import Settings
 
@@ -40,10 +41,9 @@ def redis_client(url: str) -> Redis:
 
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
     """The stored config; seeded from ``configs/`` if Redis has none; the file alone if Redis is down."""
-    file_config = load_routing_file(settings.routing_file, store.known_versions)
+    file_config = load_routing_file(settings.routing_file)
     try:
-        if await store.seed(file_config, actor=GATEWAY_STARTUP):
-            log.info("seeded routing config from %s", settings.routing_file)
+        await store.seed_or_notice(file_config, GATEWAY_STARTUP, str(settings.routing_file))
         return await store.load()
     except (RedisError, OSError) as exc:
         log.warning(
@@ -86,7 +86,7 @@ def build_app(settings: Settings) -> web.Application:
             SessionOptions(settings.intra_op_threads, settings.prefer_cuda),
         )
         keys = Keys(settings.prefix)
-        store = ConfigStore(redis, keys, registry.versions)
+        store = ConfigStore(redis, keys)
         version, config = await initial_config(store, settings)
         sink = EventSink(redis, Spool(settings.spool_dir), SinkPolicy())
         gw = Gateway(settings, keys, redis, registry, store, sink, Router(config, version))
@@ -118,8 +118,18 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/search", search.search)
     app.router.add_post("/v1/events", events.events)
     app.router.add_get("/v1/experiments", admin.list_experiments)
+    app.router.add_post("/v1/experiments", lifecycle.create)
     app.router.add_get("/v1/experiments/{key}", admin.get_experiment)
-    app.router.add_patch("/v1/experiments/{key}", admin.patch)
+    app.router.add_patch("/v1/experiments/{key}", lifecycle.patch)
+    app.router.add_post("/v1/experiments/{key}/start", lifecycle.start)
+    app.router.add_post("/v1/experiments/{key}/stop", lifecycle.stop)
+    app.router.add_post("/v1/experiments/{key}/promote", lifecycle.promote)
+    app.router.add_post("/v1/experiments/{key}/archive", lifecycle.archive)
+    app.router.add_get("/v1/production", lifecycle.get_production)
+    app.router.add_put("/v1/production", lifecycle.put_production)
+    app.router.add_post("/v1/production/rollback", lifecycle.rollback_production)
+    app.router.add_post("/v1/freeze", lifecycle.freeze)
+    app.router.add_delete("/v1/freeze", lifecycle.unfreeze)
     app.router.add_get("/v1/audit", admin.audit)
     app.router.add_get("/v1/models", admin.models)
     app.router.add_get("/healthz", health.healthz)

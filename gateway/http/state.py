@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from redis.asyncio import Redis
 
-from gateway.control.store import ConfigStore, Keys
+from gateway.config import RoutingConfig
+from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
+from gateway.errors import Conflict
 from gateway.events.sink import EventSink
 from gateway.http.redis_guard import RedisGuard
 from gateway.inference.registry import ModelRegistry
+from gateway.keys import Keys
 from gateway.router.assign import Router
 from gateway.settings import Settings
 from gateway.throttled_log import ThrottledLog
@@ -51,6 +54,14 @@ class Gateway:
     refusals: ThrottledLog = field(
         default_factory=lambda: ThrottledLog(logging.getLogger("abgate.auth"))
     )
+
+    async def routing_check(self, old: RoutingConfig, new: RoutingConfig) -> None:
+        """Refuse a change that would route searches to a version this process cannot serve."""
+        missing = sorted(new.routed_versions() - old.routed_versions() - self.registry.versions)
+        if missing:
+            raise Conflict(
+                f"model version(s) {missing} are not loaded; loaded: {sorted(self.registry.versions)}"
+            )
 
     def start_draining(self) -> None:
         self.draining = True

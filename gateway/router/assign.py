@@ -38,8 +38,7 @@ class Router:
         self.version = version
         self._compiled = tuple(
             _CompiledExperiment(e, tuple(bucket_ranges([v.weight for v in e.variants], e.coverage)))
-            for e in config.experiments
-            if e.status != "draft"
+            for e in config.running
         )
 
     def assign(self, experiment: Experiment, ranges: tuple[BucketRange, ...], unit_id: str) -> int:
@@ -52,8 +51,9 @@ class Router:
     def route(self, unit_id: str) -> Route:
         """The model version for ``unit_id`` and the experiment assignments it implies.
 
-        Experiments share one namespace (disjoint ranges, checked at validation),
-        so a unit is in at most one ranking experiment.
+        Running experiments share one namespace (disjoint ranges, checked at
+        validation), so a unit is in at most one ranking experiment; drafts and
+        concluded experiments route nobody, so their users get production.
         """
         if self._compiled:
             ns = unit_hash("__" + self.config.namespace_id, unit_id, 1)
@@ -68,4 +68,4 @@ class Router:
                         compiled.experiment.key, variant.name, variant.model_version
                     )
                     return Route(variant.model_version, (assignment,))
-        return Route(self.config.default_model_version, ())
+        return Route(self.config.production, ())

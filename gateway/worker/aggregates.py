@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from gateway.control.store import Keys
+from gateway.keys import Keys, lua_key_constants
 from gateway.schema import MAX_PURCHASE_VALUE
 
 SEEN_TTL_S: Final = 7 * 24 * 3600
@@ -53,14 +53,14 @@ MAX_SUM: Final = 9_000_000_000_000_000_000
 _EXPOSURE_LUA = """
 local p, eid, sid, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if #ARGV % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
-local seen = p .. ':seen:' .. eid
+local seen = p .. K_SEEN .. eid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
 for i = 5, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   if exp == '' or exp == '_user' or variant == '' then return INVALID end
-  local ukey = p .. ':unit:' .. exp .. ':' .. user
+  local ukey = p .. K_UNIT .. exp .. ':' .. user
   local first = redis.call('HGET', ukey, 'variant')
   local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
   local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
@@ -68,12 +68,12 @@ for i = 5, #ARGV, 2 do
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
-local skey = p .. ':search:' .. sid
+local skey = p .. K_SEARCH .. sid
 redis.call('HSET', skey, '_user', user)
 redis.call('EXPIRE', skey, SEARCH_TTL)
 for _, step in ipairs(plan) do
   local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
-  local stats = p .. ':stats:' .. exp
+  local stats = p .. K_STATS .. exp
   redis.call('HSET', skey, exp, variant)
   if not first then
     redis.call('HSET', ukey, 'variant', variant)
@@ -96,9 +96,9 @@ if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return 
 if value == nil or value ~= value or value < 0 then return INVALID end
 local cents = math.floor(value * 100 + 0.5)
 if cents > MAX_CENTS then return INVALID end
-local seen = p .. ':seen:' .. eid
+local seen = p .. K_SEEN .. eid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
-local skey = p .. ':search:' .. sid
+local skey = p .. K_SEARCH .. sid
 local fields = redis.call('HGETALL', skey)
 if #fields == 0 then return NO_EXPOSURE end
 local user
@@ -111,8 +111,8 @@ local plan = {}
 for i = 1, #fields, 2 do
   local exp = fields[i]
   if exp ~= '_user' then
-    local ukey = p .. ':unit:' .. exp .. ':' .. user
-    local stats = p .. ':stats:' .. exp
+    local ukey = p .. K_UNIT .. exp .. ':' .. user
+    local stats = p .. K_STATS .. exp
     local variant = redis.call('HGET', ukey, 'variant')
     if not variant then return INVALID end
     local step = {ukey = ukey, stats = stats, variant = variant}
@@ -171,7 +171,8 @@ def _lua(script: str) -> str:
         "MAX_SUM": MAX_SUM,
         "CAP": USER_REVENUE_CAP_CENTS,
     }
-    return re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
+    body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
+    return lua_key_constants() + body
 
 
 EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)

@@ -24,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.control.store import Keys
+from gateway.keys import Keys
 from gateway.throttled_log import ThrottledLog
 from gateway.worker.aggregates import (
     APPLIED,

@@ -30,10 +30,12 @@ from typing import Any, Final
 import orjson
 from redis.asyncio import Redis
 
-from gateway.config import Experiment, RoutingConfig
+from gateway.config import Experiment, Outcome, RoutingConfig
 from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import conclude
-from gateway.control.store import ConfigStore, Keys
+from gateway.control.store import ConfigStore
+from gateway.errors import Conflict
+from gateway.keys import Keys
 from gateway.worker.aggregates import STAT_FIELDS, read_variant_stats
 from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
@@ -46,7 +48,7 @@ from stats.sufficient import MeanStats, PairStats
 
 log = logging.getLogger("abgate.worker")
 
-OUTCOMES: Final = {
+OUTCOMES: Final[dict[str, Outcome]] = {
     "promote": "promoted",
     "rollback": "rolled_back",
     "stop-inconclusive": "inconclusive",
@@ -285,17 +287,25 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
         )
         decision = record["decision"]
         if decision["action"] in OUTCOMES:
-            outcome = OUTCOMES[decision["action"]]
+            outcome: Outcome = OUTCOMES[decision["action"]]
             winner = decision["winner"]
 
             def apply(
-                config: RoutingConfig, key: str = experiment.key, w: str = winner, o: str = outcome
+                config: RoutingConfig,
+                key: str = experiment.key,
+                w: str = winner,
+                o: Outcome = outcome,
             ) -> RoutingConfig:
                 return conclude(config, key, w, o)
 
-            version, _, _ = await store.change(
-                apply, actor=DECISION_LOOP, reason="; ".join(decision["reasons"])
-            )
+            try:
+                version, _, _ = await store.change(
+                    apply, actor=DECISION_LOOP, reason="; ".join(decision["reasons"])
+                )
+            except Conflict as exc:  # stopped or frozen by a person since this pass began
+                log.info("decision on %s not applied: %s", experiment.key, exc)
+                records.append(record)
+                continue
             log.info(
                 "experiment %s %s (%s) -> config version %d",
                 experiment.key,

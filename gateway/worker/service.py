@@ -12,8 +12,9 @@ from redis.exceptions import RedisError
 
 from gateway.config import load_routing_file
 from gateway.control.actors import WORKER_STARTUP
-from gateway.control.store import ConfigStore, Keys
+from gateway.control.store import ConfigStore
 from gateway.http.app import redis_client
+from gateway.keys import Keys
 from gateway.settings import Settings
 from gateway.worker.consumer import StreamConsumer
 from gateway.worker.evaluate import evaluate_all
@@ -32,7 +33,9 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
         redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
     )
     try:
-        await store.seed(load_routing_file(settings.routing_file), actor=WORKER_STARTUP)
+        await store.seed_or_notice(
+            load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
+        )
         await consumer.setup()
         drained = await consumer.drain_pending()
         if drained:

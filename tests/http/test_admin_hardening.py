@@ -133,9 +133,9 @@ async def test_fifty_concurrent_patches_all_apply_with_no_lost_update(
 async def test_a_concluded_experiment_cannot_run_again(
     client: TestClient, gateway: Gateway
 ) -> None:
-    stop = await client.patch("/v1/experiments/better", json={"status": "concluded"}, headers=AUTH)
+    stop = await client.post("/v1/experiments/better/stop", json={"reason": "done"}, headers=AUTH)
     assert stop.status == 200
-    again = await client.patch("/v1/experiments/better", json={"status": "running"}, headers=AUTH)
+    again = await client.post("/v1/experiments/better/start", headers=AUTH)
     assert again.status == 409
     assert "is concluded" in (await again.json())["error"]["message"]
     assert gateway.router.config.experiment("better").status == "concluded"

@@ -30,7 +30,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.control.store import Keys
+from gateway.keys import Keys
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import free_port
 from gateway.settings import Settings

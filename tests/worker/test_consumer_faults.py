@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from gateway.control.store import Keys
+from gateway.keys import Keys
 from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS, read_variant_stats
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retry_schedule import RetrySchedule

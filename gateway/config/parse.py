@@ -1,4 +1,4 @@
-"""Experiment configuration: typed, frozen, validated once at load.
+"""Parsing the routing config (TOML file, stored JSON, API bodies): typed, frozen, validated once.
 
 Every error names the field, the rule and the value it got, e.g.
 ``experiments[0] 'ranker-q4'.variants: weights sum to 0.97, expected 1.0``.
@@ -12,95 +12,26 @@ import math
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Literal, cast, get_args
+from typing import Any, Final, cast, get_args
 
+from gateway.config.model import (
+    WEIGHT_SUM_TOLERANCE,
+    Correction,
+    Experiment,
+    Guardrail,
+    Metric,
+    Outcome,
+    RoutingConfig,
+    SequentialMethod,
+    Status,
+    Variant,
+)
 from gateway.errors import ConfigError
 from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
 
-Status = Literal["draft", "running", "concluded"]
-Outcome = Literal["none", "promoted", "rolled_back", "inconclusive"]
-Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
-SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
-Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
-
-WEIGHT_SUM_TOLERANCE: Final = 1e-3
 _KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    model_version: str
-    weight: float
-
-
-@dataclass(frozen=True)
-class Guardrail:
-    """The treatment may be at most ``margin`` (relative) worse on ``metric``."""
-
-    metric: Metric
-    margin: float
-
-
-@dataclass(frozen=True)
-class Experiment:
-    key: str
-    variants: tuple[Variant, ...]
-    status: Status = "running"
-    coverage: float = 1.0
-    namespace_range: tuple[float, float] = (0.0, 1.0)
-    hash_version: int = 2
-    seed: str = ""
-    primary_metric: Metric = "purchase_conversion"
-    alpha: float = 0.05
-    min_units_per_arm: int = 200
-    outcome: Outcome = "none"
-    description: str = ""
-    guardrails: tuple[Guardrail, ...] = ()
-    # "auto": group-sequential when a horizon is planned, else a confidence sequence
-    # tuned to the units the minimum detectable effect needs.
-    method: SequentialMethod = "auto"
-    mde: float = 0.05
-    horizon_units_per_arm: int | None = None
-    looks: int = 100
-    correction: Correction = "holm"
-    min_runtime_s: float = 0.0
-    max_runtime_s: float | None = None
-
-    @property
-    def hash_seed(self) -> str:
-        return self.seed or self.key
-
-    @property
-    def control(self) -> Variant:
-        return self.variants[0]
-
-    def variant(self, name: str) -> Variant:
-        for variant in self.variants:
-            if variant.name == name:
-                return variant
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class RoutingConfig:
-    """Everything the router needs: one immutable snapshot."""
-
-    default_model_version: str
-    experiments: tuple[Experiment, ...] = field(default_factory=tuple)
-    namespace_id: str = "ranking"
-
-    def experiment(self, key: str) -> Experiment:
-        for experiment in self.experiments:
-            if experiment.key == key:
-                return experiment
-        raise KeyError(key)
-
-    def with_experiment(self, updated: Experiment) -> RoutingConfig:
-        experiments = tuple(updated if e.key == updated.key else e for e in self.experiments)
-        return replace(self, experiments=experiments)
+KEY_RE: Final = _KEY_RE
 
 
 def _take(data: Mapping[str, Any], where: str, allowed: Collection[str]) -> None:
@@ -267,101 +198,71 @@ def _guardrails(raw: Any, where: str) -> tuple[Guardrail, ...]:
     return tuple(out)
 
 
-def parse_routing(
-    data: Mapping[str, Any], known_versions: Collection[str] | None = None
-) -> RoutingConfig:
+def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
     """Parse and validate a whole routing config.
 
-    ``known_versions`` are the model versions loaded by the gateway; when given,
-    every referenced version must be among them.
+    ``production`` names the version everyone outside a running experiment gets;
+    ``default_model_version``, its name before the registry existed, is read as
+    the same field.
     """
-    _take(data, "config", ("default_model_version", "experiments", "namespace_id"))
+    _take(
+        data,
+        "config",
+        ("production", "default_model_version", "experiments", "namespace_id", "frozen"),
+    )
+    if "production" in data and "default_model_version" in data:
+        raise ConfigError(
+            "config.default_model_version",
+            "is the old name of 'production'; give one of them, not both",
+        )
     raw_experiments = data.get("experiments", [])
     if not isinstance(raw_experiments, list):
         raise ConfigError("config.experiments", f"expected a list, got {raw_experiments!r}")
     experiments = tuple(
         parse_experiment(e, f"experiments[{i}]") for i, e in enumerate(raw_experiments)
     )
+    frozen = data.get("frozen", False)
+    if not isinstance(frozen, bool):
+        raise ConfigError("config.frozen", f"expected true or false, got {frozen!r}")
+    name = (
+        "production"
+        if "production" in data or "default_model_version" not in data
+        else ("default_model_version")
+    )
     config = RoutingConfig(
-        default_model_version=_str(data, "default_model_version", "config"),
+        production=_str(data, name, "config"),
         experiments=experiments,
         namespace_id=_str(data, "namespace_id", "config", "ranking"),
+        frozen=frozen,
     )
-    validate_routing(config, known_versions)
+    validate_routing(config)
     return config
 
 
-def validate_routing(config: RoutingConfig, known_versions: Collection[str] | None = None) -> None:
-    """Rules that span experiments: unique keys, disjoint ranges, loaded versions."""
+def validate_routing(config: RoutingConfig) -> None:
+    """Rules that span experiments: unique keys, disjoint ranges of the running ones."""
     keys = [e.key for e in config.experiments]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise ConfigError(
             "experiments", f"experiment keys must be unique, duplicated: {duplicates}"
         )
-    live = sorted(
-        (e for e in config.experiments if e.status != "draft"), key=lambda e: e.namespace_range
-    )
+    live = sorted(config.running, key=lambda e: e.namespace_range)
     for before, after in itertools.pairwise(live):
         if after.namespace_range[0] < before.namespace_range[1]:
             raise ConfigError(
                 f"experiments {before.key!r} and {after.key!r}",
                 f"namespace ranges {list(before.namespace_range)} and "
-                f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}",
+                f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}; "
+                "running experiments need disjoint ranges",
             )
-    if known_versions is not None:
-        if config.default_model_version not in known_versions:
-            raise ConfigError(
-                "config.default_model_version",
-                f"model version {config.default_model_version!r} is not loaded; "
-                f"loaded: {sorted(known_versions)}",
-            )
-        for e in config.experiments:
-            for v in e.variants:
-                if v.model_version not in known_versions:
-                    raise ConfigError(
-                        f"experiment {e.key!r} variant {v.name!r}.model_version",
-                        f"model version {v.model_version!r} is not loaded; loaded: {sorted(known_versions)}",
-                    )
+    if config.frozen and live:
+        raise ConfigError(
+            "config.frozen", f"experiments cannot run while frozen: {[e.key for e in live]}"
+        )
 
 
-def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
-    """The JSON form stored in Redis; ``parse_routing`` reads it back unchanged."""
-    return {
-        "default_model_version": config.default_model_version,
-        "namespace_id": config.namespace_id,
-        "experiments": [
-            {
-                "key": e.key,
-                "status": e.status,
-                "variants": [
-                    {"name": v.name, "model_version": v.model_version, "weight": v.weight}
-                    for v in e.variants
-                ],
-                "coverage": e.coverage,
-                "namespace_range": list(e.namespace_range),
-                "hash_version": e.hash_version,
-                "seed": e.seed,
-                "primary_metric": e.primary_metric,
-                "alpha": e.alpha,
-                "min_units_per_arm": e.min_units_per_arm,
-                "outcome": e.outcome,
-                "description": e.description,
-                "guardrails": [{"metric": g.metric, "margin": g.margin} for g in e.guardrails],
-                "method": e.method,
-                "mde": e.mde,
-                "horizon_units_per_arm": e.horizon_units_per_arm,
-                "looks": e.looks,
-                "correction": e.correction,
-                "min_runtime_s": e.min_runtime_s,
-                "max_runtime_s": e.max_runtime_s,
-            }
-            for e in config.experiments
-        ],
-    }
-
-
-def load_routing_file(path: Path, known_versions: Collection[str] | None = None) -> RoutingConfig:
+def load_routing_file(path: Path) -> RoutingConfig:
     """Read a TOML routing config from ``configs/``."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -369,4 +270,4 @@ def load_routing_file(path: Path, known_versions: Collection[str] | None = None)
         raise ConfigError(str(path), f"invalid TOML: {exc}") from exc
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc}") from exc
-    return parse_routing(data, known_versions)
+    return parse_routing(data)

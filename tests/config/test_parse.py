@@ -20,13 +20,14 @@ def _config(**experiment: Any) -> dict[str, Any]:
             {"name": "candidate", "model_version": "cand-v2", "weight": 0.5},
         ],
     }
-    return {"default_model_version": "prod-v1", "experiments": [base | experiment]}
+    return {"production": "prod-v1", "experiments": [base | experiment]}
 
 
 def test_shipped_configs_are_valid() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for path in [root / "configs" / "experiments.toml", TEST_CONFIGS / "three_experiments.toml"]:
-        config = load_routing_file(path, {"prod-v1", "cand-v2", "worse-v0"})
+        config = load_routing_file(path)
+        assert config.production == "prod-v1"
         assert parse_routing(routing_to_dict(config)) == config
 
 
@@ -63,7 +64,7 @@ def test_stats_settings_round_trip() -> None:
         ({"coverage": "all"}, "coverage: expected a number, got 'all'"),
         (
             {"status": "paused"},
-            "status: must be one of ['draft', 'running', 'concluded'], got 'paused'",
+            "status: must be one of ['draft', 'running', 'concluded', 'archived'], got 'paused'",
         ),
         ({"hash_version": 3}, "hash_version: must be one of [1, 2], got 3"),
         ({"namespace_range": [0.5, 0.2]}, "namespace_range: expected [start, end]"),
@@ -120,17 +121,29 @@ def test_errors_name_field_rule_and_value(change: dict[str, Any], message: str) 
     assert message in str(info.value)
 
 
-def test_unknown_model_version_is_rejected_when_versions_are_known() -> None:
-    with pytest.raises(ConfigError, match="model version 'cand-v2' is not loaded"):
-        parse_routing(_config(), known_versions={"prod-v1"})
+def test_default_model_version_is_read_as_production() -> None:
+    data = _config()
+    data["default_model_version"] = data.pop("production")
+    assert parse_routing(data).production == "prod-v1"
+    with pytest.raises(ConfigError, match=r"config\.default_model_version: is the old name"):
+        parse_routing(data | {"production": "prod-v1"})
 
 
-def test_overlapping_ranges_in_one_namespace_are_rejected() -> None:
+def test_overlapping_ranges_are_rejected_among_running_experiments_only() -> None:
     data = _config(namespace_range=[0.0, 0.6])
     second = dict(data["experiments"][0], key="other", namespace_range=[0.5, 1.0])
     data["experiments"].append(second)
     with pytest.raises(ConfigError, match="overlap"):
         parse_routing(data)
+    for status in ("draft", "concluded", "archived"):
+        data["experiments"][1]["status"] = status
+        assert parse_routing(data).experiments[1].status == status
+
+
+def test_nothing_runs_while_frozen() -> None:
+    with pytest.raises(ConfigError, match=r"config.frozen: experiments cannot run while frozen"):
+        parse_routing(_config() | {"frozen": True})
+    assert parse_routing(_config(status="concluded") | {"frozen": True}).frozen
 
 
 def test_bad_toml_names_the_file(tmp_path: Path) -> None:

@@ -1,0 +1,43 @@
+"""Experiment configuration: the model, its parsing (typed, frozen, validated once, errors
+that name the field) and its stored JSON form."""
+
+from gateway.config.encode import experiment_to_dict, routing_to_dict
+from gateway.config.model import (
+    WEIGHT_SUM_TOLERANCE,
+    Correction,
+    Experiment,
+    Guardrail,
+    Metric,
+    Outcome,
+    RoutingConfig,
+    SequentialMethod,
+    Status,
+    Variant,
+)
+from gateway.config.parse import (
+    KEY_RE,
+    load_routing_file,
+    parse_experiment,
+    parse_routing,
+    validate_routing,
+)
+
+__all__ = [
+    "KEY_RE",
+    "WEIGHT_SUM_TOLERANCE",
+    "Correction",
+    "Experiment",
+    "Guardrail",
+    "Metric",
+    "Outcome",
+    "RoutingConfig",
+    "SequentialMethod",
+    "Status",
+    "Variant",
+    "experiment_to_dict",
+    "load_routing_file",
+    "parse_experiment",
+    "parse_routing",
+    "routing_to_dict",
+    "validate_routing",
+]

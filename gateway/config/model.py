@@ -1,0 +1,134 @@
+"""The experiment model: what an experiment and the routing config are, apart from how they
+are parsed (:mod:`gateway.config.parse`) or stored (:mod:`gateway.config.encode`).
+
+Lifecycle of an experiment::
+
+    draft ──start──▶ running ──stop / promote / roll back / freeze──▶ concluded ──archive──▶ archived
+      └───────────────────────────────archive────────────────────────────────────────────────▲
+
+Only a running experiment routes anyone; everyone else gets ``production``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Final, Literal
+
+Status = Literal["draft", "running", "concluded", "archived"]
+Outcome = Literal["none", "promoted", "rolled_back", "inconclusive", "stopped"]
+Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
+SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
+Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
+
+WEIGHT_SUM_TOLERANCE: Final = 1e-3
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model_version: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """The treatment may be at most ``margin`` (relative) worse on ``metric``."""
+
+    metric: Metric
+    margin: float
+
+
+@dataclass(frozen=True)
+class Experiment:
+    key: str
+    variants: tuple[Variant, ...]
+    status: Status = "running"
+    coverage: float = 1.0
+    namespace_range: tuple[float, float] = (0.0, 1.0)
+    hash_version: int = 2
+    seed: str = ""
+    primary_metric: Metric = "purchase_conversion"
+    alpha: float = 0.05
+    min_units_per_arm: int = 200
+    outcome: Outcome = "none"
+    description: str = ""
+    guardrails: tuple[Guardrail, ...] = ()
+    # "auto": group-sequential when a horizon is planned, else a confidence sequence
+    # tuned to the units the minimum detectable effect needs.
+    method: SequentialMethod = "auto"
+    mde: float = 0.05
+    horizon_units_per_arm: int | None = None
+    looks: int = 100
+    correction: Correction = "holm"
+    min_runtime_s: float = 0.0
+    max_runtime_s: float | None = None
+
+    @property
+    def hash_seed(self) -> str:
+        return self.seed or self.key
+
+    @property
+    def control(self) -> Variant:
+        return self.variants[0]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def model_versions(self) -> frozenset[str]:
+        return frozenset(v.model_version for v in self.variants)
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Everything the router needs: one immutable snapshot.
+
+    ``production`` serves everyone not in a running experiment. ``frozen`` (set by
+    a freeze) keeps every experiment from starting until it is lifted.
+    """
+
+    production: str
+    experiments: tuple[Experiment, ...] = field(default_factory=tuple)
+    namespace_id: str = "ranking"
+    frozen: bool = False
+
+    def experiment(self, key: str) -> Experiment:
+        for experiment in self.experiments:
+            if experiment.key == key:
+                return experiment
+        raise KeyError(key)
+
+    def has(self, key: str) -> bool:
+        return any(e.key == key for e in self.experiments)
+
+    @property
+    def running(self) -> tuple[Experiment, ...]:
+        return tuple(e for e in self.experiments if e.running)
+
+    def routed_versions(self) -> frozenset[str]:
+        """The model versions this config can send a search to."""
+        versions = {self.production}
+        for experiment in self.running:
+            versions |= {v.model_version for v in experiment.variants if v.weight > 0}
+        return frozenset(versions)
+
+    def referenced_versions(self) -> frozenset[str]:
+        """Versions production, a draft or a running experiment names: not to be retired."""
+        versions = {self.production}
+        for experiment in self.experiments:
+            if experiment.status in ("draft", "running"):
+                versions |= experiment.model_versions
+        return frozenset(versions)
+
+    def with_experiment(self, updated: Experiment) -> RoutingConfig:
+        if not self.has(updated.key):
+            return replace(self, experiments=(*self.experiments, updated))
+        experiments = tuple(updated if e.key == updated.key else e for e in self.experiments)
+        return replace(self, experiments=experiments)

@@ -1,0 +1,218 @@
+"""Admin API for changes: the experiment lifecycle, production and freeze. Each is one
+audited compare-and-set change of the routing config (:mod:`gateway.control.changes`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from gateway.config import RoutingConfig, experiment_to_dict
+from gateway.control import changes
+from gateway.control.actors import http_actor
+from gateway.errors import Conflict, NotFound, RequestError, Unavailable
+from gateway.http.auth import require_admin
+from gateway.http.body import read_json
+from gateway.http.errors import json_response
+from gateway.http.state import GATEWAY, Gateway
+
+MAX_REASON: Final = 500
+
+
+def _reason(body: Mapping[str, Any], required: bool) -> str:
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise RequestError("$.reason", f"expected a string of at most {MAX_REASON} characters")
+    if required and not reason.strip():
+        raise RequestError("$.reason", "is required: say why, for the audit trail")
+    return reason
+
+
+def _fields(body: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise RequestError("$", f"expected an object with any of {list(allowed)}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise RequestError(f"$.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
+    for name in required:
+        if name not in body:
+            raise RequestError(f"$.{name}", "is required")
+    return body
+
+
+async def _optional_body(request: web.Request, gw: Gateway) -> Any:
+    """Verbs whose body is optional: none, or a JSON object."""
+    if not request.body_exists:
+        return {}
+    return await read_json(request, gw)
+
+
+async def apply_change(
+    request: web.Request,
+    gw: Gateway,
+    compute: Callable[[RoutingConfig], RoutingConfig],
+    reason: str,
+) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
+    """One audited change by the caller; refused if it routes to a version not ready everywhere."""
+    actor = http_actor(request.headers.get("X-Abgate-Actor"))
+    gw.redis_guard.check()
+    try:
+        result = await gw.store.change(compute, actor=actor, reason=reason, check=gw.routing_check)
+    except (RedisError, OSError) as exc:
+        gw.redis_guard.failed()
+        raise Unavailable(
+            f"redis unavailable ({type(exc).__name__}): the change may not have been applied; "
+            "read the experiment or /v1/audit before retrying"
+        ) from None
+    if gw.watcher is not None:
+        await gw.watcher.refresh()
+    return result
+
+
+def _experiment(config: RoutingConfig, key: str) -> dict[str, Any]:
+    try:
+        return experiment_to_dict(config.experiment(key))
+    except KeyError:
+        raise NotFound(f"experiment {key!r} does not exist") from None
+
+
+def _routing(config: RoutingConfig) -> dict[str, Any]:
+    return {"production": config.production, "frozen": config.frozen}
+
+
+async def create(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    body = await read_json(request, gw)
+    if not isinstance(body, dict):
+        raise RequestError("$", "expected an object: the experiment's fields, as in the TOML file")
+    reason = _reason(body, required=False) or "created"
+    data = {k: v for k, v in body.items() if k != "reason"}
+    version, config, diff = await apply_change(
+        request, gw, lambda c: changes.create_experiment(c, data), reason
+    )
+    key = str(data.get("key"))
+    return json_response(
+        {"version": version, "diff": diff, "experiment": _experiment(config, key)}, status=201
+    )
+
+
+async def patch(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    key = request.match_info["key"]
+    _experiment(gw.router.config, key)  # 404 before reading the body
+    body = await read_json(request, gw)
+    if not isinstance(body, dict) or not body:
+        raise RequestError("$", "expected a non-empty object of fields to change")
+    reason = _reason(body, required=False) or "edited"
+    edits = {k: v for k, v in body.items() if k != "reason"}
+    version, config, diff = await apply_change(
+        request, gw, lambda c: changes.edit_experiment(c, key, edits), reason
+    )
+    return json_response({"version": version, "diff": diff, "experiment": _experiment(config, key)})
+
+
+def _verb(
+    name: str, compute: Callable[[RoutingConfig, str, dict[str, Any]], RoutingConfig], **rules: Any
+) -> Callable[[web.Request], Any]:
+    allowed: tuple[str, ...] = ("reason", *rules.get("fields", ()))
+    reason_required: bool = rules.get("reason_required", False)
+
+    async def handler(request: web.Request) -> web.Response:
+        gw = request.app[GATEWAY]
+        require_admin(request, gw)
+        key = request.match_info["key"]
+        _experiment(gw.router.config, key)
+        body = _fields(await _optional_body(request, gw), allowed)
+        reason = _reason(body, reason_required) or name
+        version, config, diff = await apply_change(
+            request, gw, lambda c: compute(c, key, body), reason
+        )
+        return json_response(
+            {"version": version, "diff": diff, "experiment": _experiment(config, key)}
+            | _routing(config)
+        )
+
+    return handler
+
+
+def _promote(config: RoutingConfig, key: str, body: dict[str, Any]) -> RoutingConfig:
+    variant = body.get("variant")
+    if variant is not None and not isinstance(variant, str):
+        raise RequestError("$.variant", f"expected a variant name, got {variant!r}")
+    return changes.promote(config, key, variant)
+
+
+start = _verb("started", lambda c, k, _b: changes.start(c, k))
+stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=True)
+archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
+promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)
+
+
+async def get_production(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    history = await gw.redis_guard.read(lambda: gw.store.production_history())
+    return json_response(_routing(gw.router.config) | {"history": history})
+
+
+async def put_production(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    body = _fields(await read_json(request, gw), ("version", "reason"), ("version", "reason"))
+    version_id = body["version"]
+    if not isinstance(version_id, str) or not version_id:
+        raise RequestError("$.version", f"expected a model version id, got {version_id!r}")
+    reason = _reason(body, required=True)
+    version, config, diff = await apply_change(
+        request, gw, lambda c: changes.set_production(c, version_id), reason
+    )
+    return json_response({"version": version, "diff": diff} | _routing(config))
+
+
+async def rollback_production(request: web.Request) -> web.Response:
+    """Back to the production before the current one, in one call."""
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    body = _fields(await read_json(request, gw), ("reason",), ("reason",))
+    reason = _reason(body, required=True)
+    history = await gw.redis_guard.read(lambda: gw.store.production_history(1))
+    current = gw.router.config.production
+    if not history or history[0]["to"] != current or history[0]["from"] is None:
+        raise Conflict(f"production {current!r} has no earlier production to roll back to")
+    previous = history[0]["from"]
+
+    def compute(config: RoutingConfig) -> RoutingConfig:
+        if config.production != current:
+            raise Conflict(
+                f"production moved from {current!r} to {config.production!r} meanwhile; "
+                "read GET /v1/production and try again"
+            )
+        return changes.set_production(config, previous)
+
+    version, config, diff = await apply_change(
+        request, gw, compute, f"rollback from {current} to {previous}: {reason}"
+    )
+    return json_response({"version": version, "diff": diff} | _routing(config))
+
+
+async def freeze(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    body = _fields(await read_json(request, gw), ("reason",), ("reason",))
+    reason = _reason(body, required=True)
+    version, config, diff = await apply_change(request, gw, changes.freeze, f"freeze: {reason}")
+    return json_response({"version": version, "diff": diff} | _routing(config))
+
+
+async def unfreeze(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    body = _fields(await _optional_body(request, gw), ("reason",))
+    reason = _reason(body, required=False)
+    version, config, diff = await apply_change(
+        request, gw, changes.unfreeze, f"unfreeze: {reason}" if reason else "unfreeze"
+    )
+    return json_response({"version": version, "diff": diff} | _routing(config))

@@ -1,0 +1,195 @@
+"""The experiment lifecycle and production over HTTP: create → edit → start → promote or stop →
+archive; production set, rolled back, frozen. Each step one audited change; each bad step a
+clear 4xx that changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.http.state import Gateway
+
+AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "alice"}
+
+
+def _new(key: str = "next", lo: float = 0.0, hi: float = 1.0, **extra: Any) -> dict[str, Any]:
+    return {
+        "key": key,
+        "namespace_range": [lo, hi],
+        "min_units_per_arm": 100,
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+            {"name": "candidate", "model_version": "cand-v2", "weight": 0.5},
+        ],
+        **extra,
+    }
+
+
+async def _ok(response: Any, status: int = 200) -> dict[str, Any]:
+    assert response.status == status, await response.text()
+    data: dict[str, Any] = await response.json()
+    return data
+
+
+async def _error(response: Any, status: int, text: str) -> None:
+    assert response.status == status, await response.text()
+    error = (await response.json())["error"]
+    message = f"{error.get('where', '')}: {error['message']}"
+    assert text in message, message
+
+
+async def _stop_all(client: TestClient) -> None:
+    for key in ("better", "worse", "aa"):
+        await _ok(
+            await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+        )
+
+
+async def _users_served(client: TestClient, n: int = 200) -> dict[str, int]:
+    served: dict[str, int] = {}
+    for i in range(n):
+        page = await _ok(
+            await client.post(
+                "/v1/search", json={"user_id": f"u{i}", "query": "tent", "candidates": [1, 2, 3]}
+            )
+        )
+        name = page["assignments"][0]["variant"] if page["assignments"] else "production"
+        served[name] = served.get(name, 0) + 1
+    return served
+
+
+async def test_create_edit_start_promote_archive(client: TestClient, gateway: Gateway) -> None:
+    await _stop_all(client)
+    assert await _users_served(client) == {"production": 200}  # concluded experiments route nobody
+    created = await _ok(await client.post("/v1/experiments", json=_new(), headers=AUTH), 201)
+    assert created["experiment"]["status"] == "draft"
+    assert await _users_served(client, 50) == {"production": 50}  # a draft routes nobody
+    edited = await _ok(
+        await client.patch("/v1/experiments/next", json={"mde": 0.1, "coverage": 0.5}, headers=AUTH)
+    )
+    assert edited["experiment"]["mde"] == 0.1
+    await _ok(await client.post("/v1/experiments/next/start", headers=AUTH))
+    assert set(await _users_served(client)) == {"production", "control", "candidate"}
+    # A running experiment's test is fixed: only weights and coverage may change.
+    await _error(
+        await client.patch("/v1/experiments/next", json={"mde": 0.2}, headers=AUTH), 409, "running"
+    )
+    promoted = await _ok(
+        await client.post("/v1/experiments/next/promote", json={"reason": "wins"}, headers=AUTH)
+    )
+    assert promoted["production"] == "cand-v2"
+    assert (promoted["experiment"]["status"], promoted["experiment"]["outcome"]) == (
+        "concluded",
+        "promoted",
+    )
+    assert gateway.router.config.production == "cand-v2"
+    assert await _users_served(client, 50) == {"production": 50}
+    production = await _ok(await client.get("/v1/production"))
+    latest = production["history"][0]
+    assert (latest["from"], latest["to"], latest["experiment"], latest["actor"]) == (
+        "prod-v1",
+        "cand-v2",
+        "next",
+        "alice",
+    )
+    # Promoting a concluded experiment is refused, and changes nothing.
+    version = gateway.router.version
+    await _error(
+        await client.post("/v1/experiments/next/promote", json={"reason": "x"}, headers=AUTH),
+        409,
+        "not running",
+    )
+    assert gateway.router.version == version
+    await _ok(await client.post("/v1/experiments/next/archive", headers=AUTH))
+    data = await _ok(await client.get("/v1/experiments/next"))
+    assert data["status"] == "archived" and data["outcome"] == "promoted"
+
+
+async def test_production_rollback_and_history(client: TestClient, gateway: Gateway) -> None:
+    await _ok(
+        await client.put(
+            "/v1/production", json={"version": "cand-v2", "reason": "ship"}, headers=AUTH
+        )
+    )
+    back = await _ok(
+        await client.post("/v1/production/rollback", json={"reason": "pages slow"}, headers=AUTH)
+    )
+    assert back["production"] == "prod-v1" and gateway.router.config.production == "prod-v1"
+    history = (await _ok(await client.get("/v1/production")))["history"]
+    assert [(h["from"], h["to"]) for h in history] == [
+        ("cand-v2", "prod-v1"),
+        ("prod-v1", "cand-v2"),
+        (None, "prod-v1"),
+    ]
+    assert "pages slow" in history[0]["reason"]
+    entry = (await _ok(await client.get("/v1/audit?count=1")))["entries"][0]
+    assert entry["diff"] == [{"path": "production", "old": "cand-v2", "new": "prod-v1"}]
+
+
+async def test_freeze_stops_everything_and_blocks_starts(
+    client: TestClient, gateway: Gateway
+) -> None:
+    await _error(await client.post("/v1/freeze", json={}, headers=AUTH), 400, "$.reason")
+    frozen = await _ok(await client.post("/v1/freeze", json={"reason": "peak"}, headers=AUTH))
+    assert frozen["frozen"] is True
+    assert all(e.status == "concluded" for e in gateway.router.config.experiments)
+    assert await _users_served(client, 50) == {"production": 50}
+    await _ok(await client.post("/v1/experiments", json=_new(), headers=AUTH), 201)
+    await _error(await client.post("/v1/experiments/next/start", headers=AUTH), 409, "frozen")
+    await _ok(await client.delete("/v1/freeze", headers=AUTH))
+    await _ok(await client.post("/v1/experiments/next/start", headers=AUTH))
+    entries = (await _ok(await client.get("/v1/audit?count=4")))["entries"]
+    assert [e["reason"] for e in entries] == ["started", "unfreeze", "created", "freeze: peak"]
+
+
+async def test_bad_lifecycle_steps_are_refused_and_change_nothing(
+    client: TestClient, gateway: Gateway
+) -> None:
+    version = gateway.router.version
+    cases = [
+        (client.post("/v1/experiments", json=_new(key="Bad Key"), headers=AUTH), 422, "key"),
+        (client.post("/v1/experiments", json=_new(key="better"), headers=AUTH), 409, "exists"),
+        (
+            client.post("/v1/experiments", json=_new(status="running"), headers=AUTH),
+            422,
+            "created as a draft",
+        ),
+        (client.post("/v1/experiments", json=_new(colour=1), headers=AUTH), 422, "colour"),
+        (client.post("/v1/experiments/ghost/start", headers=AUTH), 404, "ghost"),
+        (client.post("/v1/experiments/better/start", headers=AUTH), 409, "only a draft"),
+        (client.post("/v1/experiments/better/stop", json={}, headers=AUTH), 400, "$.reason"),
+        (client.post("/v1/experiments/better/stop", json={"reason": "x"}), 401, ""),
+        (
+            client.post(
+                "/v1/experiments/better/promote",
+                json={"variant": "ghost", "reason": "x"},
+                headers=AUTH,
+            ),
+            422,
+            "'ghost' is not a variant",
+        ),
+        (
+            client.put("/v1/production", json={"version": "nope-v9", "reason": "x"}, headers=AUTH),
+            409,
+            "nope-v9",
+        ),
+        (client.put("/v1/production", json={"version": "cand-v2"}, headers=AUTH), 400, "$.reason"),
+        (
+            client.post("/v1/production/rollback", json={"reason": "x"}, headers=AUTH),
+            409,
+            "no earlier",
+        ),
+        (
+            client.patch("/v1/experiments/better", json={"status": "running"}, headers=AUTH),
+            422,
+            "lifecycle",
+        ),
+    ]
+    for request, status, text in cases:
+        await _error(await request, status, text)
+    assert gateway.router.version == version
+    # Overlapping namespace ranges: the draft is fine, starting it is not.
+    await _ok(await client.post("/v1/experiments", json=_new(key="wide"), headers=AUTH), 201)
+    await _error(await client.post("/v1/experiments/wide/start", headers=AUTH), 409, "overlaps")
+    assert gateway.router.config.experiment("wide").status == "draft"
