@@ -22,8 +22,9 @@ import numpy as np
 
 from gateway.inference.batch import RankInput, merge
 from gateway.inference.batcher import BatchPolicy
-from gateway.inference.registry import LoadedModel, ModelCard
+from gateway.inference.registry import LoadedModel
 from gateway.inference.session import SessionOptions
+from gateway.models.card import read_declaration
 from sim.build import ensure_demo_models
 
 WORDS = ("red", "running", "shoes", "kitchen", "knife", "wireless", "headphones", "desk", "lamp")
@@ -34,7 +35,8 @@ def _requests(model: LoadedModel, count: int, candidates: int, seed: int) -> lis
     out = []
     for _ in range(count):
         query = " ".join(rng.choice(WORDS, size=3))
-        items = rng.integers(0, model.card.num_items, size=candidates).tolist()
+        num_items = next(i.num_items for i in model.declaration.inputs if i.source == "item_ids")
+        items = rng.integers(0, num_items, size=candidates).tolist()
         out.append(model.prepare(query, items))
     return out
 
@@ -71,15 +73,20 @@ async def _batched(model: LoadedModel, inputs: list[RankInput], in_flight: int) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.batching", description=__doc__)
-    parser.add_argument("--models-dir", type=Path, default=Path("var/models"))
+    parser.add_argument("--models-dir", type=Path, default=Path("var/demo-models"))
     parser.add_argument("--version", default="cand-v2")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--in-flight", type=int, default=64)
     args = parser.parse_args(argv)
     ensure_demo_models(args.models_dir, log=lambda *a: None)
-    card = ModelCard.read(args.models_dir / args.version / "card.json")
-    model = LoadedModel(card, BatchPolicy(), SessionOptions())
+    directory = args.models_dir / args.version
+    model = LoadedModel(
+        read_declaration(directory / "card.json"),
+        directory / "model.onnx",
+        BatchPolicy(),
+        SessionOptions(),
+    )
     inputs = _requests(model, args.requests, args.candidates, seed=1)
     _baseline(model, inputs[:200])  # warm-up
     base = _baseline(model, inputs)

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from gateway.admin_cli import add_admin_commands, default_url
 from gateway.control.actors import DECISION_LOOP
 from gateway.errors import GatewayError
 from gateway.processes import ProcessGroup, wait_ready
@@ -76,7 +77,6 @@ def _wait_for_signal(group: ProcessGroup) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    _ensure_models(settings)
     group = ProcessGroup()
     with _redis(settings) as redis_url:
         try:
@@ -274,11 +274,6 @@ def cmd_build_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_experiments(args: argparse.Namespace) -> int:
-    print(json.dumps(_get_json(args.url.rstrip("/") + "/v1/experiments"), indent=2))
-    return 0
-
-
 def cmd_set(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if args.weights:
@@ -322,15 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     worker.set_defaults(func=cmd_worker)
     build = sub.add_parser("build-models", help="train and export the demo models if missing")
     build.set_defaults(func=cmd_build_models)
-    exps = sub.add_parser("experiments", help="show the routing config a gateway serves")
-    exps.add_argument("--url", default="http://127.0.0.1:8080")
-    exps.set_defaults(func=cmd_experiments)
+    add_admin_commands(sub)
     setp = sub.add_parser("set", help="change an experiment's weights or coverage (audited)")
     setp.add_argument("key")
     setp.add_argument("--weights", help="name=weight,name=weight")
     setp.add_argument("--coverage", type=float)
     setp.add_argument("--reason", default="")
-    setp.add_argument("--url", default="http://127.0.0.1:8080")
+    setp.add_argument("--url", default=default_url())
     setp.set_defaults(func=cmd_set)
     args = parser.parse_args(argv)
     _logging(args.verbose or args.command in ("serve-one", "worker"))

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from gateway.errors import RequestError
 
 MAX_CANDIDATES: Final = 1000
@@ -15,6 +18,7 @@ MAX_ID_LEN: Final = 128
 MAX_QUERY_LEN: Final = 512
 MAX_EVENTS_PER_REQUEST: Final = 500
 MAX_CONTEXT_KEYS: Final = 32
+MAX_FEATURES: Final = 256
 # One purchase, in the shop's currency. Larger values are refused at the door: the worker
 # keeps exact integer sums of per-user revenue in cents and of their squares.
 MAX_PURCHASE_VALUE: Final = 100_000.0
@@ -29,6 +33,8 @@ class SearchRequest:
     candidates: list[int]
     k: int
     context: dict[str, Any]
+    # [candidates, dim] when the candidates came as {"id", "features"} objects.
+    features: npt.NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,11 @@ def parse_search(body: Any) -> SearchRequest:
         raise RequestError(
             "$.candidates", f"must hold 1..{MAX_CANDIDATES} item ids, got {len(candidates)}"
         )
-    items = [_int(c, f"$.candidates[{i}]", 0, 2**62) for i, c in enumerate(candidates)]
+    features = None
+    if isinstance(candidates[0], dict):
+        items, features = _featured(candidates)
+    else:
+        items = [_int(c, f"$.candidates[{i}]", 0, 2**62) for i, c in enumerate(candidates)]
     if len(set(items)) != len(items):
         raise RequestError("$.candidates", "item ids must be unique")
     context = data.get("context", {})
@@ -131,7 +141,31 @@ def parse_search(body: Any) -> SearchRequest:
         candidates=items,
         k=_int(data.get("k", 10), "$.k", 1, MAX_K),
         context=context,
+        features=features,
     )
+
+
+def _featured(candidates: list[Any]) -> tuple[list[int], npt.NDArray[np.float32]]:
+    """Candidates as ``{"id": 12, "features": [0.3, 1.0]}``: every one with as many features."""
+    items: list[int] = []
+    rows: list[list[float]] = []
+    width = None
+    for i, c in enumerate(candidates):
+        at = f"$.candidates[{i}]"
+        obj = _object(c, at, ("id", "features"), ("id", "features"))
+        items.append(_int(obj["id"], f"{at}.id", 0, 2**62))
+        row = obj["features"]
+        if not isinstance(row, list) or not 1 <= len(row) <= MAX_FEATURES:
+            raise RequestError(f"{at}.features", f"expected a list of 1..{MAX_FEATURES} numbers")
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise RequestError(
+                f"{at}.features",
+                f"expected {width} numbers like the first candidate, got {len(row)}",
+            )
+        rows.append([_float(x, f"{at}.features[{j}]", -3e38, 3e38) for j, x in enumerate(row)])
+    return items, np.asarray(rows, dtype=np.float32)
 
 
 _EVENT_FIELDS: Final = (

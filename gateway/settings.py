@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import ConfigError
+from gateway.models.gate_policy import GatePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 # The token of the demo: well known, so anyone who can reach the port can change experiments.
@@ -50,7 +51,11 @@ class Settings:
     redis_url: str | None
     prefix: str
     var_dir: Path
-    models_dir: Path
+    models_dir: Path  # the content-addressed model store
+    seed_models_dir: (
+        Path  # <version>/{card.json,model.onnx} registered when the seed config names them
+    )
+    eval_file: Path  # the offline gates' evaluation set
     routing_file: Path
     admin_token: str
     admin_token_is_default: bool
@@ -63,8 +68,24 @@ class Settings:
     prefer_cuda: bool
     max_body_bytes: int
     body_timeout_s: float
+    max_model_bytes: int
+    upload_timeout_s: float
+    max_loaded_models: int
+    gate_ndcg_margin: float
+    gate_latency_ratio: float
+    gate_overlap_min: float
+    gate_overlap_max: float
     # Set by `abgate run`: the demo may use the well-known token without a warning.
     demo: bool
+
+    @property
+    def gate_policy(self) -> GatePolicy:
+        return GatePolicy(
+            ndcg_margin=self.gate_ndcg_margin,
+            latency_ratio=self.gate_latency_ratio,
+            overlap_min=self.gate_overlap_min,
+            overlap_max=self.gate_overlap_max,
+        )
 
     @property
     def spool_dir(self) -> Path:
@@ -82,6 +103,12 @@ class Settings:
             prefix=prefix,
             var_dir=var_dir,
             models_dir=Path(os.environ.get("ABGATE_MODELS_DIR", var_dir / "models")),
+            seed_models_dir=Path(os.environ.get("ABGATE_SEED_MODELS", var_dir / "demo-models")),
+            eval_file=Path(
+                os.environ.get(
+                    "ABGATE_EVAL_FILE", ROOT / "configs" / "eval" / "storefront-heldout.jsonl"
+                )
+            ),
             routing_file=Path(
                 os.environ.get("ABGATE_ROUTING", ROOT / "configs" / "experiments.toml")
             ),
@@ -96,5 +123,12 @@ class Settings:
             prefer_cuda=os.environ.get("ABGATE_CUDA", "1") != "0",
             max_body_bytes=_env_int("ABGATE_MAX_BODY_BYTES", 256 * 1024, 1024, 64 << 20),
             body_timeout_s=_env_float("ABGATE_BODY_TIMEOUT_S", 5.0, 0.05, 300.0),
+            max_model_bytes=_env_int("ABGATE_MAX_MODEL_BYTES", 256 << 20, 1024, 16 << 30),
+            upload_timeout_s=_env_float("ABGATE_UPLOAD_TIMEOUT_S", 120.0, 1.0, 3600.0),
+            max_loaded_models=_env_int("ABGATE_MAX_LOADED_MODELS", 8, 1, 1000),
+            gate_ndcg_margin=_env_float("ABGATE_GATE_NDCG_MARGIN", 0.02, 0.0, 1.0),
+            gate_latency_ratio=_env_float("ABGATE_GATE_LATENCY_RATIO", 3.0, 1.0, 1000.0),
+            gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),
+            gate_overlap_max=_env_float("ABGATE_GATE_OVERLAP_MAX", 1.0, 0.0, 1.0),
             demo=os.environ.get("ABGATE_DEMO") == "1",
         )

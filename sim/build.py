@@ -2,18 +2,17 @@
 
 Three versions: ``prod-v1`` (the production model), ``cand-v2`` (a better
 candidate: more logs, a wider model) and ``worse-v0`` (a query-blind model that
-ranks by item popularity alone). Each gets a model card with its sha256, I/O
-signature, creation time and offline NDCG@10 against ground truth.
+ranks by item popularity alone). Each gets the card a registrant would send
+(declared inputs, parent, training data, offline NDCG@10 against ground truth);
+``abgate`` registers them from ``var/demo-models/<version>/``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -150,35 +149,51 @@ def build_version(catalog: Catalog, recipe: VersionRecipe, models_dir: Path) -> 
     ndcg = offline_ndcg(
         catalog, lambda t, i: session.run(None, {"query_tokens": t, "item_index": i})[0]
     )
-    card = {
-        "version": recipe.version,
-        "description": recipe.description,
-        "file": "model.onnx",
-        "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
-        "inputs": [
-            {"name": "query_tokens", "dtype": "int64", "shape": ["pairs", MAX_TOKENS]},
-            {"name": "item_index", "dtype": "int64", "shape": ["pairs"]},
-        ],
-        "outputs": [{"name": "score", "dtype": "float32", "shape": ["pairs"]}],
-        "tokenizer": {
-            "name": TOKENIZER_NAME,
-            "vocab_buckets": VOCAB_BUCKETS,
-            "max_tokens": MAX_TOKENS,
-        },
-        "num_items": catalog.size,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "offline_ndcg_at_10": round(ndcg, 4),
-        "training": {
+    card = demo_card(
+        recipe,
+        catalog.size,
+        ndcg,
+        {
             "logged_pages": recipe.log_pages,
             "embedding_dim": recipe.dim,
             "epochs": recipe.epochs,
             "seed": recipe.seed,
             "seconds": round(time.monotonic() - started, 1),
         },
-    }
+    )
     tmp.replace(out / "model.onnx")
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def demo_card(
+    recipe: VersionRecipe, num_items: int, ndcg: float, training: dict[str, Any]
+) -> dict[str, Any]:
+    """The card a registrant sends with a demo version: its declared inputs and provenance."""
+    return {
+        "version": recipe.version,
+        "description": recipe.description,
+        "inputs": [
+            {
+                "name": "query_tokens",
+                "source": "query_tokens",
+                "tokenizer": {
+                    "name": TOKENIZER_NAME,
+                    "vocab_buckets": VOCAB_BUCKETS,
+                    "max_tokens": MAX_TOKENS,
+                },
+            },
+            {"name": "item_index", "source": "item_ids", "num_items": num_items},
+        ],
+        "output": "score",
+        "parent": None if recipe.version == "prod-v1" else "prod-v1",
+        "dataset": {
+            "id": f"storefront-logs-{recipe.log_pages}-pages-seed{recipe.seed}",
+            "description": "clicks logged by the synthetic storefront under a random ranking",
+        },
+        "offline_metrics": {"ndcg_at_10": round(ndcg, 4)},
+        "notes": "trained by sim/build.py: " + json.dumps(training, sort_keys=True),
+    }
 
 
 def ensure_demo_models(models_dir: Path, log: Any = print) -> list[dict[str, Any]]:
@@ -202,4 +217,4 @@ def ensure_demo_models(models_dir: Path, log: Any = print) -> list[dict[str, Any
 if __name__ == "__main__":
     import sys
 
-    ensure_demo_models(Path(sys.argv[1] if len(sys.argv) > 1 else "var/models"))
+    ensure_demo_models(Path(sys.argv[1] if len(sys.argv) > 1 else "var/demo-models"))

@@ -124,3 +124,19 @@ def retrieve_candidates(
     candidates = np.unique(np.concatenate([pick, others]))
     rng.shuffle(candidates)
     return candidates.astype(np.int64)
+
+
+def candidate_features(
+    catalog: Catalog, intent: Intent, items: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """What a first-stage retrieval knows about each candidate and could send with it:
+    [category matches the query, brand matches the query, standardised log price]."""
+    category = (catalog.category[items] == intent.category).astype(np.float64)
+    brand = (
+        (catalog.brand[items] == intent.brand).astype(np.float64)
+        if intent.brand is not None
+        else np.zeros(items.size)
+    )
+    log_price = np.log(catalog.price)
+    price = (np.log(catalog.price[items]) - log_price.mean()) / log_price.std()
+    return np.stack([category, brand, price], axis=1)

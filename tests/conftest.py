@@ -36,10 +36,11 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
-    """The demo models, built on first use into var/models (shared with `make run`)."""
+    """The demo models and their cards, built on first use into var/demo-models (shared with
+    `make run`); a gateway registers the ones its seed config names from here."""
     from sim.build import ensure_demo_models
 
-    directory = ROOT / "var" / "models"
+    directory = ROOT / "var" / "demo-models"
     ensure_demo_models(directory, log=lambda _msg: None)
     return directory
 
@@ -60,7 +61,8 @@ def settings(
         redis_url=redis_server.url,
         prefix=prefix,
         var_dir=tmp_path / "var",
-        models_dir=models_dir,
+        models_dir=tmp_path / "model-store",
+        seed_models_dir=models_dir,
         routing_file=TEST_CONFIGS / "three_experiments.toml",
         admin_token="test-token",
         admin_token_is_default=False,

@@ -14,6 +14,7 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         "ABGATE_PREFIX": settings.prefix,
         "ABGATE_VAR_DIR": str(settings.var_dir),
         "ABGATE_MODELS_DIR": str(settings.models_dir),
+        "ABGATE_SEED_MODELS": str(settings.seed_models_dir),
         "ABGATE_ROUTING": str(settings.routing_file),
         "ABGATE_ADMIN_TOKEN": settings.admin_token,
         "ABGATE_PORT": str(port),

@@ -49,7 +49,3 @@ async def audit(request: web.Request) -> web.Response:
         raise RequestError("?count", f"must be in [1, {MAX_AUDIT_COUNT}], got {count}")
     entries = await gw.redis_guard.read(lambda: gw.store.audit_log(count))
     return json_response({"entries": entries})
-
-
-async def models(request: web.Request) -> web.Response:
-    return json_response({"models": request.app[GATEWAY].registry.cards()})

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from gateway.config import RoutingConfig, load_routing_file
 from gateway.control.actors import GATEWAY_STARTUP
@@ -17,7 +16,7 @@ from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
-from gateway.http import admin, events, health, lifecycle, search
+from gateway.http import admin, events, health, lifecycle, models, search
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
 from gateway.http.server import HANDLER_ARGS
@@ -26,10 +25,17 @@ from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
 from gateway.keys import Keys
+from gateway.models.artifacts import ArtifactStore
+from gateway.models.follower import ModelFollower
+from gateway.models.registrar import Registrar
+from gateway.models.store import ModelStore
 from gateway.router.assign import Router
 from gateway.settings import Settings
 
 log = logging.getLogger("abgate.gateway")
+
+# How long a starting process waits for production to be registered, gated and loaded.
+PRODUCTION_WAIT_S = 120.0
 
 
 def redis_client(url: str) -> Redis:
@@ -40,18 +46,33 @@ def redis_client(url: str) -> Redis:
 
 
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
-    """The stored config; seeded from ``configs/`` if Redis has none; the file alone if Redis is down."""
+    """The stored config, seeded from ``configs/`` if Redis has none."""
     file_config = load_routing_file(settings.routing_file)
-    try:
-        await store.seed_or_notice(file_config, GATEWAY_STARTUP, str(settings.routing_file))
-        return await store.load()
-    except (RedisError, OSError) as exc:
-        log.warning(
-            "redis unavailable at start (%s); serving %s until it is back",
-            exc,
-            settings.routing_file,
-        )
-        return 0, file_config
+    await store.seed_or_notice(file_config, GATEWAY_STARTUP, str(settings.routing_file))
+    return await store.load()
+
+
+async def wait_for_production(follower: ModelFollower, config: Callable[[], RoutingConfig]) -> None:
+    """Block start-up until production is loaded here: a process never serves without it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PRODUCTION_WAIT_S
+    while True:
+        await follower.sync()
+        production = config().production
+        if production in follower.registry.versions:
+            return
+        if loop.time() > deadline:
+            card = await follower.store.find(production)
+            why = (
+                "not registered"
+                if card is None
+                else follower.failed.get(production) or f"state {card.state}, usable {card.usable}"
+            )
+            raise RuntimeError(
+                f"production model version {production!r} could not be loaded in "
+                f"{PRODUCTION_WAIT_S:g} s: {why}"
+            )
+        await asyncio.sleep(0.2)
 
 
 def warn_about_the_demo_token(settings: Settings) -> None:
@@ -78,32 +99,62 @@ def build_app(settings: Settings) -> web.Application:
             )
         warn_about_the_demo_token(settings)
         redis = redis_client(settings.redis_url)
-        registry = ModelRegistry.load(
-            settings.models_dir,
-            BatchPolicy(
-                settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue
-            ),
-            SessionOptions(settings.intra_op_threads, settings.prefer_cuda),
+        policy = BatchPolicy(
+            settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue
         )
+        options = SessionOptions(settings.intra_op_threads, settings.prefer_cuda)
+        registry = ModelRegistry()
         keys = Keys(settings.prefix)
         store = ConfigStore(redis, keys)
+        model_store = ModelStore(redis, keys)
+        artifacts = ArtifactStore(settings.models_dir)
+        registrar = Registrar(
+            model_store, artifacts, options, settings.gate_policy, settings.eval_file
+        )
         version, config = await initial_config(store, settings)
+        await registrar.seed(config, settings.seed_models_dir, GATEWAY_STARTUP)
         sink = EventSink(redis, Spool(settings.spool_dir), SinkPolicy())
-        gw = Gateway(settings, keys, redis, registry, store, sink, Router(config, version))
+        router = Router(config, version)
+        follower = ModelFollower(
+            model_store,
+            artifacts,
+            registry,
+            registrar,
+            policy,
+            options,
+            settings.max_loaded_models,
+            lambda: gw.router.config,
+        )
+        gw = Gateway(
+            settings,
+            keys,
+            redis,
+            registry,
+            store,
+            sink,
+            router,
+            model_store,
+            artifacts,
+            registrar,
+            follower,
+        )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 
         def on_update(new_version: int, new_config: RoutingConfig) -> None:
             gw.router = Router(new_config, new_version)
+            follower.kick()
             log.info("config version %d applied", new_version)
 
         gw.watcher = ConfigWatcher(store, on_update, version)
         app[GATEWAY] = gw
-        registry.start()
-        sink.start()
-        gw.watcher.start()
         try:
+            await wait_for_production(follower, lambda: gw.router.config)
+            sink.start()
+            gw.watcher.start()
+            follower.start()
             yield
         finally:
+            await follower.close()
             await gw.watcher.close()
             await sink.close()
             await registry.close()
@@ -131,7 +182,11 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/freeze", lifecycle.freeze)
     app.router.add_delete("/v1/freeze", lifecycle.unfreeze)
     app.router.add_get("/v1/audit", admin.audit)
-    app.router.add_get("/v1/models", admin.models)
+    app.router.add_get("/v1/models", models.list_models)
+    app.router.add_post("/v1/models", models.register)
+    app.router.add_get("/v1/models/{version}", models.get_model)
+    app.router.add_delete("/v1/models/{version}", models.retire)
+    app.router.add_post("/v1/models/{version}/override", models.override)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)

@@ -29,7 +29,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    batchers = {v: vars(gw.registry.get(v).batcher.stats) for v in sorted(gw.registry.versions)}
+    batchers = {m["version"]: m["batcher"] for m in gw.registry.describe()}
     return json_response(
         {
             "pid": os.getpid(),

@@ -22,7 +22,7 @@ async def search(request: web.Request) -> web.Response:
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
     model = gw.registry.get(route.model_version)
-    scores = await model.rank(query.query, query.candidates)
+    scores = await model.rank(query.query, query.candidates, query.features, query.context)
     top = np.argsort(-scores, kind="stable")[: query.k]
     search_id = uuid.uuid4().hex
     results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]

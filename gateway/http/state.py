@@ -12,11 +12,15 @@ from redis.asyncio import Redis
 from gateway.config import RoutingConfig
 from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
-from gateway.errors import Conflict
+from gateway.errors import ConfigError, Conflict
 from gateway.events.sink import EventSink
 from gateway.http.redis_guard import RedisGuard
 from gateway.inference.registry import ModelRegistry
 from gateway.keys import Keys
+from gateway.models.artifacts import ArtifactStore
+from gateway.models.follower import ModelFollower
+from gateway.models.registrar import Registrar
+from gateway.models.store import ModelStore
 from gateway.router.assign import Router
 from gateway.settings import Settings
 from gateway.throttled_log import ThrottledLog
@@ -45,6 +49,10 @@ class Gateway:
     store: ConfigStore
     sink: EventSink
     router: Router
+    model_store: ModelStore
+    artifacts: ArtifactStore
+    registrar: Registrar
+    follower: ModelFollower
     watcher: ConfigWatcher | None = None
     counters: Counters = field(default_factory=Counters)
     draining: bool = False
@@ -56,12 +64,31 @@ class Gateway:
     )
 
     async def routing_check(self, old: RoutingConfig, new: RoutingConfig) -> None:
-        """Refuse a change that would route searches to a version this process cannot serve."""
-        missing = sorted(new.routed_versions() - old.routed_versions() - self.registry.versions)
-        if missing:
-            raise Conflict(
-                f"model version(s) {missing} are not loaded; loaded: {sorted(self.registry.versions)}"
-            )
+        """Refuse a change that names an unknown or retired version (a draft included), or
+        routes searches to one that has not passed its gates or is not loaded and warm in
+        every live gateway process."""
+        for version in sorted(new.referenced_versions() - old.referenced_versions()):
+            card = await self.model_store.find(version)
+            if card is None:
+                raise ConfigError(
+                    f"model version {version!r}", "is not registered (POST /v1/models)"
+                )
+            if card.retired:
+                raise Conflict(f"model version {version!r} is retired")
+        added = sorted(new.routed_versions() - old.routed_versions())
+        if not added:
+            return
+        for version in added:
+            await self.registrar.require_usable(version)
+        live = await self.model_store.live_gateways()
+        for version in added:
+            lacking = [b.process for b in live if version not in b.loaded]
+            if lacking or not live:
+                self.follower.kick()
+                raise Conflict(
+                    f"model version {version!r} is not loaded and warm in every gateway process "
+                    f"yet: lacking in {lacking or 'every process (no heartbeat)'}; try again shortly"
+                )
 
     def start_draining(self) -> None:
         self.draining = True

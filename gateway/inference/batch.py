@@ -1,13 +1,16 @@
 """Pure merge/split of ranking requests into one model batch.
 
 A ranking request is one query and its candidates. The model scores (query,
-candidate) pairs, so a batch is every request's pairs stacked along axis 0;
-``offsets`` remember where each request's rows start so scores split back.
+candidate) pairs, so a batch is every request's pairs stacked along axis 0.
+Each named ONNX input is either per request (``per_request``: one row, e.g. the
+query's tokens or the request's context, repeated for each of its candidates) or
+per pair (``per_pair``: one row per candidate, e.g. item ids or candidate
+features). ``offsets`` remember where each request's rows start so scores split back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,42 +18,42 @@ import numpy.typing as npt
 
 Int64Array = npt.NDArray[np.int64]
 Float32Array = npt.NDArray[np.float32]
+Array = npt.NDArray[np.generic]
 
 
 @dataclass(frozen=True)
 class RankInput:
-    """One request's model input: query tokens [T] and candidate item indices [C]."""
+    """One request's model input: per-request rows and per-candidate rows, by ONNX input name."""
 
-    query_tokens: Int64Array
-    item_index: Int64Array
-
-    @property
-    def pairs(self) -> int:
-        return int(self.item_index.shape[0])
+    per_request: Mapping[str, Array]
+    per_pair: Mapping[str, Array]
+    pairs: int
 
 
 @dataclass(frozen=True)
 class MergedBatch:
-    query_tokens: Int64Array
-    item_index: Int64Array
+    inputs: dict[str, Array]
     offsets: tuple[int, ...]
 
     @property
     def pairs(self) -> int:
-        return int(self.item_index.shape[0])
+        return self.offsets[-1]
 
 
 def merge(inputs: Sequence[RankInput]) -> MergedBatch:
-    """Stack the pairs of every request; the query row is repeated per candidate."""
+    """Stack the pairs of every request; per-request rows are repeated per candidate."""
     if not inputs:
         raise ValueError("merge needs at least one request")
     counts = [inp.pairs for inp in inputs]
-    tokens = np.repeat(np.stack([inp.query_tokens for inp in inputs]), counts, axis=0)
-    items = np.concatenate([inp.item_index for inp in inputs])
+    first = inputs[0]
+    merged: dict[str, Array] = {}
+    for name in first.per_request:
+        rows = np.stack([inp.per_request[name] for inp in inputs])
+        merged[name] = np.repeat(rows, counts, axis=0)
+    for name in first.per_pair:
+        merged[name] = np.concatenate([inp.per_pair[name] for inp in inputs])
     offsets = tuple(int(x) for x in np.cumsum([0, *counts]))
-    return MergedBatch(
-        tokens.astype(np.int64, copy=False), items.astype(np.int64, copy=False), offsets
-    )
+    return MergedBatch(merged, offsets)
 
 
 def split(scores: Float32Array, offsets: Sequence[int]) -> list[Float32Array]:

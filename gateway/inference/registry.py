@@ -1,106 +1,129 @@
-"""Model registry: the versions on disk, each verified against its card and served by a batcher."""
+"""The versions this process serves: ONNX Runtime sessions built from registered cards, each
+behind its own dynamic batcher. Which versions are loaded is decided by
+:mod:`gateway.models.follower`; this module only loads, serves and unloads."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from gateway.errors import ConfigError, NotFound
-from gateway.inference.batch import Float32Array, MergedBatch, RankInput
+from gateway.errors import ConfigError, InferenceError
+from gateway.inference.batch import Float32Array, MergedBatch, RankInput, merge
 from gateway.inference.batcher import BatchPolicy, DynamicBatcher
-from gateway.inference.features import TOKENIZER_NAME, item_indices, tokenize
+from gateway.inference.inputs import rank_input
 from gateway.inference.session import SessionOptions, create_session
+from gateway.models.card import Declaration, TensorInfo, check_signature
 
 log = logging.getLogger("abgate.inference")
 
 
-@dataclass(frozen=True)
-class ModelCard:
-    version: str
-    path: Path
-    sha256: str
-    vocab_buckets: int
-    max_tokens: int
-    num_items: int
-    offline_ndcg_at_10: float
-    raw: dict[str, Any]
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    @classmethod
-    def read(cls, card_path: Path) -> ModelCard:
-        where = str(card_path)
+
+class OnnxRanker:
+    """One version's session and its input contract; scores merged batches synchronously."""
+
+    def __init__(
+        self,
+        declaration: Declaration,
+        path: Path,
+        options: SessionOptions,
+        sha256: str | None = None,
+    ) -> None:
+        if sha256 is not None and (digest := sha256_file(path)) != sha256:
+            raise ConfigError(str(path), f"sha256 {digest} does not match its card ({sha256})")
         try:
-            raw = json.loads(card_path.read_text())
-            tokenizer = raw["tokenizer"]
-            if tokenizer["name"] != TOKENIZER_NAME:
-                raise ConfigError(
-                    where, f"tokenizer {tokenizer['name']!r} is not {TOKENIZER_NAME!r}"
-                )
-            return cls(
-                version=str(raw["version"]),
-                path=card_path.parent / str(raw["file"]),
-                sha256=str(raw["sha256"]),
-                vocab_buckets=int(tokenizer["vocab_buckets"]),
-                max_tokens=int(tokenizer["max_tokens"]),
-                num_items=int(raw["num_items"]),
-                offline_ndcg_at_10=float(raw["offline_ndcg_at_10"]),
-                raw=raw,
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(where, f"unreadable model card: {exc!r}") from exc
+            self.session, self.provider = create_session(path, options)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            raise ConfigError("model", f"not a loadable ONNX model: {exc}") from None
+        self.declaration = declaration
+        check_signature(declaration, *self.signature_info())
 
+    @property
+    def version(self) -> str:
+        return self.declaration.version
 
-class LoadedModel:
-    def __init__(self, card: ModelCard, policy: BatchPolicy, options: SessionOptions) -> None:
-        digest = hashlib.sha256(card.path.read_bytes()).hexdigest()
-        if digest != card.sha256:
-            raise ConfigError(
-                str(card.path), f"sha256 {digest} does not match its card ({card.sha256})"
-            )
-        self.card = card
-        self.session, self.provider = create_session(card.path, options)
-        self.batcher = DynamicBatcher(card.version, self.score, policy)
+    def signature_info(self) -> tuple[list[TensorInfo], list[TensorInfo]]:
+        def info(items: Any) -> list[TensorInfo]:
+            return [TensorInfo(i.name, i.type, tuple(i.shape)) for i in items]
+
+        return info(self.session.get_inputs()), info(self.session.get_outputs())
+
+    def signature(self) -> dict[str, Any]:
+        inputs, outputs = self.signature_info()
+
+        def row(t: TensorInfo) -> dict[str, Any]:
+            return {"name": t.name, "type": t.type, "shape": list(t.shape)}
+
+        return {"inputs": [row(t) for t in inputs], "outputs": [row(t) for t in outputs]}
 
     def score(self, batch: MergedBatch) -> Float32Array:
-        out = self.session.run(
-            None, {"query_tokens": batch.query_tokens, "item_index": batch.item_index}
-        )
-        return np.asarray(out[0], dtype=np.float32)
+        out = self.session.run([self.declaration.output], batch.inputs)
+        return np.asarray(out[0], dtype=np.float32).reshape(-1)
 
-    def prepare(self, query: str, item_ids: list[int]) -> RankInput:
-        return RankInput(
-            tokenize(query, self.card.vocab_buckets, self.card.max_tokens),
-            item_indices(np.asarray(item_ids, dtype=np.int64), self.card.num_items),
+    def prepare(
+        self,
+        query: str,
+        item_ids: list[int] | npt.NDArray[np.int64],
+        features: npt.NDArray[np.float32] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> RankInput:
+        return rank_input(
+            self.declaration.inputs,
+            self.version,
+            query,
+            np.asarray(item_ids, dtype=np.int64),
+            features,
+            context or {},
         )
 
-    async def rank(self, query: str, item_ids: list[int]) -> Float32Array:
-        return await self.batcher.rank(self.prepare(query, item_ids))
+    def warm_up(self) -> None:
+        """Score one small batch so the first search does not pay for allocation."""
+        d = self.declaration.feature_dim
+        features = np.zeros((4, d), dtype=np.float32) if d else None
+        self.score(merge([self.prepare("warm up", [0, 1, 2, 3], features)]))
+
+
+class LoadedModel(OnnxRanker):
+    """A ranker served through its dynamic batcher."""
+
+    def __init__(
+        self,
+        declaration: Declaration,
+        path: Path,
+        policy: BatchPolicy,
+        options: SessionOptions,
+        sha256: str | None = None,
+    ) -> None:
+        super().__init__(declaration, path, options, sha256)
+        self.batcher = DynamicBatcher(declaration.version, self.score, policy)
+
+    async def rank(
+        self,
+        query: str,
+        item_ids: list[int],
+        features: npt.NDArray[np.float32] | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Float32Array:
+        return await self.batcher.rank(self.prepare(query, item_ids, features, context))
 
 
 class ModelRegistry:
-    def __init__(self, models: dict[str, LoadedModel]) -> None:
-        self._models = models
+    """The loaded versions of this process, by version id."""
 
-    @classmethod
-    def load(cls, models_dir: Path, policy: BatchPolicy, options: SessionOptions) -> ModelRegistry:
-        models: dict[str, LoadedModel] = {}
-        for card_path in sorted(models_dir.glob("*/card.json")):
-            card = ModelCard.read(card_path)
-            models[card.version] = LoadedModel(card, policy, options)
-            log.info(
-                "loaded model %s (%s, NDCG@10 %.3f)",
-                card.version,
-                models[card.version].provider,
-                card.offline_ndcg_at_10,
-            )
-        if not models:
-            raise ConfigError(str(models_dir), "no model versions found (expected */card.json)")
-        return cls(models)
+    def __init__(self) -> None:
+        self._models: dict[str, LoadedModel] = {}
 
     @property
     def versions(self) -> frozenset[str]:
@@ -110,15 +133,29 @@ class ModelRegistry:
         try:
             return self._models[version]
         except KeyError:
-            raise NotFound(f"model version {version!r} is not loaded") from None
+            raise InferenceError(
+                f"model version {version!r} is not loaded in this process (yet)"
+            ) from None
 
-    def start(self) -> None:
-        for model in self._models.values():
-            model.batcher.start()
+    def add(self, model: LoadedModel) -> None:
+        """Serve ``model`` (call on the event loop: its batcher starts here)."""
+        old = self._models.get(model.version)
+        self._models[model.version] = model
+        model.batcher.start()
+        if old is not None and old is not model:
+            log.warning("model %s replaced while loaded", model.version)
 
-    async def close(self) -> None:
-        for model in self._models.values():
+    async def remove(self, version: str) -> None:
+        model = self._models.pop(version, None)
+        if model is not None:
             await model.batcher.close()
 
-    def cards(self) -> list[dict[str, Any]]:
-        return [m.card.raw | {"provider": m.provider} for m in self._models.values()]
+    async def close(self) -> None:
+        for version in list(self._models):
+            await self.remove(version)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {"version": v, "provider": m.provider, "batcher": vars(m.batcher.stats)}
+            for v, m in sorted(self._models.items())
+        ]

@@ -171,8 +171,8 @@ async def test_bad_lifecycle_steps_are_refused_and_change_nothing(
         ),
         (
             client.put("/v1/production", json={"version": "nope-v9", "reason": "x"}, headers=AUTH),
-            409,
-            "nope-v9",
+            422,
+            "'nope-v9': is not registered",
         ),
         (client.put("/v1/production", json={"version": "cand-v2"}, headers=AUTH), 400, "$.reason"),
         (

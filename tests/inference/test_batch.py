@@ -8,16 +8,26 @@ import pytest
 from gateway.inference.batch import RankInput, merge, split
 
 
-def _input(query: list[int], items: list[int]) -> RankInput:
-    return RankInput(np.asarray(query, dtype=np.int64), np.asarray(items, dtype=np.int64))
+def _input(query: list[int], items: list[int], features: list[list[float]]) -> RankInput:
+    return RankInput(
+        {"query_tokens": np.asarray(query, dtype=np.int64)},
+        {
+            "item_index": np.asarray(items, dtype=np.int64),
+            "features": np.asarray(features, dtype=np.float32).reshape(len(items), 2),
+        },
+        len(items),
+    )
 
 
-def test_merge_repeats_each_query_per_candidate_and_split_inverts_it() -> None:
-    a, b = _input([1, 2, 0], [10, 11]), _input([3, 0, 0], [20, 21, 22])
+def test_merge_repeats_per_request_rows_stacks_per_pair_rows_and_split_inverts_it() -> None:
+    a = _input([1, 2, 0], [10, 11], [[0, 1], [2, 3]])
+    b = _input([3, 0, 0], [20, 21, 22], [[4, 5], [6, 7], [8, 9]])
     batch = merge([a, b])
-    assert batch.offsets == (0, 2, 5)
-    assert batch.query_tokens.tolist() == [[1, 2, 0]] * 2 + [[3, 0, 0]] * 3
-    assert batch.item_index.tolist() == [10, 11, 20, 21, 22]
+    assert batch.offsets == (0, 2, 5) and batch.pairs == 5
+    assert batch.inputs["query_tokens"].tolist() == [[1, 2, 0]] * 2 + [[3, 0, 0]] * 3
+    assert batch.inputs["item_index"].tolist() == [10, 11, 20, 21, 22]
+    assert batch.inputs["features"][:, 0].tolist() == [0, 2, 4, 6, 8]
+    assert batch.inputs["features"].dtype == np.float32
     parts = split(np.arange(5, dtype=np.float32), batch.offsets)
     assert [p.tolist() for p in parts] == [[0, 1], [2, 3, 4]]
 

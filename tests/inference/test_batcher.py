@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gateway.errors import InferenceError, Overloaded
-from gateway.inference.batch import MergedBatch
+from gateway.errors import ConfigError, InferenceError, Overloaded
+from gateway.inference.batch import MergedBatch, merge
 from gateway.inference.batcher import BatchPolicy, DynamicBatcher
-from gateway.inference.registry import LoadedModel, ModelCard, ModelRegistry
+from gateway.inference.registry import LoadedModel, sha256_file
 from gateway.inference.session import SessionOptions
+from gateway.models.card import read_declaration
 
 QUERIES = [
     "waterproof shoes",
@@ -27,7 +28,10 @@ QUERIES = [
 @pytest.fixture
 def model(models_dir: Path) -> LoadedModel:
     return LoadedModel(
-        ModelCard.read(models_dir / "cand-v2" / "card.json"), BatchPolicy(), SessionOptions()
+        read_declaration(models_dir / "cand-v2" / "card.json"),
+        models_dir / "cand-v2" / "model.onnx",
+        BatchPolicy(),
+        SessionOptions(),
     )
 
 
@@ -47,11 +51,12 @@ async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None
         alone = model.session.run(
             None,
             {
-                "query_tokens": np.tile(inp.query_tokens, (len(its), 1)),
-                "item_index": inp.item_index,
+                "query_tokens": np.tile(inp.per_request["query_tokens"], (len(its), 1)),
+                "item_index": inp.per_pair["item_index"],
             },
         )[0]
         np.testing.assert_allclose(got, alone, rtol=1e-5)
+        np.testing.assert_allclose(model.score(merge([inp])), alone, rtol=1e-5)
 
 
 async def test_batches_close_at_max_pairs(model: LoadedModel) -> None:
@@ -132,34 +137,30 @@ async def test_full_queue_is_refused_fast(model: LoadedModel) -> None:
     )
 
 
-def test_registry_loads_every_demo_version_and_verifies_sha256(
+def test_loading_verifies_sha256_and_the_declared_signature(
     models_dir: Path, tmp_path: Path
 ) -> None:
-    registry = ModelRegistry.load(models_dir, BatchPolicy(), SessionOptions())
-    assert {"prod-v1", "cand-v2", "worse-v0"} <= registry.versions
-    assert all(
-        c["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider") for c in registry.cards()
-    )
-    # A tampered model file is refused.
-    bad = tmp_path / "m"
-    bad.mkdir()
-    (bad / "model.onnx").write_bytes((models_dir / "prod-v1" / "model.onnx").read_bytes() + b"x")
-    (bad / "card.json").write_text((models_dir / "prod-v1" / "card.json").read_text())
-    from gateway.errors import ConfigError
-
+    declaration = read_declaration(models_dir / "prod-v1" / "card.json")
+    path = models_dir / "prod-v1" / "model.onnx"
+    model = LoadedModel(declaration, path, BatchPolicy(), SessionOptions(), sha256_file(path))
+    assert model.provider in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    tampered = tmp_path / "model.onnx"
+    tampered.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(ConfigError, match="does not match its card"):
-        ModelRegistry.load(tmp_path, BatchPolicy(), SessionOptions())
+        LoadedModel(declaration, tampered, BatchPolicy(), SessionOptions(), sha256_file(path))
+    with pytest.raises(ConfigError, match="not a loadable ONNX model"):
+        LoadedModel(declaration, tampered, BatchPolicy(), SessionOptions())
 
 
-def test_model_cards_describe_the_models(models_dir: Path) -> None:
+def test_demo_cards_declare_their_inputs_and_quality(models_dir: Path) -> None:
     cards = {
-        v: ModelCard.read(models_dir / v / "card.json") for v in ("prod-v1", "cand-v2", "worse-v0")
+        v: read_declaration(models_dir / v / "card.json")
+        for v in ("prod-v1", "cand-v2", "worse-v0")
     }
-    assert (
-        cards["cand-v2"].offline_ndcg_at_10
-        > cards["prod-v1"].offline_ndcg_at_10
-        > cards["worse-v0"].offline_ndcg_at_10
-    )
+    ndcg = {v: c.offline_metrics["ndcg_at_10"] for v, c in cards.items()}
+    assert ndcg["cand-v2"] > ndcg["prod-v1"] > ndcg["worse-v0"]
     for card in cards.values():
-        assert len(card.sha256) == 64 and card.raw["created"]
-        assert [i["name"] for i in card.raw["inputs"]] == ["query_tokens", "item_index"]
+        assert [(i.name, i.source) for i in card.inputs] == [
+            ("query_tokens", "query_tokens"),
+            ("item_index", "item_ids"),
+        ]

@@ -1,0 +1,93 @@
+"""A small blocking client of the admin API, for the CLI and the demo driver (stdlib only)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import GatewayError
+
+
+class ApiError(GatewayError):
+    """The gateway answered with an error status; the message carries its JSON error."""
+
+    def __init__(self, method: str, url: str, status: int, body: bytes) -> None:
+        try:
+            error = json.loads(body)["error"]
+            where = f"{error['where']}: " if error.get("where") else ""
+            detail = f"{where}{error['message']}"
+        except (ValueError, KeyError, TypeError):
+            detail = body[:500].decode(errors="replace")
+        super().__init__(f"{method} {url} -> {status}: {detail}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class AdminClient:
+    base_url: str
+    token: str | None = None
+    actor: str | None = None
+    timeout_s: float = 30.0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        data: bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        url = self.base_url.rstrip("/") + path
+        if body is not None:
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", content_type)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        if self.actor:
+            request.add_header("X-Abgate-Actor", self.actor)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise ApiError(method, url, exc.code, exc.read()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise GatewayError(
+                f"cannot reach the gateway at {self.base_url} ({reason}); is it running? "
+                "(abgate serve, or set --url / ABGATE_PORT)"
+            ) from None
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def register_model(self, card: dict[str, Any], model: Path) -> Any:
+        boundary = uuid.uuid4().hex
+        parts = [
+            (b"card", b"card.json", b"application/json", json.dumps(card).encode()),
+            (b"model", model.name.encode(), b"application/octet-stream", model.read_bytes()),
+        ]
+        body = b""
+        for name, filename, ctype, payload in parts:
+            body += (
+                b"--" + boundary.encode() + b"\r\n"
+                b'Content-Disposition: form-data; name="'
+                + name
+                + b'"; filename="'
+                + filename
+                + b'"\r\n'
+                b"Content-Type: " + ctype + b"\r\n\r\n" + payload + b"\r\n"
+            )
+        body += b"--" + boundary.encode() + b"--\r\n"
+        return self.request(
+            "POST",
+            "/v1/models",
+            data=body,
+            content_type=f"multipart/form-data; boundary={boundary}",
+        )

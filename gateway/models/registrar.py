@@ -1,0 +1,233 @@
+"""Registering a version and running its gates: the steps behind ``POST /v1/models``,
+``abgate models register`` and the seeding of an empty store.
+
+Registration is synchronous and refuses what cannot work (422 naming the input: a file
+that does not load, a signature not as declared; 409: the id taken by other bytes). The
+gates run afterwards, off the event loop, and their results land in the card and the audit
+stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from gateway.config import RoutingConfig
+from gateway.errors import ConfigError, Conflict, NotFound
+from gateway.inference.registry import OnnxRanker, sha256_file
+from gateway.inference.session import SessionOptions
+from gateway.models.artifacts import ArtifactStore
+from gateway.models.card import Declaration, ModelCard, parse_declaration
+from gateway.models.gate_policy import GatePolicy
+from gateway.models.gates import EvalSet, failed_gates, load_eval_set, run_gates
+from gateway.models.store import ModelStore
+
+log = logging.getLogger("abgate.models")
+
+
+class Registrar:
+    def __init__(
+        self,
+        store: ModelStore,
+        artifacts: ArtifactStore,
+        options: SessionOptions,
+        policy: GatePolicy,
+        eval_path: Path,
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.options = options
+        self.policy = policy
+        self.eval_path = eval_path
+        self._eval_set: EvalSet | None = None
+
+    def eval_set(self) -> EvalSet:
+        if self._eval_set is None:
+            self._eval_set = load_eval_set(self.eval_path)
+        return self._eval_set
+
+    async def register(
+        self, declaration: Declaration, upload: Path, actor: str, reason: str
+    ) -> tuple[ModelCard, bool]:
+        """Register the ONNX file at ``upload`` (consumed); (card, whether it is new)."""
+        try:
+            sha, size, signature = await asyncio.to_thread(self._inspect, declaration, upload)
+            existing = await self.store.find(declaration.version)
+            if existing is not None:
+                return await self._again(existing, sha, actor), False
+            await asyncio.to_thread(self.artifacts.commit, upload, sha)
+        finally:
+            self.artifacts.discard(upload)
+        card = ModelCard(
+            declaration=declaration,
+            sha256=sha,
+            size_bytes=size,
+            signature=signature,
+            registered_by=actor,
+            registered_at=time.time(),
+        )
+        if not await self.store.register(card, actor, reason):
+            existing = await self.store.get(declaration.version)  # registered meanwhile
+            return await self._again(existing, sha, actor), False
+        log.info("registered model %s (sha256 %s, %d bytes)", card.version, sha[:12], size)
+        return card, True
+
+    def _inspect(self, declaration: Declaration, path: Path) -> tuple[str, int, dict[str, Any]]:
+        sha = sha256_file(path)
+        ranker = OnnxRanker(declaration, path, self.options)  # 422 unless it loads as declared
+        return sha, path.stat().st_size, ranker.signature()
+
+    async def _again(self, existing: ModelCard, sha: str, actor: str) -> ModelCard:
+        """The same id once more: the same bytes are a no-op (or bring a retired version
+        back); other bytes are refused."""
+        if existing.sha256 != sha:
+            raise Conflict(
+                f"model version {existing.version!r} is registered with other bytes (sha256 "
+                f"{existing.sha256[:12]}…, this file {sha[:12]}…); a version id is immutable: "
+                "register these bytes under a new id"
+            )
+        if existing.retired:
+            return await self.store.update(
+                existing.version, lambda c: replace(c, retired=False), actor, "restored"
+            )
+        return existing
+
+    async def gate(self, version: str, production: str | None, actor: str) -> ModelCard:
+        """Run every gate for ``version`` against ``production`` and record the results."""
+        card = await self.store.get(version)
+        prod_card = None
+        if production is not None and production != version:
+            prod_card = await self.store.find(production)
+        record = await asyncio.to_thread(self._run, card, prod_card)
+        passed = bool(record["passed"])
+        failures = failed_gates(record)
+        reason = "gates passed" if passed else "gates failed: " + "; ".join(failures)
+
+        def apply(c: ModelCard) -> ModelCard:
+            return replace(c, state="passed" if passed else "failed", gates=record)
+
+        updated = await self.store.update(version, apply, actor, reason)
+        log.info("model %s: %s", version, reason)
+        return updated
+
+    def _run(self, card: ModelCard, prod_card: ModelCard | None) -> dict[str, Any]:
+        try:
+            candidate = OnnxRanker(
+                card.declaration, self.artifacts.path(card.sha256), self.options, card.sha256
+            )
+        except ConfigError as exc:
+            return {
+                "against": None,
+                "passed": False,
+                "ran_at": time.time(),
+                "results": [
+                    {"gate": "integrity", "passed": False, "detail": str(exc), "figures": {}}
+                ],
+            }
+        production = None
+        if prod_card is not None:
+            production = OnnxRanker(
+                prod_card.declaration,
+                self.artifacts.path(prod_card.sha256),
+                self.options,
+                prod_card.sha256,
+            )
+        return run_gates(candidate, production, self.eval_set(), self.policy)
+
+    async def seed(self, config: RoutingConfig, seed_dir: Path, actor: str) -> None:
+        """Register and gate, from ``seed_dir/<version>/{card.json,model.onnx}``, every version
+        the seed config names that the store lacks. Production first, so that the others
+        are gated against it. A seeded version that fails a gate is overridden, audited: the
+        seed file routes to it on purpose."""
+        names = [config.production, *sorted(config.referenced_versions() - {config.production})]
+        for version in names:
+            if await self.store.find(version) is not None:
+                continue
+            directory = seed_dir / version
+            try:
+                raw = orjson.loads((directory / "card.json").read_bytes())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise ConfigError(
+                    str(directory),
+                    f"model version {version!r} is named by the routing config but not registered, "
+                    f"and there is no seed card for it here ({exc}); register it first "
+                    "(abgate models register) or build the demo models (abgate build-models)",
+                ) from None
+            declaration = parse_declaration(raw, f"{directory / 'card.json'}")
+            if declaration.version != version:
+                raise ConfigError(
+                    f"{directory / 'card.json'}.version",
+                    f"expected {version!r}, got {declaration.version!r}",
+                )
+            upload = self.artifacts.incoming()
+            upload.write_bytes((directory / "model.onnx").read_bytes())
+            _, new = await self.register(declaration, upload, actor, f"seeded from {seed_dir}")
+            if not new:
+                continue
+            gated = await self.gate(
+                version, None if version == config.production else config.production, actor
+            )
+            if gated.state == "failed":
+                await self.override(version, actor, "the seed routing config routes to it")
+
+    async def override(self, version: str, actor: str, reason: str) -> ModelCard:
+        card = await self.store.get(version)
+        if card.state == "gating":
+            raise Conflict(f"model version {version!r} is still being gated; wait for its results")
+        if card.state == "passed":
+            raise Conflict(
+                f"model version {version!r} passed its gates; there is nothing to override"
+            )
+        override = {"actor": actor, "reason": reason, "ts": time.time()}
+        return await self.store.update(
+            version, lambda c: replace(c, override=override), actor, f"gates overridden: {reason}"
+        )
+
+    async def retire(
+        self, version: str, config: RoutingConfig, actor: str, reason: str
+    ) -> ModelCard:
+        card = await self.store.get(version)
+        if version == config.production:
+            raise Conflict(
+                f"model version {version!r} is production; make another version production first"
+            )
+        users = [e.key for e in config.running if version in e.model_versions]
+        if users:
+            raise Conflict(
+                f"model version {version!r} is used by running experiment(s) {users}; stop them first"
+            )
+        if card.retired:
+            return card
+        return await self.store.update(
+            version, lambda c: replace(c, retired=True), actor, reason or "retired"
+        )
+
+    async def require_usable(self, version: str) -> ModelCard:
+        """The card of a version that may take traffic, or the error that says why not."""
+        card = await self.store.find(version)
+        if card is None:
+            raise ConfigError(f"model version {version!r}", "is not registered (POST /v1/models)")
+        if card.retired:
+            raise Conflict(
+                f"model version {version!r} is retired; register the same file again to restore it"
+            )
+        if card.state == "gating":
+            raise Conflict(f"model version {version!r} is still being gated; wait for its results")
+        if not card.usable:
+            raise ConfigError(
+                f"model version {version!r}",
+                "failed its gates ("
+                + "; ".join(failed_gates(card.gates))
+                + f"); an admin may override with a reason: POST /v1/models/{version}/override",
+            )
+        return card
+
+
+def not_found(version: str) -> NotFound:
+    return NotFound(f"model version {version!r} is not registered")

@@ -1,0 +1,211 @@
+"""The lifecycle on a live system, with no restart: two gateway processes, the worker, real
+Redis, real ONNX, real HTTP. Register a version → gates recorded → experiment created and
+started → searches routed to it → the worker promotes it and production moves → a second
+experiment on the same namespace → production rolled back in one call → freeze and unfreeze.
+The audit stream holds every step."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from gateway.processes import ProcessGroup, wait_ready
+from gateway.redis_server import free_port
+from gateway.settings import Settings
+from sim.shoppers import ShopperTraffic
+from tests.conftest import TEST_CONFIGS
+from tests.e2e.conftest import System
+from tests.http.test_models import form
+from tests.live import gateway_env
+
+AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "carol"}
+CHUNK = 1500
+MAX_SHOPPERS = 30_000
+
+
+@pytest.fixture
+def fresh(settings: Settings) -> Iterator[System]:
+    settings = replace(settings, routing_file=TEST_CONFIGS / "production_only.toml")
+    port = free_port()
+    group = ProcessGroup()
+    env = gateway_env(settings, port)
+    try:
+        for i in range(2):
+            group.spawn(f"gateway-{i}", ["serve-one"], env)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/readyz", group, processes=2)
+        group.spawn("worker", ["worker", "--interval", "1"], gateway_env(settings, 0))
+        yield System(base, settings, group)
+    finally:
+        group.stop()
+
+
+class Api:
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session, self.base = session, base
+
+    async def call(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
+        kwargs.setdefault("headers", AUTH)
+        async with self.session.request(method, self.base + path, **kwargs) as response:
+            body = await response.json()
+            assert response.status == status, (method, path, response.status, body)
+            return body
+
+    async def until(self, path: str, check: Any, limit_s: float = 60.0) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while True:
+            data = await self.call("GET", path)
+            if check(data):
+                return data
+            assert loop.time() < deadline, data
+            await asyncio.sleep(0.2)
+
+    async def register(self, models_dir: Any, version: str) -> Any:
+        card = json.loads((models_dir / version / "card.json").read_text())
+        onnx = (models_dir / version / "model.onnx").read_bytes()
+        await self.call("POST", "/v1/models", 202, data=form(card, onnx))
+        return await self.until(
+            f"/v1/models/{version}",
+            lambda c: (
+                (c["state"] != "gating" and len(c["loaded_by"]) == 2) or c["state"] == "failed"
+            ),
+        )
+
+    async def search_assignments(self, users: int = 200) -> set[str]:
+        seen = set()
+        for i in range(users):
+            page = await self.call(
+                "POST",
+                "/v1/search",
+                json={"user_id": f"s{i}", "query": "tent", "candidates": [1, 2, 3]},
+            )
+            seen |= {f"{a['experiment']}/{a['variant']}" for a in page["assignments"]}
+        return seen
+
+
+def _experiment(key: str, control: str, candidate: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "namespace_range": [0.0, 1.0],
+        "min_units_per_arm": 300,
+        "guardrails": [{"metric": "click_through_rate", "margin": 0.05}],
+        "variants": [
+            {"name": "control", "model_version": control, "weight": 0.5},
+            {"name": "candidate", "model_version": candidate, "weight": 0.5},
+        ],
+    }
+
+
+async def test_register_gate_experiment_promote_again_rollback_freeze(fresh: System) -> None:
+    models_dir = fresh.settings.seed_models_dir
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, fresh.base_url)
+        assert (await api.call("GET", "/v1/production"))["production"] == "prod-v1"
+        assert [m["version"] for m in (await api.call("GET", "/v1/models"))["models"]] == [
+            "prod-v1"
+        ]
+        assert await api.search_assignments(20) == set()
+
+        # Register while serving; the gates run in the background and are recorded.
+        card = await api.register(models_dir, "cand-v2")
+        assert card["state"] == "passed", card["gates"]
+        assert {r["gate"] for r in card["gates"]["results"]} >= {
+            "offline_quality",
+            "latency",
+            "consistency",
+        }
+
+        await api.call(
+            "POST", "/v1/experiments", 201, json=_experiment("ranker-v2", "prod-v1", "cand-v2")
+        )
+        await api.call("POST", "/v1/experiments/ranker-v2/start")
+        assert await api.search_assignments() == {"ranker-v2/control", "ranker-v2/candidate"}
+
+        served = 0
+        while served < MAX_SHOPPERS:
+            stats = await ShopperTraffic(
+                fresh.base_url, seed=7 + served, concurrency=16, max_shoppers=CHUNK
+            ).run()
+            assert stats.errors == 0, stats.error_samples
+            served += CHUNK
+            await asyncio.sleep(1.5)
+            fresh.group.check()
+            if (await api.call("GET", "/v1/experiments/ranker-v2"))["status"] == "concluded":
+                break
+        first = await api.call("GET", "/v1/experiments/ranker-v2")
+        assert (first["status"], first["outcome"]) == ("concluded", "promoted"), first
+        assert sum(first["stats"]["candidate"].values()) > 0  # its results stay readable
+        production = await api.call("GET", "/v1/production")
+        assert production["production"] == "cand-v2"
+        assert (production["history"][0]["experiment"], production["history"][0]["actor"]) == (
+            "ranker-v2",
+            "decision-loop",
+        )
+        assert await api.search_assignments(50) == set()  # concluded: routes nobody
+
+        # A second experiment on the same namespace: a version that fails its gate, let
+        # through by an audited override.
+        worse = await api.register(models_dir, "worse-v0")
+        assert worse["state"] == "failed"
+        await api.call(
+            "POST", "/v1/experiments", 201, json=_experiment("ranker-v0", "cand-v2", "worse-v0")
+        )
+        refused = await api.call("POST", "/v1/experiments/ranker-v0/start", 422)
+        assert "failed its gates" in refused["error"]["message"]
+        await api.call("POST", "/v1/models/worse-v0/override", json={"reason": "see it lose"})
+        await api.until("/v1/models/worse-v0", lambda c: len(c["loaded_by"]) == 2)
+        await api.call("POST", "/v1/experiments/ranker-v0/start")
+        assert await api.search_assignments() == {"ranker-v0/control", "ranker-v0/candidate"}
+
+        # Production back to the one before, in one call.
+        back = await api.call("POST", "/v1/production/rollback", json={"reason": "pages slow"})
+        assert back["production"] == "prod-v1"
+
+        # Freeze: everyone gets production, nothing starts; unfreeze lifts it.
+        frozen = await api.call("POST", "/v1/freeze", json={"reason": "peak season"})
+        assert frozen["frozen"] is True
+        assert (await api.call("GET", "/v1/experiments/ranker-v0"))["outcome"] == "stopped"
+        assert await api.search_assignments(50) == set()
+        await api.call(
+            "POST", "/v1/experiments", 201, json=_experiment("ranker-v3", "prod-v1", "cand-v2")
+        )
+        await api.call("POST", "/v1/experiments/ranker-v3/start", 409)
+        await api.call("DELETE", "/v1/freeze")
+        await api.call("POST", "/v1/experiments/ranker-v3/start")
+
+        audit = (await api.call("GET", "/v1/audit?count=200"))["entries"]
+        steps = [(e["actor"], e.get("model"), e["reason"]) for e in reversed(audit)]
+        expected = [
+            ("carol", "cand-v2", "registered"),
+            ("carol", "cand-v2", "gates passed"),
+            ("carol", None, "created"),
+            ("carol", None, "started"),
+            ("decision-loop", None, None),
+            ("carol", "worse-v0", "registered"),
+            ("carol", "worse-v0", "gates failed"),
+            ("carol", None, "created"),
+            ("carol", "worse-v0", "gates overridden: see it lose"),
+            ("carol", None, "started"),
+            ("carol", None, "rollback from cand-v2 to prod-v1: pages slow"),
+            ("carol", None, "freeze: peak season"),
+            ("carol", None, "created"),
+            ("carol", None, "unfreeze"),
+            ("carol", None, "started"),
+        ]
+        position = 0
+        for actor, model, reason in expected:
+            while position < len(steps) and not (
+                steps[position][0] == actor
+                and steps[position][1] == model
+                and (reason is None or steps[position][2].startswith(reason))
+            ):
+                position += 1
+            assert position < len(steps), (actor, model, reason, steps)
+            position += 1
