@@ -12,12 +12,10 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from gateway.admin_cli import add_admin_commands, default_url
-from gateway.control.actors import DECISION_LOOP
+from gateway.client import AdminClient
 from gateway.errors import GatewayError
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import EmbeddedRedis
@@ -36,7 +34,7 @@ def _logging(verbose: bool) -> None:
 def _ensure_models(settings: Settings) -> None:
     from sim.build import ensure_demo_models
 
-    ensure_demo_models(settings.models_dir)
+    ensure_demo_models(settings.seed_models_dir)
 
 
 @contextlib.contextmanager
@@ -127,58 +125,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _get_json(url: str, token: str | None = None, method: str = "GET", body: Any = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        raise GatewayError(f"{method} {url} -> {exc.code}: {exc.read().decode()}") from None
-
-
-def _evidence(arm: dict[str, Any]) -> str:
-    """The estimate, its interval and the p-value the decision uses, as one phrase."""
-    low, high = arm["ci_low"], arm["ci_high"]
-    if arm.get("scale") == "absolute":
-        size = f"difference {arm['estimate']:+.4g}"
-        interval = f"[{_end(low, '+.4g', '-inf')}, {_end(high, '+.4g', 'inf')}]"
-    else:
-        size = f"lift {arm['estimate']:+.1%}"
-        interval = f"[{_end(low, '+.1%', '-inf')}, {_end(high, '+.1%', 'inf')}]"
-    if arm.get("p_boundary") is not None:
-        return f"{size} {interval}, p={arm['p_value']:.3g} (boundary {arm['p_boundary']:.2g})"
-    p = arm.get("p_adjusted", arm["p_value"])
-    return f"{size} {interval}, p={p:.3f}"
-
-
-def _end(x: float | None, spec: str, open_end: str) -> str:
-    """An interval's end; JSON carries an infinite one as null."""
-    return open_end if x is None else format(x, spec)
-
-
-def _estimate_line(base: str, keys: list[str]) -> str:
-    parts = []
-    for key in keys:
-        try:
-            data = _get_json(f"{base}/v1/experiments/{key}")
-        except (GatewayError, OSError):
-            continue
-        evaluation = data.get("last_evaluation")
-        state = data["outcome"] if data["status"] == "concluded" else "running"
-        if not (evaluation and evaluation["arms"]):
-            parts.append(f"{key}: {state}, waiting for data")
-        else:
-            users = sum(evaluation["units"].values())
-            parts.append(f"{key}: {state}, users {users}, {_evidence(evaluation['arms'][0])}")
-    return "  |  ".join(parts)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    from sim.shoppers import ShopperTraffic, progress_line
+    from sim.demo import run_story
 
     os.environ["ABGATE_DEMO"] = "1"  # the children may use the demo token without a warning
     settings = Settings.from_env()
@@ -202,70 +150,35 @@ def cmd_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             print(
-                f"admin token: {settings.admin_token}   (try: curl {base}/v1/experiments)",
+                f"admin token: {settings.admin_token}   (try: curl {base}/v1/models)",
                 flush=True,
             )
-            if not any(
-                e["status"] == "running" for e in _get_json(base + "/v1/experiments")["experiments"]
-            ):
-                print(
-                    "no running experiment: the demo experiment concluded in an earlier run "
-                    "(use without --keep-state for a fresh one)",
-                    flush=True,
+            client = AdminClient(base, settings.admin_token, "demo")
+
+            async def main() -> None:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await run_story(
+                    base,
+                    client,
+                    settings.seed_models_dir,
+                    group,
+                    args.workers,
+                    args.seed,
+                    args.concurrency,
+                    args.progress_every,
+                    args.exit_after_decision,
+                    stop,
                 )
-            keys = [
-                e["key"]
-                for e in _get_json(base + "/v1/experiments")["experiments"]
-                if e["status"] == "running"
-            ]
-            asyncio.run(_drive(base, keys, args, group, ShopperTraffic, progress_line))
+
+            asyncio.run(main())
         finally:
             print("stopping ...", flush=True)
             group.stop()
     print("stopped cleanly.", flush=True)
     return 0
-
-
-async def _drive(
-    base: str,
-    keys: list[str],
-    args: argparse.Namespace,
-    group: ProcessGroup,
-    traffic_cls: Any,
-    progress_line: Any,
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    traffic = traffic_cls(base, seed=args.seed, concurrency=args.concurrency)
-    task = asyncio.create_task(traffic.run(stop))
-    started = loop.time()
-    announced: set[str] = set()
-    while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.progress_every)
-        if stop.is_set():
-            break
-        group.check()
-        print(progress_line(traffic.stats, loop.time() - started), flush=True)
-        try:
-            line = await asyncio.to_thread(_estimate_line, base, keys)
-            audit = await asyncio.to_thread(_get_json, base + "/v1/audit?count=20")
-        except (GatewayError, OSError) as exc:
-            print(f"        (gateway not answering: {exc})", flush=True)
-            continue
-        if line:
-            print(f"        {line}", flush=True)
-        for entry in audit["entries"]:
-            if entry["actor"] == DECISION_LOOP and entry["id"] not in announced:
-                announced.add(entry["id"])
-                print(f"*** DECISION (config v{entry['version']}): {entry['reason']}", flush=True)
-                for change in entry["diff"]:
-                    print(f"      {change['path']}: {change['old']} -> {change['new']}", flush=True)
-        if args.exit_after_decision and announced:
-            stop.set()
-    await task
 
 
 def cmd_build_models(args: argparse.Namespace) -> int:
@@ -282,9 +195,8 @@ def cmd_set(args: argparse.Namespace) -> int:
         }
     if args.coverage is not None:
         body["coverage"] = args.coverage
-    token = Settings.from_env().admin_token
-    result = _get_json(f"{args.url.rstrip('/')}/v1/experiments/{args.key}", token, "PATCH", body)
-    print(json.dumps(result, indent=2))
+    client = AdminClient(args.url, Settings.from_env().admin_token, os.environ.get("ABGATE_ACTOR"))
+    print(json.dumps(client.request("PATCH", f"/v1/experiments/{args.key}", body), indent=2))
     return 0
 
 
@@ -301,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=1)
     run.add_argument("--progress-every", type=float, default=2.0)
     run.add_argument(
-        "--exit-after-decision", action="store_true", help="stop once a decision is made"
+        "--exit-after-decision", action="store_true", help="stop once the story has been told"
     )
     run.add_argument(
         "--keep-state", action="store_true", help="reuse the embedded Redis data of an earlier run"
@@ -315,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
     worker.add_argument("--interval", type=float, default=2.0)
     worker.set_defaults(func=cmd_worker)
-    build = sub.add_parser("build-models", help="train and export the demo models if missing")
+    build = sub.add_parser(
+        "build-models", help="train and export the demo models into ABGATE_SEED_MODELS if missing"
+    )
     build.set_defaults(func=cmd_build_models)
     add_admin_commands(sub)
     setp = sub.add_parser("set", help="change an experiment's weights or coverage (audited)")

@@ -19,8 +19,8 @@ class ApiError(GatewayError):
     def __init__(self, method: str, url: str, status: int, body: bytes) -> None:
         try:
             error = json.loads(body)["error"]
-            where = f"{error['where']}: " if error.get("where") else ""
-            detail = f"{where}{error['message']}"
+            where, message = error.get("where"), str(error["message"])
+            detail = f"{where}: {message}" if where and not message.startswith(where) else message
         except (ValueError, KeyError, TypeError):
             detail = body[:500].decode(errors="replace")
         super().__init__(f"{method} {url} -> {status}: {detail}")

@@ -1,0 +1,72 @@
+"""The CLI's admin verbs against a live system (two gateway processes), and a clear error —
+not a traceback — when the gateway is down."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gateway.redis_server import free_port
+from gateway.settings import ROOT
+from tests.e2e.conftest import System
+
+
+def _abgate(
+    system: System | None, *args: str, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ABGATE_ADMIN_TOKEN="test-token", ABGATE_ACTOR="dave")
+    base = url or (system.base_url if system else "")
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args, "--url", base],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_register_create_start_stop_production_freeze(system: System, models_dir: Path) -> None:
+    onnx = models_dir / "cand-v2" / "model.onnx"  # its card.json lies beside it
+    card = _json(
+        _abgate(system, "models", "register", str(onnx), "--version", "cand-v9", "--notes", "cli")
+    )
+    assert (card["version"], card["notes"], card["registered_by"]) == ("cand-v9", "cli", "dave")
+    listed = _abgate(system, "models", "list")
+    assert "cand-v9" in listed.stdout and "prod-v1" in listed.stdout
+    for key in ("better", "worse", "aa"):
+        _json(_abgate(system, "experiments", "stop", key, "--reason", "cli test"))
+    created = _json(
+        _abgate(
+            system, "experiments", "create", str(ROOT / "configs" / "demo" / "ranker-cand-v2.toml")
+        )
+    )
+    assert created["experiment"]["status"] == "draft"
+    started = _json(_abgate(system, "experiments", "start", "ranker-cand-v2"))
+    assert started["experiment"]["status"] == "running"
+    refused = _abgate(system, "experiments", "start", "ranker-cand-v2")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "409: experiment 'ranker-cand-v2' is running" in refused.stderr
+    _json(_abgate(system, "production", "set", "cand-v2", "--reason", "cli"))
+    back = _json(_abgate(system, "production", "rollback", "--reason", "cli"))
+    assert back["production"] == "prod-v1"
+    frozen = _json(_abgate(system, "freeze", "--reason", "cli"))
+    assert frozen["frozen"] is True
+    assert _json(_abgate(system, "unfreeze"))["frozen"] is False
+    history = _json(_abgate(system, "production", "show"))["history"]
+    assert [h["actor"] for h in history[:2]] == ["dave", "dave"]
+
+
+def test_a_gateway_that_is_down_is_named_without_a_traceback() -> None:
+    done = _abgate(None, "models", "list", url=f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 2
+    assert "cannot reach the gateway" in done.stderr and "Traceback" not in done.stderr
