@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy gateway stats sim tests bench
+	$(VENV)/bin/lint-imports
 
 check: lint test
 

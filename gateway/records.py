@@ -23,7 +23,7 @@ class RecordError(ValueError):
     """A stream entry that is not a record this version writes; the message names the field."""
 
 
-def _object(raw: bytes | dict[str, Any]) -> dict[str, Any]:
+def _object(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     data = orjson.loads(raw) if isinstance(raw, bytes | bytearray | str) else raw
     if not isinstance(data, dict):
         raise RecordError(f"expected a JSON object, got {type(data).__name__}")
@@ -168,3 +168,175 @@ class OutcomeRecord:
             value=_number(data, "value", 0.0),
             ts=_number(data, "ts", 0.0),
         )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An effect with its always-valid interval and p-value (an infinite end is None in JSON)."""
+
+    estimate: float
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "estimate": self.estimate,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "p_value": self.p_value,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Estimate:
+        return cls(
+            float(data["estimate"]),
+            _optional_float(data.get("ci_low")),
+            _optional_float(data.get("ci_high")),
+            float(data["p_value"]),
+        )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    metric: str
+    margin: float
+    breached: bool
+    effect: Estimate
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metric": self.metric, "margin": self.margin, "breached": self.breached} | (
+            self.effect.to_json()
+        )
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One treatment against control: the effect on the primary metric and each guardrail."""
+
+    variant: str
+    units: int
+    relative: bool  # lift over control; False: an absolute difference (control mean 0)
+    effect: Estimate
+    p_adjusted: float | None
+    p_boundary: float | None
+    significant: bool
+    guardrails: tuple[GuardrailResult, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "units": self.units,
+            "scale": "relative" if self.relative else "absolute",
+            "relative_lift": self.effect.estimate if self.relative else None,
+            **self.effect.to_json(),
+            "p_adjusted": self.p_adjusted,
+            "p_boundary": self.p_boundary,
+            "significant": self.significant,
+            "guardrails": [g.to_json() for g in self.guardrails],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArmResult:
+        return cls(
+            variant=str(data["variant"]),
+            units=int(data["units"]),
+            relative=data.get("scale", "relative") == "relative",
+            effect=Estimate.from_json(data),
+            p_adjusted=_optional_float(data.get("p_adjusted")),
+            p_boundary=_optional_float(data.get("p_boundary")),
+            significant=bool(data["significant"]),
+            guardrails=tuple(
+                GuardrailResult(
+                    str(g["metric"]), float(g["margin"]), bool(g["breached"]), Estimate.from_json(g)
+                )
+                for g in data.get("guardrails", [])
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    action: str  # continue, promote, rollback, stop-inconclusive
+    winner: str | None
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "winner": self.winner, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """One evaluation of one experiment, as the worker stores it and the API serves it.
+
+    ``look``, ``tuning_units`` and ``state`` carry over to the next evaluation
+    (:mod:`gateway.worker.evaluate`)."""
+
+    experiment: str
+    ts: float
+    metric: str
+    alpha: float
+    runtime_s: float
+    decision: DecisionRecord
+    method: str | None = None
+    look: int = 0
+    tuning_units: float | None = None
+    units: dict[str, int] | None = None
+    means: dict[str, float] | None = None
+    srm_p_value: float | None = None
+    arms: tuple[ArmResult, ...] = ()
+    state: dict[str, Any] | None = None
+    applied_version: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment,
+            "ts": self.ts,
+            "metric": self.metric,
+            "alpha": self.alpha,
+            "runtime_s": self.runtime_s,
+            "method": self.method,
+            "look": self.look,
+            "tuning_units": self.tuning_units,
+            "units": dict(self.units or {}),
+            "means": dict(self.means or {}),
+            "srm_p_value": self.srm_p_value,
+            "arms": [a.to_json() for a in self.arms],
+            "decision": self.decision.to_json(),
+            "state": dict(self.state or {}),
+            "applied_version": self.applied_version,
+        }
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str | dict[str, Any]) -> EvaluationRecord:
+        data = _object(raw)
+        try:
+            decision = data["decision"]
+            return cls(
+                experiment=str(data["experiment"]),
+                ts=float(data["ts"]),
+                metric=str(data["metric"]),
+                alpha=float(data["alpha"]),
+                runtime_s=float(data["runtime_s"]),
+                decision=DecisionRecord(
+                    str(decision["action"]), decision.get("winner"), tuple(decision["reasons"])
+                ),
+                method=data.get("method"),
+                look=int(data.get("look", 0)),
+                tuning_units=_optional_float(data.get("tuning_units")),
+                units={str(k): int(v) for k, v in (data.get("units") or {}).items()},
+                means={str(k): float(v) for k, v in (data.get("means") or {}).items()},
+                srm_p_value=_optional_float(data.get("srm_p_value")),
+                arms=tuple(ArmResult.from_json(a) for a in data.get("arms", [])),
+                state=data.get("state") or {},
+                applied_version=data.get("applied_version"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecordError(f"evaluation record: {exc!r}") from None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from gateway.errors import RequestError
+from gateway.records import OUTCOME_TYPES, OutcomeRecord, OutcomeType
 
 MAX_CANDIDATES: Final = 1000
 MAX_K: Final = 200
@@ -22,8 +23,6 @@ MAX_FEATURES: Final = 256
 # One purchase, in the shop's currency. Larger values are refused at the door: the worker
 # keeps exact integer sums of per-user revenue in cents and of their squares.
 MAX_PURCHASE_VALUE: Final = 100_000.0
-OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
-OutcomeType = Literal["click", "add_to_cart", "purchase"]
 
 
 @dataclass(frozen=True)
@@ -35,30 +34,6 @@ class SearchRequest:
     context: dict[str, Any]
     # [candidates, dim] when the candidates came as {"id", "features"} objects.
     features: npt.NDArray[np.float32] | None = None
-
-
-@dataclass(frozen=True)
-class OutcomeEvent:
-    event_id: str
-    type: OutcomeType
-    search_id: str
-    user_id: str
-    item_id: int
-    position: int
-    value: float
-    ts: float
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "type": self.type,
-            "search_id": self.search_id,
-            "user_id": self.user_id,
-            "item_id": self.item_id,
-            "position": self.position,
-            "value": self.value,
-            "ts": self.ts,
-        }
 
 
 def _object(
@@ -180,14 +155,14 @@ _EVENT_FIELDS: Final = (
 )
 
 
-def parse_outcome(value: Any, where: str, now: float) -> OutcomeEvent:
+def parse_outcome(value: Any, where: str, now: float) -> OutcomeRecord:
     data = _object(
         value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id")
     )
     kind = data["type"]
     if kind not in OUTCOME_TYPES:
         raise RequestError(f"{where}.type", f"must be one of {list(OUTCOME_TYPES)}, got {kind!r}")
-    return OutcomeEvent(
+    return OutcomeRecord(
         event_id=_id(data["event_id"], f"{where}.event_id"),
         type=cast(OutcomeType, kind),
         search_id=_id(data["search_id"], f"{where}.search_id"),
@@ -199,7 +174,7 @@ def parse_outcome(value: Any, where: str, now: float) -> OutcomeEvent:
     )
 
 
-def parse_outcomes(body: Any, now: float) -> list[OutcomeEvent]:
+def parse_outcomes(body: Any, now: float) -> list[OutcomeRecord]:
     """One event object, or ``{"events": [...]}``; all-or-nothing."""
     if isinstance(body, dict) and "events" in body:
         _object(body, "$", ("events",), ("events",))

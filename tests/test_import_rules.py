@@ -17,6 +17,8 @@ PURE = [
     ROOT / "gateway" / "config",
     ROOT / "gateway" / "control" / "changes.py",
     ROOT / "gateway" / "worker" / "retry_schedule.py",
+    ROOT / "gateway" / "records.py",
+    ROOT / "gateway" / "models" / "ranking_metrics.py",
 ]
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from gateway.config import experiment_to_dict, routing_to_dict
 from gateway.errors import NotFound, RequestError
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
-from gateway.worker.aggregates import read_variant_stats
+from gateway.records import EvaluationRecord
+from gateway.variant_stats import read_variant_stats
 
 MAX_AUDIT_COUNT = 10_000
 
@@ -34,7 +34,9 @@ async def get_experiment(request: web.Request) -> web.Response:
     data = _experiment_json(gw, key)
     data["stats"] = await gw.redis_guard.read(lambda: read_variant_stats(gw.redis, gw.keys, key))
     decision = await gw.redis_guard.read(lambda: gw.redis.hget(gw.keys.decisions, key))
-    data["last_evaluation"] = None if decision is None else orjson.loads(decision)
+    data["last_evaluation"] = (
+        None if decision is None else EvaluationRecord.from_json(decision).to_json()
+    )
     return json_response(data)
 
 

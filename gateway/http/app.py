@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from gateway.config import RoutingConfig, load_routing_file
 from gateway.control.actors import GATEWAY_STARTUP
@@ -29,6 +28,7 @@ from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
+from gateway.redis_client import redis_client
 from gateway.router.assign import Router
 from gateway.settings import Settings
 
@@ -36,13 +36,6 @@ log = logging.getLogger("abgate.gateway")
 
 # How long a starting process waits for production to be registered, gated and loaded.
 PRODUCTION_WAIT_S = 120.0
-
-
-def redis_client(url: str) -> Redis:
-    # Short timeouts: a dead Redis must show up as an error fast, never as a stalled flush.
-    return Redis.from_url(
-        url, socket_timeout=2.0, socket_connect_timeout=1.0, health_check_interval=5
-    )
 
 
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:

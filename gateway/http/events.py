@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import orjson
 from aiohttp import web
 
 from gateway.http.body import read_json
@@ -17,6 +16,6 @@ async def events(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await read_json(request, gw)
     outcomes = parse_outcomes(body, now=time.time())  # all-or-nothing: validated before any is kept
-    gw.sink.put_many([(gw.keys.outcomes, orjson.dumps(o.to_record())) for o in outcomes])
+    gw.sink.put_many([(gw.keys.outcomes, o.to_json()) for o in outcomes])
     gw.counters.events += len(outcomes)
     return json_response({"accepted": len(outcomes)}, status=202)

@@ -6,12 +6,12 @@ import time
 import uuid
 
 import numpy as np
-import orjson
 from aiohttp import web
 
 from gateway.http.body import read_json
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
+from gateway.records import AssignmentRecord, ExposureRecord
 from gateway.schema import parse_search
 
 
@@ -26,21 +26,25 @@ async def search(request: web.Request) -> web.Response:
     top = np.argsort(-scores, kind="stable")[: query.k]
     search_id = uuid.uuid4().hex
     results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]
-    assignments = [
-        {"experiment": a.experiment, "variant": a.variant, "model_version": a.model_version}
-        for a in route.assignments
-    ]
-    exposure = {
-        "event_id": search_id,
-        "type": "exposure",
-        "search_id": search_id,
-        "user_id": query.user_id,
-        "ts": time.time(),
-        "config_version": router.version,
-        "model_version": route.model_version,
-        "assignments": assignments,
-        "items": [r["item_id"] for r in results],
-    }
-    gw.sink.put_many([(gw.keys.exposures, orjson.dumps(exposure))])
+    assignments = tuple(
+        AssignmentRecord(a.experiment, a.variant, a.model_version) for a in route.assignments
+    )
+    exposure = ExposureRecord(
+        event_id=search_id,
+        search_id=search_id,
+        user_id=query.user_id,
+        ts=time.time(),
+        config_version=router.version,
+        model_version=route.model_version,
+        assignments=assignments,
+        items=tuple(query.candidates[i] for i in top),
+    )
+    gw.sink.put_many([(gw.keys.exposures, exposure.to_json())])
     gw.counters.searches += 1
-    return json_response({"search_id": search_id, "results": results, "assignments": assignments})
+    return json_response(
+        {
+            "search_id": search_id,
+            "results": results,
+            "assignments": [a.to_json() for a in assignments],
+        }
+    )

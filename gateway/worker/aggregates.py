@@ -22,11 +22,9 @@ the worker moves such an entry to the dead-letter stream.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import Final
 
-from redis.asyncio import Redis
-
-from gateway.keys import Keys, lua_key_constants
+from gateway.keys import lua_key_constants
 from gateway.schema import MAX_PURCHASE_VALUE
 
 SEEN_TTL_S: Final = 7 * 24 * 3600
@@ -177,29 +175,3 @@ def _lua(script: str) -> str:
 
 EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)
 OUTCOME_LUA: Final = _lua(_OUTCOME_LUA)
-
-STAT_FIELDS: Final = (
-    "users",
-    "converters",
-    "revenue_cents",
-    "revenue_cents_sq",
-    "searches",
-    "searches_sq",
-    "clicks",
-    "clicks_sq",
-    "clicks_x_searches",
-    "carts",
-)
-
-
-async def read_variant_stats(
-    redis: Redis, keys: Keys, experiment: str
-) -> dict[str, dict[str, int]]:
-    """``{variant: {field: integer sum}}`` from the experiment's stats hash."""
-    raw: dict[Any, Any] = await redis.hgetall(keys.stats(experiment))
-    out: dict[str, dict[str, int]] = {}
-    for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else str(field)
-        variant, _, stat = name.rpartition(":")
-        out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))[stat] = int(value)
-    return out

@@ -18,13 +18,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.keys import Keys
+from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
 from gateway.worker.aggregates import (
     APPLIED,
@@ -132,21 +133,21 @@ class StreamConsumer:
     async def _apply_exposures(self, entries: list[Entry]) -> None:
         if not entries:
             return
-        ok: list[tuple[bytes, dict[str, Any]]] = []
+        ok: list[tuple[bytes, ExposureRecord]] = []
         argvs: list[list[Any]] = []
         for entry_id, fields in entries:
-            event, argv, why = _parse(fields, _exposure_argv)
-            if argv is None:
-                await self._dead(self.keys.exposures, entry_id, event, why)
+            exposure, raw, why = _parse(fields, ExposureRecord.from_json)
+            if exposure is None:
+                await self._dead(self.keys.exposures, entry_id, raw, why)
                 continue
-            ok.append((entry_id, event))
-            argvs.append([self.keys.prefix, *argv])
+            ok.append((entry_id, exposure))
+            argvs.append([self.keys.prefix, *_exposure_argv(exposure)])
         results = await self._run(EXPOSURE_LUA, argvs)
         searches = []
         for (entry_id, event), result in zip(ok, results, strict=True):
             if result == APPLIED:
                 self.stats.exposures += 1
-                searches.append(str(event["search_id"]))
+                searches.append(event.search_id)
             elif result == DUPLICATE:
                 self.stats.duplicates += 1
             else:
@@ -155,17 +156,17 @@ class StreamConsumer:
         await self.redis.xack(self.keys.exposures, GROUP, *[entry_id for entry_id, _ in entries])
 
     async def _apply_outcomes(self, entries: list[Entry], due: list[Held]) -> None:
-        todo: list[tuple[bytes, dict[str, Any], list[Any], Held | None]] = []
+        todo: list[tuple[bytes, OutcomeRecord, list[Any], Held | None]] = []
         ack: list[bytes] = []
         for entry_id, fields in entries:
             if entry_id in self.schedule:
                 continue  # held already (a pending re-read): its retry is scheduled
-            event, argv, why = _parse(fields, _outcome_argv)
-            if argv is None:
-                await self._dead(self.keys.outcomes, entry_id, event, why)
+            outcome, raw, why = _parse(fields, OutcomeRecord.from_json)
+            if outcome is None:
+                await self._dead(self.keys.outcomes, entry_id, raw, why)
                 ack.append(entry_id)
                 continue
-            todo.append((entry_id, event, argv, None))
+            todo.append((entry_id, outcome, _outcome_argv(outcome), None))
         # A held outcome's arguments were built (and checked) when it was first read.
         todo += [(h.entry_id, h.event, _outcome_argv(h.event), h) for h in due]
         self.stats.retries += len(due)
@@ -184,8 +185,8 @@ class StreamConsumer:
                 self.stats.orphaned += 1
                 self._orphan_log.warning(
                     "outcome %s: search %s never seen; acknowledged as an orphan",
-                    event.get("event_id"),
-                    event.get("search_id"),
+                    event.event_id,
+                    event.search_id,
                 )
             else:
                 if held is not None:
@@ -235,31 +236,26 @@ def _why(result: Any) -> str:
     return _REFUSED.get(result, f"unexpected script result {result!r}")
 
 
-def _parse(
-    fields: Any, to_argv: Callable[[dict[str, Any]], list[Any]]
-) -> tuple[Any, list[Any] | None, str]:
-    """(event, script argv, "") or (what the entry held, None, why it cannot be applied)."""
+R = TypeVar("R", ExposureRecord, OutcomeRecord)
+
+
+def _parse(fields: Any, decode: Callable[[bytes], R]) -> tuple[R | None, bytes, str]:
+    """(record, raw, "") or (None, what the entry held, why it cannot be applied)."""
     raw = fields.get(b"e") if isinstance(fields, dict) else None
     if raw is None:
-        return b"", None, "entry has no event field (trimmed, or not written by a gateway)"
+        return None, b"", "entry has no event field (trimmed, or not written by a gateway)"
     try:
-        event = orjson.loads(raw)
-        return event, to_argv(event), ""
+        return decode(raw), raw, ""
     except orjson.JSONDecodeError as exc:
-        return raw, None, f"malformed JSON: {exc}"
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return raw, None, f"missing or malformed field: {exc!r}"
+        return None, raw, f"malformed JSON: {exc}"
+    except RecordError as exc:
+        return None, raw, f"missing or malformed field: {exc}"
 
 
-def _exposure_argv(e: dict[str, Any]) -> list[Any]:
-    pairs = [x for a in e.get("assignments", []) for x in (a["experiment"], a["variant"])]
-    return [str(e["event_id"]), str(e["search_id"]), str(e["user_id"]), *pairs]
+def _exposure_argv(e: ExposureRecord) -> list[Any]:
+    pairs = [x for a in e.assignments for x in (a.experiment, a.variant)]
+    return [e.event_id, e.search_id, e.user_id, *pairs]
 
 
-def _outcome_argv(e: dict[str, Any]) -> list[Any]:
-    return [
-        str(e["event_id"]),
-        str(e["search_id"]),
-        str(e["type"]),
-        repr(float(e.get("value", 0.0))),
-    ]
+def _outcome_argv(e: OutcomeRecord) -> list[Any]:
+    return [e.event_id, e.search_id, e.type, repr(e.value)]

@@ -25,9 +25,9 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from dataclasses import replace
+from typing import Final
 
-import orjson
 from redis.asyncio import Redis
 
 from gateway.config import Experiment, Outcome, RoutingConfig
@@ -36,7 +36,15 @@ from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.keys import Keys
-from gateway.worker.aggregates import STAT_FIELDS, read_variant_stats
+from gateway.records import (
+    ArmResult,
+    DecisionRecord,
+    Estimate,
+    EvaluationRecord,
+    GuardrailResult,
+    RecordError,
+)
+from gateway.variant_stats import STAT_FIELDS, read_variant_stats
 from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
@@ -145,72 +153,76 @@ def plan_for(experiment: Experiment, tuning_units: float) -> AnalysisPlan:
     )
 
 
-def _inference(i: Inference) -> dict[str, Any]:
-    return {"estimate": i.estimate, "ci_low": i.ci_low, "ci_high": i.ci_high, "p_value": i.p_value}
+def _estimate(i: Inference) -> Estimate:
+    return Estimate(
+        i.estimate,
+        i.ci_low if math.isfinite(i.ci_low) else None,
+        i.ci_high if math.isfinite(i.ci_high) else None,
+        i.p_value,
+    )
 
 
-def _arm_json(a: ArmAnalysis) -> dict[str, Any]:
-    return {
-        "variant": a.variant,
-        "units": a.units,
-        "scale": "relative" if a.relative else "absolute",
-        "relative_lift": a.primary.estimate if a.relative else None,
-        **_inference(a.primary),
-        "p_adjusted": a.p_adjusted,
-        "p_boundary": a.p_boundary,
-        "significant": a.significant,
-        "guardrails": [
-            {"metric": g.metric, "margin": g.margin, "breached": g.breached}
-            | _inference(g.inference)
+def _arm(a: ArmAnalysis) -> ArmResult:
+    return ArmResult(
+        variant=a.variant,
+        units=a.units,
+        relative=a.relative,
+        effect=_estimate(a.primary),
+        p_adjusted=a.p_adjusted,
+        p_boundary=a.p_boundary,
+        significant=a.significant,
+        guardrails=tuple(
+            GuardrailResult(g.metric, g.margin, g.breached, _estimate(g.inference))
             for g in a.guardrails
-        ],
-    }
+        ),
+    )
+
+
+def _continue(*reasons: str) -> DecisionRecord:
+    return DecisionRecord("continue", None, tuple(reasons))
 
 
 def evaluate(
     experiment: Experiment,
     stats: Mapping[str, Mapping[str, int]],
     runtime_s: float,
-    previous: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    previous: EvaluationRecord | None = None,
+) -> EvaluationRecord:
     """Pure: the evaluation record for one experiment (results, SRM, decision, carried state)."""
-    previous = previous or {}
     empty: dict[str, int] = {}
-    base: dict[str, Any] = {
-        "experiment": experiment.key,
-        "ts": time.time(),
-        "metric": experiment.primary_metric,
-        "alpha": experiment.alpha,
-        "runtime_s": runtime_s,
-        "method": None,
-        "look": int(previous.get("look", 0)),
-        "tuning_units": previous.get("tuning_units"),
-        "arms": [],
-        "state": previous.get("state", {}),
-    }
+    base = EvaluationRecord(
+        experiment=experiment.key,
+        ts=time.time(),
+        metric=experiment.primary_metric,
+        alpha=experiment.alpha,
+        runtime_s=runtime_s,
+        decision=_continue(),
+        look=previous.look if previous else 0,
+        tuning_units=previous.tuning_units if previous else None,
+        state=previous.state if previous else {},
+    )
     try:
         for v in experiment.variants:
             check_row(v.name, stats.get(v.name, empty))
     except InconsistentStats as exc:
-        reason = f"statistics are inconsistent ({exc}); not acting on them"
-        return base | {
-            "units": {
+        return replace(
+            base,
+            units={
                 v.name: int(stats.get(v.name, empty).get("users", 0)) for v in experiment.variants
             },
-            "means": {},
-            "srm_p_value": None,
-            "decision": {"action": "continue", "winner": None, "reasons": [reason]},
-        }
+            decision=_continue(f"statistics are inconsistent ({exc}); not acting on them"),
+        )
     arms = [
         ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty)))
         for v in experiment.variants
     ]
     primary = [a.metrics[experiment.primary_metric] for a in arms]
-    base |= {
-        "units": {a.variant: m.n for a, m in zip(arms, primary, strict=True)},
-        "means": {a.variant: m.mean for a, m in zip(arms, primary, strict=True)},
-    }
-    tuning = previous.get("tuning_units") or planned_tuning(experiment, primary)
+    base = replace(
+        base,
+        units={a.variant: m.n for a, m in zip(arms, primary, strict=True)},
+        means={a.variant: m.mean for a, m in zip(arms, primary, strict=True)},
+    )
+    tuning = base.tuning_units or planned_tuning(experiment, primary)
     if tuning is None:
         srm = srm_check([m.n for m in primary], [a.weight for a in arms])
         if primary[0].n < experiment.min_units_per_arm:
@@ -225,10 +237,7 @@ def evaluate(
         reasons = [reason]
         if srm.mismatch:
             reasons.append(f"sample ratio mismatch (p={srm.p_value:.2g})")
-        return base | {
-            "srm_p_value": srm.p_value,
-            "decision": {"action": "continue", "winner": None, "reasons": reasons},
-        }
+        return replace(base, srm_p_value=srm.p_value, decision=_continue(*reasons))
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
         experiment.alpha,
@@ -236,42 +245,38 @@ def evaluate(
         experiment.min_runtime_s,
         experiment.max_runtime_s,
     )
-    analysis = analyse(
-        arms,
-        plan,
-        settings,
-        runtime_s,
-        int(previous.get("look", 0)),
-        state_from_json(previous.get("state")),
+    analysis = analyse(arms, plan, settings, runtime_s, base.look, state_from_json(base.state))
+    return replace(
+        base,
+        method=plan.method,
+        look=analysis.look,
+        tuning_units=tuning,
+        arms=tuple(_arm(a) for a in analysis.arms),
+        srm_p_value=analysis.srm.p_value,
+        decision=DecisionRecord(
+            analysis.decision.action, analysis.decision.winner, tuple(analysis.decision.reasons)
+        ),
+        state=state_to_json(analysis.state),
     )
-    return base | {
-        "method": plan.method,
-        "look": analysis.look,
-        "tuning_units": tuning,
-        "arms": [_arm_json(a) for a in analysis.arms],
-        "srm_p_value": analysis.srm.p_value,
-        "decision": {
-            "action": analysis.decision.action,
-            "winner": analysis.decision.winner,
-            "reasons": list(analysis.decision.reasons),
-        },
-        "state": state_to_json(analysis.state),
-    }
 
 
-async def _previous(redis: Redis, keys: Keys, key: str) -> dict[str, Any] | None:
+async def _previous(redis: Redis, keys: Keys, key: str) -> EvaluationRecord | None:
     raw = await redis.hget(keys.decisions, key)
-    return orjson.loads(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        return EvaluationRecord.from_json(raw)
+    except RecordError as exc:  # written by another version: start the carried state afresh
+        log.warning("stored evaluation of %s unreadable (%s); starting afresh", key, exc)
+        return None
 
 
-async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dict[str, Any]]:
+async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[EvaluationRecord]:
     """One evaluation pass over every running experiment; applies its decisions."""
     _, config = await store.load()
     records = []
     now = time.time()
-    for experiment in config.experiments:
-        if experiment.status != "running":
-            continue
+    for experiment in config.running:
         await redis.hsetnx(keys.started, experiment.key, repr(now))
         started = float(await redis.hget(keys.started, experiment.key) or now)
         # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
@@ -282,26 +287,22 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
             max(0.0, now - started),
             await _previous(redis, keys, experiment.key),
         )
-        await redis.hset(
-            keys.decisions, experiment.key, orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-        )
-        decision = record["decision"]
-        if decision["action"] in OUTCOMES:
-            outcome: Outcome = OUTCOMES[decision["action"]]
-            winner = decision["winner"]
+        await redis.hset(keys.decisions, experiment.key, record.encode())
+        decision = record.decision
+        if decision.action in OUTCOMES:
+            outcome: Outcome = OUTCOMES[decision.action]
 
             def apply(
                 config: RoutingConfig,
                 key: str = experiment.key,
-                w: str = winner,
+                w: str | None = decision.winner,
                 o: Outcome = outcome,
             ) -> RoutingConfig:
                 return conclude(config, key, w, o)
 
+            reason = "; ".join(decision.reasons)
             try:
-                version, _, _ = await store.change(
-                    apply, actor=DECISION_LOOP, reason="; ".join(decision["reasons"])
-                )
+                version, _, _ = await store.change(apply, actor=DECISION_LOOP, reason=reason)
             except Conflict as exc:  # stopped or frozen by a person since this pass began
                 log.info("decision on %s not applied: %s", experiment.key, exc)
                 records.append(record)
@@ -310,9 +311,9 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[dic
                 "experiment %s %s (%s) -> config version %d",
                 experiment.key,
                 outcome,
-                "; ".join(decision["reasons"]),
+                reason,
                 version,
             )
-            record["applied_version"] = version
+            record = replace(record, applied_version=version)
         records.append(record)
     return records

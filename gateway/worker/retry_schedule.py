@@ -17,13 +17,14 @@ import heapq
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+from gateway.records import OutcomeRecord
 
 
 @dataclass(eq=False)
 class Held:
     entry_id: bytes
-    event: dict[str, Any]
+    event: OutcomeRecord
     first_held: float
     attempts: int = 0
     due: float = 0.0
@@ -51,11 +52,11 @@ class RetrySchedule:
     def full(self) -> bool:
         return len(self._held) >= self.capacity
 
-    def hold(self, entry_id: bytes, event: dict[str, Any], now: float) -> None:
+    def hold(self, entry_id: bytes, event: OutcomeRecord, now: float) -> None:
         """Hold a new outcome; its first retry is ``first_delay_s`` from now."""
         held = Held(entry_id, event, first_held=now)
         self._held[entry_id] = held
-        self._by_search.setdefault(str(event.get("search_id")), []).append(held)
+        self._by_search.setdefault(event.search_id, []).append(held)
         self._schedule(held, now + self.first_delay_s)
 
     def retry_later(self, held: Held, now: float) -> bool:
@@ -106,7 +107,7 @@ class RetrySchedule:
 
     def _forget(self, held: Held) -> None:
         self._held.pop(held.entry_id, None)
-        search_id = str(held.event.get("search_id"))
+        search_id = held.event.search_id
         waiting = self._by_search.get(search_id)
         if waiting is not None:
             waiting[:] = [h for h in waiting if h is not held]

@@ -13,8 +13,8 @@ from redis.exceptions import RedisError
 from gateway.config import load_routing_file
 from gateway.control.actors import WORKER_STARTUP
 from gateway.control.store import ConfigStore
-from gateway.http.app import redis_client
 from gateway.keys import Keys
+from gateway.redis_client import redis_client
 from gateway.settings import Settings
 from gateway.worker.consumer import StreamConsumer
 from gateway.worker.evaluate import evaluate_all

@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
-from gateway.http.app import redis_client
+from gateway.redis_client import redis_client
 from gateway.redis_server import EmbeddedRedis
 from tests.faults import ReplyDelayProxy
 

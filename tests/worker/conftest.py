@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.http.app import redis_client
+from gateway.redis_client import redis_client
 from gateway.redis_server import EmbeddedRedis
 
 

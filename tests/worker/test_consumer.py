@@ -5,7 +5,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.worker.aggregates import read_variant_stats
+from gateway.variant_stats import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from tests.worker.entries import exposure, outcome
 

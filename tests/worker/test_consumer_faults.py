@@ -8,7 +8,8 @@ import orjson
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS, read_variant_stats
+from gateway.variant_stats import read_variant_stats
+from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retry_schedule import RetrySchedule
 from tests.worker.entries import exposure, outcome

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
-import orjson
 import pytest
 
 from gateway.config import parse_experiment
+from gateway.records import DecisionRecord, EvaluationRecord
 from gateway.worker.evaluate import arm_metrics, evaluate
+
+
+def _blank() -> EvaluationRecord:
+    return EvaluationRecord(
+        "e", 0.0, "purchase_conversion", 0.05, 0.0, DecisionRecord("continue", None, ())
+    )
+
 
 BASE = {
     "key": "exp",
@@ -68,12 +77,16 @@ def test_tuning_is_fixed_once_and_carried() -> None:
     rng = np.random.default_rng(1)
     small = {"control": _row(50, 10, rng), "candidate": _row(50, 12, rng)}
     waiting = evaluate(experiment, small, 10)
-    assert waiting["tuning_units"] is None and waiting["decision"]["action"] == "continue"
+    assert waiting.tuning_units is None and waiting.decision.action == "continue"
     stats = {"control": _row(2000, 400, rng), "candidate": _row(2000, 420, rng)}
     first = evaluate(experiment, stats, 10)
-    assert first["method"] == "confidence-sequence" and first["tuning_units"] > 4000
-    again = evaluate(experiment, stats, 20, previous={"tuning_units": 12345.0})
-    assert again["tuning_units"] == 12345.0
+    assert (
+        first.method == "confidence-sequence"
+        and first.tuning_units is not None
+        and first.tuning_units > 4000
+    )
+    again = evaluate(experiment, stats, 20, previous=replace(first, tuning_units=12345.0))
+    assert again.tuning_units == 12345.0
 
 
 def test_planned_horizon_uses_group_sequential_and_max_runtime_stops() -> None:
@@ -82,11 +95,11 @@ def test_planned_horizon_uses_group_sequential_and_max_runtime_stops() -> None:
     )
     rng = np.random.default_rng(3)
     stats = {"control": _row(3000, 600, rng), "candidate": _row(3000, 600, rng)}
-    record = evaluate(experiment, stats, 60, previous={"look": 1})
-    assert record["method"] == "group-sequential" and record["look"] == 3
-    assert record["tuning_units"] == 20_000
-    expired = evaluate(experiment, stats, 601, previous={"look": 3})
-    assert expired["decision"]["action"] == "stop-inconclusive"
+    record = evaluate(experiment, stats, 60, previous=replace(_blank(), look=1))
+    assert record.method == "group-sequential" and record.look == 3
+    assert record.tuning_units == 20_000
+    expired = evaluate(experiment, stats, 601, previous=replace(_blank(), look=3))
+    assert expired.decision.action == "stop-inconclusive"
 
 
 def test_guardrail_results_are_reported() -> None:
@@ -96,8 +109,8 @@ def test_guardrail_results_are_reported() -> None:
     rng = np.random.default_rng(4)
     stats = {"control": _row(3000, 600, rng), "candidate": _row(3000, 610, rng)}
     record = evaluate(experiment, stats, 60)
-    guard = record["arms"][0]["guardrails"][0]
-    assert guard["metric"] == "click_through_rate" and guard["breached"] is False
+    guard = record.arms[0].guardrails[0]
+    assert guard.metric == "click_through_rate" and guard.breached is False
 
 
 TWO = BASE | {
@@ -118,36 +131,38 @@ def test_a_treatment_that_sells_nothing_is_rolled_back(horizon: int | None) -> N
     experiment = parse_experiment(config, "e")
     stats = {"control": _conv_only(10_000, 500), "t1": _conv_only(10_000, 0)}
     record = evaluate(experiment, stats, 0)
-    assert record["decision"]["action"] == "rollback", record["decision"]
-    assert record["arms"][0]["ci_high"] < 0
+    assert record.decision.action == "rollback", record.decision
+    high = record.arms[0].effect.ci_high
+    assert high is not None and high < 0
 
 
 def test_a_control_that_sells_nothing_is_tested_on_the_difference() -> None:
     experiment = parse_experiment(TWO, "e")
     stats = {"control": _conv_only(10_000, 0), "t1": _conv_only(10_000, 300)}
     record = evaluate(experiment, stats, 0)
-    assert record["tuning_units"] is not None  # planned from both arms pooled
-    arm = record["arms"][0]
-    assert arm["scale"] == "absolute" and arm["relative_lift"] is None
-    assert record["decision"]["action"] == "promote"
-    assert "control mean is 0" in record["decision"]["reasons"][0]
+    assert record.tuning_units is not None  # planned from both arms pooled
+    arm = record.arms[0]
+    assert not arm.relative and arm.to_json()["relative_lift"] is None
+    assert record.decision.action == "promote"
+    assert "control mean is 0" in record.decision.reasons[0]
 
 
 def test_every_control_user_converting_still_plans_and_tests() -> None:
     experiment = parse_experiment(TWO, "e")
     stats = {"control": _conv_only(10_000, 10_000), "t1": _conv_only(10_000, 9_000)}
     record = evaluate(experiment, stats, 0)
-    assert record["decision"]["action"] == "rollback"
+    assert record.decision.action == "rollback"
 
 
 def test_no_variation_at_all_is_said_and_srm_still_runs() -> None:
     experiment = parse_experiment(TWO, "e")
     stats = {"control": _conv_only(10_000, 0), "t1": _conv_only(8_000, 0)}
     record = evaluate(experiment, stats, 0)
-    reasons = record["decision"]["reasons"]
+    reasons = record.decision.reasons
     assert "no variation in purchase_conversion" in reasons[0]
     assert "fewer than" not in reasons[0]
-    assert record["srm_p_value"] < 1e-6 and "sample ratio mismatch" in reasons[1]
+    assert record.srm_p_value is not None and record.srm_p_value < 1e-6
+    assert "sample ratio mismatch" in reasons[1]
 
 
 def test_an_arm_of_one_unit_warns_nothing() -> None:
@@ -162,7 +177,7 @@ def test_an_arm_of_one_unit_warns_nothing() -> None:
             {"control": _conv_only(5, 1), "t1": _conv_only(1, 0)},
             {"control": _conv_only(1, 1), "t1": _conv_only(1, 0)},
         ):
-            assert evaluate(experiment, stats, 0)["decision"]["action"] == "continue"
+            assert evaluate(experiment, stats, 0).decision.action == "continue"
 
 
 @pytest.mark.parametrize(
@@ -176,9 +191,9 @@ def test_an_arm_of_one_unit_warns_nothing() -> None:
 def test_inconsistent_sums_are_reported_not_acted_on(row: dict[str, int], message: str) -> None:
     experiment = parse_experiment(TWO, "e")
     record = evaluate(experiment, {"control": _conv_only(10_000, 500), "t1": row}, 0)
-    assert record["decision"]["action"] == "continue"
-    assert message in record["decision"]["reasons"][0]
-    assert "inconsistent" in record["decision"]["reasons"][0]
+    assert record.decision.action == "continue"
+    assert message in record.decision.reasons[0]
+    assert "inconsistent" in record.decision.reasons[0]
 
 
 def test_the_carried_state_round_trips_through_the_record() -> None:
@@ -186,10 +201,10 @@ def test_the_carried_state_round_trips_through_the_record() -> None:
     first = evaluate(
         experiment, {"control": _conv_only(20_000, 1000), "t1": _conv_only(20_000, 1200)}, 0
     )
-    assert first["arms"][0]["significant"]
-    stored = orjson.loads(orjson.dumps(first))  # as the worker stores it: no infinities in JSON
+    assert first.arms[0].significant
+    stored = EvaluationRecord.from_json(first.encode())  # as the worker stores and reads it
     later = evaluate(
         experiment, {"control": _conv_only(21_000, 1050), "t1": _conv_only(21_000, 1055)}, 0, stored
     )
-    assert later["arms"][0]["significant"]
-    assert later["arms"][0]["p_value"] <= first["arms"][0]["p_value"]
+    assert later.arms[0].significant
+    assert later.arms[0].effect.p_value <= first.arms[0].effect.p_value

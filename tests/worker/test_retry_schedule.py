@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from gateway.records import OutcomeRecord
 from gateway.worker.retry_schedule import RetrySchedule
 
 
-def _event(sid: str) -> dict[str, str]:
-    return {"search_id": sid}
+def _event(sid: str) -> OutcomeRecord:
+    return OutcomeRecord(event_id=f"e-{sid}", type="click", search_id=sid, user_id="u")
 
 
 def test_backoff_doubles_up_to_the_cap_and_stops_at_the_give_up_time() -> None:

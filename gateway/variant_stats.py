@@ -1,0 +1,36 @@
+"""Reading the per-variant integer sums the worker keeps (:mod:`gateway.worker.aggregates`
+writes them): shared by the worker's evaluation and the admin API, so neither imports the other."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+
+STAT_FIELDS: Final = (
+    "users",
+    "converters",
+    "revenue_cents",
+    "revenue_cents_sq",
+    "searches",
+    "searches_sq",
+    "clicks",
+    "clicks_sq",
+    "clicks_x_searches",
+    "carts",
+)
+
+
+async def read_variant_stats(
+    redis: Redis, keys: Keys, experiment: str
+) -> dict[str, dict[str, int]]:
+    """``{variant: {field: integer sum}}`` from the experiment's stats hash."""
+    raw: dict[Any, Any] = await redis.hgetall(keys.stats(experiment))
+    out: dict[str, dict[str, int]] = {}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        variant, _, stat = name.rpartition(":")
+        out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))[stat] = int(value)
+    return out
