@@ -34,8 +34,8 @@ from gateway.settings import Settings
 
 log = logging.getLogger("abgate.gateway")
 
-# How long a starting process waits for production to be registered, gated and loaded.
-PRODUCTION_WAIT_S = 120.0
+# How long a starting process waits for the versions it serves to be gated and loaded.
+STARTUP_LOAD_WAIT_S = 120.0
 
 
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
@@ -45,25 +45,34 @@ async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, R
     return await store.load()
 
 
-async def wait_for_production(follower: ModelFollower, config: Callable[[], RoutingConfig]) -> None:
-    """Block start-up until production is loaded here: a process never serves without it."""
+async def wait_for_routed_versions(
+    follower: ModelFollower, config: Callable[[], RoutingConfig]
+) -> None:
+    """Block start-up until every version the config routes to is loaded here: a new process
+    never answers a search with "not loaded yet"."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + PRODUCTION_WAIT_S
+    deadline = loop.time() + STARTUP_LOAD_WAIT_S
     while True:
         await follower.sync()
-        production = config().production
-        if production in follower.registry.versions:
+        missing = sorted(config().routed_versions() - follower.registry.versions)
+        if not missing:
             return
         if loop.time() > deadline:
-            card = await follower.store.find(production)
-            why = (
-                "not registered"
-                if card is None
-                else follower.failed.get(production) or f"state {card.state}, usable {card.usable}"
-            )
+            why = []
+            for version in missing:
+                card = await follower.store.find(version)
+                why.append(
+                    f"{version}: "
+                    + (
+                        "not registered"
+                        if card is None
+                        else follower.failed.get(version)
+                        or f"state {card.state}, usable {card.usable}"
+                    )
+                )
             raise RuntimeError(
-                f"production model version {production!r} could not be loaded in "
-                f"{PRODUCTION_WAIT_S:g} s: {why}"
+                f"model versions the routing config serves could not be loaded in "
+                f"{STARTUP_LOAD_WAIT_S:g} s: {'; '.join(why)}"
             )
         await asyncio.sleep(0.2)
 
@@ -141,7 +150,7 @@ def build_app(settings: Settings) -> web.Application:
         gw.watcher = ConfigWatcher(store, on_update, version)
         app[GATEWAY] = gw
         try:
-            await wait_for_production(follower, lambda: gw.router.config)
+            await wait_for_routed_versions(follower, lambda: gw.router.config)
             sink.start()
             gw.watcher.start()
             follower.start()

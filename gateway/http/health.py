@@ -17,14 +17,19 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
+    production = gw.router.config.production
+    serving = production in gw.registry.versions
     body = {
-        "ready": not gw.draining,
+        "ready": serving and not gw.draining,
         "pid": os.getpid(),
         "config_version": gw.router.version,
+        "production": production,
         "models": sorted(gw.registry.versions),
         "redis_ok": gw.sink.redis_ok,
     }
-    return json_response(body, status=503 if gw.draining else 200)
+    if not serving:
+        body["why"] = f"production {production!r} is not loaded in this process yet"
+    return json_response(body, status=200 if body["ready"] else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

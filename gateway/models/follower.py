@@ -64,6 +64,7 @@ class ModelFollower:
         max_loaded: int,
         config: Callable[[], RoutingConfig],
         interval_s: float = 1.0,
+        gate_takeover_s: float = GATE_TAKEOVER_S,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
@@ -74,6 +75,7 @@ class ModelFollower:
         self.max_loaded = max_loaded
         self.config = config
         self.interval_s = interval_s
+        self.gate_takeover_s = gate_takeover_s
         self.process = process_id()
         self.loading: set[str] = set()
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded here
@@ -125,7 +127,7 @@ class ModelFollower:
             cards = await self.store.all()
             now = time.time()
             for card in cards:
-                if card.state == "gating" and now - card.registered_at > GATE_TAKEOVER_S:
+                if card.state == "gating" and now - card.registered_at > self.gate_takeover_s:
                     self.gate_in_background(card.version, "gate-takeover")
             by_version = {c.version: c for c in cards}
             wanted = wanted_versions(cards, self.config(), self.max_loaded)

@@ -216,3 +216,24 @@ async def test_retire_and_restore(client: TestClient, gateway: Gateway, models_d
     raw: Any = await gateway.redis.hget(gateway.keys.models, "spare-v1")
     stored = orjson.loads(raw)
     assert stored["state"] == "passed"
+
+
+async def test_a_version_left_gating_by_a_dead_process_is_gated_again(
+    client: TestClient, gateway: Gateway, models_dir: Path
+) -> None:
+    import time
+
+    from gateway.models.card import ModelCard, read_declaration
+
+    onnx = (models_dir / "cand-v2" / "model.onnx").read_bytes()
+    sha, _ = gateway.artifacts.put_bytes(onnx)
+    declaration = replace(
+        read_declaration(models_dir / "cand-v2" / "card.json"), version="orphan-v1"
+    )
+    # Registered ten minutes ago by a process that died before its gates ran.
+    card = ModelCard(declaration, sha, len(onnx), {}, "bob", time.time() - 600)
+    assert await gateway.model_store.register(card, "bob", "registered")
+    gated = await wait_for(client, "orphan-v1", lambda c: c["state"] != "gating")
+    assert gated["state"] == "passed"
+    audit = (await (await client.get("/v1/audit?count=5")).json())["entries"]
+    assert any(e.get("model") == "orphan-v1" and e["actor"] == "gate-takeover" for e in audit)

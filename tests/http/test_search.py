@@ -72,3 +72,18 @@ async def test_health_and_readiness(client: TestClient) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await (await client.get("/readyz")).json()
     assert ready["ready"] and {"prod-v1", "cand-v2", "worse-v0"} <= set(ready["models"])
+
+
+async def test_not_ready_while_production_is_not_loaded(
+    client: TestClient, gateway: Gateway
+) -> None:
+    await gateway.registry.remove("prod-v1")  # as if it were still loading
+    response = await client.get("/readyz")
+    assert response.status == 503
+    assert "production 'prod-v1' is not loaded" in (await response.json())["why"]
+    gateway.follower.kick()  # the follower loads what production needs again
+    for _ in range(100):
+        if (await client.get("/readyz")).status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert "prod-v1" in gateway.registry.versions
