@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Mapping
 from typing import Any, Final
 
 import orjson
@@ -126,3 +127,37 @@ async def read_json(request: web.Request, gw: Gateway) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise RequestError("$", f"malformed JSON: {exc}") from None
+
+
+MAX_REASON: Final = 500
+
+
+def reason_field(body: Mapping[str, Any], required: bool) -> str:
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON:
+        raise RequestError("$.reason", f"expected a string of at most {MAX_REASON} characters")
+    if required and not reason.strip():
+        raise RequestError("$.reason", "is required: say why, for the audit trail")
+    return reason
+
+
+def object_fields(
+    body: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``body`` as an object of the ``allowed`` fields, with the ``required`` ones present."""
+    if not isinstance(body, dict):
+        raise RequestError("$", f"expected an object with any of {list(allowed)}")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise RequestError(f"$.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
+    for name in required:
+        if name not in body:
+            raise RequestError(f"$.{name}", "is required")
+    return body
+
+
+async def read_optional_json(request: web.Request, gw: Gateway) -> Any:
+    """A body that may be left out (a verb with nothing to say): none is ``{}``."""
+    if not request.body_exists:
+        return {}
+    return await read_json(request, gw)

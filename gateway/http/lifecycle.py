@@ -3,8 +3,8 @@ audited compare-and-set change of the routing config (:mod:`gateway.control.chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -14,39 +14,9 @@ from gateway.control import changes
 from gateway.control.actors import http_actor
 from gateway.errors import Conflict, NotFound, RequestError, Unavailable
 from gateway.http.auth import require_admin
-from gateway.http.body import read_json
+from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
-
-MAX_REASON: Final = 500
-
-
-def _reason(body: Mapping[str, Any], required: bool) -> str:
-    reason = body.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > MAX_REASON:
-        raise RequestError("$.reason", f"expected a string of at most {MAX_REASON} characters")
-    if required and not reason.strip():
-        raise RequestError("$.reason", "is required: say why, for the audit trail")
-    return reason
-
-
-def _fields(body: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise RequestError("$", f"expected an object with any of {list(allowed)}")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise RequestError(f"$.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
-    for name in required:
-        if name not in body:
-            raise RequestError(f"$.{name}", "is required")
-    return body
-
-
-async def _optional_body(request: web.Request, gw: Gateway) -> Any:
-    """Verbs whose body is optional: none, or a JSON object."""
-    if not request.body_exists:
-        return {}
-    return await read_json(request, gw)
 
 
 async def apply_change(
@@ -88,7 +58,7 @@ async def create(request: web.Request) -> web.Response:
     body = await read_json(request, gw)
     if not isinstance(body, dict):
         raise RequestError("$", "expected an object: the experiment's fields, as in the TOML file")
-    reason = _reason(body, required=False) or "created"
+    reason = reason_field(body, required=False) or "created"
     data = {k: v for k, v in body.items() if k != "reason"}
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.create_experiment(c, data), reason
@@ -107,7 +77,7 @@ async def patch(request: web.Request) -> web.Response:
     body = await read_json(request, gw)
     if not isinstance(body, dict) or not body:
         raise RequestError("$", "expected a non-empty object of fields to change")
-    reason = _reason(body, required=False) or "edited"
+    reason = reason_field(body, required=False) or "edited"
     edits = {k: v for k, v in body.items() if k != "reason"}
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.edit_experiment(c, key, edits), reason
@@ -126,8 +96,8 @@ def _verb(
         require_admin(request, gw)
         key = request.match_info["key"]
         _experiment(gw.router.config, key)
-        body = _fields(await _optional_body(request, gw), allowed)
-        reason = _reason(body, reason_required) or name
+        body = object_fields(await read_optional_json(request, gw), allowed)
+        reason = reason_field(body, reason_required) or name
         version, config, diff = await apply_change(
             request, gw, lambda c: compute(c, key, body), reason
         )
@@ -161,11 +131,11 @@ async def get_production(request: web.Request) -> web.Response:
 async def put_production(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     require_admin(request, gw)
-    body = _fields(await read_json(request, gw), ("version", "reason"), ("version", "reason"))
+    body = object_fields(await read_json(request, gw), ("version", "reason"), ("version", "reason"))
     version_id = body["version"]
     if not isinstance(version_id, str) or not version_id:
         raise RequestError("$.version", f"expected a model version id, got {version_id!r}")
-    reason = _reason(body, required=True)
+    reason = reason_field(body, required=True)
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.set_production(c, version_id), reason
     )
@@ -176,8 +146,8 @@ async def rollback_production(request: web.Request) -> web.Response:
     """Back to the production before the current one, in one call."""
     gw = request.app[GATEWAY]
     require_admin(request, gw)
-    body = _fields(await read_json(request, gw), ("reason",), ("reason",))
-    reason = _reason(body, required=True)
+    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
+    reason = reason_field(body, required=True)
     history = await gw.redis_guard.read(lambda: gw.store.production_history(1))
     current = gw.router.config.production
     if not history or history[0]["to"] != current or history[0]["from"] is None:
@@ -201,8 +171,8 @@ async def rollback_production(request: web.Request) -> web.Response:
 async def freeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     require_admin(request, gw)
-    body = _fields(await read_json(request, gw), ("reason",), ("reason",))
-    reason = _reason(body, required=True)
+    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
+    reason = reason_field(body, required=True)
     version, config, diff = await apply_change(request, gw, changes.freeze, f"freeze: {reason}")
     return json_response({"version": version, "diff": diff} | _routing(config))
 
@@ -210,8 +180,8 @@ async def freeze(request: web.Request) -> web.Response:
 async def unfreeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     require_admin(request, gw)
-    body = _fields(await _optional_body(request, gw), ("reason",))
-    reason = _reason(body, required=False)
+    body = object_fields(await read_optional_json(request, gw), ("reason",))
+    reason = reason_field(body, required=False)
     version, config, diff = await apply_change(
         request, gw, changes.unfreeze, f"unfreeze: {reason}" if reason else "unfreeze"
     )

@@ -13,9 +13,8 @@ from aiohttp import BodyPartReader, web
 from gateway.control.actors import http_actor
 from gateway.errors import PayloadTooLarge, RequestError, RequestTimeout, UnsupportedMediaType
 from gateway.http.auth import require_admin
-from gateway.http.body import read_json
+from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
-from gateway.http.lifecycle import _fields, _optional_body, _reason
 from gateway.http.state import GATEWAY, Gateway
 from gateway.models.card import ModelCard, parse_declaration, parse_version
 
@@ -59,6 +58,15 @@ async def get_model(request: web.Request) -> web.Response:
     return json_response(await gw.redis_guard.read(read))
 
 
+async def _read_bounded(part: BodyPartReader, limit: int) -> bytes:
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise PayloadTooLarge(str(part.name), f"over {limit} bytes")
+    return bytes(data)
+
+
 async def _upload(part: BodyPartReader, target: Path, limit: int) -> None:
     size = 0
     with target.open("wb") as f:
@@ -91,9 +99,7 @@ async def register(request: web.Request) -> web.Response:
                 if not isinstance(part, BodyPartReader):
                     raise RequestError("$", "nested multipart bodies are not accepted")
                 if part.name == "card":
-                    card_raw = bytes(await part.read())
-                    if len(card_raw) > MAX_CARD_BYTES:
-                        raise PayloadTooLarge("card", f"over {MAX_CARD_BYTES} bytes")
+                    card_raw = await _read_bounded(part, MAX_CARD_BYTES)
                 elif part.name == "model":
                     await _upload(part, upload, gw.settings.max_model_bytes)
                     got_model = True
@@ -121,7 +127,7 @@ async def register(request: web.Request) -> web.Response:
             raise RequestError("card", f"not JSON: {exc}") from None
         reason = ""
         if isinstance(raw, dict) and "reason" in raw:
-            reason = _reason(raw, required=False)
+            reason = reason_field(raw, required=False)
             raw = {k: v for k, v in raw.items() if k != "reason"}
         declaration = parse_declaration(raw)
     except BaseException:
@@ -141,9 +147,9 @@ async def retire(request: web.Request) -> web.Response:
     require_admin(request, gw)
     actor = http_actor(request.headers.get("X-Abgate-Actor"))
     version = parse_version(request.match_info["version"], "version")
-    body = _fields(await _optional_body(request, gw), ("reason",))
+    body = object_fields(await read_optional_json(request, gw), ("reason",))
     gw.redis_guard.check()
-    card = await gw.registrar.retire(version, gw.router.config, actor, _reason(body, False))
+    card = await gw.registrar.retire(version, gw.router.config, actor, reason_field(body, False))
     gw.follower.kick()
     return json_response(_card_json(card, await _loaded_by(gw)))
 
@@ -154,8 +160,8 @@ async def override(request: web.Request) -> web.Response:
     require_admin(request, gw)
     actor = http_actor(request.headers.get("X-Abgate-Actor"))
     version = parse_version(request.match_info["version"], "version")
-    body = _fields(await read_json(request, gw), ("reason",), ("reason",))
-    reason = _reason(body, required=True)
+    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
+    reason = reason_field(body, required=True)
     gw.redis_guard.check()
     card = await gw.registrar.override(version, actor, reason)
     gw.follower.kick()

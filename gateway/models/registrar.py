@@ -130,6 +130,22 @@ class Registrar:
                     {"gate": "integrity", "passed": False, "detail": str(exc), "figures": {}}
                 ],
             }
+        try:
+            eval_set = self.eval_set()
+        except ConfigError as exc:  # recorded as a failure, never a card left "gating"
+            return {
+                "against": None if prod_card is None else prod_card.version,
+                "passed": False,
+                "ran_at": time.time(),
+                "results": [
+                    {
+                        "gate": "offline_quality",
+                        "passed": False,
+                        "figures": {},
+                        "detail": f"the evaluation set cannot be read: {exc}",
+                    }
+                ],
+            }
         production = None
         if prod_card is not None:
             production = OnnxRanker(
@@ -138,7 +154,7 @@ class Registrar:
                 self.options,
                 prod_card.sha256,
             )
-        return run_gates(candidate, production, self.eval_set(), self.policy)
+        return run_gates(candidate, production, eval_set, self.policy)
 
     async def seed(self, config: RoutingConfig, seed_dir: Path, actor: str) -> None:
         """Register and gate, from ``seed_dir/<version>/{card.json,model.onnx}``, every version

@@ -125,6 +125,8 @@ async def test_bad_uploads_are_refused_and_change_nothing(
         (good | {"version": "bad id!"}, onnx, 422, "card.version"),
         (good | {"colour": 1}, onnx, 422, "card.colour: unknown field"),
         (b"{not json", onnx, 400, "card: not JSON"),
+        (good | {"notes": "x" * 70_000}, onnx, 413, "card: over 65536 bytes"),
+        (good | {"notes": "x" * 3_000}, onnx, 422, "card.notes: expected a string of at most 2000"),
         (None, onnx, 400, "card: the 'card' part"),
         (good, None, 400, "model: the 'model' part"),
     ]
@@ -237,3 +239,18 @@ async def test_a_version_left_gating_by_a_dead_process_is_gated_again(
     assert gated["state"] == "passed"
     audit = (await (await client.get("/v1/audit?count=5")).json())["entries"]
     assert any(e.get("model") == "orphan-v1" and e["actor"] == "gate-takeover" for e in audit)
+
+
+async def test_an_unreadable_evaluation_set_fails_the_gate_and_says_why(
+    client: TestClient, gateway: Gateway, models_dir: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "eval.jsonl"
+    bad.write_text('{"query": "tent", "candidates": [{"id": 1, "grade": "high"}]}\n')
+    gateway.registrar.eval_path = bad
+    gateway.registrar._eval_set = None  # as a process started with ABGATE_EVAL_FILE=eval.jsonl
+    onnx = (models_dir / "cand-v2" / "model.onnx").read_bytes()
+    assert (await register(client, card_of(models_dir, "cand-v2", "eval-v1"), onnx)).status == 202
+    card = await wait_for(client, "eval-v1", lambda c: c["state"] != "gating")
+    assert card["state"] == "failed"
+    (result,) = card["gates"]["results"]
+    assert "line 1: $.candidates[0].grade: expected an integer in [0, 10]" in result["detail"]
