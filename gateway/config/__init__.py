@@ -4,6 +4,7 @@ that name the field) and its stored JSON form."""
 from gateway.config.encode import experiment_to_dict, routing_to_dict
 from gateway.config.model import (
     WEIGHT_SUM_TOLERANCE,
+    Analysis,
     Correction,
     Experiment,
     Guardrail,
@@ -25,6 +26,7 @@ from gateway.config.parse import (
 __all__ = [
     "KEY_RE",
     "WEIGHT_SUM_TOLERANCE",
+    "Analysis",
     "Correction",
     "Experiment",
     "Guardrail",

@@ -8,7 +8,9 @@ from typing import Any
 from gateway.config.model import Experiment, RoutingConfig
 
 
-def experiment_to_dict(e: Experiment) -> dict[str, Any]:
+def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
+    """Flat: the analysis's fields beside the experiment's own, as in a file."""
+    e, a = experiment, experiment.analysis
     return {
         "key": e.key,
         "status": e.status,
@@ -20,19 +22,19 @@ def experiment_to_dict(e: Experiment) -> dict[str, Any]:
         "namespace_range": list(e.namespace_range),
         "hash_version": e.hash_version,
         "seed": e.seed,
-        "primary_metric": e.primary_metric,
-        "alpha": e.alpha,
-        "min_units_per_arm": e.min_units_per_arm,
+        "primary_metric": a.primary_metric,
+        "alpha": a.alpha,
+        "min_units_per_arm": a.min_units_per_arm,
         "outcome": e.outcome,
         "description": e.description,
-        "guardrails": [{"metric": g.metric, "margin": g.margin} for g in e.guardrails],
-        "method": e.method,
-        "mde": e.mde,
-        "horizon_units_per_arm": e.horizon_units_per_arm,
-        "looks": e.looks,
-        "correction": e.correction,
-        "min_runtime_s": e.min_runtime_s,
-        "max_runtime_s": e.max_runtime_s,
+        "guardrails": [{"metric": g.metric, "margin": g.margin} for g in a.guardrails],
+        "method": a.method,
+        "mde": a.mde,
+        "horizon_units_per_arm": a.horizon_units_per_arm,
+        "looks": a.looks,
+        "correction": a.correction,
+        "min_runtime_s": a.min_runtime_s,
+        "max_runtime_s": a.max_runtime_s,
     }
 
 

@@ -39,19 +39,12 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
-class Experiment:
-    key: str
-    variants: tuple[Variant, ...]
-    status: Status = "running"
-    coverage: float = 1.0
-    namespace_range: tuple[float, float] = (0.0, 1.0)
-    hash_version: int = 2
-    seed: str = ""
+class Analysis:
+    """How an experiment is analysed and decided: what the worker reads, the router never."""
+
     primary_metric: Metric = "purchase_conversion"
     alpha: float = 0.05
     min_units_per_arm: int = 200
-    outcome: Outcome = "none"
-    description: str = ""
     guardrails: tuple[Guardrail, ...] = ()
     # "auto": group-sequential when a horizon is planned, else a confidence sequence
     # tuned to the units the minimum detectable effect needs.
@@ -62,6 +55,26 @@ class Experiment:
     correction: Correction = "holm"
     min_runtime_s: float = 0.0
     max_runtime_s: float | None = None
+
+
+# The fields of an experiment as a file or an API body gives them: flat, the analysis's among them.
+ANALYSIS_FIELDS: Final = tuple(Analysis.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Who is in it and what they get (the router's part), its lifecycle, and its analysis."""
+
+    key: str
+    variants: tuple[Variant, ...]
+    status: Status = "running"
+    outcome: Outcome = "none"
+    description: str = ""
+    coverage: float = 1.0
+    namespace_range: tuple[float, float] = (0.0, 1.0)
+    hash_version: int = 2
+    seed: str = ""
+    analysis: Analysis = field(default_factory=Analysis)
 
     @property
     def hash_seed(self) -> str:
@@ -78,6 +91,12 @@ class Experiment:
     @property
     def model_versions(self) -> frozenset[str]:
         return frozenset(v.model_version for v in self.variants)
+
+    @staticmethod
+    def field_names() -> tuple[str, ...]:
+        """The flat field names of the file and API form."""
+        own = tuple(f for f in Experiment.__dataclass_fields__ if f != "analysis")
+        return own + ANALYSIS_FIELDS
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:

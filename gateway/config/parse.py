@@ -17,6 +17,7 @@ from typing import Any, Final, cast, get_args
 
 from gateway.config.model import (
     WEIGHT_SUM_TOLERANCE,
+    Analysis,
     Correction,
     Experiment,
     Guardrail,
@@ -84,8 +85,7 @@ def parse_variant(data: Mapping[str, Any], where: str) -> Variant:
 
 
 def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
-    allowed = [f for f in Experiment.__dataclass_fields__]
-    _take(data, where, allowed)
+    _take(data, where, Experiment.field_names())
     key = _str(data, "key", where)
     if not _KEY_RE.match(key):
         raise ConfigError(f"{where}.key", f"must match {_KEY_RE.pattern}, got {key!r}")
@@ -150,25 +150,27 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         key=key,
         variants=variants,
         status=cast(Status, _choice(data, "status", where, Status, "running")),
+        outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
+        description=description,
         coverage=_number(data, "coverage", where, 1.0, 0.0, 1.0),
         namespace_range=(float(raw_range[0]), float(raw_range[1])),
         hash_version=int(hash_version),
         seed=seed,
-        primary_metric=cast(
-            Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
+        analysis=Analysis(
+            primary_metric=cast(
+                Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
+            ),
+            alpha=_number(data, "alpha", where, 0.05, 1e-6, 0.5),
+            min_units_per_arm=min_units,
+            guardrails=_guardrails(data.get("guardrails", []), f"{where}.guardrails"),
+            method=cast(SequentialMethod, method),
+            mde=_number(data, "mde", where, 0.05, 1e-4, 10.0),
+            horizon_units_per_arm=horizon,
+            looks=100 if looks is None else looks,
+            correction=cast(Correction, _choice(data, "correction", where, Correction, "holm")),
+            min_runtime_s=min_runtime,
+            max_runtime_s=max_runtime,
         ),
-        alpha=_number(data, "alpha", where, 0.05, 1e-6, 0.5),
-        min_units_per_arm=min_units,
-        outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
-        description=description,
-        guardrails=_guardrails(data.get("guardrails", []), f"{where}.guardrails"),
-        method=cast(SequentialMethod, method),
-        mde=_number(data, "mde", where, 0.05, 1e-4, 10.0),
-        horizon_units_per_arm=horizon,
-        looks=100 if looks is None else looks,
-        correction=cast(Correction, _choice(data, "correction", where, Correction, "holm")),
-        min_runtime_s=min_runtime,
-        max_runtime_s=max_runtime,
     )
 
 

@@ -71,7 +71,7 @@ def edit_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -
     ``weights`` is an object of variant name -> weight.
     """
     experiment = _get(config, key)
-    allowed = {"weights", *Experiment.__dataclass_fields__} - set(LIFECYCLE_FIELDS)
+    allowed = {"weights", *Experiment.field_names()} - set(LIFECYCLE_FIELDS)
     unknown = sorted(set(patch) - allowed - set(LIFECYCLE_FIELDS))
     if unknown:
         raise ConfigError(unknown[0], f"unknown field; allowed: {sorted(allowed)}")

@@ -122,34 +122,36 @@ def planned_tuning(experiment: Experiment, arms: Sequence[ArmEstimate]) -> float
     none (a mean of 0, or every unit alike), from all arms pooled. None while
     no arm varies at all: there is nothing to plan a test of yet.
     """
-    if experiment.horizon_units_per_arm:
-        return 2.0 * experiment.horizon_units_per_arm
+    analysis = experiment.analysis
+    if analysis.horizon_units_per_arm:
+        return 2.0 * analysis.horizon_units_per_arm
     control = arms[0]
-    if control.n < experiment.min_units_per_arm:
+    if control.n < analysis.min_units_per_arm:
         return None
     for estimate in (control, pooled_estimate(arms)):
         if estimate.n >= 2 and estimate.mean != 0 and math.isfinite(estimate.variance):
             cv2 = estimate.variance * estimate.n / estimate.mean**2
             if cv2 > 0:
-                return 2.0 * units_per_arm(cv2, experiment.mde, experiment.alpha)
+                return 2.0 * units_per_arm(cv2, analysis.mde, analysis.alpha)
     return None
 
 
 def plan_for(experiment: Experiment, tuning_units: float) -> AnalysisPlan:
+    a = experiment.analysis
     method: Method
-    if experiment.method == "auto":
-        method = "group-sequential" if experiment.horizon_units_per_arm else "confidence-sequence"
+    if a.method == "auto":
+        method = "group-sequential" if a.horizon_units_per_arm else "confidence-sequence"
     else:
-        method = experiment.method
+        method = a.method
     return AnalysisPlan(
-        primary_metric=experiment.primary_metric,
-        alpha=experiment.alpha,
+        primary_metric=a.primary_metric,
+        alpha=a.alpha,
         method=method,
         tuning_units=tuning_units,
-        correction=experiment.correction,
-        guardrails=tuple((g.metric, g.margin) for g in experiment.guardrails),
-        horizon_units_per_arm=experiment.horizon_units_per_arm,
-        looks=experiment.looks,
+        correction=a.correction,
+        guardrails=tuple((g.metric, g.margin) for g in a.guardrails),
+        horizon_units_per_arm=a.horizon_units_per_arm,
+        looks=a.looks,
     )
 
 
@@ -193,8 +195,8 @@ def evaluate(
     base = EvaluationRecord(
         experiment=experiment.key,
         ts=time.time(),
-        metric=experiment.primary_metric,
-        alpha=experiment.alpha,
+        metric=experiment.analysis.primary_metric,
+        alpha=experiment.analysis.alpha,
         runtime_s=runtime_s,
         decision=_continue(),
         look=previous.look if previous else 0,
@@ -216,7 +218,8 @@ def evaluate(
         ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty)))
         for v in experiment.variants
     ]
-    primary = [a.metrics[experiment.primary_metric] for a in arms]
+    analysis = experiment.analysis
+    primary = [a.metrics[analysis.primary_metric] for a in arms]
     base = replace(
         base,
         units={a.variant: m.n for a, m in zip(arms, primary, strict=True)},
@@ -225,11 +228,11 @@ def evaluate(
     tuning = base.tuning_units or planned_tuning(experiment, primary)
     if tuning is None:
         srm = srm_check([m.n for m in primary], [a.weight for a in arms])
-        if primary[0].n < experiment.min_units_per_arm:
-            reason = f"fewer than {experiment.min_units_per_arm} units in {experiment.control.name}"
+        if primary[0].n < analysis.min_units_per_arm:
+            reason = f"fewer than {analysis.min_units_per_arm} units in {experiment.control.name}"
         elif all(m.n >= 2 and m.variance == 0 and m.mean == primary[0].mean for m in primary):
             reason = (
-                f"no variation in {experiment.primary_metric} yet (every unit in every arm has "
+                f"no variation in {analysis.primary_metric} yet (every unit in every arm has "
                 f"the value {primary[0].mean:g}): nothing to test"
             )
         else:
@@ -240,23 +243,23 @@ def evaluate(
         return replace(base, srm_p_value=srm.p_value, decision=_continue(*reasons))
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
-        experiment.alpha,
-        experiment.min_units_per_arm,
-        experiment.min_runtime_s,
-        experiment.max_runtime_s,
+        analysis.alpha,
+        analysis.min_units_per_arm,
+        analysis.min_runtime_s,
+        analysis.max_runtime_s,
     )
-    analysis = analyse(arms, plan, settings, runtime_s, base.look, state_from_json(base.state))
+    result = analyse(arms, plan, settings, runtime_s, base.look, state_from_json(base.state))
     return replace(
         base,
         method=plan.method,
-        look=analysis.look,
+        look=result.look,
         tuning_units=tuning,
-        arms=tuple(_arm(a) for a in analysis.arms),
-        srm_p_value=analysis.srm.p_value,
+        arms=tuple(_arm(a) for a in result.arms),
+        srm_p_value=result.srm.p_value,
         decision=DecisionRecord(
-            analysis.decision.action, analysis.decision.winner, tuple(analysis.decision.reasons)
+            result.decision.action, result.decision.winner, tuple(result.decision.reasons)
         ),
-        state=state_to_json(analysis.state),
+        state=state_to_json(result.state),
     )
 
 

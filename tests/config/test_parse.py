@@ -44,7 +44,7 @@ def test_stats_settings_round_trip() -> None:
         )
     )
     experiment = config.experiments[0]
-    assert experiment.guardrails[0].margin == 0.02 and experiment.looks == 20
+    assert experiment.analysis.guardrails[0].margin == 0.02 and experiment.analysis.looks == 20
     assert parse_routing(routing_to_dict(config)) == config
 
 

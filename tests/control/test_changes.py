@@ -62,7 +62,7 @@ def test_start_checks_state_freeze_and_overlap() -> None:
 
 def test_edits_follow_the_state() -> None:
     config = _config(_exp("a", "running"), _exp("d"))
-    assert changes.edit_experiment(config, "d", {"mde": 0.2}).experiment("d").mde == 0.2
+    assert changes.edit_experiment(config, "d", {"mde": 0.2}).experiment("d").analysis.mde == 0.2
     assert changes.edit_experiment(config, "a", {"coverage": 0.3}).experiment("a").coverage == 0.3
     with pytest.raises(Conflict, match="only \\['weights', 'coverage'\\]"):
         changes.edit_experiment(config, "a", {"alpha": 0.1})
