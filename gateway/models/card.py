@@ -187,21 +187,21 @@ def parse_input(value: Any, where: str) -> InputSpec:
     return InputSpec(name, "context", keys=tuple(keys))
 
 
+# What a registrant may declare in a card; abgate adds the rest (ModelCard).
+DECLARED_FIELDS: Final = (
+    "version",
+    "inputs",
+    "output",
+    "parent",
+    "dataset",
+    "offline_metrics",
+    "description",
+    "notes",
+)
+
+
 def parse_declaration(value: Any, where: str = "card") -> Declaration:
-    data = _object(
-        value,
-        where,
-        (
-            "version",
-            "inputs",
-            "output",
-            "parent",
-            "dataset",
-            "offline_metrics",
-            "description",
-            "notes",
-        ),
-    )
+    data = _object(value, where, DECLARED_FIELDS)
     version = parse_version(data.get("version"), f"{where}.version")
     raw_inputs = data.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
@@ -350,20 +350,7 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ModelCard:
-        declared = {
-            k: data[k]
-            for k in (
-                "version",
-                "inputs",
-                "output",
-                "parent",
-                "dataset",
-                "offline_metrics",
-                "description",
-                "notes",
-            )
-            if k in data and data[k] is not None
-        }
+        declared = {k: data[k] for k in DECLARED_FIELDS if data.get(k) is not None}
         return cls(
             declaration=parse_declaration(declared, f"stored card {data.get('version')!r}"),
             sha256=str(data["sha256"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -20,8 +21,9 @@ class System:
     group: ProcessGroup
 
 
-@pytest.fixture
-def system(settings: Settings) -> Iterator[System]:
+@contextmanager
+def running_system(settings: Settings, worker: bool = False) -> Iterator[System]:
+    """Two gateway processes on one port (and the worker, if asked), stopped on exit."""
     port = free_port()
     group = ProcessGroup()
     env = gateway_env(settings, port)
@@ -30,9 +32,17 @@ def system(settings: Settings) -> Iterator[System]:
             group.spawn(f"gateway-{i}", ["serve-one"], env)
         base = f"http://127.0.0.1:{port}"
         wait_ready(base + "/readyz", group, processes=2)
+        if worker:
+            group.spawn("worker", ["worker", "--interval", "1"], gateway_env(settings, 0))
         yield System(base, settings, group)
     finally:
         group.stop()
+
+
+@pytest.fixture
+def system(settings: Settings) -> Iterator[System]:
+    with running_system(settings) as running:
+        yield running
 
 
 @pytest.fixture

@@ -15,14 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.processes import ProcessGroup, wait_ready
-from gateway.redis_server import free_port
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.conftest import TEST_CONFIGS
-from tests.e2e.conftest import System
+from tests.e2e.conftest import System, running_system
 from tests.http.test_models import form
-from tests.live import gateway_env
 
 AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "carol"}
 CHUNK = 1500
@@ -31,19 +28,10 @@ MAX_SHOPPERS = 30_000
 
 @pytest.fixture
 def fresh(settings: Settings) -> Iterator[System]:
+    """An empty store seeded with production only, two gateways and the worker."""
     settings = replace(settings, routing_file=TEST_CONFIGS / "production_only.toml")
-    port = free_port()
-    group = ProcessGroup()
-    env = gateway_env(settings, port)
-    try:
-        for i in range(2):
-            group.spawn(f"gateway-{i}", ["serve-one"], env)
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/readyz", group, processes=2)
-        group.spawn("worker", ["worker", "--interval", "1"], gateway_env(settings, 0))
-        yield System(base, settings, group)
-    finally:
-        group.stop()
+    with running_system(settings, worker=True) as system:
+        yield system
 
 
 class Api:
