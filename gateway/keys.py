@@ -89,6 +89,10 @@ class Keys:
         """Hash: experiment key -> wall-clock time the worker first saw it running."""
         return f"{self.prefix}:started"
 
+    def ops(self, stats_id: str) -> str:
+        """Hash: the gateways' operational counts for one experiment phase, by variant."""
+        return f"{self.prefix}:ops:{stats_id}"
+
     def stats(self, experiment: str) -> str:
         return f"{self.prefix}{STATS}{experiment}"
 

@@ -56,12 +56,14 @@ class AssignmentRecord:
     experiment: str
     variant: str
     model_version: str
+    phase: int = 0  # the experiment's phase when it was served (a weight change starts one)
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "experiment": self.experiment,
             "variant": self.variant,
             "model_version": self.model_version,
+            "phase": self.phase,
         }
 
 
@@ -105,7 +107,10 @@ class ExposureRecord:
                 raise RecordError(f"assignments[{i}]: expected an object, got {a!r}")
             parsed.append(
                 AssignmentRecord(
-                    _str(a, "experiment"), _str(a, "variant"), _str(a, "model_version", "")
+                    _str(a, "experiment"),
+                    _str(a, "variant"),
+                    _str(a, "model_version", ""),
+                    _int(a, "phase", 0),
                 )
             )
         items = data.get("items", [])
@@ -264,9 +269,16 @@ class DecisionRecord:
     action: str  # continue, promote, rollback, stop-inconclusive
     winner: str | None
     reasons: tuple[str, ...]
+    # What keeps a decision from being taken: min_units, srm, min_runtime, guardrail.
+    blocked_by: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "winner": self.winner, "reasons": list(self.reasons)}
+        return {
+            "action": self.action,
+            "winner": self.winner,
+            "reasons": list(self.reasons),
+            "blocked_by": list(self.blocked_by),
+        }
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,7 @@ class EvaluationRecord:
     alpha: float
     runtime_s: float
     decision: DecisionRecord
+    phase: int = 0
     method: str | None = None
     look: int = 0
     tuning_units: float | None = None
@@ -295,6 +308,7 @@ class EvaluationRecord:
     def to_json(self) -> dict[str, Any]:
         return {
             "experiment": self.experiment,
+            "phase": self.phase,
             "ts": self.ts,
             "metric": self.metric,
             "alpha": self.alpha,
@@ -326,8 +340,12 @@ class EvaluationRecord:
                 alpha=float(data["alpha"]),
                 runtime_s=float(data["runtime_s"]),
                 decision=DecisionRecord(
-                    str(decision["action"]), decision.get("winner"), tuple(decision["reasons"])
+                    str(decision["action"]),
+                    decision.get("winner"),
+                    tuple(decision["reasons"]),
+                    tuple(decision.get("blocked_by", ())),
                 ),
+                phase=int(data.get("phase", 0)),
                 method=data.get("method"),
                 look=int(data.get("look", 0)),
                 tuning_units=_optional_float(data.get("tuning_units")),

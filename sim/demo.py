@@ -55,9 +55,20 @@ def estimate_line(data: dict[str, Any]) -> str:
     evaluation = data.get("last_evaluation")
     state = data["outcome"] if data["status"] == "concluded" else data["status"]
     if not (evaluation and evaluation["arms"]):
-        return f"{key}: {state}, waiting for data"
+        why = _waiting(evaluation["decision"]) if evaluation else ""
+        return f"{key}: {state}, waiting for data{why}"
     users = sum(evaluation["units"].values())
-    return f"{key}: {state}, users {users}, {evidence(evaluation['arms'][0])}"
+    line = f"{key}: {state}, users {users}, {evidence(evaluation['arms'][0])}"
+    return line + _waiting(evaluation["decision"])
+
+
+def _waiting(decision: dict[str, Any]) -> str:
+    """Why no decision yet, in words: what blocks it, or that there is no difference yet."""
+    if decision["action"] != "continue":
+        return ""
+    if decision.get("blocked_by"):
+        return f"  (blocked: {'; '.join(decision['reasons'])})"
+    return f"  ({decision['reasons'][-1]})" if decision["reasons"] else ""
 
 
 @dataclass

@@ -74,11 +74,16 @@ class ArmAnalysis:
         return tuple(g for g in self.guardrails if g.breached)
 
 
+# What keeps a decision from being taken, by name (the reasons say it in words).
+Block = Literal["min_units", "srm", "min_runtime", "guardrail"]
+
+
 @dataclass(frozen=True)
 class Decision:
     action: Action
     winner: str | None
     reasons: tuple[str, ...]
+    blocked_by: tuple[Block, ...] = ()
 
 
 def _lift(arm: ArmAnalysis) -> str:
@@ -114,12 +119,12 @@ def decide(
         reason = f"fewer than {settings.min_units_per_arm} units in {small}"
         if expired:
             return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
-        return Decision("continue", None, (reason,))
+        return Decision("continue", None, (reason,), ("min_units",))
     if srm.mismatch:
         reason = f"sample ratio mismatch (p={srm.p_value:.2g}); not acting on these data"
         if expired:
             return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
-        return Decision("continue", None, (reason,))
+        return Decision("continue", None, (reason,), ("srm",))
 
     reasons: list[str] = []
     out: set[str] = set()
@@ -146,6 +151,7 @@ def decide(
                     f"waiting for the minimum runtime "
                     f"({runtime_s:.0f}s of {settings.min_runtime_s:.0f}s)",
                 ),
+                ("min_runtime",),
             )
         return Decision("promote", best.variant, (*reasons, why))
     if arms and all(a.loses or a.variant in out for a in arms):
@@ -156,4 +162,5 @@ def decide(
         return Decision(
             "stop-inconclusive", control, (*reasons, f"{why} with no significant difference")
         )
-    return Decision("continue", None, (*reasons, "no significant difference yet"))
+    blocked: tuple[Block, ...] = ("guardrail",) if out else ()
+    return Decision("continue", None, (*reasons, "no significant difference yet"), blocked)

@@ -10,10 +10,12 @@ from gateway.config.model import (
     Guardrail,
     Metric,
     Outcome,
+    Phase,
     RoutingConfig,
     SequentialMethod,
     Status,
     Variant,
+    phase_stats_id,
 )
 from gateway.config.parse import (
     KEY_RE,
@@ -32,6 +34,7 @@ __all__ = [
     "Guardrail",
     "Metric",
     "Outcome",
+    "Phase",
     "RoutingConfig",
     "SequentialMethod",
     "Status",
@@ -40,6 +43,7 @@ __all__ = [
     "load_routing_file",
     "parse_experiment",
     "parse_routing",
+    "phase_stats_id",
     "routing_to_dict",
     "validate_routing",
 ]

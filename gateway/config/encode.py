@@ -35,6 +35,9 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "correction": a.correction,
         "min_runtime_s": a.min_runtime_s,
         "max_runtime_s": a.max_runtime_s,
+        "phases": [
+            {"weights": list(p.weights), "started_at": p.started_at} for p in experiment.phases
+        ],
     }
 
 

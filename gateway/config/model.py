@@ -39,6 +39,16 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A span of a running experiment with fixed weights. A weight change starts a new phase
+    that re-randomises: its users are hashed with a seed of their own (``hash_seed``), and its
+    statistics, SRM check and sequential test start afresh (``stats_id``)."""
+
+    weights: tuple[float, ...]
+    started_at: float
+
+
+@dataclass(frozen=True)
 class Analysis:
     """How an experiment is analysed and decided: what the worker reads, the router never."""
 
@@ -75,10 +85,25 @@ class Experiment:
     hash_version: int = 2
     seed: str = ""
     analysis: Analysis = field(default_factory=Analysis)
+    # Set when it starts and on each weight change while running; empty for a draft (and for
+    # a running experiment seeded from a file: its weights are phase 0).
+    phases: tuple[Phase, ...] = ()
+
+    @property
+    def phase(self) -> int:
+        """The current phase: 0 until the weights of the running experiment first change."""
+        return max(0, len(self.phases) - 1)
 
     @property
     def hash_seed(self) -> str:
-        return self.seed or self.key
+        """Phase 0 hashes with the experiment's seed (GrowthBook's); phase n with "seed:phase-n"."""
+        base = self.seed or self.key
+        return base if self.phase == 0 else f"{base}:phase-{self.phase}"
+
+    @property
+    def stats_id(self) -> str:
+        """Whose statistics the current phase's exposures and outcomes add to."""
+        return phase_stats_id(self.key, self.phase)
 
     @property
     def control(self) -> Variant:
@@ -103,6 +128,11 @@ class Experiment:
             if variant.name == name:
                 return variant
         raise KeyError(name)
+
+
+def phase_stats_id(key: str, phase: int) -> str:
+    """``key`` for phase 0 (as before phases existed), ``key@n`` after: '@' is never in a key."""
+    return key if phase == 0 else f"{key}@{phase}"
 
 
 @dataclass(frozen=True)

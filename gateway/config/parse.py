@@ -23,6 +23,7 @@ from gateway.config.model import (
     Guardrail,
     Metric,
     Outcome,
+    Phase,
     RoutingConfig,
     SequentialMethod,
     Status,
@@ -156,6 +157,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         namespace_range=(float(raw_range[0]), float(raw_range[1])),
         hash_version=int(hash_version),
         seed=seed,
+        phases=_phases(data.get("phases", []), f"{where}.phases", len(variants)),
         analysis=Analysis(
             primary_metric=cast(
                 Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
@@ -172,6 +174,28 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             max_runtime_s=max_runtime,
         ),
     )
+
+
+def _phases(raw: Any, where: str, arms: int) -> tuple[Phase, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(where, f"expected a list of {{weights, started_at}}, got {raw!r}")
+    out = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        _take(item, at, ("weights", "started_at"))
+        weights = item.get("weights")
+        if (
+            not isinstance(weights, list)
+            or len(weights) != arms
+            or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+            or abs(sum(weights) - 1.0) > WEIGHT_SUM_TOLERANCE
+        ):
+            raise ConfigError(
+                f"{at}.weights", f"expected {arms} weights summing to 1, got {weights!r}"
+            )
+        started = _number(item, "started_at", at, math.nan, 0.0, 1e11)
+        out.append(Phase(tuple(float(w) for w in weights), started))
+    return tuple(out)
 
 
 def _optional_int(

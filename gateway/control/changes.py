@@ -19,6 +19,7 @@ from typing import Any, Final
 from gateway.config import (
     Experiment,
     Outcome,
+    Phase,
     RoutingConfig,
     experiment_to_dict,
     parse_experiment,
@@ -65,10 +66,14 @@ def create_experiment(config: RoutingConfig, data: Mapping[str, Any]) -> Routing
     return _checked(config.with_experiment(experiment))
 
 
-def edit_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -> RoutingConfig:
+def edit_experiment(
+    config: RoutingConfig, key: str, patch: Mapping[str, Any], now: float
+) -> RoutingConfig:
     """Edit one experiment: any field of a draft; ``weights`` and ``coverage`` of a running one.
 
-    ``weights`` is an object of variant name -> weight.
+    ``weights`` is an object of variant name -> weight. New weights on a running experiment
+    start a new phase at ``now`` (re-randomised, its statistics apart: see :class:`Phase`);
+    a coverage change does not (an included user keeps their arm as coverage grows).
     """
     experiment = _get(config, key)
     allowed = {"weights", *Experiment.field_names()} - set(LIFECYCLE_FIELDS)
@@ -113,10 +118,15 @@ def edit_experiment(config: RoutingConfig, key: str, patch: Mapping[str, Any]) -
             raise ConfigError("weights", f"every variant needs a weight; missing {missing}")
         data["variants"] = [dict(v, weight=weights[v["name"]]) for v in data["variants"]]
     updated = parse_experiment(data, "experiment")  # names the key itself: "experiment 'k'.x"
+    weights = tuple(v.weight for v in updated.variants)
+    if experiment.running and weights != tuple(v.weight for v in experiment.variants):
+        phases = experiment.phases or (Phase(tuple(v.weight for v in experiment.variants), 0.0),)
+        updated = replace(updated, phases=(*phases, Phase(weights, now)))
     return _checked(config.with_experiment(updated))
 
 
-def start(config: RoutingConfig, key: str) -> RoutingConfig:
+def start(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
+    """A draft starts running at ``now``: its first phase, with its weights."""
     experiment = _get(config, key)
     if experiment.status != "draft":
         raise Conflict(
@@ -132,7 +142,8 @@ def start(config: RoutingConfig, key: str) -> RoutingConfig:
                 f"experiment {key!r} namespace_range {list(a)} overlaps running experiment "
                 f"{other.key!r} {list(b)} in namespace {config.namespace_id!r}"
             )
-    return _checked(config.with_experiment(replace(experiment, status="running")))
+    phase = Phase(tuple(v.weight for v in experiment.variants), now)
+    return _checked(config.with_experiment(replace(experiment, status="running", phases=(phase,))))
 
 
 def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config import experiment_to_dict, routing_to_dict
+from gateway.config import experiment_to_dict, phase_stats_id, routing_to_dict
 from gateway.errors import NotFound, RequestError
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
@@ -32,11 +32,29 @@ async def get_experiment(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = request.match_info["key"]
     data = _experiment_json(gw, key)
-    data["stats"] = await gw.redis_guard.read(lambda: read_variant_stats(gw.redis, gw.keys, key))
-    decision = await gw.redis_guard.read(lambda: gw.redis.hget(gw.keys.decisions, key))
-    data["last_evaluation"] = (
-        None if decision is None else EvaluationRecord.from_json(decision).to_json()
-    )
+    experiment = gw.router.config.experiment(key)
+
+    async def phase(index: int) -> dict[str, Any]:
+        sid = phase_stats_id(key, index)
+        raw = await gw.redis.hget(gw.keys.decisions, sid)
+        return {
+            "phase": index,
+            "stats": await read_variant_stats(gw.redis, gw.keys, sid),
+            "last_evaluation": None if raw is None else EvaluationRecord.from_json(raw).to_json(),
+        }
+
+    async def read() -> list[dict[str, Any]]:
+        return [await phase(i) for i in range(experiment.phase + 1)]
+
+    phases = await gw.redis_guard.read(read)
+    # The current phase's statistics and evaluation at the top; every phase's below.
+    data["phase"] = experiment.phase
+    data["stats"] = phases[-1]["stats"]
+    data["last_evaluation"] = phases[-1]["last_evaluation"]
+    for record, info in zip(phases, experiment.phases or (None,), strict=False):
+        if info is not None:
+            record |= {"weights": list(info.weights), "started_at": info.started_at}
+    data["phase_results"] = phases
     return json_response(data)
 
 

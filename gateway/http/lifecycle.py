@@ -3,6 +3,7 @@ audited compare-and-set change of the routing config (:mod:`gateway.control.chan
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -80,7 +81,7 @@ async def patch(request: web.Request) -> web.Response:
     reason = reason_field(body, required=False) or "edited"
     edits = {k: v for k, v in body.items() if k != "reason"}
     version, config, diff = await apply_change(
-        request, gw, lambda c: changes.edit_experiment(c, key, edits), reason
+        request, gw, lambda c: changes.edit_experiment(c, key, edits, time.time()), reason
     )
     return json_response({"version": version, "diff": diff, "experiment": _experiment(config, key)})
 
@@ -116,7 +117,7 @@ def _promote(config: RoutingConfig, key: str, body: dict[str, Any]) -> RoutingCo
     return changes.promote(config, key, variant)
 
 
-start = _verb("started", lambda c, k, _b: changes.start(c, k))
+start = _verb("started", lambda c, k, _b: changes.start(c, k, time.time()))
 stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=True)
 archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
 promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)

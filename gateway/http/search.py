@@ -27,7 +27,8 @@ async def search(request: web.Request) -> web.Response:
     search_id = uuid.uuid4().hex
     results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]
     assignments = tuple(
-        AssignmentRecord(a.experiment, a.variant, a.model_version) for a in route.assignments
+        AssignmentRecord(a.experiment, a.variant, a.model_version, a.phase)
+        for a in route.assignments
     )
     exposure = ExposureRecord(
         event_id=search_id,

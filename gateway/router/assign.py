@@ -14,6 +14,7 @@ class Assignment:
     experiment: str
     variant: str
     model_version: str
+    phase: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class Router:
                         break
                     variant = compiled.experiment.variants[index]
                     assignment = Assignment(
-                        compiled.experiment.key, variant.name, variant.model_version
+                        compiled.experiment.key,
+                        variant.name,
+                        variant.model_version,
+                        compiled.experiment.phase,
                     )
                     return Route(variant.model_version, (assignment,))
         return Route(self.config.production, ())

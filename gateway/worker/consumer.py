@@ -24,6 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from gateway.config import phase_stats_id
 from gateway.keys import Keys
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
@@ -253,7 +254,8 @@ def _parse(fields: Any, decode: Callable[[bytes], R]) -> tuple[R | None, bytes, 
 
 
 def _exposure_argv(e: ExposureRecord) -> list[Any]:
-    pairs = [x for a in e.assignments for x in (a.experiment, a.variant)]
+    # Each phase's users and sums are kept apart: the scripts key them by the stats id.
+    pairs = [x for a in e.assignments for x in (phase_stats_id(a.experiment, a.phase), a.variant)]
     return [e.event_id, e.search_id, e.user_id, *pairs]
 
 

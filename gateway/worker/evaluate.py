@@ -180,8 +180,8 @@ def _arm(a: ArmAnalysis) -> ArmResult:
     )
 
 
-def _continue(*reasons: str) -> DecisionRecord:
-    return DecisionRecord("continue", None, tuple(reasons))
+def _continue(*reasons: str, blocked_by: tuple[str, ...] = ()) -> DecisionRecord:
+    return DecisionRecord("continue", None, tuple(reasons), blocked_by)
 
 
 def evaluate(
@@ -194,6 +194,7 @@ def evaluate(
     empty: dict[str, int] = {}
     base = EvaluationRecord(
         experiment=experiment.key,
+        phase=experiment.phase,
         ts=time.time(),
         metric=experiment.analysis.primary_metric,
         alpha=experiment.analysis.alpha,
@@ -228,8 +229,10 @@ def evaluate(
     tuning = base.tuning_units or planned_tuning(experiment, primary)
     if tuning is None:
         srm = srm_check([m.n for m in primary], [a.weight for a in arms])
+        blocked = []
         if primary[0].n < analysis.min_units_per_arm:
             reason = f"fewer than {analysis.min_units_per_arm} units in {experiment.control.name}"
+            blocked.append("min_units")
         elif all(m.n >= 2 and m.variance == 0 and m.mean == primary[0].mean for m in primary):
             reason = (
                 f"no variation in {analysis.primary_metric} yet (every unit in every arm has "
@@ -240,7 +243,12 @@ def evaluate(
         reasons = [reason]
         if srm.mismatch:
             reasons.append(f"sample ratio mismatch (p={srm.p_value:.2g})")
-        return replace(base, srm_p_value=srm.p_value, decision=_continue(*reasons))
+            blocked.append("srm")
+        return replace(
+            base,
+            srm_p_value=srm.p_value,
+            decision=_continue(*reasons, blocked_by=tuple(blocked)),
+        )
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
         analysis.alpha,
@@ -257,7 +265,10 @@ def evaluate(
         arms=tuple(_arm(a) for a in result.arms),
         srm_p_value=result.srm.p_value,
         decision=DecisionRecord(
-            result.decision.action, result.decision.winner, tuple(result.decision.reasons)
+            result.decision.action,
+            result.decision.winner,
+            tuple(result.decision.reasons),
+            tuple(result.decision.blocked_by),
         ),
         state=state_to_json(result.state),
     )
@@ -280,17 +291,19 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
     records = []
     now = time.time()
     for experiment in config.running:
-        await redis.hsetnx(keys.started, experiment.key, repr(now))
-        started = float(await redis.hget(keys.started, experiment.key) or now)
+        # The current phase alone: its own sums, start, carried state and SRM weights.
+        sid = experiment.stats_id
+        await redis.hsetnx(keys.started, sid, repr(now))
+        started = float(await redis.hget(keys.started, sid) or now)
         # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
         record = await asyncio.to_thread(
             evaluate,
             experiment,
-            await read_variant_stats(redis, keys, experiment.key),
+            await read_variant_stats(redis, keys, sid),
             max(0.0, now - started),
-            await _previous(redis, keys, experiment.key),
+            await _previous(redis, keys, sid),
         )
-        await redis.hset(keys.decisions, experiment.key, record.encode())
+        await redis.hset(keys.decisions, sid, record.encode())
         decision = record.decision
         if decision.action in OUTCOMES:
             outcome: Outcome = OUTCOMES[decision.action]

@@ -47,32 +47,38 @@ def test_rollback_decision_keeps_production() -> None:
 def test_start_checks_state_freeze_and_overlap() -> None:
     config = _config(_exp("a", "running", 0.0, 0.5), _exp("b", "draft", 0.4, 1.0), _exp("c"))
     with pytest.raises(Conflict, match=r"overlaps running experiment 'a'"):
-        changes.start(config, "b")
+        changes.start(config, "b", now=1.0)
     with pytest.raises(Conflict, match="only a draft"):
-        changes.start(config, "a")
+        changes.start(config, "a", now=1.0)
     with pytest.raises(NotFound):
-        changes.start(config, "zz")
+        changes.start(config, "zz", now=1.0)
     frozen = changes.freeze(config)
     assert frozen.frozen and frozen.running == ()
     assert frozen.experiment("a").outcome == "stopped"
     with pytest.raises(Conflict, match="frozen"):
-        changes.start(frozen, "c")
-    assert changes.start(changes.unfreeze(frozen), "b").experiment("b").running
+        changes.start(frozen, "c", now=1.0)
+    assert changes.start(changes.unfreeze(frozen), "b", now=1.0).experiment("b").running
 
 
 def test_edits_follow_the_state() -> None:
     config = _config(_exp("a", "running"), _exp("d"))
-    assert changes.edit_experiment(config, "d", {"mde": 0.2}).experiment("d").analysis.mde == 0.2
-    assert changes.edit_experiment(config, "a", {"coverage": 0.3}).experiment("a").coverage == 0.3
+    assert (
+        changes.edit_experiment(config, "d", {"mde": 0.2}, now=1.0).experiment("d").analysis.mde
+        == 0.2
+    )
+    assert (
+        changes.edit_experiment(config, "a", {"coverage": 0.3}, now=1.0).experiment("a").coverage
+        == 0.3
+    )
     with pytest.raises(Conflict, match="only \\['weights', 'coverage'\\]"):
-        changes.edit_experiment(config, "a", {"alpha": 0.1})
+        changes.edit_experiment(config, "a", {"alpha": 0.1}, now=1.0)
     with pytest.raises(ConfigError, match="status: is set by the lifecycle"):
-        changes.edit_experiment(config, "d", {"status": "running"})
+        changes.edit_experiment(config, "d", {"status": "running"}, now=1.0)
     with pytest.raises(ConfigError, match=r"experiment 'd'\.alpha"):
-        changes.edit_experiment(config, "d", {"alpha": 7})
+        changes.edit_experiment(config, "d", {"alpha": 7}, now=1.0)
     stopped = changes.stop(config, "a")
     with pytest.raises(Conflict, match="cannot change"):
-        changes.edit_experiment(stopped, "a", {"coverage": 0.1})
+        changes.edit_experiment(stopped, "a", {"coverage": 0.1}, now=1.0)
     with pytest.raises(Conflict, match="stop it before archiving"):
         changes.archive(config, "a")
     assert changes.archive(stopped, "a").experiment("a").status == "archived"
@@ -83,3 +89,32 @@ def test_diff_names_an_added_experiment_once() -> None:
     after = changes.create_experiment(before, _exp("b"))
     (change,) = changes.diff(before, after)
     assert change["path"] == "experiments['b']" and change["old"] is None
+
+
+def test_new_weights_on_a_running_experiment_start_a_re_randomised_phase() -> None:
+    config = changes.start(_config(_exp("a")), "a", now=100.0)
+    first = config.experiment("a")
+    assert (first.phase, first.hash_seed, first.stats_id) == (0, "a", "a")
+    assert first.phases[0].started_at == 100.0
+    ramped = changes.edit_experiment(
+        config, "a", {"weights": {"control": 0.8, "candidate": 0.2}}, now=200.0
+    ).experiment("a")
+    assert (ramped.phase, ramped.hash_seed, ramped.stats_id) == (1, "a:phase-1", "a@1")
+    assert [(p.weights, p.started_at) for p in ramped.phases] == [
+        ((0.5, 0.5), 100.0),
+        ((0.8, 0.2), 200.0),
+    ]
+    # Coverage is a ramp within the phase; a draft's weights are no phase at all.
+    config = changes.start(_config(_exp("b")), "b", now=1.0)
+    assert (
+        changes.edit_experiment(config, "b", {"coverage": 0.2}, now=2.0).experiment("b").phase == 0
+    )
+    draft = changes.edit_experiment(
+        _config(_exp("c")), "c", {"weights": {"control": 0.7, "candidate": 0.3}}, now=2.0
+    ).experiment("c")
+    assert draft.phases == ()
+    # A running experiment seeded from a file (no phases yet) gets its weights as phase 0.
+    seeded = changes.edit_experiment(
+        _config(_exp("d", "running")), "d", {"weights": {"control": 0.6, "candidate": 0.4}}, now=3.0
+    ).experiment("d")
+    assert [p.weights for p in seeded.phases] == [(0.5, 0.5), (0.6, 0.4)]

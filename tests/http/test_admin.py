@@ -25,7 +25,9 @@ async def test_patch_applies_audits_and_serves_the_new_split(
         "experiments['better'].coverage",
         "experiments['better'].variants['control'].weight",
         "experiments['better'].variants['candidate'].weight",
+        "experiments['better'].phases",  # new weights: a new phase
     }
+    assert gateway.router.config.experiment("better").phase == 1
     assert gateway.router.version == data["version"]
     entry = (await (await client.get("/v1/audit?count=1")).json())["entries"][0]
     assert (entry["actor"], entry["reason"], entry["version"]) == ("alice", "ramp", data["version"])

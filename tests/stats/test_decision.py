@@ -79,3 +79,20 @@ def test_stop_inconclusive_at_the_horizon_or_max_runtime() -> None:
     assert horizon.action == "stop-inconclusive" and "planned horizon" in horizon.reasons[-1]
     expired = decide("a", 1000, flat, OK_SRM, SETTINGS, 3600)
     assert expired.action == "stop-inconclusive" and "maximum runtime" in expired.reasons[-1]
+
+
+def test_what_blocks_a_decision_is_named() -> None:
+    assert decide(
+        "a", 1000, [_arm("b", 0.2, True, units=50)], OK_SRM, SETTINGS, 100
+    ).blocked_by == ("min_units",)
+    assert decide(
+        "a", 1000, [_arm("b", 0.2, True)], SrmResult(1e-6, 30.0), SETTINGS, 100
+    ).blocked_by == ("srm",)
+    assert decide("a", 1000, [_arm("b", 0.2, True)], OK_SRM, SETTINGS, 30).blocked_by == (
+        "min_runtime",
+    )
+    # A winner held back by its guardrail while another arm is still open.
+    arms = [_arm("b", 0.2, True, breached=True), _arm("c", 0.0, False)]
+    held = decide("a", 1000, arms, OK_SRM, SETTINGS, 100)
+    assert held.action == "continue" and held.blocked_by == ("guardrail",)
+    assert decide("a", 1000, [_arm("b", 0.0, False)], OK_SRM, SETTINGS, 100).blocked_by == ()
