@@ -19,6 +19,8 @@ PURE = [
     ROOT / "gateway" / "worker" / "retry_schedule.py",
     ROOT / "gateway" / "records.py",
     ROOT / "gateway" / "models" / "ranking_metrics.py",
+    ROOT / "gateway" / "ops" / "histogram.py",
+    ROOT / "gateway" / "ops" / "guardrails.py",
 ]
 
 

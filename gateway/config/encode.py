@@ -35,6 +35,9 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "correction": a.correction,
         "min_runtime_s": a.min_runtime_s,
         "max_runtime_s": a.max_runtime_s,
+        "max_error_rate": a.max_error_rate,
+        "max_latency_ratio": a.max_latency_ratio,
+        "min_ops_requests": a.min_ops_requests,
         "phases": [
             {"weights": list(p.weights), "started_at": p.started_at} for p in experiment.phases
         ],

@@ -65,6 +65,12 @@ class Analysis:
     correction: Correction = "holm"
     min_runtime_s: float = 0.0
     max_runtime_s: float | None = None
+    # Operational guardrails (no statistics: a treatment that fails or is slow is rolled back
+    # at once): its share of failed or timed-out scorings, its p99 scoring time over the
+    # control's, judged once an arm has had min_ops_requests scorings in the phase.
+    max_error_rate: float = 0.02
+    max_latency_ratio: float = 3.0
+    min_ops_requests: int = 50
 
 
 # The fields of an experiment as a file or an API body gives them: flat, the analysis's among them.

@@ -172,6 +172,9 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             correction=cast(Correction, _choice(data, "correction", where, Correction, "holm")),
             min_runtime_s=min_runtime,
             max_runtime_s=max_runtime,
+            max_error_rate=_number(data, "max_error_rate", where, 0.02, 0.0, 1.0),
+            max_latency_ratio=_number(data, "max_latency_ratio", where, 3.0, 1.0, 1000.0),
+            min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
         ),
     )
 

@@ -28,6 +28,7 @@ from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
+from gateway.ops.meter import OpsMeter
 from gateway.redis_client import redis_client
 from gateway.router.assign import Router
 from gateway.settings import Settings
@@ -139,6 +140,7 @@ def build_app(settings: Settings) -> web.Application:
             artifacts,
             registrar,
             follower,
+            OpsMeter(redis, keys),
         )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 
@@ -154,8 +156,10 @@ def build_app(settings: Settings) -> web.Application:
             sink.start()
             gw.watcher.start()
             follower.start()
+            gw.ops.start()
             yield
         finally:
+            await gw.ops.close()
             await follower.close()
             await gw.watcher.close()
             await sink.close()

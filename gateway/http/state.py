@@ -21,6 +21,7 @@ from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
+from gateway.ops.meter import OpsMeter
 from gateway.router.assign import Router
 from gateway.settings import Settings
 from gateway.throttled_log import ThrottledLog
@@ -30,6 +31,7 @@ from gateway.throttled_log import ThrottledLog
 class Counters:
     searches: int = 0
     search_errors: int = 0  # a search answered 503 because its model failed
+    fallbacks: int = 0  # a treatment failed and production served the search instead
     events: int = 0
     bad_requests: int = 0  # answered 4xx
     unauthorized: int = 0  # admin requests refused for their credentials
@@ -53,6 +55,7 @@ class Gateway:
     artifacts: ArtifactStore
     registrar: Registrar
     follower: ModelFollower
+    ops: OpsMeter
     watcher: ConfigWatcher | None = None
     counters: Counters = field(default_factory=Counters)
     draining: bool = False

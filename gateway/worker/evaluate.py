@@ -26,7 +26,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
@@ -36,6 +36,7 @@ from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.keys import Keys
+from gateway.ops.guardrails import OpsLimits, breaches, parse_ops
 from gateway.records import (
     ArmResult,
     DecisionRecord,
@@ -285,6 +286,18 @@ async def _previous(redis: Redis, keys: Keys, key: str) -> EvaluationRecord | No
         return None
 
 
+async def _operational_breaches(redis: Redis, keys: Keys, experiment: Experiment) -> list[str]:
+    raw: Any = await redis.hgetall(keys.ops(experiment.stats_id))
+    ops = parse_ops({(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()})
+    a = experiment.analysis
+    return breaches(
+        experiment.control.name,
+        [v.name for v in experiment.variants[1:]],
+        ops,
+        OpsLimits(a.max_error_rate, a.max_latency_ratio, a.min_ops_requests),
+    )
+
+
 async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[EvaluationRecord]:
     """One evaluation pass over every running experiment; applies its decisions."""
     _, config = await store.load()
@@ -303,6 +316,16 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
             max(0.0, now - started),
             await _previous(redis, keys, sid),
         )
+        breached = await _operational_breaches(redis, keys, experiment)
+        if breached:  # no statistics needed to stop a ranker that fails or is slow
+            record = replace(
+                record,
+                decision=DecisionRecord(
+                    "rollback",
+                    experiment.control.name,
+                    tuple(f"operational guardrail: {b}" for b in breached),
+                ),
+            )
         await redis.hset(keys.decisions, sid, record.encode())
         decision = record.decision
         if decision.action in OUTCOMES:
