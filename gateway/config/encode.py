@@ -41,6 +41,9 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "phases": [
             {"weights": list(p.weights), "started_at": p.started_at} for p in experiment.phases
         ],
+        "ramp": [{"coverage": r.coverage, "hold_s": r.hold_s} for r in experiment.ramp],
+        "ramp_step": experiment.ramp_step,
+        "ramp_step_started_at": experiment.ramp_step_started_at,
     }
 
 

@@ -49,6 +49,14 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class RampStep:
+    """One step of a canary schedule: this coverage, held at least ``hold_s`` (None: the last)."""
+
+    coverage: float
+    hold_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Analysis:
     """How an experiment is analysed and decided: what the worker reads, the router never."""
 
@@ -94,6 +102,11 @@ class Experiment:
     # Set when it starts and on each weight change while running; empty for a draft (and for
     # a running experiment seeded from a file: its weights are phase 0).
     phases: tuple[Phase, ...] = ()
+    # A canary schedule: coverage steps the worker advances through once each step's hold has
+    # passed with every guardrail holding. While one is set, coverage is its current step's.
+    ramp: tuple[RampStep, ...] = ()
+    ramp_step: int = 0
+    ramp_step_started_at: float = 0.0  # 0: since the experiment (phase 0) started
 
     @property
     def phase(self) -> int:

@@ -24,6 +24,7 @@ from gateway.config.model import (
     Metric,
     Outcome,
     Phase,
+    RampStep,
     RoutingConfig,
     SequentialMethod,
     Status,
@@ -147,17 +148,31 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
                 f"{where}.max_runtime_s",
                 f"must exceed min_runtime_s ({min_runtime:g}), got {max_runtime:g}",
             )
+    ramp = _ramp(data.get("ramp", []), f"{where}.ramp")
+    ramp_step = _optional_int(data, "ramp_step", where, 0, max(0, len(ramp) - 1)) or 0
+    coverage = _number(data, "coverage", where, 1.0, 0.0, 1.0)
+    if ramp:
+        if "coverage" in data and coverage != ramp[ramp_step].coverage:
+            raise ConfigError(
+                f"{where}.coverage",
+                f"follows the ramp schedule (step {ramp_step}: {ramp[ramp_step].coverage:g}); "
+                f"got {coverage:g}",
+            )
+        coverage = ramp[ramp_step].coverage
     return Experiment(
         key=key,
         variants=variants,
         status=cast(Status, _choice(data, "status", where, Status, "running")),
         outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
         description=description,
-        coverage=_number(data, "coverage", where, 1.0, 0.0, 1.0),
+        coverage=coverage,
         namespace_range=(float(raw_range[0]), float(raw_range[1])),
         hash_version=int(hash_version),
         seed=seed,
         phases=_phases(data.get("phases", []), f"{where}.phases", len(variants)),
+        ramp=ramp,
+        ramp_step=ramp_step,
+        ramp_step_started_at=_number(data, "ramp_step_started_at", where, 0.0, 0.0, 1e11),
         analysis=Analysis(
             primary_metric=cast(
                 Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
@@ -177,6 +192,27 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
         ),
     )
+
+
+def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(where, f"expected a list of {{coverage, hold_s}}, got {raw!r}")
+    steps = []
+    for i, item in enumerate(raw):
+        at = f"{where}[{i}]"
+        _take(item, at, ("coverage", "hold_s"))
+        coverage = _number(item, "coverage", at, math.nan, 1e-6, 1.0)
+        last = i == len(raw) - 1
+        hold = item.get("hold_s")
+        if hold is None and not last:
+            raise ConfigError(f"{at}.hold_s", "is required on every step but the last")
+        steps.append(
+            RampStep(coverage, None if hold is None else _number(item, "hold_s", at, 0, 0.0, 1e9))
+        )
+    coverages = [s.coverage for s in steps]
+    if any(b <= a for a, b in itertools.pairwise(coverages)):
+        raise ConfigError(where, f"coverage must rise from step to step, got {coverages}")
+    return tuple(steps)
 
 
 def _phases(raw: Any, where: str, arms: int) -> tuple[Phase, ...]:

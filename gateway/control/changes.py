@@ -31,7 +31,14 @@ from gateway.errors import ConfigError, Conflict, NotFound
 # Fields of an experiment that a running one may still change (the rest fix its test).
 EDITABLE_WHEN_RUNNING: Final = ("weights", "coverage")
 # Fields no edit may set: the lifecycle verbs own them.
-LIFECYCLE_FIELDS: Final = ("key", "status", "outcome")
+LIFECYCLE_FIELDS: Final = (
+    "key",
+    "status",
+    "outcome",
+    "phases",
+    "ramp_step",
+    "ramp_step_started_at",
+)
 
 
 def _get(config: RoutingConfig, key: str) -> Experiment:
@@ -88,6 +95,11 @@ def edit_experiment(
             "/archive",
         )
     if experiment.status == "running":
+        if experiment.ramp and "coverage" in patch:
+            raise Conflict(
+                f"experiment {key!r} follows its ramp schedule (step {experiment.ramp_step + 1} "
+                f"of {len(experiment.ramp)}); its coverage is the worker's to advance"
+            )
         fixed = sorted(set(patch) - set(EDITABLE_WHEN_RUNNING))
         if fixed:
             raise Conflict(
@@ -101,6 +113,8 @@ def edit_experiment(
         )
     data = experiment_to_dict(experiment)
     data.update({k: v for k, v in patch.items() if k != "weights"})
+    if "ramp" in patch and "coverage" not in patch:
+        data.pop("coverage")  # a ramp schedule sets the coverage: its first step's
     if "weights" in patch:
         weights = patch["weights"]
         if not isinstance(weights, dict) or not weights:
@@ -143,7 +157,28 @@ def start(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
                 f"{other.key!r} {list(b)} in namespace {config.namespace_id!r}"
             )
     phase = Phase(tuple(v.weight for v in experiment.variants), now)
-    return _checked(config.with_experiment(replace(experiment, status="running", phases=(phase,))))
+    started = replace(experiment, status="running", phases=(phase,))
+    if experiment.ramp:
+        started = replace(
+            started, coverage=experiment.ramp[0].coverage, ramp_step=0, ramp_step_started_at=now
+        )
+    return _checked(config.with_experiment(started))
+
+
+def advance_ramp(config: RoutingConfig, key: str, step: int, now: float) -> RoutingConfig:
+    """The worker's change: the experiment's ramp goes from ``step`` to the next step at ``now``
+    (refused if another change moved it meanwhile, or it no longer runs)."""
+    experiment = _get(config, key)
+    if not experiment.running or experiment.ramp_step != step:
+        raise Conflict(f"experiment {key!r} is not at ramp step {step} any more")
+    if step + 1 >= len(experiment.ramp):
+        raise Conflict(f"experiment {key!r} is at the last step of its ramp")
+    nxt = experiment.ramp[step + 1]
+    return _checked(
+        config.with_experiment(
+            replace(experiment, coverage=nxt.coverage, ramp_step=step + 1, ramp_step_started_at=now)
+        )
+    )
 
 
 def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:

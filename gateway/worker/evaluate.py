@@ -32,7 +32,7 @@ from redis.asyncio import Redis
 
 from gateway.config import Experiment, Outcome, RoutingConfig
 from gateway.control.actors import DECISION_LOOP
-from gateway.control.changes import conclude
+from gateway.control.changes import advance_ramp, conclude
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.keys import Keys
@@ -354,5 +354,42 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
                 version,
             )
             record = replace(record, applied_version=version)
+        elif experiment.ramp:
+            await _advance_ramp(store, experiment, record, started, now)
         records.append(record)
     return records
+
+
+async def _advance_ramp(
+    store: ConfigStore,
+    experiment: Experiment,
+    record: EvaluationRecord,
+    started: float,
+    now: float,
+) -> None:
+    """Move a canary schedule to its next step once the step's hold has passed and every
+    guardrail holds (operational ones included: a breach would have rolled it back)."""
+    step = experiment.ramp_step
+    if step + 1 >= len(experiment.ramp):
+        return
+    hold = experiment.ramp[step].hold_s or 0.0
+    since = experiment.ramp_step_started_at or started
+    breached = any(g.breached for arm in record.arms for g in arm.guardrails)
+    if now - since < hold or breached or "srm" in record.decision.blocked_by:
+        return
+    nxt = experiment.ramp[step + 1]
+    reason = (
+        f"ramp step {step + 2} of {len(experiment.ramp)}: coverage "
+        f"{experiment.ramp[step].coverage:g} -> {nxt.coverage:g} (held {now - since:.0f} s of "
+        f"{hold:g} s; guardrails hold)"
+    )
+    try:
+        await store.change(
+            lambda config: advance_ramp(config, experiment.key, step, now),
+            actor=DECISION_LOOP,
+            reason=reason,
+        )
+    except Conflict as exc:
+        log.info("ramp of %s not advanced: %s", experiment.key, exc)
+        return
+    log.info("experiment %s: %s", experiment.key, reason)

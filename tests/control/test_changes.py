@@ -118,3 +118,40 @@ def test_new_weights_on_a_running_experiment_start_a_re_randomised_phase() -> No
         _config(_exp("d", "running")), "d", {"weights": {"control": 0.6, "candidate": 0.4}}, now=3.0
     ).experiment("d")
     assert [p.weights for p in seeded.phases] == [(0.5, 0.5), (0.6, 0.4)]
+
+
+def test_a_ramp_schedule_starts_at_its_first_step_and_advances_one_step_at_a_time() -> None:
+    ramp = [{"coverage": 0.02, "hold_s": 300}, {"coverage": 0.1, "hold_s": 600}, {"coverage": 1.0}]
+    config = changes.start(_config(_exp("a") | {"ramp": ramp}), "a", now=10.0)
+    experiment = config.experiment("a")
+    assert (experiment.coverage, experiment.ramp_step, experiment.ramp_step_started_at) == (
+        0.02,
+        0,
+        10.0,
+    )
+    with pytest.raises(Conflict, match="follows its ramp schedule"):
+        changes.edit_experiment(config, "a", {"coverage": 0.5}, now=11.0)
+    # A draft given a schedule takes its first step's coverage.
+    draft = changes.edit_experiment(_config(_exp("d")), "d", {"ramp": ramp}, now=1.0)
+    assert draft.experiment("d").coverage == 0.02
+    config = changes.advance_ramp(config, "a", 0, now=400.0)
+    assert (config.experiment("a").coverage, config.experiment("a").ramp_step) == (0.1, 1)
+    with pytest.raises(Conflict, match="not at ramp step 0"):
+        changes.advance_ramp(config, "a", 0, now=401.0)  # a second worker's stale step
+    config = changes.advance_ramp(config, "a", 1, now=1100.0)
+    assert config.experiment("a").coverage == 1.0
+    with pytest.raises(Conflict, match="last step"):
+        changes.advance_ramp(config, "a", 2, now=1200.0)
+
+
+@pytest.mark.parametrize(
+    ("ramp", "message"),
+    [
+        ([{"coverage": 0.5, "hold_s": 1}, {"coverage": 0.2}], "must rise"),
+        ([{"coverage": 0.1}, {"coverage": 0.2}], r"ramp\[0\]\.hold_s: is required"),
+        ([{"coverage": 0.1, "hold_s": 1, "speed": 2}], "unknown field"),
+    ],
+)
+def test_bad_ramps_are_named(ramp: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _config(_exp("a") | {"ramp": ramp})

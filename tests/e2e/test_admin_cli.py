@@ -43,6 +43,13 @@ def test_register_create_start_stop_production_freeze(system: System, models_dir
     assert (card["version"], card["notes"], card["registered_by"]) == ("cand-v9", "cli", "dave")
     listed = _abgate(system, "models", "list")
     assert "cand-v9" in listed.stdout and "prod-v1" in listed.stdout
+    # The README's ramp example: new weights start a new phase of the running experiment.
+    ramped = _json(
+        _abgate(
+            system, "set", "better", "--weights", "control=0.9,candidate=0.1", "--reason", "ramp"
+        )
+    )
+    assert ramped["experiment"]["phases"][-1]["weights"] == [0.9, 0.1]
     for key in ("better", "worse", "aa"):
         _json(_abgate(system, "experiments", "stop", key, "--reason", "cli test"))
     created = _json(

@@ -1,4 +1,5 @@
-"""Ramping an experiment's weights on a live system starts a new phase: users are
+"""A canary schedule advances coverage by itself, and ramping an experiment's weights on a
+live system starts a new phase: users are
 re-randomised with the phase's seed, the phase's statistics start afresh, and the experiment
 still reaches its correct decision with no sample-ratio-mismatch block (before phases, the
 README's own ramp moved ~40 % of users across arms and SRM blocked every decision for good)."""
@@ -41,6 +42,18 @@ async def test_a_weight_ramp_starts_a_phase_and_the_decision_still_comes(ramped:
     first = await ShopperTraffic(base, seed=11, concurrency=16, max_shoppers=CHUNK).run()
     assert first.errors == 0
     async with aiohttp.ClientSession() as session:
+        # The canary schedule: the worker has moved coverage from 0.3 to 1.0, audited.
+        for _ in range(50):
+            canary = await _get(session, f"{base}/v1/experiments/ramp")
+            if canary["coverage"] == 1.0:
+                break
+            await asyncio.sleep(0.2)
+        assert (canary["coverage"], canary["ramp_step"]) == (1.0, 1), canary
+        audit = (await _get(session, f"{base}/v1/audit?count=20"))["entries"]
+        assert any(
+            e["actor"] == "decision-loop" and e["reason"].startswith("ramp step 2 of 2")
+            for e in audit
+        )
         async with session.patch(
             f"{base}/v1/experiments/ramp",
             json={"weights": {"control": 0.5, "candidate": 0.5}, "reason": "ramp up"},
