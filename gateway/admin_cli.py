@@ -193,6 +193,30 @@ def add_admin_commands(sub: Any) -> None:
     )
     back.add_argument("--reason", required=True)
 
+    shadow = sub.add_parser("shadow", help="shadow versions: list (with agreement), set, stop")
+    ssub = shadow.add_subparsers(dest="verb", required=True)
+    command(ssub, "list", lambda a: _print(_client(a).get("/v1/shadow")), "and their figures")
+    sset = command(
+        ssub,
+        "set",
+        lambda a: _print(
+            _client(a).request(
+                "PUT", f"/v1/shadow/{a.version}", {"share": a.share, "reason": a.reason}
+            )
+        ),
+        "score a share of production's searches with a version too",
+    )
+    sset.add_argument("version")
+    sset.add_argument("--share", type=float, required=True)
+    sset.add_argument("--reason", default="")
+    sstop = command(
+        ssub,
+        "stop",
+        lambda a: _print(_client(a).request("DELETE", f"/v1/shadow/{a.version}")),
+        "stop shadowing a version",
+    )
+    sstop.add_argument("version")
+
     freeze = command(
         sub,
         "freeze",

@@ -89,6 +89,10 @@ class Keys:
         """Hash: experiment key -> wall-clock time the worker first saw it running."""
         return f"{self.prefix}:started"
 
+    def shadow(self, version: str) -> str:
+        """Hash: the summed shadow figures of one version (gateway.ops.agreement.report)."""
+        return f"{self.prefix}:shadow:{version}"
+
     def ops(self, stats_id: str) -> str:
         """Hash: the gateways' operational counts for one experiment phase, by variant."""
         return f"{self.prefix}:ops:{stats_id}"

@@ -52,5 +52,6 @@ def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
         "production": config.production,
         "frozen": config.frozen,
         "namespace_id": config.namespace_id,
+        "shadows": [{"version": s.version, "share": s.share} for s in config.shadows],
         "experiments": [experiment_to_dict(e) for e in config.experiments],
     }

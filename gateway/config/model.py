@@ -149,6 +149,14 @@ class Experiment:
         raise KeyError(name)
 
 
+@dataclass(frozen=True)
+class Shadow:
+    """A version scored, off the response path, on a share of production's searches."""
+
+    version: str
+    share: float
+
+
 def phase_stats_id(key: str, phase: int) -> str:
     """``key`` for phase 0 (as before phases existed), ``key@n`` after: '@' is never in a key."""
     return key if phase == 0 else f"{key}@{phase}"
@@ -166,6 +174,7 @@ class RoutingConfig:
     experiments: tuple[Experiment, ...] = field(default_factory=tuple)
     namespace_id: str = "ranking"
     frozen: bool = False
+    shadows: tuple[Shadow, ...] = ()
 
     def experiment(self, key: str) -> Experiment:
         for experiment in self.experiments:
@@ -187,9 +196,17 @@ class RoutingConfig:
             versions |= {v.model_version for v in experiment.variants if v.weight > 0}
         return frozenset(versions)
 
+    def shadow_versions(self) -> frozenset[str]:
+        return frozenset(s.version for s in self.shadows)
+
+    def served_versions(self) -> frozenset[str]:
+        """What a gateway must have loaded and warm: routed and shadow versions."""
+        return self.routed_versions() | self.shadow_versions()
+
     def referenced_versions(self) -> frozenset[str]:
-        """Versions production, a draft or a running experiment names: not to be retired."""
-        versions = {self.production}
+        """Versions production, a shadow, a draft or a running experiment names: not to be
+        retired, and loaded by every gateway."""
+        versions = {self.production} | set(self.shadow_versions())
         for experiment in self.experiments:
             if experiment.status in ("draft", "running"):
                 versions |= experiment.model_versions

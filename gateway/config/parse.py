@@ -27,6 +27,7 @@ from gateway.config.model import (
     RampStep,
     RoutingConfig,
     SequentialMethod,
+    Shadow,
     Status,
     Variant,
 )
@@ -273,7 +274,7 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
     _take(
         data,
         "config",
-        ("production", "default_model_version", "experiments", "namespace_id", "frozen"),
+        ("production", "default_model_version", "experiments", "namespace_id", "frozen", "shadows"),
     )
     if "production" in data and "default_model_version" in data:
         raise ConfigError(
@@ -299,9 +300,23 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
         experiments=experiments,
         namespace_id=_str(data, "namespace_id", "config", "ranking"),
         frozen=frozen,
+        shadows=_shadows(data.get("shadows", [])),
     )
     validate_routing(config)
     return config
+
+
+def _shadows(raw: Any) -> tuple[Shadow, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("config.shadows", f"expected a list of {{version, share}}, got {raw!r}")
+    out = []
+    for i, item in enumerate(raw):
+        at = f"config.shadows[{i}]"
+        _take(item, at, ("version", "share"))
+        out.append(
+            Shadow(_str(item, "version", at), _number(item, "share", at, math.nan, 1e-6, 1.0))
+        )
+    return tuple(out)
 
 
 def validate_routing(config: RoutingConfig) -> None:
@@ -321,6 +336,13 @@ def validate_routing(config: RoutingConfig) -> None:
                 f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}; "
                 "running experiments need disjoint ranges",
             )
+    shadows = [s.version for s in config.shadows]
+    if len(set(shadows)) != len(shadows):
+        raise ConfigError("config.shadows", f"one entry per version, got {shadows}")
+    if config.production in shadows:
+        raise ConfigError(
+            "config.shadows", f"{config.production!r} is production: it cannot also be a shadow"
+        )
     if config.frozen and live:
         raise ConfigError(
             "config.frozen", f"experiments cannot run while frozen: {[e.key for e in live]}"

@@ -21,6 +21,7 @@ from gateway.config import (
     Outcome,
     Phase,
     RoutingConfig,
+    Shadow,
     experiment_to_dict,
     parse_experiment,
     routing_to_dict,
@@ -232,6 +233,18 @@ def archive(config: RoutingConfig, key: str) -> RoutingConfig:
 
 def set_production(config: RoutingConfig, version: str) -> RoutingConfig:
     return replace(config, production=version)
+
+
+def set_shadow(config: RoutingConfig, version: str, share: float) -> RoutingConfig:
+    """Score ``share`` of production's searches with ``version`` too, off the response path."""
+    others = tuple(s for s in config.shadows if s.version != version)
+    return _checked(replace(config, shadows=(*others, Shadow(version, share))))
+
+
+def stop_shadow(config: RoutingConfig, version: str) -> RoutingConfig:
+    if version not in config.shadow_versions():
+        raise NotFound(f"model version {version!r} is not running in shadow")
+    return replace(config, shadows=tuple(s for s in config.shadows if s.version != version))
 
 
 def freeze(config: RoutingConfig) -> RoutingConfig:

@@ -15,7 +15,7 @@ from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
-from gateway.http import admin, events, health, lifecycle, models, search
+from gateway.http import admin, events, health, lifecycle, models, search, shadow
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
 from gateway.http.server import HANDLER_ARGS
@@ -29,6 +29,7 @@ from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
 from gateway.ops.meter import OpsMeter
+from gateway.ops.shadow import ShadowRunner
 from gateway.redis_client import redis_client
 from gateway.router.assign import Router
 from gateway.settings import Settings
@@ -55,7 +56,7 @@ async def wait_for_routed_versions(
     deadline = loop.time() + STARTUP_LOAD_WAIT_S
     while True:
         await follower.sync()
-        missing = sorted(config().routed_versions() - follower.registry.versions)
+        missing = sorted(config().served_versions() - follower.registry.versions)
         if not missing:
             return
         if loop.time() > deadline:
@@ -141,6 +142,7 @@ def build_app(settings: Settings) -> web.Application:
             registrar,
             follower,
             OpsMeter(redis, keys),
+            ShadowRunner(redis, keys, registry),
         )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 
@@ -157,8 +159,10 @@ def build_app(settings: Settings) -> web.Application:
             gw.watcher.start()
             follower.start()
             gw.ops.start()
+            gw.shadow.start()
             yield
         finally:
+            await gw.shadow.close()
             await gw.ops.close()
             await follower.close()
             await gw.watcher.close()
@@ -185,6 +189,9 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_get("/v1/production", lifecycle.get_production)
     app.router.add_put("/v1/production", lifecycle.put_production)
     app.router.add_post("/v1/production/rollback", lifecycle.rollback_production)
+    app.router.add_get("/v1/shadow", shadow.list_shadows)
+    app.router.add_put("/v1/shadow/{version}", shadow.set_shadow)
+    app.router.add_delete("/v1/shadow/{version}", shadow.stop_shadow)
     app.router.add_post("/v1/freeze", lifecycle.freeze)
     app.router.add_delete("/v1/freeze", lifecycle.unfreeze)
     app.router.add_get("/v1/audit", admin.audit)

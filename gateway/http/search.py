@@ -21,6 +21,7 @@ from gateway.http.body import read_json
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
+from gateway.ops.shadow import ShadowJob, sampled
 from gateway.records import AssignmentRecord, ExposureRecord
 from gateway.router.assign import Route
 from gateway.schema import SearchRequest, parse_search
@@ -67,6 +68,19 @@ async def search(request: web.Request) -> web.Response:
     served, scores = await _score(gw, route, router.config.production, query)
     top = np.argsort(-scores, kind="stable")[: query.k]
     search_id = uuid.uuid4().hex
+    if not route.assignments and router.config.shadows:
+        for shadow in router.config.shadows:  # off the response path: offered, never awaited
+            if sampled(search_id, shadow.share):
+                gw.shadow.offer(
+                    ShadowJob(
+                        shadow.version,
+                        query.query,
+                        query.candidates,
+                        query.features,
+                        query.context,
+                        scores,
+                    )
+                )
     results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]
     assignments = tuple(
         AssignmentRecord(a.experiment, a.variant, a.model_version, a.phase)

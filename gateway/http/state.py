@@ -22,6 +22,7 @@ from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
 from gateway.ops.meter import OpsMeter
+from gateway.ops.shadow import ShadowRunner
 from gateway.router.assign import Router
 from gateway.settings import Settings
 from gateway.throttled_log import ThrottledLog
@@ -56,6 +57,7 @@ class Gateway:
     registrar: Registrar
     follower: ModelFollower
     ops: OpsMeter
+    shadow: ShadowRunner
     watcher: ConfigWatcher | None = None
     counters: Counters = field(default_factory=Counters)
     draining: bool = False
@@ -78,7 +80,7 @@ class Gateway:
                 )
             if card.retired:
                 raise Conflict(f"model version {version!r} is retired")
-        added = sorted(new.routed_versions() - old.routed_versions())
+        added = sorted(new.served_versions() - old.served_versions())
         if not added:
             return
         for version in added:

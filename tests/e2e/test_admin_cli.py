@@ -66,6 +66,10 @@ def test_register_create_start_stop_production_freeze(system: System, models_dir
     _json(_abgate(system, "production", "set", "cand-v2", "--reason", "cli"))
     back = _json(_abgate(system, "production", "rollback", "--reason", "cli"))
     assert back["production"] == "prod-v1"
+    shadows = _json(_abgate(system, "shadow", "set", "cand-v9", "--share", "0.5"))["shadows"]
+    assert shadows == [{"version": "cand-v9", "share": 0.5}]
+    assert _json(_abgate(system, "shadow", "list"))["shadows"][0]["version"] == "cand-v9"
+    assert _json(_abgate(system, "shadow", "stop", "cand-v9"))["shadows"] == []
     frozen = _json(_abgate(system, "freeze", "--reason", "cli"))
     assert frozen["frozen"] is True
     assert _json(_abgate(system, "unfreeze"))["frozen"] is False

@@ -1,0 +1,70 @@
+"""Admin API for shadow versions: which run in shadow on what share of production's searches,
+and how their rankings agree with production's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from gateway.control import changes
+from gateway.errors import RequestError
+from gateway.http.auth import require_admin
+from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
+from gateway.http.errors import json_response
+from gateway.http.lifecycle import apply_change
+from gateway.http.state import GATEWAY
+from gateway.models.card import parse_version
+from gateway.ops.agreement import report
+
+
+async def list_shadows(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    config = gw.router.config
+
+    async def read() -> list[dict[str, Any]]:
+        out = []
+        for s in config.shadows:
+            raw: Any = await gw.redis.hgetall(gw.keys.shadow(s.version))
+            figures = {k.decode(): float(v) for k, v in raw.items()}
+            out.append({"version": s.version, "share": s.share} | report(figures))
+        return out
+
+    return json_response(
+        {
+            "production": config.production,
+            "shadows": await gw.redis_guard.read(read),
+        }
+    )
+
+
+async def set_shadow(request: web.Request) -> web.Response:
+    """``{"share": 0.5, "reason": "..."}``: score that share of production's searches too."""
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    version = parse_version(request.match_info["version"], "version")
+    body = object_fields(await read_json(request, gw), ("share", "reason"), ("share",))
+    share = body["share"]
+    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+        raise RequestError("$.share", f"expected a number in (0, 1], got {share!r}")
+    reason = reason_field(body, required=False) or f"shadow {version} on {share:g}"
+    result, config, diff = await apply_change(
+        request, gw, lambda c: changes.set_shadow(c, version, float(share)), reason
+    )
+    return json_response({"version": result, "diff": diff, "shadows": _shadows(config)})
+
+
+async def stop_shadow(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    require_admin(request, gw)
+    version = parse_version(request.match_info["version"], "version")
+    body = object_fields(await read_optional_json(request, gw), ("reason",))
+    reason = reason_field(body, required=False) or f"shadow {version} stopped"
+    result, config, diff = await apply_change(
+        request, gw, lambda c: changes.stop_shadow(c, version), reason
+    )
+    return json_response({"version": result, "diff": diff, "shadows": _shadows(config)})
+
+
+def _shadows(config: Any) -> list[dict[str, Any]]:
+    return [{"version": s.version, "share": s.share} for s in config.shadows]

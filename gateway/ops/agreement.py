@@ -1,0 +1,68 @@
+"""Pure: how a shadow version's ranking agrees with production's on one search, and the report
+of many searches summed over gateway processes.
+
+Per search: overlap@10, Kendall's τ-b and rank-biased overlap (gateway.models.ranking_metrics),
+τ over production's top ``TAU_DEPTH`` candidates only, so a 1 000-candidate search costs no
+more than a 50-candidate one."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.models.ranking_metrics import kendall_tau, overlap_at_k, rank_biased_overlap, ranking
+from gateway.ops.histogram import percentile
+
+TAU_DEPTH: Final = 50
+
+
+@dataclass(frozen=True)
+class Agreement:
+    overlap_at_10: float
+    kendall_tau: float
+    rbo: float
+
+
+def agreement(production: npt.ArrayLike, shadow: npt.ArrayLike) -> Agreement:
+    prod, shad = np.asarray(production, dtype=np.float64), np.asarray(shadow, dtype=np.float64)
+    top = ranking(prod)[:TAU_DEPTH]
+    return Agreement(
+        overlap_at_k(prod, shad, 10),
+        kendall_tau(prod[top], shad[top]),
+        rank_biased_overlap(prod, shad),
+    )
+
+
+def report(raw: Mapping[str, float]) -> dict[str, Any]:
+    """The figures of one shadow version from its summed counters (see ShadowRunner.flush)."""
+    scored = int(raw.get("scored", 0))
+    errors = int(raw.get("errors", 0))
+    n_scores = raw.get("score_n", 0.0)
+    latency = {int(k[4:]): int(v) for k, v in raw.items() if k.startswith("lat:")}
+
+    def mean(name: str) -> float | None:
+        return raw.get(name, 0.0) / scored if scored else None
+
+    score_mean = raw.get("score_sum", 0.0) / n_scores if n_scores else None
+    score_std = None
+    if n_scores > 1 and score_mean is not None:
+        variance = raw.get("score_sq_sum", 0.0) / n_scores - score_mean**2
+        score_std = math.sqrt(max(variance, 0.0))
+    return {
+        "searches": scored + errors,
+        "scored": scored,
+        "errors": errors,
+        "error_rate": errors / (scored + errors) if scored + errors else 0.0,
+        "dropped": int(raw.get("dropped", 0)),
+        "overlap_at_10": mean("overlap_sum"),
+        "kendall_tau": mean("tau_sum"),
+        "rbo": mean("rbo_sum"),
+        "score_mean": score_mean,
+        "score_std": score_std,
+        "latency_ms": {"p50": percentile(latency, 0.5), "p99": percentile(latency, 0.99)},
+    }

@@ -1,0 +1,90 @@
+"""Shadow versions over real HTTP with real models: production's searches are also scored by
+the shadow off the response path, and its agreement with production is reported."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from gateway.http.state import Gateway
+from gateway.ops.agreement import agreement, report
+from gateway.ops.histogram import bucket
+
+AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "frank"}
+
+
+def test_agreement_and_report() -> None:
+    same = agreement([3.0, 2.0, 1.0], [30.0, 20.0, 10.0])
+    assert (same.overlap_at_10, same.kendall_tau, same.rbo) == (1.0, 1.0, 1.0)
+    reverse = agreement([3.0, 2.0, 1.0], [1.0, 2.0, 3.0])
+    assert reverse.kendall_tau == -1.0
+    figures = report(
+        {
+            "scored": 4,
+            "errors": 1,
+            "dropped": 2,
+            "overlap_sum": 2.0,
+            "tau_sum": 1.0,
+            "rbo_sum": 3.0,
+            "score_sum": 10.0,
+            "score_sq_sum": 25.0,
+            "score_n": 5,
+            f"lat:{bucket(2.0)}": 4,
+        }
+    )
+    assert figures["searches"] == 5 and figures["error_rate"] == 0.2 and figures["dropped"] == 2
+    assert (figures["overlap_at_10"], figures["kendall_tau"], figures["rbo"]) == (0.5, 0.25, 0.75)
+    assert figures["score_mean"] == 2.0 and figures["score_std"] == 1.0
+    assert figures["latency_ms"]["p99"] >= 2.0
+
+
+async def _search(client: TestClient, user: str) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/search",
+        json={"user_id": user, "query": "waterproof tent", "candidates": list(range(40))},
+    )
+    assert response.status == 200
+    data: dict[str, Any] = await response.json()
+    return data
+
+
+async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
+    client: TestClient, gateway: Gateway
+) -> None:
+    for key in ("better", "worse", "aa"):  # everyone on production
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+    response = await client.put("/v1/shadow/cand-v2", json={"share": 1.0}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    for i in range(60):
+        page = await _search(client, f"u{i}")
+        assert page["assignments"] == []  # the response is production's, as before
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        data = await (await client.get("/v1/shadow")).json()
+        (shadow,) = data["shadows"]
+        if shadow["searches"] >= 60:
+            break
+    assert (shadow["version"], shadow["share"], shadow["searches"]) == ("cand-v2", 1.0, 60)
+    assert shadow["errors"] == 0 and shadow["dropped"] == 0
+    assert 0.0 < shadow["overlap_at_10"] < 1.0 and -1.0 <= shadow["kendall_tau"] <= 1.0
+    assert shadow["latency_ms"]["p50"] > 0 and shadow["score_std"] > 0
+    entry = (await (await client.get("/v1/audit?count=1")).json())["entries"][0]
+    assert entry["diff"][0]["path"].startswith("shadows") and entry["actor"] == "frank"
+    # A shadow must be registered, usable and not production; a share is in (0, 1].
+    bad = [
+        (client.put("/v1/shadow/cand-v2", json={"share": 0}, headers=AUTH), 400),
+        (client.put("/v1/shadow/cand-v2", json={"share": 2}, headers=AUTH), 400),
+        (client.put("/v1/shadow/prod-v1", json={"share": 0.5}, headers=AUTH), 422),
+        (client.put("/v1/shadow/nope-v1", json={"share": 0.5}, headers=AUTH), 422),
+        (client.put("/v1/shadow/cand-v2", json={"share": 0.5}), 401),
+        (client.delete("/v1/shadow/worse-v0", headers=AUTH), 404),
+    ]
+    version = gateway.router.version
+    for request, status in bad:
+        response = await request
+        assert response.status == status, await response.text()
+    assert gateway.router.version == version
+    assert (await client.delete("/v1/shadow/cand-v2", headers=AUTH)).status == 200
+    assert gateway.router.config.shadows == ()
