@@ -44,6 +44,14 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "ramp": [{"coverage": r.coverage, "hold_s": r.hold_s} for r in experiment.ramp],
         "ramp_step": experiment.ramp_step,
         "ramp_step_started_at": experiment.ramp_step_started_at,
+        "require_shadow": None
+        if experiment.require_shadow is None
+        else {
+            "min_searches": experiment.require_shadow.min_searches,
+            "min_overlap": experiment.require_shadow.min_overlap,
+            "max_overlap": experiment.require_shadow.max_overlap,
+            "max_error_rate": experiment.require_shadow.max_error_rate,
+        },
     }
 
 

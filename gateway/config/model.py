@@ -57,6 +57,18 @@ class RampStep:
 
 
 @dataclass(frozen=True)
+class ShadowRequirement:
+    """A shadow phase each treatment version must have passed before the experiment starts:
+    at least ``min_searches`` shadowed searches, mean overlap@10 with production within
+    ``[min_overlap, max_overlap]``, and at most ``max_error_rate`` failures."""
+
+    min_searches: int = 500
+    min_overlap: float = 0.0
+    max_overlap: float = 1.0
+    max_error_rate: float = 0.01
+
+
+@dataclass(frozen=True)
 class Analysis:
     """How an experiment is analysed and decided: what the worker reads, the router never."""
 
@@ -107,6 +119,7 @@ class Experiment:
     ramp: tuple[RampStep, ...] = ()
     ramp_step: int = 0
     ramp_step_started_at: float = 0.0  # 0: since the experiment (phase 0) started
+    require_shadow: ShadowRequirement | None = None
 
     @property
     def phase(self) -> int:

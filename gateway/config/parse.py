@@ -28,6 +28,7 @@ from gateway.config.model import (
     RoutingConfig,
     SequentialMethod,
     Shadow,
+    ShadowRequirement,
     Status,
     Variant,
 )
@@ -174,6 +175,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         ramp=ramp,
         ramp_step=ramp_step,
         ramp_step_started_at=_number(data, "ramp_step_started_at", where, 0.0, 0.0, 1e11),
+        require_shadow=_shadow_requirement(data.get("require_shadow"), f"{where}.require_shadow"),
         analysis=Analysis(
             primary_metric=cast(
                 Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")
@@ -193,6 +195,21 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
         ),
     )
+
+
+def _shadow_requirement(raw: Any, where: str) -> ShadowRequirement | None:
+    if raw is None:
+        return None
+    _take(raw, where, ("min_searches", "min_overlap", "max_overlap", "max_error_rate"))
+    requirement = ShadowRequirement(
+        min_searches=_optional_int(raw, "min_searches", where, 1, 10**9) or 500,
+        min_overlap=_number(raw, "min_overlap", where, 0.0, 0.0, 1.0),
+        max_overlap=_number(raw, "max_overlap", where, 1.0, 0.0, 1.0),
+        max_error_rate=_number(raw, "max_error_rate", where, 0.01, 0.0, 1.0),
+    )
+    if requirement.min_overlap > requirement.max_overlap:
+        raise ConfigError(f"{where}.max_overlap", "must be at least min_overlap")
+    return requirement
 
 
 def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:

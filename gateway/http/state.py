@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
+from gateway.ops.agreement import report, shadow_phase_problem
 from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow import ShadowRunner
 from gateway.router.assign import Router
@@ -80,6 +82,7 @@ class Gateway:
                 )
             if card.retired:
                 raise Conflict(f"model version {version!r} is retired")
+        await self._shadow_phases(old, new)
         added = sorted(new.served_versions() - old.served_versions())
         if not added:
             return
@@ -94,6 +97,32 @@ class Gateway:
                     f"model version {version!r} is not loaded and warm in every gateway process "
                     f"yet: lacking in {lacking or 'every process (no heartbeat)'}; try again shortly"
                 )
+
+    async def _shadow_phases(self, old: RoutingConfig, new: RoutingConfig) -> None:
+        """An experiment that requires a shadow phase starts only once its treatments passed it."""
+        for experiment in new.running:
+            requirement = experiment.require_shadow
+            if requirement is None or (
+                old.has(experiment.key) and old.experiment(experiment.key).running
+            ):
+                continue
+            for variant in experiment.variants[1:]:
+                raw: Any = await self.redis.hgetall(self.keys.shadow(variant.model_version))
+                figures = report({k.decode(): float(v) for k, v in raw.items()})
+                problem = shadow_phase_problem(
+                    variant.model_version,
+                    figures,
+                    requirement.min_searches,
+                    requirement.min_overlap,
+                    requirement.max_overlap,
+                    requirement.max_error_rate,
+                )
+                if problem is not None:
+                    not_yet, why = problem
+                    message = f"experiment {experiment.key!r} requires a passed shadow phase: {why}"
+                    if not_yet:
+                        raise Conflict(message)
+                    raise ConfigError(f"experiment {experiment.key!r}.require_shadow", message)
 
     def start_draining(self) -> None:
         self.draining = True

@@ -66,3 +66,33 @@ def report(raw: Mapping[str, float]) -> dict[str, Any]:
         "score_std": score_std,
         "latency_ms": {"p50": percentile(latency, 0.5), "p99": percentile(latency, 0.99)},
     }
+
+
+def shadow_phase_problem(
+    version: str,
+    figures: Mapping[str, Any],
+    min_searches: int,
+    min_overlap: float,
+    max_overlap: float,
+    max_error_rate: float,
+) -> tuple[bool, str] | None:
+    """Why ``version``'s shadow phase does not allow a start yet: (not yet, reason) when it
+    needs more searches, (failed, reason) when its figures are out of bounds; None if passed."""
+    searches = int(figures.get("searches", 0))
+    if searches < min_searches:
+        return True, (
+            f"{version} has {searches} of the {min_searches} shadow searches required "
+            f"(abgate shadow set {version} --share ...)"
+        )
+    if figures["error_rate"] > max_error_rate:
+        return False, (
+            f"{version} failed {figures['error_rate']:.1%} of its shadow searches "
+            f"(limit {max_error_rate:.1%})"
+        )
+    overlap = figures.get("overlap_at_10")
+    if overlap is None or not min_overlap <= overlap <= max_overlap:
+        return False, (
+            f"{version}'s overlap@10 with production is {overlap}, outside "
+            f"[{min_overlap:g}, {max_overlap:g}]"
+        )
+    return None

@@ -88,3 +88,40 @@ async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
     assert gateway.router.version == version
     assert (await client.delete("/v1/shadow/cand-v2", headers=AUTH)).status == 200
     assert gateway.router.config.shadows == ()
+
+
+async def test_an_experiment_can_require_a_passed_shadow_phase(
+    client: TestClient, gateway: Gateway
+) -> None:
+    for key in ("better", "worse", "aa"):
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+
+    def experiment(key: str, **requirement: Any) -> dict[str, Any]:
+        return {
+            "key": key,
+            "require_shadow": {"min_searches": 30, **requirement},
+            "variants": [
+                {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+                {"name": "candidate", "model_version": "cand-v2", "weight": 0.5},
+            ],
+        }
+
+    for spec in (experiment("shadowed"), experiment("too-close", max_overlap=0.05)):
+        assert (await client.post("/v1/experiments", json=spec, headers=AUTH)).status == 201
+    refused = await client.post("/v1/experiments/shadowed/start", headers=AUTH)
+    assert refused.status == 409
+    assert "cand-v2 has 0 of the 30 shadow searches" in (await refused.json())["error"]["message"]
+    await client.put("/v1/shadow/cand-v2", json={"share": 1.0}, headers=AUTH)
+    for i in range(40):
+        await _search(client, f"s{i}")
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
+        if shadow["searches"] >= 40:
+            break
+    # The figures are out of the experiment's band: refused for good (422), not "not yet".
+    failed = await client.post("/v1/experiments/too-close/start", headers=AUTH)
+    assert failed.status == 422
+    assert "overlap@10 with production" in (await failed.json())["error"]["message"]
+    started = await client.post("/v1/experiments/shadowed/start", headers=AUTH)
+    assert started.status == 200, await started.text()
