@@ -38,6 +38,7 @@ validate-stats: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.batching
+	$(PY) -m bench.shadow
 
 clean-var:
 	rm -rf var/

@@ -64,10 +64,12 @@ async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
         await asyncio.sleep(0.1)
         data = await (await client.get("/v1/shadow")).json()
         (shadow,) = data["shadows"]
-        if shadow["searches"] >= 60:
+        if shadow["searches"] + shadow["dropped"] >= 60:
             break
-    assert (shadow["version"], shadow["share"], shadow["searches"]) == ("cand-v2", 1.0, 60)
-    assert shadow["errors"] == 0 and shadow["dropped"] == 0
+    # Every offered search is scored or, when this process is busy serving, dropped and counted.
+    assert (shadow["version"], shadow["share"]) == ("cand-v2", 1.0)
+    assert shadow["searches"] + shadow["dropped"] == 60 and shadow["searches"] > 0
+    assert shadow["errors"] == 0
     assert 0.0 < shadow["overlap_at_10"] < 1.0 and -1.0 <= shadow["kendall_tau"] <= 1.0
     assert shadow["latency_ms"]["p50"] > 0 and shadow["score_std"] > 0
     entry = (await (await client.get("/v1/audit?count=1")).json())["entries"][0]
@@ -112,13 +114,14 @@ async def test_an_experiment_can_require_a_passed_shadow_phase(
     assert refused.status == 409
     assert "cand-v2 has 0 of the 30 shadow searches" in (await refused.json())["error"]["message"]
     await client.put("/v1/shadow/cand-v2", json={"share": 1.0}, headers=AUTH)
-    for i in range(40):
+    for i in range(400):  # until 30 are scored (a busy process drops shadow work first)
         await _search(client, f"s{i}")
-    for _ in range(50):
-        await asyncio.sleep(0.1)
-        (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
-        if shadow["searches"] >= 40:
-            break
+        if i % 20 == 19:
+            await asyncio.sleep(1.2)  # the figures reach Redis once a second
+            (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
+            if shadow["searches"] >= 30:
+                break
+    assert shadow["searches"] >= 30
     # The figures are out of the experiment's band: refused for good (422), not "not yet".
     failed = await client.post("/v1/experiments/too-close/start", headers=AUTH)
     assert failed.status == 422
