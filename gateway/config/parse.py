@@ -212,15 +212,25 @@ def _shadow_requirement(raw: Any, where: str) -> ShadowRequirement | None:
     return requirement
 
 
-def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:
+def _tables(raw: Any, where: str, fields: tuple[str, ...]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A list of tables with these fields, each with the path its errors name."""
     if not isinstance(raw, list):
-        raise ConfigError(where, f"expected a list of {{coverage, hold_s}}, got {raw!r}")
-    steps = []
+        shape = ", ".join(fields)
+        raise ConfigError(where, f"expected a list of {{{shape}}}, got {raw!r}")
+    out = []
     for i, item in enumerate(raw):
         at = f"{where}[{i}]"
-        _take(item, at, ("coverage", "hold_s"))
+        _take(item, at, fields)
+        out.append((at, item))
+    return out
+
+
+def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:
+    steps = []
+    tables = _tables(raw, where, ("coverage", "hold_s"))
+    for i, (at, item) in enumerate(tables):
         coverage = _number(item, "coverage", at, math.nan, 1e-6, 1.0)
-        last = i == len(raw) - 1
+        last = i == len(tables) - 1
         hold = item.get("hold_s")
         if hold is None and not last:
             raise ConfigError(f"{at}.hold_s", "is required on every step but the last")
@@ -234,12 +244,8 @@ def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:
 
 
 def _phases(raw: Any, where: str, arms: int) -> tuple[Phase, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(where, f"expected a list of {{weights, started_at}}, got {raw!r}")
     out = []
-    for i, item in enumerate(raw):
-        at = f"{where}[{i}]"
-        _take(item, at, ("weights", "started_at"))
+    for at, item in _tables(raw, where, ("weights", "started_at")):
         weights = item.get("weights")
         if (
             not isinstance(weights, list)
@@ -267,12 +273,8 @@ def _optional_int(
 
 
 def _guardrails(raw: Any, where: str) -> tuple[Guardrail, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError(where, f"expected a list of {{metric, margin}}, got {raw!r}")
     out = []
-    for i, item in enumerate(raw):
-        at = f"{where}[{i}]"
-        _take(item, at, ("metric", "margin"))
+    for at, item in _tables(raw, where, ("metric", "margin")):
         metric = cast(Metric, _choice(item, "metric", at, Metric, ""))
         out.append(Guardrail(metric, _number(item, "margin", at, math.nan, 0.0, 1.0)))
     metrics = [g.metric for g in out]
@@ -324,12 +326,8 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
 
 
 def _shadows(raw: Any) -> tuple[Shadow, ...]:
-    if not isinstance(raw, list):
-        raise ConfigError("config.shadows", f"expected a list of {{version, share}}, got {raw!r}")
     out = []
-    for i, item in enumerate(raw):
-        at = f"config.shadows[{i}]"
-        _take(item, at, ("version", "share"))
+    for at, item in _tables(raw, "config.shadows", ("version", "share")):
         out.append(
             Shadow(_str(item, "version", at), _number(item, "share", at, math.nan, 1e-6, 1.0))
         )
