@@ -12,6 +12,8 @@ agreement of two rankers over the same candidates.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -41,15 +43,20 @@ def overlap_at_k(a: npt.ArrayLike, b: npt.ArrayLike, k: int = 10) -> float:
     return len(top_a & top_b) / max(1, min(k, len(top_a)))
 
 
+@functools.lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Every (i, j) with i < j, for n items (kept: the gates and shadows ask for few sizes)."""
+    i, j = np.triu_indices(n, k=1)
+    return i, j
+
+
 def kendall_tau(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """Kendall's τ-b of two score vectors over the same candidates; 1.0 if either is constant
     and both are (nothing to disagree on), 0.0 if only one is."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
-    upper = np.triu_indices(x.size, k=1)
-    sx, sy = dx[upper], dy[upper]
-    concordance = float((sx * sy).sum())
+    i, j = _pairs(x.size)
+    sx, sy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    concordance = float(sx @ sy)
     nx, ny = float(np.abs(sx).sum()), float(np.abs(sy).sum())
     if nx == 0.0 or ny == 0.0:
         return 1.0 if nx == ny else 0.0

@@ -3,7 +3,7 @@ of many searches summed over gateway processes.
 
 Per search: overlap@10, Kendall's τ-b and rank-biased overlap (gateway.models.ranking_metrics),
 τ over production's top ``TAU_DEPTH`` candidates only, so a 1 000-candidate search costs no
-more than a 50-candidate one."""
+more than a 20-candidate one."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy.typing as npt
 from gateway.models.ranking_metrics import kendall_tau, overlap_at_k, rank_biased_overlap, ranking
 from gateway.ops.histogram import percentile
 
-TAU_DEPTH: Final = 50
+TAU_DEPTH: Final = 20
 
 
 @dataclass(frozen=True)
