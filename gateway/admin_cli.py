@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ def _print(data: Any) -> int:
     json.dump(data, sys.stdout, indent=2)
     print()
     return 0
+
+
+def _api(
+    method: str,
+    path: Callable[[argparse.Namespace], str],
+    body: Callable[[argparse.Namespace], Any] | None = None,
+) -> Callable[[argparse.Namespace], int]:
+    """A verb that is one API call: its answer printed as JSON."""
+
+    def run(a: argparse.Namespace) -> int:
+        return _print(_client(a).request(method, path(a), None if body is None else body(a)))
+
+    return run
 
 
 def _model_card(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,16 +123,12 @@ def add_admin_commands(sub: Any) -> None:
     reg.add_argument("--notes")
     reg.add_argument("--description")
     command(msub, "list", models_list, "every version, its state and where it is loaded")
-    show = command(
-        msub, "show", lambda a: _print(_client(a).get(f"/v1/models/{a.version}")), "a card"
-    )
+    show = command(msub, "show", _api("GET", lambda a: f"/v1/models/{a.version}"), "a card")
     show.add_argument("version")
     retire = command(
         msub,
         "retire",
-        lambda a: _print(
-            _client(a).request("DELETE", f"/v1/models/{a.version}", {"reason": a.reason})
-        ),
+        _api("DELETE", lambda a: f"/v1/models/{a.version}", lambda a: {"reason": a.reason}),
         "unload a version everywhere (kept on disk)",
     )
     retire.add_argument("version")
@@ -126,9 +136,7 @@ def add_admin_commands(sub: Any) -> None:
     over = command(
         msub,
         "override",
-        lambda a: _print(
-            _client(a).request("POST", f"/v1/models/{a.version}/override", {"reason": a.reason})
-        ),
+        _api("POST", lambda a: f"/v1/models/{a.version}/override", lambda a: {"reason": a.reason}),
         "let a version whose gates failed take traffic (audited)",
     )
     over.add_argument("version")
@@ -136,18 +144,18 @@ def add_admin_commands(sub: Any) -> None:
 
     exps = sub.add_parser("experiments", help="experiments: list, show, create, start, stop, ...")
     esub = exps.add_subparsers(dest="verb", required=True)
-    command(esub, "list", lambda a: _print(_client(a).get("/v1/experiments")), "the routing config")
+    command(esub, "list", _api("GET", lambda a: "/v1/experiments"), "the routing config")
     show = command(
         esub,
         "show",
-        lambda a: _print(_client(a).get(f"/v1/experiments/{a.key}")),
+        _api("GET", lambda a: f"/v1/experiments/{a.key}"),
         "one, with results",
     )
     show.add_argument("key")
     create = command(
         esub,
         "create",
-        lambda a: _print(_client(a).request("POST", "/v1/experiments", _experiment_file(a.file))),
+        _api("POST", lambda a: "/v1/experiments", lambda a: _experiment_file(a.file)),
         "create a draft from a TOML or JSON file",
     )
     create.add_argument("file")
@@ -172,12 +180,12 @@ def add_admin_commands(sub: Any) -> None:
 
     prod = sub.add_parser("production", help="the production version: show, set, rollback")
     psub = prod.add_subparsers(dest="verb", required=True)
-    command(psub, "show", lambda a: _print(_client(a).get("/v1/production")), "and its history")
+    command(psub, "show", _api("GET", lambda a: "/v1/production"), "and its history")
     pset = command(
         psub,
         "set",
-        lambda a: _print(
-            _client(a).request("PUT", "/v1/production", {"version": a.version, "reason": a.reason})
+        _api(
+            "PUT", lambda a: "/v1/production", lambda a: {"version": a.version, "reason": a.reason}
         ),
         "make a version production",
     )
@@ -186,23 +194,21 @@ def add_admin_commands(sub: Any) -> None:
     back = command(
         psub,
         "rollback",
-        lambda a: _print(
-            _client(a).request("POST", "/v1/production/rollback", {"reason": a.reason})
-        ),
+        _api("POST", lambda a: "/v1/production/rollback", lambda a: {"reason": a.reason}),
         "back to the previous production",
     )
     back.add_argument("--reason", required=True)
 
     shadow = sub.add_parser("shadow", help="shadow versions: list (with agreement), set, stop")
     ssub = shadow.add_subparsers(dest="verb", required=True)
-    command(ssub, "list", lambda a: _print(_client(a).get("/v1/shadow")), "and their figures")
+    command(ssub, "list", _api("GET", lambda a: "/v1/shadow"), "and their figures")
     sset = command(
         ssub,
         "set",
-        lambda a: _print(
-            _client(a).request(
-                "PUT", f"/v1/shadow/{a.version}", {"share": a.share, "reason": a.reason}
-            )
+        _api(
+            "PUT",
+            lambda a: f"/v1/shadow/{a.version}",
+            lambda a: {"share": a.share, "reason": a.reason},
         ),
         "score a share of production's searches with a version too",
     )
@@ -212,7 +218,7 @@ def add_admin_commands(sub: Any) -> None:
     sstop = command(
         ssub,
         "stop",
-        lambda a: _print(_client(a).request("DELETE", f"/v1/shadow/{a.version}")),
+        _api("DELETE", lambda a: f"/v1/shadow/{a.version}"),
         "stop shadowing a version",
     )
     sstop.add_argument("version")
@@ -220,13 +226,13 @@ def add_admin_commands(sub: Any) -> None:
     freeze = command(
         sub,
         "freeze",
-        lambda a: _print(_client(a).request("POST", "/v1/freeze", {"reason": a.reason})),
+        _api("POST", lambda a: "/v1/freeze", lambda a: {"reason": a.reason}),
         "stop every running experiment; everyone gets production",
     )
     freeze.add_argument("--reason", required=True)
     command(
         sub,
         "unfreeze",
-        lambda a: _print(_client(a).request("DELETE", "/v1/freeze")),
+        _api("DELETE", lambda a: "/v1/freeze"),
         "let experiments start again",
     )

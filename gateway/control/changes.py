@@ -160,10 +160,17 @@ def start(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
     phase = Phase(tuple(v.weight for v in experiment.variants), now)
     started = replace(experiment, status="running", phases=(phase,))
     if experiment.ramp:
-        started = replace(
-            started, coverage=experiment.ramp[0].coverage, ramp_step=0, ramp_step_started_at=now
-        )
+        started = _at_ramp_step(started, 0, now)
     return _checked(config.with_experiment(started))
+
+
+def _at_ramp_step(experiment: Experiment, step: int, now: float) -> Experiment:
+    return replace(
+        experiment,
+        coverage=experiment.ramp[step].coverage,
+        ramp_step=step,
+        ramp_step_started_at=now,
+    )
 
 
 def advance_ramp(config: RoutingConfig, key: str, step: int, now: float) -> RoutingConfig:

@@ -6,21 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.config import experiment_to_dict, phase_stats_id, routing_to_dict
-from gateway.errors import NotFound, RequestError
+from gateway.config import phase_stats_id, routing_to_dict
+from gateway.errors import RequestError
 from gateway.http.errors import json_response
-from gateway.http.state import GATEWAY, Gateway
+from gateway.http.lifecycle import experiment_view
+from gateway.http.state import GATEWAY
 from gateway.records import EvaluationRecord
 from gateway.variant_stats import read_variant_stats
 
 MAX_AUDIT_COUNT = 10_000
-
-
-def _experiment_json(gw: Gateway, key: str) -> dict[str, Any]:
-    try:
-        return experiment_to_dict(gw.router.config.experiment(key))
-    except KeyError:
-        raise NotFound(f"experiment {key!r} does not exist") from None
 
 
 async def list_experiments(request: web.Request) -> web.Response:
@@ -31,7 +25,7 @@ async def list_experiments(request: web.Request) -> web.Response:
 async def get_experiment(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = request.match_info["key"]
-    data = _experiment_json(gw, key)
+    data = experiment_view(gw.router.config, key)
     experiment = gw.router.config.experiment(key)
 
     async def phase(index: int) -> dict[str, Any]:

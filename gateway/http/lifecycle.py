@@ -42,7 +42,8 @@ async def apply_change(
     return result
 
 
-def _experiment(config: RoutingConfig, key: str) -> dict[str, Any]:
+def experiment_view(config: RoutingConfig, key: str) -> dict[str, Any]:
+    """One experiment's stored form, or 404."""
     try:
         return experiment_to_dict(config.experiment(key))
     except KeyError:
@@ -66,7 +67,7 @@ async def create(request: web.Request) -> web.Response:
     )
     key = str(data.get("key"))
     return json_response(
-        {"version": version, "diff": diff, "experiment": _experiment(config, key)}, status=201
+        {"version": version, "diff": diff, "experiment": experiment_view(config, key)}, status=201
     )
 
 
@@ -74,7 +75,7 @@ async def patch(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     require_admin(request, gw)
     key = request.match_info["key"]
-    _experiment(gw.router.config, key)  # 404 before reading the body
+    experiment_view(gw.router.config, key)  # 404 before reading the body
     body = await read_json(request, gw)
     if not isinstance(body, dict) or not body:
         raise RequestError("$", "expected a non-empty object of fields to change")
@@ -83,7 +84,9 @@ async def patch(request: web.Request) -> web.Response:
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.edit_experiment(c, key, edits, time.time()), reason
     )
-    return json_response({"version": version, "diff": diff, "experiment": _experiment(config, key)})
+    return json_response(
+        {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
+    )
 
 
 def _verb(
@@ -96,14 +99,14 @@ def _verb(
         gw = request.app[GATEWAY]
         require_admin(request, gw)
         key = request.match_info["key"]
-        _experiment(gw.router.config, key)
+        experiment_view(gw.router.config, key)
         body = object_fields(await read_optional_json(request, gw), allowed)
         reason = reason_field(body, reason_required) or name
         version, config, diff = await apply_change(
             request, gw, lambda c: compute(c, key, body), reason
         )
         return json_response(
-            {"version": version, "diff": diff, "experiment": _experiment(config, key)}
+            {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
             | _routing(config)
         )
 
@@ -123,6 +126,17 @@ archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
 promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)
 
 
+async def _routing_change(
+    request: web.Request,
+    gw: Gateway,
+    compute: Callable[[RoutingConfig], RoutingConfig],
+    reason: str,
+) -> web.Response:
+    """A change of production or of the freeze, answered with the routing it leaves."""
+    version, config, diff = await apply_change(request, gw, compute, reason)
+    return json_response({"version": version, "diff": diff} | _routing(config))
+
+
 async def get_production(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     history = await gw.redis_guard.read(lambda: gw.store.production_history())
@@ -137,10 +151,9 @@ async def put_production(request: web.Request) -> web.Response:
     if not isinstance(version_id, str) or not version_id:
         raise RequestError("$.version", f"expected a model version id, got {version_id!r}")
     reason = reason_field(body, required=True)
-    version, config, diff = await apply_change(
+    return await _routing_change(
         request, gw, lambda c: changes.set_production(c, version_id), reason
     )
-    return json_response({"version": version, "diff": diff} | _routing(config))
 
 
 async def rollback_production(request: web.Request) -> web.Response:
@@ -163,10 +176,9 @@ async def rollback_production(request: web.Request) -> web.Response:
             )
         return changes.set_production(config, previous)
 
-    version, config, diff = await apply_change(
+    return await _routing_change(
         request, gw, compute, f"rollback from {current} to {previous}: {reason}"
     )
-    return json_response({"version": version, "diff": diff} | _routing(config))
 
 
 async def freeze(request: web.Request) -> web.Response:
@@ -174,8 +186,7 @@ async def freeze(request: web.Request) -> web.Response:
     require_admin(request, gw)
     body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
     reason = reason_field(body, required=True)
-    version, config, diff = await apply_change(request, gw, changes.freeze, f"freeze: {reason}")
-    return json_response({"version": version, "diff": diff} | _routing(config))
+    return await _routing_change(request, gw, changes.freeze, f"freeze: {reason}")
 
 
 async def unfreeze(request: web.Request) -> web.Response:
@@ -183,7 +194,6 @@ async def unfreeze(request: web.Request) -> web.Response:
     require_admin(request, gw)
     body = object_fields(await read_optional_json(request, gw), ("reason",))
     reason = reason_field(body, required=False)
-    version, config, diff = await apply_change(
+    return await _routing_change(
         request, gw, changes.unfreeze, f"unfreeze: {reason}" if reason else "unfreeze"
     )
-    return json_response({"version": version, "diff": diff} | _routing(config))
