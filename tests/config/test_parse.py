@@ -110,6 +110,15 @@ def test_stats_settings_round_trip() -> None:
             "correction: must be one of ['holm', 'benjamini-hochberg', 'bonferroni']",
         ),
         (
+            {"require_shadow": {"min_overlap": 0.5, "max_overlap": 0.2}},
+            "require_shadow.max_overlap: must be at least min_overlap",
+        ),
+        ({"require_shadow": {"min_searches": 0}}, "require_shadow.min_searches: expected"),
+        ({"ramp": [{"coverage": 0.5}], "coverage": 0.3}, "coverage: follows the ramp schedule"),
+        ({"max_error_rate": 2}, "max_error_rate: must be in [0.0, 1.0], got 2"),
+        ({"max_latency_ratio": 0.5}, "max_latency_ratio: must be in [1.0, 1000.0]"),
+        ({"phases": [{"weights": [0.7, 0.7], "started_at": 1}]}, "phases[0].weights: expected 2"),
+        (
             {"min_runtime_s": 600, "max_runtime_s": 60},
             "max_runtime_s: must exceed min_runtime_s (600), got 60",
         ),
@@ -151,3 +160,13 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
     path.write_text("default_model_version = \n")
     with pytest.raises(ConfigError, match=r"broken\.toml: invalid TOML"):
         load_routing_file(path)
+
+
+def test_shadows_are_validated() -> None:
+    with pytest.raises(ConfigError, match=r"config\.shadows: 'prod-v1' is production"):
+        parse_routing(_config() | {"shadows": [{"version": "prod-v1", "share": 0.5}]})
+    with pytest.raises(ConfigError, match=r"config\.shadows\[0\]\.share: must be in"):
+        parse_routing(_config() | {"shadows": [{"version": "cand-v2", "share": 0}]})
+    two = [{"version": "cand-v2", "share": 0.5}] * 2
+    with pytest.raises(ConfigError, match="one entry per version"):
+        parse_routing(_config() | {"shadows": two})
