@@ -12,7 +12,14 @@ SEEN: Final = ":seen:"
 SEARCH: Final = ":search:"
 UNIT: Final = ":unit:"
 STATS: Final = ":stats:"
-LUA_KEYS: Final = {"SEEN": SEEN, "SEARCH": SEARCH, "UNIT": UNIT, "STATS": STATS}
+ACTIVITY: Final = ":activity:"  # per user, over all experiments: the CUPED covariate's source
+LUA_KEYS: Final = {
+    "SEEN": SEEN,
+    "SEARCH": SEARCH,
+    "UNIT": UNIT,
+    "STATS": STATS,
+    "ACTIVITY": ACTIVITY,
+}
 
 
 def lua_key_constants() -> str:

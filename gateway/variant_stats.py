@@ -20,6 +20,15 @@ STAT_FIELDS: Final = (
     "clicks_sq",
     "clicks_x_searches",
     "carts",
+    "revenue_x_searches",
+    # CUPED (gateway.worker.aggregates): each user's purchases and revenue (whole units)
+    # before their first exposure, their squares, and their products with the metric.
+    "pre_purchases",
+    "pre_purchases_sq",
+    "converters_x_pre",
+    "pre_revenue",
+    "pre_revenue_sq",
+    "revenue_x_pre",
 )
 
 

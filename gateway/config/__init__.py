@@ -5,6 +5,7 @@ from gateway.config.encode import experiment_to_dict, routing_to_dict
 from gateway.config.model import (
     WEIGHT_SUM_TOLERANCE,
     Analysis,
+    BanditSettings,
     Correction,
     Experiment,
     Guardrail,
@@ -32,6 +33,7 @@ __all__ = [
     "KEY_RE",
     "WEIGHT_SUM_TOLERANCE",
     "Analysis",
+    "BanditSettings",
     "Correction",
     "Experiment",
     "Guardrail",

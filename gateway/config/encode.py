@@ -52,6 +52,19 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
             "max_overlap": experiment.require_shadow.max_overlap,
             "max_error_rate": experiment.require_shadow.max_error_rate,
         },
+        "kind": experiment.kind,
+        "bandit": None
+        if experiment.bandit is None
+        else {
+            "policy": experiment.bandit.policy,
+            "reward": experiment.bandit.reward,
+            "floor": experiment.bandit.floor,
+            "burn_in_units": experiment.bandit.burn_in_units,
+            "update_every_s": experiment.bandit.update_every_s,
+            "stop_probability": experiment.bandit.stop_probability,
+        },
+        "period": experiment.period,
+        "period_started_at": experiment.period_started_at,
     }
 
 

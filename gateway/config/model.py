@@ -19,6 +19,9 @@ Outcome = Literal["none", "promoted", "rolled_back", "inconclusive", "stopped"]
 Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
+Kind = Literal["ab", "bandit"]
+BanditPolicy = Literal["thompson", "top-two-thompson", "ucb1"]
+Reward = Literal["purchase_conversion", "click", "revenue_per_search"]
 
 WEIGHT_SUM_TOLERANCE: Final = 1e-3
 
@@ -93,6 +96,25 @@ class Analysis:
     min_ops_requests: int = 50
 
 
+@dataclass(frozen=True)
+class BanditSettings:
+    """How the worker runs a bandit (``kind = "bandit"``).
+
+    Every ``update_every_s`` it re-weights the arms under ``policy`` from each arm's
+    ``reward`` so far (uniform until ``burn_in_units`` units; never below ``floor``), which
+    starts a new *period* (re-randomised like a phase). It stops once one arm's posterior
+    probability of being best reaches ``stop_probability`` after the analysis's
+    ``min_runtime_s``: that arm's version becomes production.
+    """
+
+    policy: BanditPolicy = "thompson"
+    reward: Reward = "purchase_conversion"
+    floor: float = 0.05
+    burn_in_units: int = 200
+    update_every_s: float = 60.0
+    stop_probability: float = 0.95
+
+
 # The fields of an experiment as a file or an API body gives them: flat, the analysis's among them.
 ANALYSIS_FIELDS: Final = tuple(Analysis.__dataclass_fields__)
 
@@ -120,10 +142,19 @@ class Experiment:
     ramp_step: int = 0
     ramp_step_started_at: float = 0.0  # 0: since the experiment (phase 0) started
     require_shadow: ShadowRequirement | None = None
+    kind: Kind = "ab"
+    bandit: BanditSettings | None = None  # set exactly when kind is "bandit"
+    # A bandit's re-weightings: each one starts a period, its own phase (hash seed and
+    # statistics), without growing ``phases`` (a bandit may re-weight thousands of times).
+    period: int = 0
+    period_started_at: float = 0.0
 
     @property
     def phase(self) -> int:
-        """The current phase: 0 until the weights of the running experiment first change."""
+        """The current phase: 0 until the weights of the running experiment first change
+        (for a bandit: its period)."""
+        if self.bandit is not None:
+            return self.period
         return max(0, len(self.phases) - 1)
 
     @property

@@ -18,13 +18,17 @@ from typing import Any, Final, cast, get_args
 from gateway.config.model import (
     WEIGHT_SUM_TOLERANCE,
     Analysis,
+    BanditPolicy,
+    BanditSettings,
     Correction,
     Experiment,
     Guardrail,
+    Kind,
     Metric,
     Outcome,
     Phase,
     RampStep,
+    Reward,
     RoutingConfig,
     SequentialMethod,
     Shadow,
@@ -161,9 +165,25 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
                 f"got {coverage:g}",
             )
         coverage = ramp[ramp_step].coverage
+    kind = cast(Kind, _choice(data, "kind", where, Kind, "ab"))
+    bandit = _bandit(data, kind, variants, where)
+    guardrails = _guardrails(data.get("guardrails", []), f"{where}.guardrails")
+    phases = _phases(data.get("phases", []), f"{where}.phases", len(variants))
+    if bandit is not None and guardrails:
+        raise ConfigError(
+            f"{where}.guardrails",
+            "a bandit has no business guardrails (its operational ones apply); run an A/B "
+            "test to guard a metric",
+        )
+    if bandit is not None and phases:
+        raise ConfigError(f"{where}.phases", "a bandit's re-weightings are periods, not phases")
     return Experiment(
         key=key,
         variants=variants,
+        kind=kind,
+        bandit=bandit,
+        period=_optional_int(data, "period", where, 0, 10**9) or 0,
+        period_started_at=_number(data, "period_started_at", where, 0.0, 0.0, 1e11),
         status=cast(Status, _choice(data, "status", where, Status, "running")),
         outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
         description=description,
@@ -171,7 +191,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         namespace_range=(float(raw_range[0]), float(raw_range[1])),
         hash_version=int(hash_version),
         seed=seed,
-        phases=_phases(data.get("phases", []), f"{where}.phases", len(variants)),
+        phases=phases,
         ramp=ramp,
         ramp_step=ramp_step,
         ramp_step_started_at=_number(data, "ramp_step_started_at", where, 0.0, 0.0, 1e11),
@@ -182,7 +202,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             ),
             alpha=_number(data, "alpha", where, 0.05, 1e-6, 0.5),
             min_units_per_arm=min_units,
-            guardrails=_guardrails(data.get("guardrails", []), f"{where}.guardrails"),
+            guardrails=guardrails,
             method=cast(SequentialMethod, method),
             mde=_number(data, "mde", where, 0.05, 1e-4, 10.0),
             horizon_units_per_arm=horizon,
@@ -195,6 +215,41 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
         ),
     )
+
+
+def _bandit(
+    data: Mapping[str, Any], kind: str, variants: tuple[Variant, ...], where: str
+) -> BanditSettings | None:
+    raw = data.get("bandit")
+    if kind != "bandit":
+        if raw is not None:
+            raise ConfigError(f"{where}.bandit", 'is for kind = "bandit" only')
+        return None
+    where = f"{where}.bandit"
+    raw = {} if raw is None else raw
+    _take(raw, where, tuple(BanditSettings.__dataclass_fields__))
+    k = len(variants)
+    burn_in = _optional_int(raw, "burn_in_units", where, 0, 10**9)
+    settings = BanditSettings(
+        policy=cast(BanditPolicy, _choice(raw, "policy", where, BanditPolicy, "thompson")),
+        reward=cast(Reward, _choice(raw, "reward", where, Reward, "purchase_conversion")),
+        floor=_number(raw, "floor", where, min(0.05, 1 / k), 0.0, 1 / k),
+        burn_in_units=200 if burn_in is None else burn_in,
+        update_every_s=_number(raw, "update_every_s", where, 60.0, 1.0, 1e7),
+        stop_probability=_number(raw, "stop_probability", where, 0.95, 0.5, 0.9999),
+    )
+    if settings.policy == "ucb1" and settings.reward == "revenue_per_search":
+        raise ConfigError(
+            f"{where}.policy",
+            "'ucb1' needs rewards in [0, 1]; revenue_per_search is not (use 'thompson')",
+        )
+    low = [v.name for v in variants if v.weight < settings.floor - 1e-9]
+    if low:
+        raise ConfigError(
+            f"{where}.floor",
+            f"every arm keeps at least the floor {settings.floor:g}; {low} have less weight",
+        )
+    return settings
 
 
 def _shadow_requirement(raw: Any, where: str) -> ShadowRequirement | None:

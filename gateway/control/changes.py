@@ -39,6 +39,8 @@ LIFECYCLE_FIELDS: Final = (
     "phases",
     "ramp_step",
     "ramp_step_started_at",
+    "period",
+    "period_started_at",
 )
 
 
@@ -96,6 +98,11 @@ def edit_experiment(
             "/archive",
         )
     if experiment.status == "running":
+        if experiment.bandit is not None and "weights" in patch:
+            raise Conflict(
+                f"experiment {key!r} is a bandit: its weights are the worker's to set (every "
+                f"{experiment.bandit.update_every_s:g} s, from the rewards); stop it to take over"
+            )
         if experiment.ramp and "coverage" in patch:
             raise Conflict(
                 f"experiment {key!r} follows its ramp schedule (step {experiment.ramp_step + 1} "
@@ -157,8 +164,11 @@ def start(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
                 f"experiment {key!r} namespace_range {list(a)} overlaps running experiment "
                 f"{other.key!r} {list(b)} in namespace {config.namespace_id!r}"
             )
-    phase = Phase(tuple(v.weight for v in experiment.variants), now)
-    started = replace(experiment, status="running", phases=(phase,))
+    if experiment.bandit is not None:  # periods, not phases: see Experiment.period
+        started = replace(experiment, status="running", period=0, period_started_at=now)
+    else:
+        phase = Phase(tuple(v.weight for v in experiment.variants), now)
+        started = replace(experiment, status="running", phases=(phase,))
     if experiment.ramp:
         started = _at_ramp_step(started, 0, now)
     return _checked(config.with_experiment(started))
@@ -187,6 +197,24 @@ def advance_ramp(config: RoutingConfig, key: str, step: int, now: float) -> Rout
             replace(experiment, coverage=nxt.coverage, ramp_step=step + 1, ramp_step_started_at=now)
         )
     )
+
+
+def rebalance(
+    config: RoutingConfig, key: str, period: int, weights: tuple[float, ...], now: float
+) -> RoutingConfig:
+    """The worker's change to a running bandit: ``weights`` from ``now`` on, in period
+    ``period + 1`` (refused if the bandit has moved past ``period`` or no longer runs)."""
+    experiment = _get(config, key)
+    if experiment.bandit is None or not experiment.running or experiment.period != period:
+        raise Conflict(f"experiment {key!r} is not a running bandit in period {period} any more")
+    if len(weights) != len(experiment.variants):
+        raise ConfigError("weights", f"expected {len(experiment.variants)}, got {len(weights)}")
+    variants = tuple(
+        replace(v, weight=w) for v, w in zip(experiment.variants, weights, strict=True)
+    )
+    updated = replace(experiment, variants=variants, period=period + 1, period_started_at=now)
+    updated = parse_experiment(experiment_to_dict(updated), "experiment")  # sums, floor
+    return _checked(config.with_experiment(updated))
 
 
 def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:

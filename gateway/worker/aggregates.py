@@ -7,8 +7,17 @@ means and variances exactly (no ``sum_sq - sum**2 / n`` in floating point):
 ``users``; ``converters``; ``revenue_cents`` and ``revenue_cents_sq`` (per-user
 revenue in cents and its square); ``searches``, ``searches_sq``, ``clicks``,
 ``clicks_sq`` and ``clicks_x_searches`` (per-user counts, their squares and
-cross-product: the click-through rate's delta method); ``carts``. When a
-user's value moves from a to b, its square's sum moves by b² − a².
+cross-product: the click-through rate's delta method); ``carts``;
+``revenue_x_searches`` (revenue per search's delta method). When a user's value
+moves from a to b, its square's sum moves by b² − a².
+
+CUPED's covariate (Deng et al. 2013) is each user's activity before their first
+exposure to the experiment's phase: a per-user activity hash, over all
+experiments, counts purchases and revenue as outcomes arrive; at a user's first
+exposure the script copies it onto the unit (capped: 1 000 purchases, 100 000
+in whole units of revenue) and adds it, its square and, as the metric grows,
+its product with the metric (``converters_x_pre``, ``revenue_x_pre``) to the
+variant's sums.
 
 Every number a script computes stays an exact integer: a purchase is at most
 100 000 in cents, a user's revenue enters the statistics winsorised at
@@ -29,6 +38,9 @@ from gateway.schema import MAX_PURCHASE_VALUE
 
 SEEN_TTL_S: Final = 7 * 24 * 3600
 SEARCH_TTL_S: Final = 24 * 3600
+ACTIVITY_TTL_S: Final = 90 * 24 * 3600
+PRE_PURCHASES_CAP: Final = 1_000
+PRE_REVENUE_CAP: Final = 100_000  # whole units; its square is 1e10, so sums stay exact
 
 # Script results. Every script checks all it reads before its first write, so an
 # entry it refuses changes nothing (Redis does not roll a script back on error).
@@ -62,8 +74,13 @@ for i = 5, #ARGV, 2 do
   local first = redis.call('HGET', ukey, 'variant')
   local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
   local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
-  plan[#plan + 1] = {exp, variant, ukey, first, s, c}
+  local r = math.min(tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0'), CAP)
+  plan[#plan + 1] = {exp, variant, ukey, first, s, c, r}
 end
+local pre_p, pre_r = 0, 0
+local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
+pre_p = math.min(tonumber(activity[1] or '0'), PRE_P_CAP)
+pre_r = math.min(math.floor(tonumber(activity[2] or '0') / 100), PRE_R_CAP)
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local skey = p .. K_SEARCH .. sid
@@ -71,17 +88,27 @@ redis.call('HSET', skey, '_user', user)
 redis.call('EXPIRE', skey, SEARCH_TTL)
 for _, step in ipairs(plan) do
   local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
+  local r = step[7]
   local stats = p .. K_STATS .. exp
   redis.call('HSET', skey, exp, variant)
   if not first then
-    redis.call('HSET', ukey, 'variant', variant)
+    redis.call('HSET', ukey, 'variant', variant, 'pre_p', pre_p, 'pre_r', pre_r)
     redis.call('HINCRBY', stats, variant .. ':users', 1)
+    if pre_p > 0 then
+      redis.call('HINCRBY', stats, variant .. ':pre_purchases', pre_p)
+      redis.call('HINCRBY', stats, variant .. ':pre_purchases_sq', pre_p * pre_p)
+    end
+    if pre_r > 0 then
+      redis.call('HINCRBY', stats, variant .. ':pre_revenue', pre_r)
+      redis.call('HINCRBY', stats, variant .. ':pre_revenue_sq', pre_r * pre_r)
+    end
     first = variant
   end
   redis.call('HSET', ukey, 'searches', s)
   redis.call('HINCRBY', stats, first .. ':searches', 1)
   redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
   if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
+  if r > 0 then redis.call('HINCRBY', stats, first .. ':revenue_x_searches', r) end
 end
 return APPLIED
 """
@@ -118,6 +145,9 @@ for i = 1, #fields, 2 do
       step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
       step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
     elseif kind == 'purchase' then
+      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
+      step.pre_p = tonumber(redis.call('HGET', ukey, 'pre_p') or '0')
+      step.pre_r = tonumber(redis.call('HGET', ukey, 'pre_r') or '0')
       local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
       local capped_before = math.min(before, CAP)
       local capped_after = math.min(before + cents, CAP)
@@ -132,6 +162,12 @@ for i = 1, #fields, 2 do
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
+if kind == 'purchase' then
+  local akey = p .. K_ACTIVITY .. user
+  redis.call('HINCRBY', akey, 'purchases', 1)
+  redis.call('HINCRBY', akey, 'revenue_cents', cents)
+  redis.call('EXPIRE', akey, ACTIVITY_TTL)
+end
 for _, step in ipairs(plan) do
   local ukey, stats, variant = step.ukey, step.stats, step.variant
   if kind == 'click' then
@@ -144,11 +180,20 @@ for _, step in ipairs(plan) do
   else
     if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
       redis.call('HINCRBY', stats, variant .. ':converters', 1)
+      if step.pre_p > 0 then
+        redis.call('HINCRBY', stats, variant .. ':converters_x_pre', step.pre_p)
+      end
     end
     redis.call('HSET', ukey, 'revenue_cents', step.raw)
     if step.d > 0 then
       redis.call('HINCRBY', stats, variant .. ':revenue_cents', step.d)
       redis.call('HINCRBY', stats, variant .. ':revenue_cents_sq', step.dsq)
+      if step.s > 0 then
+        redis.call('HINCRBY', stats, variant .. ':revenue_x_searches', step.d * step.s)
+      end
+      if step.pre_r > 0 then
+        redis.call('HINCRBY', stats, variant .. ':revenue_x_pre', step.d * step.pre_r)
+      end
     end
   end
 end
@@ -168,6 +213,9 @@ def _lua(script: str) -> str:
         "MAX_CENTS": MAX_PURCHASE_CENTS,
         "MAX_SUM": MAX_SUM,
         "CAP": USER_REVENUE_CAP_CENTS,
+        "ACTIVITY_TTL": ACTIVITY_TTL_S,
+        "PRE_P_CAP": PRE_PURCHASES_CAP,
+        "PRE_R_CAP": PRE_REVENUE_CAP,
     }
     body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
     return lua_key_constants() + body

@@ -7,13 +7,14 @@ from typing import Any
 import orjson
 
 
-def exposure(sid: str, user: str, variant: str = "a") -> dict[Any, Any]:
-    """The fields of one exposure entry: search ``sid`` by ``user`` in experiment x's ``variant``."""
+def exposure(sid: str, user: str, variant: str = "a", experiment: str = "x") -> dict[Any, Any]:
+    """The fields of one exposure entry: search ``sid`` by ``user`` in ``experiment``'s
+    ``variant``."""
     event = {
         "event_id": sid,
         "search_id": sid,
         "user_id": user,
-        "assignments": [{"experiment": "x", "variant": variant, "model_version": "m"}],
+        "assignments": [{"experiment": experiment, "variant": variant, "model_version": "m"}],
     }
     return {"e": orjson.dumps(event)}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
@@ -52,3 +54,73 @@ async def test_unacknowledged_entries_are_reapplied_after_a_restart(
     await restarted.setup()
     await restarted.drain_pending()
     assert (await read_variant_stats(redis, keys, "x"))["a"]["users"] == 1
+
+
+async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: str) -> None:
+    """Random traffic through the real scripts; each variant's sums recomputed from each
+    user's values (CUPED's pre-exposure covariates and revenue per search's cross-product
+    included)."""
+    import random
+
+    from gateway.variant_stats import STAT_FIELDS
+
+    keys = Keys(prefix)
+    consumer = StreamConsumer(redis, keys, "c1")
+    await consumer.setup()
+    rng = random.Random(7)
+    users = [f"u{i}" for i in range(12)]
+    activity = {u: [0, 0] for u in users}  # purchases, revenue in cents, over all experiments
+    units: dict[tuple[str, str], dict[str, Any]] = {}  # (experiment, user) -> values
+    n = 0
+    for experiment in ("x", "y"):  # y's users bring what they bought in x as covariates
+        for _ in range(120):
+            n += 1
+            user = rng.choice(users)
+            unit = units.get((experiment, user))
+            if unit is None:
+                p, r = activity[user]
+                unit = units[experiment, user] = {
+                    "variant": rng.choice("ab"), "s": 0, "c": 0, "r": 0, "conv": 0,
+                    "pre_p": min(p, 1000), "pre_r": min(r // 100, 100_000),
+                }  # fmt: skip
+            sid = f"{experiment}-s{n}"
+            await redis.xadd(keys.exposures, exposure(sid, user, str(unit["variant"]), experiment))
+            unit["s"] += 1
+            for k in range(rng.choice([0, 0, 1, 2])):
+                kind = rng.choice(["click", "click", "purchase", "add_to_cart"])
+                cents = rng.randint(1, 30_000) if kind == "purchase" else 0
+                await redis.xadd(keys.outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100))
+                if kind == "click":
+                    unit["c"] += 1
+                elif kind == "purchase":
+                    unit["r"] += cents
+                    unit["conv"] = 1
+                    activity[user][0] += 1
+                    activity[user][1] += cents
+            await consumer.step(block_ms=10)  # in order: pre-exposure means before this search
+    for experiment in ("x", "y"):
+        stats = await read_variant_stats(redis, keys, experiment)
+        for variant in "ab":
+            us = [u for (e, _), u in units.items() if e == experiment and u["variant"] == variant]
+            expected = {
+                "users": len(us),
+                "converters": sum(u["conv"] for u in us),
+                "revenue_cents": sum(u["r"] for u in us),
+                "revenue_cents_sq": sum(u["r"] ** 2 for u in us),
+                "searches": sum(u["s"] for u in us),
+                "searches_sq": sum(u["s"] ** 2 for u in us),
+                "clicks": sum(u["c"] for u in us),
+                "clicks_sq": sum(u["c"] ** 2 for u in us),
+                "clicks_x_searches": sum(u["c"] * u["s"] for u in us),
+                "revenue_x_searches": sum(u["r"] * u["s"] for u in us),
+                "pre_purchases": sum(u["pre_p"] for u in us),
+                "pre_purchases_sq": sum(u["pre_p"] ** 2 for u in us),
+                "converters_x_pre": sum(u["conv"] * u["pre_p"] for u in us),
+                "pre_revenue": sum(u["pre_r"] for u in us),
+                "pre_revenue_sq": sum(u["pre_r"] ** 2 for u in us),
+                "revenue_x_pre": sum(u["r"] * u["pre_r"] for u in us),
+            }
+            got = {f: stats.get(variant, {}).get(f, 0) for f in expected}
+            assert got == expected, (experiment, variant)
+            assert set(expected) <= set(STAT_FIELDS)
+    assert sum(u["pre_p"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
