@@ -91,6 +91,10 @@ class Keys:
     def decisions(self) -> str:
         return f"{self.prefix}:decisions"
 
+    def bandit_periods(self, key: str) -> str:
+        """Hash: a bandit's period number -> the weights in force in it (JSON), for SRM."""
+        return f"{self.prefix}:bandit:{key}:periods"
+
     @property
     def started(self) -> str:
         """Hash: experiment key -> wall-clock time the worker first saw it running."""

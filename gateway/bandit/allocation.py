@@ -24,7 +24,13 @@ from gateway.bandit.policies import (
     ucb1,
 )
 
-Policy = Literal["thompson-bernoulli", "thompson-gaussian", "top-two-thompson", "ucb1"]
+Policy = Literal[
+    "thompson-bernoulli",
+    "thompson-gaussian",
+    "top-two-thompson",
+    "top-two-thompson-gaussian",
+    "ucb1",
+]
 DEFAULT_DRAWS = 10_000
 
 
@@ -75,6 +81,8 @@ def allocate(
         shares = thompson_gaussian(arms, rng, draws)
     elif policy == "top-two-thompson":
         shares = top_two(thompson_bernoulli(arms, rng, draws), top_two_beta)
+    elif policy == "top-two-thompson-gaussian":
+        shares = top_two(thompson_gaussian(arms, rng, draws), top_two_beta)
     elif policy == "ucb1":
         shares = ucb1(arms)
     else:

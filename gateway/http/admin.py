@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from gateway.config import phase_stats_id, routing_to_dict
@@ -27,6 +28,8 @@ async def get_experiment(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     data = experiment_view(gw.router.config, key)
     experiment = gw.router.config.experiment(key)
+    if experiment.bandit is not None:
+        return json_response(data | await gw.redis_guard.read(lambda: _bandit_view(gw, key)))
 
     async def phase(index: int) -> dict[str, Any]:
         sid = phase_stats_id(key, index)
@@ -50,6 +53,34 @@ async def get_experiment(request: web.Request) -> web.Response:
             record |= {"weights": list(info.weights), "started_at": info.started_at}
     data["phase_results"] = phases
     return json_response(data)
+
+
+MAX_PERIODS_SHOWN = 200
+
+
+async def _bandit_view(gw: Any, key: str) -> dict[str, Any]:
+    """A bandit's evaluation (over every period) and its periods: weights and units in each."""
+    experiment = gw.router.config.experiment(key)
+    raw = await gw.redis.hget(gw.keys.decisions, key)
+    recorded = await gw.redis.hgetall(gw.keys.bandit_periods(key))
+    weights = {int(k): orjson.loads(v) for k, v in recorded.items()}
+    first = max(0, experiment.period + 1 - MAX_PERIODS_SHOWN)
+    periods = []
+    for p in range(first, experiment.period + 1):
+        stats = await read_variant_stats(gw.redis, gw.keys, phase_stats_id(key, p))
+        periods.append(
+            {
+                "period": p,
+                "weights": weights.get(p),
+                "units": {v.name: stats.get(v.name, {}).get("users", 0) for v in experiment.variants},
+            }
+        )
+    return {
+        "period": experiment.period,
+        "last_evaluation": None if raw is None else EvaluationRecord.from_json(raw).to_json(),
+        "periods": periods,
+        "periods_shown_from": first,
+    }
 
 
 async def audit(request: web.Request) -> web.Response:

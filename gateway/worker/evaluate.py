@@ -46,6 +46,7 @@ from gateway.records import (
     RecordError,
 )
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
+from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
@@ -304,6 +305,12 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
     records = []
     now = time.time()
     for experiment in config.running:
+        if experiment.bandit is not None:  # every period, from the first one's start
+            await redis.hsetnx(keys.started, experiment.key, repr(now))
+            started = float(await redis.hget(keys.started, experiment.key) or now)
+            breached = await _operational_breaches(redis, keys, experiment)
+            records.append(await run_bandit(redis, keys, store, experiment, started, now, breached))
+            continue
         # The current phase alone: its own sums, start, carried state and SRM weights.
         sid = experiment.stats_id
         await redis.hsetnx(keys.started, sid, repr(now))

@@ -155,3 +155,44 @@ def test_a_ramp_schedule_starts_at_its_first_step_and_advances_one_step_at_a_tim
 def test_bad_ramps_are_named(ramp: list[dict[str, Any]], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _config(_exp("a") | {"ramp": ramp})
+
+
+def _bandit(key: str = "b", floor: float = 0.1) -> dict[str, Any]:
+    return _exp(key) | {"kind": "bandit", "bandit": {"floor": floor, "update_every_s": 5}}
+
+
+def test_a_bandit_runs_in_periods_that_only_the_worker_moves() -> None:
+    config = changes.start(_config(_bandit()), "b", now=100.0)
+    b = config.experiment("b")
+    assert (b.period, b.period_started_at, b.phases, b.stats_id) == (0, 100.0, (), "b")
+    config = changes.rebalance(config, "b", 0, (0.2, 0.8), now=110.0)
+    b = config.experiment("b")
+    assert [v.weight for v in b.variants] == [0.2, 0.8] and b.period == 1
+    # a period is a phase of its own: re-randomised, its own statistics
+    assert (b.stats_id, b.hash_seed, b.phases) == ("b@1", "b:phase-1", ())
+    with pytest.raises(Conflict, match="not a running bandit in period 0"):
+        changes.rebalance(config, "b", 0, (0.5, 0.5), now=120.0)  # another pass got there first
+    with pytest.raises(ConfigError, match=r"floor 0.1; \['control'\] have less weight"):
+        changes.rebalance(config, "b", 1, (0.05, 0.95), now=120.0)
+    with pytest.raises(Conflict, match="is a bandit: its weights are the worker's"):
+        changes.edit_experiment(config, "b", {"weights": {"control": 0.5, "candidate": 0.5}}, 1.0)
+    with pytest.raises(ConfigError, match="period: is set by the lifecycle"):
+        changes.edit_experiment(config, "b", {"period": 7}, 1.0)
+    with pytest.raises(Conflict, match="not a running bandit"):
+        changes.rebalance(_config(_exp("a", "running")), "a", 0, (0.5, 0.5), now=1.0)
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"bandit": {"policy": "epsilon"}}, r"bandit.policy: must be one of"),
+        ({"bandit": {"floor": 0.7}}, r"bandit.floor: must be in \[0.0, 0.5\]"),
+        ({"bandit": {"stop_probability": 0.3}}, r"stop_probability: must be in \[0.5"),
+        ({"kind": "ab"}, r"bandit: is for kind = \"bandit\" only"),
+        ({"guardrails": [{"metric": "revenue_per_user", "margin": 0.1}]}, "no business guardrails"),
+        ({"bandit": {"policy": "ucb1", "reward": "revenue_per_search"}}, "needs rewards in"),
+    ],
+)
+def test_bad_bandit_settings_are_named(patch: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _config(_bandit() | patch)

@@ -1,0 +1,217 @@
+"""The worker's pass over a running bandit: read every period, decide, re-weight or conclude.
+
+The pure decision is :func:`gateway.bandit.decide.decide`; this module reads the
+per-period sums, records each period's weights (for SRM: the weights actually in
+force), and applies the decision through the control plane (atomic, audited,
+propagated like every change). The evaluation is stored under the experiment's key.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from gateway.bandit.decide import BanditRules, decide
+from gateway.bandit.periods import Period, period_srm, weighted_rewards
+from gateway.config import Experiment, Outcome, RoutingConfig, phase_stats_id
+from gateway.control.actors import DECISION_LOOP
+from gateway.control.changes import conclude, rebalance
+from gateway.control.store import ConfigStore
+from gateway.errors import Conflict
+from gateway.keys import Keys
+from gateway.records import DecisionRecord, EvaluationRecord
+from gateway.variant_stats import STAT_FIELDS, read_variant_stats
+from stats.effects import ArmEstimate, mean_estimate, ratio_estimate
+from stats.srm import SRM_P_THRESHOLD
+from stats.sufficient import MeanStats, PairStats
+
+log = logging.getLogger("abgate.worker")
+
+
+def reward_estimate(reward: str, row: Mapping[str, int]) -> ArmEstimate:
+    """One arm's reward from its integer sums (per user; ratios by the delta method)."""
+    users = int(row.get("users", 0))
+    if users == 0:
+        return ArmEstimate(0, float("nan"), float("inf"))
+    if reward == "purchase_conversion":
+        converters = int(row.get("converters", 0))
+        return mean_estimate(MeanStats.from_int_sums(users, converters, converters))
+    numerator = "clicks" if reward == "click" else "revenue_cents"
+    cross = "clicks_x_searches" if reward == "click" else "revenue_x_searches"
+    estimate = ratio_estimate(
+        PairStats.from_int_sums(
+            users,
+            int(row.get(numerator, 0)),
+            int(row.get("searches", 0)),
+            int(row.get(f"{numerator}_sq", 0)),
+            int(row.get("searches_sq", 0)),
+            int(row.get(cross, 0)),
+        )
+    )
+    if reward == "revenue_per_search":  # cents -> currency units
+        return ArmEstimate(estimate.n, estimate.mean / 100, estimate.variance / 10_000)
+    return estimate
+
+
+def rules_for(experiment: Experiment) -> BanditRules:
+    b, a = experiment.bandit, experiment.analysis
+    assert b is not None
+    return BanditRules(
+        policy=b.policy,
+        floor=b.floor,
+        burn_in_units=b.burn_in_units,
+        update_every_s=b.update_every_s,
+        stop_probability=b.stop_probability,
+        min_units=a.min_units_per_arm,
+        min_runtime_s=a.min_runtime_s,
+        max_runtime_s=a.max_runtime_s,
+    )
+
+
+async def read_periods(
+    redis: Redis, keys: Keys, experiment: Experiment
+) -> list[tuple[tuple[float, ...] | None, dict[str, dict[str, int]]]]:
+    """Every period's weights (as recorded) and per-variant sums, oldest first."""
+    key = experiment.key
+    current = orjson.dumps([v.weight for v in experiment.variants])
+    await redis.hsetnx(keys.bandit_periods(key), str(experiment.period), current)
+    recorded: dict[Any, Any] = await redis.hgetall(keys.bandit_periods(key))
+    weights = {int(k): tuple(float(w) for w in orjson.loads(v)) for k, v in recorded.items()}
+    out = []
+    for p in range(experiment.period + 1):
+        stats = await read_variant_stats(redis, keys, phase_stats_id(key, p))
+        out.append((weights.get(p), stats))
+    return out
+
+
+def evaluate_bandit(
+    experiment: Experiment,
+    periods: list[tuple[tuple[float, ...] | None, dict[str, dict[str, int]]]],
+    runtime_s: float,
+    now: float,
+) -> tuple[EvaluationRecord, tuple[float, ...] | None]:
+    """Pure: the evaluation record and, when it is time, the next period's weights."""
+    assert experiment.bandit is not None
+    reward = experiment.bandit.reward
+    names = [v.name for v in experiment.variants]
+    empty = dict.fromkeys(STAT_FIELDS, 0)
+    parsed = [
+        Period(w, tuple(reward_estimate(reward, stats.get(n, empty)) for n in names))
+        for w, stats in periods
+    ]
+    pooled_rows = [
+        {f: sum(stats.get(n, empty).get(f, 0) for _, stats in periods) for f in STAT_FIELDS}
+        for n in names
+    ]
+    pooled = [reward_estimate(reward, row) for row in pooled_rows]
+    rewards = weighted_rewards(parsed, pooled)
+    srm = period_srm(parsed)
+    since = now - experiment.period_started_at if experiment.period_started_at else runtime_s
+    decision = decide(
+        rules_for(experiment),
+        names,
+        [v.weight for v in experiment.variants],
+        rewards,
+        runtime_s=runtime_s,
+        since_update_s=since,
+        srm_p=srm.p_value,
+        srm_mismatch=srm.p_value < SRM_P_THRESHOLD,
+        seed=zlib.crc32(f"{experiment.key}:{experiment.period}".encode()),
+    )
+    record = EvaluationRecord(
+        experiment=experiment.key,
+        phase=experiment.period,
+        ts=now,
+        metric=reward,
+        alpha=1 - experiment.bandit.stop_probability,
+        runtime_s=runtime_s,
+        method=f"bandit:{experiment.bandit.policy}",
+        units={n: int(row["users"]) for n, row in zip(names, pooled_rows, strict=True)},
+        means={n: r.mean for n, r in zip(names, rewards, strict=True) if r.n > 0},
+        srm_p_value=srm.p_value,
+        decision=DecisionRecord(
+            decision.action,
+            None if decision.winner is None else names[decision.winner],
+            decision.reasons,
+            decision.blocked_by,
+        ),
+        state={
+            "period": experiment.period,
+            "periods_checked_for_srm": srm.checked,
+            "p_best": dict(zip(names, decision.p_best, strict=True)),
+            "weights": {v.name: v.weight for v in experiment.variants},
+            "policy_shares": None
+            if decision.policy_shares is None
+            else dict(zip(names, decision.policy_shares, strict=True)),
+            "reward_sd": {
+                n: r.variance**0.5 for n, r in zip(names, rewards, strict=True) if r.n > 0
+            },
+        },
+    )
+    return record, decision.weights
+
+
+async def run_bandit(
+    redis: Redis,
+    keys: Keys,
+    store: ConfigStore,
+    experiment: Experiment,
+    started: float,
+    now: float,
+    breached: list[str],
+) -> EvaluationRecord:
+    """One pass over one running bandit; applies what it decides."""
+    periods = await read_periods(redis, keys, experiment)
+    record, weights = evaluate_bandit(experiment, periods, max(0.0, now - started), now)
+    if breached:  # as for an A/B test: no statistics needed to stop a failing ranker
+        record = replace(
+            record,
+            decision=DecisionRecord(
+                "rollback",
+                experiment.control.name,
+                tuple(f"operational guardrail: {b}" for b in breached),
+            ),
+        )
+        weights = None
+    decision = record.decision
+    outcome: Outcome | None = {
+        "promote": "promoted",
+        "rollback": "rolled_back",
+        "stop-inconclusive": "inconclusive",
+    }.get(decision.action)  # type: ignore[assignment]
+    reason = "; ".join(decision.reasons)
+    key, period = experiment.key, experiment.period
+    try:
+        if outcome is not None:
+            o: Outcome = outcome
+
+            def finish(config: RoutingConfig) -> RoutingConfig:
+                return conclude(config, key, decision.winner, o)
+
+            version, _, _ = await store.change(finish, actor=DECISION_LOOP, reason=reason)
+            record = replace(record, applied_version=version)
+            log.info("bandit %s %s (%s) -> config version %d", key, outcome, reason, version)
+        elif weights is not None:
+            w = weights
+            shown = ", ".join(
+                f"{v.name}={x:.3f}" for v, x in zip(experiment.variants, w, strict=True)
+            )
+            why = f"bandit period {period + 1}: weights {shown} ({reason})"
+            version, _, _ = await store.change(
+                lambda config: rebalance(config, key, period, w, now),
+                actor=DECISION_LOOP,
+                reason=why,
+            )
+            await redis.hset(keys.bandit_periods(key), str(period + 1), orjson.dumps(list(w)))
+            record = replace(record, applied_version=version)
+            log.info("bandit %s: %s -> config version %d", key, why, version)
+    except Conflict as exc:  # stopped, frozen or re-weighted since this pass began
+        log.info("bandit decision on %s not applied: %s", key, exc)
+    await redis.hset(keys.decisions, key, record.encode())
+    return record
