@@ -72,7 +72,9 @@ async def _bandit_view(gw: Any, key: str) -> dict[str, Any]:
             {
                 "period": p,
                 "weights": weights.get(p),
-                "units": {v.name: stats.get(v.name, {}).get("users", 0) for v in experiment.variants},
+                "units": {
+                    v.name: stats.get(v.name, {}).get("users", 0) for v in experiment.variants
+                },
             }
         )
     return {
