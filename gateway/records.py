@@ -304,6 +304,9 @@ class EvaluationRecord:
     arms: tuple[ArmResult, ...] = ()
     state: dict[str, Any] | None = None
     applied_version: int | None = None
+    # CUPED on the primary metric: decided when the test's size is planned, then kept.
+    cuped: bool = False
+    variance_reduction: float | None = None  # 1 − Σ adjusted variances / Σ plain ones
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -323,6 +326,8 @@ class EvaluationRecord:
             "decision": self.decision.to_json(),
             "state": dict(self.state or {}),
             "applied_version": self.applied_version,
+            "cuped": self.cuped,
+            "variance_reduction": self.variance_reduction,
         }
 
     def encode(self) -> bytes:
@@ -355,6 +360,8 @@ class EvaluationRecord:
                 arms=tuple(ArmResult.from_json(a) for a in data.get("arms", [])),
                 state=data.get("state") or {},
                 applied_version=data.get("applied_version"),
+                cuped=bool(data.get("cuped", False)),
+                variance_reduction=_optional_float(data.get("variance_reduction")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

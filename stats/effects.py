@@ -127,7 +127,9 @@ def ratio_estimate(stats: PairStats) -> ArmEstimate:
 
 
 def cuped_theta(arms: Sequence[PairStats]) -> float:
-    """θ = Cov(y, x) / Var(x), pooled within arms (x = metric, y = covariate here)."""
+    """θ = Cov(x, y) / Var(y), x the metric and y the covariate (Deng et al. 2013, section 3:
+    their cov(Y, X) / var(X)), from moments pooled within arms so that the treatment effect
+    does not leak into θ."""
     c_xy = sum(a.c_xy for a in arms)
     m2_y = sum(a.m2_y for a in arms)
     return c_xy / m2_y if m2_y > 0 else 0.0

@@ -38,6 +38,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "max_error_rate": a.max_error_rate,
         "max_latency_ratio": a.max_latency_ratio,
         "min_ops_requests": a.min_ops_requests,
+        "cuped": a.cuped,
         "phases": [
             {"weights": list(p.weights), "started_at": p.started_at} for p in experiment.phases
         ],

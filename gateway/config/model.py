@@ -94,6 +94,9 @@ class Analysis:
     max_error_rate: float = 0.02
     max_latency_ratio: float = 3.0
     min_ops_requests: int = 50
+    # CUPED (Deng et al. 2013) on conversion and revenue, with each user's purchases or
+    # revenue before their first exposure as the covariate, once any user has some.
+    cuped: bool = True
 
 
 @dataclass(frozen=True)

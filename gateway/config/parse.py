@@ -75,6 +75,13 @@ def _number(
     return float(value)
 
 
+def _bool(data: Mapping[str, Any], name: str, where: str, default: bool) -> bool:
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{name}", f"expected true or false, got {value!r}")
+    return value
+
+
 def _choice(data: Mapping[str, Any], name: str, where: str, options: Any, default: str) -> str:
     value = data.get(name, default)
     allowed = get_args(options)
@@ -213,6 +220,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             max_error_rate=_number(data, "max_error_rate", where, 0.02, 0.0, 1.0),
             max_latency_ratio=_number(data, "max_latency_ratio", where, 3.0, 1.0, 1000.0),
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
+            cuped=_bool(data, "cuped", where, True),
         ),
     )
 

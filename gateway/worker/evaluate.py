@@ -14,6 +14,13 @@ evaluations in the stored record, so that the tests stay valid:
   intersections, and a group-sequential crossing (:mod:`gateway.worker.carried`),
   so that a result reported significant is never reported otherwise later.
 
+CUPED (Deng, Xu, Kohavi & Walker, WSDM 2013) adjusts the primary metric when it is
+purchase conversion or revenue per user, with each user's purchases (or revenue)
+before their first exposure as the covariate (:mod:`gateway.worker.aggregates`).
+Whether to adjust is decided with N*, before the test's first real look, and kept:
+an always-valid test must not switch estimators midway. It is on when any user
+brought pre-exposure activity by then (the covariate varies).
+
 Sums that contradict each other (more converters than users, a sum of squares
 below what its sum implies) are reported, not acted on.
 """
@@ -50,7 +57,13 @@ from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
-from stats.effects import ArmEstimate, mean_estimate, pooled_estimate, ratio_estimate
+from stats.effects import (
+    ArmEstimate,
+    cuped_estimates,
+    mean_estimate,
+    pooled_estimate,
+    ratio_estimate,
+)
 from stats.inference import Inference
 from stats.planning import units_per_arm
 from stats.srm import srm_check
@@ -115,6 +128,56 @@ def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
         "revenue_per_user": revenue,
         "click_through_rate": ctr,
     }
+
+
+# metric -> (x, x², covariate y, y², xy, scale of x to the metric's units)
+COVARIATES: Final = {
+    "purchase_conversion": (
+        "converters",
+        "converters",
+        "pre_purchases",
+        "pre_purchases_sq",
+        "converters_x_pre",
+        1.0,
+    ),
+    "revenue_per_user": (
+        "revenue_cents",
+        "revenue_cents_sq",
+        "pre_revenue",
+        "pre_revenue_sq",
+        "revenue_x_pre",
+        100.0,
+    ),
+}
+
+
+def cuped_primary(
+    metric: str, rows: Sequence[Mapping[str, int]]
+) -> tuple[list[ArmEstimate], float] | None:
+    """CUPED-adjusted estimates of ``metric`` per arm and the variance reduction, or None when
+    the metric has no covariate or the covariate does not vary yet."""
+    if metric not in COVARIATES:
+        return None
+    x, xx, y, yy, xy, scale = COVARIATES[metric]
+    pairs = [
+        PairStats.from_int_sums(
+            int(r.get("users", 0)),
+            int(r.get(x, 0)),
+            int(r.get(y, 0)),
+            int(r.get(xx, 0)),
+            int(r.get(yy, 0)),
+            int(r.get(xy, 0)),
+        )
+        for r in rows
+    ]
+    if sum(p.m2_y for p in pairs) <= 0 or any(p.n < 2 for p in pairs):
+        return None
+    adjusted = [
+        ArmEstimate(e.n, e.mean / scale, e.variance / scale**2) for e in cuped_estimates(pairs)
+    ]
+    plain = sum(p.x.variance / p.n for p in pairs) / scale**2
+    reduction = 1 - sum(a.variance for a in adjusted) / plain if plain > 0 else 0.0
+    return adjusted, reduction
 
 
 def planned_tuning(experiment: Experiment, arms: Sequence[ArmEstimate]) -> float | None:
@@ -222,6 +285,25 @@ def evaluate(
         for v in experiment.variants
     ]
     analysis = experiment.analysis
+    # CUPED: decided once, with N*; before that, whenever the covariate varies.
+    decided = base.tuning_units is not None
+    wanted = previous.cuped if decided and previous else analysis.cuped
+    adjusted = (
+        cuped_primary(
+            analysis.primary_metric, [stats.get(v.name, empty) for v in experiment.variants]
+        )
+        if wanted
+        else None
+    )
+    if adjusted is not None:
+        arms = [
+            replace(a, metrics=a.metrics | {analysis.primary_metric: e})
+            for a, e in zip(arms, adjusted[0], strict=True)
+        ]
+        base = replace(base, cuped=True, variance_reduction=adjusted[1])
+    elif decided and wanted:  # chosen with N* but not computable now (cannot happen for
+        # sums that only grow); say so rather than switch estimators silently
+        return replace(base, decision=_continue("CUPED was chosen but its covariate is gone"))
     primary = [a.metrics[analysis.primary_metric] for a in arms]
     base = replace(
         base,

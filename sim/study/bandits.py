@@ -22,6 +22,7 @@ class BanditRun:
     regret: float  # expected conversions lost against always serving the best arm
     found_best: bool
     best_share: float  # share of all users served by the best arm
+    stopped_users: int | None = None  # the worker's bandit: users served when it stopped
 
 
 def play(policy: Policy | None, seed: int) -> BanditRun:
@@ -51,3 +52,82 @@ def play(policy: Policy | None, seed: int) -> BanditRun:
     regret = float(np.sum(trials * (rates[best] - rates)))
     found = int(np.argmax(wins / np.maximum(trials, 1))) == best
     return BanditRun(regret, found, float(trials[best] / trials.sum()))
+
+
+WORKER_STOP = 0.95
+WORKER_MIN_UNITS = 200
+
+
+def play_worker(policy: str, seed: int) -> BanditRun:
+    """The worker's bandit (:mod:`gateway.bandit.decide` on period-weighted rewards): one
+    re-weighting per period of PER_BATCH users, floor and burn-in as above, stopping once an
+    arm's P(best) reaches WORKER_STOP; after the stop every later user gets the winner (it is
+    production), so regret is counted over the same BATCHES · PER_BATCH users as the others."""
+    from gateway.bandit.decide import BanditRules, decide
+    from gateway.bandit.periods import Period, weighted_rewards
+    from stats.effects import mean_estimate
+    from stats.sufficient import MeanStats
+
+    rules = BanditRules(
+        policy=policy,
+        floor=MIN_SHARE,
+        burn_in_units=BURN_IN,
+        update_every_s=1.0,
+        stop_probability=WORKER_STOP,
+        min_units=WORKER_MIN_UNITS,
+        min_runtime_s=0.0,
+        max_runtime_s=None,
+    )
+    rng = np.random.default_rng(seed)
+    rates = np.array(RATES)
+    k = len(rates)
+    names = [f"arm{i}" for i in range(k)]
+    trials = np.zeros(k, dtype=np.int64)
+    wins = np.zeros(k, dtype=np.int64)
+    weights = tuple(1 / k for _ in range(k))
+    periods: list[Period] = []
+    winner: int | None = None
+    stopped: int | None = None
+    for batch in range(BATCHES):
+        if winner is not None:
+            trials[winner] += PER_BATCH
+            continue
+        served = rng.multinomial(PER_BATCH, weights)
+        won = rng.binomial(served, rates)
+        trials += served
+        wins += won
+        periods.append(
+            Period(
+                weights,
+                tuple(
+                    mean_estimate(MeanStats.from_int_sums(int(n), int(w), int(w)))
+                    for n, w in zip(served, won, strict=True)
+                ),
+            )
+        )
+        pooled = [
+            mean_estimate(MeanStats.from_int_sums(int(n), int(w), int(w)))
+            for n, w in zip(trials, wins, strict=True)
+        ]
+        rewards = weighted_rewards(periods, pooled)
+        d = decide(
+            rules,
+            names,
+            weights,
+            rewards,
+            runtime_s=float(batch),
+            since_update_s=1.0,
+            srm_p=1.0,
+            srm_mismatch=False,
+            seed=seed * 1_000 + batch,
+            draws=DRAWS,
+        )
+        if d.action == "promote":
+            winner = d.winner
+            stopped = int(trials.sum())
+        elif d.weights is not None:
+            weights = d.weights
+    best = int(np.argmax(rates))
+    regret = float(np.sum(trials * (rates[best] - rates)))
+    chosen = winner if winner is not None else int(np.argmax([r.mean for r in rewards]))
+    return BanditRun(regret, chosen == best, float(trials[best] / trials.sum()), stopped)

@@ -23,14 +23,15 @@ PER_LOOK = 2_000
 LOOKS = 100
 HORIZON = PER_LOOK * LOOKS  # users per arm
 TUNED = 2 * HORIZON  # N*, total units
-METRICS = ("conversion", "revenue", "ctr")
+METRICS = ("conversion", "revenue", "ctr", "cuped")
 # replications: (A/A, each lift), full and quick
 REPS = {
     "conversion": ((4_000, 2_000), (400, 200)),
     "revenue": ((4_000, 2_000), (400, 200)),
     "ctr": ((2_000, 500), (100, 50)),
+    "cuped": ((1_000, 500), (60, 30)),
 }
-CHUNK = {"conversion": 1_000, "revenue": 500, "ctr": 100}
+CHUNK = {"conversion": 1_000, "revenue": 500, "ctr": 100, "cuped": 50}
 BANDIT_SEEDS = ((100,), (10,))
 DEFAULT_METHOD = "group-sequential, O'Brien–Fleming, 100 looks"
 
@@ -79,8 +80,42 @@ class Tally:
         self.covered += other.covered
 
 
+def _tally(o: methods.Outcome, reps: int) -> Tally:
+    return Tally(
+        reps,
+        int(o.rejected.sum()),
+        int((o.rejected & o.positive).sum()),
+        float(o.users.sum()),
+        int(o.covered.sum()),
+    )
+
+
+CUPED_METHODS = (
+    (f"confidence sequence, N* = {TUNED:,}", methods.confidence_sequence(ALPHA, TUNED)),
+    (DEFAULT_METHOD, methods.group_sequential(ALPHA, LOOKS)),
+)
+
+
+def cuped_job(lift: float, reps: int, seed: int) -> dict[str, Tally]:
+    """The same users analysed plainly and with CUPED, under abgate's two sequential tests."""
+    plain, adjusted = streams.conversion_with_history(
+        reps, LOOKS, PER_LOOK, lift, np.random.default_rng(seed)
+    )
+    out = {}
+    for label, looks in (("plain", plain), ("CUPED on pre-exposure purchases", adjusted)):
+        c, t = looks.control, looks.treatment
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est, var = relative_lift(c.mean, c.variance, t.mean, t.variance)
+            for name, rule in CUPED_METHODS:
+                o = methods.run(rule, est, var, looks.n, looks.true_lift)
+                out[f"{name}, {label}"] = _tally(o, reps)
+    return out
+
+
 def job(metric: str, lift: float, reps: int, seed: int) -> dict[str, Tally]:
     """One chunk of replications of one scenario: a tally per method."""
+    if metric == "cuped":
+        return cuped_job(lift, reps, seed)
     rng = np.random.default_rng(seed)
     if metric == "conversion":
         looks = streams.conversion(reps, LOOKS, PER_LOOK, BASELINE, lift, rng)
@@ -100,17 +135,16 @@ def job(metric: str, lift: float, reps: int, seed: int) -> dict[str, Tally]:
                 nc, nt = looks.naive
                 e, v = relative_lift(nc.mean, nc.variance, nt.mean, nt.variance)
             o = methods.run(m.rule, e, v, looks.n, looks.true_lift)
-            out[m.name] = Tally(
-                reps,
-                int(o.rejected.sum()),
-                int((o.rejected & o.positive).sum()),
-                float(o.users.sum()),
-                int(o.covered.sum()),
-            )
+            out[m.name] = _tally(o, reps)
     return out
 
 
+WORKER = "worker: "  # the worker's bandit, e.g. "worker: thompson"
+
+
 def bandit_job(policy: str | None, seed: int) -> bandits.BanditRun:
+    if policy is not None and policy.startswith(WORKER):
+        return bandits.play_worker(policy.removeprefix(WORKER), seed)
     return bandits.play(policy, seed)  # type: ignore[arg-type]
 
 
@@ -141,6 +175,8 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
         "thompson-gaussian",
         "top-two-thompson",
         "ucb1",
+        WORKER + "thompson",
+        WORKER + "top-two-thompson",
     ]
     bandit_futures = [
         (p, pool.submit(bandit_job, p, seed + s)) for p in policies for s in range(n_seeds)
@@ -159,6 +195,10 @@ TITLES = {
     "conversion": f"Purchase conversion per user (baseline {BASELINE:.0%}, Bernoulli)",
     "revenue": "Revenue per user (5 % buy; basket LogNormal(3.5, 1.5): heavy-tailed)",
     "ctr": "Click-through rate, clicks / searches, users randomised (ratio metric, delta method)",
+    "cuped": (
+        "Purchase conversion with CUPED on each user's pre-exposure purchases "
+        f"(propensity Beta{streams.HISTORY_SHAPE}, {streams.HISTORY_VISITS} earlier visits)"
+    ),
 }
 
 
@@ -217,9 +257,32 @@ def render(
             five = tallies[metric, 0.05, name]
             cells.append(_rate(five.covered, five.reps))
             lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", *_verdicts(metric, tallies, names), ""]
+        lines += ["", *_verdicts(metric, tallies, names)]
+        if metric == "cuped":
+            lines += _cuped_gain(tallies)
+        lines.append("")
     lines += _bandit_section(runs)
     return "\n".join(lines) + "\n"
+
+
+def _cuped_gain(tallies: dict[tuple[str, float, str], Tally]) -> list[str]:
+    """Users to a decision and power, CUPED against plain, per test and lift."""
+    out = []
+    for name, _ in CUPED_METHODS:
+        plain = f"{name}, plain"
+        cuped = f"{name}, CUPED on pre-exposure purchases"
+        if (0.05, plain) not in {(k[1], k[2]) for k in tallies}:
+            continue
+        parts = []
+        for lift in LIFTS[1:]:
+            a, b = tallies["cuped", lift, plain], tallies["cuped", lift, cuped]
+            parts.append(
+                f"+{lift:.0%}: power {a.positive / a.reps:.3f} → {b.positive / b.reps:.3f}, "
+                f"users/arm {a.users / a.reps:,.0f} → {b.users / b.reps:,.0f} "
+                f"({b.users / a.users:.2f}×)"
+            )
+        out.append(f"- CUPED gain, {name}: " + "; ".join(parts) + ".")
+    return out
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -262,15 +325,31 @@ def _bandit_section(runs: dict[str | None, list[bandits.BanditRun]]) -> list[str
         "always serving the best arm; *best arm found* is the arm with the highest observed "
         "rate at the end.",
         "",
-        "| policy | cumulative regret | vs uniform | best arm found | users on best arm |",
-        "|---|---|---|---|---|",
+        f'The *worker\'s* rows run what `kind = "bandit"` experiments run '
+        "(`gateway.bandit.decide` on period-weighted rewards, `gateway.bandit.periods`): "
+        "the policy on normal posteriors, one period per re-weighting, and a stop once an arm's "
+        f"P(best) reaches {bandits.WORKER_STOP} with every arm at {bandits.WORKER_MIN_UNITS} "
+        "units; from then on every user gets the winner (it is production), so regret covers "
+        "the same users as the other rows, and *best arm found* is the arm it promoted.",
+        "",
+        "| policy | cumulative regret | vs uniform | vs plain Thompson | best arm found "
+        "| users on best arm | stopped early (users at the stop) |",
+        "|---|---|---|---|---|---|---|",
     ]
+    thompson = np.mean([r.regret for r in runs.get("thompson-bernoulli", runs[None])])
     for policy, rs in runs.items():
         regret = np.array([r.regret for r in rs])
         found = sum(r.found_best for r in rs)
         share = np.mean([r.best_share for r in rs])
+        stops = [r.stopped_users for r in rs if r.stopped_users is not None]
+        stopped = (
+            f"{_rate(len(stops), len(rs))} ({np.mean(stops):,.0f})"
+            if policy is not None and policy.startswith(WORKER) and stops
+            else "—"
+        )
         lines.append(
             f"| {policy or 'uniform (A/B/n)'} | {regret.mean():.1f} ± {regret.std(ddof=1) / math.sqrt(len(rs)):.1f} "
-            f"| {regret.mean() / uniform:.2f}× | {_rate(found, len(rs))} | {share:.1%} |"
+            f"| {regret.mean() / uniform:.2f}× | {regret.mean() / thompson:.2f}× "
+            f"| {_rate(found, len(rs))} | {share:.1%} | {stopped} |"
         )
     return lines

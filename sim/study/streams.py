@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stats.effects import ratio_moments
+from stats.effects import cuped_moments, ratio_moments
 
 Array = npt.NDArray[np.float64]
 
@@ -118,3 +118,52 @@ def ctr(reps: int, looks: int, per_look: int, lift: float, rng: np.random.Genera
         out.append(Arm(ratio, variance))
         naive.append(Arm(ratio, ratio * (1 - ratio) / sy))  # every search an independent trial
     return Looks(n, out[0], out[1], _ctr_truth(lift), (naive[0], naive[1]))
+
+
+HISTORY_SHAPE = (0.2, 3.8)  # per-user purchase propensity ~ Beta: mean 5 %, heterogeneous
+HISTORY_VISITS = 20  # pre-exposure visits, each a purchase with the user's propensity
+
+
+def conversion_with_history(
+    reps: int, looks: int, per_look: int, lift: float, rng: np.random.Generator
+) -> tuple[Looks, Looks]:
+    """Purchase conversion per user where each user brings pre-exposure purchases: the same
+    users estimated plainly and with CUPED (θ pooled over both arms at every look, the
+    engine's :func:`stats.effects.cuped_moments`).
+
+    A user's propensity p ~ Beta(HISTORY_SHAPE); before exposure they bought
+    y ~ Binomial(HISTORY_VISITS, p) times; in the experiment they convert with probability
+    p (1 + lift) in the treatment. The covariate explains ρ² ≈ 17 % of the metric's variance.
+    """
+    n = per_look * np.arange(1, looks + 1, dtype=np.float64)
+    sums = np.empty((2, 5, reps, looks))  # arm, (x, y, y², xy, x²=x) per look
+    for arm, scale in enumerate((1.0, 1.0 + lift)):
+        for r in range(reps):
+            p = rng.beta(*HISTORY_SHAPE, size=(looks, per_look))
+            y = rng.binomial(HISTORY_VISITS, p).astype(np.float64)
+            x = (rng.random((looks, per_look)) < np.minimum(p * scale, 1.0)).astype(np.float64)
+            for i, v in enumerate((x, y, y * y, x * y)):
+                sums[arm, i, r] = np.cumsum(v.sum(axis=1))
+    plain = []
+    for arm in range(2):
+        sx = sums[arm, 0]
+        plain.append(_mean_arm(n, sx, sx))
+    # CUPED per look: θ = Σ_arms c_xy / Σ_arms m2_y (pooled within arms), then each arm's
+    # adjusted mean x̄ − θ (ȳ − ȳ_pooled) and its variance (Var x − 2θ Cov + θ² Var y) / n.
+    mx = sums[:, 0] / n
+    my = sums[:, 1] / n
+    m2_y = sums[:, 2] - sums[:, 1] * my
+    c_xy = sums[:, 3] - sums[:, 0] * my
+    theta = c_xy.sum(axis=0) / m2_y.sum(axis=0)
+    pooled_y = my.mean(axis=0)
+    adjusted = []
+    for arm in range(2):
+        var_x = (sums[arm, 0] - sums[arm, 0] * mx[arm]) / (n - 1)
+        mean, variance = cuped_moments(
+            n, mx[arm], my[arm], var_x, m2_y[arm] / (n - 1), c_xy[arm] / (n - 1), theta, pooled_y
+        )
+        adjusted.append(Arm(mean, variance))
+    return (
+        Looks(n, plain[0], plain[1], lift),
+        Looks(n, adjusted[0], adjusted[1], lift),
+    )
