@@ -297,7 +297,7 @@ def evaluate(
     )
     if adjusted is not None:
         arms = [
-            replace(a, metrics=a.metrics | {analysis.primary_metric: e})
+            replace(a, metrics={**a.metrics, analysis.primary_metric: e})
             for a, e in zip(arms, adjusted[0], strict=True)
         ]
         base = replace(base, cuped=True, variance_reduction=adjusted[1])
