@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from gateway.admin_cli import add_admin_commands, default_url
@@ -106,6 +107,14 @@ def cmd_serve_one(args: argparse.Namespace) -> int:
     else:
         uvloop.run(main())
     return 0
+
+
+def cmd_shadow_worker(args: argparse.Namespace) -> int:
+    from gateway.ops.shadow_worker import main
+
+    return main(
+        args.redis_url, args.prefix, Path(args.models_dir), args.intra_op_threads, args.cpu_share
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -224,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=cmd_serve)
     one = sub.add_parser("serve-one", help=argparse.SUPPRESS)
     one.set_defaults(func=cmd_serve_one)
+    shadow = sub.add_parser("shadow-worker", help=argparse.SUPPRESS)
+    shadow.add_argument("--redis-url", required=True)
+    shadow.add_argument("--prefix", required=True)
+    shadow.add_argument("--models-dir", required=True)
+    shadow.add_argument("--intra-op-threads", type=int, default=1)
+    shadow.add_argument("--cpu-share", type=float, default=0.25)
+    shadow.set_defaults(func=cmd_shadow_worker)
     worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
     worker.add_argument("--interval", type=float, default=2.0)
     worker.set_defaults(func=cmd_worker)
@@ -240,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     setp.add_argument("--url", default=default_url())
     setp.set_defaults(func=cmd_set)
     args = parser.parse_args(argv)
-    _logging(args.verbose or args.command in ("serve-one", "worker"))
+    _logging(args.verbose or args.command in ("serve-one", "worker", "shadow-worker"))
     try:
         return int(args.func(args))
     except GatewayError as exc:

@@ -78,6 +78,9 @@ class Settings:
     gate_overlap_max: float
     # Set by `abgate run`: the demo may use the well-known token without a warning.
     demo: bool
+    # At most this share of one CPU core goes to a gateway process's shadow scoring; past it,
+    # shadow jobs are dropped (counted) rather than compete with searches.
+    shadow_cpu_share: float = 0.25
 
     @property
     def gate_policy(self) -> GatePolicy:
@@ -133,4 +136,5 @@ class Settings:
             gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),
             gate_overlap_max=_env_float("ABGATE_GATE_OVERLAP_MAX", 1.0, 0.0, 1.0),
             demo=os.environ.get("ABGATE_DEMO") == "1",
+            shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.25, 0.01, 1.0),
         )

@@ -29,7 +29,7 @@ from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
 from gateway.ops.meter import OpsMeter
-from gateway.ops.shadow import ShadowRunner
+from gateway.ops.shadow_client import ShadowClient
 from gateway.redis_client import redis_client
 from gateway.router.assign import Router
 from gateway.settings import Settings
@@ -142,7 +142,14 @@ def build_app(settings: Settings) -> web.Application:
             registrar,
             follower,
             OpsMeter(redis, keys),
-            ShadowRunner(redis, keys, registry),
+            ShadowClient(
+                redis,
+                keys,
+                settings.redis_url,
+                settings.models_dir,
+                settings.intra_op_threads,
+                settings.shadow_cpu_share,
+            ),
         )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 

@@ -24,7 +24,7 @@ from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
 from gateway.ops.agreement import report, shadow_phase_problem
 from gateway.ops.meter import OpsMeter
-from gateway.ops.shadow import ShadowRunner
+from gateway.ops.shadow_client import ShadowClient
 from gateway.router.assign import Router
 from gateway.settings import Settings
 from gateway.throttled_log import ThrottledLog
@@ -59,7 +59,7 @@ class Gateway:
     registrar: Registrar
     follower: ModelFollower
     ops: OpsMeter
-    shadow: ShadowRunner
+    shadow: ShadowClient
     watcher: ConfigWatcher | None = None
     counters: Counters = field(default_factory=Counters)
     draining: bool = False

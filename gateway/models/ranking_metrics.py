@@ -39,7 +39,12 @@ def ndcg_at_k(scores: npt.ArrayLike, grades: npt.ArrayLike, k: int = 10) -> floa
 
 
 def overlap_at_k(a: npt.ArrayLike, b: npt.ArrayLike, k: int = 10) -> float:
-    top_a, top_b = set(ranking(a)[:k].tolist()), set(ranking(b)[:k].tolist())
+    return ranked_overlap(ranking(a), ranking(b), k)
+
+
+def ranked_overlap(ra: npt.NDArray[np.int64], rb: npt.NDArray[np.int64], k: int = 10) -> float:
+    """overlap@k of two rankings (as :func:`ranking` gives them)."""
+    top_a, top_b = set(ra[:k].tolist()), set(rb[:k].tolist())
     return len(top_a & top_b) / max(1, min(k, len(top_a)))
 
 
@@ -72,9 +77,16 @@ def rank_biased_overlap(
 
     where X_d is the size of the overlap of the two top-d lists.
     """
+    return ranked_rbo(ranking(a), ranking(b), p, depth)
+
+
+def ranked_rbo(
+    ra: npt.NDArray[np.int64], rb: npt.NDArray[np.int64], p: float = 0.9, depth: int = 10
+) -> float:
+    """:func:`rank_biased_overlap` of two rankings (as :func:`ranking` gives them)."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
-    la, lb = ranking(a)[:depth].tolist(), ranking(b)[:depth].tolist()
+    la, lb = ra[:depth].tolist(), rb[:depth].tolist()
     k = min(len(la), len(lb))
     if k == 0:
         return 1.0

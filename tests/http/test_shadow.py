@@ -128,3 +128,42 @@ async def test_an_experiment_can_require_a_passed_shadow_phase(
     assert "overlap@10 with production" in (await failed.json())["error"]["message"]
     started = await client.post("/v1/experiments/shadowed/start", headers=AUTH)
     assert started.status == 200, await started.text()
+
+
+async def test_a_dead_shadow_worker_costs_searches_nothing_and_comes_back(
+    client: TestClient, gateway: Gateway
+) -> None:
+    import os
+    import signal
+
+    from gateway.ops import shadow_client
+
+    for key in ("better", "worse", "aa"):
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+    assert (await client.put("/v1/shadow/cand-v2", json={"share": 1.0}, headers=AUTH)).status == 200
+    for _ in range(50):  # the worker process is up
+        process = gateway.shadow._process
+        if process is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert process is not None and process.returncode is None
+    os.kill(process.pid, signal.SIGKILL)
+    await process.wait()
+    for i in range(20):  # searches go on; their shadow jobs are dropped, counted
+        assert (await _search(client, f"d{i}"))["assignments"] == []
+    await asyncio.sleep(shadow_client.RESTART_S + 0.5)
+    await _search(client, "wake")  # the next offer restarts the worker
+    for _ in range(50):
+        restarted = gateway.shadow._process
+        if restarted is not None and restarted is not process:
+            break
+        await asyncio.sleep(0.1)
+    assert restarted is not None and restarted is not process and restarted.returncode is None
+    for i in range(20):
+        await _search(client, f"r{i}")
+    for _ in range(80):
+        await asyncio.sleep(0.1)
+        (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
+        if shadow["scored"] >= 15:
+            break
+    assert shadow["dropped"] >= 20 and shadow["scored"] >= 15, shadow
