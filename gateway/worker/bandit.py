@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -90,9 +90,12 @@ async def read_periods(
     return out
 
 
+PeriodSums = tuple[tuple[float, ...] | None, Mapping[str, Mapping[str, int]]]
+
+
 def evaluate_bandit(
     experiment: Experiment,
-    periods: list[tuple[tuple[float, ...] | None, dict[str, dict[str, int]]]],
+    periods: Sequence[PeriodSums],
     runtime_s: float,
     now: float,
 ) -> tuple[EvaluationRecord, tuple[float, ...] | None]:
