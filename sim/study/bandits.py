@@ -1,4 +1,9 @@
-"""Bandit study: cumulative regret and best-arm identification against uniform allocation."""
+"""Bandit study: cumulative regret and best-arm identification against uniform allocation.
+
+Two worlds: stationary rates, and a base rate that falls from 1.5x to 0.5x over the
+experiment, the same for every arm (a novelty or seasonal effect): an arm served mostly
+early then looks better than it is to a policy that pools its units across time.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,11 @@ BURN_IN = 4_000
 DRAWS = 2_000
 
 
+def base_rate(batch: int, drift: bool) -> float:
+    """The factor every arm's rate has in ``batch``: 1, or falling from 1.5 to 0.5."""
+    return 1.5 - batch / (BATCHES - 1) if drift else 1.0
+
+
 @dataclass(frozen=True)
 class BanditRun:
     regret: float  # expected conversions lost against always serving the best arm
@@ -25,7 +35,7 @@ class BanditRun:
     stopped_users: int | None = None  # the worker's bandit: users served when it stopped
 
 
-def play(policy: Policy | None, seed: int) -> BanditRun:
+def play(policy: Policy | None, seed: int, drift: bool = False) -> BanditRun:
     """One experiment of BATCHES re-weightings; ``policy=None`` is uniform allocation."""
     rng = np.random.default_rng(seed)
     rates = np.array(RATES)
@@ -33,10 +43,14 @@ def play(policy: Policy | None, seed: int) -> BanditRun:
     trials = np.zeros(k, dtype=np.int64)
     wins = np.zeros(k, dtype=np.int64)
     weights = np.full(k, 1 / k)
+    best = int(np.argmax(rates))
+    regret = 0.0
     for batch in range(BATCHES):
+        f = base_rate(batch, drift)
         served = rng.multinomial(PER_BATCH, weights)
         trials += served
-        wins += rng.binomial(served, rates)
+        wins += rng.binomial(served, rates * f)
+        regret += float(np.sum(served * (rates[best] - rates)) * f)
         if policy is not None:
             arms = [ArmRewards.bernoulli(int(w), int(t)) for w, t in zip(wins, trials, strict=True)]
             allocation = allocate(
@@ -48,8 +62,6 @@ def play(policy: Policy | None, seed: int) -> BanditRun:
                 draws=DRAWS,
             )
             weights = np.array(allocation.weights)
-    best = int(np.argmax(rates))
-    regret = float(np.sum(trials * (rates[best] - rates)))
     found = int(np.argmax(wins / np.maximum(trials, 1))) == best
     return BanditRun(regret, found, float(trials[best] / trials.sum()))
 
@@ -58,7 +70,7 @@ WORKER_STOP = 0.95
 WORKER_MIN_UNITS = 200
 
 
-def play_worker(policy: str, seed: int) -> BanditRun:
+def play_worker(policy: str, seed: int, drift: bool = False) -> BanditRun:
     """The worker's bandit (:mod:`gateway.bandit.decide` on period-weighted rewards): one
     re-weighting per period of PER_BATCH users, floor and burn-in as above, stopping once an
     arm's P(best) reaches WORKER_STOP; after the stop every later user gets the winner (it is
@@ -88,12 +100,17 @@ def play_worker(policy: str, seed: int) -> BanditRun:
     periods: list[Period] = []
     winner: int | None = None
     stopped: int | None = None
+    best = int(np.argmax(rates))
+    regret = 0.0
     for batch in range(BATCHES):
+        f = base_rate(batch, drift)
         if winner is not None:
             trials[winner] += PER_BATCH
+            regret += PER_BATCH * (rates[best] - rates[winner]) * f
             continue
         served = rng.multinomial(PER_BATCH, weights)
-        won = rng.binomial(served, rates)
+        won = rng.binomial(served, rates * f)
+        regret += float(np.sum(served * (rates[best] - rates)) * f)
         trials += served
         wins += won
         periods.append(
@@ -127,7 +144,5 @@ def play_worker(policy: str, seed: int) -> BanditRun:
             stopped = int(trials.sum())
         elif d.weights is not None:
             weights = d.weights
-    best = int(np.argmax(rates))
-    regret = float(np.sum(trials * (rates[best] - rates)))
     chosen = winner if winner is not None else int(np.argmax([r.mean for r in rewards]))
     return BanditRun(regret, chosen == best, float(trials[best] / trials.sum()), stopped)
