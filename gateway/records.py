@@ -10,7 +10,8 @@ lenient about the rest, which older gateways may not have written.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
 import orjson
@@ -332,6 +333,12 @@ class EvaluationRecord:
 
     def encode(self) -> bytes:
         return orjson.dumps(self.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def rolled_back(self, control: str, breaches: Sequence[str]) -> EvaluationRecord:
+        """This record with its decision replaced by a rollback for operational breaches: no
+        statistics are needed to stop a ranker that fails or is slow."""
+        reasons = tuple(f"operational guardrail: {b}" for b in breaches)
+        return replace(self, decision=DecisionRecord("rollback", control, reasons))
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> EvaluationRecord:

@@ -3,9 +3,14 @@ reads it back unchanged."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from gateway.config.model import Experiment, RoutingConfig
+from gateway.config.model import BanditSettings, Experiment, RoutingConfig, ShadowRequirement
+
+
+def _flat(settings: ShadowRequirement | BanditSettings | None) -> dict[str, Any] | None:
+    return None if settings is None else asdict(settings)
 
 
 def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
@@ -45,25 +50,9 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "ramp": [{"coverage": r.coverage, "hold_s": r.hold_s} for r in experiment.ramp],
         "ramp_step": experiment.ramp_step,
         "ramp_step_started_at": experiment.ramp_step_started_at,
-        "require_shadow": None
-        if experiment.require_shadow is None
-        else {
-            "min_searches": experiment.require_shadow.min_searches,
-            "min_overlap": experiment.require_shadow.min_overlap,
-            "max_overlap": experiment.require_shadow.max_overlap,
-            "max_error_rate": experiment.require_shadow.max_error_rate,
-        },
+        "require_shadow": _flat(experiment.require_shadow),
         "kind": experiment.kind,
-        "bandit": None
-        if experiment.bandit is None
-        else {
-            "policy": experiment.bandit.policy,
-            "reward": experiment.bandit.reward,
-            "floor": experiment.bandit.floor,
-            "burn_in_units": experiment.bandit.burn_in_units,
-            "update_every_s": experiment.bandit.update_every_s,
-            "stop_probability": experiment.bandit.stop_probability,
-        },
+        "bandit": _flat(experiment.bandit),
         "period": experiment.period,
         "period_started_at": experiment.period_started_at,
     }

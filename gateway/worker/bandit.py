@@ -172,16 +172,8 @@ async def run_bandit(
     """One pass over one running bandit; applies what it decides."""
     periods = await read_periods(redis, keys, experiment)
     record, weights = evaluate_bandit(experiment, periods, max(0.0, now - started), now)
-    if breached:  # as for an A/B test: no statistics needed to stop a failing ranker
-        record = replace(
-            record,
-            decision=DecisionRecord(
-                "rollback",
-                experiment.control.name,
-                tuple(f"operational guardrail: {b}" for b in breached),
-            ),
-        )
-        weights = None
+    if breached:
+        record, weights = record.rolled_back(experiment.control.name, breached), None
     decision = record.decision
     outcome: Outcome | None = {
         "promote": "promoted",

@@ -406,15 +406,8 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
             await _previous(redis, keys, sid),
         )
         breached = await _operational_breaches(redis, keys, experiment)
-        if breached:  # no statistics needed to stop a ranker that fails or is slow
-            record = replace(
-                record,
-                decision=DecisionRecord(
-                    "rollback",
-                    experiment.control.name,
-                    tuple(f"operational guardrail: {b}" for b in breached),
-                ),
-            )
+        if breached:
+            record = record.rolled_back(experiment.control.name, breached)
         await redis.hset(keys.decisions, sid, record.encode())
         decision = record.decision
         if decision.action in OUTCOMES:

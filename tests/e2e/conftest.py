@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import free_port
 from gateway.settings import Settings
+from tests.conftest import TEST_CONFIGS
 from tests.live import gateway_env
 
 
@@ -37,6 +40,19 @@ def running_system(settings: Settings, worker: bool = False) -> Iterator[System]
         yield System(base, settings, group)
     finally:
         group.stop()
+
+
+@contextmanager
+def seeded_system(settings: Settings, routing: str) -> Iterator[System]:
+    """The system with its worker, the store seeded from ``tests/configs/<routing>``."""
+    with running_system(replace(settings, routing_file=TEST_CONFIGS / routing), worker=True) as s:
+        yield s
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url) as response:
+        assert response.status == 200, await response.text()
+        return await response.json()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -14,8 +13,7 @@ import pytest
 
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
-from tests.conftest import TEST_CONFIGS
-from tests.e2e.conftest import System, running_system
+from tests.e2e.conftest import System, get_json, seeded_system
 
 CHUNK = 1000
 FLOOR = 0.05
@@ -23,16 +21,8 @@ FLOOR = 0.05
 
 @pytest.fixture
 def bandit(settings: Settings) -> Iterator[System]:
-    with running_system(
-        replace(settings, routing_file=TEST_CONFIGS / "bandit.toml"), worker=True
-    ) as s:
+    with seeded_system(settings, "bandit.toml") as s:
         yield s
-
-
-async def _get(session: aiohttp.ClientSession, url: str) -> Any:
-    async with session.get(url) as response:
-        assert response.status == 200, await response.text()
-        return await response.json()
 
 
 async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) -> None:
@@ -47,7 +37,7 @@ async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) ->
             assert stats.errors == 0, stats.error_samples
             served += CHUNK
             bandit.group.check()
-            data = await _get(session, f"{base}/v1/experiments/bandit")
+            data = await get_json(session, f"{base}/v1/experiments/bandit")
             evaluation = data["last_evaluation"]
             if evaluation:
                 assert "srm" not in evaluation["decision"]["blocked_by"], evaluation["decision"]
@@ -56,8 +46,8 @@ async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) ->
         assert (data["status"], data["outcome"]) == ("concluded", "promoted"), data
         assert data["last_evaluation"]["decision"]["winner"] == "candidate"
         assert data["last_evaluation"]["state"]["p_best"]["candidate"] >= 0.99
-        assert (await _get(session, f"{base}/v1/production"))["production"] == "cand-v2"
-        audit = (await _get(session, f"{base}/v1/audit?count=1000"))["entries"]
+        assert (await get_json(session, f"{base}/v1/production"))["production"] == "cand-v2"
+        audit = (await get_json(session, f"{base}/v1/audit?count=1000"))["entries"]
     reweighted = [e for e in audit if e["reason"].startswith("bandit period")]
     assert reweighted and all(e["actor"] == "decision-loop" for e in reweighted)
     periods = data["periods"]
@@ -69,7 +59,8 @@ async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) ->
     assert last[1] == max(last) and last[2] <= FLOOR + 0.01, last
     units = {v: sum(p["units"][v] for p in later) for v in ("control", "candidate", "worse")}
     total = sum(units.values())
-    assert units["candidate"] > units["control"] > units["worse"], units
+    # (prod-v1 loses clearly too: once both are ruled out, both keep only their floor)
+    assert units["candidate"] > 5 * max(units["control"], units["worse"]), units
     assert units["worse"] / total <= FLOOR + 0.03, units
     # SRM per period against its own weights: every period's split matches its weights.
     assert data["last_evaluation"]["srm_p_value"] > 0.001

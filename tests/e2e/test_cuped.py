@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,8 +15,7 @@ import pytest
 
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
-from tests.conftest import TEST_CONFIGS
-from tests.e2e.conftest import System, running_system
+from tests.e2e.conftest import System, seeded_system
 
 AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "erin"}
 SHOPPERS = 2000
@@ -25,9 +23,7 @@ SHOPPERS = 2000
 
 @pytest.fixture
 def fresh(settings: Settings) -> Iterator[System]:
-    with running_system(
-        replace(settings, routing_file=TEST_CONFIGS / "production_only.toml"), worker=True
-    ) as s:
+    with seeded_system(settings, "production_only.toml") as s:
         yield s
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -16,8 +15,7 @@ import pytest
 
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
-from tests.conftest import TEST_CONFIGS
-from tests.e2e.conftest import System, running_system
+from tests.e2e.conftest import System, get_json, seeded_system
 
 AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "erin"}
 CHUNK = 1500
@@ -25,16 +23,8 @@ CHUNK = 1500
 
 @pytest.fixture
 def ramped(settings: Settings) -> Iterator[System]:
-    with running_system(
-        replace(settings, routing_file=TEST_CONFIGS / "ramp.toml"), worker=True
-    ) as s:
+    with seeded_system(settings, "ramp.toml") as s:
         yield s
-
-
-async def _get(session: aiohttp.ClientSession, url: str) -> Any:
-    async with session.get(url) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def test_a_weight_ramp_starts_a_phase_and_the_decision_still_comes(ramped: System) -> None:
@@ -44,12 +34,12 @@ async def test_a_weight_ramp_starts_a_phase_and_the_decision_still_comes(ramped:
     async with aiohttp.ClientSession() as session:
         # The canary schedule: the worker has moved coverage from 0.3 to 1.0, audited.
         for _ in range(50):
-            canary = await _get(session, f"{base}/v1/experiments/ramp")
+            canary = await get_json(session, f"{base}/v1/experiments/ramp")
             if canary["coverage"] == 1.0:
                 break
             await asyncio.sleep(0.2)
         assert (canary["coverage"], canary["ramp_step"]) == (1.0, 1), canary
-        audit = (await _get(session, f"{base}/v1/audit?count=20"))["entries"]
+        audit = (await get_json(session, f"{base}/v1/audit?count=20"))["entries"]
         assert any(
             e["actor"] == "decision-loop" and e["reason"].startswith("ramp step 2 of 2")
             for e in audit
@@ -71,7 +61,7 @@ async def test_a_weight_ramp_starts_a_phase_and_the_decision_still_comes(ramped:
             served += CHUNK
             await asyncio.sleep(1.5)
             ramped.group.check()
-            data = await _get(session, f"{base}/v1/experiments/ramp")
+            data = await get_json(session, f"{base}/v1/experiments/ramp")
             evaluation = data["last_evaluation"]
             if evaluation:
                 assert evaluation["phase"] == 1
@@ -79,7 +69,7 @@ async def test_a_weight_ramp_starts_a_phase_and_the_decision_still_comes(ramped:
             if data["status"] == "concluded":
                 break
         assert (data["status"], data["outcome"]) == ("concluded", "promoted"), data
-        assert (await _get(session, f"{base}/v1/production"))["production"] == "cand-v2"
+        assert (await get_json(session, f"{base}/v1/production"))["production"] == "cand-v2"
     # Phase 1 was analysed on its own: its users split about evenly, its SRM check passed;
     # phase 0's users (90/10) stay readable apart.
     phase0, phase1 = data["phase_results"]
