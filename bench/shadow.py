@@ -6,7 +6,7 @@ closed-loop first (without shadow); then each configuration gets the same open-l
 Poisson arrivals at half that rate, in alternating rounds, and the p50/p99 of the answered
 searches are printed with the ratio (the target: p99 with shadow at most 1.2x the p99 without).
 
-    python -m bench.shadow [--seconds 5] [--rounds 4] [--candidates 50]
+    python -m bench.shadow [--seconds 5] [--rounds 6] [--candidates 50]
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import argparse
 import asyncio
 import random
 import tempfile
-import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import numpy as np
 
+from bench.loadgen import closed_loop, encode_requests, open_loop
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import EmbeddedRedis, free_port
 from gateway.settings import ROOT
@@ -40,49 +41,23 @@ def _body(rng: random.Random, candidates: int) -> dict[str, object]:
     }
 
 
+def _requests(url: str, candidates: int, seed: int) -> tuple[str, int, list[bytes]]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    rng = random.Random(seed)
+    bodies = [_body(rng, candidates) for _ in range(500)]
+    return parts.hostname, parts.port, encode_requests(parts.netloc, parts.path, bodies)
+
+
 async def _closed_loop(url: str, seconds: float, concurrency: int, candidates: int) -> float:
-    rng = random.Random(1)
-    done = 0
-    deadline = time.monotonic() + seconds
-
-    async def lane(session: aiohttp.ClientSession) -> None:
-        nonlocal done
-        while time.monotonic() < deadline:
-            async with session.post(url, json=_body(rng, candidates)) as response:
-                await response.read()
-                done += response.status == 200
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(lane(session) for _ in range(concurrency)))
-    return done / seconds
+    host, port, requests = _requests(url, candidates, 1)
+    return await closed_loop(host, port, requests, seconds, concurrency)
 
 
 async def _open_loop(url: str, rate: float, seconds: float, candidates: int) -> list[float]:
-    """Poisson arrivals at ``rate``/s, each request on its own: latencies of the 200s (ms)."""
-    rng = random.Random(2)
-    latencies: list[float] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def one(session: aiohttp.ClientSession) -> None:
-        started = time.perf_counter()
-        async with session.post(url, json=_body(rng, candidates)) as response:
-            await response.read()
-            if response.status == 200:
-                latencies.append((time.perf_counter() - started) * 1000.0)
-
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        loop = asyncio.get_running_loop()
-        at = loop.time()
-        end = at + seconds
-        while at < end:
-            at += rng.expovariate(rate)
-            await asyncio.sleep(max(0.0, at - loop.time()))
-            task = asyncio.create_task(one(session))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.gather(*tasks)
-    return latencies
+    """Poisson arrivals at ``rate``/s: latencies of the 200s (ms), from each scheduled arrival."""
+    host, port, requests = _requests(url, candidates, 2)
+    return await open_loop(host, port, requests, rate, seconds)
 
 
 async def _shadow_figures(base: str) -> dict[str, object]:
@@ -122,7 +97,7 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0, help="per round and configuration")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--rate", type=float, help="offered searches/s (default: half capacity)")
     parser.add_argument(

@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     shadow.add_argument("--prefix", required=True)
     shadow.add_argument("--models-dir", required=True)
     shadow.add_argument("--intra-op-threads", type=int, default=1)
-    shadow.add_argument("--cpu-share", type=float, default=0.1)
+    shadow.add_argument("--cpu-share", type=float, default=0.05)
     shadow.set_defaults(func=cmd_shadow_worker)
     worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
     worker.add_argument("--interval", type=float, default=2.0)

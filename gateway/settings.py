@@ -80,7 +80,7 @@ class Settings:
     demo: bool
     # At most this share of one CPU core goes to a gateway process's shadow scoring; past it,
     # shadow jobs are dropped (counted) rather than compete with searches.
-    shadow_cpu_share: float = 0.1
+    shadow_cpu_share: float = 0.05
 
     @property
     def gate_policy(self) -> GatePolicy:
@@ -136,5 +136,5 @@ class Settings:
             gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),
             gate_overlap_max=_env_float("ABGATE_GATE_OVERLAP_MAX", 1.0, 0.0, 1.0),
             demo=os.environ.get("ABGATE_DEMO") == "1",
-            shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.1, 0.01, 1.0),
+            shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.05, 0.01, 1.0),
         )

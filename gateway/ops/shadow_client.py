@@ -38,7 +38,7 @@ class ShadowClient:
         redis_url: str,
         models_dir: Path,
         intra_op_threads: int = 1,
-        cpu_share: float = 0.1,
+        cpu_share: float = 0.05,
     ) -> None:
         self.figures = ShadowFigures(redis, keys)
         self._argv = [
