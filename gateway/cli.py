@@ -53,7 +53,17 @@ def _redis(settings: Settings) -> Any:
 
 
 def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:
-    env = {"REDIS_URL": redis_url, "ABGATE_PORT": str(settings.port), "ABGATE_HOST": settings.host}
+    from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
+
+    env = {
+        "REDIS_URL": redis_url,
+        "ABGATE_PORT": str(settings.port),
+        "ABGATE_HOST": settings.host,
+        # One metrics directory for these processes: a scrape of any one sums them all.
+        MULTIPROC_ENV: str(
+            fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{settings.port}")
+        ),
+    }
     for i in range(workers):
         group.spawn(f"gateway-{i}", ["serve-one"], env)
     base = f"http://{settings.host}:{settings.port}"

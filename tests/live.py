@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
 from gateway.settings import Settings
 
 
@@ -19,4 +20,5 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         "ABGATE_ADMIN_TOKEN": settings.admin_token,
         "ABGATE_PORT": str(port),
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
+        MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
     }

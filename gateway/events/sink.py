@@ -18,6 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway import metrics
 from gateway.errors import Overloaded
 from gateway.events.spool import Record, Spool
 from gateway.tasks import cancel_and_wait
@@ -63,6 +64,7 @@ class EventSink:
             raise Overloaded(f"event buffer full ({self.policy.max_buffer})", retry_after_s=1.0)
         self._buffer.extend(records)
         self.stats.accepted += len(records)
+        metrics.SINK_EVENTS.labels("accepted").inc(len(records))
         if len(self._buffer) >= self.policy.max_batch:
             self._wake.set()
 
@@ -129,6 +131,7 @@ class EventSink:
         try:
             await self._xadd(batch)
             self.stats.written += n
+            metrics.SINK_EVENTS.labels("written").inc(n)
             self.redis_ok = True
         except (RedisError, OSError) as exc:
             # Possibly partly written: the replay may duplicate, the worker de-duplicates.

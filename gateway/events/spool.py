@@ -17,6 +17,8 @@ from typing import IO
 
 import orjson
 
+from gateway import metrics
+
 Record = tuple[str, bytes]  # (stream key, event json)
 
 
@@ -46,6 +48,7 @@ class Spool:
         self._file.flush()
         os.fsync(self._file.fileno())
         self.stats.written += len(records)
+        metrics.SINK_EVENTS.labels("spooled").inc(len(records))
 
     def rotate(self) -> None:
         """Close the current file so that it can be replayed."""
@@ -83,3 +86,4 @@ class Spool:
     def done(self, path: Path, count: int) -> None:
         path.unlink(missing_ok=True)
         self.stats.replayed += count
+        metrics.SINK_EVENTS.labels("replayed").inc(count)

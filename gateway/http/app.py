@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway import metrics
 from gateway.config import RoutingConfig, load_routing_file
 from gateway.control.actors import GATEWAY_STARTUP
 from gateway.control.store import ConfigStore
@@ -155,10 +156,12 @@ def build_app(settings: Settings) -> web.Application:
 
         def on_update(new_version: int, new_config: RoutingConfig) -> None:
             gw.router = Router(new_config, new_version)
+            metrics.CONFIG_VERSION.set(new_version)
             follower.kick()
             log.info("config version %d applied", new_version)
 
         gw.watcher = ConfigWatcher(store, on_update, version)
+        metrics.CONFIG_VERSION.set(version)
         app[GATEWAY] = gw
         try:
             await wait_for_routed_versions(follower, lambda: gw.router.config)
@@ -209,5 +212,6 @@ def build_app(settings: Settings) -> web.Application:
     app.router.add_post("/v1/models/{version}/override", models.override)
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
+    app.router.add_get("/metrics", health.prometheus)
+    app.router.add_get("/metrics.json", health.metrics_json)
     return app

@@ -9,6 +9,7 @@ with its traceback).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -16,6 +17,7 @@ import orjson
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from gateway import metrics
 from gateway.errors import (
     ConfigError,
     Conflict,
@@ -97,6 +99,7 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
         return error_response(422, "invalid_config", str(exc), exc.where)
     if isinstance(exc, Unauthorized):
         counters.unauthorized += 1
+        metrics.REFUSED.inc()
         return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, Forbidden):
         return error_response(403, "forbidden", str(exc))
@@ -106,15 +109,18 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
         return error_response(409, "conflict", str(exc))
     if isinstance(exc, Overloaded):
         counters.shed += 1
+        request[OUTCOME] = "shed"
         return error_response(503, "overloaded", str(exc), headers=_retry(exc.retry_after_s))
     if isinstance(exc, Unavailable):
         counters.unavailable += 1
+        request[OUTCOME] = "unavailable"
         response = error_response(503, "unavailable", str(exc), headers=_retry(exc.retry_after_s))
         if request.app[GATEWAY].draining:
             response.force_close()
         return response
     if isinstance(exc, RedisError | ConnectionError | TimeoutError):
         counters.unavailable += 1
+        request[OUTCOME] = "unavailable"
         log.warning("%s %s: redis unavailable: %s", request.method, request.path, exc)
         return error_response(
             503, "unavailable", f"redis unavailable ({type(exc).__name__})", headers=_retry(1)
@@ -130,12 +136,44 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
         headers = {h: exc.headers[h] for h in _PASSED_HEADERS if h in exc.headers}
         return error_response(exc.status, "http", exc.reason, headers=headers)
     counters.internal_errors += 1
+    metrics.INTERNAL_ERRORS.inc()
     log.exception("%s %s: unhandled error", request.method, request.path)
     return error_response(500, "internal", "internal error; it has been logged")
 
 
+# What a search or an event request came to, for abgate_searches_total / abgate_events_total:
+# set by the handler (fallback) or the error mapping (shed, unavailable); else by status.
+OUTCOME: Final = web.RequestKey("abgate.outcome", str)
+SERVED: Final = web.RequestKey("abgate.served", str)  # the version that answered a search
+_COUNTED: Final = {"/v1/search": metrics.SEARCHES, "/v1/events": metrics.EVENTS}
+
+
+def _count(request: web.Request, status: int, started: float) -> None:
+    counter = _COUNTED.get(request.path)
+    if counter is None:
+        return
+    if status < 400:
+        outcome = request.get(OUTCOME, "ok")
+    elif status < 500:
+        outcome = "bad_request"
+    else:
+        outcome = request.get(OUTCOME, "error")
+    counter.labels(outcome).inc()
+    if counter is metrics.SEARCHES:
+        metrics.SEARCH_SECONDS.labels(request.get(SERVED, "none")).observe(
+            time.perf_counter() - started
+        )
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    response = await _answer(request, handler)
+    _count(request, response.status, started)
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:

@@ -6,6 +6,7 @@ import os
 
 from aiohttp import web
 
+from gateway import metrics
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 
@@ -32,7 +33,16 @@ async def readyz(request: web.Request) -> web.Response:
     return json_response(body, status=200 if body["ready"] else 503)
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def prometheus(request: web.Request) -> web.Response:
+    """The Prometheus text format, summed over every process of this deployment."""
+    body, content_type = metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def metrics_json(request: web.Request) -> web.Response:
+    """This process's own counters as JSON (for a person at a terminal)."""
     gw = request.app[GATEWAY]
     batchers = {m["version"]: m["batcher"] for m in gw.registry.describe()}
     return json_response(

@@ -18,7 +18,7 @@ from aiohttp import web
 from gateway.config import phase_stats_id
 from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json
-from gateway.http.errors import json_response
+from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
 from gateway.ops.shadow import ShadowJob, sampled
@@ -66,6 +66,9 @@ async def search(request: web.Request) -> web.Response:
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
     served, scores = await _score(gw, route, router.config.production, query)
+    request[SERVED] = served
+    if served != route.model_version:
+        request[OUTCOME] = "fallback"
     top = np.argsort(-scores, kind="stable")[: query.k]
     search_id = uuid.uuid4().hex
     if not route.assignments and router.config.shadows:

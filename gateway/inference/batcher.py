@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gateway import metrics
 from gateway.errors import InferenceError, Overloaded
 from gateway.inference.batch import Float32Array, MergedBatch, RankInput, merge, split
 
@@ -92,6 +93,7 @@ class DynamicBatcher:
             self._queue.put_nowait(_Pending(rank_input, future, loop.time()))
         except asyncio.QueueFull:
             self.stats.rejected += 1
+            metrics.BATCH_REJECTED.labels(self.name).inc()
             raise Overloaded(
                 f"model {self.name}: batch queue full ({self.policy.max_queue})"
             ) from None
@@ -128,6 +130,7 @@ class DynamicBatcher:
             if not batch:
                 continue
             self._inflight = batch
+            started = loop.time()
             merged = merge([p.rank_input for p in batch])
             try:
                 scores = await loop.run_in_executor(self._executor, self._score, merged)
@@ -145,6 +148,10 @@ class DynamicBatcher:
             self._inflight = []
             self.stats.batches += 1
             self.stats.requests += len(batch)
+            metrics.BATCH_REQUESTS.labels(self.name).observe(len(batch))
+            waits = metrics.QUEUE_WAIT_SECONDS.labels(self.name)
+            for pending in batch:
+                waits.observe(started - pending.enqueued_at)
             self.stats.pairs += merged.pairs
             for pending, part in zip(batch, parts, strict=True):
                 if not pending.future.done():  # cancelled while the batch ran

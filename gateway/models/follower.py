@@ -21,6 +21,7 @@ from typing import Final
 
 from redis.exceptions import RedisError
 
+from gateway import metrics
 from gateway.config import RoutingConfig
 from gateway.errors import ConfigError
 from gateway.inference.batcher import BatchPolicy
@@ -151,6 +152,7 @@ class ModelFollower:
                 self.failed.pop(version, None)
                 self.registry.add(model)
                 log.info("loaded model %s (%s)", version, model.provider)
+            metrics.MODELS_LOADED.set(len(self.registry.versions))
             await self.beat()
 
     def _load(self, card: ModelCard) -> LoadedModel:

@@ -198,7 +198,7 @@ async def test_counters_move(client: TestClient, gateway: Gateway) -> None:
         json={"event_id": "e", "type": "click", "search_id": "s", "user_id": "u", "item_id": 1},
     )
     assert shed.status == 503
-    metrics = await (await client.get("/metrics")).json()
+    metrics = await (await client.get("/metrics.json")).json()
     counters = metrics["counters"]
     assert counters["bad_requests"] == before["bad_requests"] + 1
     assert counters["shed"] == before["shed"] + 1

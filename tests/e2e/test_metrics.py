@@ -1,0 +1,92 @@
+"""/metrics in the Prometheus format across two gateway processes behind one port: whichever
+process answers a scrape, it gives the sums over both, and the counters add up to what was
+sent and only grow."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import System
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def _scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    # A new connection each time, so that both processes get to answer scrapes.
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        return _samples(await response.text())
+
+
+def _count(samples: dict[Any, float], name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def _send(base: str, searches: int, bad: int, events: int, tag: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        ids = []
+        for i in range(searches):
+            body = {"user_id": f"{tag}{i}", "query": "tent", "candidates": list(range(20))}
+            async with session.post(f"{base}/v1/search", json=body) as response:
+                assert response.status == 200
+                ids.append((await response.json())["search_id"])
+        for _ in range(bad):
+            async with session.post(f"{base}/v1/search", json={"user_id": "x"}) as response:
+                assert response.status == 400
+        for i in range(events):
+            event = {
+                "event_id": f"{tag}-e{i}",
+                "type": "click",
+                "search_id": ids[i],
+                "user_id": f"{tag}{i}",
+                "item_id": 1,
+            }
+            async with session.post(f"{base}/v1/events", json=event) as response:
+                assert response.status == 202, await response.text()
+
+
+async def test_a_scrape_sums_every_process_and_counters_add_up(system: System) -> None:
+    base = system.base_url
+    await _send(base, searches=40, bad=3, events=10, tag="a")
+    first = [await _scrape(base) for _ in range(8)]
+    pids = set()
+    for _ in range(20):
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/healthz") as r:
+            pids.add((await r.json())["pid"])
+    assert len(pids) == 2  # both processes answer on the port
+    for samples in first:  # every scrape, whichever process gave it, the same sums
+        assert _count(samples, "abgate_searches_total", outcome="ok") == 40
+        assert _count(samples, "abgate_searches_total", outcome="bad_request") == 3
+        assert _count(samples, "abgate_events_total", outcome="ok") == 10
+        assert _count(samples, "abgate_sink_records_total", stage="accepted") == 50
+        assert _count(samples, "abgate_config_version") >= 1
+        assert _count(samples, "abgate_models_loaded") >= 1
+        served = sum(
+            v for (name, labels), v in samples.items() if name == "abgate_search_seconds_count"
+        )
+        assert served == 43  # every search answered, the refused ones under "none"
+    await _send(base, searches=15, bad=1, events=5, tag="b")
+    await asyncio.sleep(1.2)  # the sink writes to Redis at least once a second
+    second = await _scrape(base)
+    for name, labels, grew in (
+        ("abgate_searches_total", {"outcome": "ok"}, 15),
+        ("abgate_searches_total", {"outcome": "bad_request"}, 1),
+        ("abgate_events_total", {"outcome": "ok"}, 5),
+    ):
+        assert _count(second, name, **labels) - _count(first[-1], name, **labels) == grew
+    assert _count(second, "abgate_sink_records_total", stage="written") == 70  # all in Redis
+    batched = sum(
+        v for (name, _), v in second.items() if name == "abgate_batch_requests_sum"
+    )  # every scored search went through a batch
+    assert batched == 55
