@@ -137,7 +137,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(dataclasses.replace(settings, redis_url=redis_url), args.interval, stop)
+        await run_worker(
+            dataclasses.replace(settings, redis_url=redis_url),
+            args.interval,
+            stop,
+            args.metrics_port,
+        )
 
     with _redis(settings) as redis_url:
         asyncio.run(main(redis_url))
@@ -252,6 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     shadow.set_defaults(func=cmd_shadow_worker)
     worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
     worker.add_argument("--interval", type=float, default=2.0)
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics (Prometheus) and /healthz on this port (default: none)",
+    )
     worker.set_defaults(func=cmd_worker)
     build = sub.add_parser(
         "build-models", help="train and export the demo models into ABGATE_SEED_MODELS if missing"

@@ -7,7 +7,9 @@ import contextlib
 import logging
 import os
 import socket
+import time
 
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.config import load_routing_file
@@ -16,13 +18,31 @@ from gateway.control.store import ConfigStore
 from gateway.keys import Keys
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
-from gateway.worker.consumer import StreamConsumer
+from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
+from gateway.worker.health import WorkerState, start_health_server
 
 log = logging.getLogger("abgate.worker")
 
 
-async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.Event) -> None:
+async def _stream_lag(redis: Redis, keys: Keys) -> dict[str, int]:
+    """Entries not yet delivered to the consumer group, per stream (Redis 7's group lag)."""
+    out = {}
+    for stream in (keys.exposures, keys.outcomes):
+        for group in await redis.xinfo_groups(stream):
+            name = group.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) == GROUP:
+                lag = group.get("lag")
+                out[stream] = int(lag) if lag is not None else 0
+    return out
+
+
+async def run_worker(
+    settings: Settings,
+    eval_interval_s: float,
+    stop: asyncio.Event,
+    metrics_port: int | None = None,
+) -> None:
     if settings.redis_url is None:
         raise RuntimeError("REDIS_URL must be set for the worker")
     redis = redis_client(settings.redis_url)
@@ -31,6 +51,12 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
     # The worker name is stable per host so that a restart re-reads its own pending entries.
     consumer = StreamConsumer(
         redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
+    )
+    state = WorkerState()
+    health = (
+        await start_health_server(consumer.stats, state, settings.host, metrics_port)
+        if metrics_port is not None
+        else None
     )
     try:
         await store.seed_or_notice(
@@ -47,10 +73,20 @@ async def run_worker(settings: Settings, eval_interval_s: float, stop: asyncio.E
                 await consumer.step(block_ms=200)
                 if loop.time() >= next_eval:
                     next_eval = loop.time() + eval_interval_s
-                    await evaluate_all(redis, keys, store)
+                    records = await evaluate_all(redis, keys, store)
+                    state.evaluations += 1
+                    state.decisions.update(
+                        r.decision.action for r in records if r.applied_version is not None
+                    )
+                    state.lag = await _stream_lag(redis, keys)
+                state.last_turn = time.monotonic()
+                state.last_error = ""
             except (RedisError, OSError) as exc:
+                state.last_error = str(exc)
                 log.warning("redis error in worker loop: %s; retrying", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
     finally:
+        if health is not None:
+            await health.cleanup()
         await redis.aclose()

@@ -1,0 +1,118 @@
+"""The worker's own HTTP endpoint (``abgate worker --metrics-port``): ``/metrics`` in the
+Prometheus format and ``/healthz``.
+
+A worker is one process, so its figures are read at scrape time from what it already
+counts (:class:`gateway.worker.consumer.ConsumerStats` and :class:`WorkerState`); several
+workers are several scrape targets, which Prometheus sums.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from gateway.worker.consumer import ConsumerStats
+
+log = logging.getLogger("abgate.worker")
+
+STALE_S = 10.0  # no loop turn for this long: not healthy
+
+
+@dataclass
+class WorkerState:
+    """What the worker loop reports about itself."""
+
+    evaluations: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)  # by action
+    lag: dict[str, int] = field(default_factory=dict)  # stream -> entries not yet read
+    last_turn: float = field(default_factory=time.monotonic)
+    last_error: str = ""
+
+
+class WorkerCollector:
+    def __init__(self, stats: ConsumerStats, state: WorkerState) -> None:
+        self.stats = stats
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats
+        entries = CounterMetricFamily(
+            "abgate_worker_entries", "Stream entries the worker took, by result", labels=["result"]
+        )
+        for result, value in (
+            ("exposure_applied", s.exposures),
+            ("outcome_applied", s.outcomes),
+            ("duplicate", s.duplicates),
+            ("deferred", s.deferred),
+            ("orphaned", s.orphaned),
+            ("dead_letter", s.dead),
+        ):
+            entries.add_metric([result], value)
+        yield entries
+        yield CounterMetricFamily(
+            "abgate_worker_evaluations", "Evaluation passes", value=self.state.evaluations
+        )
+        decisions = CounterMetricFamily(
+            "abgate_worker_decisions", "Decisions applied, by action", labels=["action"]
+        )
+        for action, count in sorted(self.state.decisions.items()):
+            decisions.add_metric([action], count)
+        yield decisions
+        lag = GaugeMetricFamily(
+            "abgate_worker_stream_lag", "Entries not yet read by the group", labels=["stream"]
+        )
+        for stream, value in sorted(self.state.lag.items()):
+            lag.add_metric([stream], value)
+        yield lag
+        yield GaugeMetricFamily(
+            "abgate_worker_seconds_since_turn",
+            "Seconds since the worker loop last came round",
+            value=time.monotonic() - self.state.last_turn,
+        )
+
+
+def health_app(stats: ConsumerStats, state: WorkerState) -> web.Application:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(WorkerCollector(stats, state))
+
+    async def metrics(request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def healthz(request: web.Request) -> web.Response:
+        since = time.monotonic() - state.last_turn
+        body: dict[str, Any] = {
+            "healthy": since < STALE_S,
+            "pid": os.getpid(),
+            "seconds_since_turn": round(since, 3),
+        }
+        if not body["healthy"]:
+            body["why"] = f"the worker loop has not come round for {since:.0f} s" + (
+                f" (last error: {state.last_error})" if state.last_error else ""
+            )
+        return web.json_response(body, status=200 if body["healthy"] else 503)
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def start_health_server(
+    stats: ConsumerStats, state: WorkerState, host: str, port: int
+) -> web.AppRunner:
+    runner = web.AppRunner(health_app(stats, state), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("worker metrics and health on http://%s:%d", host, port)
+    return runner
