@@ -26,10 +26,9 @@ log = logging.getLogger("abgate")
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format=f"%(asctime)s %(levelname)s [{os.getpid()}] %(name)s: %(message)s",
-    )
+    from gateway.logs import configure
+
+    configure(logging.INFO if verbose else logging.WARNING)
 
 
 def _ensure_models(settings: Settings) -> None:

@@ -33,6 +33,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.http.state import GATEWAY, Counters
+from gateway.logs import REQUEST_ID, request_id
 
 log = logging.getLogger("abgate.http")
 
@@ -165,10 +166,22 @@ def _count(request: web.Request, status: int, started: float) -> None:
         )
 
 
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer JSON on error, counted, and carrying the request's id (echoed in
+    ``X-Request-Id``, and on every log line written for it)."""
     started = time.perf_counter()
-    response = await _answer(request, handler)
+    rid = request_id(request.headers.get(REQUEST_ID_HEADER))
+    token = REQUEST_ID.set(rid)
+    try:
+        response = await _answer(request, handler)
+    finally:
+        REQUEST_ID.reset(token)
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = rid
     _count(request, response.status, started)
     return response
 

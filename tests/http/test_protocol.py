@@ -76,3 +76,13 @@ async def test_a_non_ascii_bearer_token_is_a_401_not_a_500(
     assert response.headers["www-authenticate"] == "Bearer"
     assert "Traceback" not in caplog.text
     assert gateway.counters.unauthorized == 1 and gateway.counters.internal_errors == 0
+
+
+async def test_every_answer_echoes_its_request_id(client: TestClient) -> None:
+    given = await client.get("/healthz", headers={"X-Request-Id": "trace-42"})
+    assert given.headers["X-Request-Id"] == "trace-42"
+    fresh = await client.get("/healthz")
+    made = fresh.headers["X-Request-Id"]
+    assert len(made) == 32 and made != "trace-42"
+    refused = await client.post("/v1/search", json={}, headers={"X-Request-Id": "bad id!"})
+    assert refused.status == 400 and refused.headers["X-Request-Id"] not in ("bad id!", made)
