@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench validate-stats install clean-var
+.PHONY: run test lint check bench validate-stats loadtest install clean-var
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy gateway stats sim tests bench
+	$(VENV)/bin/mypy gateway stats sim tests bench loadtests
 	$(VENV)/bin/lint-imports
 
 check: lint test
@@ -35,6 +35,15 @@ check: lint test
 # writes docs/stats-validation.md.
 validate-stats: $(STAMP)
 	$(PY) -m sim.study --out docs/stats-validation.md
+
+# Locust against a running abgate (`make run` in another terminal), bounded in time.
+LOADTEST_URL      ?= http://127.0.0.1:$(or $(ABGATE_PORT),8080)
+LOADTEST_USERS    ?= 50
+LOADTEST_DURATION ?= 60s
+loadtest: $(STAMP)
+	$(PY) -m locust -f loadtests/locustfile.py --headless --only-summary \
+		--users $(LOADTEST_USERS) --spawn-rate $(LOADTEST_USERS) \
+		--run-time $(LOADTEST_DURATION) --host $(LOADTEST_URL) --stop-timeout 5
 
 bench: $(STAMP)
 	$(PY) -m bench.batching

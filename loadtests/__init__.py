@@ -1,0 +1,1 @@
+"""Locust scenarios against a running abgate (``make loadtest``)."""

@@ -1,0 +1,54 @@
+"""An experimenter: reads the experiments, one experiment's results and the audit trail, and,
+when ``LOADTEST_RAMP_KEY`` names a running experiment, ramps its coverage up a step at a
+time (audited, with ``LOADTEST_TOKEN`` as the admin token)."""
+
+from __future__ import annotations
+
+import os
+
+from locust import FastHttpUser, between, task
+
+RAMP_KEY = os.environ.get("LOADTEST_RAMP_KEY", "")
+TOKEN = os.environ.get("LOADTEST_TOKEN", os.environ.get("ABGATE_ADMIN_TOKEN", ""))
+RAMP_STEP = 0.05
+
+
+class Experimenter(FastHttpUser):
+    fixed_count = 1  # one experimenter however many shoppers
+    wait_time = between(1.0, 3.0)
+
+    def on_start(self) -> None:
+        self.ramp()  # a session starts by taking the ramp a step further
+
+    @task(5)
+    def read_results(self) -> None:
+        response = self.client.get("/v1/experiments")
+        if response.status_code != 200:
+            return
+        keys = [e["key"] for e in response.json()["experiments"] if e["status"] == "running"]
+        for key in keys[:3]:
+            self.client.get(f"/v1/experiments/{key}", name="/v1/experiments/{key}")
+
+    @task(2)
+    def read_audit(self) -> None:
+        self.client.get("/v1/audit?count=50", name="/v1/audit")
+
+    @task(1)
+    def ramp(self) -> None:
+        if not RAMP_KEY:
+            return
+        current = self.client.get(f"/v1/experiments/{RAMP_KEY}", name="/v1/experiments/{key}")
+        if current.status_code != 200:
+            return
+        experiment = current.json()
+        if experiment["status"] != "running" or experiment.get("ramp"):
+            return  # concluded, or on a canary schedule that the worker moves
+        coverage = min(1.0, round(experiment["coverage"] + RAMP_STEP, 4))
+        if coverage == experiment["coverage"]:
+            return
+        self.client.patch(
+            f"/v1/experiments/{RAMP_KEY}",
+            json={"coverage": coverage, "reason": "load test ramp"},
+            headers={"Authorization": f"Bearer {TOKEN}", "X-Abgate-Actor": "locust"},
+            name="/v1/experiments/{key} (ramp)",
+        )
