@@ -60,4 +60,4 @@ class Shopper(FastHttpUser):
                     )
             if events:
                 self.client.post("/v1/events", json={"events": events}, name="/v1/events")
-            self.wait()  # reads the page before the next search
+            self.wait()  # type: ignore[no-untyped-call]  # reads the page before the next search
