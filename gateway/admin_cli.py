@@ -1,5 +1,6 @@
 """The admin verbs of ``abgate``: models, experiments, production, freeze. Each is one call of
-the admin API (:mod:`gateway.client`); the gateway's answer is printed as JSON."""
+the admin API (:mod:`gateway.client`); the gateway's answer is printed as JSON, except for
+``experiments watch`` and ``audit``, which print for a terminal unless given ``--json``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +20,9 @@ from gateway.settings import Settings
 
 
 def default_url() -> str:
+    """ABGATE_URL, else the local gateway on ABGATE_PORT."""
+    if os.environ.get("ABGATE_URL"):
+        return os.environ["ABGATE_URL"].rstrip("/")
     host = os.environ.get("ABGATE_HOST", "127.0.0.1")
     return f"http://{host}:{os.environ.get('ABGATE_PORT', '8080')}"
 
@@ -103,12 +108,108 @@ def _experiment_file(path: str) -> dict[str, Any]:
     return data
 
 
-def add_admin_commands(sub: Any) -> None:
-    def command(parent: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = parent.add_parser(name, help=help)
-        p.add_argument(
-            "--url", default=default_url(), help="the gateway (default from ABGATE_PORT)"
+def _weights(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(
+                "--weights", f"expected name=weight,name=weight, got {text!r}"
+            ) from None
+    return out
+
+
+def experiments_ramp(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason}
+    if args.coverage is not None:
+        body["coverage"] = args.coverage
+    if args.weights:
+        body["weights"] = _weights(args.weights)
+    if len(body) == 1:
+        raise ConfigError("ramp", "give --coverage, --weights or both")
+    return _print(_client(args).request("PATCH", f"/v1/experiments/{args.key}", body))
+
+
+def summary(data: dict[str, Any]) -> str:
+    """One experiment's state and latest result, a few lines for a terminal."""
+    lines = [
+        f"{data['key']}: {data['status']} (outcome {data.get('outcome', 'none')}), "
+        f"phase {data.get('phase', 0)}, coverage {data.get('coverage', 1.0):g}",
+    ]
+    evaluation = data.get("last_evaluation")
+    if not evaluation:
+        return "\n".join([*lines, "  no evaluation yet"])
+    units = evaluation.get("units") or {}
+    lines.append(
+        f"  {evaluation['metric']}: "
+        + ", ".join(f"{arm} {n} units" for arm, n in units.items())
+        + f"; SRM p={evaluation.get('srm_p_value') or 1:.3g}"
+    )
+    for arm in evaluation.get("arms", []):
+        effect = arm["effect"]
+        low, high = effect.get("ci_low"), effect.get("ci_high")
+        interval = f"[{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "[-]"
+        lines.append(
+            f"  {arm['variant']}: lift {effect['estimate']:+.3f} {interval}, "
+            f"p={arm.get('p_adjusted', 1):.3g}{'  significant' if arm.get('significant') else ''}"
         )
+    state = evaluation.get("state") or {}
+    if "p_best" in state:
+        lines.append("  P(best): " + ", ".join(f"{k} {v:.3f}" for k, v in state["p_best"].items()))
+    decision = evaluation["decision"]
+    blocked = decision.get("blocked_by") or []
+    lines.append(
+        f"  decision: {decision['action']}"
+        + (f" (blocked by {', '.join(blocked)})" if blocked else "")
+        + f": {'; '.join(decision['reasons'])}"
+    )
+    return "\n".join(lines)
+
+
+def experiments_watch(args: argparse.Namespace) -> int:
+    """Redraw one experiment's result every --interval s until it concludes (or --times)."""
+    client = _client(args)
+    draws = 0
+    try:
+        while True:
+            data = client.request("GET", f"/v1/experiments/{args.key}", None)
+            draws += 1
+            if args.json:
+                print(json.dumps(data), flush=True)
+            else:
+                if sys.stdout.isatty():
+                    print("\x1b[2J\x1b[H", end="")  # clear the terminal, cursor home
+                print(summary(data), flush=True)
+            if data["status"] != "running" or (args.times and draws >= args.times):
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def audit(args: argparse.Namespace) -> int:
+    data = _client(args).request("GET", f"/v1/audit?count={args.count}", None)
+    if args.json:
+        return _print(data)
+    for entry in data["entries"]:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(entry.get("ts", 0))))
+        print(f"{when}  {entry.get('actor', '?'):<16} {entry.get('reason', '')}")
+    return 0
+
+
+def add_admin_commands(sub: Any) -> None:
+    def command(
+        parent: Any, name: str, func: Any, help: str, aliases: tuple[str, ...] = ()
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help, aliases=list(aliases))
+        p.add_argument(
+            "--url",
+            default=default_url(),
+            help="the gateway (default: ABGATE_URL, else 127.0.0.1:ABGATE_PORT)",
+        )
+        p.add_argument("--json", action="store_true", help="print the API's JSON as it is")
         p.set_defaults(func=func)
         return p
 
@@ -123,7 +224,9 @@ def add_admin_commands(sub: Any) -> None:
     reg.add_argument("--notes")
     reg.add_argument("--description")
     command(msub, "list", models_list, "every version, its state and where it is loaded")
-    show = command(msub, "show", _api("GET", lambda a: f"/v1/models/{a.version}"), "a card")
+    show = command(
+        msub, "show", _api("GET", lambda a: f"/v1/models/{a.version}"), "a card", ("get",)
+    )
     show.add_argument("version")
     retire = command(
         msub,
@@ -150,8 +253,18 @@ def add_admin_commands(sub: Any) -> None:
         "show",
         _api("GET", lambda a: f"/v1/experiments/{a.key}"),
         "one, with results",
+        ("get",),
     )
     show.add_argument("key")
+    ramp = command(esub, "ramp", experiments_ramp, "change coverage or weights (audited)")
+    ramp.add_argument("key")
+    ramp.add_argument("--coverage", type=float)
+    ramp.add_argument("--weights", help="name=weight,name=weight (starts a new phase)")
+    ramp.add_argument("--reason", required=True)
+    watch = command(esub, "watch", experiments_watch, "redraw the live result until it concludes")
+    watch.add_argument("key")
+    watch.add_argument("--interval", type=float, default=2.0)
+    watch.add_argument("--times", type=int, default=0, help="stop after this many draws")
     create = command(
         esub,
         "create",
@@ -180,7 +293,7 @@ def add_admin_commands(sub: Any) -> None:
 
     prod = sub.add_parser("production", help="the production version: show, set, rollback")
     psub = prod.add_subparsers(dest="verb", required=True)
-    command(psub, "show", _api("GET", lambda a: "/v1/production"), "and its history")
+    command(psub, "show", _api("GET", lambda a: "/v1/production"), "and its history", ("get",))
     pset = command(
         psub,
         "set",
@@ -236,3 +349,5 @@ def add_admin_commands(sub: Any) -> None:
         _api("DELETE", lambda a: "/v1/freeze"),
         "let experiments start again",
     )
+    log = command(sub, "audit", audit, "the audit trail, newest first")
+    log.add_argument("--count", type=int, default=20)

@@ -25,6 +25,15 @@ from gateway.settings import Settings
 log = logging.getLogger("abgate")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("abgate")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _logging(verbose: bool) -> None:
     from gateway.logs import configure
 
@@ -225,6 +234,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="abgate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"abgate {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(

@@ -3,16 +3,20 @@ not a traceback — when the gateway is down."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from gateway.redis_server import free_port
 from gateway.settings import ROOT
+from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System
+from tests.live import gateway_env
 
 
 def _abgate(
@@ -81,3 +85,44 @@ def test_a_gateway_that_is_down_is_named_without_a_traceback() -> None:
     done = _abgate(None, "models", "list", url=f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 2
     assert "cannot reach the gateway" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_get_ramp_watch_audit_version_and_the_url_from_the_environment(system: System) -> None:
+    got = _json(_abgate(system, "experiments", "get", "better"))
+    assert got["key"] == "better" and got["status"] == "running"
+    ramped = _json(
+        _abgate(system, "experiments", "ramp", "better", "--coverage", "0.6", "--reason", "step")
+    )
+    assert ramped["experiment"]["coverage"] == 0.6
+    bad = _abgate(
+        system, "experiments", "ramp", "better", "--weights", "control=x", "--reason", "r"
+    )
+    assert bad.returncode == 2 and "--weights" in bad.stderr and "Traceback" not in bad.stderr
+    neither = _abgate(system, "experiments", "ramp", "better", "--reason", "r")
+    assert neither.returncode == 2 and "give --coverage, --weights or both" in neither.stderr
+    system.group.spawn("worker", ["worker", "--interval", "0.5"], gateway_env(system.settings, 0))
+    traffic = ShopperTraffic(system.base_url, seed=3, concurrency=8, max_shoppers=300)
+    assert asyncio.run(traffic.run()).errors == 0
+    for _ in range(50):
+        if _json(_abgate(system, "experiments", "get", "better"))["last_evaluation"]:
+            break
+        time.sleep(0.2)
+    watched = _abgate(system, "experiments", "watch", "better", "--times", "2", "--interval", "0.1")
+    assert watched.returncode == 0, watched.stderr
+    assert watched.stdout.count("better: running") == 2 and "decision:" in watched.stdout
+    one = _abgate(system, "experiments", "watch", "better", "--times", "1", "--json")
+    assert json.loads(one.stdout)["key"] == "better"
+    log = _abgate(system, "audit", "--count", "5")
+    assert log.returncode == 0 and "dave" in log.stdout and "step" in log.stdout
+    assert json.loads(_abgate(system, "audit", "--count", "2", "--json").stdout)["entries"]
+    version = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.startswith("abgate ")
+    # no --url: ABGATE_URL says where the gateway is
+    env = dict(os.environ, ABGATE_URL=system.base_url, ABGATE_ADMIN_TOKEN="test-token")
+    listed = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "experiments", "list"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0 and json.loads(listed.stdout)["production"]
