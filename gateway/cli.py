@@ -19,7 +19,7 @@ from gateway.admin_cli import add_admin_commands, default_url
 from gateway.client import AdminClient
 from gateway.errors import GatewayError
 from gateway.processes import ProcessGroup, wait_ready
-from gateway.redis_server import EmbeddedRedis
+from gateway.redis_server import shared_embedded_redis
 from gateway.settings import Settings
 
 log = logging.getLogger("abgate")
@@ -52,12 +52,14 @@ def _redis(settings: Settings) -> Any:
     if settings.redis_url:
         yield settings.redis_url
         return
-    server = EmbeddedRedis(settings.var_dir / "redis" / settings.prefix).start()
-    print(f"embedded redis-server on {server.url} (data in {server.data_dir})", flush=True)
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    data_dir = settings.var_dir / "redis" / settings.prefix
+    with shared_embedded_redis(data_dir) as (url, owned):
+        if owned:
+            print(f"embedded redis-server on {url} (data in {data_dir})", flush=True)
+        else:
+            print(f"using the embedded redis-server on {url} of another abgate process "
+                  f"(data in {data_dir}; it stops with that process)", flush=True)  # fmt: skip
+        yield url
 
 
 def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:

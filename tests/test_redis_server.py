@@ -1,0 +1,77 @@
+"""Processes on one var directory share one embedded redis-server: the first owns it, the
+others use it; none starts a second server on the same AOF."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from gateway.errors import GatewayError
+from gateway.redis_server import URL_FILE, free_port, shared_embedded_redis
+from gateway.settings import ROOT
+
+
+def test_the_second_user_of_a_data_dir_shares_the_first_ones_server(tmp_path: Path) -> None:
+    with shared_embedded_redis(tmp_path / "r") as (url, owned):
+        assert owned
+        with shared_embedded_redis(tmp_path / "r") as (second, owned_too):
+            assert second == url and not owned_too
+            a, b = redis.Redis.from_url(url), redis.Redis.from_url(second)
+            a.set("k", "v")
+            assert b.get("k") == b"v"
+            a.close()
+            b.close()
+    assert not (tmp_path / "r" / URL_FILE).exists()  # the owner took its server down with it
+    with shared_embedded_redis(tmp_path / "r") as (_, owned):
+        assert owned  # the lock is free again
+
+
+def test_a_held_lock_without_a_server_is_named(tmp_path: Path) -> None:
+    with shared_embedded_redis(tmp_path / "r"):
+        (tmp_path / "r" / URL_FILE).write_text(f"redis://127.0.0.1:{free_port()}/0")
+        with (
+            pytest.raises(GatewayError, match=r"did not answer within 0\.5 s"),
+            shared_embedded_redis(tmp_path / "r", wait_s=0.5),
+        ):
+            pass
+
+
+def test_serve_and_worker_without_redis_url_share_one_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env |= {"ABGATE_VAR_DIR": str(tmp_path), "ABGATE_PORT": str(free_port()),
+            "ABGATE_PREFIX": "shared", "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models")}  # fmt: skip
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        first = serve.stdout.readline()
+        assert first.startswith("embedded redis-server on "), first
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "worker"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            assert worker.stdout is not None
+            line = worker.stdout.readline()
+            assert line.startswith("using the embedded redis-server on "), line
+            assert line.split()[5] == first.split()[3]  # the same URL
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(20)
+            if worker.stdout is not None:
+                worker.stdout.close()
+    finally:
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(30)
+        if serve.stdout is not None:
+            serve.stdout.close()
