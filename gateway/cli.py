@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, wor
         "REDIS_URL": redis_url,
         "ABGATE_PORT": str(settings.port),
         "ABGATE_HOST": settings.host,
+        # One deployment: its processes share the port, and no other deployment's may.
+        "ABGATE_DEPLOYMENT": uuid.uuid4().hex,
         # One metrics directory for these processes: a scrape of any one sums them all.
         MULTIPROC_ENV: str(
             fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{settings.port}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,9 @@ class Settings:
     # At most this share of one CPU core goes to a gateway process's shadow scoring; past it,
     # shadow jobs are dropped (counted) rather than compete with searches.
     shadow_cpu_share: float = 0.05
+    # The processes `abgate serve` starts share one id; a process refuses a port that a
+    # gateway of another deployment answers on (SO_REUSEPORT would split the traffic).
+    deployment: str = ""
 
     @property
     def gate_policy(self) -> GatePolicy:
@@ -137,4 +141,5 @@ class Settings:
             gate_overlap_max=_env_float("ABGATE_GATE_OVERLAP_MAX", 1.0, 0.0, 1.0),
             demo=os.environ.get("ABGATE_DEMO") == "1",
             shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.05, 0.01, 1.0),
+            deployment=os.environ.get("ABGATE_DEPLOYMENT") or uuid.uuid4().hex,
         )

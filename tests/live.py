@@ -21,4 +21,5 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         "ABGATE_PORT": str(port),
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
         MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
+        "ABGATE_DEPLOYMENT": f"{settings.prefix}-{port}",
     }

@@ -13,7 +13,14 @@ from gateway.http.state import GATEWAY
 
 async def healthz(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    return json_response({"status": "ok", "pid": os.getpid(), "config_version": gw.router.version})
+    return json_response(
+        {
+            "status": "ok",
+            "pid": os.getpid(),
+            "config_version": gw.router.version,
+            "deployment": gw.settings.deployment,
+        }
+    )
 
 
 async def readyz(request: web.Request) -> web.Response:

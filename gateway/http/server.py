@@ -10,6 +10,7 @@ line over the limit and 431 for header fields, and one log line.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from http import HTTPStatus
 from typing import Any, Final
@@ -19,7 +20,9 @@ from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from gateway.errors import GatewayError
 from gateway.http.errors import error_body
+from gateway.http.state import GATEWAY
 
 log = logging.getLogger("abgate.http")
 
@@ -96,11 +99,47 @@ class GatewayRunner(web.AppRunner):
         )
 
 
+async def other_deployment(host: str, port: int, mine: str) -> str | None:
+    """What already answers on ``host:port`` if it is not a gateway of deployment ``mine``
+    (None when nothing listens, or one of ours does)."""
+    target = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(target, port), 1.0)
+    except (OSError, TimeoutError):
+        return None
+    try:
+        writer.write(f"GET /healthz HTTP/1.0\r\nHost: {target}\r\n\r\n".encode())
+        raw = await asyncio.wait_for(reader.read(65536), 2.0)
+    except (OSError, TimeoutError):
+        return f"something on port {port} that does not answer /healthz"
+    finally:
+        writer.close()
+    _, _, body = raw.partition(b"\r\n\r\n")
+    try:
+        health = json.loads(body)
+    except ValueError:
+        return f"something on port {port} that is not an abgate gateway"
+    if not isinstance(health, dict):
+        return f"something on port {port} that is not an abgate gateway"
+    if health.get("deployment") != mine:
+        return (
+            f"another abgate deployment ({health.get('deployment', 'unknown')}, "
+            f"pid {health.get('pid', '?')}) on port {port}"
+        )
+    return None
+
+
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
-    """Serve ``app`` on ``host:port`` (SO_REUSEPORT) until ``stop`` is set, then drain and close."""
+    """Serve ``app`` on ``host:port`` (SO_REUSEPORT) until ``stop`` is set, then drain and close.
+
+    SO_REUSEPORT lets the processes of one deployment share the port; a process refuses it
+    when a gateway of another deployment (or anything else) already answers there."""
     runner = GatewayRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:
+        other = await other_deployment(host, port, app[GATEWAY].settings.deployment)
+        if other is not None:
+            raise GatewayError(f"port {port} is taken by {other}; refusing to share it")
         site = web.TCPSite(runner, host, port, reuse_port=True)
         await site.start()
         await stop.wait()
