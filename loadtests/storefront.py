@@ -11,6 +11,7 @@ import numpy as np
 from locust import FastHttpUser, between, task
 
 from sim.clicks import simulate_page
+from sim.shoppers import page_events
 from sim.world import CATALOG_SEED, make_catalog, retrieve_candidates, sample_intent
 
 CATALOG = make_catalog(seed=CATALOG_SEED)
@@ -42,22 +43,8 @@ class Shopper(FastHttpUser):
                     return
                 page = response.json()
             shown = np.asarray([r["item_id"] for r in page["results"]], dtype=np.int64)
-            events = []
-            for n, act in enumerate(simulate_page(CATALOG, intent, shown, rng, price_sensitivity)):
-                base = {
-                    "search_id": page["search_id"],
-                    "user_id": user_id,
-                    "item_id": act.item,
-                    "position": act.position,
-                }
-                eid = f"{page['search_id']}-{n}"
-                events.append(base | {"event_id": eid + "c", "type": "click"})
-                if act.added_to_cart:
-                    events.append(base | {"event_id": eid + "a", "type": "add_to_cart"})
-                if act.purchased:
-                    events.append(
-                        base | {"event_id": eid + "p", "type": "purchase", "value": act.value}
-                    )
+            acts = simulate_page(CATALOG, intent, shown, rng, price_sensitivity)
+            events = page_events(page["search_id"], user_id, acts)
             if events:
                 self.client.post("/v1/events", json={"events": events}, name="/v1/events")
             self.wait()  # type: ignore[no-untyped-call]  # reads the page before the next search

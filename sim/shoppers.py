@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from sim.clicks import simulate_page
+from sim.clicks import Interaction, simulate_page
 from sim.world import CATALOG_SEED, Catalog, make_catalog, retrieve_candidates, sample_intent
 
 
@@ -96,30 +96,34 @@ class ShopperTraffic:
                 )
                 self.stats.searches += 1
                 shown = np.asarray([r["item_id"] for r in page["results"]], dtype=np.int64)
-                events = []
-                for n, act in enumerate(
-                    simulate_page(self.catalog, intent, shown, rng, price_sensitivity)
-                ):
-                    base = {
-                        "search_id": page["search_id"],
-                        "user_id": user_id,
-                        "item_id": act.item,
-                        "position": act.position,
-                    }
-                    eid = f"{page['search_id']}-{n}"
-                    events.append(base | {"event_id": eid + "c", "type": "click"})
-                    if act.added_to_cart:
-                        events.append(base | {"event_id": eid + "a", "type": "add_to_cart"})
-                    if act.purchased:
-                        events.append(
-                            base | {"event_id": eid + "p", "type": "purchase", "value": act.value}
-                        )
-                        self.stats.purchases += 1
+                acts = simulate_page(self.catalog, intent, shown, rng, price_sensitivity)
+                events = page_events(page["search_id"], user_id, acts)
+                self.stats.purchases += sum(act.purchased for act in acts)
                 if events:
                     await self._post(session, "/v1/events", {"events": events})
                     self.stats.events += len(events)
             except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
                 self.stats.error(f"shopper {index} search {s}: {exc!r}")
+
+
+def page_events(search_id: str, user_id: str, acts: Iterable[Interaction]) -> list[dict[str, Any]]:
+    """The events one results page's interactions send: a click for each, and an add-to-cart
+    and a purchase where the shopper made them (ids derived from the search: replayable)."""
+    events: list[dict[str, Any]] = []
+    for n, act in enumerate(acts):
+        base = {
+            "search_id": search_id,
+            "user_id": user_id,
+            "item_id": act.item,
+            "position": act.position,
+        }
+        eid = f"{search_id}-{n}"
+        events.append(base | {"event_id": eid + "c", "type": "click"})
+        if act.added_to_cart:
+            events.append(base | {"event_id": eid + "a", "type": "add_to_cart"})
+        if act.purchased:
+            events.append(base | {"event_id": eid + "p", "type": "purchase", "value": act.value})
+    return events
 
 
 def progress_line(
