@@ -88,9 +88,3 @@ def fresh_metrics_dir(var_dir: Path, name: str) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
-
-
-def process_exited(pid: int) -> None:
-    """Drop an exited process's live gauges (its counters keep counting in the sums)."""
-    if os.environ.get(MULTIPROC_ENV):
-        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
