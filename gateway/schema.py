@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -36,11 +35,15 @@ class SearchRequest:
     features: npt.NDArray[np.float32] | None = None
 
 
-def _object(
-    value: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...]
-) -> Mapping[str, Any]:
+def object_at(
+    value: Any, where: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``value`` as an object of the ``allowed`` fields with the ``required`` ones present;
+    errors name the field (``where`` is the object's own path, e.g. ``$`` or ``$.events[2]``)."""
     if not isinstance(value, dict):
-        raise RequestError(where, f"expected an object, got {type(value).__name__}")
+        raise RequestError(
+            where, f"expected an object with any of {list(allowed)}, got {type(value).__name__}"
+        )
     unknown = sorted(set(value) - set(allowed))
     if unknown:
         raise RequestError(f"{where}.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
@@ -80,7 +83,7 @@ def _float(value: Any, where: str, lo: float, hi: float) -> float:
 
 
 def parse_search(body: Any) -> SearchRequest:
-    data = _object(
+    data = object_at(
         body,
         "$",
         ("user_id", "query", "candidates", "k", "context"),
@@ -127,7 +130,7 @@ def _featured(candidates: list[Any]) -> tuple[list[int], npt.NDArray[np.float32]
     width = None
     for i, c in enumerate(candidates):
         at = f"$.candidates[{i}]"
-        obj = _object(c, at, ("id", "features"), ("id", "features"))
+        obj = object_at(c, at, ("id", "features"), ("id", "features"))
         items.append(_int(obj["id"], f"{at}.id", 0, 2**62))
         row = obj["features"]
         if not isinstance(row, list) or not 1 <= len(row) <= MAX_FEATURES:
@@ -156,7 +159,7 @@ _EVENT_FIELDS: Final = (
 
 
 def parse_outcome(value: Any, where: str, now: float) -> OutcomeRecord:
-    data = _object(
+    data = object_at(
         value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id")
     )
     kind = data["type"]
@@ -177,7 +180,7 @@ def parse_outcome(value: Any, where: str, now: float) -> OutcomeRecord:
 def parse_outcomes(body: Any, now: float) -> list[OutcomeRecord]:
     """One event object, or ``{"events": [...]}``; all-or-nothing."""
     if isinstance(body, dict) and "events" in body:
-        _object(body, "$", ("events",), ("events",))
+        object_at(body, "$", ("events",), ("events",))
         events = body["events"]
         if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
             raise RequestError("$.events", f"expected a list of 1..{MAX_EVENTS_PER_REQUEST} events")

@@ -3,10 +3,12 @@ others use it; none starts a second server on the same AOF."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,36 +44,29 @@ def test_a_held_lock_without_a_server_is_named(tmp_path: Path) -> None:
             pass
 
 
+@contextlib.contextmanager
+def _abgate(env: dict[str, str], *args: str) -> Iterator[str]:
+    """Run ``abgate ARGS`` in a session of its own; yield the first line it prints."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        yield process.stdout.readline()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+        process.stdout.close()
+
+
 def test_serve_and_worker_without_redis_url_share_one_server(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env |= {"ABGATE_VAR_DIR": str(tmp_path), "ABGATE_PORT": str(free_port()),
             "ABGATE_PREFIX": "shared", "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models")}  # fmt: skip
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert serve.stdout is not None
-        first = serve.stdout.readline()
+    with _abgate(env, "serve", "--workers", "1") as first:
         assert first.startswith("embedded redis-server on "), first
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "worker"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            assert worker.stdout is not None
-            line = worker.stdout.readline()
+        with _abgate(env, "worker") as line:
             assert line.startswith("using the embedded redis-server on "), line
             assert line.split()[5] == first.split()[3]  # the same URL
-        finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(20)
-            if worker.stdout is not None:
-                worker.stdout.close()
-    finally:
-        os.killpg(serve.pid, signal.SIGTERM)
-        serve.wait(30)
-        if serve.stdout is not None:
-            serve.stdout.close()

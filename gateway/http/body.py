@@ -28,6 +28,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.http.state import Gateway
+from gateway.schema import object_at
 
 JSON_MEDIA_TYPE: Final = "application/json"
 # wbits: 16 + 15 = gzip only; 32 + 15 = zlib or gzip (auto-detected); -15 = raw deflate.
@@ -144,16 +145,8 @@ def reason_field(body: Mapping[str, Any], required: bool) -> str:
 def object_fields(
     body: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
 ) -> dict[str, Any]:
-    """``body`` as an object of the ``allowed`` fields, with the ``required`` ones present."""
-    if not isinstance(body, dict):
-        raise RequestError("$", f"expected an object with any of {list(allowed)}")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise RequestError(f"$.{unknown[0]}", f"unknown field; allowed: {list(allowed)}")
-    for name in required:
-        if name not in body:
-            raise RequestError(f"$.{name}", "is required")
-    return body
+    """A request body as an object of the ``allowed`` fields, with the ``required`` ones."""
+    return object_at(body, "$", allowed, required)
 
 
 async def read_optional_json(request: web.Request, gw: Gateway) -> Any:

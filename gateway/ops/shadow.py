@@ -72,10 +72,6 @@ class ShadowJob:
             + b"\n"
         )
 
-    @staticmethod
-    def version_of(line: bytes) -> str:
-        return str(orjson.loads(line)["v"])
-
     @classmethod
     def decode(cls, line: bytes) -> ShadowJob:
         d = orjson.loads(line)
@@ -179,10 +175,9 @@ class ShadowScorer:
         await self.figures.final_flush()
 
     async def drain(self, timeout_s: float = 5.0) -> None:
-        """Score what is queued (at the end of input), then stop."""
+        """Wait until what is queued is scored (at the end of input)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.queue.join(), timeout_s)
-        await self.close()
 
     async def _work(self) -> None:
         while True:

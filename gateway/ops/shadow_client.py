@@ -61,7 +61,7 @@ class ShadowClient:
         self._starting: asyncio.Task[None] | None = None
         self._started_at = -RESTART_S
         self._tasks: list[asyncio.Task[None]] = []
-        self._lines: list[bytes] = []
+        self._lines: list[tuple[str, bytes]] = []  # (version, line), to count a drop
         self._line_bytes = 0
         self._write_scheduled = False
         self.offered = 0
@@ -106,7 +106,7 @@ class ShadowClient:
             self.figures.ints[(job.version, "dropped")] += 1
             return
         line = job.encode()
-        self._lines.append(line)
+        self._lines.append((job.version, line))
         self._line_bytes += len(line)
         self.offered += 1
         if not self._write_scheduled:
@@ -118,10 +118,10 @@ class ShadowClient:
         lines, self._lines, self._line_bytes = self._lines, [], 0
         process = self._process
         if process is None or process.stdin is None or process.stdin.is_closing():
-            for line in lines:  # the worker died meanwhile
-                self.figures.ints[(ShadowJob.version_of(line), "dropped")] += 1
+            for version, _ in lines:  # the worker died meanwhile
+                self.figures.ints[(version, "dropped")] += 1
             return
-        process.stdin.write(b"".join(lines))
+        process.stdin.write(b"".join(line for _, line in lines))
 
     async def close(self) -> None:
         await cancel_and_wait(self._tasks)

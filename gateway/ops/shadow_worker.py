@@ -119,7 +119,7 @@ def lower_priority() -> str:
 def main(
     redis_url: str, prefix: str, models_dir: Path, intra_op_threads: int, cpu_share: float
 ) -> int:
-    lower_priority()
+    log.info("shadow worker %d at %s CPU priority", os.getpid(), lower_priority())
     options = SessionOptions(intra_op_threads, False)
     asyncio.run(run(redis_url, prefix, models_dir, options, cpu_share))
     return 0

@@ -19,14 +19,15 @@ from redis.asyncio import Redis
 
 from gateway.bandit.decide import BanditRules, decide
 from gateway.bandit.periods import Period, period_srm, weighted_rewards
-from gateway.config import Experiment, Outcome, RoutingConfig, phase_stats_id
+from gateway.config import Experiment, phase_stats_id
 from gateway.control.actors import DECISION_LOOP
-from gateway.control.changes import conclude, rebalance
+from gateway.control.changes import rebalance
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.keys import Keys
 from gateway.records import DecisionRecord, EvaluationRecord
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
+from gateway.worker.conclusion import apply_conclusion
 from stats.effects import ArmEstimate, mean_estimate, ratio_estimate
 from stats.srm import SRM_P_THRESHOLD
 from stats.sufficient import MeanStats, PairStats
@@ -174,39 +175,23 @@ async def run_bandit(
     record, weights = evaluate_bandit(experiment, periods, max(0.0, now - started), now)
     if breached:
         record, weights = record.rolled_back(experiment.control.name, breached), None
-    decision = record.decision
-    outcome: Outcome | None = {
-        "promote": "promoted",
-        "rollback": "rolled_back",
-        "stop-inconclusive": "inconclusive",
-    }.get(decision.action)  # type: ignore[assignment]
-    reason = "; ".join(decision.reasons)
+    record, concluded = await apply_conclusion(store, experiment, record)
     key, period = experiment.key, experiment.period
-    try:
-        if outcome is not None:
-            o: Outcome = outcome
-
-            def finish(config: RoutingConfig) -> RoutingConfig:
-                return conclude(config, key, decision.winner, o)
-
-            version, _, _ = await store.change(finish, actor=DECISION_LOOP, reason=reason)
-            record = replace(record, applied_version=version)
-            log.info("bandit %s %s (%s) -> config version %d", key, outcome, reason, version)
-        elif weights is not None:
-            w = weights
-            shown = ", ".join(
-                f"{v.name}={x:.3f}" for v, x in zip(experiment.variants, w, strict=True)
-            )
-            why = f"bandit period {period + 1}: weights {shown} ({reason})"
+    if not concluded and weights is not None:
+        w = weights
+        shown = ", ".join(f"{v.name}={x:.3f}" for v, x in zip(experiment.variants, w, strict=True))
+        why = f"bandit period {period + 1}: weights {shown} ({'; '.join(record.decision.reasons)})"
+        try:
             version, _, _ = await store.change(
                 lambda config: rebalance(config, key, period, w, now),
                 actor=DECISION_LOOP,
                 reason=why,
             )
+        except Conflict as exc:  # stopped, frozen or re-weighted since this pass began
+            log.info("bandit %s not re-weighted: %s", key, exc)
+        else:
             await redis.hset(keys.bandit_periods(key), str(period + 1), orjson.dumps(list(w)))
             record = replace(record, applied_version=version)
             log.info("bandit %s: %s -> config version %d", key, why, version)
-    except Conflict as exc:  # stopped, frozen or re-weighted since this pass began
-        log.info("bandit decision on %s not applied: %s", key, exc)
     await redis.hset(keys.decisions, key, record.encode())
     return record

@@ -37,9 +37,9 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from gateway.config import Experiment, Outcome, RoutingConfig
+from gateway.config import Experiment
 from gateway.control.actors import DECISION_LOOP
-from gateway.control.changes import advance_ramp, conclude
+from gateway.control.changes import advance_ramp
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.keys import Keys
@@ -55,6 +55,7 @@ from gateway.records import (
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
+from gateway.worker.conclusion import apply_conclusion
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
@@ -70,12 +71,6 @@ from stats.srm import srm_check
 from stats.sufficient import MeanStats, PairStats
 
 log = logging.getLogger("abgate.worker")
-
-OUTCOMES: Final[dict[str, Outcome]] = {
-    "promote": "promoted",
-    "rollback": "rolled_back",
-    "stop-inconclusive": "inconclusive",
-}
 
 
 class InconsistentStats(ValueError):
@@ -409,34 +404,8 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         if breached:
             record = record.rolled_back(experiment.control.name, breached)
         await redis.hset(keys.decisions, sid, record.encode())
-        decision = record.decision
-        if decision.action in OUTCOMES:
-            outcome: Outcome = OUTCOMES[decision.action]
-
-            def apply(
-                config: RoutingConfig,
-                key: str = experiment.key,
-                w: str | None = decision.winner,
-                o: Outcome = outcome,
-            ) -> RoutingConfig:
-                return conclude(config, key, w, o)
-
-            reason = "; ".join(decision.reasons)
-            try:
-                version, _, _ = await store.change(apply, actor=DECISION_LOOP, reason=reason)
-            except Conflict as exc:  # stopped or frozen by a person since this pass began
-                log.info("decision on %s not applied: %s", experiment.key, exc)
-                records.append(record)
-                continue
-            log.info(
-                "experiment %s %s (%s) -> config version %d",
-                experiment.key,
-                outcome,
-                reason,
-                version,
-            )
-            record = replace(record, applied_version=version)
-        elif experiment.ramp:
+        record, concluded = await apply_conclusion(store, experiment, record)
+        if not concluded and experiment.ramp:
             await _advance_ramp(store, experiment, record, started, now)
         records.append(record)
     return records

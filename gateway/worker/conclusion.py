@@ -1,0 +1,48 @@
+"""Applying a concluding decision (promote, roll back, stop inconclusive) through the control
+plane: one audited change by the decision loop, for A/B tests and bandits alike."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Final
+
+from gateway.config import Experiment, Outcome, RoutingConfig
+from gateway.control.actors import DECISION_LOOP
+from gateway.control.changes import conclude
+from gateway.control.store import ConfigStore
+from gateway.errors import Conflict
+from gateway.records import EvaluationRecord
+
+log = logging.getLogger("abgate.worker")
+
+OUTCOMES: Final[dict[str, Outcome]] = {
+    "promote": "promoted",
+    "rollback": "rolled_back",
+    "stop-inconclusive": "inconclusive",
+}
+
+
+async def apply_conclusion(
+    store: ConfigStore, experiment: Experiment, record: EvaluationRecord
+) -> tuple[EvaluationRecord, bool]:
+    """(the record, with the config version it applied; whether its decision concludes).
+
+    A change refused meanwhile (the experiment stopped or frozen by a person since this pass
+    began) leaves the record unapplied."""
+    decision = record.decision
+    outcome = OUTCOMES.get(decision.action)
+    if outcome is None:
+        return record, False
+    key, reason = experiment.key, "; ".join(decision.reasons)
+
+    def change(config: RoutingConfig, o: Outcome = outcome) -> RoutingConfig:
+        return conclude(config, key, decision.winner, o)
+
+    try:
+        version, _, _ = await store.change(change, actor=DECISION_LOOP, reason=reason)
+    except Conflict as exc:
+        log.info("decision on %s not applied: %s", key, exc)
+        return record, True
+    log.info("experiment %s %s (%s) -> config version %d", key, outcome, reason, version)
+    return replace(record, applied_version=version), True
