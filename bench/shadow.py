@@ -62,7 +62,10 @@ async def _open_loop(url: str, rate: float, seconds: float, candidates: int) -> 
 
 async def _shadow_figures(base: str) -> dict[str, object]:
     await asyncio.sleep(1.5)  # the last second's figures reach Redis
-    async with aiohttp.ClientSession() as session, session.get(base + "/v1/shadow") as response:
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "Bearer bench"}) as session,
+        session.get(base + "/v1/shadow") as response,
+    ):
         data = await response.json()
     figures: dict[str, object] = data["shadows"][0]
     return figures

@@ -16,7 +16,6 @@ from typing import Any
 
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
-from gateway.settings import Settings
 
 
 def default_url() -> str:
@@ -27,8 +26,14 @@ def default_url() -> str:
     return f"http://{host}:{os.environ.get('ABGATE_PORT', '8080')}"
 
 
+def caller_token() -> str | None:
+    """The caller's own token (ABGATE_TOKEN), else the deployment's admin token: the audit
+    trail names the token's owner as the actor of every change."""
+    return os.environ.get("ABGATE_TOKEN") or os.environ.get("ABGATE_ADMIN_TOKEN") or None
+
+
 def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(args.url, Settings.from_env().admin_token, os.environ.get("ABGATE_ACTOR"))
+    return AdminClient(args.url, caller_token())
 
 
 def _print(data: Any) -> int:
@@ -349,5 +354,29 @@ def add_admin_commands(sub: Any) -> None:
         _api("DELETE", lambda a: "/v1/freeze"),
         "let experiments start again",
     )
+    command(sub, "whoami", _api("GET", lambda a: "/v1/whoami"), "the caller's name and role")
+    tokens = sub.add_parser("tokens", help="access tokens (admin): list, create, revoke")
+    tsub = tokens.add_subparsers(dest="verb", required=True)
+    command(tsub, "list", _api("GET", lambda a: "/v1/tokens"), "names and roles")
+    tnew = command(
+        tsub,
+        "create",
+        _api(
+            "POST",
+            lambda a: "/v1/tokens",
+            lambda a: {"name": a.name, "role": a.role} | ({"reason": a.reason} if a.reason else {}),
+        ),
+        "a token for a person or tool, printed once",
+    )
+    tnew.add_argument("name")
+    tnew.add_argument("--role", required=True, choices=("viewer", "experimenter", "admin"))
+    tnew.add_argument("--reason", default="")
+    trevoke = command(
+        tsub,
+        "revoke",
+        _api("DELETE", lambda a: f"/v1/tokens/{a.name}"),
+        "revoke a token (within a second everywhere)",
+    )
+    trevoke.add_argument("name")
     log = command(sub, "audit", audit, "the audit trail, newest first")
     log.add_argument("--count", type=int, default=20)

@@ -16,12 +16,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from gateway.admin_cli import add_admin_commands, default_url
+from gateway.access.tokens import new_token
+from gateway.admin_cli import add_admin_commands, caller_token, default_url
 from gateway.client import AdminClient
-from gateway.errors import GatewayError
+from gateway.errors import ConfigError, GatewayError
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import shared_embedded_redis
-from gateway.settings import Settings
+from gateway.settings import DEMO_ADMIN_TOKEN, Settings
 
 log = logging.getLogger("abgate")
 
@@ -97,7 +98,29 @@ def _wait_for_signal(group: ProcessGroup) -> None:
         time.sleep(0.2)
 
 
+def admin_token_for_serve() -> None:
+    """Outside the demo the well-known token is refused; when none is set, one is generated
+    for this run, printed once, and handed to the gateway processes."""
+    raw = os.environ.get("ABGATE_ADMIN_TOKEN")
+    if raw == DEMO_ADMIN_TOKEN:
+        raise ConfigError(
+            "ABGATE_ADMIN_TOKEN",
+            f"is the demo token {DEMO_ADMIN_TOKEN!r}, which anyone can read in the README; "
+            "set a secret, or unset it and abgate serve generates one",
+        )
+    if raw is None:
+        token = new_token()
+        os.environ["ABGATE_ADMIN_TOKEN"] = token
+        print(
+            f"admin token for this run (not stored; set ABGATE_ADMIN_TOKEN to keep one): {token}\n"
+            "  create per-person tokens with: ABGATE_TOKEN=<this> abgate tokens create NAME "
+            "--role viewer|experimenter|admin",
+            flush=True,
+        )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    admin_token_for_serve()
     settings = Settings.from_env()
     group = ProcessGroup()
     with _redis(settings) as redis_url:
@@ -187,10 +210,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             print(
-                f"admin token: {settings.admin_token}   (try: curl {base}/v1/models)",
+                f"dashboard: {base}/dashboard   API: {base}/docs   admin token: "
+                f"{settings.admin_token}",
                 flush=True,
             )
-            client = AdminClient(base, settings.admin_token, "demo")
+            client = AdminClient(base, settings.admin_token)
 
             async def main() -> None:
                 stop = asyncio.Event()
@@ -232,7 +256,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         }
     if args.coverage is not None:
         body["coverage"] = args.coverage
-    client = AdminClient(args.url, Settings.from_env().admin_token, os.environ.get("ABGATE_ACTOR"))
+    client = AdminClient(args.url, caller_token())
     print(json.dumps(client.request("PATCH", f"/v1/experiments/{args.key}", body), indent=2))
     return 0
 

@@ -31,7 +31,6 @@ class ApiError(GatewayError):
 class AdminClient:
     base_url: str
     token: str | None = None
-    actor: str | None = None
     timeout_s: float = 30.0
 
     def request(
@@ -50,8 +49,6 @@ class AdminClient:
             request.add_header("Content-Type", content_type)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
-        if self.actor:
-            request.add_header("X-Abgate-Actor", self.actor)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return json.loads(response.read())

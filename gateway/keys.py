@@ -45,6 +45,11 @@ class Keys:
         return f"{self.prefix}:audit"
 
     @property
+    def tokens(self) -> str:
+        """Hash, name → a token's role and SHA-256 (never the token itself)."""
+        return f"{self.prefix}:tokens"
+
+    @property
     def channel(self) -> str:
         return f"{self.prefix}:config:changed"
 
@@ -90,6 +95,10 @@ class Keys:
     @property
     def decisions(self) -> str:
         return f"{self.prefix}:decisions"
+
+    def evaluation_history(self, key: str) -> str:
+        """List, oldest first: one point per evaluation of an experiment, over every phase."""
+        return f"{self.prefix}:history:{key}"
 
     def bandit_periods(self, key: str) -> str:
         """Hash: a bandit's period number -> the weights in force in it (JSON), for SRM."""

@@ -62,7 +62,11 @@ SINK_EVENTS = Counter(
     "Exposure and outcome records: accepted, written to Redis, spooled to disk, replayed",
     ["stage"],
 )
-REFUSED = Counter("abgate_refused", "Requests refused for their credentials")
+REFUSED = Counter(
+    "abgate_refused",
+    "Requests refused for their credentials: no_token, bad_token, or role (too low a role)",
+    ["reason"],
+)
 INTERNAL_ERRORS = Counter("abgate_internal_errors", "Requests answered 500 (a defect)")
 CONFIG_VERSION = Gauge(
     "abgate_config_version", "Routing config version applied", multiprocess_mode="livemax"

@@ -334,6 +334,31 @@ class EvaluationRecord:
     def encode(self) -> bytes:
         return orjson.dumps(self.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
 
+    def point(self) -> dict[str, Any]:
+        """The record reduced to what a chart over time needs: one point of the history."""
+        return {
+            "ts": self.ts,
+            "phase": self.phase,
+            "look": self.look,
+            "runtime_s": self.runtime_s,
+            "units": dict(self.units or {}),
+            "srm_p_value": self.srm_p_value,
+            "cuped": self.cuped,
+            "action": self.decision.action,
+            "blocked_by": list(self.decision.blocked_by),
+            "arms": [
+                {
+                    "variant": a.variant,
+                    "scale": "relative" if a.relative else "absolute",
+                    "estimate": a.effect.estimate,
+                    "ci_low": a.effect.ci_low,
+                    "ci_high": a.effect.ci_high,
+                    "significant": a.significant,
+                }
+                for a in self.arms
+            ],
+        }
+
     def rolled_back(self, control: str, breaches: Sequence[str]) -> EvaluationRecord:
         """This record with its decision replaced by a rollback for operational breaches: no
         statistics are needed to stop a ranker that fails or is slow."""

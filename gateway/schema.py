@@ -1,16 +1,24 @@
-"""Request bodies, parsed and validated: every error names the JSON path and what was wrong."""
+"""Request bodies: msgspec types that both validate (one C pass over the JSON) and describe the
+API (the OpenAPI document is generated from them, :mod:`gateway.http.openapi`).
+
+What a JSON Schema cannot say — ids printable and not blank, candidate ids unique, every
+candidate with as many features — is checked right after decoding. Every error names the JSON
+path of the bad part.
+"""
 
 from __future__ import annotations
 
-import math
+import re
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
+from msgspec import Meta, Struct
 
 from gateway.errors import RequestError
-from gateway.records import OUTCOME_TYPES, OutcomeRecord, OutcomeType
+from gateway.records import OUTCOME_TYPES, OutcomeRecord
 
 MAX_CANDIDATES: Final = 1000
 MAX_K: Final = 200
@@ -22,6 +30,66 @@ MAX_FEATURES: Final = 256
 # One purchase, in the shop's currency. Larger values are refused at the door: the worker
 # keeps exact integer sums of per-user revenue in cents and of their squares.
 MAX_PURCHASE_VALUE: Final = 100_000.0
+MAX_ITEM_ID: Final = 2**62
+
+Id = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_ID_LEN,
+        description="printable, not only whitespace",
+        examples=["u-123"],
+    ),
+]
+ItemId = Annotated[int, Meta(ge=0, le=MAX_ITEM_ID, description="a catalogue item id")]
+Feature = Annotated[float, Meta(ge=-3e38, le=3e38)]
+
+
+class Candidate(Struct, forbid_unknown_fields=True):
+    """A candidate with the features a bring-your-own ranker reads (same width for all)."""
+
+    id: ItemId
+    features: Annotated[list[Feature], Meta(min_length=1, max_length=MAX_FEATURES)]
+
+
+class SearchBody(Struct, forbid_unknown_fields=True):
+    """``POST /v1/search``: one query of one user over the candidates to rank."""
+
+    user_id: Id
+    query: Annotated[str, Meta(max_length=MAX_QUERY_LEN)]
+    candidates: Annotated[
+        list[ItemId | Candidate],
+        Meta(
+            min_length=1,
+            max_length=MAX_CANDIDATES,
+            description="unique item ids, or {id, features} objects (not mixed)",
+        ),
+    ]
+    k: Annotated[int, Meta(ge=1, le=MAX_K, description="how many items to return")] = 10
+    context: Annotated[dict[str, Any], Meta(max_length=MAX_CONTEXT_KEYS)] = {}
+
+
+class Event(Struct, forbid_unknown_fields=True):
+    """A click, add-to-cart or purchase on an item of a search's results."""
+
+    event_id: Annotated[Id, Meta(description="unique per event: a retry is de-duplicated")]
+    type: Literal["click", "add_to_cart", "purchase"]
+    search_id: Annotated[Id, Meta(description="the search_id the search answered")]
+    user_id: Id
+    item_id: ItemId
+    position: Annotated[int, Meta(ge=0, le=MAX_CANDIDATES)] = 0
+    value: Annotated[
+        float, Meta(ge=0.0, le=MAX_PURCHASE_VALUE, description="a purchase's value")
+    ] = 0.0
+    ts: Annotated[float, Meta(ge=0.0, le=1e11, description="unix seconds; default now")] | None = (
+        None
+    )
+
+
+class EventBatch(Struct, forbid_unknown_fields=True):
+    """Several events at once: all accepted or none."""
+
+    events: Annotated[list[Event], Meta(min_length=1, max_length=MAX_EVENTS_PER_REQUEST)]
 
 
 @dataclass(frozen=True)
@@ -53,11 +121,37 @@ def object_at(
     return value
 
 
-def _id(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise RequestError(where, f"expected a string, got {type(value).__name__}")
-    if not 1 <= len(value) <= MAX_ID_LEN:
-        raise RequestError(where, f"length must be 1..{MAX_ID_LEN}, got {len(value)}")
+_AT: Final = re.compile(r"^(.*?)(?: - at `(\$[^`]*)`)?$", re.S)
+_FIELD: Final = re.compile(r"^Object (missing required|contains unknown) field `([^`]*)`$")
+
+
+def request_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> RequestError:
+    """msgspec's message as a :class:`RequestError` that names the path of the bad part."""
+    text = str(exc)
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        if text == "Input data was truncated":
+            return RequestError("$", "malformed JSON: the body ends early (or is empty)")
+        return RequestError("$", f"malformed JSON: {text}")
+    match = _AT.match(text)
+    message, where = (match.group(1), match.group(2) or "$") if match else (text, "$")
+    field = _FIELD.match(message)
+    if field:
+        where = f"{where}.{field.group(2)}"
+        return RequestError(
+            where, "is required" if "missing" in field.group(1) else "unknown field"
+        )
+    if message.startswith("Invalid enum value") and where.endswith(".type"):
+        message += f"; expected one of {list(OUTCOME_TYPES)}"
+    return RequestError(where, message.replace("Expected", "expected", 1))
+
+
+_SEARCH: Final = msgspec.json.Decoder(SearchBody)
+_EVENT: Final = msgspec.json.Decoder(Event)
+_BATCH: Final = msgspec.json.Decoder(EventBatch)
+_KEYS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def _text_id(value: str, where: str) -> str:
     if not value.isprintable():
         bad = next(c for c in value if not c.isprintable())
         raise RequestError(where, f"must not contain control or format characters, got {bad!r}")
@@ -66,123 +160,76 @@ def _id(value: Any, where: str) -> str:
     return value
 
 
-def _int(value: Any, where: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RequestError(where, f"expected an integer, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise RequestError(where, f"must be in [{lo}, {hi}], got {value}")
-    return value
-
-
-def _float(value: Any, where: str, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RequestError(where, f"expected a finite number, got {value!r}")
-    if not lo <= value <= hi:
-        raise RequestError(where, f"must be in [{lo}, {hi}], got {value}")
-    return float(value)
-
-
-def parse_search(body: Any) -> SearchRequest:
-    data = object_at(
-        body,
-        "$",
-        ("user_id", "query", "candidates", "k", "context"),
-        ("user_id", "query", "candidates"),
-    )
-    query = data["query"]
-    if not isinstance(query, str):
-        raise RequestError("$.query", f"expected a string, got {type(query).__name__}")
-    if len(query) > MAX_QUERY_LEN:
-        raise RequestError("$.query", f"longer than {MAX_QUERY_LEN} characters ({len(query)})")
-    candidates = data["candidates"]
-    if not isinstance(candidates, list):
-        raise RequestError(
-            "$.candidates", f"expected a list of item ids, got {type(candidates).__name__}"
-        )
-    if not 1 <= len(candidates) <= MAX_CANDIDATES:
-        raise RequestError(
-            "$.candidates", f"must hold 1..{MAX_CANDIDATES} item ids, got {len(candidates)}"
-        )
+def parse_search(raw: bytes) -> SearchRequest:
+    """A search body (JSON bytes), decoded and validated in one pass, then the cross-field
+    rules."""
+    try:
+        body = _SEARCH.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise request_error(exc) from None
     features = None
-    if isinstance(candidates[0], dict):
-        items, features = _featured(candidates)
+    first = body.candidates[0]
+    if isinstance(first, Candidate):
+        items, features = _featured(body.candidates)
     else:
-        items = [_int(c, f"$.candidates[{i}]", 0, 2**62) for i, c in enumerate(candidates)]
+        items = []
+        for i, c in enumerate(body.candidates):
+            if not isinstance(c, int):
+                raise RequestError(f"$.candidates[{i}]", "expected an item id like the first")
+            items.append(c)
     if len(set(items)) != len(items):
         raise RequestError("$.candidates", "item ids must be unique")
-    context = data.get("context", {})
-    if not isinstance(context, dict) or len(context) > MAX_CONTEXT_KEYS:
-        raise RequestError("$.context", f"expected an object of at most {MAX_CONTEXT_KEYS} keys")
     return SearchRequest(
-        user_id=_id(data["user_id"], "$.user_id"),
-        query=query,
+        user_id=_text_id(body.user_id, "$.user_id"),
+        query=body.query,
         candidates=items,
-        k=_int(data.get("k", 10), "$.k", 1, MAX_K),
-        context=context,
+        k=body.k,
+        context=body.context,
         features=features,
     )
 
 
-def _featured(candidates: list[Any]) -> tuple[list[int], npt.NDArray[np.float32]]:
-    """Candidates as ``{"id": 12, "features": [0.3, 1.0]}``: every one with as many features."""
+def _featured(candidates: list[int | Candidate]) -> tuple[list[int], npt.NDArray[np.float32]]:
     items: list[int] = []
     rows: list[list[float]] = []
     width = None
     for i, c in enumerate(candidates):
-        at = f"$.candidates[{i}]"
-        obj = object_at(c, at, ("id", "features"), ("id", "features"))
-        items.append(_int(obj["id"], f"{at}.id", 0, 2**62))
-        row = obj["features"]
-        if not isinstance(row, list) or not 1 <= len(row) <= MAX_FEATURES:
-            raise RequestError(f"{at}.features", f"expected a list of 1..{MAX_FEATURES} numbers")
-        if width is None:
-            width = len(row)
-        elif len(row) != width:
+        if not isinstance(c, Candidate):
             raise RequestError(
-                f"{at}.features",
-                f"expected {width} numbers like the first candidate, got {len(row)}",
+                f"$.candidates[{i}]", "expected an {id, features} object like the first"
             )
-        rows.append([_float(x, f"{at}.features[{j}]", -3e38, 3e38) for j, x in enumerate(row)])
+        if width is None:
+            width = len(c.features)
+        elif len(c.features) != width:
+            raise RequestError(
+                f"$.candidates[{i}].features",
+                f"expected {width} numbers like the first candidate, got {len(c.features)}",
+            )
+        items.append(c.id)
+        rows.append(c.features)
     return items, np.asarray(rows, dtype=np.float32)
 
 
-_EVENT_FIELDS: Final = (
-    "event_id",
-    "type",
-    "search_id",
-    "user_id",
-    "item_id",
-    "position",
-    "value",
-    "ts",
-)
-
-
-def parse_outcome(value: Any, where: str, now: float) -> OutcomeRecord:
-    data = object_at(
-        value, where, _EVENT_FIELDS, ("event_id", "type", "search_id", "user_id", "item_id")
-    )
-    kind = data["type"]
-    if kind not in OUTCOME_TYPES:
-        raise RequestError(f"{where}.type", f"must be one of {list(OUTCOME_TYPES)}, got {kind!r}")
+def _outcome(event: Event, where: str, now: float) -> OutcomeRecord:
     return OutcomeRecord(
-        event_id=_id(data["event_id"], f"{where}.event_id"),
-        type=cast(OutcomeType, kind),
-        search_id=_id(data["search_id"], f"{where}.search_id"),
-        user_id=_id(data["user_id"], f"{where}.user_id"),
-        item_id=_int(data["item_id"], f"{where}.item_id", 0, 2**62),
-        position=_int(data.get("position", 0), f"{where}.position", 0, MAX_CANDIDATES),
-        value=_float(data.get("value", 0.0), f"{where}.value", 0.0, MAX_PURCHASE_VALUE),
-        ts=_float(data.get("ts", now), f"{where}.ts", 0.0, 1e11),
+        event_id=_text_id(event.event_id, f"{where}.event_id"),
+        type=event.type,
+        search_id=_text_id(event.search_id, f"{where}.search_id"),
+        user_id=_text_id(event.user_id, f"{where}.user_id"),
+        item_id=event.item_id,
+        position=event.position,
+        value=event.value,
+        ts=now if event.ts is None else event.ts,
     )
 
 
-def parse_outcomes(body: Any, now: float) -> list[OutcomeRecord]:
-    """One event object, or ``{"events": [...]}``; all-or-nothing."""
-    if isinstance(body, dict) and "events" in body:
-        object_at(body, "$", ("events",), ("events",))
-        events = body["events"]
-        if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS_PER_REQUEST:
-            raise RequestError("$.events", f"expected a list of 1..{MAX_EVENTS_PER_REQUEST} events")
-        return [parse_outcome(e, f"$.events[{i}]", now) for i, e in enumerate(events)]
-    return [parse_outcome(body, "$", now)]
+def parse_outcomes(raw: bytes, now: float) -> list[OutcomeRecord]:
+    """One event object, or ``{"events": [...]}`` (JSON bytes); all-or-nothing."""
+    try:
+        keys = _KEYS.decode(raw)
+        if "events" in keys:
+            batch = _BATCH.decode(raw)
+            return [_outcome(e, f"$.events[{i}]", now) for i, e in enumerate(batch.events)]
+        return [_outcome(_EVENT.decode(raw), "$", now)]
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise request_error(exc) from None

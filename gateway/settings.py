@@ -18,7 +18,7 @@ DEMO_ADMIN_TOKEN = "dev-admin-token"
 def _admin_token() -> tuple[str, bool]:
     """(token, whether it is the demo default). Set but empty, or with whitespace, is refused."""
     raw = os.environ.get("ABGATE_ADMIN_TOKEN")
-    if raw is None:
+    if raw is None or raw == DEMO_ADMIN_TOKEN:
         return DEMO_ADMIN_TOKEN, True
     if not raw.strip():
         raise ConfigError("ABGATE_ADMIN_TOKEN", "is set but empty; set a secret or unset it")

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import ROOT, Settings
+from tests.tokens import seed_tokens
 
 TEST_CONFIGS = Path(__file__).parent / "configs"
 
@@ -56,6 +57,7 @@ def settings(
     redis_server: EmbeddedRedis, models_dir: Path, prefix: str, tmp_path: Path
 ) -> Settings:
     base = Settings.from_env()
+    seed_tokens(redis_server.url, prefix)
     return replace(
         base,
         redis_url=redis_server.url,

@@ -45,8 +45,9 @@ def test_a_held_lock_without_a_server_is_named(tmp_path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _abgate(env: dict[str, str], *args: str) -> Iterator[str]:
-    """Run ``abgate ARGS`` in a session of its own; yield the first line it prints."""
+def _abgate(env: dict[str, str], *args: str, skip: int = 0) -> Iterator[str]:
+    """Run ``abgate ARGS`` in a session of its own; yield the first line it prints (after
+    ``skip`` lines)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", *args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -54,6 +55,8 @@ def _abgate(env: dict[str, str], *args: str) -> Iterator[str]:
     )  # fmt: skip
     assert process.stdout is not None
     try:
+        for _ in range(skip):
+            process.stdout.readline()
         yield process.stdout.readline()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -62,11 +65,31 @@ def _abgate(env: dict[str, str], *args: str) -> Iterator[str]:
 
 
 def test_serve_and_worker_without_redis_url_share_one_server(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ABGATE_ADMIN_TOKEN")}
     env |= {"ABGATE_VAR_DIR": str(tmp_path), "ABGATE_PORT": str(free_port()),
             "ABGATE_PREFIX": "shared", "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models")}  # fmt: skip
-    with _abgate(env, "serve", "--workers", "1") as first:
+    with _abgate(env, "serve", "--workers", "1", skip=2) as first:
+        # (its first two lines: the admin token it generated, as none was set, and how to
+        # make per-person tokens with it)
         assert first.startswith("embedded redis-server on "), first
         with _abgate(env, "worker") as line:
             assert line.startswith("using the embedded redis-server on "), line
             assert line.split()[5] == first.split()[3]  # the same URL
+
+
+def test_serve_generates_an_admin_token_when_none_is_set_and_refuses_the_demo_one(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ABGATE_ADMIN_TOKEN")}
+    env |= {"ABGATE_VAR_DIR": str(tmp_path), "ABGATE_PORT": str(free_port()),
+            "ABGATE_PREFIX": "tok", "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models")}  # fmt: skip
+    with _abgate(env, "serve", "--workers", "1") as first:
+        assert first.startswith("admin token for this run"), first
+        assert first.split()[-1].startswith("abg_") and len(first.split()[-1]) > 40
+    refused = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--workers", "1"],
+        env=env | {"ABGATE_ADMIN_TOKEN": "dev-admin-token"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "demo token" in refused.stderr
+    assert "Traceback" not in refused.stderr

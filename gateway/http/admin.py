@@ -8,10 +8,13 @@ import orjson
 from aiohttp import web
 
 from gateway.config import phase_stats_id, routing_to_dict
+from gateway.dashboard.chart import lift_chart
 from gateway.errors import RequestError
+from gateway.evaluations import read_history
 from gateway.http.errors import json_response
 from gateway.http.lifecycle import experiment_view
 from gateway.http.state import GATEWAY
+from gateway.http.static import STATIC
 from gateway.records import EvaluationRecord
 from gateway.variant_stats import read_variant_stats
 
@@ -53,6 +56,37 @@ async def get_experiment(request: web.Request) -> web.Response:
             record |= {"weights": list(info.weights), "started_at": info.started_at}
     data["phase_results"] = phases
     return json_response(data)
+
+
+async def history(request: web.Request) -> web.Response:
+    """Every evaluation of one experiment, oldest first (thinned to a bounded number of points
+    for a long experiment), for a chart of the lift and its interval over time."""
+    gw = request.app[GATEWAY]
+    key = request.match_info["key"]
+    experiment_view(gw.router.config, key)
+    points = await gw.redis_guard.read(lambda: read_history(gw.redis, gw.keys, key))
+    return json_response({"experiment": key, "points": points})
+
+
+async def chart(request: web.Request) -> web.Response:
+    """The lift of each arm with its interval over time, drawn as SVG (for the dashboard)."""
+    gw = request.app[GATEWAY]
+    key = request.match_info["key"]
+    experiment_view(gw.router.config, key)
+    points = await gw.redis_guard.read(lambda: read_history(gw.redis, gw.keys, key))
+    return web.Response(
+        text=lift_chart(points, f"lift of each arm of {key} over time"),
+        content_type="image/svg+xml",
+    )
+
+
+async def dashboard(request: web.Request) -> web.FileResponse:
+    """The results dashboard (its data come from the API with the person's token)."""
+    return web.FileResponse(STATIC / "dashboard.html")
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/dashboard")
 
 
 MAX_PERIODS_SHOWN = 200

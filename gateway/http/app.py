@@ -10,17 +10,23 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from gateway import metrics
+from gateway.access.refusals import RefusalAudit
+from gateway.access.tokens import Authenticator, TokenStore
 from gateway.config import RoutingConfig, load_routing_file
 from gateway.control.actors import GATEWAY_STARTUP
 from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
+from gateway.errors import ConfigError
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
-from gateway.http import admin, events, health, lifecycle, models, search, shadow
+from gateway.http import admin, openapi
+from gateway.http.auth import ROLES, auth_middleware
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
+from gateway.http.routes import add_routes
 from gateway.http.server import HANDLER_ARGS
 from gateway.http.state import GATEWAY, Gateway
+from gateway.http.static import STATIC
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
@@ -33,7 +39,7 @@ from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow_client import ShadowClient
 from gateway.redis_client import redis_client
 from gateway.router.assign import Router
-from gateway.settings import Settings
+from gateway.settings import DEMO_ADMIN_TOKEN, Settings
 
 log = logging.getLogger("abgate.gateway")
 
@@ -80,20 +86,21 @@ async def wait_for_routed_versions(
         await asyncio.sleep(0.2)
 
 
-def warn_about_the_demo_token(settings: Settings) -> None:
+def refuse_the_demo_token(settings: Settings) -> None:
+    """Outside the demo, the well-known token would let anyone who reaches the port change
+    production: a gateway refuses to start with it (``abgate serve`` generates a token)."""
     if settings.admin_token_is_default and not settings.demo:
-        log.warning(
-            "ABGATE_ADMIN_TOKEN is not set: the admin API accepts the demo token %r, which "
-            "anyone can read in the README. Set ABGATE_ADMIN_TOKEN to a secret before this "
-            "gateway is reachable by anyone else.",
-            settings.admin_token,
+        raise ConfigError(
+            "ABGATE_ADMIN_TOKEN",
+            f"is unset or the demo token {DEMO_ADMIN_TOKEN!r}, which anyone can read in the "
+            "README; set a secret (abgate serve generates one when it is unset)",
         )
 
 
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware],
+        middlewares=[error_middleware, auth_middleware],
         handler_args=HANDLER_ARGS,
     )
 
@@ -102,7 +109,7 @@ def build_app(settings: Settings) -> web.Application:
             raise RuntimeError(
                 "REDIS_URL must be set for the gateway process (abgate serve sets it)"
             )
-        warn_about_the_demo_token(settings)
+        refuse_the_demo_token(settings)
         redis = redis_client(settings.redis_url)
         policy = BatchPolicy(
             settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue
@@ -111,6 +118,7 @@ def build_app(settings: Settings) -> web.Application:
         registry = ModelRegistry()
         keys = Keys(settings.prefix)
         store = ConfigStore(redis, keys)
+        tokens = TokenStore(redis, keys)
         model_store = ModelStore(redis, keys)
         artifacts = ArtifactStore(settings.models_dir)
         registrar = Registrar(
@@ -151,6 +159,9 @@ def build_app(settings: Settings) -> web.Application:
                 settings.intra_op_threads,
                 settings.shadow_cpu_share,
             ),
+            tokens,
+            Authenticator(tokens, settings.admin_token, redis_down=lambda: not sink.redis_ok),
+            RefusalAudit(redis, keys),
         )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 
@@ -186,32 +197,12 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.on_shutdown.append(drain)
-    app.router.add_post("/v1/search", search.search)
-    app.router.add_post("/v1/events", events.events)
-    app.router.add_get("/v1/experiments", admin.list_experiments)
-    app.router.add_post("/v1/experiments", lifecycle.create)
-    app.router.add_get("/v1/experiments/{key}", admin.get_experiment)
-    app.router.add_patch("/v1/experiments/{key}", lifecycle.patch)
-    app.router.add_post("/v1/experiments/{key}/start", lifecycle.start)
-    app.router.add_post("/v1/experiments/{key}/stop", lifecycle.stop)
-    app.router.add_post("/v1/experiments/{key}/promote", lifecycle.promote)
-    app.router.add_post("/v1/experiments/{key}/archive", lifecycle.archive)
-    app.router.add_get("/v1/production", lifecycle.get_production)
-    app.router.add_put("/v1/production", lifecycle.put_production)
-    app.router.add_post("/v1/production/rollback", lifecycle.rollback_production)
-    app.router.add_get("/v1/shadow", shadow.list_shadows)
-    app.router.add_put("/v1/shadow/{version}", shadow.set_shadow)
-    app.router.add_delete("/v1/shadow/{version}", shadow.stop_shadow)
-    app.router.add_post("/v1/freeze", lifecycle.freeze)
-    app.router.add_delete("/v1/freeze", lifecycle.unfreeze)
-    app.router.add_get("/v1/audit", admin.audit)
-    app.router.add_get("/v1/models", models.list_models)
-    app.router.add_post("/v1/models", models.register)
-    app.router.add_get("/v1/models/{version}", models.get_model)
-    app.router.add_delete("/v1/models/{version}", models.retire)
-    app.router.add_post("/v1/models/{version}/override", models.override)
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.prometheus)
-    app.router.add_get("/metrics.json", health.metrics_json)
+    app[ROLES] = add_routes(app)
+    # Public pages: the API reference and the dashboard (their data come from the API, with the
+    # caller's token), and the files they load from the package.
+    app.router.add_get("/openapi.json", openapi.openapi_json)
+    app.router.add_get("/docs", openapi.docs)
+    app.router.add_get("/dashboard", admin.dashboard)
+    app.router.add_get("/", admin.home)
+    app.router.add_static("/static", STATIC)
     return app

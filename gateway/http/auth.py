@@ -1,31 +1,102 @@
-"""The admin bearer token: compared as bytes in constant time; refused attempts logged, throttled."""
+"""Who is calling: the bearer token → a principal, checked against the role its route needs.
+
+The middleware runs before any handler reads a body. A route's role comes from the route table
+(:mod:`gateway.http.routes`); a route not in it (the data plane, health, docs) is public. The
+principal's name is the actor of every change the request makes: it comes from the token,
+never from a header.
+"""
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 from aiohttp import web
 
-from gateway.errors import Unauthorized
-from gateway.http.state import Gateway
+from gateway.access.refusals import ANONYMOUS, Refusal
+from gateway.access.roles import Principal, Role
+from gateway.errors import Forbidden, RequestError, Unauthorized
+from gateway.http.state import GATEWAY
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+PRINCIPAL: Final = web.RequestKey("abgate.principal", Principal)
+ROLES: Final = web.AppKey("abgate.roles", dict[tuple[str, str], Role])
+# Older clients named the actor in this header; it is refused unless it names the token's owner.
+ACTOR_HEADER: Final = "X-Abgate-Actor"
 
 
-def require_admin(request: web.Request, gw: Gateway) -> None:
-    """Raise :class:`Unauthorized` unless the request carries the admin bearer token."""
-    header = request.headers.get("Authorization")
+def bearer(headers: Mapping[str, str]) -> tuple[str | None, str]:
+    """(token, '') or (None, why not)."""
+    header = headers.get("Authorization")
     if header is None:
-        why = "no Authorization header"
-    else:
-        scheme, _, token = header.partition(" ")
-        # Header values arrive as str decoded with surrogateescape; bytes compare any of them.
-        given = token.strip().encode("utf-8", "surrogateescape")
-        if scheme.lower() != "bearer":
-            why = "not a bearer token"
-        elif hmac.compare_digest(given, gw.settings.admin_token.encode()):
-            return
-        else:
-            why = "wrong bearer token"
-    gw.refusals.warning(
-        "refused %s %s from %s: %s", request.method, request.path, request.remote, why
+        return None, "no Authorization header"
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, "expected 'Authorization: Bearer <token>'"
+    return token.strip(), ""
+
+
+def needed_role(request: web.Request) -> Role | None:
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None:
+        return None
+    method = "GET" if request.method == "HEAD" else request.method
+    return request.app[ROLES].get((method, resource.canonical))
+
+
+async def authenticate(request: web.Request) -> Principal | None:
+    """The caller, or None when no token was sent (a wrong token is refused here)."""
+    gw = request.app[GATEWAY]
+    token, why = bearer(request.headers)
+    if token is None:
+        if "Authorization" in request.headers:
+            await _refuse(request, ANONYMOUS, "bad_token", why)
+        return None
+    principal = await gw.authenticator.identify(token)
+    if principal is None:
+        await _refuse(request, ANONYMOUS, "bad_token", "unknown or revoked token")
+    return principal
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    needed = needed_role(request)
+    if needed is None:
+        return await handler(request)
+    principal = await authenticate(request)
+    if principal is None:
+        await _refuse(request, ANONYMOUS, "no_token", "no Authorization header")
+    assert principal is not None
+    if not principal.may(needed):
+        await _refuse(
+            request,
+            principal.name,
+            "role",
+            f"{principal.name} is {principal.role.label}; this needs {needed.label}",
+        )
+    claimed = request.headers.get(ACTOR_HEADER)
+    if claimed is not None and claimed != principal.name:
+        raise RequestError(
+            ACTOR_HEADER,
+            f"the actor is the token's owner, {principal.name!r}, not a header "
+            f"({claimed[:64]!r}); drop the header or use {claimed[:64]!r}'s own token",
+        )
+    request[PRINCIPAL] = principal
+    return await handler(request)
+
+
+def actor(request: web.Request) -> str:
+    """The name the audit trail records for this request's changes."""
+    return request[PRINCIPAL].name
+
+
+async def _refuse(request: web.Request, who: str, reason: str, detail: str) -> None:
+    gw = request.app[GATEWAY]
+    await gw.refusal_audit.record(
+        Refusal(who, reason, request.method, request.path, request.remote, detail)
     )
-    raise Unauthorized("missing or wrong bearer token")
+    if reason == "role":
+        raise Forbidden(detail)
+    raise Unauthorized(f"missing or wrong bearer token ({detail})")

@@ -99,8 +99,7 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
     if isinstance(exc, ConfigError):
         return error_response(422, "invalid_config", str(exc), exc.where)
     if isinstance(exc, Unauthorized):
-        counters.unauthorized += 1
-        metrics.REFUSED.inc()
+        counters.unauthorized += 1  # counted by reason in abgate_refused_total by the auth layer
         return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, Forbidden):
         return error_response(403, "forbidden", str(exc))

@@ -6,7 +6,7 @@ import time
 
 from aiohttp import web
 
-from gateway.http.body import read_json
+from gateway.http.body import read_json_bytes
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 from gateway.schema import parse_outcomes
@@ -14,7 +14,7 @@ from gateway.schema import parse_outcomes
 
 async def events(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = await read_json(request, gw)
+    body = await read_json_bytes(request, gw)
     outcomes = parse_outcomes(body, now=time.time())  # all-or-nothing: validated before any is kept
     gw.sink.put_many([(gw.keys.outcomes, o.to_json()) for o in outcomes])
     gw.counters.events += len(outcomes)

@@ -12,9 +12,8 @@ from redis.exceptions import RedisError
 
 from gateway.config import RoutingConfig, experiment_to_dict
 from gateway.control import changes
-from gateway.control.actors import http_actor
 from gateway.errors import Conflict, NotFound, RequestError, Unavailable
-from gateway.http.auth import require_admin
+from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
@@ -27,10 +26,10 @@ async def apply_change(
     reason: str,
 ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
     """One audited change by the caller; refused if it routes to a version not ready everywhere."""
-    actor = http_actor(request.headers.get("X-Abgate-Actor"))
+    who = actor(request)
     gw.redis_guard.check()
     try:
-        result = await gw.store.change(compute, actor=actor, reason=reason, check=gw.routing_check)
+        result = await gw.store.change(compute, actor=who, reason=reason, check=gw.routing_check)
     except (RedisError, OSError) as exc:
         gw.redis_guard.failed()
         raise Unavailable(
@@ -56,7 +55,6 @@ def _routing(config: RoutingConfig) -> dict[str, Any]:
 
 async def create(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     body = await read_json(request, gw)
     if not isinstance(body, dict):
         raise RequestError("$", "expected an object: the experiment's fields, as in the TOML file")
@@ -73,7 +71,6 @@ async def create(request: web.Request) -> web.Response:
 
 async def patch(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     key = request.match_info["key"]
     experiment_view(gw.router.config, key)  # 404 before reading the body
     body = await read_json(request, gw)
@@ -97,7 +94,6 @@ def _verb(
 
     async def handler(request: web.Request) -> web.Response:
         gw = request.app[GATEWAY]
-        require_admin(request, gw)
         key = request.match_info["key"]
         experiment_view(gw.router.config, key)
         body = object_fields(await read_optional_json(request, gw), allowed)
@@ -145,7 +141,6 @@ async def get_production(request: web.Request) -> web.Response:
 
 async def put_production(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     body = object_fields(await read_json(request, gw), ("version", "reason"), ("version", "reason"))
     version_id = body["version"]
     if not isinstance(version_id, str) or not version_id:
@@ -159,7 +154,6 @@ async def put_production(request: web.Request) -> web.Response:
 async def rollback_production(request: web.Request) -> web.Response:
     """Back to the production before the current one, in one call."""
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
     reason = reason_field(body, required=True)
     history = await gw.redis_guard.read(lambda: gw.store.production_history(1))
@@ -183,7 +177,6 @@ async def rollback_production(request: web.Request) -> web.Response:
 
 async def freeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
     reason = reason_field(body, required=True)
     return await _routing_change(request, gw, changes.freeze, f"freeze: {reason}")
@@ -191,7 +184,6 @@ async def freeze(request: web.Request) -> web.Response:
 
 async def unfreeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
     body = object_fields(await read_optional_json(request, gw), ("reason",))
     reason = reason_field(body, required=False)
     return await _routing_change(

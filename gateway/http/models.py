@@ -9,10 +9,10 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.control.actors import http_actor
 from gateway.errors import PayloadTooLarge, RequestError, RequestTimeout, UnsupportedMediaType
-from gateway.http.auth import require_admin
+from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
@@ -82,8 +82,7 @@ async def _upload(part: BodyPartReader, target: Path, limit: int) -> None:
 async def register(request: web.Request) -> web.Response:
     """``multipart/form-data`` with a ``card`` part (JSON) and a ``model`` part (the ONNX file)."""
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
-    actor = http_actor(request.headers.get("X-Abgate-Actor"))
+    who = actor(request)
     if request.content_type != "multipart/form-data":
         raise UnsupportedMediaType(
             "Content-Type",
@@ -110,7 +109,7 @@ async def register(request: web.Request) -> web.Response:
         raise RequestTimeout(
             "model", f"upload not complete in {gw.settings.upload_timeout_s:g} s"
         ) from None
-    except ValueError as exc:  # a malformed multipart body
+    except (ValueError, HttpProcessingError) as exc:  # a malformed multipart body (or part)
         gw.artifacts.discard(upload)
         raise RequestError("$", f"malformed multipart body: {exc}") from None
     except BaseException:
@@ -134,9 +133,9 @@ async def register(request: web.Request) -> web.Response:
         gw.artifacts.discard(upload)
         raise
     gw.redis_guard.check()
-    card, new = await gw.registrar.register(declaration, upload, actor, reason or "registered")
+    card, new = await gw.registrar.register(declaration, upload, who, reason or "registered")
     if new or card.state == "gating":
-        gw.follower.gate_in_background(card.version, actor)
+        gw.follower.gate_in_background(card.version, who)
     return json_response(
         _card_json(card, await _loaded_by(gw)) | {"created": new}, status=202 if new else 200
     )
@@ -144,12 +143,11 @@ async def register(request: web.Request) -> web.Response:
 
 async def retire(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
-    actor = http_actor(request.headers.get("X-Abgate-Actor"))
+    who = actor(request)
     version = parse_version(request.match_info["version"], "version")
     body = object_fields(await read_optional_json(request, gw), ("reason",))
     gw.redis_guard.check()
-    card = await gw.registrar.retire(version, gw.router.config, actor, reason_field(body, False))
+    card = await gw.registrar.retire(version, gw.router.config, who, reason_field(body, False))
     gw.follower.kick()
     return json_response(_card_json(card, await _loaded_by(gw)))
 
@@ -157,12 +155,11 @@ async def retire(request: web.Request) -> web.Response:
 async def override(request: web.Request) -> web.Response:
     """An admin lets a version whose gates failed take traffic anyway; the reason is audited."""
     gw = request.app[GATEWAY]
-    require_admin(request, gw)
-    actor = http_actor(request.headers.get("X-Abgate-Actor"))
+    who = actor(request)
     version = parse_version(request.match_info["version"], "version")
     body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
     reason = reason_field(body, required=True)
     gw.redis_guard.check()
-    card = await gw.registrar.override(version, actor, reason)
+    card = await gw.registrar.override(version, who, reason)
     gw.follower.kick()
     return json_response(_card_json(card, await _loaded_by(gw)))

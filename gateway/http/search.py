@@ -17,7 +17,7 @@ from aiohttp import web
 
 from gateway.config import phase_stats_id
 from gateway.errors import InferenceError, Overloaded
-from gateway.http.body import read_json
+from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
@@ -61,7 +61,7 @@ async def _score(
 
 async def search(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = await read_json(request, gw)
+    body = await read_json_bytes(request, gw)
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)

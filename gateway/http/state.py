@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from gateway.access.refusals import RefusalAudit
+from gateway.access.tokens import Authenticator, TokenStore
 from gateway.config import RoutingConfig
 from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
@@ -27,7 +28,6 @@ from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow_client import ShadowClient
 from gateway.router.assign import Router
 from gateway.settings import Settings
-from gateway.throttled_log import ThrottledLog
 
 
 @dataclass
@@ -60,15 +60,15 @@ class Gateway:
     follower: ModelFollower
     ops: OpsMeter
     shadow: ShadowClient
+    tokens: TokenStore
+    authenticator: Authenticator
+    refusal_audit: RefusalAudit
     watcher: ConfigWatcher | None = None
     counters: Counters = field(default_factory=Counters)
     draining: bool = False
     # Deadlines of the body reads in progress: draining moves them all to now.
     body_reads: set[asyncio.Timeout] = field(default_factory=set)
     redis_guard: RedisGuard = field(default_factory=RedisGuard)
-    refusals: ThrottledLog = field(
-        default_factory=lambda: ThrottledLog(logging.getLogger("abgate.auth"))
-    )
 
     async def routing_check(self, old: RoutingConfig, new: RoutingConfig) -> None:
         """Refuse a change that names an unknown or retired version (a draft included), or

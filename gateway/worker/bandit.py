@@ -24,6 +24,7 @@ from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import rebalance
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
+from gateway.evaluations import store_evaluation
 from gateway.keys import Keys
 from gateway.records import DecisionRecord, EvaluationRecord
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
@@ -193,5 +194,5 @@ async def run_bandit(
             await redis.hset(keys.bandit_periods(key), str(period + 1), orjson.dumps(list(w)))
             record = replace(record, applied_version=version)
             log.info("bandit %s: %s -> config version %d", key, why, version)
-    await redis.hset(keys.decisions, key, record.encode())
+    await store_evaluation(redis, keys, key, key, record)
     return record

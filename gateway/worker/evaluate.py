@@ -42,6 +42,7 @@ from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import advance_ramp
 from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
+from gateway.evaluations import store_evaluation
 from gateway.keys import Keys
 from gateway.ops.guardrails import OpsLimits, breaches, parse_ops
 from gateway.records import (
@@ -403,7 +404,7 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         breached = await _operational_breaches(redis, keys, experiment)
         if breached:
             record = record.rolled_back(experiment.control.name, breached)
-        await redis.hset(keys.decisions, sid, record.encode())
+        await store_evaluation(redis, keys, sid, experiment.key, record)
         record, concluded = await apply_conclusion(store, experiment, record)
         if not concluded and experiment.ramp:
             await _advance_ramp(store, experiment, record, started, now)

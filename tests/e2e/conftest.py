@@ -15,6 +15,7 @@ from gateway.redis_server import free_port
 from gateway.settings import Settings
 from tests.conftest import TEST_CONFIGS
 from tests.live import gateway_env
+from tests.tokens import auth
 
 
 @dataclass
@@ -50,7 +51,8 @@ def seeded_system(settings: Settings, routing: str) -> Iterator[System]:
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
-    async with session.get(url) as response:
+    """GET as a viewer; the answer must be 200 JSON."""
+    async with session.get(url, headers=auth("vera")) as response:
         assert response.status == 200, await response.text()
         return await response.json()
 

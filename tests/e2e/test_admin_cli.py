@@ -17,12 +17,13 @@ from gateway.settings import ROOT
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System
 from tests.live import gateway_env
+from tests.tokens import token_of
 
 
 def _abgate(
-    system: System | None, *args: str, url: str | None = None
+    system: System | None, *args: str, url: str | None = None, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ABGATE_ADMIN_TOKEN="test-token", ABGATE_ACTOR="dave")
+    env = dict(os.environ, ABGATE_TOKEN=token or token_of("dave"))
     base = url or (system.base_url if system else "")
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args, "--url", base],
@@ -126,3 +127,25 @@ def test_get_ramp_watch_audit_version_and_the_url_from_the_environment(system: S
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert listed.returncode == 0 and json.loads(listed.stdout)["production"]
+
+
+def test_tokens_create_whoami_refuse_and_revoke(system: System) -> None:
+    created = _json(_abgate(system, "tokens", "create", "zoe", "--role", "experimenter"))
+    token = created["token"]
+    assert created["role"] == "experimenter" and created["created_by"] == "dave"
+    assert _json(_abgate(system, "whoami", token=token)) == {"name": "zoe", "role": "experimenter"}
+    listed = _json(_abgate(system, "tokens", "list"))["tokens"]
+    assert {"zoe", "vera"} <= {t["name"] for t in listed}
+    assert all("token" not in t and "sha256" not in t for t in listed)
+    # An experimenter ramps (audited as zoe) but may not move production.
+    ramped = _abgate(system, "experiments", "ramp", "better", "--coverage", "0.6", "--reason", "r",
+                     token=token)  # fmt: skip
+    assert ramped.returncode == 0, ramped.stderr
+    assert _json(_abgate(system, "audit", "--json", "--count", "1"))["entries"][0]["actor"] == "zoe"
+    refused = _abgate(system, "production", "set", "cand-v2", "--reason", "r", token=token)
+    assert refused.returncode != 0 and "403" in refused.stderr and "needs admin" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    _json(_abgate(system, "tokens", "revoke", "zoe"))
+    time.sleep(1.2)  # every process re-reads the tokens at least once a second
+    gone = _abgate(system, "whoami", token=token)
+    assert gone.returncode != 0 and "401" in gone.stderr

@@ -16,8 +16,9 @@ import pytest
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System, seeded_system
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "erin"}
+AUTH = auth("erin")
 SHOPPERS = 2000
 
 
@@ -50,7 +51,9 @@ async def test_returning_shoppers_bring_their_history_as_the_covariate(fresh: Sy
         assert during.errors == 0
         data: dict[str, Any] = {}
         for _ in range(50):
-            async with session.get(f"{base}/v1/experiments/cuped") as response:
+            async with session.get(
+                f"{base}/v1/experiments/cuped", headers=auth("vera")
+            ) as response:
                 data = await response.json()
             evaluation = data["last_evaluation"]
             if evaluation and evaluation["tuning_units"] is not None:

@@ -10,6 +10,7 @@ import aiohttp
 
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System
+from tests.tokens import auth
 
 CHUNK = 1500
 MAX_SHOPPERS = 30_000
@@ -18,7 +19,7 @@ MAX_SHOPPERS = 30_000
 async def _experiments(base: str) -> dict[str, dict]:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(base + "/v1/experiments") as response,
+        session.get(base + "/v1/experiments", headers=auth("vera")) as response,
     ):
         return {e["key"]: e for e in (await response.json())["experiments"]}
 
@@ -26,7 +27,7 @@ async def _experiments(base: str) -> dict[str, dict]:
 async def _audit(base: str) -> list[dict]:
     async with (
         aiohttp.ClientSession() as session,
-        session.get(base + "/v1/audit?count=50") as response,
+        session.get(base + "/v1/audit?count=50", headers=auth("vera")) as response,
     ):
         return (await response.json())["entries"]
 
@@ -55,7 +56,7 @@ async def test_promote_better_rollback_worse_keep_aa(system: System, worker: Non
     # The promotion moved production to the winner in the same change; the roll-back left it.
     async with (
         aiohttp.ClientSession() as session,
-        session.get(system.base_url + "/v1/production") as response,
+        session.get(system.base_url + "/v1/production", headers=auth("vera")) as response,
     ):
         production = await response.json()
     assert production["production"] == "cand-v2"

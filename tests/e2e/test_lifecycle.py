@@ -20,8 +20,9 @@ from sim.shoppers import ShopperTraffic
 from tests.conftest import TEST_CONFIGS
 from tests.e2e.conftest import System, running_system
 from tests.http.test_models import form
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "carol"}
+AUTH = auth("carol")
 CHUNK = 1500
 MAX_SHOPPERS = 30_000
 

@@ -29,6 +29,7 @@ def test_a_second_deployment_on_the_same_port_is_refused(system: System, tmp_pat
         "ABGATE_ROUTING": str(settings.routing_file),
         "ABGATE_PORT": str(port),
         "ABGATE_DEPLOYMENT": "intruder",
+        "ABGATE_ADMIN_TOKEN": "intruder-secret",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     done = subprocess.run(

@@ -7,6 +7,7 @@ import time
 import aiohttp
 
 from tests.e2e.conftest import System
+from tests.tokens import auth
 
 
 async def _versions_by_pid(
@@ -46,7 +47,9 @@ async def test_both_processes_serve_the_new_config_within_one_second(system: Sys
             )
         # ... and it is really the new config that they serve, not just the number.
         for _ in range(20):
-            async with session.get(system.base_url + "/v1/experiments") as response:
+            async with session.get(
+                system.base_url + "/v1/experiments", headers=auth("vera")
+            ) as response:
                 data = await response.json()
             better = next(e for e in data["experiments"] if e["key"] == "better")
             assert better["coverage"] == 0.5

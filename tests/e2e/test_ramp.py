@@ -16,8 +16,9 @@ import pytest
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System, get_json, seeded_system
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "erin"}
+AUTH = auth("erin")
 CHUNK = 1500
 
 

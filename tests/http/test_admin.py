@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "alice"}
+AUTH = auth("alice")
 
 
 async def test_patch_applies_audits_and_serves_the_new_split(
@@ -29,7 +30,9 @@ async def test_patch_applies_audits_and_serves_the_new_split(
     }
     assert gateway.router.config.experiment("better").phase == 1
     assert gateway.router.version == data["version"]
-    entry = (await (await client.get("/v1/audit?count=1")).json())["entries"][0]
+    entry = (await (await client.get("/v1/audit?count=1", headers=auth("vera"))).json())["entries"][
+        0
+    ]
     assert (entry["actor"], entry["reason"], entry["version"]) == ("alice", "ramp", data["version"])
     # Everyone in the experiment now gets the candidate.
     variants = set()
@@ -51,7 +54,7 @@ async def test_a_no_op_patch_changes_no_version(client: TestClient, gateway: Gat
 
 
 async def test_experiment_view_and_models(client: TestClient) -> None:
-    data = await (await client.get("/v1/experiments/better")).json()
+    data = await (await client.get("/v1/experiments/better", headers=auth("vera"))).json()
     assert data["key"] == "better" and data["stats"] == {} and data["last_evaluation"] is None
-    models = (await (await client.get("/v1/models")).json())["models"]
+    models = (await (await client.get("/v1/models", headers=auth("vera"))).json())["models"]
     assert {m["version"] for m in models} >= {"prod-v1", "cand-v2", "worse-v0"}

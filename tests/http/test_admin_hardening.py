@@ -15,11 +15,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.errors import ConfigError
-from gateway.http.app import build_app
+from gateway.http.app import build_app, refuse_the_demo_token
 from gateway.http.state import GATEWAY, Gateway
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import Settings
 from tests.http.conftest import GatewayTestServer
+from tests.tokens import auth
 
 AUTH = {"Authorization": "Bearer test-token"}
 
@@ -33,25 +34,24 @@ def test_an_empty_admin_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert Settings.from_env().admin_token == "s3cret"
 
 
-async def test_the_demo_token_is_announced_loudly_outside_the_demo(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+async def test_a_gateway_refuses_to_start_with_the_demo_token_outside_the_demo(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ABGATE_ADMIN_TOKEN", raising=False)
-    monkeypatch.delenv("ABGATE_DEMO", raising=False)
-    defaults = Settings.from_env()
-    assert defaults.admin_token == "dev-admin-token" and defaults.admin_token_is_default
+    for raw in (None, "dev-admin-token"):
+        if raw is None:
+            monkeypatch.delenv("ABGATE_ADMIN_TOKEN", raising=False)
+        else:
+            monkeypatch.setenv("ABGATE_ADMIN_TOKEN", raw)
+        defaults = Settings.from_env()
+        assert defaults.admin_token == "dev-admin-token" and defaults.admin_token_is_default
     demo_like = replace(
-        settings, admin_token=defaults.admin_token, admin_token_is_default=True, demo=False
+        settings, admin_token="dev-admin-token", admin_token_is_default=True, demo=False
     )
-    with caplog.at_level(logging.WARNING, logger="abgate.gateway"):
-        async with TestClient(GatewayTestServer(build_app(demo_like))):
-            pass
-    assert "ABGATE_ADMIN_TOKEN is not set" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="abgate.gateway"):
-        async with TestClient(GatewayTestServer(build_app(replace(demo_like, demo=True)))):
-            pass
-    assert "ABGATE_ADMIN_TOKEN is not set" not in caplog.text
+    with pytest.raises(ConfigError, match=r"ABGATE_ADMIN_TOKEN.*demo token"):
+        refuse_the_demo_token(demo_like)  # the first step of a gateway's start
+    async with TestClient(GatewayTestServer(build_app(replace(demo_like, demo=True)))) as c:
+        response = await c.get("/v1/whoami", headers={"Authorization": "Bearer dev-admin-token"})
+        assert (await response.json()) == {"name": "admin", "role": "admin"}
 
 
 async def test_a_bearer_header_with_no_token_is_refused(client: TestClient) -> None:
@@ -75,37 +75,44 @@ async def test_refused_attempts_are_logged_without_flooding(
             assert response.status == 401
     lines = [r for r in caplog.records if r.name == "abgate.auth"]
     assert lines and "refused PATCH /v1/experiments/better" in lines[0].getMessage()
-    assert "wrong bearer token" in lines[0].getMessage()
+    assert "unknown or revoked token" in lines[0].getMessage()
     assert len(lines) < 20  # throttled: one line a second, with a count of the rest
 
 
-@pytest.mark.parametrize("actor", ["decision-loop", "Decision-Loop", "worker-startup"])
-async def test_system_actors_cannot_be_claimed_over_http(
-    client: TestClient, gateway: Gateway, actor: str
+@pytest.mark.parametrize("name", ["decision-loop", "Decision-Loop", "worker-startup", "admin"])
+async def test_no_token_may_bear_the_name_of_abgates_own_actors(
+    client: TestClient, gateway: Gateway, name: str
 ) -> None:
-    before = await gateway.redis.xlen(gateway.keys.audit)
-    response = await client.patch(
-        "/v1/experiments/better",
-        json={"coverage": 0.5},
-        headers=AUTH | {"X-Abgate-Actor": actor},
+    response = await client.post(
+        "/v1/tokens", json={"name": name, "role": "viewer"}, headers=auth("alice")
     )
-    assert response.status == 403
-    assert "reserved for abgate's own processes" in (await response.json())["error"]["message"]
-    assert await gateway.redis.xlen(gateway.keys.audit) == before
+    assert response.status == 400
+    assert "reserved" in (await response.json())["error"]["message"]
+    assert await gateway.redis.hget(gateway.keys.tokens, name) is None
 
 
-async def test_a_person_may_name_themselves(client: TestClient, gateway: Gateway) -> None:
+async def test_the_actor_comes_from_the_token_not_a_header(
+    client: TestClient, gateway: Gateway
+) -> None:
     response = await client.patch(
-        "/v1/experiments/better",
-        json={"coverage": 0.5},
-        headers=AUTH | {"X-Abgate-Actor": "alice@example.com"},
+        "/v1/experiments/better", json={"coverage": 0.5}, headers=auth("alice")
     )
     assert response.status == 200
-    assert (await gateway.store.audit_log(1))[0]["actor"] == "alice@example.com"
-    bad = await client.patch(
-        "/v1/experiments/better", json={"coverage": 0.4}, headers=AUTH | {"X-Abgate-Actor": "a b"}
+    assert (await gateway.store.audit_log(1))[0]["actor"] == "alice"
+    before = await gateway.redis.xlen(gateway.keys.audit)
+    claimed = await client.patch(
+        "/v1/experiments/better",
+        json={"coverage": 0.4},
+        headers=auth("alice") | {"X-Abgate-Actor": "bob"},
     )
-    assert bad.status == 400 and (await bad.json())["error"]["where"] == "X-Abgate-Actor"
+    assert claimed.status == 400 and (await claimed.json())["error"]["where"] == "X-Abgate-Actor"
+    assert await gateway.redis.xlen(gateway.keys.audit) == before
+    same = await client.patch(
+        "/v1/experiments/better",
+        json={"coverage": 0.4},
+        headers=auth("alice") | {"X-Abgate-Actor": "alice"},
+    )
+    assert same.status == 200
 
 
 async def test_fifty_concurrent_patches_all_apply_with_no_lost_update(
@@ -164,7 +171,7 @@ async def test_admin_reads_during_a_redis_outage_are_fast_json_503s(
 ) -> None:
     client, redis = outage_client
     gw = client.server.app[GATEWAY]
-    assert (await client.get("/v1/experiments/better")).status == 200
+    assert (await client.get("/v1/experiments/better", headers=AUTH)).status == 200
     assert redis.process is not None
     if fault == "paused":
         os.kill(redis.process.pid, signal.SIGSTOP)
@@ -172,7 +179,7 @@ async def test_admin_reads_during_a_redis_outage_are_fast_json_503s(
         redis.stop()
     try:
         for path in ("/v1/experiments/better", "/v1/audit", "/v1/experiments/better"):
-            response = await client.get(path)
+            response = await client.get(path, headers=AUTH)
             assert response.status == 503, (path, await response.text())
             assert response.headers["Retry-After"].isdigit()
             assert (await response.json())["error"]["type"] == "unavailable"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
@@ -270,7 +271,7 @@ AUTH = ["Bearer fuzz-token"] * 3 + [
     "Bearer é",
     "bearer fuzz-token",
 ]
-ACTORS = [None] * 3 + ["alice", "decision-loop", "a b", "", "x" * 70, "Worker-Startup"]
+ACTORS = [None] * 3 + ["admin", "alice", "decision-loop", "a b", "", "x" * 70, "Worker-Startup"]
 Request = tuple[str, str, bytes | None, dict[str, str]]
 
 
@@ -448,5 +449,9 @@ def test_fuzzed_requests_get_json_4xx_and_change_nothing(live: Live) -> None:
     assert r.xlen(keys.exposures) == tally.searches, tally
     assert r.xlen(keys.outcomes) == tally.events, tally
     assert int(r.get(keys.version) or 0) == version_before + tally.changes
-    assert r.xlen(keys.audit) == audit_before + tally.changes
+    # Changes, and refusals (at most one entry per interval, with how many it held back).
+    new = [orjson.loads(f[b"e"]) for _, f in r.xrange(keys.audit)][audit_before:]
+    refusals = [e for e in new if "refused" in e]
+    assert len(new) - len(refusals) == tally.changes
+    assert refusals and all(e["actor"] in ("anonymous", "admin") for e in refusals)
     r.close()

@@ -9,8 +9,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "alice"}
+AUTH = auth("alice")
 
 
 def _new(key: str = "next", lo: float = 0.0, hi: float = 1.0, **extra: Any) -> dict[str, Any]:
@@ -85,7 +86,7 @@ async def test_create_edit_start_promote_archive(client: TestClient, gateway: Ga
     )
     assert gateway.router.config.production == "cand-v2"
     assert await _users_served(client, 50) == {"production": 50}
-    production = await _ok(await client.get("/v1/production"))
+    production = await _ok(await client.get("/v1/production", headers=auth("vera")))
     latest = production["history"][0]
     assert (latest["from"], latest["to"], latest["experiment"], latest["actor"]) == (
         "prod-v1",
@@ -102,7 +103,7 @@ async def test_create_edit_start_promote_archive(client: TestClient, gateway: Ga
     )
     assert gateway.router.version == version
     await _ok(await client.post("/v1/experiments/next/archive", headers=AUTH))
-    data = await _ok(await client.get("/v1/experiments/next"))
+    data = await _ok(await client.get("/v1/experiments/next", headers=auth("vera")))
     assert data["status"] == "archived" and data["outcome"] == "promoted"
 
 
@@ -116,14 +117,14 @@ async def test_production_rollback_and_history(client: TestClient, gateway: Gate
         await client.post("/v1/production/rollback", json={"reason": "pages slow"}, headers=AUTH)
     )
     assert back["production"] == "prod-v1" and gateway.router.config.production == "prod-v1"
-    history = (await _ok(await client.get("/v1/production")))["history"]
+    history = (await _ok(await client.get("/v1/production", headers=auth("vera"))))["history"]
     assert [(h["from"], h["to"]) for h in history] == [
         ("cand-v2", "prod-v1"),
         ("prod-v1", "cand-v2"),
         (None, "prod-v1"),
     ]
     assert "pages slow" in history[0]["reason"]
-    entry = (await _ok(await client.get("/v1/audit?count=1")))["entries"][0]
+    entry = (await _ok(await client.get("/v1/audit?count=1", headers=auth("vera"))))["entries"][0]
     assert entry["diff"] == [{"path": "production", "old": "cand-v2", "new": "prod-v1"}]
 
 
@@ -139,7 +140,7 @@ async def test_freeze_stops_everything_and_blocks_starts(
     await _error(await client.post("/v1/experiments/next/start", headers=AUTH), 409, "frozen")
     await _ok(await client.delete("/v1/freeze", headers=AUTH))
     await _ok(await client.post("/v1/experiments/next/start", headers=AUTH))
-    entries = (await _ok(await client.get("/v1/audit?count=4")))["entries"]
+    entries = (await _ok(await client.get("/v1/audit?count=4", headers=auth("vera"))))["entries"]
     assert [e["reason"] for e in entries] == ["started", "unfreeze", "created", "freeze: peak"]
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from gateway.http.state import Gateway
 from gateway.models.store import Heartbeat
 from tests.http.test_models import AUTH, card_of, register, wait_for
+from tests.tokens import auth
 
 
 async def test_a_version_not_ready_everywhere_cannot_take_traffic(
@@ -29,7 +30,7 @@ async def test_a_version_not_ready_everywhere_cannot_take_traffic(
         ],
     }
     assert (await client.post("/v1/experiments", json=experiment, headers=AUTH)).status == 201
-    card = await (await client.get("/v1/models/slow-v1")).json()
+    card = await (await client.get("/v1/models/slow-v1", headers=auth("vera"))).json()
     if card["state"] == "gating":  # the gates usually take ~0.2 s
         response = await client.post("/v1/experiments/try-slow/start", headers=AUTH)
         assert response.status == 409
@@ -56,7 +57,7 @@ async def test_a_version_not_ready_everywhere_cannot_take_traffic(
 
 
 async def test_invalid_version_ids_in_paths_are_refused(client: TestClient) -> None:
-    response = await client.get("/v1/models/bad%20id!")
+    response = await client.get("/v1/models/bad%20id!", headers=auth("vera"))
     assert response.status == 422
     assert (await response.json())["error"]["where"] == "version"
-    assert (await client.get("/v1/models/nope-v1")).status == 404
+    assert (await client.get("/v1/models/nope-v1", headers=auth("vera"))).status == 404

@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient
 from gateway.http.state import Gateway
 from gateway.ops.agreement import agreement, report
 from gateway.ops.histogram import bucket
+from tests.tokens import auth
 
-AUTH = {"Authorization": "Bearer test-token", "X-Abgate-Actor": "frank"}
+AUTH = auth("frank")
 
 
 def test_agreement_and_report() -> None:
@@ -62,7 +63,7 @@ async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
         assert page["assignments"] == []  # the response is production's, as before
     for _ in range(50):
         await asyncio.sleep(0.1)
-        data = await (await client.get("/v1/shadow")).json()
+        data = await (await client.get("/v1/shadow", headers=auth("vera"))).json()
         (shadow,) = data["shadows"]
         if shadow["searches"] + shadow["dropped"] >= 60:
             break
@@ -72,7 +73,9 @@ async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
     assert shadow["errors"] == 0
     assert 0.0 < shadow["overlap_at_10"] < 1.0 and -1.0 <= shadow["kendall_tau"] <= 1.0
     assert shadow["latency_ms"]["p50"] > 0 and shadow["score_std"] > 0
-    entry = (await (await client.get("/v1/audit?count=1")).json())["entries"][0]
+    entry = (await (await client.get("/v1/audit?count=1", headers=auth("vera"))).json())["entries"][
+        0
+    ]
     assert entry["diff"][0]["path"].startswith("shadows") and entry["actor"] == "frank"
     # A shadow must be registered, usable and not production; a share is in (0, 1].
     bad = [
@@ -118,7 +121,9 @@ async def test_an_experiment_can_require_a_passed_shadow_phase(
         await _search(client, f"s{i}")
         if i % 20 == 19:
             await asyncio.sleep(1.2)  # the figures reach Redis once a second
-            (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
+            (shadow,) = (await (await client.get("/v1/shadow", headers=auth("vera"))).json())[
+                "shadows"
+            ]
             if shadow["searches"] >= 30:
                 break
     assert shadow["searches"] >= 30
@@ -163,7 +168,7 @@ async def test_a_dead_shadow_worker_costs_searches_nothing_and_comes_back(
         await _search(client, f"r{i}")
     for _ in range(80):
         await asyncio.sleep(0.1)
-        (shadow,) = (await (await client.get("/v1/shadow")).json())["shadows"]
+        (shadow,) = (await (await client.get("/v1/shadow", headers=auth("vera"))).json())["shadows"]
         if shadow["scored"] >= 15:
             break
     assert shadow["dropped"] >= 20 and shadow["scored"] >= 15, shadow

@@ -1,0 +1,1 @@
+"""Who may do what: roles, per-person bearer tokens stored hashed, and the caller's identity."""

@@ -1,0 +1,202 @@
+"""Per-person bearer tokens, stored hashed in Redis, and the cache each process checks them with.
+
+A token is 32 random bytes (``abg_`` + URL-safe base64), shown once when created; Redis keeps
+only its SHA-256 (a salt or a slow hash adds nothing for a random 256-bit secret). A process
+compares the SHA-256 of the presented token with every known one in constant time
+(:func:`hmac.compare_digest`, no early exit), from a cache refreshed at most every
+``ttl_s``: a revoked token stops working within that time on every process.
+
+The admin token from the environment (``ABGATE_ADMIN_TOKEN``) is one more entry, never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from gateway.access.roles import Principal, Role
+from gateway.control.actors import SYSTEM_ACTORS
+from gateway.errors import Conflict, NotFound, RequestError
+from gateway.keys import Keys
+from gateway.throttled_log import ThrottledLog
+
+log = logging.getLogger("abgate.access")
+
+TOKEN_PREFIX: Final = "abg_"
+NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")
+# The name of the environment's admin token in the audit trail.
+ENV_ADMIN: Final = "admin"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_name(name: object, where: str = "$.name") -> str:
+    """A token's name: the person or tool it belongs to, written into the audit trail."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise RequestError(
+            where,
+            "expected 1-64 characters: letters, digits and . _ @ : + - "
+            f"(starting with a letter or digit), got {str(name)[:80]!r}",
+        )
+    if name.lower() in SYSTEM_ACTORS or name.lower() == ENV_ADMIN:
+        raise RequestError(where, f"{name!r} is reserved for abgate's own actors")
+    return name
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    role: Role
+    sha256: str
+    created_at: float
+    created_by: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "role": self.role.label,
+                "sha256": self.sha256,
+                "created_at": self.created_at,
+                "created_by": self.created_by,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, name: str, raw: bytes | str) -> TokenRecord:
+        data = orjson.loads(raw)
+        return cls(
+            name,
+            Role.parse(data["role"], f"tokens[{name!r}].role"),
+            str(data["sha256"]),
+            float(data["created_at"]),
+            str(data["created_by"]),
+        )
+
+    def view(self) -> dict[str, Any]:
+        """What the API shows of a token: never its hash."""
+        return {
+            "name": self.name,
+            "role": self.role.label,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
+
+
+class TokenStore:
+    """The tokens in Redis: one hash, name → record. Names are unique."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def all(self) -> list[TokenRecord]:
+        raw: Any = await self.redis.hgetall(self.keys.tokens)
+        return [
+            TokenRecord.from_json(k.decode() if isinstance(k, bytes) else k, v)
+            for k, v in raw.items()
+        ]
+
+    async def add(self, name: str, role: Role, token_sha256: str, actor: str) -> TokenRecord:
+        record = TokenRecord(check_name(name), role, token_sha256, time.time(), actor)
+        if not await self.redis.hsetnx(self.keys.tokens, name, record.to_json()):
+            raise Conflict(f"a token named {name!r} exists; revoke it first or pick another name")
+        return record
+
+    async def create(self, name: str, role: Role, actor: str) -> tuple[str, TokenRecord]:
+        """A new random token for ``name``: returned once, stored only as its hash."""
+        token = new_token()
+        return token, await self.add(name, role, hash_token(token), actor)
+
+    async def revoke(self, name: str) -> TokenRecord:
+        raw: Any = await self.redis.hget(self.keys.tokens, name)
+        if raw is None or not await self.redis.hdel(self.keys.tokens, name):
+            raise NotFound(f"no token named {name!r}")
+        return TokenRecord.from_json(name, raw)
+
+
+class Authenticator:
+    """Which principal a presented token belongs to, checked in constant time."""
+
+    def __init__(
+        self,
+        store: TokenStore,
+        env_admin_token: str | None,
+        ttl_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        redis_down: Callable[[], bool] = lambda: False,
+        read_timeout_s: float = 0.5,
+        retry_after_failure_s: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self.redis_down = redis_down
+        self.read_timeout_s = read_timeout_s
+        self.retry_after_failure_s = retry_after_failure_s
+        self._next_refresh_at = 0.0
+        self._fixed: list[tuple[bytes, Principal]] = []
+        if env_admin_token is not None:
+            self._fixed.append(
+                (hash_token(env_admin_token).encode(), Principal(ENV_ADMIN, Role.ADMIN))
+            )
+        self._stored: list[tuple[bytes, Principal]] = []
+        self._lock = asyncio.Lock()
+        self._failures = ThrottledLog(log, 30.0)
+
+    async def identify(self, token: str) -> Principal | None:
+        await self._refresh()
+        digest = hash_token(token).encode()
+        found = None
+        for known, principal in self._entries():
+            # Every entry is compared, match or not: the time taken says nothing about which.
+            if hmac.compare_digest(digest, known):
+                found = principal
+        return found
+
+    def invalidate(self) -> None:
+        """Re-read the tokens on the next check (this process just changed them)."""
+        self._next_refresh_at = 0.0
+
+    def _entries(self) -> Iterable[tuple[bytes, Principal]]:
+        return [*self._fixed, *self._stored]
+
+    async def _refresh(self) -> None:
+        if self._fresh():
+            return
+        async with self._lock:
+            if self._fresh():
+                return
+            wait = self.ttl_s
+            try:
+                if self.redis_down():
+                    raise ConnectionError("redis is down")
+                records = await asyncio.wait_for(self.store.all(), self.read_timeout_s)
+            except (RedisError, OSError, TimeoutError, ValueError, KeyError) as exc:
+                # Keep the tokens known so far: a Redis outage must not lock everyone out,
+                # nor make every request wait for it.
+                self._failures.warning("cannot read the tokens (%r); using the cached ones", exc)
+                wait = self.retry_after_failure_s
+            else:
+                self._stored = [(r.sha256.encode(), Principal(r.name, r.role)) for r in records]
+            self._next_refresh_at = self.clock() + wait
+
+    def _fresh(self) -> bool:
+        return self.clock() < self._next_refresh_at

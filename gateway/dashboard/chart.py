@@ -1,0 +1,164 @@
+"""The lift of each arm with its always-valid interval over time, as an SVG document.
+
+Pure: points in (as :meth:`gateway.records.EvaluationRecord.point` writes them), text out.
+Each evaluation of each arm is one ``<circle class="point">`` carrying its time, arm, lift
+and interval as data attributes, so a reader (or a browser test) can check what is drawn
+against the history it came from. An interval end that is still infinite (the first looks of
+a confidence sequence) is drawn to the edge of the plot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from html import escape
+from typing import Any, Final
+
+WIDTH: Final = 760
+HEIGHT: Final = 320
+MARGIN: Final = (16, 20, 36, 64)  # top, right, bottom, left
+COLOURS: Final = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    span = hi - lo
+    if span <= 0:
+        return [lo]
+    raw = span / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _y_range(points: Sequence[dict[str, Any]]) -> tuple[float, float]:
+    """Every estimate, and the interval ends of the later half of the run (the first looks'
+    intervals are too wide to share a scale with the rest); zero always shown."""
+    values = [0.0]
+    later = points[len(points) // 2 :]
+    for p in points:
+        for arm in p.get("arms", []):
+            if (e := _finite(arm.get("estimate"))) is not None:
+                values.append(e)
+    for p in later:
+        for arm in p.get("arms", []):
+            for end in ("ci_low", "ci_high"):
+                if (v := _finite(arm.get(end))) is not None:
+                    values.append(v)
+    lo, hi = min(values), max(values)
+    pad = (hi - lo) * 0.08 or 0.01
+    return lo - pad, hi + pad
+
+
+def lift_chart(points: Sequence[dict[str, Any]], title: str = "") -> str:
+    top, right, bottom, left = MARGIN
+    plot_w, plot_h = WIDTH - left - right, HEIGHT - top - bottom
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lift-chart" width="{WIDTH}" '
+        f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-label="{escape(title or "lift over time")}" data-points="{len(points)}">',
+        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
+        'stroke="#ccc"/>',
+    ]
+    if not points:
+        parts.append(
+            f'<text x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle" fill="#666">'
+            "no evaluations yet</text></svg>"
+        )
+        return "".join(parts)
+    t0 = float(points[0]["ts"])
+    t1 = max(float(points[-1]["ts"]), t0 + 1.0)
+    y_lo, y_hi = _y_range(points)
+
+    def x(ts: float) -> float:
+        return left + (ts - t0) / (t1 - t0) * plot_w
+
+    def y(v: float) -> float:
+        v = min(max(v, y_lo), y_hi)
+        return top + (y_hi - v) / (y_hi - y_lo) * plot_h
+
+    relative = any(a.get("scale") == "relative" for p in points for a in p.get("arms", []))
+    for tick in _nice_ticks(y_lo, y_hi):
+        label = f"{tick * 100:+.1f}%" if relative else f"{tick:+.3g}"
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+            f'stroke="{"#888" if abs(tick) < 1e-12 else "#e5e5e5"}"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11" '
+            f'fill="#444">{label}</text>'
+        )
+    for tick in _nice_ticks(0.0, t1 - t0):
+        parts.append(
+            f'<text x="{x(t0 + tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+            f'font-size="11" fill="#444">{_duration(tick)}</text>'
+        )
+    # Phase changes (a weight change re-randomises): a dashed line where each one starts.
+    for before, after in itertools.pairwise(points):
+        if after.get("phase") != before.get("phase"):
+            px = x(float(after["ts"]))
+            parts.append(
+                f'<line class="phase" x1="{px:.1f}" x2="{px:.1f}" y1="{top}" '
+                f'y2="{top + plot_h}" stroke="#999" stroke-dasharray="4 3"/>'
+                f'<text x="{px + 3:.1f}" y="{top + 12}" font-size="10" fill="#666">'
+                f"phase {int(after['phase'])}</text>"
+            )
+    arms = sorted({a["variant"] for p in points for a in p.get("arms", [])})
+    for i, arm in enumerate(arms):
+        colour = COLOURS[i % len(COLOURS)]
+        series = [
+            (float(p["ts"]), a) for p in points for a in p.get("arms", []) if a["variant"] == arm
+        ]
+        band_top = [(x(ts), y(_finite(a.get("ci_high")) or y_hi)) for ts, a in series]
+        band_bottom = [(x(ts), y(_finite(a.get("ci_low")) or y_lo)) for ts, a in series]
+        polygon = " ".join(f"{px:.1f},{py:.1f}" for px, py in band_top + band_bottom[::-1])
+        parts.append(
+            f'<polygon class="interval" data-arm="{escape(arm)}" points="{polygon}" '
+            f'fill="{colour}" fill-opacity="0.12" stroke="none"/>'
+        )
+        line = " ".join(f"{x(ts):.1f},{y(float(a['estimate'])):.1f}" for ts, a in series)
+        parts.append(
+            f'<polyline class="lift" data-arm="{escape(arm)}" points="{line}" fill="none" '
+            f'stroke="{colour}" stroke-width="1.6"/>'
+        )
+        for ts, a in series:
+            lo, hi = _finite(a.get("ci_low")), _finite(a.get("ci_high"))
+            parts.append(
+                f'<circle class="point" data-arm="{escape(arm)}" data-ts="{ts:.3f}" '
+                f'data-estimate="{float(a["estimate"]):.6g}" '
+                f'data-ci-low="{"" if lo is None else f"{lo:.6g}"}" '
+                f'data-ci-high="{"" if hi is None else f"{hi:.6g}"}" '
+                f'cx="{x(ts):.1f}" cy="{y(float(a["estimate"])):.1f}" r="2.4" fill="{colour}">'
+                f"<title>{escape(arm)}: {_label(a, relative)}</title></circle>"
+            )
+        parts.append(
+            f'<text x="{left + 8 + 150 * i}" y="{HEIGHT - 4}" font-size="12" fill="{colour}">'
+            f"\u25a0 {escape(arm)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _label(arm: dict[str, Any], relative: bool) -> str:
+    def fmt(v: float | None) -> str:
+        if v is None:
+            return "∞"
+        return f"{v * 100:+.2f}%" if relative else f"{v:+.4g}"
+
+    est = _finite(arm.get("estimate"))
+    return f"{fmt(est)} [{fmt(_finite(arm.get('ci_low')))}, {fmt(_finite(arm.get('ci_high')))}]"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"

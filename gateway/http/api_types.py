@@ -1,0 +1,75 @@
+"""The admin API's request bodies as msgspec types, for the OpenAPI document.
+
+The handlers validate these bodies field by field (errors name the field) and the routing
+config's own parser validates an experiment; these types describe the same fields for a
+reader and for generated clients. The property-based API test drives the gateway with bodies
+generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+Reason = Annotated[str, Meta(max_length=500, description="why: written into the audit trail")]
+Weight = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class ReasonBody(Struct, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class OptionalReasonBody(Struct, forbid_unknown_fields=True):
+    reason: Reason | None = None
+
+
+class PromoteBody(Struct, forbid_unknown_fields=True):
+    reason: Reason
+    variant: Annotated[str, Meta(description="default: the one treatment")] | None = None
+
+
+class ExperimentBody(Struct):
+    """An experiment's fields, as in ``configs/experiments.toml`` (see the README)."""
+
+    key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    variants: list[dict[str, Any]]
+    kind: Literal["ab", "bandit"] = "ab"
+    coverage: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
+    reason: Reason | None = None
+
+
+class ExperimentEdit(Struct):
+    """Fields to change; new ``weights`` start a new phase."""
+
+    coverage: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    weights: dict[str, Weight] | None = None
+    reason: Reason | None = None
+
+
+class ProductionBody(Struct, forbid_unknown_fields=True):
+    version: Annotated[str, Meta(min_length=1, max_length=64)]
+    reason: Reason
+
+
+class ShadowBody(Struct, forbid_unknown_fields=True):
+    share: Annotated[float, Meta(gt=0.0, le=1.0)]
+    reason: Reason | None = None
+
+
+class TokenBody(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")]
+    role: Literal["viewer", "experimenter", "admin"]
+    reason: Reason | None = None
+
+
+class ErrorDetail(Struct):
+    type: str
+    message: str
+    where: str | None = None
+
+
+class Error(Struct):
+    """Every 4xx and 5xx answer."""
+
+    error: ErrorDetail

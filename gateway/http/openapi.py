@@ -1,0 +1,168 @@
+"""The OpenAPI 3.1 document, built from the route table and the msgspec request types, and the
+browsable docs page (Swagger UI, vendored under ``gateway/static/swagger-ui``: nothing is
+fetched from the internet at run time)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Final
+
+import msgspec
+from aiohttp import web
+
+from gateway.http import api_types
+from gateway.http.errors import json_response
+from gateway.http.routes import ROUTES, Route
+from gateway.http.static import STATIC
+
+_REF: Final = "#/components/schemas/{name}"
+_PARAM: Final = re.compile(r"\{(\w+)\}")
+_PARAM_SCHEMAS: Final = {
+    "key": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "version": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$"},
+}
+# The answers every route may give, besides its success.
+_ERRORS: Final = {
+    "400": "A field is wrong: `where` names it",
+    "404": "No such route, experiment, version or token",
+    "413": "The body is over the size limit",
+    "415": "Not JSON (or not multipart for an upload), or an unsupported Content-Encoding",
+    "503": "Redis is down, a queue is full or the process is draining: retry (Retry-After)",
+}
+_GUARDED: Final = {
+    "401": "No token, or not a known one",
+    "403": "The token's role is too low for this route",
+}
+_CHANGES: Final = {
+    "409": "The change breaks a lifecycle rule or raced with another",
+    "422": "The resulting routing config or model card is invalid: `where` names the field",
+}
+_SUCCESS: Final = {"POST": "200", "PUT": "200", "PATCH": "200", "DELETE": "200", "GET": "200"}
+_STATUS: Final = {
+    ("POST", "/v1/events"): "202",
+    ("POST", "/v1/experiments"): "201",
+    ("POST", "/v1/tokens"): "201",
+    ("POST", "/v1/models"): "202",
+}
+
+
+def _version() -> str:
+    try:
+        return version("abgate")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.method.lower()
+        + re.sub(r"[^A-Za-z0-9]+", "_", route.path.replace("{", "by_")).rstrip("_"),
+        "summary": route.summary,
+        "tags": [route.tag],
+    }
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": _PARAM_SCHEMAS[name]}
+        for name in _PARAM.findall(route.path)
+    ]
+    params += [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in route.query
+    ]
+    if params:
+        op["parameters"] = params
+    if route.body == "multipart":
+        op["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["card", "model"],
+                        "properties": {
+                            "card": {"type": "string", "description": "the model card (JSON)"},
+                            "model": {
+                                "type": "string",
+                                "contentMediaType": "application/octet-stream",
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    elif route.body is not None:
+        op["requestBody"] = {
+            "required": route.body_required,
+            "content": {"application/json": {"schema": schemas[route.body]}},
+        }
+    status = _STATUS.get((route.method, route.path), _SUCCESS[route.method])
+    error = {"content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}}}
+    responses: dict[str, Any] = {
+        status: {"description": "OK", "content": {"application/json": {"schema": {}}}}
+    }
+    if route.path.endswith(".svg"):
+        responses[status] = {
+            "description": "An SVG image",
+            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
+        }
+    if route.path == "/metrics":
+        responses[status] = {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    extra = dict(_ERRORS)
+    if route.role is not None:
+        extra |= _GUARDED
+        op["security"] = [{"bearer": []}]
+        op["description"] = f"Needs a token of role **{route.role.label}** or above."
+    if route.method != "GET" and route.role is not None:
+        extra |= _CHANGES
+    for code, description in extra.items():
+        responses[code] = {"description": description} | error
+    op["responses"] = responses
+    return op
+
+
+@cache
+def document() -> dict[str, Any]:
+    types: list[Any] = [api_types.Error]
+    for route in ROUTES:
+        if route.body not in (None, "multipart"):
+            for body in route.body if isinstance(route.body, tuple) else (route.body,):
+                if body not in types:
+                    types.append(body)
+    refs, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schemas: dict[Any, dict[str, Any]] = dict(zip(types, refs, strict=True))
+    for route in ROUTES:
+        if isinstance(route.body, tuple):
+            schemas[route.body] = {"oneOf": [schemas[b] for b in route.body]}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "abgate",
+            "version": _version(),
+            "description": (
+                "A/B experimentation and traffic-splitting gateway for search ranking models. "
+                "Searches and events need no token; every other /v1 route needs a bearer token "
+                "of the role it names (viewer < experimenter < admin)."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return json_response(document())
+
+
+async def docs(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "docs.html")

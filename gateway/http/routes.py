@@ -1,0 +1,90 @@
+"""Every HTTP route in one table: method, path, handler, the role it needs (None: public).
+
+The app, the auth middleware and the OpenAPI document are all built from this table, so a
+route cannot exist without a role decision, and the role tests walk every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+
+from gateway.access.roles import Role
+from gateway.http import admin, events, health, lifecycle, models, search, shadow, tokens
+from gateway.http import api_types as t
+from gateway.schema import Event, EventBatch, SearchBody
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+VIEWER: Final = Role.VIEWER
+EXPERIMENTER: Final = Role.EXPERIMENTER
+ADMIN: Final = Role.ADMIN
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    role: Role | None
+    summary: str
+    tag: str
+    # The JSON body's type (msgspec) for the OpenAPI document, a tuple for one of several, or
+    # "multipart" for an upload.
+    body: Any = None
+    body_required: bool = True
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+ROUTES: Final[tuple[Route, ...]] = (
+    Route("POST", "/v1/search", search.search, None, "Rank a query's candidates", "serving", SearchBody),
+    Route("POST", "/v1/events", events.events, None, "Report clicks, carts, purchases", "serving", (Event, EventBatch)),
+    Route("GET", "/v1/experiments", admin.list_experiments, VIEWER, "The routing config", "experiments"),
+    Route("POST", "/v1/experiments", lifecycle.create, EXPERIMENTER, "Create an experiment (draft)", "experiments", t.ExperimentBody),
+    Route("GET", "/v1/experiments/{key}", admin.get_experiment, VIEWER, "One experiment with its statistics and evaluation", "experiments"),
+    Route("GET", "/v1/experiments/{key}/history", admin.history, VIEWER, "The experiment's evaluations over time", "experiments"),
+    Route("GET", "/v1/experiments/{key}/chart.svg", admin.chart, VIEWER, "The lift over time as SVG", "experiments"),
+    Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit),
+    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.OptionalReasonBody, False),
+    Route("POST", "/v1/experiments/{key}/stop", lifecycle.stop, EXPERIMENTER, "Stop a running experiment", "experiments", t.ReasonBody),
+    Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody),
+    Route("POST", "/v1/experiments/{key}/archive", lifecycle.archive, EXPERIMENTER, "Archive a concluded experiment", "experiments", t.OptionalReasonBody, False),
+    Route("GET", "/v1/production", lifecycle.get_production, VIEWER, "Production and its history", "production"),
+    Route("PUT", "/v1/production", lifecycle.put_production, ADMIN, "Set production", "production", t.ProductionBody),
+    Route("POST", "/v1/production/rollback", lifecycle.rollback_production, ADMIN, "Back to the previous production", "production", t.ReasonBody),
+    Route("POST", "/v1/freeze", lifecycle.freeze, ADMIN, "Freeze: stop every experiment, everyone gets production", "production", t.ReasonBody),
+    Route("DELETE", "/v1/freeze", lifecycle.unfreeze, ADMIN, "Unfreeze", "production", t.OptionalReasonBody, False),
+    Route("GET", "/v1/shadow", shadow.list_shadows, VIEWER, "Shadow versions and their agreement", "shadow"),
+    Route("PUT", "/v1/shadow/{version}", shadow.set_shadow, EXPERIMENTER, "Shadow a version on a share of searches", "shadow", t.ShadowBody),
+    Route("DELETE", "/v1/shadow/{version}", shadow.stop_shadow, EXPERIMENTER, "Stop shadowing a version", "shadow", t.OptionalReasonBody, False),
+    Route("GET", "/v1/audit", admin.audit, VIEWER, "The audit trail, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
+    Route("GET", "/v1/models", models.list_models, VIEWER, "Model versions with their cards", "models"),
+    Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", "multipart"),
+    Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models"),
+    Route("DELETE", "/v1/models/{version}", models.retire, EXPERIMENTER, "Retire a version", "models", t.OptionalReasonBody, False),
+    Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody),
+    Route("GET", "/v1/whoami", tokens.whoami, VIEWER, "The caller's name and role", "access"),
+    Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access"),
+    Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody),
+    Route("DELETE", "/v1/tokens/{name}", tokens.revoke_token, ADMIN, "Revoke a token", "access", t.OptionalReasonBody, False),
+    Route("GET", "/healthz", health.healthz, None, "Liveness", "operations"),
+    Route("GET", "/readyz", health.readyz, None, "Readiness", "operations"),
+    Route("GET", "/metrics", health.prometheus, None, "Prometheus metrics (every process)", "operations"),
+    Route("GET", "/metrics.json", health.metrics_json, None, "This process's counters", "operations"),
+)  # fmt: skip
+
+
+def add_routes(app: web.Application) -> dict[tuple[str, str], Role]:
+    """Register every route; return (method, path) → role for the auth middleware."""
+    roles: dict[tuple[str, str], Role] = {}
+    for route in ROUTES:
+        if route.method == "GET":
+            app.router.add_get(route.path, route.handler)  # and HEAD
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
+        if route.role is not None:
+            roles[(route.method, route.path)] = route.role
+    return roles

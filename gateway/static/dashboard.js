@@ -1,0 +1,306 @@
+// The abgate dashboard: a page over the admin API. Every read and action is an API call with
+// the token the person signed in with; what the page offers follows the token's role. Text
+// from the API is only ever set as textContent; the one inserted markup is the chart's SVG,
+// which the gateway draws (gateway/dashboard/chart.py) with every string escaped.
+"use strict";
+
+const ROLES = { viewer: 1, experimenter: 2, admin: 3 };
+const state = { token: sessionStorage.getItem("abgate-token") || "", who: null, timer: null };
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+async function api(method, path, body) {
+  const headers = { Authorization: `Bearer ${state.token}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) {
+    const e = data && data.error ? data.error : { message: String(data) };
+    const where = e.where ? ` (${e.where})` : "";
+    const err = new Error(`${response.status}: ${e.message}${where}`);
+    err.status = response.status;
+    throw err;
+  }
+  return data;
+}
+
+const may = (role) => state.who && ROLES[state.who.role] >= ROLES[role];
+const pct = (v) => (v === null || v === undefined ? "∞" : `${(v * 100).toFixed(2)}%`);
+const num = (v, d = 4) => (v === null || v === undefined ? "–" : Number(v).toPrecision(d));
+const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "–");
+
+function table(headers, rows, attrs = {}) {
+  return el("table", attrs,
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows));
+}
+
+function show(...nodes) {
+  const view = $("#view");
+  view.replaceChildren(...nodes);
+}
+
+function message(text, ok) {
+  const node = $("#action-result");
+  if (node) { node.textContent = text; node.className = ok ? "ok" : "error"; }
+}
+
+async function act(method, path, body, after) {
+  try {
+    await api(method, path, body);
+    message(`${method} ${path}: done`, true);
+    if (after) await after();
+  } catch (e) {
+    message(e.message, false);
+  }
+}
+
+// --- views -------------------------------------------------------------------------------
+
+async function experimentsView() {
+  const data = await api("GET", "/v1/experiments");
+  const rows = data.experiments.map((e) => el("tr", { "data-key": e.key },
+    el("td", {}, el("a", { href: `#/experiments/${encodeURIComponent(e.key)}` }, e.key)),
+    el("td", {}, e.kind || "ab"),
+    el("td", {}, el("span", { class: `badge ${e.status}` }, e.status)),
+    el("td", {}, e.outcome || ""),
+    el("td", { class: "num" }, e.coverage),
+    el("td", {}, e.variants.map((v) => `${v.name}=${v.model_version} (${v.weight})`).join(", ")),
+  ));
+  show(
+    el("h1", {}, "Experiments"),
+    el("p", {}, `Production: `, el("code", {}, data.production),
+      data.frozen ? el("span", { class: "badge fail" }, " frozen") : "",
+      ` · config version ${data.version}`),
+    table(["key", "kind", "status", "outcome", "coverage", "variants"], rows, { id: "experiments" }),
+  );
+}
+
+function armsTable(exp, evaluation) {
+  const arms = {};
+  for (const a of (evaluation && evaluation.arms) || []) arms[a.variant] = a;
+  const units = (evaluation && evaluation.units) || {};
+  const rows = exp.variants.map((v, i) => {
+    const a = arms[v.name];
+    return el("tr", { "data-variant": v.name },
+      el("td", {}, v.name, i === 0 ? el("small", {}, " control") : ""),
+      el("td", {}, v.model_version),
+      el("td", { class: "num" }, v.weight),
+      el("td", { class: "num users" }, units[v.name] ?? (exp.stats && exp.stats[v.name] ? exp.stats[v.name].users : 0)),
+      el("td", { class: "num" }, a ? (a.scale === "relative" ? pct(a.estimate) : num(a.estimate)) : "–"),
+      el("td", { class: "num" }, a ? `[${a.scale === "relative" ? pct(a.ci_low) : num(a.ci_low)}, ${a.scale === "relative" ? pct(a.ci_high) : num(a.ci_high)}]` : "–"),
+      el("td", { class: "num" }, a ? num(a.p_value, 3) : "–"),
+      el("td", {}, a && a.significant ? el("span", { class: "sig" }, "significant") : ""),
+    );
+  });
+  return table(["arm", "version", "weight", "users", "lift", "always-valid interval", "p", ""], rows, { id: "arms" });
+}
+
+function guardrailList(evaluation) {
+  const items = [];
+  for (const a of (evaluation && evaluation.arms) || []) {
+    for (const g of a.guardrails || []) {
+      items.push(el("li", {}, `${a.variant} · ${g.metric}: ${pct(g.estimate)} (margin ${g.margin}) `,
+        el("span", { class: `badge ${g.breached ? "fail" : "pass"}` }, g.breached ? "breached" : "holds")));
+    }
+  }
+  return items.length ? el("ul", { id: "guardrails" }, items) : el("p", {}, "No guardrails.");
+}
+
+function actionsPanel(exp, reload) {
+  if (!may("experimenter")) return el("p", {}, el("small", {}, `Signed in as a viewer: no actions.`));
+  const key = encodeURIComponent(exp.key);
+  const reason = el("input", { id: "reason", placeholder: "reason (audited)", size: 32 });
+  const coverage = el("input", { id: "coverage", type: "number", step: "0.05", min: "0", max: "1", value: exp.coverage });
+  const r = () => reason.value.trim();
+  const buttons = [];
+  if (exp.status === "draft") {
+    buttons.push(el("button", { id: "start", onclick: () => act("POST", `/v1/experiments/${key}/start`, { reason: r() || "started from the dashboard" }, reload) }, "Start"));
+  }
+  if (exp.status === "running") {
+    buttons.push(el("button", { id: "stop", onclick: () => act("POST", `/v1/experiments/${key}/stop`, { reason: r() }, reload) }, "Stop"));
+    buttons.push(coverage, el("button", { id: "ramp", onclick: () => act("PATCH", `/v1/experiments/${key}`, { coverage: Number(coverage.value), reason: r() || "ramped from the dashboard" }, reload) }, "Set coverage"));
+    if (may("admin")) {
+      buttons.push(el("button", { id: "promote", onclick: () => act("POST", `/v1/experiments/${key}/promote`, { reason: r() }, reload) }, "Promote the treatment"));
+    }
+  }
+  return el("div", { class: "panel actions" }, el("h3", {}, "Actions"), reason, buttons,
+    el("p", { id: "action-result" }));
+}
+
+async function experimentView(key) {
+  const path = `/v1/experiments/${encodeURIComponent(key)}`;
+  const [exp, shadows, audit] = await Promise.all([
+    api("GET", path), api("GET", "/v1/shadow"), api("GET", "/v1/audit?count=200"),
+  ]);
+  const chart = el("div", { id: "chart" }, "loading the chart …");
+  const evaluation = exp.last_evaluation;
+  const decision = evaluation ? evaluation.decision : null;
+  const reload = () => experimentView(key);
+  const versions = new Set(exp.variants.map((v) => v.model_version));
+  const shadowRows = (shadows.shadows || []).filter((s) => versions.has(s.version)).map((s) => el("tr", {},
+    el("td", {}, s.version), el("td", { class: "num" }, s.share),
+    el("td", { class: "num" }, s.searches ?? "–"),
+    el("td", { class: "num" }, s.overlap_at_10 !== undefined ? num(s.overlap_at_10, 3) : "–")));
+  const mine = (audit.entries || []).filter((e) => JSON.stringify(e).includes(`'${key}'`) || (e.reason || "").includes(key));
+  const phaseList = (exp.phases && exp.phases.length) ? exp.phases
+    : [{ weights: exp.variants.map((v) => v.weight), started_at: null }];
+  const phases = phaseList.map((p, i) => el("tr", {},
+    el("td", {}, i), el("td", {}, (p.weights || []).join(" / ")),
+    el("td", {}, p.started_at ? when(p.started_at) : "at the start")));
+  const ramp = (exp.ramp || []).map((s, i) => el("tr", { class: i === exp.ramp_step ? "current" : "" },
+    el("td", {}, i + 1), el("td", { class: "num" }, s.coverage), el("td", { class: "num" }, s.hold_s ?? "–"),
+    el("td", {}, i === exp.ramp_step ? "← current" : "")));
+  show(
+    el("h1", {}, exp.key, " ", el("span", { class: `badge ${exp.status}`, id: "status" }, exp.status),
+      exp.outcome && exp.outcome !== "none" ? el("span", { class: "badge", id: "outcome" }, exp.outcome) : ""),
+    el("p", {}, exp.description || "", " ", el("small", {},
+      `primary metric ${exp.primary_metric} · α ${exp.alpha} · ${exp.method} · coverage ${exp.coverage} · phase ${exp.phase ?? 0}`)),
+    el("h2", {}, "Lift over time"),
+    chart,
+    armsTable(exp, evaluation),
+    el("div", { class: "grid" },
+      el("div", {},
+        el("h3", {}, "Decision"),
+        decision ? el("p", { id: "decision" }, el("b", {}, decision.action),
+          decision.winner ? ` → ${decision.winner}` : "") : el("p", {}, "Not evaluated yet."),
+        decision && decision.blocked_by.length ? el("p", { id: "blocked" }, "Blocked by: ", decision.blocked_by.join(", ")) : "",
+        decision ? el("ul", {}, decision.reasons.map((x) => el("li", {}, x))) : "",
+        el("p", { id: "srm" }, "SRM p-value: ", evaluation ? num(evaluation.srm_p_value, 3) : "–",
+          evaluation && evaluation.cuped ? ` · CUPED (variance −${pct(evaluation.variance_reduction)})` : ""),
+        el("h3", {}, "Guardrails"), guardrailList(evaluation)),
+      el("div", {},
+        el("h3", {}, "Phases"), table(["phase", "weights", "started"], phases),
+        ramp.length ? el("h3", {}, "Ramp") : "", ramp.length ? table(["step", "coverage", "hold s", ""], ramp) : "",
+        el("h3", {}, "Shadow"), shadowRows.length ? table(["version", "share", "searches", "overlap@10"], shadowRows) : el("p", {}, "No shadow on these versions."))),
+    actionsPanel(exp, reload),
+    el("h3", {}, "Audit trail"),
+    table(["when", "who", "what"], mine.slice(0, 30).map((e) => el("tr", {},
+      el("td", {}, when(e.ts)), el("td", {}, e.actor), el("td", {}, e.reason)))),
+  );
+  try {
+    const svg = await api("GET", `${path}/chart.svg`);
+    chart.innerHTML = svg;  // drawn and escaped by the gateway
+  } catch (e) {
+    chart.textContent = e.message;
+  }
+  schedule(() => experimentView(key));
+}
+
+async function modelsView() {
+  const data = await api("GET", "/v1/models");
+  const reload = () => modelsView();
+  const rows = data.models.map((m) => el("tr", { "data-version": m.version },
+    el("td", {}, m.version, m.version === data.production ? el("small", {}, " production") : ""),
+    el("td", {}, el("span", { class: `badge ${m.usable ? "pass" : "fail"}` }, m.state)),
+    el("td", {}, ((m.gates && m.gates.results) || []).map((g) => el("div", { class: "gate" },
+      el("span", { class: `badge ${g.passed ? "pass" : "fail"}` }, g.gate), " ", g.detail || ""))),
+    el("td", {}, m.parent || ""),
+    el("td", {}, (m.loaded_by || []).length),
+    el("td", {}, m.registered_by || ""),
+    el("td", {},
+      may("experimenter") && m.version !== data.production && m.state !== "retired"
+        ? el("button", { class: "retire", onclick: () => act("DELETE", `/v1/models/${encodeURIComponent(m.version)}`, { reason: "retired from the dashboard" }, reload) }, "Retire") : "",
+      may("admin") && m.state === "failed"
+        ? el("button", { class: "override", onclick: () => act("POST", `/v1/models/${encodeURIComponent(m.version)}/override`, { reason: "overridden from the dashboard" }, reload) }, "Override gates") : ""),
+  ));
+  show(el("h1", {}, "Model versions"),
+    table(["version", "state", "gates", "parent", "loaded by", "registered by", ""], rows, { id: "models" }),
+    el("p", { id: "action-result" }));
+}
+
+async function productionView() {
+  const data = await api("GET", "/v1/production");
+  const reload = () => productionView();
+  const reason = el("input", { id: "reason", placeholder: "reason (audited, required)", size: 36 });
+  const actions = may("admin") ? el("div", { class: "panel actions" }, el("h3", {}, "Actions"), reason,
+    el("button", { id: "rollback", onclick: () => act("POST", "/v1/production/rollback", { reason: reason.value }, reload) }, "Roll back"),
+    data.frozen
+      ? el("button", { id: "unfreeze", onclick: () => act("DELETE", "/v1/freeze", { reason: reason.value || "unfrozen" }, reload) }, "Unfreeze")
+      : el("button", { id: "freeze", onclick: () => act("POST", "/v1/freeze", { reason: reason.value }, reload) }, "Freeze"),
+    el("p", { id: "action-result" })) : "";
+  show(el("h1", {}, "Production: ", el("code", { id: "production" }, data.production),
+      data.frozen ? el("span", { class: "badge fail" }, " frozen") : ""),
+    actions,
+    el("h3", {}, "History"),
+    table(["when", "from", "to", "who", "why", "experiment"], data.history.map((h) => el("tr", {},
+      el("td", {}, when(h.ts)), el("td", {}, h.from || "–"), el("td", {}, h.to), el("td", {}, h.actor),
+      el("td", {}, h.reason), el("td", {}, h.experiment || "")))));
+}
+
+async function auditView() {
+  const data = await api("GET", "/v1/audit?count=200");
+  show(el("h1", {}, "Audit trail"), table(["when", "who", "what", "config version"],
+    data.entries.map((e) => el("tr", {}, el("td", {}, when(e.ts)), el("td", {}, e.actor),
+      el("td", {}, e.reason), el("td", {}, e.version ?? ""))), { id: "audit" }));
+}
+
+// --- routing, sign-in --------------------------------------------------------------------
+
+function schedule(fn) {
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => { if (document.visibilityState === "visible") fn().catch(() => {}); else schedule(fn); }, 3000);
+}
+
+async function route() {
+  clearTimeout(state.timer);
+  const hash = location.hash.replace(/^#/, "") || "/";
+  try {
+    if (hash.startsWith("/experiments/")) await experimentView(decodeURIComponent(hash.slice(13)));
+    else if (hash === "/models") await modelsView();
+    else if (hash === "/production") await productionView();
+    else if (hash === "/audit") await auditView();
+    else await experimentsView();
+  } catch (e) {
+    if (e.status === 401) return signOut("The token was refused: sign in again.");
+    show(el("p", { class: "error", id: "view-error" }, e.message));
+  }
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    state.who = await api("GET", "/v1/whoami");
+  } catch (e) {
+    return signOut(e.status === 401 ? "Unknown or revoked token." : e.message);
+  }
+  sessionStorage.setItem("abgate-token", token);
+  $("#login").hidden = true;
+  $("#nav").hidden = false;
+  $("#sign-out").hidden = false;
+  $("#who").textContent = `${state.who.name} (${state.who.role})`;
+  await route();
+}
+
+function signOut(why) {
+  clearTimeout(state.timer);
+  sessionStorage.removeItem("abgate-token");
+  Object.assign(state, { token: "", who: null });
+  $("#login").hidden = false;
+  $("#nav").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#who").textContent = "";
+  $("#login-error").textContent = why || "";
+  show();
+}
+
+$("#login").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("#token").value.trim()); });
+$("#sign-out").addEventListener("click", () => signOut());
+window.addEventListener("hashchange", () => { if (state.who) route(); });
+if (state.token) signIn(state.token); else signOut();

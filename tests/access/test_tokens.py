@@ -1,0 +1,51 @@
+"""The token cache against a real Redis: refreshed at most once per TTL, kept through an
+outage, and the environment's admin token always known."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.access.roles import Principal, Role
+from gateway.access.tokens import ENV_ADMIN, Authenticator, TokenStore, check_name
+from gateway.errors import RequestError
+from gateway.keys import Keys
+from gateway.redis_server import EmbeddedRedis
+
+
+async def test_cache_refresh_outage_and_env_admin(redis_server: EmbeddedRedis, prefix: str) -> None:
+    redis = Redis.from_url(redis_server.url)
+    store = TokenStore(redis, Keys(prefix))
+    now = [0.0]
+    down = [False]
+    auth = Authenticator(
+        store, "env-secret", ttl_s=1.0, clock=lambda: now[0], redis_down=lambda: down[0]
+    )
+    assert await auth.identify("env-secret") == Principal(ENV_ADMIN, Role.ADMIN)
+    token, _ = await store.create("zoe", Role.VIEWER, "test")
+    assert await auth.identify(token) is None  # cached before zoe existed: not yet known
+    now[0] += 1.0
+    assert await auth.identify(token) == Principal("zoe", Role.VIEWER)
+    await store.revoke("zoe")
+    down[0] = True
+    now[0] += 1.0
+    # Redis "down": the cached tokens stay in force rather than lock everyone out.
+    assert await auth.identify(token) == Principal("zoe", Role.VIEWER)
+    assert await auth.identify("env-secret") == Principal(ENV_ADMIN, Role.ADMIN)
+    down[0] = False
+    now[0] += 5.0
+    assert await auth.identify(token) is None
+    assert await auth.identify("") is None and await auth.identify("zoe") is None
+    await redis.aclose()
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "-lead", "decision-loop", "ADMIN"])
+def test_names_that_cannot_be_token_owners(name: str) -> None:
+    with pytest.raises(RequestError):
+        check_name(name)
+
+
+def test_role_order() -> None:
+    assert Role.VIEWER < Role.EXPERIMENTER < Role.ADMIN
+    assert Principal("a", Role.ADMIN).may(Role.VIEWER)
+    assert not Principal("v", Role.VIEWER).may(Role.EXPERIMENTER)

@@ -1,0 +1,155 @@
+"""Every route × no token, a wrong token, and each role: 401, 403 or past the gate, exactly as
+the route table says; refusals counted by reason and audited at a bounded rate."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gateway.access.roles import Role
+from gateway.access.tokens import hash_token
+from gateway.http.routes import ROUTES, Route
+from gateway.http.state import Gateway
+from tests.tokens import audited_changes, auth
+
+# Path parameters that exist (or, for destructive verbs, that do not, so nothing is changed
+# while the gate is what is under test).
+PARAMS = {"key": "better", "version": "nope-v9", "name": "nobody"}
+CALLERS: dict[str, Role | None] = {
+    "vera": Role.VIEWER,
+    "ed": Role.EXPERIMENTER,
+    "alice": Role.ADMIN,
+}
+
+
+def _path(route: Route) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: PARAMS[m.group(1)], route.path)
+
+
+async def _send(client: TestClient, route: Route, headers: dict[str, str]) -> int:
+    # An empty object: every change needs fields, so a caller past the gate gets a 4xx from
+    # the handler (or a harmless answer), never a change of consequence.
+    body = None if route.method in ("GET", "DELETE") else b"{}"
+    response = await client.request(
+        route.method,
+        _path(route),
+        data=body,
+        headers=headers | ({"Content-Type": "application/json"} if body else {}),
+    )
+    await response.read()
+    return response.status
+
+
+GUARDED = [r for r in ROUTES if r.role is not None]
+
+
+def test_every_change_needs_more_than_a_viewer_and_every_read_a_viewer() -> None:
+    for route in ROUTES:
+        if route.path.startswith("/v1/") and route.path not in ("/v1/search", "/v1/events"):
+            assert route.role is not None, route
+        if route.method != "GET" and route.role is not None:
+            assert route.role >= Role.EXPERIMENTER, route
+    admin_only = {(r.method, r.path) for r in ROUTES if r.role == Role.ADMIN}
+    assert {
+        ("PUT", "/v1/production"),
+        ("POST", "/v1/production/rollback"),
+        ("POST", "/v1/freeze"),
+        ("POST", "/v1/models/{version}/override"),
+        ("POST", "/v1/tokens"),
+    } <= admin_only
+
+
+@pytest.mark.parametrize("route", GUARDED, ids=lambda r: f"{r.method} {r.path}")
+async def test_route_by_caller(client: TestClient, gateway: Gateway, route: Route) -> None:
+    assert route.role is not None
+    before = await audited_changes(gateway.redis, gateway.keys)
+    assert await _send(client, route, {}) == 401
+    assert await _send(client, route, {"Authorization": "Bearer not-a-token"}) == 401
+    assert await _send(client, route, {"Authorization": "Basic YWxpY2U6eA=="}) == 401
+    for name, role in CALLERS.items():
+        status = await _send(client, route, auth(name))
+        if role is not None and role >= route.role:
+            assert status not in (401, 403), (name, status)
+        else:
+            assert status == 403, (name, status)
+    # The refused attempts changed nothing.
+    after = await audited_changes(gateway.redis, gateway.keys)
+    assert [e for e in after if e not in before] == [] or route.method != "GET"
+
+
+async def test_refusals_are_counted_and_audited_at_a_bounded_rate(
+    client: TestClient, gateway: Gateway
+) -> None:
+    now = [1000.0]
+    gateway.refusal_audit.clock = lambda: now[0]
+    gateway.refusal_audit._next_at = 0.0
+    start = await gateway.redis.xlen(gateway.keys.audit)
+    for _ in range(20):
+        assert (await client.put("/v1/production", json={}, headers=auth("vera"))).status == 403
+    entries = [orjson.loads(f[b"e"]) for _, f in await gateway.redis.xrange(gateway.keys.audit)]
+    new = entries[start:]
+    assert len(new) == 1  # one entry for twenty refusals within the interval
+    assert new[0]["actor"] == "vera" and new[0]["refused"]["reason"] == "role"
+    assert "vera is viewer; this needs admin" in new[0]["reason"]
+    now[0] += gateway.refusal_audit.interval_s
+    assert (await client.get("/v1/audit", headers={"Authorization": "Bearer x"})).status == 401
+    entries = [orjson.loads(f[b"e"]) for _, f in await gateway.redis.xrange(gateway.keys.audit)]
+    last = entries[-1]
+    assert last["actor"] == "anonymous" and last["refused"]["held_back"] == 19
+    assert last["refused"]["reason"] == "bad_token" and last["refused"]["path"] == "/v1/audit"
+    text = await (await client.get("/metrics")).text()
+    counted = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'^abgate_refused_total\{reason="(\w+)"\} (\S+)$', text, re.M)
+    }
+    assert counted.get("role", 0) >= 20 and counted.get("bad_token", 0) >= 1
+
+
+async def test_a_token_is_stored_hashed_named_in_the_audit_and_revocable(
+    client: TestClient, gateway: Gateway
+) -> None:
+    created = await client.post(
+        "/v1/tokens", json={"name": "zoe", "role": "experimenter"}, headers=auth("alice")
+    )
+    assert created.status == 201
+    token = (await created.json())["token"]
+    stored = await gateway.redis.hget(gateway.keys.tokens, "zoe")
+    assert isinstance(stored, bytes)
+    assert token.encode() not in stored and hash_token(token).encode() in stored
+    zoe = {"Authorization": f"Bearer {token}"}
+    again = await client.post(
+        "/v1/tokens", json={"name": "zoe", "role": "viewer"}, headers=auth("alice")
+    )
+    assert again.status == 409
+    ramp = await client.patch("/v1/experiments/better", json={"coverage": 0.7}, headers=zoe)
+    assert ramp.status == 200
+    assert (await gateway.store.audit_log(1))[0]["actor"] == "zoe"
+    assert (await client.delete("/v1/tokens/zoe", headers=zoe)).status == 403
+    assert (await client.delete("/v1/tokens/zoe", headers=auth("alice"))).status == 200
+    assert (await client.get("/v1/whoami", headers=zoe)).status == 401
+    trail = [e for e in await audited_changes(gateway.redis, gateway.keys) if "token" in e]
+    assert [e["reason"].split(":")[0] for e in trail] == [
+        "token zoe (experimenter) created",
+        "token zoe revoked",
+    ]
+
+
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        ({"name": "zoe"}, "$.role"),
+        ({"name": "zoe", "role": "owner"}, "$.role"),
+        ({"name": "a b", "role": "viewer"}, "$.name"),
+        ({"name": "zoe", "role": "viewer", "extra": 1}, "$.extra"),
+    ],
+)
+async def test_bad_token_requests_name_the_field(
+    client: TestClient, gateway: Gateway, body: dict[str, object], where: str
+) -> None:
+    response = await client.post("/v1/tokens", json=body, headers=auth("alice"))
+    assert response.status == 400, await response.text()
+    assert (await response.json())["error"]["where"] == where
+    assert await gateway.redis.hget(gateway.keys.tokens, "zoe") is None
