@@ -53,27 +53,97 @@ QUEUE_WAIT_SECONDS = Histogram(
     ["model_version"],
     buckets=LATENCY_BUCKETS,
 )
+BATCH_PAIRS = Counter(
+    "abgate_batch_pairs", "(query, candidate) pairs scored, by version", ["model_version"]
+)
+BATCH_FAILURES = Counter(
+    "abgate_batch_failures", "Model runs that failed (each fails its requests)", ["model_version"]
+)
 BATCH_REJECTED = Counter(
     "abgate_batch_rejected", "Requests refused because a version's batch queue was full",
     ["model_version"],
 )  # fmt: skip
 SINK_EVENTS = Counter(
     "abgate_sink_records",
-    "Exposure and outcome records: accepted, written to Redis, spooled to disk, replayed",
+    "Exposure and outcome records: accepted, rejected (buffer full), written to Redis, "
+    "spooled to disk, replayed",
     ["stage"],
+)
+SINK_REDIS_FAILURES = Counter(
+    "abgate_sink_redis_failures", "Flushes to Redis that failed (their records were spooled)"
 )
 REFUSED = Counter(
     "abgate_refused",
     "Requests refused for their credentials: no_token, bad_token, or role (too low a role)",
     ["reason"],
 )
-INTERNAL_ERRORS = Counter("abgate_internal_errors", "Requests answered 500 (a defect)")
+ERRORS = Counter(
+    "abgate_errors",
+    "Requests answered with an error, by kind: bad_request (any 4xx), unauthorized, shed (a "
+    "full queue), unavailable (Redis down, draining), inference_failed, internal (a defect)",
+    ["kind"],
+)
+EVENTS_ACCEPTED = Counter("abgate_events_accepted", "Clicks, add-to-carts and purchases accepted")
 CONFIG_VERSION = Gauge(
     "abgate_config_version", "Routing config version applied", multiprocess_mode="livemax"
 )
 MODELS_LOADED = Gauge(
     "abgate_models_loaded", "Model versions loaded in a process", multiprocess_mode="livemax"
 )
+
+
+def _samples(metric: Counter | Histogram) -> dict[tuple[str, tuple[str, ...]], float]:
+    return {
+        (sample.name, tuple(sample.labels.values())): sample.value
+        for family in metric.collect()
+        for sample in family.samples
+    }
+
+
+class Since:
+    """This process's values of some metrics since this object was made: a component's own
+    counts (one batcher, one sink), read from the one registry rather than kept twice."""
+
+    def __init__(self, *tracked: Counter | Histogram) -> None:
+        self._tracked = tracked
+        self._base = self._now()
+
+    def _now(self) -> dict[tuple[str, tuple[str, ...]], float]:
+        merged: dict[tuple[str, tuple[str, ...]], float] = {}
+        for metric in self._tracked:
+            merged.update(_samples(metric))
+        return merged
+
+    def get(self, sample: str, *labels: str) -> int:
+        key = (sample, labels)
+        return round(self._now().get(key, 0.0) - self._base.get(key, 0.0))
+
+
+def own(counter: Counter) -> dict[str, float]:
+    """This process's values of a counter, by its first label's value ('' when unlabelled)."""
+    values: dict[str, float] = {}
+    for family in counter.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = next(iter(sample.labels.values()), "")
+                values[key] = values.get(key, 0.0) + sample.value
+    return values
+
+
+def own_counts() -> dict[str, int]:
+    """This process's request counters (``/metrics.json``), read from the registry."""
+    searches, errors = own(SEARCHES), own(ERRORS)
+    return {
+        "searches": int(searches.get("ok", 0) + searches.get("fallback", 0)),
+        "fallbacks": int(searches.get("fallback", 0)),
+        "search_errors": int(errors.get("inference_failed", 0)),
+        "events": int(own(EVENTS_ACCEPTED).get("", 0)),
+        "bad_requests": int(errors.get("bad_request", 0)),
+        "unauthorized": int(errors.get("unauthorized", 0)),
+        "shed": int(errors.get("shed", 0)),
+        "unavailable": int(errors.get("unavailable", 0)),
+        "internal_errors": int(errors.get("internal", 0)),
+    }
 
 
 def render() -> tuple[bytes, str]:

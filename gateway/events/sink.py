@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,12 +34,7 @@ class SinkPolicy:
     replay_interval_s: float = 1.0
 
 
-@dataclass
-class SinkStats:
-    accepted: int = 0
-    written: int = 0
-    rejected: int = 0
-    redis_failures: int = 0
+STAGES: Final = ("accepted", "rejected", "written", "spooled", "replayed")
 
 
 class EventSink:
@@ -47,7 +42,7 @@ class EventSink:
         self.redis = redis
         self.spool = spool
         self.policy = policy
-        self.stats = SinkStats()
+        self._counts = metrics.Since(metrics.SINK_EVENTS, metrics.SINK_REDIS_FAILURES)
         self.redis_ok = True
         self._buffer: deque[Record] = deque()
         self._wake = asyncio.Event()
@@ -60,10 +55,9 @@ class EventSink:
         if self._closing:
             raise Overloaded("event sink is shutting down", retry_after_s=1.0)
         if len(self._buffer) + len(records) > self.policy.max_buffer:
-            self.stats.rejected += len(records)
+            metrics.SINK_EVENTS.labels("rejected").inc(len(records))
             raise Overloaded(f"event buffer full ({self.policy.max_buffer})", retry_after_s=1.0)
         self._buffer.extend(records)
-        self.stats.accepted += len(records)
         metrics.SINK_EVENTS.labels("accepted").inc(len(records))
         if len(self._buffer) >= self.policy.max_batch:
             self._wake.set()
@@ -130,12 +124,11 @@ class EventSink:
             return
         try:
             await self._xadd(batch)
-            self.stats.written += n
             metrics.SINK_EVENTS.labels("written").inc(n)
             self.redis_ok = True
         except (RedisError, OSError) as exc:
             # Possibly partly written: the replay may duplicate, the worker de-duplicates.
-            self.stats.redis_failures += 1
+            metrics.SINK_REDIS_FAILURES.inc()
             if self.redis_ok:
                 log.warning(
                     "redis unavailable (%s); spooling events to %s", exc, self.spool.directory
@@ -186,13 +179,14 @@ class EventSink:
             log.info("replayed %d spooled events", total)
         return total
 
+    def count(self, stage: str) -> int:
+        """Records at ``stage`` (accepted, rejected, written, spooled, replayed) since this sink
+        started, from the metrics registry."""
+        return self._counts.get("abgate_sink_records_total", stage)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "buffered": len(self._buffer),
-            "accepted": self.stats.accepted,
-            "written": self.stats.written,
-            "rejected": self.stats.rejected,
-            "redis_failures": self.stats.redis_failures,
-            "spooled": self.spool.stats.written,
-            "replayed": self.spool.stats.replayed,
+            **{stage: self.count(stage) for stage in STAGES},
+            "redis_failures": self._counts.get("abgate_sink_redis_failures_total"),
         }

@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -22,17 +21,10 @@ from gateway import metrics
 Record = tuple[str, bytes]  # (stream key, event json)
 
 
-@dataclass
-class SpoolStats:
-    written: int = 0
-    replayed: int = 0
-
-
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.stats = SpoolStats()
         self._file: IO[bytes] | None = None
         self._seq = 0
 
@@ -47,7 +39,6 @@ class Spool:
             self._file.write(orjson.dumps({"s": stream, "d": data.decode()}) + b"\n")
         self._file.flush()
         os.fsync(self._file.fileno())
-        self.stats.written += len(records)
         metrics.SINK_EVENTS.labels("spooled").inc(len(records))
 
     def rotate(self) -> None:
@@ -85,5 +76,4 @@ class Spool:
 
     def done(self, path: Path, count: int) -> None:
         path.unlink(missing_ok=True)
-        self.stats.replayed += count
         metrics.SINK_EVENTS.labels("replayed").inc(count)

@@ -32,7 +32,7 @@ from gateway.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from gateway.http.state import GATEWAY, Counters
+from gateway.http.state import GATEWAY
 from gateway.logs import REQUEST_ID, request_id
 
 log = logging.getLogger("abgate.http")
@@ -93,13 +93,13 @@ def _request_error(exc: RequestError) -> web.Response:
     return error_response(status, kind, exc.detail, exc.where)
 
 
-def _to_response(request: web.Request, exc: Exception, counters: Counters) -> web.Response:
+def _to_response(request: web.Request, exc: Exception) -> web.Response:
     if isinstance(exc, RequestError):
         return _request_error(exc)
     if isinstance(exc, ConfigError):
         return error_response(422, "invalid_config", str(exc), exc.where)
     if isinstance(exc, Unauthorized):
-        counters.unauthorized += 1  # counted by reason in abgate_refused_total by the auth layer
+        metrics.ERRORS.labels("unauthorized").inc()  # by reason: abgate_refused_total
         return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
     if isinstance(exc, Forbidden):
         return error_response(403, "forbidden", str(exc))
@@ -108,25 +108,25 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
     if isinstance(exc, Conflict):
         return error_response(409, "conflict", str(exc))
     if isinstance(exc, Overloaded):
-        counters.shed += 1
+        metrics.ERRORS.labels("shed").inc()
         request[OUTCOME] = "shed"
         return error_response(503, "overloaded", str(exc), headers=_retry(exc.retry_after_s))
     if isinstance(exc, Unavailable):
-        counters.unavailable += 1
+        metrics.ERRORS.labels("unavailable").inc()
         request[OUTCOME] = "unavailable"
         response = error_response(503, "unavailable", str(exc), headers=_retry(exc.retry_after_s))
         if request.app[GATEWAY].draining:
             response.force_close()
         return response
     if isinstance(exc, RedisError | ConnectionError | TimeoutError):
-        counters.unavailable += 1
+        metrics.ERRORS.labels("unavailable").inc()
         request[OUTCOME] = "unavailable"
         log.warning("%s %s: redis unavailable: %s", request.method, request.path, exc)
         return error_response(
             503, "unavailable", f"redis unavailable ({type(exc).__name__})", headers=_retry(1)
         )
     if isinstance(exc, InferenceError):
-        counters.search_errors += 1
+        metrics.ERRORS.labels("inference_failed").inc()
         log.error("inference failed: %s", exc)
         return error_response(503, "inference_failed", str(exc), headers=_retry(1))
     if isinstance(exc, web.HTTPRequestEntityTooLarge):
@@ -135,8 +135,7 @@ def _to_response(request: web.Request, exc: Exception, counters: Counters) -> we
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         headers = {h: exc.headers[h] for h in _PASSED_HEADERS if h in exc.headers}
         return error_response(exc.status, "http", exc.reason, headers=headers)
-    counters.internal_errors += 1
-    metrics.INTERNAL_ERRORS.inc()
+    metrics.ERRORS.labels("internal").inc()
     log.exception("%s %s: unhandled error", request.method, request.path)
     return error_response(500, "internal", "internal error; it has been logged")
 
@@ -191,9 +190,9 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = _to_response(request, exc, request.app[GATEWAY].counters)
+        response = _to_response(request, exc)
     except Exception as exc:  # every error becomes JSON; the 500 branch logs the traceback
-        response = _to_response(request, exc, request.app[GATEWAY].counters)
+        response = _to_response(request, exc)
     if 400 <= response.status < 500:
-        request.app[GATEWAY].counters.bad_requests += 1
+        metrics.ERRORS.labels("bad_request").inc()
     return response

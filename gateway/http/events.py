@@ -6,6 +6,7 @@ import time
 
 from aiohttp import web
 
+from gateway import metrics
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
@@ -17,5 +18,5 @@ async def events(request: web.Request) -> web.Response:
     body = await read_json_bytes(request, gw)
     outcomes = parse_outcomes(body, now=time.time())  # all-or-nothing: validated before any is kept
     gw.sink.put_many([(gw.keys.outcomes, o.to_json()) for o in outcomes])
-    gw.counters.events += len(outcomes)
+    metrics.EVENTS_ACCEPTED.inc(len(outcomes))
     return json_response({"accepted": len(outcomes)}, status=202)

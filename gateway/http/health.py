@@ -49,14 +49,15 @@ async def prometheus(request: web.Request) -> web.Response:
 
 
 async def metrics_json(request: web.Request) -> web.Response:
-    """This process's own counters as JSON (for a person at a terminal)."""
+    """This process's own counters as JSON (for a person at a terminal), read from the same
+    registry as /metrics."""
     gw = request.app[GATEWAY]
     batchers = {m["version"]: m["batcher"] for m in gw.registry.describe()}
     return json_response(
         {
             "pid": os.getpid(),
             "config_version": gw.router.version,
-            "counters": vars(gw.counters),
+            "counters": metrics.own_counts(),
             "sink": gw.sink.snapshot(),
             "batchers": batchers,
         }

@@ -53,7 +53,6 @@ async def _score(
         gw.ops.failed(stats_id, a.variant)
         if route.model_version == production:
             raise
-        gw.counters.fallbacks += 1
         return production, await _rank(gw, production, query)
     gw.ops.scored(stats_id, a.variant, (time.perf_counter() - started) * 1000.0)
     return route.model_version, scores
@@ -100,7 +99,6 @@ async def search(request: web.Request) -> web.Response:
         items=tuple(query.candidates[i] for i in top),
     )
     gw.sink.put_many([(gw.keys.exposures, exposure.to_json())])
-    gw.counters.searches += 1
     return json_response(
         {
             "search_id": search_id,

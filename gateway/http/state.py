@@ -31,19 +31,6 @@ from gateway.settings import Settings
 
 
 @dataclass
-class Counters:
-    searches: int = 0
-    search_errors: int = 0  # a search answered 503 because its model failed
-    fallbacks: int = 0  # a treatment failed and production served the search instead
-    events: int = 0
-    bad_requests: int = 0  # answered 4xx
-    unauthorized: int = 0  # admin requests refused for their credentials
-    shed: int = 0  # answered 503 because a bounded queue was full
-    unavailable: int = 0  # answered 503 because Redis was down or the process was draining
-    internal_errors: int = 0  # answered 500: a defect, logged with its traceback
-
-
-@dataclass
 class Gateway:
     """Everything a handler needs; ``router`` is swapped whole on each config change."""
 
@@ -64,7 +51,6 @@ class Gateway:
     authenticator: Authenticator
     refusal_audit: RefusalAudit
     watcher: ConfigWatcher | None = None
-    counters: Counters = field(default_factory=Counters)
     draining: bool = False
     # Deadlines of the body reads in progress: draining moves them all to now.
     body_reads: set[asyncio.Timeout] = field(default_factory=set)

@@ -45,20 +45,16 @@ class _Pending:
     enqueued_at: float
 
 
-@dataclass
-class BatcherStats:
-    batches: int = 0
-    requests: int = 0
-    pairs: int = 0
-    failures: int = 0
-    rejected: int = 0
-
-
 class DynamicBatcher:
     def __init__(self, name: str, score: ScoreFn, policy: BatchPolicy) -> None:
         self.name = name
         self.policy = policy
-        self.stats = BatcherStats()
+        self._counts = metrics.Since(
+            metrics.BATCH_REQUESTS,
+            metrics.BATCH_PAIRS,
+            metrics.BATCH_FAILURES,
+            metrics.BATCH_REJECTED,
+        )
         self._score = score
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=policy.max_queue)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"onnx-{name}")
@@ -86,13 +82,23 @@ class DynamicBatcher:
                 pending.future.set_exception(InferenceError(f"model {self.name} is shutting down"))
         self._executor.shutdown(wait=True)
 
+    def stats(self) -> dict[str, int]:
+        """This batcher's figures since it started, from the metrics registry."""
+        c, v = self._counts, self.name
+        return {
+            "batches": c.get("abgate_batch_requests_count", v),
+            "requests": c.get("abgate_batch_requests_sum", v),
+            "pairs": c.get("abgate_batch_pairs_total", v),
+            "failures": c.get("abgate_batch_failures_total", v),
+            "rejected": c.get("abgate_batch_rejected_total", v),
+        }
+
     async def rank(self, rank_input: RankInput) -> Float32Array:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Float32Array] = loop.create_future()
         try:
             self._queue.put_nowait(_Pending(rank_input, future, loop.time()))
         except asyncio.QueueFull:
-            self.stats.rejected += 1
             metrics.BATCH_REJECTED.labels(self.name).inc()
             raise Overloaded(
                 f"model {self.name}: batch queue full ({self.policy.max_queue})"
@@ -136,7 +142,7 @@ class DynamicBatcher:
                 scores = await loop.run_in_executor(self._executor, self._score, merged)
                 parts = split(np.asarray(scores, dtype=np.float32).reshape(-1), merged.offsets)
             except Exception as exc:  # a failed batch fails each of its requests, not the batcher
-                self.stats.failures += 1
+                metrics.BATCH_FAILURES.labels(self.name).inc()
                 error = InferenceError(
                     f"model {self.name}: batch of {merged.pairs} pairs failed: {exc}"
                 )
@@ -146,13 +152,11 @@ class DynamicBatcher:
                 self._inflight = []
                 continue
             self._inflight = []
-            self.stats.batches += 1
-            self.stats.requests += len(batch)
             metrics.BATCH_REQUESTS.labels(self.name).observe(len(batch))
             waits = metrics.QUEUE_WAIT_SECONDS.labels(self.name)
             for pending in batch:
                 waits.observe(started - pending.enqueued_at)
-            self.stats.pairs += merged.pairs
+            metrics.BATCH_PAIRS.labels(self.name).inc(merged.pairs)
             for pending, part in zip(batch, parts, strict=True):
                 if not pending.future.done():  # cancelled while the batch ran
                     pending.future.set_result(part)

@@ -156,6 +156,6 @@ class ModelRegistry:
 
     def describe(self) -> list[dict[str, Any]]:
         return [
-            {"version": v, "provider": m.provider, "batcher": vars(m.batcher.stats)}
+            {"version": v, "provider": m.provider, "batcher": m.batcher.stats()}
             for v, m in sorted(self._models.items())
         ]

@@ -21,7 +21,7 @@ JSON = {"Content-Type": "application/json"}
 async def _state(gw: Gateway) -> tuple[Any, ...]:
     await asyncio.sleep(0.1)  # let the sink flush anything (there should be nothing)
     return (
-        gw.sink.stats.accepted,
+        gw.sink.count("accepted"),
         await gw.redis.xlen(gw.keys.exposures),
         await gw.redis.xlen(gw.keys.outcomes),
         await gw.redis.get(gw.keys.version),

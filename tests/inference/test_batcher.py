@@ -45,7 +45,7 @@ async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None
         )
     finally:
         await batcher.close()
-    assert batcher.stats.batches == 1 and batcher.stats.requests == len(QUERIES)
+    assert batcher.stats()["batches"] == 1 and batcher.stats()["requests"] == len(QUERIES)
     for query, its, got in zip(QUERIES, items, results, strict=True):
         inp = model.prepare(query, its)
         alone = model.session.run(
@@ -68,7 +68,7 @@ async def test_batches_close_at_max_pairs(model: LoadedModel) -> None:
         )
     finally:
         await batcher.close()
-    assert batcher.stats.batches == 3 and batcher.stats.pairs == 120
+    assert batcher.stats()["batches"] == 3 and batcher.stats()["pairs"] == 120
 
 
 async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others(
@@ -97,7 +97,7 @@ async def test_a_request_cancelled_while_its_batch_runs_does_not_hang_the_others
         await batcher.close()
     assert isinstance(done[1], asyncio.CancelledError)
     assert all(isinstance(r, np.ndarray) and r.shape == (10,) for i, r in enumerate(done) if i != 1)
-    assert batcher.stats.batches == 1 and batcher.stats.requests == len(QUERIES)
+    assert batcher.stats()["batches"] == 1 and batcher.stats()["requests"] == len(QUERIES)
 
 
 async def test_a_failed_batch_fails_every_request_and_the_batcher_lives_on(
