@@ -69,6 +69,12 @@ class SearchBody(Struct, forbid_unknown_fields=True):
     context: Annotated[dict[str, Any], Meta(max_length=MAX_CONTEXT_KEYS)] = {}
 
 
+class _SearchByIds(SearchBody, forbid_unknown_fields=True):
+    """The common case, decoded straight into a list of ints (no per-candidate Python work)."""
+
+    candidates: Annotated[list[ItemId], Meta(min_length=1, max_length=MAX_CANDIDATES)]  # type: ignore[assignment]
+
+
 class Event(Struct, forbid_unknown_fields=True):
     """A click, add-to-cart or purchase on an item of a search's results."""
 
@@ -146,6 +152,7 @@ def request_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> Request
 
 
 _SEARCH: Final = msgspec.json.Decoder(SearchBody)
+_SEARCH_BY_IDS: Final = msgspec.json.Decoder(_SearchByIds)
 _EVENT: Final = msgspec.json.Decoder(Event)
 _BATCH: Final = msgspec.json.Decoder(EventBatch)
 _KEYS: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -163,20 +170,22 @@ def _text_id(value: str, where: str) -> str:
 def parse_search(raw: bytes) -> SearchRequest:
     """A search body (JSON bytes), decoded and validated in one pass, then the cross-field
     rules."""
-    try:
-        body = _SEARCH.decode(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise request_error(exc) from None
     features = None
-    first = body.candidates[0]
-    if isinstance(first, Candidate):
+    try:
+        body: SearchBody = _SEARCH_BY_IDS.decode(raw)
+        items: list[int] = body.candidates  # type: ignore[assignment]
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        # Candidates with features (or a bad body): the documented type names what is wrong.
+        try:
+            body = _SEARCH.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise request_error(exc) from None
+        if not isinstance(body.candidates[0], Candidate):
+            bad = next(i for i, c in enumerate(body.candidates) if not isinstance(c, int))
+            raise RequestError(
+                f"$.candidates[{bad}]", "expected an item id like the first"
+            ) from None
         items, features = _featured(body.candidates)
-    else:
-        items = []
-        for i, c in enumerate(body.candidates):
-            if not isinstance(c, int):
-                raise RequestError(f"$.candidates[{i}]", "expected an item id like the first")
-            items.append(c)
     if len(set(items)) != len(items):
         raise RequestError("$.candidates", "item ids must be unique")
     return SearchRequest(

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
 
 from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
+from gateway.processes import ProcessGroup, wait_ready
+from gateway.redis_server import free_port
 from gateway.settings import Settings
 
 
@@ -23,3 +31,37 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
         "ABGATE_DEPLOYMENT": f"{settings.prefix}-{port}",
     }
+
+
+@contextmanager
+def one_gateway(
+    tmp_path_factory: pytest.TempPathFactory,
+    redis_url: str,
+    models_dir: Path,
+    prefix: str,
+    admin_token: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[int, Settings]]:
+    """One ``abgate serve-one`` process of its own prefix on a free port (for the module-wide
+    fuzz and property tests): yields (port, its settings)."""
+    from tests.conftest import TEST_CONFIGS
+
+    settings = replace(
+        Settings.from_env(),
+        redis_url=redis_url,
+        prefix=prefix,
+        var_dir=tmp_path_factory.mktemp(f"{prefix}-var"),
+        models_dir=tmp_path_factory.mktemp(f"{prefix}-store"),
+        seed_models_dir=models_dir,
+        routing_file=TEST_CONFIGS / "three_experiments.toml",
+        admin_token=admin_token,
+        admin_token_is_default=False,
+    )
+    port = free_port()
+    group = ProcessGroup()
+    try:
+        group.spawn("gateway", ["serve-one"], gateway_env(settings, port) | (extra_env or {}))
+        wait_ready(f"http://127.0.0.1:{port}/readyz", group)
+        yield port, settings
+    finally:
+        group.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,11 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
 from gateway.http.routes import ROUTES
-from gateway.processes import ProcessGroup, wait_ready
-from gateway.redis_server import free_port
-from gateway.settings import Settings
-from tests.conftest import TEST_CONFIGS
-from tests.live import gateway_env
+from tests.live import one_gateway
 
 EXAMPLES = int(os.environ.get("ABGATE_API_EXAMPLES", "15"))
 TOKEN = "api-property-token"
@@ -30,26 +25,11 @@ TOKEN = "api-property-token"
 def api_base(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, models_dir: Any
 ) -> Iterator[str]:
-    s = replace(
-        Settings.from_env(),
-        redis_url=redis_server.url,
-        prefix="apiprops",
-        var_dir=tmp_path_factory.mktemp("api-var"),
-        models_dir=tmp_path_factory.mktemp("api-store"),
-        seed_models_dir=models_dir,
-        routing_file=TEST_CONFIGS / "three_experiments.toml",
-        admin_token=TOKEN,
-        admin_token_is_default=False,
-    )
-    port = free_port()
-    group = ProcessGroup()
-    try:
-        group.spawn("gateway", ["serve-one"], gateway_env(s, port))
-        base = f"http://127.0.0.1:{port}"
-        wait_ready(base + "/readyz", group)
-        yield base
-    finally:
-        group.stop()
+    with one_gateway(tmp_path_factory, redis_server.url, models_dir, "apiprops", TOKEN) as (
+        port,
+        _,
+    ):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

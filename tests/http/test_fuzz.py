@@ -32,10 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.keys import Keys
-from gateway.processes import ProcessGroup, wait_ready
-from gateway.redis_server import free_port
 from gateway.settings import Settings
-from tests.live import gateway_env
+from tests.live import one_gateway
 
 # Each example is a batch of BATCH requests: one generated body or target in several envelopes.
 BATCH = 5
@@ -96,34 +94,18 @@ class Live:
 def live(
     tmp_path_factory: pytest.TempPathFactory, redis_server: Any, models_dir: Any
 ) -> Iterator[Live]:
-    from dataclasses import replace
-
-    from tests.conftest import TEST_CONFIGS
-
-    base = Settings.from_env()
-    s = replace(
-        base,
-        redis_url=redis_server.url,
-        prefix="fuzz",
-        var_dir=tmp_path_factory.mktemp("fuzz-var"),
-        models_dir=tmp_path_factory.mktemp("fuzz-store"),
-        seed_models_dir=models_dir,
-        routing_file=TEST_CONFIGS / "three_experiments.toml",
-        admin_token="fuzz-token",
-        admin_token_is_default=False,
-    )
-    port = free_port()
-    group = ProcessGroup()
-    try:
-        env = gateway_env(s, port) | {"ABGATE_MAX_BODY_BYTES": str(64 * 1024)}
-        group.spawn("gateway", ["serve-one"], env)
-        wait_ready(f"http://127.0.0.1:{port}/readyz", group)
-        live = Live("127.0.0.1", port, s, Tally())
+    with one_gateway(
+        tmp_path_factory,
+        redis_server.url,
+        models_dir,
+        "fuzz",
+        "fuzz-token",
+        {"ABGATE_MAX_BODY_BYTES": str(64 * 1024)},
+    ) as (port, settings):
+        live = Live("127.0.0.1", port, settings, Tally())
         yield live
         if live.conn is not None:
             live.conn.close()
-    finally:
-        group.stop()
 
 
 # --- strategies -----------------------------------------------------------------------------
