@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench validate-stats loadtest install clean-var browser
+.PHONY: run test lint check bench validate-stats validate-interleaving loadtest install clean-var browser
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ check: lint test
 # writes docs/stats-validation.md.
 validate-stats: $(STAMP)
 	$(PY) -m sim.study --out docs/stats-validation.md
+
+# Interleaving against A/B tests on the simulated storefront (a few minutes on 2 cores): prints
+# the table and writes docs/interleaving-validation.md.
+validate-interleaving: $(STAMP)
+	$(PY) -m sim.interleaving --out docs/interleaving-validation.md
 
 # Locust against a running abgate (`make run` in another terminal), bounded in time.
 LOADTEST_URL      ?= http://127.0.0.1:$(or $(ABGATE_PORT),8080)
