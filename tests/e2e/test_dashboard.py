@@ -147,3 +147,18 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     assert _get(system, "/v1/experiments/better")["status"] == "concluded"
     entry = _get(system, "/v1/audit?count=1")["entries"][0]
     assert entry["actor"] == "ed" and "stopped from the dashboard test" in entry["reason"]
+
+    # The model versions with their gates, production with its history, the audit trail.
+    browser.get(system.base_url + "/dashboard#/models")
+    row = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#models tr[data-version='cand-v2']"),
+                what="the models table")  # fmt: skip
+    gates = [g.text for g in row.find_elements(By.CSS_SELECTOR, ".gate .badge")]
+    assert {"integrity", "offline_quality", "latency"} <= set(gates)
+    assert row.find_elements(By.CSS_SELECTOR, "button.retire")  # an experimenter may retire
+    assert not browser.find_elements(By.CSS_SELECTOR, "button.override")  # admin only
+    browser.get(system.base_url + "/dashboard#/production")
+    _wait(lambda: browser.find_element(By.ID, "production").text == "prod-v1", what="production")
+    assert not browser.find_elements(By.ID, "rollback")  # admin only
+    browser.get(system.base_url + "/dashboard#/audit")
+    rows = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
+    assert any("stopped from the dashboard test" in r.text for r in rows)

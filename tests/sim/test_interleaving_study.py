@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.settings import ROOT
 from sim.interleaving.rankers import Blend, OnnxRanker, offline_ndcg
 from sim.interleaving.study import AB_METRICS, ab_run, interleaving_run
 from sim.world import CATALOG_SEED, make_catalog
@@ -15,7 +16,7 @@ def test_study_runs(models_dir: Path) -> None:
     catalog = make_catalog(seed=CATALOG_SEED)
     prod = OnnxRanker("prod-v1", models_dir / "prod-v1" / "model.onnx", catalog.size)
     cand = OnnxRanker("cand-v2", models_dir / "cand-v2" / "model.onnx", catalog.size)
-    evals = Path(__file__).resolve().parents[2] / "configs" / "eval" / "storefront-heldout.jsonl"
+    evals = ROOT / "configs" / "eval" / "storefront-heldout.jsonl"
     blend = Blend("blend", prod, cand, 0.1)
     assert offline_ndcg(prod, evals) < offline_ndcg(blend, evals) < offline_ndcg(cand, evals)
     verdict = interleaving_run(catalog, prod, cand, seed=1, max_users=600)
