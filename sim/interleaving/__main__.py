@@ -3,12 +3,8 @@ against A/B tests on the simulated storefront (a few minutes on 2 cores)."""
 
 from __future__ import annotations
 
-import argparse
 import math
-import os
 import statistics
-import sys
-import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -18,6 +14,7 @@ from gateway.settings import ROOT
 from sim.build import ensure_demo_models
 from sim.interleaving.rankers import Blend, OnnxRanker, Ranker, offline_ndcg
 from sim.interleaving.study import AB_METRICS, Verdict, ab_run, interleaving_run
+from sim.study_cli import study_main
 from sim.world import CATALOG_SEED, make_catalog
 
 REPORT_PATH = ROOT / "docs" / "interleaving-validation.md"
@@ -147,24 +144,11 @@ def run(pool: ProcessPoolExecutor, quick: bool, seed: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.interleaving", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="few runs, small caps (a smoke run)")
-    parser.add_argument("--out", type=Path, default=REPORT_PATH)
-    parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args(argv)
-    started = time.monotonic()
     models = ROOT / "var" / "demo-models"
     ensure_demo_models(models, log=lambda *a: None)
-    with ProcessPoolExecutor(args.workers, initializer=_init, initargs=(models,)) as pool:
-        text = run(pool, args.quick, args.seed)
-    text += (
-        f"\nRun time: {time.monotonic() - started:.0f} s on {args.workers} worker process(es).\n"
+    return study_main(
+        argv, "python -m sim.interleaving", __doc__, REPORT_PATH, 20261124, run, _init, (models,)
     )
-    sys.stdout.write(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":

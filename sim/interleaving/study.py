@@ -105,7 +105,6 @@ def interleaving_run(
     seed: int,
     max_users: int,
     alpha: float = 0.05,
-    tuning: float = 5000,
 ) -> Verdict:
     positive = negative = 0  # users who preferred a, b (ties left out: the sign test)
     slots = competitive = 0
