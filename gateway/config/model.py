@@ -90,7 +90,8 @@ class Analysis:
     max_runtime_s: float | None = None
     # Operational guardrails (no statistics: a treatment that fails or is slow is rolled back
     # at once): its share of failed or timed-out scorings, its p99 scoring time over the
-    # control's, judged once an arm has had min_ops_requests scorings in the phase.
+    # control's, judged once an arm has had min_ops_requests scorings in the phase (the p99
+    # once each arm has 1 000: gateway.ops.guardrails.LATENCY_MIN_REQUESTS).
     max_error_rate: float = 0.02
     max_latency_ratio: float = 3.0
     min_ops_requests: int = 50

@@ -4,15 +4,21 @@ keep per phase and variant. No statistics: a ranker that fails or is slow is sto
 - error rate: failed or timed-out scorings / scorings, above ``max_error_rate``;
 - latency: the treatment's p99 scoring time over the control's, above ``max_latency_ratio``.
 
-Each needs ``min_requests`` scorings of the arm (and of the control, for latency) first.
+Each needs ``min_requests`` scorings of the arm (and of the control, for latency) first; a
+p99 moreover needs ``LATENCY_MIN_REQUESTS`` scorings of each, so that it rests on ten or more
+scorings above it (from 50 scorings the "p99" is the single slowest, and one preempted run
+on a busy machine rolled back a healthy candidate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from gateway.ops.histogram import percentile
+
+LATENCY_MIN_REQUESTS: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ def breaches(
                 f"({arm.error_rate:.1%}, limit {limits.max_error_rate:.1%})"
             )
             continue
-        if base.requests < limits.min_requests:
+        judged = max(limits.min_requests, LATENCY_MIN_REQUESTS)
+        if base.requests < judged or arm.requests < judged:
             continue
         p99, base_p99 = percentile(arm.latency, 0.99), percentile(base.latency, 0.99)
         if p99 is not None and base_p99 and p99 / base_p99 > limits.max_latency_ratio:
