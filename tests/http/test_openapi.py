@@ -47,3 +47,13 @@ async def test_the_docs_page_and_its_files_come_from_the_package(client: TestCli
     assert bundle.status == 200 and len(await bundle.read()) > 100_000
     assert (await client.get("/static/docs.js")).status == 200
     assert (await client.get("/static/../settings.py")).status in (403, 404)
+
+
+async def test_the_dashboard_page_is_served_and_the_root_leads_to_it(client: TestClient) -> None:
+    root = await client.get("/", allow_redirects=False)
+    assert root.status == 302 and root.headers["Location"] == "/dashboard"
+    page = await client.get("/dashboard")  # public: its data come from the API with a token
+    assert page.status == 200 and "/static/dashboard.js" in await page.text()
+    assert (await client.get("/static/dashboard.js")).status == 200
+    svg = await client.get("/v1/experiments/better/chart.svg")
+    assert svg.status == 401  # the chart is data: a viewer's token at least
