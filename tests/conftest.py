@@ -69,4 +69,7 @@ def settings(
         admin_token="test-token",
         admin_token_is_default=False,
         max_body_bytes=64 * 1024,
+        # A scoring stalled past the production deadline is a 503; on a busy 2-core test box a
+        # run once took > 500 ms. The tests are not about that deadline: 5 s.
+        score_timeout_s=5.0,
     )

@@ -26,6 +26,7 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         "ABGATE_SEED_MODELS": str(settings.seed_models_dir),
         "ABGATE_ROUTING": str(settings.routing_file),
         "ABGATE_ADMIN_TOKEN": settings.admin_token,
+        "ABGATE_SCORE_TIMEOUT_MS": str(round(settings.score_timeout_s * 1000)),
         "ABGATE_PORT": str(port),
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
         MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
