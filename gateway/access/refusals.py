@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway import metrics
+from gateway.control.store import note_entry
 from gateway.keys import Keys
 from gateway.throttled_log import ThrottledLog
 
@@ -36,21 +36,17 @@ class Refusal:
     detail: str
 
     def audit_entry(self, held_back: int, now: float) -> bytes:
-        return orjson.dumps(
-            {
-                "actor": self.actor,
-                "reason": f"refused {self.method} {self.path}: {self.detail}",
-                "ts": now,
-                "version": None,
-                "diff": [],
-                "refused": {
-                    "reason": self.reason,
-                    "method": self.method,
-                    "path": self.path,
-                    "remote": self.remote,
-                    "held_back": held_back,
-                },
-            }
+        return note_entry(
+            self.actor,
+            f"refused {self.method} {self.path}: {self.detail}",
+            now,
+            refused={
+                "reason": self.reason,
+                "method": self.method,
+                "path": self.path,
+                "remote": self.remote,
+                "held_back": held_back,
+            },
         )
 
 

@@ -166,6 +166,12 @@ class ConfigStore:
                 )
             await asyncio.sleep(pause)
 
+    async def note(self, actor: str, reason: str, **extra: Any) -> None:
+        """An audit entry that changes no config (a token created or revoked, a refusal)."""
+        await self.redis.xadd(
+            self.keys.audit, {"e": note_entry(actor, reason, time.time(), **extra)}
+        )
+
     async def audit_log(self, count: int = 100) -> list[dict[str, Any]]:
         entries: Any = await self.redis.xrevrange(self.keys.audit, count=count)
         return [
@@ -195,6 +201,13 @@ def _history(actor: str, reason: str, old: RoutingConfig | None, new: RoutingCon
         "audit_id": "__AUDIT_ID__",
     }
     return orjson.dumps(record)
+
+
+def note_entry(actor: str, reason: str, ts: float, **extra: Any) -> bytes:
+    """The audit trail's form of an event that is not a config change."""
+    return orjson.dumps(
+        {"actor": actor, "reason": reason, "ts": ts, "version": None, "diff": []} | extra
+    )
 
 
 def _audit(actor: str, reason: str, changes: list[dict[str, Any]]) -> bytes:

@@ -9,7 +9,7 @@ never from a header.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Final
+from typing import Final, NoReturn
 
 from aiohttp import web
 
@@ -68,7 +68,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     principal = await authenticate(request)
     if principal is None:
         await _refuse(request, ANONYMOUS, "no_token", "no Authorization header")
-    assert principal is not None
     if not principal.may(needed):
         await _refuse(
             request,
@@ -92,7 +91,7 @@ def actor(request: web.Request) -> str:
     return request[PRINCIPAL].name
 
 
-async def _refuse(request: web.Request, who: str, reason: str, detail: str) -> None:
+async def _refuse(request: web.Request, who: str, reason: str, detail: str) -> NoReturn:
     gw = request.app[GATEWAY]
     await gw.refusal_audit.record(
         Refusal(who, reason, request.method, request.path, request.remote, detail)

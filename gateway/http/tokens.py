@@ -3,9 +3,6 @@ revoke. Each creation and revocation is audited."""
 
 from __future__ import annotations
 
-import time
-
-import orjson
 from aiohttp import web
 
 from gateway.access.roles import Role
@@ -43,7 +40,7 @@ async def create_token(request: web.Request) -> web.Response:
     gw.redis_guard.check()
     token, record = await gw.tokens.create(name, role, actor(request))
     gw.authenticator.invalidate()
-    await _audit(gw, actor(request), f"token {name} ({role.label}) created: {reason}", record)
+    await _note(gw, actor(request), f"token {name} ({role.label}) created: {reason}", record)
     return json_response(record.view() | {"token": token}, status=201)
 
 
@@ -55,17 +52,9 @@ async def revoke_token(request: web.Request) -> web.Response:
     gw.redis_guard.check()
     record = await gw.tokens.revoke(name)
     gw.authenticator.invalidate()
-    await _audit(gw, actor(request), f"token {name} revoked: {reason}", record)
+    await _note(gw, actor(request), f"token {name} revoked: {reason}", record)
     return json_response(record.view() | {"revoked": True})
 
 
-async def _audit(gw: Gateway, who: str, reason: str, record: TokenRecord) -> None:
-    entry = {
-        "actor": who,
-        "reason": reason,
-        "ts": time.time(),
-        "version": None,
-        "diff": [],
-        "token": {"name": record.name, "role": record.role.label},
-    }
-    await gw.redis.xadd(gw.keys.audit, {"e": orjson.dumps(entry)})
+async def _note(gw: Gateway, who: str, reason: str, record: TokenRecord) -> None:
+    await gw.store.note(who, reason, token={"name": record.name, "role": record.role.label})
