@@ -60,6 +60,7 @@ loadtest: $(STAMP)
 		--run-time $(LOADTEST_DURATION) --host $(LOADTEST_URL) --stop-timeout 5
 
 bench: $(STAMP)
+	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow
 
