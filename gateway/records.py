@@ -69,6 +69,68 @@ class AssignmentRecord:
 
 
 @dataclass(frozen=True)
+class InterleavedPage:
+    """How an interleaved page was merged (:func:`gateway.interleave.team_draft.team_draft`):
+    the seed that re-derives it, team i's version, and per slot of the exposure's ``items``
+    the team that placed it and whether the versions disagreed there. ``credit`` is the event
+    type that counts for a team."""
+
+    seed: int
+    versions: tuple[str, ...]
+    teams: tuple[int, ...]
+    competitive: tuple[bool, ...]
+    credit: str = "click"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "versions": list(self.versions),
+            "teams": list(self.teams),
+            "competitive": list(self.competitive),
+            "credit": self.credit,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, slots: int) -> InterleavedPage:
+        if not isinstance(data, dict):
+            raise RecordError(f"interleaving: expected an object, got {data!r}")
+        versions = data.get("versions")
+        if (
+            not isinstance(versions, list)
+            or len(versions) < 2
+            or not all(isinstance(v, str) for v in versions)
+        ):
+            raise RecordError(f"interleaving.versions: expected 2 or more names, got {versions!r}")
+        teams, competitive = data.get("teams"), data.get("competitive")
+        if (
+            not isinstance(teams, list)
+            or len(teams) != slots
+            or not all(
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t < len(versions)
+                for t in teams
+            )
+        ):
+            raise RecordError(
+                f"interleaving.teams: expected {slots} team indices below {len(versions)}, "
+                f"got {teams!r}"
+            )
+        if (
+            not isinstance(competitive, list)
+            or len(competitive) != slots
+            or not all(isinstance(c, bool) for c in competitive)
+        ):
+            raise RecordError(
+                f"interleaving.competitive: expected {slots} booleans, got {competitive!r}"
+            )
+        credit = data.get("credit", "click")
+        if credit not in OUTCOME_TYPES:
+            raise RecordError(
+                f"interleaving.credit: expected one of {list(OUTCOME_TYPES)}, got {credit!r}"
+            )
+        return cls(_int(data, "seed", 0), tuple(versions), tuple(teams), tuple(competitive), credit)
+
+
+@dataclass(frozen=True)
 class ExposureRecord:
     """One search served: who, by which version, in which experiment arms, what was shown."""
 
@@ -80,6 +142,8 @@ class ExposureRecord:
     model_version: str = ""
     assignments: tuple[AssignmentRecord, ...] = ()
     items: tuple[int, ...] = ()
+    # Set when the page was merged for the (one) interleaved experiment among the assignments.
+    interleaving: InterleavedPage | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -93,6 +157,7 @@ class ExposureRecord:
                 "model_version": self.model_version,
                 "assignments": [a.to_json() for a in self.assignments],
                 "items": list(self.items),
+                "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
             }
         )
 
@@ -119,6 +184,8 @@ class ExposureRecord:
             isinstance(x, int) and not isinstance(x, bool) for x in items
         ):
             raise RecordError(f"items: expected a list of item ids, got {items!r}")
+        raw_page = data.get("interleaving")
+        page = None if raw_page is None else InterleavedPage.from_json(raw_page, len(items))
         return cls(
             event_id=_str(data, "event_id"),
             search_id=_str(data, "search_id"),
@@ -128,6 +195,7 @@ class ExposureRecord:
             model_version=_str(data, "model_version", ""),
             assignments=tuple(parsed),
             items=tuple(items),
+            interleaving=page,
         )
 
 

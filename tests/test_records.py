@@ -5,7 +5,13 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.records import AssignmentRecord, ExposureRecord, OutcomeRecord, RecordError
+from gateway.records import (
+    AssignmentRecord,
+    ExposureRecord,
+    InterleavedPage,
+    OutcomeRecord,
+    RecordError,
+)
 
 
 def test_round_trips() -> None:
@@ -14,6 +20,16 @@ def test_round_trips() -> None:
     )
     assert ExposureRecord.from_json(exposure.to_json()) == exposure
     assert orjson.loads(exposure.to_json())["type"] == "exposure"
+    page = InterleavedPage(2**40, ("prod-v1", "cand-v2"), (1, 0, 0), (True, True, False))
+    interleaved = ExposureRecord(
+        "e2",
+        "s2",
+        "u1",
+        assignments=(AssignmentRecord("il", "interleaved", "prod-v1"),),
+        items=(3, 1, 2),
+        interleaving=page,
+    )
+    assert ExposureRecord.from_json(interleaved.to_json()) == interleaved
     outcome = OutcomeRecord("o1", "purchase", "s1", "u1", 3, 0, 39.9, 2.0)
     assert OutcomeRecord.from_json(outcome.to_json()) == outcome
 
@@ -29,6 +45,21 @@ def test_round_trips() -> None:
             "experiment: expected a string",
         ),
         (b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1, "x"]}', "items:"),
+        (
+            b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1, 2],'
+            b' "interleaving": {"versions": ["a", "b"], "teams": [0, 2], "competitive": [1, 0]}}',
+            r"interleaving.teams: expected 2 team indices below 2, got \[0, 2\]",
+        ),
+        (
+            b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1],'
+            b' "interleaving": {"versions": ["a", "b"], "teams": [0], "competitive": [1]}}',
+            "interleaving.competitive: expected 1 booleans",
+        ),
+        (
+            b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1],'
+            b' "interleaving": {"versions": ["a"], "teams": [0], "competitive": [true]}}',
+            "interleaving.versions: expected 2 or more",
+        ),
     ],
 )
 def test_exposure_errors_name_the_field(raw: bytes, message: str) -> None:

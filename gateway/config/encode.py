@@ -6,10 +6,18 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from gateway.config.model import BanditSettings, Experiment, RoutingConfig, ShadowRequirement
+from gateway.config.model import (
+    BanditSettings,
+    Experiment,
+    InterleavingSettings,
+    RoutingConfig,
+    ShadowRequirement,
+)
 
 
-def _flat(settings: ShadowRequirement | BanditSettings | None) -> dict[str, Any] | None:
+def _flat(
+    settings: ShadowRequirement | BanditSettings | InterleavingSettings | None,
+) -> dict[str, Any] | None:
     return None if settings is None else asdict(settings)
 
 
@@ -55,6 +63,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "bandit": _flat(experiment.bandit),
         "period": experiment.period,
         "period_started_at": experiment.period_started_at,
+        "interleaving": _flat(experiment.interleaving),
     }
 
 

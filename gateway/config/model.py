@@ -19,7 +19,10 @@ Outcome = Literal["none", "promoted", "rolled_back", "inconclusive", "stopped"]
 Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
-Kind = Literal["ab", "bandit"]
+Kind = Literal["ab", "bandit", "interleaving", "multileaving"]
+INTERLEAVED_KINDS: Final = ("interleaving", "multileaving")
+Then = Literal["production", "ab"]
+Credit = Literal["click", "add_to_cart", "purchase"]
 BanditPolicy = Literal["thompson", "top-two-thompson", "ucb1"]
 Reward = Literal["purchase_conversion", "click", "revenue_per_search"]
 
@@ -119,6 +122,28 @@ class BanditSettings:
     stop_probability: float = 0.95
 
 
+@dataclass(frozen=True)
+class InterleavingSettings:
+    """How the worker runs an interleaving (two versions) or multileaving (three to six)
+    experiment (:mod:`gateway.interleave`).
+
+    Every search of a user in the experiment shows one page merged by team draft from every
+    version's ranking; each ``credit`` event (a click by default) on a slot counts for the
+    version that placed its item. A version preferred by significantly more users than not
+    (the always-valid sign test, Holm across pairs) over every other one wins: ``then =
+    "production"`` makes it production, ``then = "ab"`` starts an A/B test of it against the
+    first variant's version to confirm the win on the experiment's primary metric. The first
+    variant winning rolls the others back. Once ``min_slots`` slots have been shown, a share
+    of competitive slots (where the versions' next items differed) below
+    ``min_competitive_share`` stops the experiment as inconclusive: the versions rank alike.
+    """
+
+    then: Then = "production"
+    credit: Credit = "click"
+    min_competitive_share: float = 0.02
+    min_slots: int = 2000
+
+
 # The fields of an experiment as a file or an API body gives them: flat, the analysis's among them.
 ANALYSIS_FIELDS: Final = tuple(Analysis.__dataclass_fields__)
 
@@ -152,6 +177,7 @@ class Experiment:
     # statistics), without growing ``phases`` (a bandit may re-weight thousands of times).
     period: int = 0
     period_started_at: float = 0.0
+    interleaving: InterleavingSettings | None = None  # set exactly for the interleaved kinds
 
     @property
     def phase(self) -> int:
@@ -171,6 +197,11 @@ class Experiment:
     def stats_id(self) -> str:
         """Whose statistics the current phase's exposures and outcomes add to."""
         return phase_stats_id(self.key, self.phase)
+
+    @property
+    def interleaved(self) -> bool:
+        """Every search of a covered user is ranked by every variant and merged (team draft)."""
+        return self.interleaving is not None
 
     @property
     def control(self) -> Variant:

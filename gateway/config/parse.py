@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import Any, Final, cast, get_args
 
 from gateway.config.model import (
+    INTERLEAVED_KINDS,
     WEIGHT_SUM_TOLERANCE,
     Analysis,
     BanditPolicy,
     BanditSettings,
     Correction,
+    Credit,
     Experiment,
     Guardrail,
+    InterleavingSettings,
     Kind,
     Metric,
     Outcome,
@@ -34,6 +37,7 @@ from gateway.config.model import (
     Shadow,
     ShadowRequirement,
     Status,
+    Then,
     Variant,
 )
 from gateway.errors import ConfigError
@@ -90,13 +94,18 @@ def _choice(data: Mapping[str, Any], name: str, where: str, options: Any, defaul
     return cast(str, value)
 
 
-def parse_variant(data: Mapping[str, Any], where: str) -> Variant:
+def parse_variant(data: Mapping[str, Any], where: str, weight: float = math.nan) -> Variant:
+    """One variant; ``weight`` is the default of an optional weight (NaN: required)."""
     _take(data, where, ("name", "model_version", "weight"))
     return Variant(
         name=_str(data, "name", where),
         model_version=_str(data, "model_version", where),
-        weight=_number(data, "weight", where, math.nan, 0.0, 1.0),
+        weight=_number(data, "weight", where, weight, 0.0, 1.0),
     )
+
+
+# The most versions one multileaved page merges: each search runs every one of them.
+MAX_MULTILEAVED: Final = 6
 
 
 def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
@@ -110,7 +119,13 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         raise ConfigError(
             f"{where}.variants", f"expected a list of at least 2, got {raw_variants!r}"
         )
-    variants = tuple(parse_variant(v, f"{where}.variants[{i}]") for i, v in enumerate(raw_variants))
+    kind = cast(Kind, _choice(data, "kind", where, Kind, "ab"))
+    # An interleaved experiment shows every variant on every page: weights are optional
+    # (equal), and only split users between the versions' operational counts.
+    equal = 1.0 / len(raw_variants) if kind in INTERLEAVED_KINDS else math.nan
+    variants = tuple(
+        parse_variant(v, f"{where}.variants[{i}]", equal) for i, v in enumerate(raw_variants)
+    )
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.variants", f"variant names must be unique, got {names}")
@@ -172,8 +187,8 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
                 f"got {coverage:g}",
             )
         coverage = ramp[ramp_step].coverage
-    kind = cast(Kind, _choice(data, "kind", where, Kind, "ab"))
     bandit = _bandit(data, kind, variants, where)
+    interleaving = _interleaving(data, kind, variants, where)
     guardrails = _guardrails(data.get("guardrails", []), f"{where}.guardrails")
     phases = _phases(data.get("phases", []), f"{where}.phases", len(variants))
     if bandit is not None and guardrails:
@@ -182,6 +197,13 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             "a bandit has no business guardrails (its operational ones apply); run an A/B "
             "test to guard a metric",
         )
+    if interleaving is not None and guardrails:
+        raise ConfigError(
+            f"{where}.guardrails",
+            f"every user of an {kind} experiment sees every version, so no metric tells them "
+            "apart per arm (its operational guardrails apply); guard metrics in the A/B test "
+            'that confirms the winner (interleaving.then = "ab")',
+        )
     if bandit is not None and phases:
         raise ConfigError(f"{where}.phases", "a bandit's re-weightings are periods, not phases")
     return Experiment(
@@ -189,6 +211,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         variants=variants,
         kind=kind,
         bandit=bandit,
+        interleaving=interleaving,
         period=_optional_int(data, "period", where, 0, 10**9) or 0,
         period_started_at=_number(data, "period_started_at", where, 0.0, 0.0, 1e11),
         status=cast(Status, _choice(data, "status", where, Status, "running")),
@@ -258,6 +281,46 @@ def _bandit(
             f"every arm keeps at least the floor {settings.floor:g}; {low} have less weight",
         )
     return settings
+
+
+def _interleaving(
+    data: Mapping[str, Any], kind: str, variants: tuple[Variant, ...], where: str
+) -> InterleavingSettings | None:
+    raw = data.get("interleaving")
+    if kind not in INTERLEAVED_KINDS:
+        if raw is not None:
+            raise ConfigError(
+                f"{where}.interleaving", 'is for kind = "interleaving" or "multileaving" only'
+            )
+        return None
+    k = len(variants)
+    if kind == "interleaving" and k != 2:
+        raise ConfigError(
+            f"{where}.variants",
+            f'kind = "interleaving" compares exactly 2 versions, got {k}; use '
+            '"multileaving" for more',
+        )
+    if kind == "multileaving" and not 3 <= k <= MAX_MULTILEAVED:
+        raise ConfigError(
+            f"{where}.variants",
+            f'kind = "multileaving" merges 3 to {MAX_MULTILEAVED} versions, got {k}'
+            + ('; use "interleaving" for 2' if k == 2 else ""),
+        )
+    versions = [v.model_version for v in variants]
+    if kind == "multileaving" and len(set(versions)) != k:
+        raise ConfigError(
+            f"{where}.variants",
+            f"a multileaved page needs {k} different versions, got {versions}",
+        )
+    where = f"{where}.interleaving"
+    raw = {} if raw is None else raw
+    _take(raw, where, tuple(InterleavingSettings.__dataclass_fields__))
+    return InterleavingSettings(
+        then=cast(Then, _choice(raw, "then", where, Then, "production")),
+        credit=cast(Credit, _choice(raw, "credit", where, Credit, "click")),
+        min_competitive_share=_number(raw, "min_competitive_share", where, 0.02, 0.0, 1.0),
+        min_slots=_optional_int(raw, "min_slots", where, 1, 10**12) or 2000,
+    )
 
 
 def _shadow_requirement(raw: Any, where: str) -> ShadowRequirement | None:

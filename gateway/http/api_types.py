@@ -34,7 +34,14 @@ class ExperimentBody(Struct):
 
     key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
     variants: list[dict[str, Any]]
-    kind: Literal["ab", "bandit"] = "ab"
+    kind: Literal["ab", "bandit", "interleaving", "multileaving"] = "ab"
+    interleaving: (
+        Annotated[
+            dict[str, Any],
+            Meta(description="then (production|ab), credit, min_competitive_share, min_slots"),
+        ]
+        | None
+    ) = None
     coverage: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
     reason: Reason | None = None
 

@@ -4,27 +4,38 @@ A treatment's scoring that fails or passes its deadline (``ABGATE_SCORE_TIMEOUT_
 counted against it (:mod:`gateway.ops`) and the search is served by production instead, so a
 broken candidate costs the shopper nothing while the worker rolls it back. The user stays in
 the arm they were assigned to (intention to treat); the exposure names the version that served.
+
+A user in an interleaved experiment gets one page merged by team draft
+(:mod:`gateway.interleave.team_draft`) from every variant's ranking, scored concurrently
+through the usual batchers; the exposure carries the per-search random seed, each slot's team
+and which slots were competitive. If any variant's scoring fails, production's ranking alone
+serves that search (no page to credit) and the failure counts against that variant.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
+from collections.abc import Sequence
 
 import numpy as np
 from aiohttp import web
 
-from gateway.config import phase_stats_id
+from gateway.config import Experiment, Shadow, Variant, phase_stats_id
 from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
+from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
-from gateway.records import AssignmentRecord, ExposureRecord
-from gateway.router.assign import Route
+from gateway.records import AssignmentRecord, ExposureRecord, InterleavedPage
+from gateway.router.assign import INTERLEAVED, Route
 from gateway.schema import SearchRequest, parse_search
+
+_SEEDS = random.SystemRandom()  # a page's seed: unpredictable, and logged with its exposure
 
 
 async def _rank(gw: Gateway, version: str, query: SearchRequest) -> Float32Array:
@@ -58,32 +69,116 @@ async def _score(
     return route.model_version, scores
 
 
+async def _timed(gw: Gateway, version: str, query: SearchRequest) -> tuple[Float32Array, float]:
+    started = time.perf_counter()
+    scores = await _rank(gw, version, query)
+    return scores, (time.perf_counter() - started) * 1000.0
+
+
+async def _interleave(
+    gw: Gateway, experiment: Experiment, stats_id: str, production: str, query: SearchRequest
+) -> tuple[list[int], list[float], InterleavedPage | None]:
+    """(the page's candidate indices, their scores, how it was merged); production's page
+    alone (no merge) when any variant's scoring fails."""
+    variants: Sequence[Variant] = experiment.variants
+    versions = list(dict.fromkeys(v.model_version for v in variants))  # an A/I ranks once
+    results = await asyncio.gather(
+        *(_timed(gw, version, query) for version in versions), return_exceptions=True
+    )
+    ok: dict[str, Float32Array] = {}
+    for version, result in zip(versions, results, strict=True):
+        if isinstance(result, BaseException) and not isinstance(
+            result, InferenceError | Overloaded
+        ):
+            raise result
+        for variant in variants:
+            if variant.model_version != version:
+                continue
+            if isinstance(result, BaseException):
+                gw.ops.failed(stats_id, variant.name)
+            else:
+                gw.ops.scored(stats_id, variant.name, result[1])
+        if not isinstance(result, BaseException):
+            ok[version] = result[0]
+    if len(ok) < len(versions):
+        scores = ok[production] if production in ok else await _rank(gw, production, query)
+        top = np.argsort(-scores, kind="stable")[: query.k]
+        return [int(i) for i in top], [float(scores[i]) for i in top], None
+    team_scores = [ok[v.model_version] for v in variants]
+    rankings = [[int(i) for i in np.argsort(-scores, kind="stable")] for scores in team_scores]
+    seed = _SEEDS.getrandbits(63)
+    merged = team_draft(rankings, query.k, seed)
+    page = InterleavedPage(
+        seed,
+        tuple(v.model_version for v in variants),
+        merged.teams,
+        merged.competitive,
+        experiment.interleaving.credit if experiment.interleaving else "click",
+    )
+    # The merge ran over candidate indices; each slot shows its placing team's score.
+    scores_shown = [
+        float(team_scores[team][i]) for i, team in zip(merged.items, merged.teams, strict=True)
+    ]
+    return list(merged.items), scores_shown, page
+
+
+def _offer_shadows(
+    gw: Gateway,
+    shadows: Sequence[Shadow],
+    search_id: str,
+    query: SearchRequest,
+    scores: Float32Array,
+) -> None:
+    """Production's search, scored by each shadow version it samples: off the response path,
+    offered, never awaited."""
+    for shadow in shadows:
+        if sampled(search_id, shadow.share):
+            gw.shadow.offer(
+                ShadowJob(
+                    shadow.version,
+                    query.query,
+                    query.candidates,
+                    query.features,
+                    query.context,
+                    scores,
+                )
+            )
+
+
 async def search(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await read_json_bytes(request, gw)
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
-    served, scores = await _score(gw, route, router.config.production, query)
-    request[SERVED] = served
-    if served != route.model_version:
-        request[OUTCOME] = "fallback"
-    top = np.argsort(-scores, kind="stable")[: query.k]
     search_id = uuid.uuid4().hex
-    if not route.assignments and router.config.shadows:
-        for shadow in router.config.shadows:  # off the response path: offered, never awaited
-            if sampled(search_id, shadow.share):
-                gw.shadow.offer(
-                    ShadowJob(
-                        shadow.version,
-                        query.query,
-                        query.candidates,
-                        query.features,
-                        query.context,
-                        scores,
-                    )
-                )
-    results = [{"item_id": query.candidates[i], "score": float(scores[i])} for i in top]
+    production = router.config.production
+    page: InterleavedPage | None = None
+    if route.interleave:
+        a = route.assignments[0]
+        top, shown, page = await _interleave(
+            gw,
+            router.config.experiment(a.experiment),
+            phase_stats_id(a.experiment, a.phase),
+            production,
+            query,
+        )
+        served = INTERLEAVED if page is not None else production
+        if page is None:
+            request[OUTCOME] = "fallback"
+    else:
+        served, scores = await _score(gw, route, production, query)
+        if served != route.model_version:
+            request[OUTCOME] = "fallback"
+        top = [int(i) for i in np.argsort(-scores, kind="stable")[: query.k]]
+        shown = [float(scores[i]) for i in top]
+        if not route.assignments:
+            _offer_shadows(gw, router.config.shadows, search_id, query, scores)
+    request[SERVED] = served
+    results = [
+        {"item_id": query.candidates[i], "score": score}
+        for i, score in zip(top, shown, strict=True)
+    ]
     assignments = tuple(
         AssignmentRecord(a.experiment, a.variant, a.model_version, a.phase)
         for a in route.assignments
@@ -97,6 +192,7 @@ async def search(request: web.Request) -> web.Response:
         model_version=served,
         assignments=assignments,
         items=tuple(query.candidates[i] for i in top),
+        interleaving=page,
     )
     gw.sink.put_many([(gw.keys.exposures, exposure.to_json())])
     return json_response(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from gateway.config import Experiment, RoutingConfig
+from gateway.config import Experiment, RoutingConfig, Variant
 from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
 from gateway.router.hashing import unit_hash
+
+# The one arm of an interleaved experiment: its users see every variant on every page.
+INTERLEAVED: Final = "interleaved"
 
 
 @dataclass(frozen=True)
@@ -19,10 +23,15 @@ class Assignment:
 
 @dataclass(frozen=True)
 class Route:
-    """What serves one query: the model version and the assignments to record."""
+    """What serves one query: the model version and the assignments to record.
+
+    ``interleave`` (an interleaved experiment's variants, in order: team i is variant i) asks
+    for a page merged from every one of their versions; ``model_version`` is then the first
+    variant's."""
 
     model_version: str
     assignments: tuple[Assignment, ...]
+    interleave: tuple[Variant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,7 @@ class Router:
         self.config = config
         self.version = version
         self._compiled = tuple(
-            _CompiledExperiment(e, tuple(bucket_ranges([v.weight for v in e.variants], e.coverage)))
+            _CompiledExperiment(e, tuple(bucket_ranges(_weights(e), e.coverage)))
             for e in config.running
         )
 
@@ -64,6 +73,13 @@ class Router:
                     index = self.assign(compiled.experiment, compiled.ranges, unit_id)
                     if index < 0:
                         break
+                    experiment = compiled.experiment
+                    if experiment.interleaved:
+                        first = experiment.control.model_version
+                        assignment = Assignment(
+                            experiment.key, INTERLEAVED, first, experiment.phase
+                        )
+                        return Route(first, (assignment,), experiment.variants)
                     variant = compiled.experiment.variants[index]
                     assignment = Assignment(
                         compiled.experiment.key,
@@ -73,3 +89,8 @@ class Router:
                     )
                     return Route(variant.model_version, (assignment,))
         return Route(self.config.production, ())
+
+
+def _weights(experiment: Experiment) -> list[float]:
+    """An interleaved experiment has one arm: covered users see every variant."""
+    return [1.0] if experiment.interleaved else [v.weight for v in experiment.variants]

@@ -170,3 +170,85 @@ def test_shadows_are_validated() -> None:
     two = [{"version": "cand-v2", "share": 0.5}] * 2
     with pytest.raises(ConfigError, match="one entry per version"):
         parse_routing(_config() | {"shadows": two})
+
+
+def _interleaved(kind: str, versions: list[str], **fields: Any) -> dict[str, Any]:
+    variants = [{"name": f"v{i}", "model_version": m} for i, m in enumerate(versions)]
+    return _config(kind=kind, variants=variants, **fields)
+
+
+def test_interleaving_weights_are_optional_and_round_trip() -> None:
+    config = parse_routing(
+        _interleaved(
+            "multileaving",
+            ["prod-v1", "cand-v2", "worse-v0"],
+            interleaving={"then": "ab", "credit": "purchase", "min_slots": 500},
+        )
+    )
+    experiment = config.experiments[0]
+    assert experiment.interleaved and experiment.interleaving is not None
+    assert [v.weight for v in experiment.variants] == pytest.approx([1 / 3] * 3)
+    assert experiment.interleaving.then == "ab" and experiment.interleaving.min_slots == 500
+    assert config.routed_versions() == {"prod-v1", "cand-v2", "worse-v0"}
+    assert parse_routing(routing_to_dict(config)) == config
+    plain = parse_routing(_interleaved("interleaving", ["prod-v1", "prod-v1"]))
+    assert plain.experiments[0].interleaving is not None  # defaults: an A/I test is allowed
+
+
+@pytest.mark.parametrize(
+    ("config", "where", "message"),
+    [
+        (
+            _interleaved("interleaving", ["a", "b", "c"]),
+            "'ranker-q4'.variants",
+            'exactly 2 versions, got 3; use "multileaving"',
+        ),
+        (
+            _interleaved("multileaving", ["a", "b"]),
+            "'ranker-q4'.variants",
+            'merges 3 to 6 versions, got 2; use "interleaving" for 2',
+        ),
+        (
+            _interleaved("multileaving", ["a", "b", "a"]),
+            "'ranker-q4'.variants",
+            "needs 3 different versions",
+        ),
+        (
+            _interleaved("multileaving", [f"m{i}" for i in range(7)]),
+            "'ranker-q4'.variants",
+            "got 7",
+        ),
+        (_config(interleaving={}), "'ranker-q4'.interleaving", 'kind = "interleaving"'),
+        (
+            _interleaved("interleaving", ["a", "b"], interleaving={"then": "staging"}),
+            "'ranker-q4'.interleaving.then",
+            "must be one of ['production', 'ab'], got 'staging'",
+        ),
+        (
+            _interleaved("interleaving", ["a", "b"], interleaving={"min_slots": 0}),
+            "'ranker-q4'.interleaving.min_slots",
+            "expected an integer in [1,",
+        ),
+        (
+            _interleaved("interleaving", ["a", "b"], interleaving={"page": 10}),
+            "'ranker-q4'.interleaving",
+            "unknown field(s) ['page']",
+        ),
+        (
+            _interleaved(
+                "interleaving",
+                ["a", "b"],
+                guardrails=[{"metric": "click_through_rate", "margin": 0.1}],
+            ),
+            "'ranker-q4'.guardrails",
+            "sees every version",
+        ),
+    ],
+)
+def test_interleaving_errors_name_the_field(
+    config: dict[str, Any], where: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_routing(config)
+    assert where in raised.value.where
+    assert message in str(raised.value)

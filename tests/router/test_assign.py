@@ -95,3 +95,25 @@ def test_draft_experiments_do_not_route() -> None:
         config = config.with_experiment(replace(config.experiment(key), status="draft"))
     router = Router(config)
     assert all(not router.route(u).assignments for u in USERS)
+
+
+def test_interleaved_experiments_route_every_covered_user_to_every_version() -> None:
+    config = load_routing_file(TEST_CONFIGS / "interleaving.toml")
+    config = config.with_experiment(replace(config.experiment("ml"), coverage=0.5))
+    router = Router(config)
+    seen: dict[str, int] = {}
+    for user in USERS:
+        route = router.route(user)
+        if not route.assignments:
+            assert route.model_version == "prod-v1" and route.interleave == ()
+            continue
+        (assignment,) = route.assignments
+        experiment = config.experiment(assignment.experiment)
+        assert assignment.variant == "interleaved"
+        assert route.interleave == experiment.variants
+        assert route.model_version == route.interleave[0].model_version
+        assert router.route(user) == route  # sticky
+        seen[experiment.key] = seen.get(experiment.key, 0) + 1
+    # Whole namespace ranges for il and ai; half of ml's users are covered.
+    assert 0.30 < seen["il"] / len(USERS) < 0.38 and 0.29 < seen["ai"] / len(USERS) < 0.37
+    assert 0.13 < seen["ml"] / len(USERS) < 0.21
