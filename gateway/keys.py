@@ -13,12 +13,14 @@ SEARCH: Final = ":search:"
 UNIT: Final = ":unit:"
 STATS: Final = ":stats:"
 ACTIVITY: Final = ":activity:"  # per user, over all experiments: the CUPED covariate's source
+INTERLEAVING: Final = ":il:"  # per interleaved experiment phase: slots, team credits, pairs
 LUA_KEYS: Final = {
     "SEEN": SEEN,
     "SEARCH": SEARCH,
     "UNIT": UNIT,
     "STATS": STATS,
     "ACTIVITY": ACTIVITY,
+    "IL": INTERLEAVING,
 }
 
 
@@ -119,6 +121,10 @@ class Keys:
 
     def stats(self, experiment: str) -> str:
         return f"{self.prefix}{STATS}{experiment}"
+
+    def interleaving(self, experiment: str) -> str:
+        """Hash: an interleaved experiment phase's sums (gateway.worker.aggregates)."""
+        return f"{self.prefix}{INTERLEAVING}{experiment}"
 
     def unit(self, experiment: str, user: str) -> str:
         return f"{self.prefix}{UNIT}{experiment}:{user}"

@@ -334,6 +334,91 @@ class ArmResult:
 
 
 @dataclass(frozen=True)
+class PairReport:
+    """One pair of an interleaved experiment: users preferring ``a`` (positive) or ``b``."""
+
+    a: str
+    b: str
+    positive: int
+    negative: int
+    users: int  # users with a verdict search in the pair (ties included)
+    won: int  # searches a won
+    lost: int  # searches b won
+    preference: float  # (positive − negative) / (positive + negative)
+    p_value: float
+    p_adjusted: float
+    significant: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "positive": self.positive,
+            "negative": self.negative,
+            "users": self.users,
+            "won": self.won,
+            "lost": self.lost,
+            "preference": self.preference,
+            "p_value": self.p_value,
+            "p_adjusted": self.p_adjusted,
+            "significant": self.significant,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairReport:
+        return cls(
+            str(data["a"]),
+            str(data["b"]),
+            int(data["positive"]),
+            int(data["negative"]),
+            int(data["users"]),
+            int(data["won"]),
+            int(data["lost"]),
+            float(data["preference"]),
+            float(data["p_value"]),
+            float(data["p_adjusted"]),
+            bool(data["significant"]),
+        )
+
+
+@dataclass(frozen=True)
+class InterleavingReport:
+    """What an interleaved experiment's evaluation found: the pairs' sign tests, the versions
+    most preferred first, the competitive-slot share, and the events credited to each team."""
+
+    searches: int
+    slots: int
+    competitive_share: float | None
+    order: tuple[str, ...]
+    pairs: tuple[PairReport, ...]
+    credited: dict[str, dict[str, int]]  # variant -> event type -> events on its slots
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "searches": self.searches,
+            "slots": self.slots,
+            "competitive_share": self.competitive_share,
+            "order": list(self.order),
+            "pairs": [p.to_json() for p in self.pairs],
+            "credited": self.credited,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> InterleavingReport:
+        return cls(
+            int(data["searches"]),
+            int(data["slots"]),
+            _optional_float(data.get("competitive_share")),
+            tuple(str(v) for v in data["order"]),
+            tuple(PairReport.from_json(p) for p in data["pairs"]),
+            {
+                str(v): {str(k): int(n) for k, n in kinds.items()}
+                for v, kinds in data.get("credited", {}).items()
+            },
+        )
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     action: str  # continue, promote, rollback, stop-inconclusive
     winner: str | None
@@ -376,6 +461,7 @@ class EvaluationRecord:
     # CUPED on the primary metric: decided when the test's size is planned, then kept.
     cuped: bool = False
     variance_reduction: float | None = None  # 1 − Σ adjusted variances / Σ plain ones
+    interleaving: InterleavingReport | None = None  # an interleaved experiment's findings
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -397,6 +483,7 @@ class EvaluationRecord:
             "applied_version": self.applied_version,
             "cuped": self.cuped,
             "variance_reduction": self.variance_reduction,
+            "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
         }
 
     def encode(self) -> bytes:
@@ -462,6 +549,11 @@ class EvaluationRecord:
                 applied_version=data.get("applied_version"),
                 cuped=bool(data.get("cuped", False)),
                 variance_reduction=_optional_float(data.get("variance_reduction")),
+                interleaving=(
+                    None
+                    if data.get("interleaving") is None
+                    else InterleavingReport.from_json(data["interleaving"])
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

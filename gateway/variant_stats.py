@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from gateway.interleave.decide import InterleavingSums, parse_sums
 from gateway.keys import Keys
 
 STAT_FIELDS: Final = (
@@ -43,3 +44,14 @@ async def read_variant_stats(
         variant, _, stat = name.rpartition(":")
         out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))[stat] = int(value)
     return out
+
+
+async def read_interleaving(
+    redis: Redis, keys: Keys, experiment: str, teams: int
+) -> InterleavingSums:
+    """An interleaved experiment phase's counts (gateway.worker.aggregates keeps them)."""
+    raw: dict[Any, Any] = await redis.hgetall(keys.interleaving(experiment))
+    return parse_sums(
+        teams,
+        {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()},
+    )

@@ -3,6 +3,7 @@ that name the field) and its stored JSON form."""
 
 from gateway.config.encode import experiment_to_dict, routing_to_dict
 from gateway.config.model import (
+    INTERLEAVED_ARM,
     WEIGHT_SUM_TOLERANCE,
     Analysis,
     BanditSettings,
@@ -31,6 +32,7 @@ from gateway.config.parse import (
 )
 
 __all__ = [
+    "INTERLEAVED_ARM",
     "KEY_RE",
     "WEIGHT_SUM_TOLERANCE",
     "Analysis",

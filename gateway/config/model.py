@@ -15,12 +15,15 @@ from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 Status = Literal["draft", "running", "concluded", "archived"]
-Outcome = Literal["none", "promoted", "rolled_back", "inconclusive", "stopped"]
+# promoted_to_ab: an interleaved experiment's winner went on to an A/B test (its key + "-ab").
+Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclusive", "stopped"]
 Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
 Kind = Literal["ab", "bandit", "interleaving", "multileaving"]
 INTERLEAVED_KINDS: Final = ("interleaving", "multileaving")
+# The one arm of an interleaved experiment: its users see every variant on every page.
+INTERLEAVED_ARM: Final = "interleaved"
 Then = Literal["production", "ab"]
 Credit = Literal["click", "add_to_cart", "purchase"]
 BanditPolicy = Literal["thompson", "top-two-thompson", "ucb1"]

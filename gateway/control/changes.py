@@ -259,6 +259,52 @@ def conclude(
     return _checked(_conclude(config, key, outcome))
 
 
+def confirm_with_ab(config: RoutingConfig, key: str, winner: str, now: float) -> RoutingConfig:
+    """An interleaved experiment's winner goes on to an A/B test, in one change: the
+    interleaved experiment concludes (``promoted_to_ab``) and an A/B test of the winner
+    against the first variant's version starts in the same namespace range, with the same
+    coverage and analysis, its users hashed afresh (its own key). Its key is the
+    experiment's with "-ab" (then "-ab2", …, if taken)."""
+    experiment = _get(config, key)
+    if not experiment.interleaved:
+        raise Conflict(f"experiment {key!r} is {experiment.kind}, not interleaved")
+    try:
+        candidate = experiment.variant(winner)
+    except KeyError:
+        names = [v.name for v in experiment.variants]
+        raise ConfigError("variant", f"{winner!r} is not a variant of {key!r}: {names}") from None
+    if candidate == experiment.control:
+        raise ConfigError("variant", f"{winner!r} is the control of {key!r}: nothing to confirm")
+    base = key[:60]
+    ab_key = next(
+        k for k in (f"{base}-ab", *(f"{base}-ab{i}" for i in range(2, 1000))) if not config.has(k)
+    )
+    concluded = _conclude(config, key, "promoted_to_ab")
+    control = experiment.control
+    data = experiment_to_dict(experiment) | {
+        "key": ab_key,
+        "kind": "ab",
+        "interleaving": None,
+        "status": "draft",
+        "outcome": "none",
+        "seed": "",
+        "description": f"A/B confirmation of {key}'s winner {winner} ({candidate.model_version})",
+        "variants": [
+            {"name": control.name, "model_version": control.model_version, "weight": 0.5},
+            {"name": candidate.name, "model_version": candidate.model_version, "weight": 0.5},
+        ],
+        "phases": [],
+        "ramp": [],
+        "ramp_step": 0,
+        "ramp_step_started_at": 0.0,
+        "period": 0,
+        "period_started_at": 0.0,
+        "require_shadow": None,
+    }
+    draft = parse_experiment(data, "experiment")
+    return start(concluded.with_experiment(draft), ab_key, now)
+
+
 def archive(config: RoutingConfig, key: str) -> RoutingConfig:
     experiment = _get(config, key)
     if experiment.status not in ("draft", "concluded"):

@@ -14,6 +14,11 @@ the law of the iterated logarithm", Ann. Math. Statist. 1970, §3), so by Ville'
 one looks, with no minimum sample size and no asymptotics. 1 / max Λ so far is the always-
 valid p-value (Johari, Koomen, Pekelis & Walsh, "Always valid inference", Oper. Res. 2022,
 §3). With a = 1 (uniform), (1) is 2^n · S! F! / (n + 1)!, n = S + F.
+
+The argument is exact for users whose searches are over, as the validation study counts them
+(sim/interleaving). The worker counts every user's preference as it stands at each look, and a
+user's later searches can still move it (as with every per-user metric of the A/B engine);
+the end-to-end A/I test and the study's false-positive rate are the checks.
 """
 
 from __future__ import annotations

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.config import Experiment, RoutingConfig, Variant
+from gateway.config import INTERLEAVED_ARM, Experiment, RoutingConfig, Variant
 from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
 from gateway.router.hashing import unit_hash
 
-# The one arm of an interleaved experiment: its users see every variant on every page.
-INTERLEAVED: Final = "interleaved"
+INTERLEAVED: Final = INTERLEAVED_ARM
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,16 @@ in whole units of revenue) and adds it, its square and, as the metric grows,
 its product with the metric (``converters_x_pre``, ``revenue_x_pre``) to the
 variant's sums.
 
+An interleaved search (:mod:`gateway.interleave`) keeps its page on the search hash
+(``_il:<experiment>``: each slot's item, team and whether it was competitive) and the
+experiment's hash (``Keys.interleaving``) counts searches, slots and competitive slots. An
+outcome on an item of the page counts for its team (``team:<t>:<type>``); one of the page's
+credit type also updates, for each pair of teams (a, b) with that team, the search's verdict
+(more credited events for a: won; for b: lost; else tied), the user's net verdicts in the
+pair (``pw:a-b`` on the user's unit), and the pair's counts of users whose net is positive
+(``a-b:pos``) or negative (``a-b:neg``): the sign test's counts, per user, so that a heavy
+user counts once. ``a-b:users`` counts users with at least one verdict search in the pair.
+
 Every number a script computes stays an exact integer: a purchase is at most
 100 000 in cents, a user's revenue enters the statistics winsorised at
 900 000 (so its square is below 2**53, where Lua's doubles are exact), and a
@@ -33,6 +43,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from gateway.config.parse import MAX_MULTILEAVED
 from gateway.keys import lua_key_constants
 from gateway.schema import MAX_PURCHASE_VALUE
 
@@ -41,6 +52,7 @@ SEARCH_TTL_S: Final = 24 * 3600
 ACTIVITY_TTL_S: Final = 90 * 24 * 3600
 PRE_PURCHASES_CAP: Final = 1_000
 PRE_REVENUE_CAP: Final = 100_000  # whole units; its square is 1e10, so sums stay exact
+MAX_TEAMS: Final = MAX_MULTILEAVED
 
 # Script results. Every script checks all it reads before its first write, so an
 # entry it refuses changes nothing (Redis does not roll a script back on error).
@@ -59,17 +71,20 @@ USER_REVENUE_CAP_CENTS: Final = 90_000_000
 # Per-variant sums are Redis 64-bit integers; a script refuses to pass this.
 MAX_SUM: Final = 9_000_000_000_000_000_000
 
-# KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, then experiment/variant pairs.
+# KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, the interleaved page
+# ('' or "stats_id|teams|credit|item:team:competitive,..."), then experiment/variant pairs.
 _EXPOSURE_LUA = """
-local p, eid, sid, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if #ARGV % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+local p, eid, sid, user, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if #ARGV % 2 ~= 1 or user == '' or sid == '' or eid == '' then return INVALID end
 local seen = p .. K_SEEN .. eid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
-for i = 5, #ARGV, 2 do
+local assigned = {}
+for i = 6, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
-  if exp == '' or exp == '_user' or variant == '' then return INVALID end
+  if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
+  assigned[exp] = true
   local ukey = p .. K_UNIT .. exp .. ':' .. user
   local first = redis.call('HGET', ukey, 'variant')
   local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
@@ -81,6 +96,21 @@ local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
 pre_p = math.min(tonumber(activity[1] or '0'), PRE_P_CAP)
 pre_r = math.min(math.floor(tonumber(activity[2] or '0') / 100), PRE_R_CAP)
+local il_exp, il_meta, il_slots, il_competitive
+if page ~= '' then
+  local teams, credit, items
+  il_exp, teams, credit, items = string.match(page, '^([^|]+)|(%d+)|([%a_]+)|(.*)$')
+  if not il_exp or not assigned[il_exp] then return INVALID end
+  teams = tonumber(teams)
+  if teams < 2 or teams > MAX_TEAMS then return INVALID end
+  il_meta = teams .. '|' .. credit .. '|' .. items
+  il_slots, il_competitive = 0, 0
+  for item, team, competitive in string.gmatch(items, '(%d+):(%d+):([01])') do
+    if tonumber(team) >= teams then return INVALID end
+    il_slots = il_slots + 1
+    il_competitive = il_competitive + tonumber(competitive)
+  end
+end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local skey = p .. K_SEARCH .. sid
@@ -110,13 +140,22 @@ for _, step in ipairs(plan) do
   if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
   if r > 0 then redis.call('HINCRBY', stats, first .. ':revenue_x_searches', r) end
 end
+if il_exp then
+  redis.call('HSET', skey, '_il:' .. il_exp, il_meta)
+  local ilkey = p .. K_IL .. il_exp
+  redis.call('HINCRBY', ilkey, 'searches', 1)
+  redis.call('HINCRBY', ilkey, 'slots', il_slots)
+  redis.call('HINCRBY', ilkey, 'competitive', il_competitive)
+end
 return APPLIED
 """
 
-# ARGV: prefix, event_id, search_id, type, value.
+# ARGV: prefix, event_id, search_id, type, value, item_id.
 _OUTCOME_LUA = """
 local p, eid, sid, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local value = tonumber(ARGV[5])
+local item = ARGV[6] or ''
+local function sign(x) if x > 0 then return 1 elseif x < 0 then return -1 else return 0 end end
 if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return INVALID end
 if value == nil or value ~= value or value < 0 then return INVALID end
 local cents = math.floor(value * 100 + 0.5)
@@ -127,15 +166,65 @@ local skey = p .. K_SEARCH .. sid
 local fields = redis.call('HGETALL', skey)
 if #fields == 0 then return NO_EXPOSURE end
 local user
+local own = {}
 for i = 1, #fields, 2 do
+  own[fields[i]] = fields[i + 1]
   if fields[i] == '_user' then user = fields[i + 1] end
 end
 if not user then return INVALID end
 -- read and check everything first
 local plan = {}
+-- Interleaved pages: the event counts for the team whose slot shows its item; an event of
+-- the page's credit type may change the search's verdict in each pair with that team.
+local il_plan = {}
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 4) == '_il:' then
+    local exp = string.sub(fields[i], 5)
+    local teams, credit, items = string.match(fields[i + 1], '^(%d+)|([%a_]+)|(.*)$')
+    teams = tonumber(teams)
+    local team
+    for shown, t in string.gmatch(items, '(%d+):(%d+):[01]') do
+      if shown == item then team = tonumber(t) break end
+    end
+    if team then
+      local step = {ilkey = p .. K_IL .. exp, team = team}
+      if kind == credit then
+        local ukey = p .. K_UNIT .. exp .. ':' .. user
+        local before = {}
+        for t = 1, teams do before[t] = 0 end
+        local t = 1
+        for c in string.gmatch(own['_ic:' .. exp] or '', '%d+') do
+          before[t] = tonumber(c)
+          t = t + 1
+        end
+        local after = {}
+        for t = 1, teams do after[t] = before[t] end
+        after[team + 1] = after[team + 1] + 1
+        step.ukey, step.field, step.counts = ukey, '_ic:' .. exp, table.concat(after, ',')
+        step.pairs = {}
+        for a = 0, teams - 2 do
+          for b = a + 1, teams - 1 do
+            if a == team or b == team then
+              local pair = a .. '-' .. b
+              step.pairs[#step.pairs + 1] = {
+                pair = pair,
+                old = sign(before[a + 1] - before[b + 1]),
+                new = sign(after[a + 1] - after[b + 1]),
+                first = before[a + 1] + before[b + 1] == 0,
+                net = tonumber(redis.call('HGET', ukey, 'pw:' .. pair) or '0'),
+                verdicts = tonumber(redis.call('HGET', ukey, 'pv:' .. pair) or '0'),
+              }
+            end
+          end
+        end
+      end
+      il_plan[#il_plan + 1] = step
+    end
+  end
+end
 for i = 1, #fields, 2 do
   local exp = fields[i]
-  if exp ~= '_user' then
+  if string.sub(exp, 1, 1) ~= '_' then
     local ukey = p .. K_UNIT .. exp .. ':' .. user
     local stats = p .. K_STATS .. exp
     local variant = redis.call('HGET', ukey, 'variant')
@@ -197,6 +286,32 @@ for _, step in ipairs(plan) do
     end
   end
 end
+for _, step in ipairs(il_plan) do
+  local ilkey = step.ilkey
+  redis.call('HINCRBY', ilkey, 'team:' .. step.team .. ':' .. kind, 1)
+  if step.pairs then
+    redis.call('HSET', skey, step.field, step.counts)
+    for _, q in ipairs(step.pairs) do
+      local pair = q.pair
+      if q.first then  -- the search's first credited event for either team of the pair
+        redis.call('HSET', step.ukey, 'pv:' .. pair, q.verdicts + 1)
+        redis.call('HINCRBY', ilkey, pair .. ':verdict_searches', 1)
+        if q.verdicts == 0 then redis.call('HINCRBY', ilkey, pair .. ':users', 1) end
+      end
+      if q.new ~= q.old then
+        if q.old ~= 0 then redis.call('HINCRBY', ilkey, pair .. (q.old > 0 and ':won' or ':lost'), -1) end
+        if q.new ~= 0 then redis.call('HINCRBY', ilkey, pair .. (q.new > 0 and ':won' or ':lost'), 1) end
+        local net = q.net + q.new - q.old
+        redis.call('HSET', step.ukey, 'pw:' .. pair, net)
+        local was, now = sign(q.net), sign(net)
+        if was ~= now then  -- the user's preference in the pair changed sides
+          if was ~= 0 then redis.call('HINCRBY', ilkey, pair .. (was > 0 and ':pos' or ':neg'), -1) end
+          if now ~= 0 then redis.call('HINCRBY', ilkey, pair .. (now > 0 and ':pos' or ':neg'), 1) end
+        end
+      end
+    end
+  end
+end
 return APPLIED
 """
 
@@ -216,6 +331,7 @@ def _lua(script: str) -> str:
         "ACTIVITY_TTL": ACTIVITY_TTL_S,
         "PRE_P_CAP": PRE_PURCHASES_CAP,
         "PRE_R_CAP": PRE_REVENUE_CAP,
+        "MAX_TEAMS": MAX_TEAMS,
     }
     body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
     return lua_key_constants() + body

@@ -4,6 +4,7 @@ plane: one audited change by the decision loop, for A/B tests and bandits alike.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
@@ -24,12 +25,16 @@ OUTCOMES: Final[dict[str, Outcome]] = {
 
 
 async def apply_conclusion(
-    store: ConfigStore, experiment: Experiment, record: EvaluationRecord
+    store: ConfigStore,
+    experiment: Experiment,
+    record: EvaluationRecord,
+    promotion: Callable[[RoutingConfig], RoutingConfig] | None = None,
 ) -> tuple[EvaluationRecord, bool]:
     """(the record, with the config version it applied; whether its decision concludes).
 
-    A change refused meanwhile (the experiment stopped or frozen by a person since this pass
-    began) leaves the record unapplied."""
+    ``promotion`` replaces the promotion's change (an interleaved winner's A/B test). A change
+    refused meanwhile (the experiment stopped or frozen by a person since this pass began)
+    leaves the record unapplied."""
     decision = record.decision
     outcome = OUTCOMES.get(decision.action)
     if outcome is None:
@@ -37,6 +42,8 @@ async def apply_conclusion(
     key, reason = experiment.key, "; ".join(decision.reasons)
 
     def change(config: RoutingConfig, o: Outcome = outcome) -> RoutingConfig:
+        if o == "promoted" and promotion is not None:
+            return promotion(config)
         return conclude(config, key, decision.winner, o)
 
     try:

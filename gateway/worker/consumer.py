@@ -24,7 +24,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.config import phase_stats_id
+from gateway.config import INTERLEAVED_ARM, phase_stats_id
 from gateway.keys import Keys
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
@@ -256,8 +256,23 @@ def _parse(fields: Any, decode: Callable[[bytes], R]) -> tuple[R | None, bytes, 
 def _exposure_argv(e: ExposureRecord) -> list[Any]:
     # Each phase's users and sums are kept apart: the scripts key them by the stats id.
     pairs = [x for a in e.assignments for x in (phase_stats_id(a.experiment, a.phase), a.variant)]
-    return [e.event_id, e.search_id, e.user_id, *pairs]
+    return [e.event_id, e.search_id, e.user_id, _page(e), *pairs]
+
+
+def _page(e: ExposureRecord) -> str:
+    """The interleaved page as the exposure script reads it: "stats_id|teams|credit|" and
+    "item:team:competitive" per slot; '' when the search showed no merged page."""
+    page = e.interleaving
+    interleaved = [a for a in e.assignments if a.variant == INTERLEAVED_ARM]
+    if page is None or not interleaved:
+        return ""
+    a = interleaved[0]
+    slots = ",".join(
+        f"{item}:{team}:{int(competitive)}"
+        for item, team, competitive in zip(e.items, page.teams, page.competitive, strict=True)
+    )
+    return f"{phase_stats_id(a.experiment, a.phase)}|{len(page.versions)}|{page.credit}|{slots}"
 
 
 def _outcome_argv(e: OutcomeRecord) -> list[Any]:
-    return [e.event_id, e.search_id, e.type, repr(e.value)]
+    return [e.event_id, e.search_id, e.type, repr(e.value), str(e.item_id)]

@@ -57,6 +57,7 @@ from gateway.variant_stats import STAT_FIELDS, read_variant_stats
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
 from gateway.worker.conclusion import apply_conclusion
+from gateway.worker.interleaving import run_interleaving
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
@@ -393,6 +394,21 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         sid = experiment.stats_id
         await redis.hsetnx(keys.started, sid, repr(now))
         started = float(await redis.hget(keys.started, sid) or now)
+        if experiment.interleaved:
+            record, concluded = await run_interleaving(
+                redis,
+                keys,
+                store,
+                experiment,
+                started,
+                now,
+                await _previous(redis, keys, sid),
+                await _operational_breaches(redis, keys, experiment),
+            )
+            if not concluded and experiment.ramp:
+                await _advance_ramp(store, experiment, record, started, now)
+            records.append(record)
+            continue
         # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
         record = await asyncio.to_thread(
             evaluate,

@@ -196,3 +196,38 @@ def test_a_bandit_runs_in_periods_that_only_the_worker_moves() -> None:
 def test_bad_bandit_settings_are_named(patch: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         _config(_bandit() | patch)
+
+
+def test_an_interleaved_winner_goes_on_to_an_ab_test_in_one_change() -> None:
+    ml = {
+        "key": "ml",
+        "kind": "multileaving",
+        "status": "running",
+        "namespace_range": [0.5, 1.0],
+        "coverage": 0.4,
+        "alpha": 0.01,
+        "variants": [
+            {"name": "production", "model_version": "prod-v1"},
+            {"name": "worse", "model_version": "worse-v0"},
+            {"name": "candidate", "model_version": "cand-v2"},
+        ],
+    }
+    taken = _exp("ml-ab", "concluded", 0.0, 0.5)
+    config = changes.confirm_with_ab(_config(ml, taken), "ml", "candidate", 100.0)
+    assert config.production == "prod-v1"  # production waits for the A/B test
+    assert config.experiment("ml").outcome == "promoted_to_ab"
+    ab = config.experiment("ml-ab2")  # "ml-ab" is taken
+    assert (ab.kind, ab.status, ab.interleaving) == ("ab", "running", None)
+    assert [(v.name, v.model_version, v.weight) for v in ab.variants] == [
+        ("production", "prod-v1", 0.5),
+        ("candidate", "cand-v2", 0.5),
+    ]
+    assert ab.namespace_range == (0.5, 1.0) and ab.coverage == 0.4 and ab.analysis.alpha == 0.01
+    assert ab.phases[0].started_at == 100.0 and ab.hash_seed == "ml-ab2"
+    assert "ml's winner candidate" in ab.description
+    with pytest.raises(ConfigError, match="is the control"):
+        changes.confirm_with_ab(_config(ml), "ml", "production", 100.0)
+    with pytest.raises(Conflict, match="not interleaved"):
+        changes.confirm_with_ab(_config(_exp("a", "running")), "a", "candidate", 100.0)
+    with pytest.raises(Conflict, match="not running"):
+        changes.confirm_with_ab(config, "ml", "candidate", 100.0)
