@@ -152,14 +152,21 @@ def summary(data: dict[str, Any]) -> str:
         + ", ".join(f"{arm} {n} units" for arm, n in units.items())
         + f"; SRM p={evaluation.get('srm_p_value') or 1:.3g}"
     )
-    for arm in evaluation.get("arms", []):
-        effect = arm["effect"]
-        low, high = effect.get("ci_low"), effect.get("ci_high")
-        interval = f"[{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "[-]"
-        lines.append(
-            f"  {arm['variant']}: lift {effect['estimate']:+.3f} {interval}, "
-            f"p={arm.get('p_adjusted', 1):.3g}{'  significant' if arm.get('significant') else ''}"
-        )
+    interleaved = evaluation.get("interleaving")
+    if interleaved:
+        lines += _interleaving_lines(interleaved)
+    else:
+        for arm in evaluation.get("arms", []):
+            low, high = arm.get("ci_low"), arm.get("ci_high")
+            interval = (
+                f"[{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "[-]"
+            )
+            p = arm.get("p_adjusted")
+            lines.append(
+                f"  {arm['variant']}: {'lift' if arm.get('scale') != 'absolute' else 'difference'}"
+                f" {arm['estimate']:+.3f} {interval}, p={1.0 if p is None else p:.3g}"
+                f"{'  significant' if arm.get('significant') else ''}"
+            )
     state = evaluation.get("state") or {}
     if "p_best" in state:
         lines.append("  P(best): " + ", ".join(f"{k} {v:.3f}" for k, v in state["p_best"].items()))
@@ -171,6 +178,23 @@ def summary(data: dict[str, Any]) -> str:
         + f": {'; '.join(decision['reasons'])}"
     )
     return "\n".join(lines)
+
+
+def _interleaving_lines(report: dict[str, Any]) -> list[str]:
+    share = report.get("competitive_share")
+    lines = [
+        f"  {report['searches']} interleaved searches, {report['slots']} slots, competitive "
+        + ("-" if share is None else f"{share:.1%}")
+        + "; most preferred first: "
+        + " > ".join(report["order"])
+    ]
+    for pair in report["pairs"]:
+        lines.append(
+            f"  {pair['a']} vs {pair['b']}: {pair['positive']} users prefer {pair['a']}, "
+            f"{pair['negative']} {pair['b']} (searches won {pair['won']}-{pair['lost']}), "
+            f"p={pair['p_adjusted']:.3g}{'  significant' if pair['significant'] else ''}"
+        )
+    return lines
 
 
 def experiments_watch(args: argparse.Namespace) -> int:

@@ -112,6 +112,24 @@ function armsTable(exp, evaluation) {
   return table(["arm", "version", "weight", "users", "lift", "always-valid interval", "p", ""], rows, { id: "arms" });
 }
 
+function interleavingPanel(evaluation) {
+  const report = evaluation && evaluation.interleaving;
+  if (!report) return "";
+  const rows = report.pairs.map((p) => el("tr", { "data-pair": `${p.a}/${p.b}` },
+    el("td", {}, `${p.a} vs ${p.b}`),
+    el("td", { class: "num" }, p.positive), el("td", { class: "num" }, p.negative),
+    el("td", { class: "num" }, `${p.won} – ${p.lost}`),
+    el("td", { class: "num" }, num(p.p_adjusted, 3)),
+    el("td", {}, p.significant ? el("span", { class: "sig" }, "significant") : "")));
+  return el("div", { id: "interleaving" },
+    el("h2", {}, "Interleaving"),
+    el("p", { id: "order" }, "Most preferred first: ", el("b", {}, report.order.join(" > "))),
+    el("p", { id: "competitive" }, `${report.searches} interleaved searches · ${report.slots} slots · competitive `,
+      report.competitive_share === null ? "–" : pct(report.competitive_share)),
+    table(["pair", "users preferring the first", "users preferring the second", "searches won – lost",
+      "p (sign test, Holm)", ""], rows, { id: "pairs" }));
+}
+
 function guardrailList(evaluation) {
   const items = [];
   for (const a of (evaluation && evaluation.arms) || []) {
@@ -175,6 +193,7 @@ async function experimentView(key) {
     el("h2", {}, "Lift over time"),
     chart,
     armsTable(exp, evaluation),
+    interleavingPanel(evaluation),
     el("div", { class: "grid" },
       el("div", {},
         el("h3", {}, "Decision"),

@@ -9,11 +9,7 @@ set (docs/dashboard-experiment.png comes from this test)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shutil
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,66 +18,10 @@ import pytest
 
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
+from tests.e2e.browser import browser, get, sign_in, wait
 from tests.e2e.conftest import System, seeded_system
-from tests.tokens import auth, token_of
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-
-def _get(system: System, path: str, who: str = "vera") -> Any:
-    request = urllib.request.Request(system.base_url + path, headers=auth(who))
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("ABGATE_REQUIRE_BROWSER") == "1":
-            pytest.fail(
-                "chromium and chromedriver are needed: apt-get install chromium chromium-driver"
-            )
-        pytest.skip("no chromium/chromedriver here (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,1500"):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(predicate: Any, timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:  # the page is between two renders
-            value = None
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _sign_in(driver: Any, base: str, who: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(base + "/dashboard")
-    driver.execute_script("sessionStorage.clear()")
-    driver.get(base + "/dashboard")
-    _wait(lambda: driver.find_element(By.ID, "token").is_displayed(), what="the sign-in form")
-    driver.find_element(By.ID, "token").send_keys(token_of(who))
-    driver.find_element(By.ID, "sign-in").click()
-    _wait(lambda: who in driver.find_element(By.ID, "who").text, what="signed in")
+__all__ = ["browser"]  # the fixture, used by name
 
 
 @pytest.fixture
@@ -91,7 +31,7 @@ def system(settings: Settings) -> Iterator[System]:
 
 
 def _with_arms(system: System) -> list[dict[str, Any]]:
-    return [p for p in _get(system, "/v1/experiments/better/history")["points"] if p["arms"]]
+    return [p for p in get(system, "/v1/experiments/better/history")["points"] if p["arms"]]
 
 
 def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
@@ -101,18 +41,18 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
 
     traffic = ShopperTraffic(system.base_url, seed=5, concurrency=8, max_shoppers=500)
     assert asyncio.run(traffic.run()).errors == 0
-    _wait(lambda: len(_with_arms(system)) >= 3, timeout=40, what="three evaluations with arms")
+    wait(lambda: len(_with_arms(system)) >= 3, timeout=40, what="three evaluations with arms")
 
     # A viewer: the experiments, then one experiment with its chart; no actions offered.
-    _sign_in(browser, system.base_url, "vera")
-    _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#experiments tr[data-key='better']"),
+    sign_in(browser, system.base_url, "vera")
+    wait(lambda: browser.find_element(By.CSS_SELECTOR, "#experiments tr[data-key='better']"),
           what="the experiments table")  # fmt: skip
     browser.find_element(By.LINK_TEXT, "better").click()
-    svg = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#chart svg.lift-chart"),
+    svg = wait(lambda: browser.find_element(By.CSS_SELECTOR, "#chart svg.lift-chart"),
                 what="the chart")  # fmt: skip
     drawn_points = int(svg.get_attribute("data-points"))
     circles = browser.find_elements(By.CSS_SELECTOR, "#chart circle.point")
-    history = _get(system, "/v1/experiments/better/history")["points"]
+    history = get(system, "/v1/experiments/better/history")["points"]
     assert len(history) >= drawn_points >= 3  # the history only grows (no thinning yet)
     by_ts = {round(p["ts"], 3): p for p in history}
     arms = {c.get_attribute("data-arm") for c in circles}
@@ -137,28 +77,28 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
 
     # An experimenter stops the experiment through the page; the trail names them.
     browser.find_element(By.ID, "sign-out").click()
-    _sign_in(browser, system.base_url, "ed")
+    sign_in(browser, system.base_url, "ed")
     browser.get(system.base_url + "/dashboard#/experiments/better")
-    stop = _wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
+    stop = wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
     assert not browser.find_elements(By.ID, "promote")  # promoting moves production: admin
     browser.find_element(By.ID, "reason").send_keys("stopped from the dashboard test")
     stop.click()
-    _wait(lambda: browser.find_element(By.ID, "status").text == "concluded", what="concluded")
-    assert _get(system, "/v1/experiments/better")["status"] == "concluded"
-    entry = _get(system, "/v1/audit?count=1")["entries"][0]
+    wait(lambda: browser.find_element(By.ID, "status").text == "concluded", what="concluded")
+    assert get(system, "/v1/experiments/better")["status"] == "concluded"
+    entry = get(system, "/v1/audit?count=1")["entries"][0]
     assert entry["actor"] == "ed" and "stopped from the dashboard test" in entry["reason"]
 
     # The model versions with their gates, production with its history, the audit trail.
     browser.get(system.base_url + "/dashboard#/models")
-    row = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "#models tr[data-version='cand-v2']"),
+    row = wait(lambda: browser.find_element(By.CSS_SELECTOR, "#models tr[data-version='cand-v2']"),
                 what="the models table")  # fmt: skip
     gates = [g.text for g in row.find_elements(By.CSS_SELECTOR, ".gate .badge")]
     assert {"integrity", "offline_quality", "latency"} <= set(gates)
     assert row.find_elements(By.CSS_SELECTOR, "button.retire")  # an experimenter may retire
     assert not browser.find_elements(By.CSS_SELECTOR, "button.override")  # admin only
     browser.get(system.base_url + "/dashboard#/production")
-    _wait(lambda: browser.find_element(By.ID, "production").text == "prod-v1", what="production")
+    wait(lambda: browser.find_element(By.ID, "production").text == "prod-v1", what="production")
     assert not browser.find_elements(By.ID, "rollback")  # admin only
     browser.get(system.base_url + "/dashboard#/audit")
-    rows = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
+    rows = wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
     assert any("stopped from the dashboard test" in r.text for r in rows)
