@@ -30,6 +30,19 @@ STAT_FIELDS: Final = (
     "pre_revenue",
     "pre_revenue_sq",
     "revenue_x_pre",
+    # Click metrics per search (gateway.worker.aggregates): searches with a click, reciprocal
+    # rank of the first click and DCG@10 (thousandths), add-to-carts; squares, x searches.
+    "clicked_searches",
+    "clicked_searches_sq",
+    "clicked_searches_x_searches",
+    "rr",
+    "rr_sq",
+    "rr_x_searches",
+    "dcg",
+    "dcg_sq",
+    "dcg_x_searches",
+    "carts_sq",
+    "carts_x_searches",
 )
 
 

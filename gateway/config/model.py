@@ -17,7 +17,19 @@ from typing import Final, Literal
 Status = Literal["draft", "running", "concluded", "archived"]
 # promoted_to_ab: an interleaved experiment's winner went on to an A/B test (its key + "-ab").
 Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclusive", "stopped"]
-Metric = Literal["purchase_conversion", "revenue_per_user", "click_through_rate"]
+# Per user; the per-search ones are ratios of per-user sums (delta method). Higher is better
+# for each: click_through_rate is clicks per search, clicked_search_rate one minus
+# abandonment (searches with no click), mrr_first_click the mean reciprocal rank of each
+# search's first click, dcg_at_10 a click-based DCG@10 per search.
+Metric = Literal[
+    "purchase_conversion",
+    "revenue_per_user",
+    "click_through_rate",
+    "clicked_search_rate",
+    "carts_per_search",
+    "mrr_first_click",
+    "dcg_at_10",
+]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
 Kind = Literal["ab", "bandit", "interleaving", "multileaving"]

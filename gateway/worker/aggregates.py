@@ -19,6 +19,13 @@ in whole units of revenue) and adds it, its square and, as the metric grows,
 its product with the metric (``converters_x_pre``, ``revenue_x_pre``) to the
 variant's sums.
 
+Click metrics for rankers, per user and summed like the others (each with its square and
+its product with the user's searches, for the delta method): ``clicked_searches`` (searches
+with at least one click: one minus abandonment), ``rr`` (the reciprocal rank 1/(position+1)
+of each search's first click), ``dcg`` (each click at position p < 10 adds 1/log2(p+2): a
+click-based DCG@10 per search) and per-user ``carts``; rr and dcg in thousandths, winsorised
+per user like revenue. Positions are those the events carry (0 first).
+
 An interleaved search (:mod:`gateway.interleave`) keeps its page on the search hash
 (``_il:<experiment>``: each slot's item, team and whether it was competitive) and the
 experiment's hash (``Keys.interleaving``) counts searches, slots and competitive slots. An
@@ -53,6 +60,9 @@ ACTIVITY_TTL_S: Final = 90 * 24 * 3600
 PRE_PURCHASES_CAP: Final = 1_000
 PRE_REVENUE_CAP: Final = 100_000  # whole units; its square is 1e10, so sums stay exact
 MAX_TEAMS: Final = MAX_MULTILEAVED
+# Reciprocal rank and DCG gains are kept in thousandths (exact integers in the sums).
+CLICK_METRIC_SCALE: Final = 1000
+DCG_K: Final = 10
 
 # Script results. Every script checks all it reads before its first write, so an
 # entry it refuses changes nothing (Redis does not roll a script back on error).
@@ -90,7 +100,13 @@ for i = 6, #ARGV, 2 do
   local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
   local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
   local r = math.min(tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0'), CAP)
-  plan[#plan + 1] = {exp, variant, ukey, first, s, c, r}
+  local more = redis.call('HMGET', ukey, 'clicked_searches', 'carts', 'rr', 'dcg')
+  plan[#plan + 1] = {exp, variant, ukey, first, s, c, r, {
+    clicked_searches = tonumber(more[1] or '0'),
+    carts = tonumber(more[2] or '0'),
+    rr = math.min(tonumber(more[3] or '0'), CAP),
+    dcg = math.min(tonumber(more[4] or '0'), CAP),
+  }}
 end
 local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
@@ -139,6 +155,9 @@ for _, step in ipairs(plan) do
   redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
   if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
   if r > 0 then redis.call('HINCRBY', stats, first .. ':revenue_x_searches', r) end
+  for name, v in pairs(step[8]) do  -- ratio metrics per search: their x-searches sums
+    if v > 0 then redis.call('HINCRBY', stats, first .. ':' .. name .. '_x_searches', v) end
+  end
 end
 if il_exp then
   redis.call('HSET', skey, '_il:' .. il_exp, il_meta)
@@ -155,6 +174,8 @@ _OUTCOME_LUA = """
 local p, eid, sid, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local value = tonumber(ARGV[5])
 local item = ARGV[6] or ''
+local position = tonumber(ARGV[7] or '0')
+if position == nil or position < 0 or position ~= math.floor(position) then return INVALID end
 local function sign(x) if x > 0 then return 1 elseif x < 0 then return -1 else return 0 end end
 if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return INVALID end
 if value == nil or value ~= value or value < 0 then return INVALID end
@@ -233,6 +254,25 @@ for i = 1, #fields, 2 do
     if kind == 'click' then
       step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
       step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
+      -- click metrics per search (per user, summed): searches with a click, the reciprocal
+      -- rank of the search's first click, and DCG@10 of its clicks, in thousandths
+      local gains = {}
+      if not own['_clicked'] then
+        gains.clicked_searches = 1
+        gains.rr = math.floor(SCALE / (position + 1) + 0.5)
+      end
+      if position < DCG_K then
+        gains.dcg = math.floor(SCALE * math.log(2) / math.log(position + 2) + 0.5)
+      end
+      step.gains = {}
+      for name, d in pairs(gains) do
+        local raw = tonumber(redis.call('HGET', ukey, name) or '0')
+        local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
+        step.gains[name] = {raw + d, after - before, after * after - before * before}
+      end
+    elseif kind == 'add_to_cart' then
+      step.k = tonumber(redis.call('HGET', ukey, 'carts') or '0') + 1
+      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
     elseif kind == 'purchase' then
       step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
       step.pre_p = tonumber(redis.call('HGET', ukey, 'pre_p') or '0')
@@ -251,6 +291,7 @@ for i = 1, #fields, 2 do
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
+if kind == 'click' and not own['_clicked'] then redis.call('HSET', skey, '_clicked', 1) end
 if kind == 'purchase' then
   local akey = p .. K_ACTIVITY .. user
   redis.call('HINCRBY', akey, 'purchases', 1)
@@ -264,8 +305,19 @@ for _, step in ipairs(plan) do
     redis.call('HINCRBY', stats, variant .. ':clicks', 1)
     redis.call('HINCRBY', stats, variant .. ':clicks_sq', 2 * step.c - 1)
     redis.call('HINCRBY', stats, variant .. ':clicks_x_searches', step.s)
+    for name, g in pairs(step.gains) do
+      redis.call('HSET', ukey, name, g[1])
+      if g[2] > 0 then
+        redis.call('HINCRBY', stats, variant .. ':' .. name, g[2])
+        redis.call('HINCRBY', stats, variant .. ':' .. name .. '_sq', g[3])
+        redis.call('HINCRBY', stats, variant .. ':' .. name .. '_x_searches', g[2] * step.s)
+      end
+    end
   elseif kind == 'add_to_cart' then
+    redis.call('HSET', ukey, 'carts', step.k)
     redis.call('HINCRBY', stats, variant .. ':carts', 1)
+    redis.call('HINCRBY', stats, variant .. ':carts_sq', 2 * step.k - 1)
+    redis.call('HINCRBY', stats, variant .. ':carts_x_searches', step.s)
   else
     if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
       redis.call('HINCRBY', stats, variant .. ':converters', 1)
@@ -332,6 +384,8 @@ def _lua(script: str) -> str:
         "PRE_P_CAP": PRE_PURCHASES_CAP,
         "PRE_R_CAP": PRE_REVENUE_CAP,
         "MAX_TEAMS": MAX_TEAMS,
+        "SCALE": CLICK_METRIC_SCALE,
+        "DCG_K": DCG_K,
     }
     body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
     return lua_key_constants() + body

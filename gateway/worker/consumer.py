@@ -275,4 +275,4 @@ def _page(e: ExposureRecord) -> str:
 
 
 def _outcome_argv(e: OutcomeRecord) -> list[Any]:
-    return [e.event_id, e.search_id, e.type, repr(e.value), str(e.item_id)]
+    return [e.event_id, e.search_id, e.type, repr(e.value), str(e.item_id), str(e.position)]

@@ -54,6 +54,7 @@ from gateway.records import (
     RecordError,
 )
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
+from gateway.worker.aggregates import CLICK_METRIC_SCALE
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
 from gateway.worker.conclusion import apply_conclusion
@@ -89,10 +90,19 @@ def check_row(variant: str, row: Mapping[str, int]) -> None:
         raise InconsistentStats(
             f"{variant}: {row.get('converters')} converters but only {users} users"
         )
+    if int(row.get("clicked_searches", 0)) > int(row.get("searches", 0)):
+        raise InconsistentStats(
+            f"{variant}: {row.get('clicked_searches')} searches with a click but only "
+            f"{row.get('searches')} searches"
+        )
     for total, square in (
         ("revenue_cents", "revenue_cents_sq"),
         ("searches", "searches_sq"),
         ("clicks", "clicks_sq"),
+        ("clicked_searches", "clicked_searches_sq"),
+        ("carts", "carts_sq"),
+        ("rr", "rr_sq"),
+        ("dcg", "dcg_sq"),
     ):
         s, sq = int(row.get(total, 0)), int(row.get(square, 0))
         if users and users * sq < s * s:  # Cauchy–Schwarz: n Σx² >= (Σx)²
@@ -110,20 +120,29 @@ def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
         )
     )
     revenue = ArmEstimate(cents.n, cents.mean / 100, cents.variance / 10_000)
-    ctr = ratio_estimate(
-        PairStats.from_int_sums(
-            users,
-            int(row.get("clicks", 0)),
-            int(row.get("searches", 0)),
-            int(row.get("clicks_sq", 0)),
-            int(row.get("searches_sq", 0)),
-            int(row.get("clicks_x_searches", 0)),
+
+    def per_search(name: str, scale: float = 1.0) -> ArmEstimate:
+        """Σ name / Σ searches over users, by the delta method, in the metric's units."""
+        e = ratio_estimate(
+            PairStats.from_int_sums(
+                users,
+                int(row.get(name, 0)),
+                int(row.get("searches", 0)),
+                int(row.get(f"{name}_sq", 0)),
+                int(row.get("searches_sq", 0)),
+                int(row.get(f"{name}_x_searches", 0)),
+            )
         )
-    )
+        return ArmEstimate(e.n, e.mean / scale, e.variance / scale**2)
+
     return {
         "purchase_conversion": conversion,
         "revenue_per_user": revenue,
-        "click_through_rate": ctr,
+        "click_through_rate": per_search("clicks"),
+        "clicked_search_rate": per_search("clicked_searches"),
+        "carts_per_search": per_search("carts"),
+        "mrr_first_click": per_search("rr", CLICK_METRIC_SCALE),
+        "dcg_at_10": per_search("dcg", CLICK_METRIC_SCALE),
     }
 
 

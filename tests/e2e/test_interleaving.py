@@ -2,7 +2,8 @@
 processes merging every covered user's pages by team draft, the worker crediting clicks and
 deciding with the sign test. prod-v1 against cand-v2 promotes cand-v2; prod-v1 against itself
 (A/I) never decides for either and stops as inconclusive (its rankers agree on every slot); a
-multileaving of three orders them by quality and sends its winner on to an A/B test."""
+multileaving of three orders them by quality and sends its winner on to an A/B test. Beside
+them, an A/B test on a click metric (DCG@10 per search) is evaluated from the same events."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ async def test_interleaving_decides_and_an_a_i_test_does_not(
                 assert views[key]["outcome"] in ("none", "inconclusive"), views[key]
             if all(v["status"] == "concluded" for v in views.values()):
                 break
+        clicks = await get_json(session, f"{base}/v1/experiments/clicks")
         production = await get_json(session, f"{base}/v1/production")
         ab = await get_json(session, f"{base}/v1/experiments/ml-ab")
         audit = (await get_json(session, f"{base}/v1/audit?count=200"))["entries"]
@@ -71,6 +73,13 @@ async def test_interleaving_decides_and_an_a_i_test_does_not(
     assert (ml["status"], ml["outcome"]) == ("concluded", "promoted_to_ab")
     assert ab["status"] == "running" and ab["kind"] == "ab"
     assert [v["model_version"] for v in ab["variants"]] == ["prod-v1", "cand-v2"]
+    # An A/B test on a click metric beside them: DCG@10 per search from the events' positions.
+    evaluation = clicks["last_evaluation"]
+    assert evaluation["metric"] == "dcg_at_10"
+    assert all(evaluation["means"][arm] > 0 for arm in ("control", "candidate")), evaluation
+    for arm in ("control", "candidate"):
+        row = clicks["stats"][arm]
+        assert 0 < row["clicked_searches"] <= row["searches"] and row["rr"] > 0, row
     decided = {e["reason"].split(";")[0] for e in audit if e["actor"] == "decision-loop"}
     assert any(r.startswith("users prefer candidate over production") for r in decided), decided
 

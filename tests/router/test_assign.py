@@ -109,11 +109,14 @@ def test_interleaved_experiments_route_every_covered_user_to_every_version() -> 
             continue
         (assignment,) = route.assignments
         experiment = config.experiment(assignment.experiment)
+        if not experiment.interleaved:  # the A/B test beside them
+            assert route.interleave == () and assignment.variant in ("control", "candidate")
+            continue
         assert assignment.variant == "interleaved"
         assert route.interleave == experiment.variants
         assert route.model_version == route.interleave[0].model_version
         assert router.route(user) == route  # sticky
         seen[experiment.key] = seen.get(experiment.key, 0) + 1
-    # Whole namespace ranges for il and ai; half of ml's users are covered.
+    # Whole namespace ranges for il and ai; half of ml's users (its range is 0.23) are covered.
     assert 0.30 < seen["il"] / len(USERS) < 0.38 and 0.29 < seen["ai"] / len(USERS) < 0.37
-    assert 0.13 < seen["ml"] / len(USERS) < 0.21
+    assert 0.08 < seen["ml"] / len(USERS) < 0.15

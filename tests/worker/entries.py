@@ -19,9 +19,18 @@ def exposure(sid: str, user: str, variant: str = "a", experiment: str = "x") -> 
     return {"e": orjson.dumps(event)}
 
 
-def outcome(eid: str, sid: str, kind: str = "click", value: float = 0.0) -> dict[Any, Any]:
+def outcome(
+    eid: str, sid: str, kind: str = "click", value: float = 0.0, position: int = 0
+) -> dict[Any, Any]:
     """The fields of one outcome entry (the worker joins on ``sid``; the user comes from it)."""
-    event = {"event_id": eid, "search_id": sid, "user_id": "u", "type": kind, "value": value}
+    event = {
+        "event_id": eid,
+        "search_id": sid,
+        "user_id": "u",
+        "type": kind,
+        "value": value,
+        "position": position,
+    }
     return {"e": orjson.dumps(event)}
 
 

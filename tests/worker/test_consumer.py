@@ -60,6 +60,7 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
     """Random traffic through the real scripts; each variant's sums recomputed from each
     user's values (CUPED's pre-exposure covariates and revenue per search's cross-product
     included)."""
+    import math
     import random
 
     from gateway.variant_stats import STAT_FIELDS
@@ -82,16 +83,27 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                 unit = units[experiment, user] = {
                     "variant": rng.choice("ab"), "s": 0, "c": 0, "r": 0, "conv": 0,
                     "pre_p": min(p, 1000), "pre_r": min(r // 100, 100_000),
+                    "cs": 0, "rr": 0, "dcg": 0, "k": 0,
                 }  # fmt: skip
             sid = f"{experiment}-s{n}"
             await redis.xadd(keys.exposures, exposure(sid, user, str(unit["variant"]), experiment))
             unit["s"] += 1
+            clicked = False
             for k in range(rng.choice([0, 0, 1, 2])):
                 kind = rng.choice(["click", "click", "purchase", "add_to_cart"])
                 cents = rng.randint(1, 30_000) if kind == "purchase" else 0
-                await redis.xadd(keys.outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100))
+                pos = rng.randrange(14)
+                await redis.xadd(keys.outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100, pos))
                 if kind == "click":
                     unit["c"] += 1
+                    if not clicked:  # the search's first click: clicked, its reciprocal rank
+                        clicked = True
+                        unit["cs"] += 1
+                        unit["rr"] += math.floor(1000 / (pos + 1) + 0.5)
+                    if pos < 10:  # DCG@10 in thousandths
+                        unit["dcg"] += math.floor(1000 / math.log2(pos + 2) + 0.5)
+                elif kind == "add_to_cart":
+                    unit["k"] += 1
                 elif kind == "purchase":
                     unit["r"] += cents
                     unit["conv"] = 1
@@ -119,7 +131,14 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                 "pre_revenue": sum(u["pre_r"] for u in us),
                 "pre_revenue_sq": sum(u["pre_r"] ** 2 for u in us),
                 "revenue_x_pre": sum(u["r"] * u["pre_r"] for u in us),
+                "carts": sum(u["k"] for u in us),
+                "carts_sq": sum(u["k"] ** 2 for u in us),
+                "carts_x_searches": sum(u["k"] * u["s"] for u in us),
             }
+            for name, key in (("clicked_searches", "cs"), ("rr", "rr"), ("dcg", "dcg")):
+                expected[name] = sum(u[key] for u in us)
+                expected[f"{name}_sq"] = sum(u[key] ** 2 for u in us)
+                expected[f"{name}_x_searches"] = sum(u[key] * u["s"] for u in us)
             got = {f: stats.get(variant, {}).get(f, 0) for f in expected}
             assert got == expected, (experiment, variant)
             assert set(expected) <= set(STAT_FIELDS)

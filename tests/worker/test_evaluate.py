@@ -72,6 +72,31 @@ def test_arm_metrics_from_integer_sums_match_per_user_data() -> None:
     assert metrics["click_through_rate"].variance == pytest.approx(linear.var(ddof=1) / 500)
 
 
+def test_click_metrics_per_search_from_integer_sums() -> None:
+    # Two users: the first searched twice, clicked in one search, first click at position 0;
+    # the second searched once, first click at position 1 (reciprocal rank 1/2), a click at
+    # position 1 adds 1/log2(3) = 0.631 to DCG@10. Thousandths, as the scripts keep them.
+    rows = {"searches": (2, 1), "clicked_searches": (1, 1), "rr": (1000, 500),
+            "dcg": (1000, 631), "carts": (3, 0)}  # fmt: skip
+    s = rows["searches"]
+    row = {"users": 2, "searches": sum(s), "searches_sq": sum(x * x for x in s)}
+    for name, values in rows.items():
+        if name != "searches":
+            row[name] = sum(values)
+            row[f"{name}_sq"] = sum(v * v for v in values)
+            row[f"{name}_x_searches"] = sum(v * n for v, n in zip(values, s, strict=True))
+    metrics = arm_metrics(row)
+    assert metrics["clicked_search_rate"].mean == pytest.approx(2 / 3)  # abandonment 1/3
+    assert metrics["mrr_first_click"].mean == pytest.approx(1.5 / 3)
+    assert metrics["dcg_at_10"].mean == pytest.approx(1.631 / 3)
+    assert metrics["carts_per_search"].mean == pytest.approx(1.0)
+    # The delta method's variance, as for clicks per search: per-user linearisation.
+    rr, per_user = np.array([1.0, 0.5]), np.array(s, dtype=float)
+    ratio = rr.sum() / per_user.sum()
+    linear = (rr - ratio * per_user) / per_user.mean()
+    assert metrics["mrr_first_click"].variance == pytest.approx(linear.var(ddof=1) / 2)
+
+
 def test_tuning_is_fixed_once_and_carried() -> None:
     experiment = parse_experiment(BASE, "e")
     rng = np.random.default_rng(1)
