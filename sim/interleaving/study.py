@@ -20,6 +20,7 @@ counted at the cap: the A/B medians are then lower bounds).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -136,7 +137,57 @@ def interleaving_run(
     raise AssertionError("unreachable")
 
 
-AB_METRICS = ("conversion", "clicks_per_search", "abandonment")
+def interleaving_stream_run(
+    catalog: Catalog,
+    a: Ranker,
+    b: Ranker,
+    seed: int,
+    max_users: int,
+    spread: float = 50.0,
+    alpha: float = 0.05,
+) -> Verdict:
+    """Interleaving as the worker counts it: users overlap in time (each user's searches at
+    random moments within ``spread`` users' arrivals of their own), each user's preference is
+    counted as it stands after every search (a later search can move it back), and the test
+    looks after every search."""
+    same = a is b
+    arrival = np.random.default_rng([seed, 7])
+    shoppers = list(itertools.islice(scored(catalog, seed, [a] if same else [a, b]), max_users))
+    order = sorted(
+        (user.index + float(arrival.uniform(0, spread)), u, k)
+        for u, (user, _) in enumerate(shoppers)
+        for k in range(len(user.searches))
+    )
+    net = [0] * len(shoppers)
+    seen: set[int] = set()
+    positive = negative = slots = competitive = 0
+    for _, u, k in order:
+        user, scores = shoppers[u]
+        seen.add(u)
+        search, s = user.searches[k], scores[k]
+        rank_a = _ranking(search.candidates, s[0])
+        rank_b = rank_a if same else _ranking(search.candidates, s[1])
+        merged = team_draft([rank_a, rank_b], PAGE, int(user.rng.integers(2**32)))
+        slots += len(merged.items)
+        competitive += sum(merged.competitive)
+        shown = np.asarray(merged.items, dtype=np.int64)
+        acts = simulate_page(catalog, search.intent, shown, user.rng, user.price_sensitivity)
+        v = outcome(credit(merged.teams, [act.position for act in acts], 2), 0, 1)
+        if v == 0:
+            continue
+        before = net[u]
+        net[u] += v
+        positive += (net[u] > 0) - (before > 0)
+        negative += (net[u] < 0) - (before < 0)
+        if log_lr(positive, negative) >= math.log(1 / alpha):
+            return Verdict(len(seen), True, 1 if positive > negative else -1, competitive / slots)
+    return Verdict(len(shoppers), False, 0, competitive / max(slots, 1))
+
+
+# Per user, each a mean over the user's searches: purchase conversion, clicks per search,
+# abandonment (searches with no click), the reciprocal rank of the first click and DCG@10 of
+# the clicks (the worker's click metrics, gateway/worker/aggregates.py).
+AB_METRICS = ("conversion", "clicks_per_search", "abandonment", "mrr_first_click", "dcg_at_10")
 
 
 @dataclass
@@ -175,18 +226,24 @@ def ab_run(
         users_seen += 1
         arm = int(user.rng.integers(2))
         bought = clicked_searches = clicks = 0
+        rr = dcg = 0.0
         for search, s in zip(user.searches, scores, strict=True):
             shown = np.asarray(_ranking(search.candidates, s[arm])[:PAGE], dtype=np.int64)
             acts = simulate_page(catalog, search.intent, shown, user.rng, user.price_sensitivity)
             clicks += len(acts)
             clicked_searches += bool(acts)
             bought += any(act.purchased for act in acts)
+            if acts:
+                rr += 1.0 / (min(act.position for act in acts) + 1)
+            dcg += sum(1.0 / math.log2(act.position + 2) for act in acts if act.position < 10)
         n = len(user.searches)
         arms[arm].add(
             {
                 "conversion": float(bought > 0),
                 "clicks_per_search": clicks / n,
                 "abandonment": 1.0 - clicked_searches / n,
+                "mrr_first_click": rr / n,
+                "dcg_at_10": dcg / n,
             }
         )
         if min(arms[0].n, arms[1].n) >= MIN_USERS:

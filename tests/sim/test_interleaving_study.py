@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.settings import ROOT
 from sim.interleaving.rankers import Blend, OnnxRanker, offline_ndcg
-from sim.interleaving.study import AB_METRICS, ab_run, interleaving_run
+from sim.interleaving.study import AB_METRICS, ab_run, interleaving_run, interleaving_stream_run
 from sim.world import CATALOG_SEED, make_catalog
 
 
@@ -24,5 +24,9 @@ def test_study_runs(models_dir: Path) -> None:
     assert verdict.competitive_share > 0.5
     same = interleaving_run(catalog, prod, prod, seed=2, max_users=60)
     assert same.competitive_share == 0.0
+    # As the worker counts (overlapping users, preferences as they stand): the same direction.
+    streamed = interleaving_stream_run(catalog, prod, cand, seed=4, max_users=600)
+    assert streamed.decided and streamed.sign == -1
+    assert not interleaving_stream_run(catalog, prod, prod, seed=5, max_users=40).decided
     ab = ab_run(catalog, prod, cand, seed=3, max_users=300)
     assert set(ab) == set(AB_METRICS) and all(v.users <= 300 for v in ab.values())
