@@ -74,8 +74,12 @@ async def chart(request: web.Request) -> web.Response:
     key = request.match_info["key"]
     experiment_view(gw.router.config, key)
     points = await gw.redis_guard.read(lambda: read_history(gw.redis, gw.keys, key))
+    interleaved = gw.router.config.experiment(key).interleaved
+    what = (
+        "users' preference for each version over the control" if interleaved else "lift of each arm"
+    )
     return web.Response(
-        text=lift_chart(points, f"lift of each arm of {key} over time"),
+        text=lift_chart(points, f"{what} of {key} over time"),
         content_type="image/svg+xml",
     )
 

@@ -109,7 +109,8 @@ function armsTable(exp, evaluation) {
       el("td", {}, a && a.significant ? el("span", { class: "sig" }, "significant") : ""),
     );
   });
-  return table(["arm", "version", "weight", "users", "lift", "always-valid interval", "p", ""], rows, { id: "arms" });
+  const effect = exp.interleaving ? "preference over the control" : "lift";
+  return table(["arm", "version", "weight", "users", effect, "always-valid interval", "p", ""], rows, { id: "arms" });
 }
 
 function interleavingPanel(evaluation) {
@@ -190,7 +191,7 @@ async function experimentView(key) {
       exp.outcome && exp.outcome !== "none" ? el("span", { class: "badge", id: "outcome" }, exp.outcome) : ""),
     el("p", {}, exp.description || "", " ", el("small", {},
       `primary metric ${exp.primary_metric} · α ${exp.alpha} · ${exp.method} · coverage ${exp.coverage} · phase ${exp.phase ?? 0}`)),
-    el("h2", {}, "Lift over time"),
+    el("h2", {}, exp.interleaving ? "Users' preference over time" : "Lift over time"),
     chart,
     armsTable(exp, evaluation),
     interleavingPanel(evaluation),
