@@ -183,7 +183,8 @@ def summary(data: dict[str, Any]) -> str:
 def _interleaving_lines(report: dict[str, Any]) -> list[str]:
     share = report.get("competitive_share")
     lines = [
-        f"  {report['searches']} interleaved searches, {report['slots']} slots, competitive "
+        f"  {report['searches']} interleaved searches, {report.get('settled', 0)} users settled, "
+        f"{report['slots']} slots, competitive "
         + ("-" if share is None else f"{share:.1%}")
         + "; most preferred first: "
         + " > ".join(report["order"])

@@ -392,6 +392,7 @@ class InterleavingReport:
     order: tuple[str, ...]
     pairs: tuple[PairReport, ...]
     credited: dict[str, dict[str, int]]  # variant -> event type -> events on its slots
+    settled: int = 0  # users whose preferences count: their searches are over
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -401,6 +402,7 @@ class InterleavingReport:
             "order": list(self.order),
             "pairs": [p.to_json() for p in self.pairs],
             "credited": self.credited,
+            "settled": self.settled,
         }
 
     @classmethod
@@ -415,6 +417,7 @@ class InterleavingReport:
                 str(v): {str(k): int(n) for k, n in kinds.items()}
                 for v, kinds in data.get("credited", {}).items()
             },
+            int(data.get("settled", 0)),
         )
 
 

@@ -45,7 +45,7 @@ def test_an_interleaved_summary_shows_the_pairs_and_the_order() -> None:
     )  # fmt: skip
     record = evaluate_interleaving(il, sums, 25, 30.0)
     text = summary(experiment_to_dict(il) | {"last_evaluation": record.to_json()})
-    assert "20 interleaved searches, 200 slots, competitive 75.0%" in text
+    assert "20 interleaved searches, 0 users settled, 200 slots, competitive 75.0%" in text
     assert "most preferred first: candidate > production" in text
     assert "production vs candidate: 0 users prefer production, 10 candidate" in text
     assert "(searches won 3-12), p=0.0107  significant" in text

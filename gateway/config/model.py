@@ -151,12 +151,17 @@ class InterleavingSettings:
     variant winning rolls the others back. Once ``min_slots`` slots have been shown, a share
     of competitive slots (where the versions' next items differed) below
     ``min_competitive_share`` stops the experiment as inconclusive: the versions rank alike.
+
+    A user's preference counts once their searches are over: after ``settle_s`` without
+    activity in the experiment (a session gap; their later searches are not counted), which
+    keeps the sign test exact (:mod:`gateway.worker.aggregates`).
     """
 
     then: Then = "production"
     credit: Credit = "click"
     min_competitive_share: float = 0.02
     min_slots: int = 2000
+    settle_s: float = 1800.0
 
 
 # The fields of an experiment as a file or an API body gives them: flat, the analysis's among them.

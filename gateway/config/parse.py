@@ -320,6 +320,7 @@ def _interleaving(
         credit=cast(Credit, _choice(raw, "credit", where, Credit, "click")),
         min_competitive_share=_number(raw, "min_competitive_share", where, 0.02, 0.0, 1.0),
         min_slots=_optional_int(raw, "min_slots", where, 1, 10**12) or 2000,
+        settle_s=_number(raw, "settle_s", where, 1800.0, 0.0, 1e7),
     )
 
 

@@ -1,7 +1,7 @@
 """The decision of an interleaved experiment from its per-user counts (pure: no I/O).
 
-For each pair of versions (a, b), the counts are of users, the randomisation unit: ``positive``
-users prefer a (more searches won than lost in the pair, their clicks credited by team draft),
+For each pair of versions (a, b), the counts are of users, the randomisation unit, once their
+searches are over (settled: :mod:`gateway.worker.aggregates`): ``positive`` users prefer a (more searches won than lost in the pair, their clicks credited by team draft),
 ``negative`` users prefer b; users with as many wins as losses say nothing. Each pair is tested
 by the exact always-valid sign test (:mod:`gateway.interleave.sign_test`); its p-value is the
 running minimum of 1 / Λ, carried from one evaluation to the next so that a pair reported
@@ -52,6 +52,7 @@ class InterleavingSums:
     searches: int = 0
     slots: int = 0
     competitive: int = 0
+    settled: int = 0  # users whose preferences count (their searches are over)
     pairs: Mapping[tuple[int, int], PairCounts] | None = None
     events: Mapping[int, Mapping[str, int]] | None = None  # team -> event type -> events
 
@@ -80,6 +81,7 @@ def parse_sums(teams: int, raw: Mapping[str, int]) -> InterleavingSums:
         searches=int(raw.get("searches", 0)),
         slots=int(raw.get("slots", 0)),
         competitive=int(raw.get("competitive", 0)),
+        settled=int(raw.get("settled", 0)),
         pairs={
             key: PairCounts(
                 c.get("pos", 0),
@@ -211,5 +213,5 @@ def decide(
         "continue",
         None,
         f"no version preferred over every other yet ({users} user preferences over "
-        f"{len(pairs)} pair(s)); {share_text}",
+        f"{len(pairs)} pair(s) from {sums.settled} settled users); {share_text}",
     )

@@ -15,10 +15,11 @@ one looks, with no minimum sample size and no asymptotics. 1 / max Λ so far is 
 valid p-value (Johari, Koomen, Pekelis & Walsh, "Always valid inference", Oper. Res. 2022,
 §3). With a = 1 (uniform), (1) is 2^n · S! F! / (n + 1)!, n = S + F.
 
-The argument is exact for users whose searches are over, as the validation study counts them
-(sim/interleaving). The worker counts every user's preference as it stands at each look, and a
-user's later searches can still move it (as with every per-user metric of the A/B engine);
-the end-to-end A/I test and the study's false-positive rate are the checks.
+The argument needs each user's sign to be final when it is counted: the worker counts a user
+once their searches are over (inactive for the experiment's ``settle_s``), never again. A sign
+counted as it stands and moved back by a later search would break it: removing a uniformly
+chosen user from the counts raises E[Λ] by (n + 1)/n, so the counts' Λ is a submartingale
+(the validation study, sim/interleaving, measures both ways of counting).
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ function interleavingPanel(evaluation) {
   return el("div", { id: "interleaving" },
     el("h2", {}, "Interleaving"),
     el("p", { id: "order" }, "Most preferred first: ", el("b", {}, report.order.join(" > "))),
-    el("p", { id: "competitive" }, `${report.searches} interleaved searches · ${report.slots} slots · competitive `,
+    el("p", { id: "competitive" }, `${report.searches} interleaved searches · ${report.settled} users settled · ${report.slots} slots · competitive `,
       report.competitive_share === null ? "–" : pct(report.competitive_share)),
     table(["pair", "users preferring the first", "users preferring the second", "searches won – lost",
       "p (sign test, Holm)", ""], rows, { id: "pairs" }));

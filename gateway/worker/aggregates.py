@@ -31,10 +31,11 @@ An interleaved search (:mod:`gateway.interleave`) keeps its page on the search h
 experiment's hash (``Keys.interleaving``) counts searches, slots and competitive slots. An
 outcome on an item of the page counts for its team (``team:<t>:<type>``); one of the page's
 credit type also updates, for each pair of teams (a, b) with that team, the search's verdict
-(more credited events for a: won; for b: lost; else tied), the user's net verdicts in the
-pair (``pw:a-b`` on the user's unit), and the pair's counts of users whose net is positive
-(``a-b:pos``) or negative (``a-b:neg``): the sign test's counts, per user, so that a heavy
-user counts once. ``a-b:users`` counts users with at least one verdict search in the pair.
+(more credited events for a: won; for b: lost; else tied) and the user's net verdicts in the
+pair (``pw:a-b`` on the user's unit). ``a-b:users`` counts users with at least one verdict
+search in the pair. Every event of the page's user marks their last activity; once settled
+(:data:`SETTLE_LUA`), a user counts once as positive (``a-b:pos``) or negative (``a-b:neg``)
+in each pair: the sign test's counts, per user, so that a heavy user counts once.
 
 Every number a script computes stays an exact integer: a purchase is at most
 100 000 in cents, a user's revenue enters the statistics winsorised at
@@ -84,6 +85,7 @@ MAX_SUM: Final = 9_000_000_000_000_000_000
 # KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, the interleaved page
 # ('' or "stats_id|teams|credit|item:team:competitive,..."), then experiment/variant pairs.
 _EXPOSURE_LUA = """
+local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local p, eid, sid, user, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if #ARGV % 2 ~= 1 or user == '' or sid == '' or eid == '' then return INVALID end
 local seen = p .. K_SEEN .. eid
@@ -112,7 +114,7 @@ local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
 pre_p = math.min(tonumber(activity[1] or '0'), PRE_P_CAP)
 pre_r = math.min(math.floor(tonumber(activity[2] or '0') / 100), PRE_R_CAP)
-local il_exp, il_meta, il_slots, il_competitive
+local il_exp, il_meta, il_slots, il_competitive, il_unit, il_settled
 if page ~= '' then
   local teams, credit, items
   il_exp, teams, credit, items = string.match(page, '^([^|]+)|(%d+)|([%a_]+)|(.*)$')
@@ -120,6 +122,8 @@ if page ~= '' then
   teams = tonumber(teams)
   if teams < 2 or teams > MAX_TEAMS then return INVALID end
   il_meta = teams .. '|' .. credit .. '|' .. items
+  il_unit = p .. K_UNIT .. il_exp .. ':' .. user
+  il_settled = redis.call('HGET', il_unit, 'settled')
   il_slots, il_competitive = 0, 0
   for item, team, competitive in string.gmatch(items, '(%d+):(%d+):([01])') do
     if tonumber(team) >= teams then return INVALID end
@@ -165,6 +169,9 @@ if il_exp then
   redis.call('HINCRBY', ilkey, 'searches', 1)
   redis.call('HINCRBY', ilkey, 'slots', il_slots)
   redis.call('HINCRBY', ilkey, 'competitive', il_competitive)
+  if not il_settled then  -- the user's last activity, for settling (SETTLE_LUA)
+    redis.call('ZADD', ilkey .. ':active', now(), user)
+  end
 end
 return APPLIED
 """
@@ -176,6 +183,7 @@ local value = tonumber(ARGV[5])
 local item = ARGV[6] or ''
 local position = tonumber(ARGV[7] or '0')
 if position == nil or position < 0 or position ~= math.floor(position) then return INVALID end
+local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local function sign(x) if x > 0 then return 1 elseif x < 0 then return -1 else return 0 end end
 if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return INVALID end
 if value == nil or value ~= value or value < 0 then return INVALID end
@@ -209,6 +217,7 @@ for i = 1, #fields, 2 do
     end
     if team then
       local step = {ilkey = p .. K_IL .. exp, team = team}
+      step.settled = redis.call('HGET', p .. K_UNIT .. exp .. ':' .. user, 'settled')
       if kind == credit then
         local ukey = p .. K_UNIT .. exp .. ':' .. user
         local before = {}
@@ -341,6 +350,7 @@ end
 for _, step in ipairs(il_plan) do
   local ilkey = step.ilkey
   redis.call('HINCRBY', ilkey, 'team:' .. step.team .. ':' .. kind, 1)
+  if not step.settled then redis.call('ZADD', ilkey .. ':active', now(), user) end
   if step.pairs then
     redis.call('HSET', skey, step.field, step.counts)
     for _, q in ipairs(step.pairs) do
@@ -355,16 +365,45 @@ for _, step in ipairs(il_plan) do
         if q.new ~= 0 then redis.call('HINCRBY', ilkey, pair .. (q.new > 0 and ':won' or ':lost'), 1) end
         local net = q.net + q.new - q.old
         redis.call('HSET', step.ukey, 'pw:' .. pair, net)
-        local was, now = sign(q.net), sign(net)
-        if was ~= now then  -- the user's preference in the pair changed sides
-          if was ~= 0 then redis.call('HINCRBY', ilkey, pair .. (was > 0 and ':pos' or ':neg'), -1) end
-          if now ~= 0 then redis.call('HINCRBY', ilkey, pair .. (now > 0 and ':pos' or ':neg'), 1) end
-        end
       end
     end
   end
 end
 return APPLIED
+"""
+
+
+# A user's vote in the sign test is cast once their searches are over: once they have been
+# inactive in the experiment for settle_s (Redis's clock), their net verdicts in each pair
+# count as a positive or negative user, once, and their later activity is ignored. Under the
+# null hypothesis each settled user's sign is a fair coin whatever came before (team draft's
+# labels are fresh coin flips, and settling depends on time, not on labels), so the sign
+# test is exact; counting users' signs as they stand would not be (a later search can move a
+# user back, and the mixture likelihood ratio of the counts is then a submartingale).
+# ARGV: prefix, experiment (stats id), teams, settle_s, at most this many users.
+_SETTLE_LUA = """
+local p, exp, teams = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local settle, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) + tonumber(t[2]) / 1e6 - settle
+local ilkey = p .. K_IL .. exp
+local active = ilkey .. ':active'
+local users = redis.call('ZRANGEBYSCORE', active, '-inf', cutoff, 'LIMIT', 0, limit)
+for _, user in ipairs(users) do
+  local ukey = p .. K_UNIT .. exp .. ':' .. user
+  for a = 0, teams - 2 do
+    for b = a + 1, teams - 1 do
+      local pair = a .. '-' .. b
+      local net = tonumber(redis.call('HGET', ukey, 'pw:' .. pair) or '0')
+      if net > 0 then redis.call('HINCRBY', ilkey, pair .. ':pos', 1) end
+      if net < 0 then redis.call('HINCRBY', ilkey, pair .. ':neg', 1) end
+    end
+  end
+  redis.call('HSET', ukey, 'settled', 1)
+  redis.call('ZREM', active, user)
+  redis.call('HINCRBY', ilkey, 'settled', 1)
+end
+return #users
 """
 
 
@@ -393,3 +432,4 @@ def _lua(script: str) -> str:
 
 EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)
 OUTCOME_LUA: Final = _lua(_OUTCOME_LUA)
+SETTLE_LUA: Final = _lua(_SETTLE_LUA)

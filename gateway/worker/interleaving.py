@@ -31,6 +31,7 @@ from gateway.records import (
     PairReport,
 )
 from gateway.variant_stats import read_interleaving, read_variant_stats
+from gateway.worker.aggregates import SETTLE_LUA
 from gateway.worker.conclusion import apply_conclusion
 
 METRIC = "interleaved_preference"
@@ -112,8 +113,23 @@ def evaluate_interleaving(
             order=tuple(names[t] for t in d.order),
             pairs=pairs,
             credited={names[t]: dict(kinds) for t, kinds in sorted((sums.events or {}).items())},
+            settled=sums.settled,
         ),
     )
+
+
+SETTLE_BATCH = 1000
+
+
+async def settle(redis: Redis, keys: Keys, sid: str, teams: int, settle_s: float) -> int:
+    """Count the preferences of every user inactive for ``settle_s`` (batches of 1 000, each
+    one atomic script); the number settled."""
+    total = 0
+    while True:
+        n = int(await redis.eval(SETTLE_LUA, 0, keys.prefix, sid, teams, settle_s, SETTLE_BATCH))
+        total += n
+        if n < SETTLE_BATCH:
+            return total
 
 
 async def run_interleaving(
@@ -128,6 +144,8 @@ async def run_interleaving(
 ) -> tuple[EvaluationRecord, bool]:
     """Evaluate, store and apply; (the record, whether it concluded the experiment)."""
     sid = experiment.stats_id
+    assert experiment.interleaving is not None
+    await settle(redis, keys, sid, len(experiment.variants), experiment.interleaving.settle_s)
     sums = await read_interleaving(redis, keys, sid, len(experiment.variants))
     stats = await read_variant_stats(redis, keys, sid)
     users = stats.get(INTERLEAVED_ARM, {}).get("users", 0)

@@ -143,13 +143,16 @@ def interleaving_stream_run(
     b: Ranker,
     seed: int,
     max_users: int,
+    settle: float | None = 5.0,
     spread: float = 50.0,
     alpha: float = 0.05,
 ) -> Verdict:
-    """Interleaving as the worker counts it: users overlap in time (each user's searches at
-    random moments within ``spread`` users' arrivals of their own), each user's preference is
-    counted as it stands after every search (a later search can move it back), and the test
-    looks after every search."""
+    """Interleaving with users overlapping in time, as the worker sees them: each user's
+    searches at random moments within ``spread`` users' arrivals of their own. With ``settle``
+    (in the same units) a user's preference counts once, when they have been inactive that
+    long (the worker's way, gateway/worker/aggregates.py SETTLE_LUA); with None it counts as
+    it stands after each search (a later search can move it back). A look after every
+    change of the counts."""
     same = a is b
     arrival = np.random.default_rng([seed, 7])
     shoppers = list(itertools.islice(scored(catalog, seed, [a] if same else [a, b]), max_users))
@@ -158,10 +161,29 @@ def interleaving_stream_run(
         for u, (user, _) in enumerate(shoppers)
         for k in range(len(user.searches))
     )
+    last = {u: t for t, u, _ in order}  # each user's last search
+    votes = sorted((t + settle, u) for u, t in last.items()) if settle is not None else []
     net = [0] * len(shoppers)
     seen: set[int] = set()
-    positive = negative = slots = competitive = 0
-    for _, u, k in order:
+    counts = [0, 0]  # users preferring a, b
+    slots = competitive = 0
+    cast = 0
+
+    def decided() -> bool:
+        return log_lr(counts[0], counts[1]) >= math.log(1 / alpha)
+
+    def verdict(ok: bool) -> Verdict:
+        sign = (1 if counts[0] > counts[1] else -1) if ok else 0
+        return Verdict(len(seen), ok, sign, competitive / max(slots, 1))
+
+    for t, u, k in order:
+        while cast < len(votes) and votes[cast][0] <= t:  # users settled by now
+            voter = votes[cast][1]
+            cast += 1
+            if net[voter]:
+                counts[0 if net[voter] > 0 else 1] += 1
+                if decided():
+                    return verdict(True)
         user, scores = shoppers[u]
         seen.add(u)
         search, s = user.searches[k], scores[k]
@@ -177,11 +199,17 @@ def interleaving_stream_run(
             continue
         before = net[u]
         net[u] += v
-        positive += (net[u] > 0) - (before > 0)
-        negative += (net[u] < 0) - (before < 0)
-        if log_lr(positive, negative) >= math.log(1 / alpha):
-            return Verdict(len(seen), True, 1 if positive > negative else -1, competitive / slots)
-    return Verdict(len(shoppers), False, 0, competitive / max(slots, 1))
+        if settle is None:
+            counts[0] += (net[u] > 0) - (before > 0)
+            counts[1] += (net[u] < 0) - (before < 0)
+            if decided():
+                return verdict(True)
+    for _, voter in votes[cast:]:
+        if net[voter]:
+            counts[0 if net[voter] > 0 else 1] += 1
+            if decided():
+                return verdict(True)
+    return verdict(False)
 
 
 # Per user, each a mean over the user's searches: purchase conversion, clicks per search,

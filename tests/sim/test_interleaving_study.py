@@ -28,5 +28,7 @@ def test_study_runs(models_dir: Path) -> None:
     streamed = interleaving_stream_run(catalog, prod, cand, seed=4, max_users=600)
     assert streamed.decided and streamed.sign == -1
     assert not interleaving_stream_run(catalog, prod, prod, seed=5, max_users=40).decided
+    counted_as_they_stand = interleaving_stream_run(catalog, prod, cand, 4, 600, settle=None)
+    assert counted_as_they_stand.decided and counted_as_they_stand.sign == -1
     ab = ab_run(catalog, prod, cand, seed=3, max_users=300)
     assert set(ab) == set(AB_METRICS) and all(v.users <= 300 for v in ab.values())

@@ -23,7 +23,7 @@ def _experiment(key: str = "il", then: str = "production", **fields: Any) -> dic
     return {
         "key": key,
         "kind": "interleaving",
-        "interleaving": {"then": then},
+        "interleaving": {"then": then, "settle_s": 0},
         "variants": [
             {"name": "production", "model_version": "prod-v1"},
             {"name": "candidate", "model_version": "cand-v2"},

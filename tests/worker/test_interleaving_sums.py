@@ -14,6 +14,7 @@ from gateway.interleave.team_draft import credit, outcome
 from gateway.keys import Keys
 from gateway.variant_stats import read_interleaving, read_variant_stats
 from gateway.worker.consumer import StreamConsumer
+from gateway.worker.interleaving import settle
 from tests.worker.entries import interleaved_exposure, item_outcome
 
 
@@ -44,10 +45,26 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     sums = await read_interleaving(redis, keys, "il", 2)
     assert (sums.searches, sums.slots, sums.competitive) == (1, 3, 2)
     assert sums.events == {0: {"click": 2, "purchase": 1}, 1: {"click": 1}}
-    # ann prefers team 0 (one search won): one positive user.
+    # ann prefers team 0 (one search won), but her preference counts once she is settled.
+    assert sums.pair(0, 1) == PairCounts(positive=0, negative=0, users=1, won=1, lost=0)
+    assert await settle(redis, keys, "il", 2, 3600.0) == 0  # active within the hour
+    assert await settle(redis, keys, "il", 2, 0.0) == 1
+    sums = await read_interleaving(redis, keys, "il", 2)
     assert sums.pair(0, 1) == PairCounts(positive=1, negative=0, users=1, won=1, lost=0)
+    assert sums.settled == 1
+    # Her later searches and clicks are not counted again: one user, one vote.
+    await redis.xadd(
+        keys.exposures, interleaved_exposure("s2", "ann", [14, 15], [1, 0], [True, True])
+    )
+    await redis.xadd(keys.outcomes, item_outcome("e6", "s2", 14))
+    await redis.xadd(keys.outcomes, item_outcome("e7", "s2", 14))
+    await consumer.step(block_ms=10)
+    assert await settle(redis, keys, "il", 2, 0.0) == 0
+    sums = await read_interleaving(redis, keys, "il", 2)
+    assert (sums.pair(0, 1).positive, sums.pair(0, 1).negative, sums.settled) == (1, 0, 1)
+    assert sums.pair(0, 1).lost == 1  # the search itself is still counted
     users = (await read_variant_stats(redis, keys, "il"))["interleaved"]
-    assert users["users"] == 1 and users["searches"] == 1 and users["clicks"] == 4
+    assert users["users"] == 1 and users["searches"] == 2 and users["clicks"] == 6
 
 
 async def test_every_count_matches_a_recount(redis: Redis, prefix: str) -> None:
@@ -87,6 +104,9 @@ async def test_every_count_matches_a_recount(redis: Redis, prefix: str) -> None:
                 await consumer.step(block_ms=10)
         await consumer.step(block_ms=10)
         await consumer.step(block_ms=10)
+        assert await settle(redis, keys, experiment, teams, 0.0) == len(
+            set(u for u, _, _ in pages.values())
+        )
         sums = await read_interleaving(redis, keys, experiment, teams)
         assert (sums.searches, sums.slots, sums.competitive) == (150, slots, competitive)
         assert {
