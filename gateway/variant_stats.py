@@ -43,6 +43,10 @@ STAT_FIELDS: Final = (
     "dcg_x_searches",
     "carts_sq",
     "carts_x_searches",
+    # where clicks land: 1/(position+1) of every click (thousandths), a ratio over clicks
+    "rrc",
+    "rrc_sq",
+    "rrc_x_clicks",
 )
 
 

@@ -20,7 +20,8 @@ Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclu
 # Per user; the per-search ones are ratios of per-user sums (delta method). Higher is better
 # for each: click_through_rate is clicks per search, clicked_search_rate one minus
 # abandonment (searches with no click), mrr_first_click the mean reciprocal rank of each
-# search's first click, dcg_at_10 a click-based DCG@10 per search.
+# search's first click, dcg_at_10 a click-based DCG@10 per search, mrr_clicks where the clicks
+# land (the mean of 1/(position+1) over all clicks: a ratio over clicks).
 Metric = Literal[
     "purchase_conversion",
     "revenue_per_user",
@@ -29,6 +30,7 @@ Metric = Literal[
     "carts_per_search",
     "mrr_first_click",
     "dcg_at_10",
+    "mrr_clicks",
 ]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]

@@ -23,8 +23,9 @@ Click metrics for rankers, per user and summed like the others (each with its sq
 its product with the user's searches, for the delta method): ``clicked_searches`` (searches
 with at least one click: one minus abandonment), ``rr`` (the reciprocal rank 1/(position+1)
 of each search's first click), ``dcg`` (each click at position p < 10 adds 1/log2(p+2): a
-click-based DCG@10 per search) and per-user ``carts``; rr and dcg in thousandths, winsorised
-per user like revenue. Positions are those the events carry (0 first).
+click-based DCG@10 per search), per-user ``carts``, and ``rrc``, the reciprocal rank of every
+click (where clicks land: a ratio over clicks, with ``rrc_x_clicks``); rr, dcg and rrc in
+thousandths, winsorised per user like revenue. Positions are those the events carry (0 first).
 
 An interleaved search (:mod:`gateway.interleave`) keeps its page on the search hash
 (``_il:<experiment>``: each slot's item, team and whether it was competitive) and the
@@ -279,6 +280,14 @@ for i = 1, #fields, 2 do
         local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
         step.gains[name] = {raw + d, after - before, after * after - before * before}
       end
+      -- where the clicks land: the reciprocal rank of every click, a ratio over clicks
+      local raw = tonumber(redis.call('HGET', ukey, 'rrc') or '0')
+      local d = math.floor(SCALE / (position + 1) + 0.5)
+      local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
+      step.rrc = {
+        raw + d, after - before, after * after - before * before,
+        after * step.c - before * (step.c - 1),
+      }
     elseif kind == 'add_to_cart' then
       step.k = tonumber(redis.call('HGET', ukey, 'carts') or '0') + 1
       step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
@@ -322,6 +331,12 @@ for _, step in ipairs(plan) do
         redis.call('HINCRBY', stats, variant .. ':' .. name .. '_x_searches', g[2] * step.s)
       end
     end
+    redis.call('HSET', ukey, 'rrc', step.rrc[1])
+    if step.rrc[2] > 0 then
+      redis.call('HINCRBY', stats, variant .. ':rrc', step.rrc[2])
+      redis.call('HINCRBY', stats, variant .. ':rrc_sq', step.rrc[3])
+    end
+    redis.call('HINCRBY', stats, variant .. ':rrc_x_clicks', step.rrc[4])
   elseif kind == 'add_to_cart' then
     redis.call('HSET', ukey, 'carts', step.k)
     redis.call('HINCRBY', stats, variant .. ':carts', 1)

@@ -103,6 +103,7 @@ def check_row(variant: str, row: Mapping[str, int]) -> None:
         ("carts", "carts_sq"),
         ("rr", "rr_sq"),
         ("dcg", "dcg_sq"),
+        ("rrc", "rrc_sq"),
     ):
         s, sq = int(row.get(total, 0)), int(row.get(square, 0))
         if users and users * sq < s * s:  # Cauchy–Schwarz: n Σx² >= (Σx)²
@@ -122,18 +123,7 @@ def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
     revenue = ArmEstimate(cents.n, cents.mean / 100, cents.variance / 10_000)
 
     def per_search(name: str, scale: float = 1.0) -> ArmEstimate:
-        """Σ name / Σ searches over users, by the delta method, in the metric's units."""
-        e = ratio_estimate(
-            PairStats.from_int_sums(
-                users,
-                int(row.get(name, 0)),
-                int(row.get("searches", 0)),
-                int(row.get(f"{name}_sq", 0)),
-                int(row.get("searches_sq", 0)),
-                int(row.get(f"{name}_x_searches", 0)),
-            )
-        )
-        return ArmEstimate(e.n, e.mean / scale, e.variance / scale**2)
+        return _ratio(row, name, "searches", scale)
 
     return {
         "purchase_conversion": conversion,
@@ -143,7 +133,23 @@ def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
         "carts_per_search": per_search("carts"),
         "mrr_first_click": per_search("rr", CLICK_METRIC_SCALE),
         "dcg_at_10": per_search("dcg", CLICK_METRIC_SCALE),
+        "mrr_clicks": _ratio(row, "rrc", "clicks", CLICK_METRIC_SCALE),
     }
+
+
+def _ratio(row: Mapping[str, int], x: str, y: str, scale: float = 1.0) -> ArmEstimate:
+    """Σ x / Σ y over users, by the delta method, in the metric's units (x / scale)."""
+    e = ratio_estimate(
+        PairStats.from_int_sums(
+            int(row.get("users", 0)),
+            int(row.get(x, 0)),
+            int(row.get(y, 0)),
+            int(row.get(f"{x}_sq", 0)),
+            int(row.get(f"{y}_sq", 0)),
+            int(row.get(f"{x}_x_{y}", 0)),
+        )
+    )
+    return ArmEstimate(e.n, e.mean / scale, e.variance / scale**2)
 
 
 # metric -> (x, x², covariate y, y², xy, scale of x to the metric's units)

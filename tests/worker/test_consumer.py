@@ -83,7 +83,7 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                 unit = units[experiment, user] = {
                     "variant": rng.choice("ab"), "s": 0, "c": 0, "r": 0, "conv": 0,
                     "pre_p": min(p, 1000), "pre_r": min(r // 100, 100_000),
-                    "cs": 0, "rr": 0, "dcg": 0, "k": 0,
+                    "cs": 0, "rr": 0, "dcg": 0, "k": 0, "rrc": 0,
                 }  # fmt: skip
             sid = f"{experiment}-s{n}"
             await redis.xadd(keys.exposures, exposure(sid, user, str(unit["variant"]), experiment))
@@ -96,6 +96,7 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                 await redis.xadd(keys.outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100, pos))
                 if kind == "click":
                     unit["c"] += 1
+                    unit["rrc"] += math.floor(1000 / (pos + 1) + 0.5)
                     if not clicked:  # the search's first click: clicked, its reciprocal rank
                         clicked = True
                         unit["cs"] += 1
@@ -134,6 +135,9 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                 "carts": sum(u["k"] for u in us),
                 "carts_sq": sum(u["k"] ** 2 for u in us),
                 "carts_x_searches": sum(u["k"] * u["s"] for u in us),
+                "rrc": sum(u["rrc"] for u in us),
+                "rrc_sq": sum(u["rrc"] ** 2 for u in us),
+                "rrc_x_clicks": sum(u["rrc"] * u["c"] for u in us),
             }
             for name, key in (("clicked_searches", "cs"), ("rr", "rr"), ("dcg", "dcg")):
                 expected[name] = sum(u[key] for u in us)

@@ -90,6 +90,9 @@ def test_click_metrics_per_search_from_integer_sums() -> None:
     assert metrics["mrr_first_click"].mean == pytest.approx(1.5 / 3)
     assert metrics["dcg_at_10"].mean == pytest.approx(1.631 / 3)
     assert metrics["carts_per_search"].mean == pytest.approx(1.0)
+    # Where clicks land, over clicks: 1/1 and 1/2 from two clicks -> 0.75.
+    clicks = {"clicks": 2, "clicks_sq": 2, "rrc": 1500, "rrc_sq": 1_250_000, "rrc_x_clicks": 1500}
+    assert arm_metrics(row | clicks)["mrr_clicks"].mean == pytest.approx(0.75)
     # The delta method's variance, as for clicks per search: per-user linearisation.
     rr, per_user = np.array([1.0, 0.5]), np.array(s, dtype=float)
     ratio = rr.sum() / per_user.sum()
