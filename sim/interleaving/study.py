@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.interleave.sign_test import log_lr
-from gateway.interleave.team_draft import credit, outcome, team_draft
+from gateway.interleave.team_draft import Merged, credit, outcome, team_draft
 from sim.clicks import simulate_page
 from sim.interleaving.rankers import Ranker
 from sim.world import Catalog, Intent, retrieve_candidates, sample_intent
@@ -91,6 +91,23 @@ def _ranking(candidates: npt.NDArray[np.int64], scores: npt.NDArray[np.float64])
     return [int(x) for x in candidates[np.argsort(-scores, kind="stable")]]
 
 
+def _interleaved_search(
+    catalog: Catalog,
+    user: User,
+    search: Search,
+    scores: Sequence[npt.NDArray[np.float64]],
+    same: bool,
+) -> tuple[Merged, list[int]]:
+    """One search of ``user``: the team-draft page of the two rankers' lists, and the clicks
+    the simulated shopper made on it, credited to each ranker."""
+    rank_a = _ranking(search.candidates, scores[0])
+    rank_b = rank_a if same else _ranking(search.candidates, scores[1])
+    merged = team_draft([rank_a, rank_b], PAGE, int(user.rng.integers(2**32)))
+    shown = np.asarray(merged.items, dtype=np.int64)
+    acts = simulate_page(catalog, search.intent, shown, user.rng, user.price_sensitivity)
+    return merged, credit(merged.teams, [act.position for act in acts], 2)
+
+
 @dataclass(frozen=True)
 class Verdict:
     users: int  # users seen when the run stopped
@@ -115,14 +132,9 @@ def interleaving_run(
     ):
         wins = losses = verdicts = 0
         for search, s in zip(user.searches, scores, strict=True):
-            rank_a = _ranking(search.candidates, s[0])
-            rank_b = rank_a if same else _ranking(search.candidates, s[1])
-            merged = team_draft([rank_a, rank_b], PAGE, int(user.rng.integers(2**32)))
+            merged, clicks = _interleaved_search(catalog, user, search, s, same)
             slots += len(merged.items)
             competitive += sum(merged.competitive)
-            shown = np.asarray(merged.items, dtype=np.int64)
-            acts = simulate_page(catalog, search.intent, shown, user.rng, user.price_sensitivity)
-            clicks = credit(merged.teams, [act.position for act in acts], 2)
             if clicks[0] + clicks[1]:
                 verdicts += 1
                 v = outcome(clicks, 0, 1)
@@ -186,15 +198,10 @@ def interleaving_stream_run(
                     return verdict(True)
         user, scores = shoppers[u]
         seen.add(u)
-        search, s = user.searches[k], scores[k]
-        rank_a = _ranking(search.candidates, s[0])
-        rank_b = rank_a if same else _ranking(search.candidates, s[1])
-        merged = team_draft([rank_a, rank_b], PAGE, int(user.rng.integers(2**32)))
+        merged, clicks = _interleaved_search(catalog, user, user.searches[k], scores[k], same)
         slots += len(merged.items)
         competitive += sum(merged.competitive)
-        shown = np.asarray(merged.items, dtype=np.int64)
-        acts = simulate_page(catalog, search.intent, shown, user.rng, user.price_sensitivity)
-        v = outcome(credit(merged.teams, [act.position for act in acts], 2), 0, 1)
+        v = outcome(clicks, 0, 1)
         if v == 0:
             continue
         before = net[u]
