@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench validate-stats validate-interleaving loadtest install clean-var browser
+.PHONY: run test lint check bench validate-stats validate-interleaving loadtest install clean-var browser wrk
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   chromium chromium-driver >/dev/null) ; } || \
 	echo "note: no chromium/chromedriver (apt-get install chromium chromium-driver); the dashboard test is skipped"
+
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null) ; } || \
+	echo "note: no wrk (apt-get install wrk); the throughput bench uses bench.loadgen instead"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -59,7 +65,10 @@ loadtest: $(STAMP)
 		--users $(LOADTEST_USERS) --spawn-rate $(LOADTEST_USERS) \
 		--run-time $(LOADTEST_DURATION) --host $(LOADTEST_URL) --stop-timeout 5
 
-bench: $(STAMP)
+# Benchmarks print each figure beside its baseline from the same run; bench.throughput writes
+# docs/benchmarks.md. wrk (Debian's) is the load generator, installed when missing as root.
+bench: $(STAMP) wrk
+	$(PY) -m bench.throughput
 	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow

@@ -1,0 +1,241 @@
+"""``make bench``: one gateway process's search and event throughput against bare aiohttp on
+uvloop doing the same JSON round trip, and against the limit its parts allow.
+
+The gateway (``abgate serve-one``, production only, on its own embedded Redis) and the bare
+server (:mod:`bench.bare_server`) run on one core; the load generator (wrk, one thread, when
+it is on PATH: ``apt-get install wrk``; else :mod:`bench.loadgen`) and Redis on the other.
+Rounds alternate the two servers on the same body so that a slow spell of the machine falls
+on both; each figure is the median over the rounds. The limit of the parts for a search is
+1 / (1/H + 1/I): H the bare server's rate for the same body, I ONNX Runtime's rate scoring
+the same requests for the same model, pre-merged in batches of 64, on the same one core.
+
+    python -m bench.throughput [--seconds 4] [--rounds 3] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import orjson
+
+from bench.batching import _ceiling, _requests
+from bench.loadgen import closed_loop, encode_requests
+from bench.report import write_section
+from gateway.inference.batcher import BatchPolicy
+from gateway.inference.registry import LoadedModel
+from gateway.inference.session import SessionOptions
+from gateway.models.card import read_declaration
+from gateway.processes import ProcessGroup, wait_ready
+from gateway.redis_server import EmbeddedRedis, free_port
+from gateway.settings import ROOT
+from sim.build import ensure_demo_models
+
+MODEL = "prod-v1"
+SERVER_CORE, CLIENT_CORE = 0, 1
+CANDIDATES = (5, 50, 200)
+BATCH = 64
+CONFIG = 'production = "prod-v1"\nnamespace_id = "ranking"\n'
+
+
+def search_body(candidates: int) -> dict[str, Any]:
+    return {
+        "user_id": "u-1",
+        "query": "red running shoes",
+        "candidates": list(range(candidates)),
+        "k": 10,
+    }
+
+
+CLICK = {
+    "event_id": "e-1",
+    "type": "click",
+    "search_id": "s-1",
+    "user_id": "u-1",
+    "item_id": 3,
+    "position": 0,
+}
+
+
+@contextmanager
+def on_core(core: int) -> Iterator[None]:
+    """This process (and what it starts meanwhile) on one core."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _wrk(url: str, body: bytes, seconds: float, connections: int, work: Path) -> float:
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {_lua_string(body)}\n"
+    )
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(f"{url} answered errors under load:\n{out}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not found:
+        raise RuntimeError(f"no rate in wrk's output:\n{out}")
+    return float(found.group(1))
+
+
+def _lua_string(data: bytes) -> str:
+    return "'" + data.decode().replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def measure(url: str, body: bytes, seconds: float, connections: int, work: Path) -> float:
+    """Requests/s answered 2xx, closed loop, from the client core."""
+    with on_core(CLIENT_CORE):
+        if shutil.which("wrk"):
+            return _wrk(url, body, seconds, connections, work)
+        host, _, rest = url.removeprefix("http://").partition(":")
+        port, _, path = rest.partition("/")
+        requests = encode_requests(host, "/" + path, [orjson.loads(body)])
+        return asyncio.run(closed_loop(host, int(port), requests, seconds, connections))
+
+
+def onnx_rate(models: Path, candidates: int) -> float:
+    """ONNX Runtime alone: requests/s for ``candidates`` each, pre-merged in batches of 64."""
+    directory = models / MODEL
+    model = LoadedModel(
+        read_declaration(directory / "card.json"),
+        directory / "model.onnx",
+        BatchPolicy(),
+        SessionOptions(),
+    )
+    inputs = _requests(model, 2048, candidates, seed=1)
+    with on_core(SERVER_CORE):
+        _ceiling(model, inputs[:256], BATCH)  # warm-up
+        return median(_ceiling(model, inputs, BATCH) for _ in range(3))
+
+
+def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple[str, str]:
+    routing = work / "routing.toml"
+    routing.write_text(CONFIG)
+    gateway_port, bare_port = free_port(), free_port()
+    env = {
+        "REDIS_URL": redis,
+        "ABGATE_PREFIX": "bench",
+        "ABGATE_VAR_DIR": str(work / "var"),
+        "ABGATE_MODELS_DIR": str(work / "store"),
+        "ABGATE_SEED_MODELS": str(models),
+        "ABGATE_ROUTING": str(routing),
+        "ABGATE_ADMIN_TOKEN": "bench-admin-token",
+        "ABGATE_PORT": str(gateway_port),
+    }
+    with on_core(SERVER_CORE):
+        group.spawn("gateway", ["serve-one"], env)
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_server", str(bare_port)],
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        group.processes.append(("bare", bare))
+    gateway, bare_url = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bare_port}"
+    wait_ready(gateway + "/readyz", group)
+    for _ in range(100):  # the bare server answers as soon as it listens
+        try:
+            measure(bare_url + "/v1/events", orjson.dumps(CLICK), 0.2, 1, work)
+            break
+        except (OSError, RuntimeError, subprocess.CalledProcessError):
+            time.sleep(0.1)
+    return gateway, bare_url
+
+
+def run(seconds: float, rounds: int, connections: int) -> list[str]:
+    models = ROOT / "var" / "demo-models"
+    ensure_demo_models(models, log=lambda *a: None)
+    workloads: list[tuple[str, str, dict[str, Any], int | None]] = [
+        (f"/v1/search, {n} candidates", "/v1/search", search_body(n), n) for n in CANDIDATES
+    ]
+    workloads.append(("/v1/events, one click", "/v1/events", CLICK, None))
+    rates: dict[str, dict[str, list[float]]] = {
+        w[0]: {"bare": [], "gateway": []} for w in workloads
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with on_core(CLIENT_CORE):
+            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
+        group = ProcessGroup()
+        try:
+            urls = dict(
+                zip(("gateway", "bare"), _servers(group, redis.url, work, models), strict=True)
+            )
+            for _name, path, body, _ in workloads:  # warm-up: models, batchers, connections
+                for url in urls.values():
+                    measure(url + path, orjson.dumps(body), 1.0, connections, work)
+            for _ in range(rounds):
+                for name, path, body, _ in workloads:
+                    for server in ("bare", "gateway"):
+                        rate = measure(
+                            urls[server] + path, orjson.dumps(body), seconds, connections, work
+                        )
+                        rates[name][server].append(rate)
+                group.check()
+        finally:
+            group.stop()
+            redis.stop()
+    onnx = {n: onnx_rate(models, n) for n in CANDIDATES}
+    generator = "wrk, 1 thread" if shutil.which("wrk") else "bench.loadgen (no wrk on PATH)"
+    lines = [
+        f"One gateway process (`serve-one`, production {MODEL}, embedded Redis) and bare aiohttp "
+        f"on uvloop doing the same JSON round trip, each on core {SERVER_CORE}; the load generator "
+        f"({generator}, {connections} connections, closed loop) and Redis on core "
+        f"{CLIENT_CORE}. Median of {rounds} alternating rounds of {seconds:g} s. Limit of the "
+        "parts: 1 / (1/H + 1/I), H the bare server's rate, I ONNX Runtime scoring the same "
+        f"requests pre-merged in batches of {BATCH} on one core.",
+        "",
+        "| workload | bare req/s (H) | gateway req/s | gateway / bare | ONNX alone req/s (I) "
+        "| limit of the parts | gateway / limit |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, _, _, n in workloads:
+        bare, gw = median(rates[name]["bare"]), median(rates[name]["gateway"])
+        if n is None:
+            lines.append(f"| {name} | {bare:,.0f} | {gw:,.0f} | {gw / bare:.2f}x | – | – | – |")
+            continue
+        limit = 1 / (1 / bare + 1 / onnx[n])
+        lines.append(
+            f"| {name} | {bare:,.0f} | {gw:,.0f} | {gw / bare:.2f}x | {onnx[n]:,.0f} | "
+            f"{limit:,.0f} | {gw / limit:.2f}x |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    lines = run(args.seconds, args.rounds, args.connections)
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section("Throughput against bare aiohttp", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
