@@ -29,10 +29,11 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import numpy as np
 import orjson
 
 from bench.batching import _ceiling, _requests
-from bench.loadgen import closed_loop, encode_requests
+from bench.loadgen import closed_loop, encode_requests, open_loop
 from bench.report import write_section
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import LoadedModel
@@ -130,37 +131,55 @@ def onnx_rate(models: Path, candidates: int) -> float:
         return median(_ceiling(model, inputs, BATCH) for _ in range(3))
 
 
-def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple[str, str]:
+def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple[str, str, str]:
+    """(the gateway, the same gateway with batching off, the bare server): base URLs."""
     routing = work / "routing.toml"
     routing.write_text(CONFIG)
-    gateway_port, bare_port = free_port(), free_port()
-    env = {
-        "REDIS_URL": redis,
-        "ABGATE_PREFIX": "bench",
-        "ABGATE_VAR_DIR": str(work / "var"),
-        "ABGATE_MODELS_DIR": str(work / "store"),
-        "ABGATE_SEED_MODELS": str(models),
-        "ABGATE_ROUTING": str(routing),
-        "ABGATE_ADMIN_TOKEN": "bench-admin-token",
-        "ABGATE_PORT": str(gateway_port),
-    }
+    urls = []
     with on_core(SERVER_CORE):
-        group.spawn("gateway", ["serve-one"], env)
+        for name, extra in (("gateway", {}), ("unbatched", {"ABGATE_MAX_BATCH_PAIRS": "1"})):
+            port = free_port()
+            env = {
+                "REDIS_URL": redis,
+                "ABGATE_PREFIX": f"bench-{name}",
+                "ABGATE_VAR_DIR": str(work / name),
+                "ABGATE_MODELS_DIR": str(work / f"store-{name}"),
+                "ABGATE_SEED_MODELS": str(models),
+                "ABGATE_ROUTING": str(routing),
+                "ABGATE_ADMIN_TOKEN": "bench-admin-token",
+                "ABGATE_PORT": str(port),
+                "ABGATE_DEPLOYMENT": f"bench-{name}",
+            } | extra
+            group.spawn(name, ["serve-one"], env)
+            urls.append(f"http://127.0.0.1:{port}")
+        bare_port = free_port()
         bare = subprocess.Popen(
             [sys.executable, "-m", "bench.bare_server", str(bare_port)],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         group.processes.append(("bare", bare))
-    gateway, bare_url = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bare_port}"
-    wait_ready(gateway + "/readyz", group)
+    bare_url = f"http://127.0.0.1:{bare_port}"
+    for url in urls:
+        wait_ready(url + "/readyz", group)
     for _ in range(100):  # the bare server answers as soon as it listens
         try:
             measure(bare_url + "/v1/events", orjson.dumps(CLICK), 0.2, 1, work)
             break
         except (OSError, RuntimeError, subprocess.CalledProcessError):
             time.sleep(0.1)
-    return gateway, bare_url
+    return urls[0], urls[1], bare_url
+
+
+def latencies(url: str, body: bytes, rate: float, seconds: float) -> tuple[float, float]:
+    """(p50, p99) in ms of Poisson arrivals at ``rate``/s, open loop, from the client core."""
+    host, _, rest = url.removeprefix("http://").partition(":")
+    port, _, path = rest.partition("/")
+    requests = encode_requests(host, "/" + path, [orjson.loads(body)])
+    with on_core(CLIENT_CORE):
+        got = asyncio.run(open_loop(host, int(port), requests, rate, seconds))
+    p50, p99 = np.percentile(got, [50, 99])
+    return float(p50), float(p99)
 
 
 def run(seconds: float, rounds: int, connections: int) -> list[str]:
@@ -173,15 +192,16 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
     rates: dict[str, dict[str, list[float]]] = {
         w[0]: {"bare": [], "gateway": []} for w in workloads
     }
+    fifty = orjson.dumps(search_body(50))
+    batching: dict[str, list[float]] = {"gateway": [], "unbatched": []}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with on_core(CLIENT_CORE):
             redis = EmbeddedRedis(work / "redis", appendonly=False).start()
         group = ProcessGroup()
         try:
-            urls = dict(
-                zip(("gateway", "bare"), _servers(group, redis.url, work, models), strict=True)
-            )
+            gateway, unbatched, bare = _servers(group, redis.url, work, models)
+            urls = {"gateway": gateway, "unbatched": unbatched, "bare": bare}
             for _name, path, body, _ in workloads:  # warm-up: models, batchers, connections
                 for url in urls.values():
                     measure(url + path, orjson.dumps(body), 1.0, connections, work)
@@ -192,7 +212,16 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
                             urls[server] + path, orjson.dumps(body), seconds, connections, work
                         )
                         rates[name][server].append(rate)
+                for server in ("gateway", "unbatched"):  # 64 requests in flight
+                    url = urls[server] + "/v1/search"
+                    batching[server].append(measure(url, fifty, seconds, 64, work))
                 group.check()
+            # Latency at half the capacity for 50 candidates, open loop (no coordinated omission)
+            capacity = median(rates["/v1/search, 50 candidates"]["gateway"])
+            half = {
+                server: latencies(urls[server] + "/v1/search", fifty, capacity / 2, 3 * seconds)
+                for server in ("gateway", "bare")
+            }
         finally:
             group.stop()
             redis.stop()
@@ -211,15 +240,28 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for name, _, _, n in workloads:
-        bare, gw = median(rates[name]["bare"]), median(rates[name]["gateway"])
+        h, gw = median(rates[name]["bare"]), median(rates[name]["gateway"])
         if n is None:
-            lines.append(f"| {name} | {bare:,.0f} | {gw:,.0f} | {gw / bare:.2f}x | – | – | – |")
+            lines.append(f"| {name} | {h:,.0f} | {gw:,.0f} | {gw / h:.2f}x | – | – | – |")
             continue
-        limit = 1 / (1 / bare + 1 / onnx[n])
+        limit = 1 / (1 / h + 1 / onnx[n])
         lines.append(
-            f"| {name} | {bare:,.0f} | {gw:,.0f} | {gw / bare:.2f}x | {onnx[n]:,.0f} | "
+            f"| {name} | {h:,.0f} | {gw:,.0f} | {gw / h:.2f}x | {onnx[n]:,.0f} | "
             f"{limit:,.0f} | {gw / limit:.2f}x |"
         )
+    on, off = median(batching["gateway"]), median(batching["unbatched"])
+    (g50, g99), (b50, b99) = half["gateway"], half["bare"]
+    lines += [
+        "",
+        f"Dynamic batching at 64 concurrent requests (50 candidates, {rounds} rounds): batching on "
+        f"{on:,.0f} req/s, off (`ABGATE_MAX_BATCH_PAIRS=1`: one request per ONNX run) "
+        f"{off:,.0f} req/s: **{on / off:.2f}x**.",
+        "",
+        f"Latency at half the capacity (Poisson arrivals at {capacity / 2:,.0f} searches/s, 50 "
+        f"candidates, open loop for {3 * seconds:g} s): gateway p50 {g50:.2f} ms, p99 {g99:.2f} ms, "
+        f"**p99 / p50 {g99 / g50:.2f}**; the bare server at the same rate: p50 {b50:.2f} ms, "
+        f"p99 {b99:.2f} ms.",
+    ]
     return lines
 
 
