@@ -14,10 +14,11 @@ import logging
 import os
 import re
 import sys
-import uuid
 from typing import Final
 
 import orjson
+
+from gateway.ids import random_id
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "abgate_request_id", default=None
@@ -27,7 +28,7 @@ _TOKEN: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 def request_id(given: str | None) -> str:
     """The caller's id when it is a plain token, else a new one."""
-    return given if given is not None and _TOKEN.match(given) else uuid.uuid4().hex
+    return given if given is not None and _TOKEN.match(given) else random_id()
 
 
 class JsonFormatter(logging.Formatter):

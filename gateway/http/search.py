@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import Sequence
 
 import numpy as np
@@ -28,6 +27,7 @@ from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
+from gateway.ids import random_id
 from gateway.inference.batch import Float32Array
 from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
@@ -151,7 +151,7 @@ async def search(request: web.Request) -> web.Response:
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
-    search_id = uuid.uuid4().hex
+    search_id = random_id()
     production = router.config.production
     page: InterleavedPage | None = None
     if route.interleave:
