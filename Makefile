@@ -69,6 +69,7 @@ loadtest: $(STAMP)
 # docs/benchmarks.md. wrk (Debian's) is the load generator, installed when missing as root.
 bench: $(STAMP) wrk
 	$(PY) -m bench.throughput
+	$(PY) -m bench.worker
 	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow

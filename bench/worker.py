@@ -1,0 +1,161 @@
+"""``make bench``: how many events one worker applies per second, against how many one
+gateway process produces at capacity, measured in the same run.
+
+The baseline: one gateway process (`serve-one`, core 0) answering one-click event batches
+from wrk (core 1) closed loop: each answered event is one outcome entry for the worker. The
+worker: a backlog of searches (exposure entries) and their clicks, add-to-carts and purchases
+(outcome entries) written to the streams of an embedded Redis (core 1) the way gateways write
+them, then drained by ``StreamConsumer`` (the worker's reader, the real Lua scripts) on core 0
+until every entry is applied; entries per second of wall time.
+
+    python -m bench.worker [--searches 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from redis.asyncio import Redis
+
+from bench.report import write_section
+from bench.throughput import CLICK, CLIENT_CORE, SERVER_CORE, measure, on_core
+from gateway.keys import Keys
+from gateway.processes import ProcessGroup, wait_ready
+from gateway.records import AssignmentRecord, ExposureRecord, OutcomeRecord
+from gateway.redis_client import redis_client
+from gateway.redis_server import EmbeddedRedis, free_port
+from gateway.settings import ROOT
+from gateway.worker.consumer import GROUP, StreamConsumer
+from sim.build import ensure_demo_models
+
+PREFIX = "benchw"
+
+
+def backlog(searches: int, seed: int = 1) -> tuple[list[bytes], list[bytes]]:
+    """(exposure entries, outcome entries) of ``searches`` searches by 5 000 users in one
+    A/B experiment: about 1.3 outcomes per search (clicks, some add-to-carts and purchases)."""
+    rng = random.Random(seed)
+    exposures, outcomes = [], []
+    for n in range(searches):
+        user = f"u{rng.randrange(5000)}"
+        variant = ("control", "candidate")[int(user[1:]) % 2]
+        sid = f"s{n}"
+        exposures.append(
+            ExposureRecord(
+                sid, sid, user, time.time(), 1, "prod-v1",
+                (AssignmentRecord("bench", variant, "prod-v1"),), tuple(range(10)),
+            ).to_json()
+        )  # fmt: skip
+        for k in range(rng.choice((0, 1, 1, 2))):
+            kind = rng.choice(("click", "click", "click", "add_to_cart", "purchase"))
+            value = round(rng.uniform(5, 80), 2) if kind == "purchase" else 0.0
+            outcomes.append(
+                OutcomeRecord(f"{sid}-{k}", kind, sid, user, k, k, value, time.time()).to_json()  # type: ignore[arg-type]
+            )
+    return exposures, outcomes
+
+
+async def fill(redis: Redis, keys: Keys, exposures: list[bytes], outcomes: list[bytes]) -> None:
+    for stream, entries in ((keys.exposures, exposures), (keys.outcomes, outcomes)):
+        for i in range(0, len(entries), 1000):
+            pipe = redis.pipeline(transaction=False)
+            for e in entries[i : i + 1000]:
+                pipe.xadd(stream, {"e": e})
+            await pipe.execute()
+
+
+async def drain(url: str, total: int, prefix: str = PREFIX) -> float:
+    """Entries applied per second by one consumer, from a full backlog to none pending."""
+    redis = redis_client(url)
+    keys = Keys(prefix)
+    consumer = StreamConsumer(redis, keys, "bench-worker")
+    await consumer.setup()
+    started = time.perf_counter()
+    applied = 0
+    while applied < total:
+        applied += await consumer.step(block_ms=50)
+    elapsed = time.perf_counter() - started
+    pending = await redis.xpending(keys.outcomes, GROUP)
+    await redis.aclose()
+    if pending["pending"]:
+        raise RuntimeError(f"{pending['pending']} outcomes still pending")
+    return applied / elapsed
+
+
+def run(searches: int, seconds: float) -> list[str]:
+    models = ROOT / "var" / "demo-models"
+    ensure_demo_models(models, log=lambda *a: None)
+    exposures, outcomes = backlog(searches)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with on_core(CLIENT_CORE):
+            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
+        group = ProcessGroup()
+        try:
+            routing = work / "routing.toml"
+            routing.write_text('production = "prod-v1"\n')
+            port = free_port()
+            with on_core(SERVER_CORE):
+                group.spawn(
+                    "gateway",
+                    ["serve-one"],
+                    {
+                        "REDIS_URL": redis.url,
+                        "ABGATE_PREFIX": "benchg",
+                        "ABGATE_VAR_DIR": str(work / "var"),
+                        "ABGATE_MODELS_DIR": str(work / "store"),
+                        "ABGATE_SEED_MODELS": str(models),
+                        "ABGATE_ROUTING": str(routing),
+                        "ABGATE_ADMIN_TOKEN": "bench-admin-token",
+                        "ABGATE_PORT": str(port),
+                    },
+                )
+            url = f"http://127.0.0.1:{port}/v1/events"
+            wait_ready(f"http://127.0.0.1:{port}/readyz", group)
+            measure(url, orjson.dumps(CLICK), 1.0, 32, work)  # warm-up
+            produced = measure(url, orjson.dumps(CLICK), seconds, 32, work)
+            group.stop()
+            client = redis_client(redis.url)
+            asyncio.run(fill(client, Keys(PREFIX), exposures, outcomes))
+            with on_core(SERVER_CORE):
+                applied = asyncio.run(drain(redis.url, len(exposures) + len(outcomes)))
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"load generator failed: {exc.stderr}") from exc
+        finally:
+            group.stop()
+            redis.stop()
+    total = len(exposures) + len(outcomes)
+    return [
+        f"One gateway process (core {SERVER_CORE}) answering one-click events from wrk (core "
+        f"{CLIENT_CORE}, 32 connections, {seconds:g} s): **{produced:,.0f} events/s** "
+        "(each one an outcome entry for the worker; the baseline). One worker "
+        f"(`StreamConsumer`, core {SERVER_CORE}; Redis on core {CLIENT_CORE}) draining a backlog of "
+        f"{len(exposures):,} exposures and {len(outcomes):,} outcomes ({total:,} entries, one A/B "
+        f"experiment, 5 000 users): **{applied:,.0f} entries/s**, "
+        f"**{applied / produced:.2f}x** what one gateway process produces at capacity "
+        "(target: 4x).",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker", description=__doc__)
+    parser.add_argument("--searches", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    lines = run(args.searches, args.seconds)
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section("Worker against the gateway", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
