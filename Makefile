@@ -70,6 +70,7 @@ loadtest: $(STAMP)
 bench: $(STAMP) wrk
 	$(PY) -m bench.throughput
 	$(PY) -m bench.worker
+	$(PY) -m bench.propagation
 	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow

@@ -31,4 +31,8 @@ def write_section(title: str, lines: Sequence[str], report: Path = REPORT) -> No
     report.write_text(head + "\n" + "\n".join(ordered), encoding="utf-8")
 
 
-_ORDER = {"Throughput against bare aiohttp": 0, "Worker against the gateway": 1}
+_ORDER = {
+    "Throughput against bare aiohttp": 0,
+    "Worker against the gateway": 1,
+    "Config propagation": 2,
+}
