@@ -73,6 +73,7 @@ class Settings:
     upload_timeout_s: float
     max_loaded_models: int
     score_timeout_s: float
+    stream_retention_s: float  # applied stream entries older than this are trimmed
     gate_ndcg_margin: float
     gate_latency_ratio: float
     gate_overlap_min: float
@@ -135,6 +136,7 @@ class Settings:
             upload_timeout_s=_env_float("ABGATE_UPLOAD_TIMEOUT_S", 120.0, 1.0, 3600.0),
             max_loaded_models=_env_int("ABGATE_MAX_LOADED_MODELS", 8, 1, 1000),
             score_timeout_s=_env_float("ABGATE_SCORE_TIMEOUT_MS", 500.0, 1.0, 60_000.0) / 1000.0,
+            stream_retention_s=_env_float("ABGATE_STREAM_RETENTION_S", 86_400.0, 0.0, 1e9),
             gate_ndcg_margin=_env_float("ABGATE_GATE_NDCG_MARGIN", 0.02, 0.0, 1.0),
             gate_latency_ratio=_env_float("ABGATE_GATE_LATENCY_RATIO", 3.0, 1.0, 1000.0),
             gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),

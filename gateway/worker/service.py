@@ -21,6 +21,9 @@ from gateway.settings import Settings
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
+from gateway.worker.retention import trim_streams
+
+TRIM_INTERVAL_S = 10.0
 
 log = logging.getLogger("abgate.worker")
 
@@ -68,6 +71,7 @@ async def run_worker(
             log.info("re-applied %d entries left pending by an earlier run", drained)
         loop = asyncio.get_running_loop()
         next_eval = loop.time() + eval_interval_s
+        next_trim = loop.time()
         while not stop.is_set():
             try:
                 await consumer.step(block_ms=200)
@@ -79,6 +83,13 @@ async def run_worker(
                         r.decision.action for r in records if r.applied_version is not None
                     )
                     state.lag = await _stream_lag(redis, keys)
+                if loop.time() >= next_trim:
+                    next_trim = loop.time() + TRIM_INTERVAL_S
+                    removed = await trim_streams(
+                        redis, keys, settings.stream_retention_s, int(time.time() * 1000)
+                    )
+                    if any(removed.values()):
+                        log.debug("trimmed applied stream entries: %s", removed)
                 state.last_turn = time.monotonic()
                 state.last_error = ""
             except (RedisError, OSError) as exc:

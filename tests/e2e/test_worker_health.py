@@ -49,3 +49,47 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
         assert len(lags) == 2 and all(v == 0 for v in lags)  # both streams read to the end
         async with session.get(health + "/healthz") as response:
             assert response.status == 200 and (await response.json())["healthy"] is True
+
+
+async def test_the_worker_trims_what_it_applied(system: System) -> None:
+    """With no retention, a live worker trims the streams behind what it applied; every search
+    and click is still counted (nothing unacknowledged is trimmed)."""
+    from redis.asyncio import Redis
+
+    from gateway.keys import Keys
+    from gateway.variant_stats import read_variant_stats
+
+    env = gateway_env(system.settings, 0) | {"ABGATE_STREAM_RETENTION_S": "0"}
+    system.group.spawn("worker", ["worker", "--interval", "0.5"], env)
+    searches = 400
+    async with aiohttp.ClientSession() as session:
+        for i in range(searches):
+            body = {"user_id": f"t{i}", "query": "tent", "candidates": list(range(10))}
+            async with session.post(f"{system.base_url}/v1/search", json=body) as response:
+                page = await response.json()
+            click = {"event_id": f"t{i}-c", "type": "click", "search_id": page["search_id"],
+                     "user_id": f"t{i}", "item_id": page["results"][0]["item_id"]}  # fmt: skip
+            async with session.post(f"{system.base_url}/v1/events", json=click) as response:
+                assert response.status == 202
+    assert system.settings.redis_url
+    redis = Redis.from_url(system.settings.redis_url)
+    keys = Keys(system.settings.prefix)
+    try:
+        counted: dict[str, int] = {}
+        for _ in range(150):  # the worker trims every 10 s
+            await asyncio.sleep(0.2)
+            stats = await read_variant_stats(redis, keys, "better")
+            stats |= {f"{e}:{v}": row for e in ("worse", "aa")
+                      for v, row in (await read_variant_stats(redis, keys, e)).items()}  # fmt: skip
+            counted = {
+                "searches": sum(r["searches"] for r in stats.values()),
+                "clicks": sum(r["clicks"] for r in stats.values()),
+            }
+            lengths = [await redis.xlen(keys.exposures), await redis.xlen(keys.outcomes)]
+            if counted["clicks"] == searches and max(lengths) < searches // 2:
+                break
+        # Every user is in one of the three experiments: every search and click counted.
+        assert counted == {"searches": searches, "clicks": searches}, counted
+        assert max(lengths) < searches // 2, lengths  # trimmed (Redis trims whole nodes)
+    finally:
+        await redis.aclose()

@@ -1,0 +1,45 @@
+"""Stream retention against real Redis: only acknowledged entries older than the retention
+go; pending and unread ones stay whatever their age."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+from gateway.worker.consumer import GROUP
+from gateway.worker.retention import trim_streams
+
+
+async def _ids(redis: Redis, stream: str) -> list[str]:
+    return [i.decode() for i, _ in await redis.xrange(stream)]
+
+
+async def test_only_acknowledged_old_entries_are_trimmed(redis: Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    stream = keys.exposures
+    await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    ids = [f"{1000 + i}-0" for i in range(10)]  # ten entries at t = 1.000 … 1.009 s
+    for entry_id in ids:
+        await redis.xadd(stream, {"e": b"{}"}, id=entry_id)
+    # The worker read the first six; acknowledged 0-2 and 4-5; entry 3 is still pending.
+    await redis.xreadgroup(GROUP, "w", {stream: ">"}, count=6)
+    await redis.xack(stream, GROUP, *ids[:3], *ids[4:6])
+    # A retention that keeps everything from t = 1.005 s: entry 3 is pending, so 3… stay.
+    removed = await trim_streams(redis, keys, 0.0, now_ms=1005, approximate=False)
+    assert removed[stream] == 3 and await _ids(redis, stream) == ids[3:]
+    await redis.xack(stream, GROUP, ids[3])
+    # Now 3, 4 and 5 are acknowledged, but 6… were never read: they stay.
+    removed = await trim_streams(redis, keys, 0.0, now_ms=10**13, approximate=False)
+    assert removed[stream] == 2 and await _ids(redis, stream) == ids[5:]
+    # Entries newer than the retention stay even when acknowledged.
+    await redis.xreadgroup(GROUP, "w", {stream: ">"}, count=10)
+    await redis.xack(stream, GROUP, *ids[5:])
+    removed = await trim_streams(redis, keys, retention_s=0.002, now_ms=1009, approximate=False)
+    assert await _ids(redis, stream) == ids[7:]
+
+
+async def test_a_real_clock_and_no_stream_yet(redis: Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    assert await trim_streams(redis, keys, 60.0, now_ms=int(time.time() * 1000)) == {}
