@@ -107,6 +107,11 @@ class Keys:
         return f"{self.prefix}:bandit:{key}:periods"
 
     @property
+    def expired(self) -> str:
+        """Set: concluded experiments whose per-user keys have been given their time to live."""
+        return f"{self.prefix}:units-expired"
+
+    @property
     def started(self) -> str:
         """Hash: experiment key -> wall-clock time the worker first saw it running."""
         return f"{self.prefix}:started"

@@ -74,6 +74,7 @@ class Settings:
     max_loaded_models: int
     score_timeout_s: float
     stream_retention_s: float  # applied stream entries older than this are trimmed
+    unit_grace_s: float  # a concluded experiment's per-user keys live this long
     gate_ndcg_margin: float
     gate_latency_ratio: float
     gate_overlap_min: float
@@ -137,6 +138,7 @@ class Settings:
             max_loaded_models=_env_int("ABGATE_MAX_LOADED_MODELS", 8, 1, 1000),
             score_timeout_s=_env_float("ABGATE_SCORE_TIMEOUT_MS", 500.0, 1.0, 60_000.0) / 1000.0,
             stream_retention_s=_env_float("ABGATE_STREAM_RETENTION_S", 86_400.0, 0.0, 1e9),
+            unit_grace_s=_env_float("ABGATE_UNIT_GRACE_S", 7 * 86_400.0, 1.0, 1e9),
             gate_ndcg_margin=_env_float("ABGATE_GATE_NDCG_MARGIN", 0.02, 0.0, 1.0),
             gate_latency_ratio=_env_float("ABGATE_GATE_LATENCY_RATIO", 3.0, 1.0, 1000.0),
             gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),

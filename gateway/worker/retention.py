@@ -1,4 +1,5 @@
-"""Stream retention: the event streams are trimmed once their entries are applied and old.
+"""Retention: the event streams are trimmed once their entries are applied and old, and the
+per-user keys of a concluded experiment expire after a grace period.
 
 An entry may go once every consumer group has acknowledged it (it is not pending, and the
 group has read past it) and it is older than the retention: ``XTRIM MINID`` to the oldest of
@@ -13,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.config import RoutingConfig
 from gateway.keys import Keys
 
 
@@ -54,3 +56,42 @@ async def trim_streams(
             await redis.xtrim(stream, minid=f"{ms}-{seq}", approximate=approximate)
         )
     return removed
+
+
+async def expire_concluded(
+    redis: Redis, keys: Keys, config: RoutingConfig, grace_s: float
+) -> dict[str, int]:
+    """Give the per-user keys of every concluded (or archived) experiment, all its phases, a
+    time to live of ``grace_s``, once per experiment: nothing updates them any more, and its
+    results live in the per-variant sums and the evaluation history, which stay. Per
+    experiment, the keys given a TTL (the experiment is then remembered as done)."""
+    done = {m.decode() if isinstance(m, bytes) else m for m in await redis.smembers(keys.expired)}
+    out = {}
+    ttl = max(1, int(grace_s))
+    for experiment in config.experiments:
+        if experiment.status not in ("concluded", "archived") or experiment.key in done:
+            continue
+        count = 0
+        for pattern in (
+            f"{keys.unit(experiment.key, '')}*",
+            f"{keys.unit(experiment.key, '')[:-1]}@*",
+        ):
+            batch: list[Any] = []
+            async for key in redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    count += await _expire(redis, batch, ttl)
+                    batch = []
+            count += await _expire(redis, batch, ttl)
+        await redis.sadd(keys.expired, experiment.key)
+        out[experiment.key] = count
+    return out
+
+
+async def _expire(redis: Redis, batch: list[Any], ttl: int) -> int:
+    if not batch:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for key in batch:
+        pipe.expire(key, ttl)
+    return sum(bool(r) for r in await pipe.execute())

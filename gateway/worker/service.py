@@ -21,7 +21,7 @@ from gateway.settings import Settings
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
-from gateway.worker.retention import trim_streams
+from gateway.worker.retention import expire_concluded, trim_streams
 
 TRIM_INTERVAL_S = 10.0
 
@@ -90,6 +90,15 @@ async def run_worker(
                     )
                     if any(removed.values()):
                         log.debug("trimmed applied stream entries: %s", removed)
+                    _, config = await store.load()
+                    expired = await expire_concluded(redis, keys, config, settings.unit_grace_s)
+                    for key, count in expired.items():
+                        log.info(
+                            "experiment %s concluded: %d per-user keys expire in %.0f s",
+                            key,
+                            count,
+                            settings.unit_grace_s,
+                        )
                 state.last_turn = time.monotonic()
                 state.last_error = ""
             except (RedisError, OSError) as exc:

@@ -43,3 +43,37 @@ async def test_only_acknowledged_old_entries_are_trimmed(redis: Redis, prefix: s
 async def test_a_real_clock_and_no_stream_yet(redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
     assert await trim_streams(redis, keys, 60.0, now_ms=int(time.time() * 1000)) == {}
+
+
+async def test_a_concluded_experiments_user_keys_expire_once(redis: Redis, prefix: str) -> None:
+    from gateway.config import parse_routing
+    from gateway.worker.retention import expire_concluded
+
+    keys = Keys(prefix)
+
+    def experiment(key: str, status: str) -> dict[str, object]:
+        return {
+            "key": key,
+            "status": status,
+            "variants": [
+                {"name": "a", "model_version": "m", "weight": 0.5},
+                {"name": "b", "model_version": "m", "weight": 0.5},
+            ],
+        }
+
+    config = parse_routing(
+        {"production": "m", "experiments": [experiment("done", "concluded"),
+                                            experiment("done-2", "running")]}
+    )  # fmt: skip
+    for user in ("u1", "u2"):
+        await redis.hset(keys.unit("done", user), "variant", "a")  # phase 0
+        await redis.hset(keys.unit("done@1", user), "variant", "b")  # phase 1
+        await redis.hset(keys.unit("done-2", user), "variant", "a")  # running: another key
+    await redis.hset(keys.stats("done"), "a:users", 2)
+    assert await expire_concluded(redis, keys, config, 3600) == {"done": 4}
+    for user in ("u1", "u2"):
+        assert 0 < await redis.ttl(keys.unit("done", user)) <= 3600
+        assert 0 < await redis.ttl(keys.unit("done@1", user)) <= 3600
+        assert await redis.ttl(keys.unit("done-2", user)) == -1  # no TTL
+    assert await redis.ttl(keys.stats("done")) == -1  # the results stay
+    assert await expire_concluded(redis, keys, config, 3600) == {}  # once
