@@ -61,8 +61,9 @@ async def trim_streams(
 async def expire_concluded(
     redis: Redis, keys: Keys, config: RoutingConfig, grace_s: float
 ) -> dict[str, int]:
-    """Give the per-user keys of every concluded (or archived) experiment, all its phases, a
-    time to live of ``grace_s``, once per experiment: nothing updates them any more, and its
+    """Give the per-user keys of every concluded (or archived) experiment, all its phases (and
+    an interleaved one's set of unsettled users), a time to live of ``grace_s``, once per
+    experiment: nothing updates them any more, and its
     results live in the per-variant sums and the evaluation history, which stay. Per
     experiment, the keys given a TTL (the experiment is then remembered as done)."""
     done = {m.decode() if isinstance(m, bytes) else m for m in await redis.smembers(keys.expired)}
@@ -72,10 +73,9 @@ async def expire_concluded(
         if experiment.status not in ("concluded", "archived") or experiment.key in done:
             continue
         count = 0
-        for pattern in (
-            f"{keys.unit(experiment.key, '')}*",
-            f"{keys.unit(experiment.key, '')[:-1]}@*",
-        ):
+        unit = keys.unit(experiment.key, "")[:-1]  # "<prefix>:unit:<key>"
+        active = keys.interleaving(experiment.key)  # an interleaved one's unsettled users
+        for pattern in (f"{unit}:*", f"{unit}@*", f"{active}:active", f"{active}@*:active"):
             batch: list[Any] = []
             async for key in redis.scan_iter(match=pattern, count=1000):
                 batch.append(key)

@@ -70,7 +70,11 @@ async def test_a_concluded_experiments_user_keys_expire_once(redis: Redis, prefi
         await redis.hset(keys.unit("done@1", user), "variant", "b")  # phase 1
         await redis.hset(keys.unit("done-2", user), "variant", "a")  # running: another key
     await redis.hset(keys.stats("done"), "a:users", 2)
-    assert await expire_concluded(redis, keys, config, 3600) == {"done": 4}
+    await redis.zadd(keys.interleaving("done@1") + ":active", {"u1": 1.0})
+    await redis.hset(keys.interleaving("done@1"), "searches", 3)
+    assert await expire_concluded(redis, keys, config, 3600) == {"done": 5}
+    assert 0 < await redis.ttl(keys.interleaving("done@1") + ":active") <= 3600
+    assert await redis.ttl(keys.interleaving("done@1")) == -1  # its counts stay
     for user in ("u1", "u2"):
         assert 0 < await redis.ttl(keys.unit("done", user)) <= 3600
         assert 0 < await redis.ttl(keys.unit("done@1", user)) <= 3600
