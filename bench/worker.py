@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import random
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -89,6 +90,63 @@ async def drain(url: str, total: int, prefix: str = PREFIX) -> float:
     return applied / elapsed
 
 
+async def _lag(redis: Redis, keys: Keys) -> int:
+    """Streams with entries the group has not read, or read and not acknowledged (Redis 6
+    has no group lag: the last delivered id is compared with the stream's last id)."""
+    behind = 0
+    for stream in (keys.exposures, keys.outcomes):
+        last = (await redis.xinfo_stream(stream))["last-generated-id"]
+        for group in await redis.xinfo_groups(stream):
+            behind += group["last-delivered-id"] != last or int(group["pending"]) > 0
+    return behind
+
+
+async def _one_of_many(url: str, prefix: str, name: str) -> None:
+    """A worker process of the two-worker run: wait for the start, drain with the others
+    until the group has nothing unread or pending, say so."""
+    redis = redis_client(url)
+    keys = Keys(prefix)
+    consumer = StreamConsumer(redis, keys, name)
+    await consumer.setup()
+    while not await redis.exists(f"{prefix}:bench:go"):  # polled: no long blocking reads
+        await asyncio.sleep(0.005)
+    while await _lag(redis, keys):
+        await consumer.step(block_ms=20)
+    await redis.incr(f"{prefix}:bench:done")
+    await redis.aclose()
+
+
+def two_workers(url: str, exposures: list[bytes], outcomes: list[bytes]) -> float:
+    """Entries per second applied by two worker processes (one per core) of one group."""
+    prefix = PREFIX + "2"
+    client = redis_client(url)
+    asyncio.run(fill(client, Keys(prefix), exposures, outcomes))
+    procs = []
+    for core in (SERVER_CORE, CLIENT_CORE):
+        with on_core(core):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.worker", "--one-of-many", url, prefix, f"w{core}"]
+                )
+            )
+
+    async def race() -> float:
+        redis = redis_client(url)
+        await asyncio.sleep(2.0)  # both have imported and joined the group
+        started = time.perf_counter()
+        await redis.set(f"{prefix}:bench:go", 1)
+        while int(await redis.get(f"{prefix}:bench:done") or 0) < len(procs):
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        await redis.aclose()
+        return elapsed
+
+    elapsed = asyncio.run(race())
+    for proc in procs:
+        proc.wait(30)
+    return (len(exposures) + len(outcomes)) / elapsed
+
+
 def run(searches: int, seconds: float) -> list[str]:
     models = ROOT / "var" / "demo-models"
     ensure_demo_models(models, log=lambda *a: None)
@@ -126,6 +184,7 @@ def run(searches: int, seconds: float) -> list[str]:
             asyncio.run(fill(client, Keys(PREFIX), exposures, outcomes))
             with on_core(SERVER_CORE):
                 applied = asyncio.run(drain(redis.url, len(exposures) + len(outcomes)))
+            both = two_workers(redis.url, exposures, outcomes)
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"load generator failed: {exc.stderr}") from exc
         finally:
@@ -141,6 +200,10 @@ def run(searches: int, seconds: float) -> list[str]:
         f"experiment, 5 000 users): **{applied:,.0f} entries/s**, "
         f"**{applied / produced:.2f}x** what one gateway process produces at capacity "
         "(target: 4x).",
+        "",
+        f"Two worker processes of one consumer group (one per core, Redis beside the second), the "
+        f"same backlog: **{both:,.0f} entries/s**, **{both / applied:.2f}x** one worker (target: "
+        "1.8x; on this 2-core machine the second worker shares its core with Redis).",
     ]
 
 
@@ -149,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--searches", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--one-of-many", nargs=3, metavar=("URL", "PREFIX", "NAME"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv)
+    if args.one_of_many:
+        asyncio.run(_one_of_many(*args.one_of_many))
+        return 0
     lines = run(args.searches, args.seconds)
     print("\n".join(lines))
     if not args.no_write:
