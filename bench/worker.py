@@ -37,6 +37,7 @@ from gateway.worker.consumer import GROUP, StreamConsumer
 from sim.build import ensure_demo_models
 
 PREFIX = "benchw"
+POLLS = 12_000  # 60 s at 5 ms
 
 
 def backlog(searches: int, seed: int = 1) -> tuple[list[bytes], list[bytes]]:
@@ -108,7 +109,9 @@ async def _one_of_many(url: str, prefix: str, name: str) -> None:
     keys = Keys(prefix)
     consumer = StreamConsumer(redis, keys, name)
     await consumer.setup()
-    while not await redis.exists(f"{prefix}:bench:go"):  # polled: no long blocking reads
+    for _ in range(POLLS):  # polled (bounded): the client's socket timeout forbids long BLPOPs
+        if await redis.exists(f"{prefix}:bench:go"):
+            break
         await asyncio.sleep(0.005)
     while await _lag(redis, keys):
         await consumer.step(block_ms=20)
@@ -135,8 +138,12 @@ def two_workers(url: str, exposures: list[bytes], outcomes: list[bytes]) -> floa
         await asyncio.sleep(2.0)  # both have imported and joined the group
         started = time.perf_counter()
         await redis.set(f"{prefix}:bench:go", 1)
-        while int(await redis.get(f"{prefix}:bench:done") or 0) < len(procs):
+        for _ in range(POLLS * 2):
+            if int(await redis.get(f"{prefix}:bench:done") or 0) >= len(procs):
+                break
             await asyncio.sleep(0.005)
+        else:
+            raise RuntimeError("the two workers did not finish within two minutes")
         elapsed = time.perf_counter() - started
         await redis.aclose()
         return elapsed
