@@ -21,15 +21,15 @@ from statistics import median
 
 import aiohttp
 
-from bench.report import write_section
-from bench.throughput import CLIENT_CORE, SERVER_CORE, on_core
+from bench.report import publish
+from bench.throughput import ADMIN_TOKEN as TOKEN
+from bench.throughput import CLIENT_CORE, SERVER_CORE, gateway_env, on_core
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_client import redis_client
 from gateway.redis_server import EmbeddedRedis, free_port
 from gateway.settings import ROOT
 from sim.build import ensure_demo_models
 
-TOKEN = "bench-admin-token"
 CONFIG = """production = "prod-v1"
 [[experiments]]
 key = "ramp"
@@ -113,17 +113,7 @@ def run(rounds: int) -> list[str]:
             routing = work / "routing.toml"
             routing.write_text(CONFIG)
             port = free_port()
-            env = {
-                "REDIS_URL": redis.url,
-                "ABGATE_PREFIX": "benchp",
-                "ABGATE_VAR_DIR": str(work / "var"),
-                "ABGATE_MODELS_DIR": str(work / "store"),
-                "ABGATE_SEED_MODELS": str(models),
-                "ABGATE_ROUTING": str(routing),
-                "ABGATE_ADMIN_TOKEN": TOKEN,
-                "ABGATE_PORT": str(port),
-                "ABGATE_DEPLOYMENT": "bench-propagation",  # one deployment, two processes
-            }
+            env = gateway_env(redis.url, work, models, routing, port, "bench-propagation")
             with on_core(SERVER_CORE):
                 for i in range(2):
                     group.spawn(f"gateway-{i}", ["serve-one"], env)
@@ -152,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    lines = run(args.rounds)
-    print("\n".join(lines))
-    if not args.no_write:
-        write_section("Config propagation", lines)
-    return 0
+    return publish("Config propagation", run(args.rounds), not args.no_write)
 
 
 if __name__ == "__main__":

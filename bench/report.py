@@ -17,6 +17,14 @@ HEADER = (
 )
 
 
+def publish(title: str, lines: Sequence[str], write: bool) -> int:
+    """Print a benchmark's lines and, unless told not to, write them as its section."""
+    print("\n".join(lines))
+    if write:
+        write_section(title, lines)
+    return 0
+
+
 def write_section(title: str, lines: Sequence[str], report: Path = REPORT) -> None:
     """Replace (or add) the section ``## title`` of docs/benchmarks.md with ``lines``; the
     other sections stay, in a fixed order."""

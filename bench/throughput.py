@@ -34,7 +34,7 @@ import orjson
 
 from bench.batching import _ceiling, _requests
 from bench.loadgen import closed_loop, encode_requests, open_loop
-from bench.report import write_section
+from bench.report import publish
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import LoadedModel
 from gateway.inference.session import SessionOptions
@@ -131,6 +131,27 @@ def onnx_rate(models: Path, candidates: int) -> float:
         return median(_ceiling(model, inputs, BATCH) for _ in range(3))
 
 
+ADMIN_TOKEN = "bench-admin-token"
+
+
+def gateway_env(
+    redis: str, work: Path, models: Path, routing: Path, port: int, name: str
+) -> dict[str, str]:
+    """The environment of a benchmark's gateway process ``name`` (its own prefix, store and
+    deployment; processes of one deployment share ``name``)."""
+    return {
+        "REDIS_URL": redis,
+        "ABGATE_PREFIX": name,
+        "ABGATE_VAR_DIR": str(work / name),
+        "ABGATE_MODELS_DIR": str(work / f"store-{name}"),
+        "ABGATE_SEED_MODELS": str(models),
+        "ABGATE_ROUTING": str(routing),
+        "ABGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "ABGATE_PORT": str(port),
+        "ABGATE_DEPLOYMENT": name,
+    }
+
+
 def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple[str, str, str]:
     """(the gateway, the same gateway with batching off, the bare server): base URLs."""
     routing = work / "routing.toml"
@@ -139,17 +160,7 @@ def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple
     with on_core(SERVER_CORE):
         for name, extra in (("gateway", {}), ("unbatched", {"ABGATE_MAX_BATCH_PAIRS": "1"})):
             port = free_port()
-            env = {
-                "REDIS_URL": redis,
-                "ABGATE_PREFIX": f"bench-{name}",
-                "ABGATE_VAR_DIR": str(work / name),
-                "ABGATE_MODELS_DIR": str(work / f"store-{name}"),
-                "ABGATE_SEED_MODELS": str(models),
-                "ABGATE_ROUTING": str(routing),
-                "ABGATE_ADMIN_TOKEN": "bench-admin-token",
-                "ABGATE_PORT": str(port),
-                "ABGATE_DEPLOYMENT": f"bench-{name}",
-            } | extra
+            env = gateway_env(redis, work, models, routing, port, f"bench-{name}") | extra
             group.spawn(name, ["serve-one"], env)
             urls.append(f"http://127.0.0.1:{port}")
         bare_port = free_port()
@@ -273,10 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     lines = run(args.seconds, args.rounds, args.connections)
-    print("\n".join(lines))
-    if not args.no_write:
-        write_section("Throughput against bare aiohttp", lines)
-    return 0
+    return publish("Throughput against bare aiohttp", lines, not args.no_write)
 
 
 if __name__ == "__main__":

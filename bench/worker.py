@@ -25,8 +25,8 @@ from pathlib import Path
 import orjson
 from redis.asyncio import Redis
 
-from bench.report import write_section
-from bench.throughput import CLICK, CLIENT_CORE, SERVER_CORE, measure, on_core
+from bench.report import publish
+from bench.throughput import CLICK, CLIENT_CORE, SERVER_CORE, gateway_env, measure, on_core
 from gateway.keys import Keys
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.records import AssignmentRecord, ExposureRecord, OutcomeRecord
@@ -171,16 +171,7 @@ def run(searches: int, seconds: float) -> list[str]:
                 group.spawn(
                     "gateway",
                     ["serve-one"],
-                    {
-                        "REDIS_URL": redis.url,
-                        "ABGATE_PREFIX": "benchg",
-                        "ABGATE_VAR_DIR": str(work / "var"),
-                        "ABGATE_MODELS_DIR": str(work / "store"),
-                        "ABGATE_SEED_MODELS": str(models),
-                        "ABGATE_ROUTING": str(routing),
-                        "ABGATE_ADMIN_TOKEN": "bench-admin-token",
-                        "ABGATE_PORT": str(port),
-                    },
+                    gateway_env(redis.url, work, models, routing, port, "benchg"),
                 )
             url = f"http://127.0.0.1:{port}/v1/events"
             wait_ready(f"http://127.0.0.1:{port}/readyz", group)
@@ -225,11 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.one_of_many:
         asyncio.run(_one_of_many(*args.one_of_many))
         return 0
-    lines = run(args.searches, args.seconds)
-    print("\n".join(lines))
-    if not args.no_write:
-        write_section("Worker against the gateway", lines)
-    return 0
+    return publish(
+        "Worker against the gateway", run(args.searches, args.seconds), not args.no_write
+    )
 
 
 if __name__ == "__main__":
