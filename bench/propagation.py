@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 from statistics import median
 
 import aiohttp
 
 from bench.report import publish
 from bench.throughput import ADMIN_TOKEN as TOKEN
-from bench.throughput import CLIENT_CORE, SERVER_CORE, gateway_env, on_core
-from gateway.processes import ProcessGroup, wait_ready
+from bench.throughput import CLIENT_CORE, SERVER_CORE, gateway_env, on_core, site
+from gateway.processes import wait_ready
 from gateway.redis_client import redis_client
-from gateway.redis_server import EmbeddedRedis, free_port
-from gateway.settings import ROOT
-from sim.build import ensure_demo_models
+from gateway.redis_server import free_port
 
 CONFIG = """production = "prod-v1"
 [[experiments]]
@@ -102,29 +98,19 @@ async def _pubsub(url: str, rounds: int) -> list[float]:
 
 
 def run(rounds: int) -> list[str]:
-    models = ROOT / "var" / "demo-models"
-    ensure_demo_models(models, log=lambda *a: None)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+    with site() as at:
+        routing = at.work / "routing.toml"
+        routing.write_text(CONFIG)
+        port = free_port()
+        env = gateway_env(at.redis, at.work, at.models, routing, port, "bench-propagation")
+        with on_core(SERVER_CORE):
+            for i in range(2):
+                at.group.spawn(f"gateway-{i}", ["serve-one"], env)
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base + "/readyz", at.group, processes=2)
         with on_core(CLIENT_CORE):
-            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
-        group = ProcessGroup()
-        try:
-            routing = work / "routing.toml"
-            routing.write_text(CONFIG)
-            port = free_port()
-            env = gateway_env(redis.url, work, models, routing, port, "bench-propagation")
-            with on_core(SERVER_CORE):
-                for i in range(2):
-                    group.spawn(f"gateway-{i}", ["serve-one"], env)
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base + "/readyz", group, processes=2)
-            with on_core(CLIENT_CORE):
-                baseline = asyncio.run(_pubsub(redis.url, 50))
-                changes = asyncio.run(_propagation(base, 2, rounds))
-        finally:
-            group.stop()
-            redis.stop()
+            baseline = asyncio.run(_pubsub(at.redis, 50))
+            changes = asyncio.run(_propagation(base, 2, rounds))
     p, b = median(changes), median(baseline)
     return [
         f"Two gateway processes on one port (core {SERVER_CORE}), {rounds} coverage changes "

@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -134,6 +135,33 @@ def onnx_rate(models: Path, candidates: int) -> float:
 ADMIN_TOKEN = "bench-admin-token"
 
 
+@dataclass(frozen=True)
+class Site:
+    """Where a benchmark runs: a scratch folder, an embedded Redis on the client core, the
+    processes it starts (stopped on exit), and the demo models."""
+
+    work: Path
+    redis: str
+    group: ProcessGroup
+    models: Path
+
+
+@contextmanager
+def site() -> Iterator[Site]:
+    models = ROOT / "var" / "demo-models"
+    ensure_demo_models(models, log=lambda *a: None)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with on_core(CLIENT_CORE):
+            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
+        group = ProcessGroup()
+        try:
+            yield Site(work, redis.url, group, models)
+        finally:
+            group.stop()
+            redis.stop()
+
+
 def gateway_env(
     redis: str, work: Path, models: Path, routing: Path, port: int, name: str
 ) -> dict[str, str]:
@@ -194,8 +222,6 @@ def latencies(url: str, body: bytes, rate: float, seconds: float) -> tuple[float
 
 
 def run(seconds: float, rounds: int, connections: int) -> list[str]:
-    models = ROOT / "var" / "demo-models"
-    ensure_demo_models(models, log=lambda *a: None)
     workloads: list[tuple[str, str, dict[str, Any], int | None]] = [
         (f"/v1/search, {n} candidates", "/v1/search", search_body(n), n) for n in CANDIDATES
     ]
@@ -205,37 +231,30 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
     }
     fifty = orjson.dumps(search_body(50))
     batching: dict[str, list[float]] = {"gateway": [], "unbatched": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with on_core(CLIENT_CORE):
-            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
-        group = ProcessGroup()
-        try:
-            gateway, unbatched, bare = _servers(group, redis.url, work, models)
-            urls = {"gateway": gateway, "unbatched": unbatched, "bare": bare}
-            for _name, path, body, _ in workloads:  # warm-up: models, batchers, connections
-                for url in urls.values():
-                    measure(url + path, orjson.dumps(body), 1.0, connections, work)
-            for _ in range(rounds):
-                for name, path, body, _ in workloads:
-                    for server in ("bare", "gateway"):
-                        rate = measure(
-                            urls[server] + path, orjson.dumps(body), seconds, connections, work
-                        )
-                        rates[name][server].append(rate)
-                for server in ("gateway", "unbatched"):  # 64 requests in flight
-                    url = urls[server] + "/v1/search"
-                    batching[server].append(measure(url, fifty, seconds, 64, work))
-                group.check()
-            # Latency at half the capacity for 50 candidates, open loop (no coordinated omission)
-            capacity = median(rates["/v1/search, 50 candidates"]["gateway"])
-            half = {
-                server: latencies(urls[server] + "/v1/search", fifty, capacity / 2, 3 * seconds)
-                for server in ("gateway", "bare")
-            }
-        finally:
-            group.stop()
-            redis.stop()
+    with site() as at:
+        work, group, models = at.work, at.group, at.models
+        gateway, unbatched, bare = _servers(group, at.redis, work, models)
+        urls = {"gateway": gateway, "unbatched": unbatched, "bare": bare}
+        for _name, path, body, _ in workloads:  # warm-up: models, batchers, connections
+            for url in urls.values():
+                measure(url + path, orjson.dumps(body), 1.0, connections, work)
+        for _ in range(rounds):
+            for name, path, body, _ in workloads:
+                for server in ("bare", "gateway"):
+                    rate = measure(
+                        urls[server] + path, orjson.dumps(body), seconds, connections, work
+                    )
+                    rates[name][server].append(rate)
+            for server in ("gateway", "unbatched"):  # 64 requests in flight
+                url = urls[server] + "/v1/search"
+                batching[server].append(measure(url, fifty, seconds, 64, work))
+            group.check()
+        # Latency at half the capacity for 50 candidates, open loop (no coordinated omission)
+        capacity = median(rates["/v1/search, 50 candidates"]["gateway"])
+        half = {
+            server: latencies(urls[server] + "/v1/search", fifty, capacity / 2, 3 * seconds)
+            for server in ("gateway", "bare")
+        }
     onnx = {n: onnx_rate(models, n) for n in CANDIDATES}
     generator = "wrk, 1 thread" if shutil.which("wrk") else "bench.loadgen (no wrk on PATH)"
     lines = [

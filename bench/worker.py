@@ -18,23 +18,27 @@ import asyncio
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import orjson
 from redis.asyncio import Redis
 
 from bench.report import publish
-from bench.throughput import CLICK, CLIENT_CORE, SERVER_CORE, gateway_env, measure, on_core
+from bench.throughput import (
+    CLICK,
+    CLIENT_CORE,
+    SERVER_CORE,
+    gateway_env,
+    measure,
+    on_core,
+    site,
+)
 from gateway.keys import Keys
-from gateway.processes import ProcessGroup, wait_ready
+from gateway.processes import wait_ready
 from gateway.records import AssignmentRecord, ExposureRecord, OutcomeRecord
 from gateway.redis_client import redis_client
-from gateway.redis_server import EmbeddedRedis, free_port
-from gateway.settings import ROOT
+from gateway.redis_server import free_port
 from gateway.worker.consumer import GROUP, StreamConsumer
-from sim.build import ensure_demo_models
 
 PREFIX = "benchw"
 POLLS = 12_000  # 60 s at 5 ms
@@ -155,39 +159,26 @@ def two_workers(url: str, exposures: list[bytes], outcomes: list[bytes]) -> floa
 
 
 def run(searches: int, seconds: float) -> list[str]:
-    models = ROOT / "var" / "demo-models"
-    ensure_demo_models(models, log=lambda *a: None)
     exposures, outcomes = backlog(searches)
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        with on_core(CLIENT_CORE):
-            redis = EmbeddedRedis(work / "redis", appendonly=False).start()
-        group = ProcessGroup()
-        try:
-            routing = work / "routing.toml"
-            routing.write_text('production = "prod-v1"\n')
-            port = free_port()
-            with on_core(SERVER_CORE):
-                group.spawn(
-                    "gateway",
-                    ["serve-one"],
-                    gateway_env(redis.url, work, models, routing, port, "benchg"),
-                )
-            url = f"http://127.0.0.1:{port}/v1/events"
-            wait_ready(f"http://127.0.0.1:{port}/readyz", group)
-            measure(url, orjson.dumps(CLICK), 1.0, 32, work)  # warm-up
-            produced = measure(url, orjson.dumps(CLICK), seconds, 32, work)
-            group.stop()
-            client = redis_client(redis.url)
-            asyncio.run(fill(client, Keys(PREFIX), exposures, outcomes))
-            with on_core(SERVER_CORE):
-                applied = asyncio.run(drain(redis.url, len(exposures) + len(outcomes)))
-            both = two_workers(redis.url, exposures, outcomes)
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(f"load generator failed: {exc.stderr}") from exc
-        finally:
-            group.stop()
-            redis.stop()
+    with site() as at:
+        routing = at.work / "routing.toml"
+        routing.write_text('production = "prod-v1"\n')
+        port = free_port()
+        with on_core(SERVER_CORE):
+            at.group.spawn(
+                "gateway",
+                ["serve-one"],
+                gateway_env(at.redis, at.work, at.models, routing, port, "benchg"),
+            )
+        url = f"http://127.0.0.1:{port}/v1/events"
+        wait_ready(f"http://127.0.0.1:{port}/readyz", at.group)
+        measure(url, orjson.dumps(CLICK), 1.0, 32, at.work)  # warm-up
+        produced = measure(url, orjson.dumps(CLICK), seconds, 32, at.work)
+        at.group.stop()  # the worker runs alone
+        asyncio.run(fill(redis_client(at.redis), Keys(PREFIX), exposures, outcomes))
+        with on_core(SERVER_CORE):
+            applied = asyncio.run(drain(at.redis, len(exposures) + len(outcomes)))
+        both = two_workers(at.redis, exposures, outcomes)
     total = len(exposures) + len(outcomes)
     return [
         f"One gateway process (core {SERVER_CORE}) answering one-click events from wrk (core "
