@@ -77,6 +77,14 @@ async def fill(redis: Redis, keys: Keys, exposures: list[bytes], outcomes: list[
             await pipe.execute()
 
 
+async def fill_at(url: str, prefix: str, exposures: list[bytes], outcomes: list[bytes]) -> None:
+    redis = redis_client(url)
+    try:
+        await fill(redis, Keys(prefix), exposures, outcomes)
+    finally:
+        await redis.aclose()
+
+
 async def drain(url: str, total: int, prefix: str = PREFIX) -> float:
     """Entries applied per second by one consumer, from a full backlog to none pending."""
     redis = redis_client(url)
@@ -126,8 +134,7 @@ async def _one_of_many(url: str, prefix: str, name: str) -> None:
 def two_workers(url: str, exposures: list[bytes], outcomes: list[bytes]) -> float:
     """Entries per second applied by two worker processes (one per core) of one group."""
     prefix = PREFIX + "2"
-    client = redis_client(url)
-    asyncio.run(fill(client, Keys(prefix), exposures, outcomes))
+    asyncio.run(fill_at(url, prefix, exposures, outcomes))
     procs = []
     for core in (SERVER_CORE, CLIENT_CORE):
         with on_core(core):
@@ -175,7 +182,7 @@ def run(searches: int, seconds: float) -> list[str]:
         measure(url, orjson.dumps(CLICK), 1.0, 32, at.work)  # warm-up
         produced = measure(url, orjson.dumps(CLICK), seconds, 32, at.work)
         at.group.stop()  # the worker runs alone
-        asyncio.run(fill(redis_client(at.redis), Keys(PREFIX), exposures, outcomes))
+        asyncio.run(fill_at(at.redis, PREFIX, exposures, outcomes))
         with on_core(SERVER_CORE):
             applied = asyncio.run(drain(at.redis, len(exposures) + len(outcomes)))
         both = two_workers(at.redis, exposures, outcomes)

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from aiohttp import web
 
-from gateway.config import Experiment, Shadow, Variant, phase_stats_id
+from gateway.config import INTERLEAVED_ARM, Experiment, Shadow, Variant, phase_stats_id
 from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
@@ -32,7 +32,7 @@ from gateway.inference.batch import Float32Array
 from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
 from gateway.records import AssignmentRecord, ExposureRecord, InterleavedPage
-from gateway.router.assign import INTERLEAVED, Route
+from gateway.router.assign import Route
 from gateway.schema import SearchRequest, parse_search
 
 _SEEDS = random.SystemRandom()  # a page's seed: unpredictable, and logged with its exposure
@@ -85,21 +85,19 @@ async def _interleave(
     results = await asyncio.gather(
         *(_timed(gw, version, query) for version in versions), return_exceptions=True
     )
-    ok: dict[str, Float32Array] = {}
-    for version, result in zip(versions, results, strict=True):
+    by_version = dict(zip(versions, results, strict=True))
+    for result in results:
         if isinstance(result, BaseException) and not isinstance(
             result, InferenceError | Overloaded
         ):
             raise result
-        for variant in variants:
-            if variant.model_version != version:
-                continue
-            if isinstance(result, BaseException):
-                gw.ops.failed(stats_id, variant.name)
-            else:
-                gw.ops.scored(stats_id, variant.name, result[1])
-        if not isinstance(result, BaseException):
-            ok[version] = result[0]
+    for variant in variants:  # each variant's scoring counts for it, as an A/B arm's does
+        result = by_version[variant.model_version]
+        if isinstance(result, BaseException):
+            gw.ops.failed(stats_id, variant.name)
+        else:
+            gw.ops.scored(stats_id, variant.name, result[1])
+    ok = {v: r[0] for v, r in by_version.items() if not isinstance(r, BaseException)}
     if len(ok) < len(versions):
         scores = ok[production] if production in ok else await _rank(gw, production, query)
         top = np.argsort(-scores, kind="stable")[: query.k]
@@ -163,7 +161,7 @@ async def search(request: web.Request) -> web.Response:
             production,
             query,
         )
-        served = INTERLEAVED if page is not None else production
+        served = INTERLEAVED_ARM if page is not None else production
         if page is None:
             request[OUTCOME] = "fallback"
     else:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
 
 from gateway.config import INTERLEAVED_ARM, Experiment, RoutingConfig, Variant
 from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
 from gateway.router.hashing import unit_hash
-
-INTERLEAVED: Final = INTERLEAVED_ARM
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ class Router:
                     if experiment.interleaved:
                         first = experiment.control.model_version
                         assignment = Assignment(
-                            experiment.key, INTERLEAVED, first, experiment.phase
+                            experiment.key, INTERLEAVED_ARM, first, experiment.phase
                         )
                         return Route(first, (assignment,), experiment.variants)
                     variant = compiled.experiment.variants[index]

@@ -58,7 +58,7 @@ from gateway.worker.aggregates import CLICK_METRIC_SCALE
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import state_from_json, state_to_json
 from gateway.worker.conclusion import apply_conclusion
-from gateway.worker.interleaving import run_interleaving
+from gateway.worker.interleaving import confirmation, evaluate_interleaved
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
@@ -419,34 +419,19 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         sid = experiment.stats_id
         await redis.hsetnx(keys.started, sid, repr(now))
         started = float(await redis.hget(keys.started, sid) or now)
+        runtime, previous = max(0.0, now - started), await _previous(redis, keys, sid)
         if experiment.interleaved:
-            record, concluded = await run_interleaving(
-                redis,
-                keys,
-                store,
-                experiment,
-                started,
-                now,
-                await _previous(redis, keys, sid),
-                await _operational_breaches(redis, keys, experiment),
-            )
-            if not concluded and experiment.ramp:
-                await _advance_ramp(store, experiment, record, started, now)
-            records.append(record)
-            continue
-        # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
-        record = await asyncio.to_thread(
-            evaluate,
-            experiment,
-            await read_variant_stats(redis, keys, sid),
-            max(0.0, now - started),
-            await _previous(redis, keys, sid),
-        )
+            record = await evaluate_interleaved(redis, keys, experiment, runtime, previous)
+        else:
+            # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
+            stats = await read_variant_stats(redis, keys, sid)
+            record = await asyncio.to_thread(evaluate, experiment, stats, runtime, previous)
         breached = await _operational_breaches(redis, keys, experiment)
         if breached:
             record = record.rolled_back(experiment.control.name, breached)
         await store_evaluation(redis, keys, sid, experiment.key, record)
-        record, concluded = await apply_conclusion(store, experiment, record)
+        record, promotion = confirmation(experiment, record, now)
+        record, concluded = await apply_conclusion(store, experiment, record, promotion)
         if not concluded and experiment.ramp:
             await _advance_ramp(store, experiment, record, started, now)
         records.append(record)

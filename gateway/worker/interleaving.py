@@ -1,25 +1,24 @@
 """The worker's pass over a running interleaved experiment: read its counts, decide, apply.
 
-The pure decision is :func:`gateway.interleave.decide.decide`; this module turns it into the
-evaluation record every experiment has (the pairs' sign tests in ``interleaving``, each
-candidate's preference over the control as an arm, so that the API, CLI, history and chart
-show it like an A/B result) and applies it through the control plane: a winner becomes
-production or goes on to an A/B test (``interleaving.then``), the control winning rolls the
-others back, rankers that agree on nearly every slot stop it inconclusive. Operational
-breaches (a version failing or slow) roll it back first, as for an A/B test.
+The pure decision is :func:`gateway.interleave.decide.decide`; this module settles the users
+whose searches are over and turns the decision into the evaluation record every experiment
+has (the pairs' sign tests in ``interleaving``, each candidate's preference over the control
+as an arm, so that the API, CLI, history and chart show it like an A/B result). The worker's
+evaluation pass stores and applies it as it does an A/B test's (operational breaches roll it
+back first); :func:`confirmation` gives the change that sends a winner on to an A/B test
+(``interleaving.then = "ab"``) instead of making it production.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from redis.asyncio import Redis
 
-from gateway.config import INTERLEAVED_ARM, Experiment
+from gateway.config import INTERLEAVED_ARM, Experiment, RoutingConfig
 from gateway.control.changes import confirm_with_ab
-from gateway.control.store import ConfigStore
-from gateway.evaluations import store_evaluation
 from gateway.interleave.decide import InterleavingSums, Rules, decide
 from gateway.keys import Keys
 from gateway.records import (
@@ -30,9 +29,8 @@ from gateway.records import (
     InterleavingReport,
     PairReport,
 )
-from gateway.variant_stats import read_interleaving, read_variant_stats
+from gateway.variant_stats import read_interleaving
 from gateway.worker.aggregates import SETTLE_LUA
-from gateway.worker.conclusion import apply_conclusion
 
 METRIC = "interleaved_preference"
 
@@ -132,46 +130,37 @@ async def settle(redis: Redis, keys: Keys, sid: str, teams: int, settle_s: float
             return total
 
 
-async def run_interleaving(
+async def evaluate_interleaved(
     redis: Redis,
     keys: Keys,
-    store: ConfigStore,
     experiment: Experiment,
-    started: float,
-    now: float,
+    runtime_s: float,
     previous: EvaluationRecord | None,
-    breached: list[str],
-) -> tuple[EvaluationRecord, bool]:
-    """Evaluate, store and apply; (the record, whether it concluded the experiment)."""
+) -> EvaluationRecord:
+    """Settle the users whose searches are over, read the counts, evaluate (the caller stores
+    and applies the record, as for an A/B test)."""
     sid = experiment.stats_id
     assert experiment.interleaving is not None
     await settle(redis, keys, sid, len(experiment.variants), experiment.interleaving.settle_s)
     sums = await read_interleaving(redis, keys, sid, len(experiment.variants))
-    stats = await read_variant_stats(redis, keys, sid)
-    users = stats.get(INTERLEAVED_ARM, {}).get("users", 0)
-    record = evaluate_interleaving(experiment, sums, users, max(0.0, now - started), previous)
-    if breached:
-        record = record.rolled_back(experiment.control.name, breached)
-    await store_evaluation(redis, keys, sid, experiment.key, record)
-    settings = experiment.interleaving
+    users = int(await redis.hget(keys.stats(sid), f"{INTERLEAVED_ARM}:users") or 0)
+    return evaluate_interleaving(experiment, sums, users, runtime_s, previous)
+
+
+def confirmation(
+    experiment: Experiment, record: EvaluationRecord, now: float
+) -> tuple[EvaluationRecord, Callable[[RoutingConfig], RoutingConfig] | None]:
+    """For a promotion of an interleaved winner with ``then = "ab"``: the record with the
+    reason said, and the change that starts its A/B test instead of moving production. Any
+    other record comes back as it is, with no change of its own."""
     winner = record.decision.winner
-    if (
-        settings is not None
-        and settings.then == "ab"
-        and record.decision.action == "promote"
-        and winner is not None
-    ):
-        key = experiment.key
-        return await apply_conclusion(
-            store,
-            experiment,
-            replace(
-                record,
-                decision=replace(
-                    record.decision,
-                    reasons=(*record.decision.reasons, "the winner goes on to an A/B test"),
-                ),
-            ),
-            promotion=lambda config: confirm_with_ab(config, key, winner, now),
-        )
-    return await apply_conclusion(store, experiment, record)
+    settings = experiment.interleaving
+    if settings is None or settings.then != "ab" or record.decision.action != "promote":
+        return record, None
+    assert winner is not None
+    reasons = (*record.decision.reasons, "the winner goes on to an A/B test")
+    key = experiment.key
+    return (
+        replace(record, decision=replace(record.decision, reasons=reasons)),
+        lambda config: confirm_with_ab(config, key, winner, now),
+    )
