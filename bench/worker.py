@@ -69,7 +69,10 @@ def backlog(searches: int, seed: int = 1) -> tuple[list[bytes], list[bytes]]:
 
 
 async def fill(redis: Redis, keys: Keys, exposures: list[bytes], outcomes: list[bytes]) -> None:
-    for stream, entries in ((keys.exposures, exposures), (keys.outcomes, outcomes)):
+    for stream, entries in (
+        (keys.shard(0).exposures, exposures),
+        (keys.shard(0).outcomes, outcomes),
+    ):
         for i in range(0, len(entries), 1000):
             pipe = redis.pipeline(transaction=False)
             for e in entries[i : i + 1000]:
@@ -96,7 +99,7 @@ async def drain(url: str, total: int, prefix: str = PREFIX) -> float:
     while applied < total:
         applied += await consumer.step(block_ms=50)
     elapsed = time.perf_counter() - started
-    pending = await redis.xpending(keys.outcomes, GROUP)
+    pending = await redis.xpending(keys.shard(0).outcomes, GROUP)
     await redis.aclose()
     if pending["pending"]:
         raise RuntimeError(f"{pending['pending']} outcomes still pending")
@@ -107,7 +110,7 @@ async def _lag(redis: Redis, keys: Keys) -> int:
     """Streams with entries the group has not read, or read and not acknowledged (Redis 6
     has no group lag: the last delivered id is compared with the stream's last id)."""
     behind = 0
-    for stream in (keys.exposures, keys.outcomes):
+    for stream in (keys.shard(0).exposures, keys.shard(0).outcomes):
         last = (await redis.xinfo_stream(stream))["last-generated-id"]
         for group in await redis.xinfo_groups(stream):
             behind += group["last-delivered-id"] != last or int(group["pending"]) > 0

@@ -1,10 +1,23 @@
 """The Redis key layout, in one place. Python code asks :class:`Keys` for names; the Lua
-scripts that build names from a prefix use the same suffixes (:data:`LUA_KEYS`), so the
-two cannot drift."""
+scripts that build names from a shard's tag use the same suffixes (:data:`LUA_KEYS`), so the
+two cannot drift.
+
+Every name carries a Redis Cluster hash tag (the part in braces), so that each script and
+transaction touches one slot:
+
+- the control plane (config, audit, registry, history, …) is ``{<prefix>}:…``, one slot;
+- the data that grows with traffic is split into ``shards`` by user: ``{<prefix>.<n>}:…`` holds
+  shard n's streams, its users' state, the searches they made, the events they sent and the
+  per-variant sums of those users. Each experiment's statistics are the sum over the shards
+  (integer sums add up). A single Redis holds every shard as well; a cluster spreads them over
+  its masters. The shard count is fixed for a deployment (:data:`LAYOUT` records it): changing
+  it would move users to other shards.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Final
 
 # Suffixes that the worker's Lua scripts join to the prefix (``p .. SEEN .. event_id``).
@@ -29,113 +42,164 @@ def lua_key_constants() -> str:
     return "".join(f"local K_{name} = '{value}'\n" for name, value in LUA_KEYS.items())
 
 
+MAX_SHARDS: Final = 1024
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """The shard that holds ``user_id``'s state: CRC-32 of the id, modulo the shard count
+    (stable across processes and languages, unlike Python's salted ``hash``)."""
+    return zlib.crc32(user_id.encode()) % shards if shards > 1 else 0
+
+
+@dataclass(frozen=True)
+class ShardKeys:
+    """The keys of one shard. ``tag`` is the hash-tagged prefix that every name starts with;
+    the Lua scripts take it as ``KEYS[1]`` (which routes the call to the shard's node) and
+    build the rest from it."""
+
+    tag: str
+    index: int
+
+    @property
+    def exposures(self) -> str:
+        return f"{self.tag}:stream:exposures"
+
+    @property
+    def outcomes(self) -> str:
+        return f"{self.tag}:stream:outcomes"
+
+    def stats(self, experiment: str) -> str:
+        """Hash: this shard's per-variant sums of an experiment phase (``variant:stat``)."""
+        return f"{self.tag}{STATS}{experiment}"
+
+    def interleaving(self, experiment: str) -> str:
+        """Hash: this shard's sums of an interleaved experiment phase (gateway.worker.aggregates)."""
+        return f"{self.tag}{INTERLEAVING}{experiment}"
+
+    def unit(self, experiment: str, user: str) -> str:
+        return f"{self.tag}{UNIT}{experiment}:{user}"
+
+    def search(self, search_id: str) -> str:
+        return f"{self.tag}{SEARCH}{search_id}"
+
+    def seen(self, event_id: str) -> str:
+        return f"{self.tag}{SEEN}{event_id}"
+
+    def activity(self, user: str) -> str:
+        return f"{self.tag}{ACTIVITY}{user}"
+
+
 @dataclass(frozen=True)
 class Keys:
     prefix: str
+    shards: int = 1
+    _shards: tuple[ShardKeys, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ValueError(f"shards: 1 to {MAX_SHARDS}, got {self.shards}")
+        tags = tuple(ShardKeys(f"{{{self.prefix}.{n}}}", n) for n in range(self.shards))
+        object.__setattr__(self, "_shards", tags)
+
+    @property
+    def all_shards(self) -> tuple[ShardKeys, ...]:
+        return self._shards
+
+    def shard(self, index: int) -> ShardKeys:
+        return self._shards[index]
+
+    def for_user(self, user_id: str) -> ShardKeys:
+        return self._shards[shard_of(user_id, self.shards)]
+
+    @property
+    def base(self) -> str:
+        """The control plane's tagged prefix: every control key is in this one slot."""
+        return f"{{{self.prefix}}}"
+
+    @property
+    def layout(self) -> str:
+        """String: the shard count this deployment's data was written with."""
+        return f"{self.base}:layout:shards"
 
     # --- the routing config and its audit trail
     @property
     def config(self) -> str:
-        return f"{self.prefix}:config"
+        return f"{self.base}:config"
 
     @property
     def version(self) -> str:
-        return f"{self.prefix}:config:version"
+        return f"{self.base}:config:version"
 
     @property
     def audit(self) -> str:
-        return f"{self.prefix}:audit"
+        return f"{self.base}:audit"
 
     @property
     def tokens(self) -> str:
         """Hash, name → a token's role and SHA-256 (never the token itself)."""
-        return f"{self.prefix}:tokens"
+        return f"{self.base}:tokens"
 
     @property
     def channel(self) -> str:
-        return f"{self.prefix}:config:changed"
+        return f"{self.base}:config:changed"
 
     @property
     def production_history(self) -> str:
         """List, newest first: each change of production (who, when, why, from which experiment)."""
-        return f"{self.prefix}:production:history"
+        return f"{self.base}:production:history"
 
     @property
     def seed_notice(self) -> str:
         """Set once when the seed file differs from the stored config, so one process says so."""
-        return f"{self.prefix}:config:seed-notice"
+        return f"{self.base}:config:seed-notice"
 
     # --- the model registry
     @property
     def models(self) -> str:
         """Hash: model version -> its card (JSON)."""
-        return f"{self.prefix}:models"
+        return f"{self.base}:models"
 
     @property
     def models_channel(self) -> str:
-        return f"{self.prefix}:models:changed"
+        return f"{self.base}:models:changed"
 
     @property
     def gateways(self) -> str:
         """Hash: gateway process id -> its heartbeat (JSON: time, loaded versions)."""
-        return f"{self.prefix}:gateways"
+        return f"{self.base}:gateways"
 
     # --- events and statistics
     @property
-    def exposures(self) -> str:
-        return f"{self.prefix}:stream:exposures"
-
-    @property
-    def outcomes(self) -> str:
-        return f"{self.prefix}:stream:outcomes"
-
-    @property
     def dead_letters(self) -> str:
         """Stream of entries the worker could not apply, with the reason (never silently dropped)."""
-        return f"{self.prefix}:stream:dead"
+        return f"{self.base}:stream:dead"
 
     @property
     def decisions(self) -> str:
-        return f"{self.prefix}:decisions"
+        return f"{self.base}:decisions"
 
     def evaluation_history(self, key: str) -> str:
         """List, oldest first: one point per evaluation of an experiment, over every phase."""
-        return f"{self.prefix}:history:{key}"
+        return f"{self.base}:history:{key}"
 
     def bandit_periods(self, key: str) -> str:
         """Hash: a bandit's period number -> the weights in force in it (JSON), for SRM."""
-        return f"{self.prefix}:bandit:{key}:periods"
+        return f"{self.base}:bandit:{key}:periods"
 
     @property
     def expired(self) -> str:
         """Set: concluded experiments whose per-user keys have been given their time to live."""
-        return f"{self.prefix}:units-expired"
+        return f"{self.base}:units-expired"
 
     @property
     def started(self) -> str:
         """Hash: experiment key -> wall-clock time the worker first saw it running."""
-        return f"{self.prefix}:started"
+        return f"{self.base}:started"
 
     def shadow(self, version: str) -> str:
         """Hash: the summed shadow figures of one version (gateway.ops.agreement.report)."""
-        return f"{self.prefix}:shadow:{version}"
+        return f"{self.base}:shadow:{version}"
 
     def ops(self, stats_id: str) -> str:
         """Hash: the gateways' operational counts for one experiment phase, by variant."""
-        return f"{self.prefix}:ops:{stats_id}"
-
-    def stats(self, experiment: str) -> str:
-        return f"{self.prefix}{STATS}{experiment}"
-
-    def interleaving(self, experiment: str) -> str:
-        """Hash: an interleaved experiment phase's sums (gateway.worker.aggregates)."""
-        return f"{self.prefix}{INTERLEAVING}{experiment}"
-
-    def unit(self, experiment: str, user: str) -> str:
-        return f"{self.prefix}{UNIT}{experiment}:{user}"
-
-    def search(self, search_id: str) -> str:
-        return f"{self.prefix}{SEARCH}{search_id}"
-
-    def seen(self, event_id: str) -> str:
-        return f"{self.prefix}{SEEN}{event_id}"
+        return f"{self.base}:ops:{stats_id}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.errors import ConfigError
+from gateway.keys import MAX_SHARDS, Keys
 from gateway.models.gate_policy import GatePolicy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,13 @@ class Settings:
     # The processes `abgate serve` starts share one id; a process refuses a port that a
     # gateway of another deployment answers on (SO_REUSEPORT would split the traffic).
     deployment: str = ""
+    # The data that grows with traffic is split into this many shards by user (gateway.keys);
+    # fixed for a deployment, several per Redis Cluster master.
+    shards: int = 1
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.prefix, self.shards)
 
     @property
     def gate_policy(self) -> GatePolicy:
@@ -146,4 +154,5 @@ class Settings:
             demo=os.environ.get("ABGATE_DEMO") == "1",
             shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.05, 0.01, 1.0),
             deployment=os.environ.get("ABGATE_DEPLOYMENT") or uuid.uuid4().hex,
+            shards=_env_int("ABGATE_SHARDS", 1, 1, MAX_SHARDS),
         )

@@ -53,22 +53,33 @@ STAT_FIELDS: Final = (
 async def read_variant_stats(
     redis: Redis, keys: Keys, experiment: str
 ) -> dict[str, dict[str, int]]:
-    """``{variant: {field: integer sum}}`` from the experiment's stats hash."""
-    raw: dict[Any, Any] = await redis.hgetall(keys.stats(experiment))
+    """``{variant: {field: integer sum}}``: the experiment's stats hashes, summed over the shards
+    (each shard sums its own users; a user is in one shard)."""
     out: dict[str, dict[str, int]] = {}
-    for field, value in raw.items():
-        name = field.decode() if isinstance(field, bytes) else str(field)
-        variant, _, stat = name.rpartition(":")
-        out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))[stat] = int(value)
+    for raw in await _every_shard(redis, [s.stats(experiment) for s in keys.all_shards]):
+        for field, value in raw.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
+            variant, _, stat = name.rpartition(":")
+            sums = out.setdefault(variant, dict.fromkeys(STAT_FIELDS, 0))
+            sums[stat] = sums.get(stat, 0) + int(value)
     return out
+
+
+async def _every_shard(redis: Redis, hashes: list[str]) -> list[dict[Any, Any]]:
+    """HGETALL of each hash, in one pipeline (a cluster client sends each to its node)."""
+    pipe = redis.pipeline(transaction=False)
+    for key in hashes:
+        pipe.hgetall(key)
+    return list(await pipe.execute())
 
 
 async def read_interleaving(
     redis: Redis, keys: Keys, experiment: str, teams: int
 ) -> InterleavingSums:
     """An interleaved experiment phase's counts (gateway.worker.aggregates keeps them)."""
-    raw: dict[Any, Any] = await redis.hgetall(keys.interleaving(experiment))
-    return parse_sums(
-        teams,
-        {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()},
-    )
+    sums: dict[str, int] = {}
+    for raw in await _every_shard(redis, [s.interleaving(experiment) for s in keys.all_shards]):
+        for k, v in raw.items():
+            name = k.decode() if isinstance(k, bytes) else str(k)
+            sums[name] = sums.get(name, 0) + int(v)
+    return parse_sums(teams, sums)

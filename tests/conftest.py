@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.redis_cluster import LocalCluster
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import ROOT, Settings
 from tests.tokens import seed_tokens
@@ -23,6 +24,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendonly=False).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Redis Cluster on loopback, three masters (started on first use)."""
+    with LocalCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", ""),
         MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
         "ABGATE_DEPLOYMENT": f"{settings.prefix}-{port}",
+        "ABGATE_SHARDS": str(settings.shards),
     }
 
 

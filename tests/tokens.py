@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
 from gateway.access.roles import Role
 from gateway.access.tokens import TokenRecord, hash_token
 from gateway.keys import Keys
+from gateway.redis_client import is_cluster_url
 
 PEOPLE: dict[str, Role] = {
     "alice": Role.ADMIN,
@@ -36,7 +38,11 @@ def auth(name: str) -> dict[str, str]:
 
 
 def seed_tokens(redis_url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+    client: Any = (
+        RedisCluster.from_url(redis_url.replace("+cluster", "", 1))
+        if is_cluster_url(redis_url)
+        else redis.Redis.from_url(redis_url)
+    )
     try:
         client.hset(
             Keys(prefix).tokens,

@@ -30,7 +30,7 @@ from gateway.http.static import STATIC
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
-from gateway.keys import Keys
+from gateway.layout import check_layout
 from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
@@ -50,6 +50,7 @@ STARTUP_LOAD_WAIT_S = 120.0
 async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
     """The stored config, seeded from ``configs/`` if Redis has none."""
     file_config = load_routing_file(settings.routing_file)
+    await check_layout(store.redis, store.keys)
     await store.seed_or_notice(file_config, GATEWAY_STARTUP, str(settings.routing_file))
     return await store.load()
 
@@ -116,7 +117,7 @@ def build_app(settings: Settings) -> web.Application:
         )
         options = SessionOptions(settings.intra_op_threads, settings.prefer_cuda)
         registry = ModelRegistry()
-        keys = Keys(settings.prefix)
+        keys = settings.keys
         store = ConfigStore(redis, keys)
         tokens = TokenStore(redis, keys)
         model_store = ModelStore(redis, keys)

@@ -83,18 +83,21 @@ USER_REVENUE_CAP_CENTS: Final = 90_000_000
 # Per-variant sums are Redis 64-bit integers; a script refuses to pass this.
 MAX_SUM: Final = 9_000_000_000_000_000_000
 
-# KEYS: none (single Redis). ARGV: prefix, event_id, search_id, user_id, the interleaved page
-# ('' or "stats_id|teams|credit|item:team:competitive,..."), then experiment/variant pairs.
+# KEYS[1]: the user's shard tag (gateway.keys.ShardKeys.tag): every key the script touches
+# starts with it, so the call runs on the shard's one slot. ARGV: event_id, search_id, user_id,
+# the interleaved page ('' or "stats_id|teams|credit|item:team:competitive,..."), then
+# experiment/variant pairs.
 _EXPOSURE_LUA = """
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
-local p, eid, sid, user, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if #ARGV % 2 ~= 1 or user == '' or sid == '' or eid == '' then return INVALID end
+local p = KEYS[1]
+local eid, sid, user, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if #ARGV % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
 local seen = p .. K_SEEN .. eid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
 local assigned = {}
-for i = 6, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
   assigned[exp] = true
@@ -177,12 +180,13 @@ end
 return APPLIED
 """
 
-# ARGV: prefix, event_id, search_id, type, value, item_id.
+# KEYS[1]: the user's shard tag. ARGV: event_id, search_id, type, value, item_id, position.
 _OUTCOME_LUA = """
-local p, eid, sid, kind = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local value = tonumber(ARGV[5])
-local item = ARGV[6] or ''
-local position = tonumber(ARGV[7] or '0')
+local p = KEYS[1]
+local eid, sid, kind = ARGV[1], ARGV[2], ARGV[3]
+local value = tonumber(ARGV[4])
+local item = ARGV[5] or ''
+local position = tonumber(ARGV[6] or '0')
 if position == nil or position < 0 or position ~= math.floor(position) then return INVALID end
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local function sign(x) if x > 0 then return 1 elseif x < 0 then return -1 else return 0 end end
@@ -395,10 +399,11 @@ return APPLIED
 # labels are fresh coin flips, and settling depends on time, not on labels), so the sign
 # test is exact; counting users' signs as they stand would not be (a later search can move a
 # user back, and the mixture likelihood ratio of the counts is then a submartingale).
-# ARGV: prefix, experiment (stats id), teams, settle_s, at most this many users.
+# KEYS[1]: a shard tag. ARGV: experiment (stats id), teams, settle_s, at most this many users.
 _SETTLE_LUA = """
-local p, exp, teams = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local settle, limit = tonumber(ARGV[4]), tonumber(ARGV[5])
+local p = KEYS[1]
+local exp, teams = ARGV[1], tonumber(ARGV[2])
+local settle, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) + tonumber(t[2]) / 1e6 - settle
 local ilkey = p .. K_IL .. exp

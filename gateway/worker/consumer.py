@@ -10,6 +10,10 @@ reason and is acknowledged, so that one bad entry never holds back the others.
 
 After a restart, :meth:`StreamConsumer.drain_pending` re-reads this consumer's
 whole pending list, page after page, with a cursor.
+
+A consumer reads one shard's two streams (:mod:`gateway.keys`): a user's exposures and
+outcomes are in the same shard, and every script call it makes stays in that shard's slot.
+The worker runs one consumer per shard.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
 from gateway.config import INTERLEAVED_ARM, phase_stats_id
-from gateway.keys import Keys
+from gateway.keys import Keys, ShardKeys
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
 from gateway.worker.aggregates import (
@@ -71,9 +75,15 @@ class StreamConsumer:
     _sha: dict[str, str] = field(default_factory=dict)
     _orphan_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 5.0))
     _dead_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 1.0))
+    shard: int = 0
+
+    @property
+    def sk(self) -> ShardKeys:
+        """The keys of the shard this consumer reads."""
+        return self.keys.shard(self.shard)
 
     async def setup(self) -> None:
-        for stream in (self.keys.exposures, self.keys.outcomes):
+        for stream in (self.sk.exposures, self.sk.outcomes):
             try:
                 await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
             except ResponseError as exc:
@@ -92,7 +102,7 @@ class StreamConsumer:
         so that outcomes find them); outcomes still without an exposure are held.
         """
         total = 0
-        for stream in (self.keys.exposures, self.keys.outcomes):
+        for stream in (self.sk.exposures, self.sk.outcomes):
             cursor: bytes | str = "0"
             while True:
                 reply: Any = await self.redis.xreadgroup(
@@ -103,20 +113,22 @@ class StreamConsumer:
                     break
                 cursor = entries[-1][0]
                 total += len(entries)
-                if stream == self.keys.exposures:
+                if stream == self.sk.exposures:
                     await self._apply_exposures(entries)
                 else:
                     await self._apply_outcomes(entries, [])
         return total
 
-    async def step(self, block_ms: int = 500) -> int:
-        """Read and apply one batch of new entries, and the held outcomes whose time has come."""
-        streams: dict[Any, Any] = {self.keys.exposures: ">"}
+    async def step(self, block_ms: int | None = 500) -> int:
+        """Read and apply one batch of new entries, and the held outcomes whose time has come.
+        ``block_ms``: how long the read may wait for entries (None: not at all; Redis times a
+        block out on its own clock tick, 100 ms by default, so a short one is not short)."""
+        streams: dict[Any, Any] = {self.sk.exposures: ">"}
         if not self.schedule.full:  # bounded: no new outcomes until held ones drain
-            streams[self.keys.outcomes] = ">"
+            streams[self.sk.outcomes] = ">"
         block = block_ms
         next_due = self.schedule.next_due()
-        if next_due is not None:
+        if next_due is not None and block_ms is not None:
             block = max(1, min(block_ms, int((next_due - self.clock()) * 1000) + 1))
         reply: Any = await self.redis.xreadgroup(
             GROUP, self.name, streams, count=READ_COUNT, block=block
@@ -125,7 +137,7 @@ class StreamConsumer:
         outcomes: list[Entry] = []
         for stream, entries in reply or []:
             name = stream.decode() if isinstance(stream, bytes) else stream
-            (exposures if name == self.keys.exposures else outcomes).extend(entries)
+            (exposures if name == self.sk.exposures else outcomes).extend(entries)
         await self._apply_exposures(exposures)
         due = self.schedule.take_due(self.clock(), READ_COUNT)
         await self._apply_outcomes(outcomes, due)
@@ -139,10 +151,10 @@ class StreamConsumer:
         for entry_id, fields in entries:
             exposure, raw, why = _parse(fields, ExposureRecord.from_json)
             if exposure is None:
-                await self._dead(self.keys.exposures, entry_id, raw, why)
+                await self._dead(self.sk.exposures, entry_id, raw, why)
                 continue
             ok.append((entry_id, exposure))
-            argvs.append([self.keys.prefix, *_exposure_argv(exposure)])
+            argvs.append(_exposure_argv(exposure))
         results = await self._run(EXPOSURE_LUA, argvs)
         searches = []
         for (entry_id, event), result in zip(ok, results, strict=True):
@@ -152,9 +164,9 @@ class StreamConsumer:
             elif result == DUPLICATE:
                 self.stats.duplicates += 1
             else:
-                await self._dead(self.keys.exposures, entry_id, event, _why(result))
+                await self._dead(self.sk.exposures, entry_id, event, _why(result))
         self.schedule.wake(searches, self.clock())
-        await self.redis.xack(self.keys.exposures, GROUP, *[entry_id for entry_id, _ in entries])
+        await self.redis.xack(self.sk.exposures, GROUP, *[entry_id for entry_id, _ in entries])
 
     async def _apply_outcomes(self, entries: list[Entry], due: list[Held]) -> None:
         todo: list[tuple[bytes, OutcomeRecord, list[Any], Held | None]] = []
@@ -164,16 +176,14 @@ class StreamConsumer:
                 continue  # held already (a pending re-read): its retry is scheduled
             outcome, raw, why = _parse(fields, OutcomeRecord.from_json)
             if outcome is None:
-                await self._dead(self.keys.outcomes, entry_id, raw, why)
+                await self._dead(self.sk.outcomes, entry_id, raw, why)
                 ack.append(entry_id)
                 continue
             todo.append((entry_id, outcome, _outcome_argv(outcome), None))
         # A held outcome's arguments were built (and checked) when it was first read.
         todo += [(h.entry_id, h.event, _outcome_argv(h.event), h) for h in due]
         self.stats.retries += len(due)
-        results = await self._run(
-            OUTCOME_LUA, [[self.keys.prefix, *argv] for _, _, argv, _ in todo]
-        )
+        results = await self._run(OUTCOME_LUA, [argv for _, _, argv, _ in todo])
         now = self.clock()
         for (entry_id, event, _, held), result in zip(todo, results, strict=True):
             if result == NO_EXPOSURE:
@@ -197,10 +207,10 @@ class StreamConsumer:
                 elif result == DUPLICATE:
                     self.stats.duplicates += 1
                 else:
-                    await self._dead(self.keys.outcomes, entry_id, event, _why(result))
+                    await self._dead(self.sk.outcomes, entry_id, event, _why(result))
             ack.append(entry_id)
         if ack:
-            await self.redis.xack(self.keys.outcomes, GROUP, *ack)
+            await self.redis.xack(self.sk.outcomes, GROUP, *ack)
 
     async def _run(self, script: str, argvs: Sequence[Sequence[Any]]) -> list[Any]:
         """One pipelined script call per argv; a failed call is its error, not the batch's."""
@@ -209,7 +219,10 @@ class StreamConsumer:
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
             for argv in argvs:
-                pipe.evalsha(self._sha[script], 0, *argv)
+                # execute_command, not evalsha(): redis-py's cluster pipeline refuses the
+                # evalsha method, but routes an EVALSHA by its KEYS like any keyed command,
+                # and every call here has the shard's tag as its one key.
+                pipe.execute_command("EVALSHA", self._sha[script], 1, self.sk.tag, *argv)
             results: list[Any] = await pipe.execute(raise_on_error=False)
             if attempt == 0 and any(isinstance(r, NoScriptError) for r in results):
                 await self._load_scripts()  # Redis restarted and lost its script cache

@@ -29,7 +29,7 @@ from gateway.records import (
     InterleavingReport,
     PairReport,
 )
-from gateway.variant_stats import read_interleaving
+from gateway.variant_stats import read_interleaving, read_variant_stats
 from gateway.worker.aggregates import SETTLE_LUA
 
 METRIC = "interleaved_preference"
@@ -120,14 +120,16 @@ SETTLE_BATCH = 1000
 
 
 async def settle(redis: Redis, keys: Keys, sid: str, teams: int, settle_s: float) -> int:
-    """Count the preferences of every user inactive for ``settle_s`` (batches of 1 000, each
-    one atomic script); the number settled."""
+    """Count the preferences of every user inactive for ``settle_s`` (per shard, batches of
+    1 000, each one atomic script); the number settled."""
     total = 0
-    while True:
-        n = int(await redis.eval(SETTLE_LUA, 0, keys.prefix, sid, teams, settle_s, SETTLE_BATCH))
-        total += n
-        if n < SETTLE_BATCH:
-            return total
+    for shard in keys.all_shards:
+        while True:
+            n = int(await redis.eval(SETTLE_LUA, 1, shard.tag, sid, teams, settle_s, SETTLE_BATCH))
+            total += n
+            if n < SETTLE_BATCH:
+                break
+    return total
 
 
 async def evaluate_interleaved(
@@ -143,7 +145,8 @@ async def evaluate_interleaved(
     assert experiment.interleaving is not None
     await settle(redis, keys, sid, len(experiment.variants), experiment.interleaving.settle_s)
     sums = await read_interleaving(redis, keys, sid, len(experiment.variants))
-    users = int(await redis.hget(keys.stats(sid), f"{INTERLEAVED_ARM}:users") or 0)
+    arm = (await read_variant_stats(redis, keys, sid)).get(INTERLEAVED_ARM, {})
+    users = arm.get("users", 0)
     return evaluate_interleaving(experiment, sums, users, runtime_s, previous)
 
 

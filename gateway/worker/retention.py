@@ -46,9 +46,9 @@ async def keep_from(redis: Redis, stream: str, cutoff_ms: int) -> tuple[int, int
 async def trim_streams(
     redis: Redis, keys: Keys, retention_s: float, now_ms: int, approximate: bool = True
 ) -> dict[str, int]:
-    """Trim the exposure and outcome streams; entries removed per stream."""
+    """Trim every shard's exposure and outcome streams; entries removed per stream."""
     removed = {}
-    for stream in (keys.exposures, keys.outcomes):
+    for stream in (s for shard in keys.all_shards for s in (shard.exposures, shard.outcomes)):
         if not await redis.exists(stream):
             continue
         ms, seq = await keep_from(redis, stream, now_ms - int(retention_s * 1000))
@@ -73,19 +73,25 @@ async def expire_concluded(
         if experiment.status not in ("concluded", "archived") or experiment.key in done:
             continue
         count = 0
-        unit = keys.unit(experiment.key, "")[:-1]  # "<prefix>:unit:<key>"
-        active = keys.interleaving(experiment.key)  # an interleaved one's unsettled users
-        for pattern in (f"{unit}:*", f"{unit}@*", f"{active}:active", f"{active}@*:active"):
-            batch: list[Any] = []
-            async for key in redis.scan_iter(match=pattern, count=1000):
-                batch.append(key)
-                if len(batch) >= 1000:
-                    count += await _expire(redis, batch, ttl)
-                    batch = []
-            count += await _expire(redis, batch, ttl)
+        for shard in keys.all_shards:
+            unit = glob_literal(shard.unit(experiment.key, "")[:-1])  # "{tag}:unit:<key>"
+            active = glob_literal(shard.interleaving(experiment.key))  # its unsettled users
+            for pattern in (f"{unit}:*", f"{unit}@*", f"{active}:active", f"{active}@*:active"):
+                batch: list[Any] = []
+                async for key in redis.scan_iter(match=pattern, count=1000):
+                    batch.append(key)
+                    if len(batch) >= 1000:
+                        count += await _expire(redis, batch, ttl)
+                        batch = []
+                count += await _expire(redis, batch, ttl)
         await redis.sadd(keys.expired, experiment.key)
         out[experiment.key] = count
     return out
+
+
+def glob_literal(text: str) -> str:
+    """``text`` as a SCAN pattern that matches only itself (``*?[]\\`` escaped)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 async def _expire(redis: Redis, batch: list[Any], ttl: int) -> int:

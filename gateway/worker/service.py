@@ -16,9 +16,11 @@ from gateway.config import load_routing_file
 from gateway.control.actors import WORKER_STARTUP
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys
+from gateway.layout import check_layout
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
-from gateway.worker.consumer import GROUP, StreamConsumer
+from gateway.tasks import cancel_and_wait
+from gateway.worker.consumer import GROUP, ConsumerStats, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
 from gateway.worker.retention import expire_concluded, trim_streams
@@ -31,13 +33,27 @@ log = logging.getLogger("abgate.worker")
 async def _stream_lag(redis: Redis, keys: Keys) -> dict[str, int]:
     """Entries not yet delivered to the consumer group, per stream (Redis 7's group lag)."""
     out = {}
-    for stream in (keys.exposures, keys.outcomes):
+    for stream in (s for shard in keys.all_shards for s in (shard.exposures, shard.outcomes)):
         for group in await redis.xinfo_groups(stream):
             name = group.get("name")
             if (name.decode() if isinstance(name, bytes) else name) == GROUP:
                 lag = group.get("lag")
                 out[stream] = int(lag) if lag is not None else 0
     return out
+
+
+async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.Event) -> None:
+    """One shard's loop: read, apply, acknowledge, until ``stop``; Redis errors are retried."""
+    while not stop.is_set():
+        try:
+            await consumer.step(block_ms=200)
+            state.last_turn = time.monotonic()  # /healthz: the worker is reading
+            state.last_error = ""
+        except (RedisError, OSError) as exc:
+            state.last_error = str(exc)
+            log.warning("redis error reading shard %d: %s; retrying", consumer.shard, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def run_worker(
@@ -49,32 +65,43 @@ async def run_worker(
     if settings.redis_url is None:
         raise RuntimeError("REDIS_URL must be set for the worker")
     redis = redis_client(settings.redis_url)
-    keys = Keys(settings.prefix)
+    keys = settings.keys
     store = ConfigStore(redis, keys)
     # The worker name is stable per host so that a restart re-reads its own pending entries.
-    consumer = StreamConsumer(
-        redis, keys, name=f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
-    )
+    name = f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
+    stats = ConsumerStats()
+    consumers = [
+        StreamConsumer(redis, keys, name=name, stats=stats, shard=shard.index)
+        for shard in keys.all_shards
+    ]
     state = WorkerState()
     health = (
-        await start_health_server(consumer.stats, state, settings.host, metrics_port)
+        await start_health_server(stats, state, settings.host, metrics_port)
         if metrics_port is not None
         else None
     )
+    tasks: list[asyncio.Task[None]] = []
     try:
+        await check_layout(redis, keys)
         await store.seed_or_notice(
             load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
         )
-        await consumer.setup()
-        drained = await consumer.drain_pending()
+        drained = 0
+        for consumer in consumers:
+            await consumer.setup()
+            drained += await consumer.drain_pending()
         if drained:
             log.info("re-applied %d entries left pending by an earlier run", drained)
         loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(_consume(c, state, stop), name=f"consume-{c.shard}") for c in consumers
+        ]
         next_eval = loop.time() + eval_interval_s
         next_trim = loop.time()
         while not stop.is_set():
             try:
-                await consumer.step(block_ms=200)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
                 if loop.time() >= next_eval:
                     next_eval = loop.time() + eval_interval_s
                     records = await evaluate_all(redis, keys, store)
@@ -99,14 +126,15 @@ async def run_worker(
                             count,
                             settings.unit_grace_s,
                         )
-                state.last_turn = time.monotonic()
-                state.last_error = ""
             except (RedisError, OSError) as exc:
                 state.last_error = str(exc)
                 log.warning("redis error in worker loop: %s; retrying", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
     finally:
+        if tasks:  # each ends its turn (at most one 200 ms read) and stops
+            await asyncio.wait(tasks, timeout=3.0)
+            await cancel_and_wait(tasks)
         if health is not None:
             await health.cleanup()
         await redis.aclose()

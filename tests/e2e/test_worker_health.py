@@ -85,7 +85,10 @@ async def test_the_worker_trims_what_it_applied(system: System) -> None:
                 "searches": sum(r["searches"] for r in stats.values()),
                 "clicks": sum(r["clicks"] for r in stats.values()),
             }
-            lengths = [await redis.xlen(keys.exposures), await redis.xlen(keys.outcomes)]
+            lengths = [
+                await redis.xlen(keys.shard(0).exposures),
+                await redis.xlen(keys.shard(0).outcomes),
+            ]
             if counted["clicks"] == searches and max(lengths) < searches // 2:
                 break
         # Every user is in one of the three experiments: every search and click counted.

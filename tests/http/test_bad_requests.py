@@ -22,8 +22,8 @@ async def _state(gw: Gateway) -> tuple[Any, ...]:
     await asyncio.sleep(0.1)  # let the sink flush anything (there should be nothing)
     return (
         gw.sink.count("accepted"),
-        await gw.redis.xlen(gw.keys.exposures),
-        await gw.redis.xlen(gw.keys.outcomes),
+        await gw.redis.xlen(gw.keys.shard(0).exposures),
+        await gw.redis.xlen(gw.keys.shard(0).outcomes),
         await gw.redis.get(gw.keys.version),
         await gw.redis.get(gw.keys.config),
         len(await audited_changes(gw.redis, gw.keys)),

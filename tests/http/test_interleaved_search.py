@@ -39,7 +39,7 @@ async def _exposures(gw: Gateway) -> list[dict[str, Any]]:
             break
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.1)
-    return [orjson.loads(f[b"e"]) for _, f in await gw.redis.xrange(gw.keys.exposures)]
+    return [orjson.loads(f[b"e"]) for _, f in await gw.redis.xrange(gw.keys.shard(0).exposures)]
 
 
 def _body(user: str, k: int = 10) -> dict[str, Any]:

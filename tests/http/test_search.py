@@ -32,7 +32,7 @@ async def test_search_ranks_candidates_and_records_the_exposure(
     assert {r["item_id"] for r in data["results"]} <= set(range(40))
     (assignment,) = data["assignments"]
     assert assignment["experiment"] in {"better", "worse", "aa"}
-    exposures = await _stream(gateway, gateway.keys.exposures)
+    exposures = await _stream(gateway, gateway.keys.shard(0).exposures)
     assert [e["search_id"] for e in exposures] == [data["search_id"]]
     assert exposures[0]["assignments"] == data["assignments"]
     assert exposures[0]["items"] == [r["item_id"] for r in data["results"]]
@@ -64,7 +64,7 @@ async def test_events_are_acknowledged_and_streamed(client: TestClient, gateway:
         "/v1/events", json={"events": [event, event | {"event_id": "e2", "type": "click"}]}
     )
     assert response.status == 202 and (await response.json()) == {"accepted": 2}
-    stored = await _stream(gateway, gateway.keys.outcomes)
+    stored = await _stream(gateway, gateway.keys.shard(0).outcomes)
     assert [e["event_id"] for e in stored] == ["e1", "e2"] and stored[0]["value"] == 19.5
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
+from gateway.redis_client import redis_client
 from gateway.variant_stats import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from tests.worker.entries import exposure, outcome
@@ -17,15 +19,15 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     consumer = StreamConsumer(redis, keys, "c1")
     await consumer.setup()
     # An outcome that arrives before its exposure is held, not lost.
-    await redis.xadd(keys.outcomes, outcome("p1", "s1", "purchase", 10.0))
+    await redis.xadd(keys.shard(0).outcomes, outcome("p1", "s1", "purchase", 10.0))
     await consumer.step(block_ms=10)
     assert consumer.stats.deferred == 1 and consumer.stats.outcomes == 0
     for sid, user, variant in [("s1", "alice", "a"), ("s2", "alice", "a"), ("s3", "bob", "b")]:
-        await redis.xadd(keys.exposures, exposure(sid, user, variant))
-    await redis.xadd(keys.exposures, exposure("s1", "alice", "a"))  # replayed duplicate
-    await redis.xadd(keys.outcomes, outcome("p2", "s2", "purchase", 5.0))
-    await redis.xadd(keys.outcomes, outcome("p2", "s2", "purchase", 5.0))  # duplicate
-    await redis.xadd(keys.outcomes, outcome("c1", "s3", "click"))
+        await redis.xadd(keys.shard(0).exposures, exposure(sid, user, variant))
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice", "a"))  # replayed duplicate
+    await redis.xadd(keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0))
+    await redis.xadd(keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0))  # duplicate
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s3", "click"))
     await consumer.step(block_ms=10)
     stats = await read_variant_stats(redis, keys, "x")
     assert stats["a"]["users"] == 1 and stats["a"]["searches"] == 2
@@ -37,7 +39,7 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     # bob: one search then one click, so clicks^2 = 1 and clicks x searches = 1 x 1
     assert stats["b"]["clicks_sq"] == 1 and stats["b"]["clicks_x_searches"] == 1
     assert consumer.stats.duplicates == 2
-    pending = await redis.xpending(keys.outcomes, "abgate-workers")
+    pending = await redis.xpending(keys.shard(0).outcomes, "abgate-workers")
     assert pending["pending"] == 0  # everything applied is acknowledged
 
 
@@ -47,27 +49,35 @@ async def test_unacknowledged_entries_are_reapplied_after_a_restart(
     keys = Keys(prefix)
     first = StreamConsumer(redis, keys, "same-name")
     await first.setup()
-    await redis.xadd(keys.exposures, exposure("s9", "carol", "a"))
+    await redis.xadd(keys.shard(0).exposures, exposure("s9", "carol", "a"))
     # Read but "crash" before applying: the entry stays pending for this consumer name.
-    await redis.xreadgroup("abgate-workers", "same-name", {keys.exposures: ">"}, count=10)
+    await redis.xreadgroup("abgate-workers", "same-name", {keys.shard(0).exposures: ">"}, count=10)
     restarted = StreamConsumer(redis, keys, "same-name")
     await restarted.setup()
     await restarted.drain_pending()
     assert (await read_variant_stats(redis, keys, "x"))["a"]["users"] == 1
 
 
-async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: str) -> None:
+@pytest.mark.parametrize("backend,shards", [("single", 1), ("single", 5), ("cluster", 7)])
+async def test_every_sum_matches_a_recount_from_the_users(
+    backend: str, shards: int, request: pytest.FixtureRequest, prefix: str
+) -> None:
     """Random traffic through the real scripts; each variant's sums recomputed from each
     user's values (CUPED's pre-exposure covariates and revenue per search's cross-product
-    included)."""
+    included). With several shards (one Redis, or a three-master Redis Cluster) each user's
+    entries go to their shard's streams, one consumer per shard applies them, and the sums the
+    evaluator reads are each shard's added up: the same figures as one shard's."""
     import math
     import random
 
     from gateway.variant_stats import STAT_FIELDS
 
-    keys = Keys(prefix)
-    consumer = StreamConsumer(redis, keys, "c1")
-    await consumer.setup()
+    server = request.getfixturevalue("redis_cluster" if backend == "cluster" else "redis_server")
+    redis = redis_client(server.url)
+    keys = Keys(prefix, shards)
+    consumers = [StreamConsumer(redis, keys, "c1", shard=n) for n in range(shards)]
+    for consumer in consumers:
+        await consumer.setup()
     rng = random.Random(7)
     users = [f"u{i}" for i in range(12)]
     activity = {u: [0, 0] for u in users}  # purchases, revenue in cents, over all experiments
@@ -86,14 +96,18 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                     "cs": 0, "rr": 0, "dcg": 0, "k": 0, "rrc": 0,
                 }  # fmt: skip
             sid = f"{experiment}-s{n}"
-            await redis.xadd(keys.exposures, exposure(sid, user, str(unit["variant"]), experiment))
+            await redis.xadd(
+                keys.for_user(user).exposures, exposure(sid, user, str(unit["variant"]), experiment)
+            )
             unit["s"] += 1
             clicked = False
             for k in range(rng.choice([0, 0, 1, 2])):
                 kind = rng.choice(["click", "click", "purchase", "add_to_cart"])
                 cents = rng.randint(1, 30_000) if kind == "purchase" else 0
                 pos = rng.randrange(14)
-                await redis.xadd(keys.outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100, pos))
+                await redis.xadd(
+                    keys.for_user(user).outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100, pos)
+                )
                 if kind == "click":
                     unit["c"] += 1
                     unit["rrc"] += math.floor(1000 / (pos + 1) + 0.5)
@@ -110,7 +124,8 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
                     unit["conv"] = 1
                     activity[user][0] += 1
                     activity[user][1] += cents
-            await consumer.step(block_ms=10)  # in order: pre-exposure means before this search
+            for consumer in consumers:  # in order: pre-exposure means before this search
+                await consumer.step(block_ms=None)
     for experiment in ("x", "y"):
         stats = await read_variant_stats(redis, keys, experiment)
         for variant in "ab":
@@ -147,3 +162,7 @@ async def test_every_sum_matches_a_recount_from_the_users(redis: Redis, prefix: 
             assert got == expected, (experiment, variant)
             assert set(expected) <= set(STAT_FIELDS)
     assert sum(u["pre_p"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
+    if shards > 1:  # the users really are spread: several shards hold sums
+        holding = [await redis.exists(shard.stats("x")) for shard in keys.all_shards]
+        assert sum(holding) >= 3, holding
+    await redis.aclose()

@@ -40,14 +40,16 @@ async def test_a_restart_re_reads_the_whole_pending_list_past_held_entries(
     await crashed.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(1500):  # orphans first: their exposures never come
-        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"o{i}", f"lost{i}"))
     for i in range(2500):
-        pipe.xadd(keys.exposures, exposure(f"s{i}", f"user{i}"))
-        pipe.xadd(keys.outcomes, outcome(f"c{i}", f"s{i}"))
+        pipe.xadd(keys.shard(0).exposures, exposure(f"s{i}", f"user{i}"))
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"c{i}", f"s{i}"))
     await pipe.execute()
     # Read everything, then "crash" before applying any of it.
-    await redis.xreadgroup(GROUP, "w1", {keys.exposures: ">", keys.outcomes: ">"}, count=100_000)
-    assert await _pending(redis, keys.outcomes) == 4000
+    await redis.xreadgroup(
+        GROUP, "w1", {keys.shard(0).exposures: ">", keys.shard(0).outcomes: ">"}, count=100_000
+    )
+    assert await _pending(redis, keys.shard(0).outcomes) == 4000
 
     restarted = StreamConsumer(redis, keys, "w1", clock=Clock())
     await restarted.setup()
@@ -55,8 +57,8 @@ async def test_a_restart_re_reads_the_whole_pending_list_past_held_entries(
     stats = (await read_variant_stats(redis, keys, "x"))["a"]
     assert stats["users"] == 2500 and stats["clicks"] == 2500
     assert restarted.stats.deferred == 1500 and len(restarted.schedule) == 1500
-    assert await _pending(redis, keys.outcomes) == 1500  # only the held orphans
-    assert await _pending(redis, keys.exposures) == 0
+    assert await _pending(redis, keys.shard(0).outcomes) == 1500  # only the held orphans
+    assert await _pending(redis, keys.shard(0).exposures) == 0
 
 
 async def test_held_outcomes_back_off_and_are_given_up_after_the_bound(
@@ -68,7 +70,7 @@ async def test_held_outcomes_back_off_and_are_given_up_after_the_bound(
     await consumer.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(500):
-        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"o{i}", f"lost{i}"))
     await pipe.execute()
     await consumer.step(block_ms=1)
     assert consumer.stats.deferred == 500
@@ -83,7 +85,7 @@ async def test_held_outcomes_back_off_and_are_given_up_after_the_bound(
     for _ in range(10):
         await consumer.step(block_ms=1)
     assert consumer.stats.orphaned == 500 and len(consumer.schedule) == 0
-    assert await _pending(redis, keys.outcomes) == 0
+    assert await _pending(redis, keys.shard(0).outcomes) == 0
 
 
 async def test_an_exposure_wakes_its_held_outcome_at_once(redis: Redis, prefix: str) -> None:
@@ -91,13 +93,13 @@ async def test_an_exposure_wakes_its_held_outcome_at_once(redis: Redis, prefix: 
     clock = Clock()
     consumer = StreamConsumer(redis, keys, "w1", clock=clock)
     await consumer.setup()
-    await redis.xadd(keys.outcomes, outcome("c1", "s1"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 1
-    await redis.xadd(keys.exposures, exposure("s1", "alice"))
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice"))
     await consumer.step(block_ms=1)  # the clock has not moved: no backoff to wait out
     assert (await read_variant_stats(redis, keys, "x"))["a"]["clicks"] == 1
-    assert len(consumer.schedule) == 0 and await _pending(redis, keys.outcomes) == 0
+    assert len(consumer.schedule) == 0 and await _pending(redis, keys.shard(0).outcomes) == 0
 
 
 async def test_the_retry_schedule_is_bounded(redis: Redis, prefix: str) -> None:
@@ -108,16 +110,16 @@ async def test_the_retry_schedule_is_bounded(redis: Redis, prefix: str) -> None:
     await consumer.setup()
     pipe = redis.pipeline(transaction=False)
     for i in range(300):
-        pipe.xadd(keys.outcomes, outcome(f"o{i}", f"lost{i}"))
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"o{i}", f"lost{i}"))
     await pipe.execute()
     for _ in range(3):
         await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 300  # one read of up to 1000 filled it past the bound ...
-    await redis.xadd(keys.outcomes, outcome("late", "lost-late"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("late", "lost-late"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 300  # ... and no new outcome is read while it is full
-    assert await _pending(redis, keys.outcomes) == 300  # "late" is not even delivered yet
-    assert await redis.xlen(keys.outcomes) == 301
+    assert await _pending(redis, keys.shard(0).outcomes) == 300  # "late" is not even delivered yet
+    assert await redis.xlen(keys.shard(0).outcomes) == 301
 
 
 async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
@@ -127,14 +129,14 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
     for i in range(10):
-        await redis.xadd(keys.exposures, exposure(f"s{i}", f"user{i}"))
+        await redis.xadd(keys.shard(0).exposures, exposure(f"s{i}", f"user{i}"))
     await consumer.step(block_ms=1)
     pipe = redis.pipeline(transaction=False)
     for i in range(10):
         value = 3_200_000.0 if i == 4 else 10.0 * (i + 1)  # past any purchase the API accepts
-        pipe.xadd(keys.outcomes, outcome(f"p{i}", f"s{i}", "purchase", value))
-    pipe.xadd(keys.outcomes, {"e": b"{not json"})
-    pipe.xadd(keys.outcomes, {"e": orjson.dumps({"event_id": "no-search"})})
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"p{i}", f"s{i}", "purchase", value))
+    pipe.xadd(keys.shard(0).outcomes, {"e": b"{not json"})
+    pipe.xadd(keys.shard(0).outcomes, {"e": orjson.dumps({"event_id": "no-search"})})
     await pipe.execute()
     await consumer.step(block_ms=1)
     stats = (await read_variant_stats(redis, keys, "x"))["a"]
@@ -142,36 +144,36 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
     assert stats["converters"] == 9
     assert stats["revenue_cents"] == sum(cents)
     assert stats["revenue_cents_sq"] == sum(c * c for c in cents)
-    assert await redis.exists(f"{prefix}:seen:p4") == 0  # refused before its first write
+    assert await redis.exists(keys.shard(0).seen("p4")) == 0  # refused before its first write
     assert consumer.stats.dead == 3
     dead: Any = await redis.xrange(keys.dead_letters)
     reasons = sorted(fields[b"error"].decode() for _, fields in dead)
     assert reasons[0] == "invalid event"
     assert any("malformed JSON" in r for r in reasons)
     assert any("missing or malformed field" in r for r in reasons)
-    assert await _pending(redis, keys.outcomes) == 0
+    assert await _pending(redis, keys.shard(0).outcomes) == 0
 
 
 async def test_revenue_stays_exact_and_a_sum_never_overflows(redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
-    await redis.xadd(keys.exposures, exposure("s1", "whale"))
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "whale"))
     await consumer.step(block_ms=1)
     # Ten purchases of 99 999.99: the user's total passes the winsorising cap.
     for i in range(10):
-        await redis.xadd(keys.outcomes, outcome(f"w{i}", "s1", "purchase", 99_999.99))
+        await redis.xadd(keys.shard(0).outcomes, outcome(f"w{i}", "s1", "purchase", 99_999.99))
     await consumer.step(block_ms=1)
     stats = (await read_variant_stats(redis, keys, "x"))["a"]
     assert stats["revenue_cents"] == USER_REVENUE_CAP_CENTS
     assert stats["revenue_cents_sq"] == USER_REVENUE_CAP_CENTS**2
-    raw: Any = await redis.hget(f"{prefix}:unit:x:whale", "revenue_cents")
+    raw: Any = await redis.hget(keys.shard(0).unit("x", "whale"), "revenue_cents")
     assert int(raw) == 9_999_999 * 10
     # A variant whose sum of squares is near the 64-bit limit refuses the next purchase whole.
-    await redis.xadd(keys.exposures, exposure("s2", "next"))
+    await redis.xadd(keys.shard(0).exposures, exposure("s2", "next"))
     await consumer.step(block_ms=1)
-    await redis.hset(keys.stats("x"), "a:revenue_cents_sq", MAX_SUM - 10)
-    await redis.xadd(keys.outcomes, outcome("big", "s2", "purchase", 500.0))
+    await redis.hset(keys.shard(0).stats("x"), "a:revenue_cents_sq", MAX_SUM - 10)
+    await redis.xadd(keys.shard(0).outcomes, outcome("big", "s2", "purchase", 500.0))
     await consumer.step(block_ms=1)
     after = (await read_variant_stats(redis, keys, "x"))["a"]
     assert after["converters"] == stats["converters"]
@@ -184,7 +186,7 @@ async def test_scripts_are_reloaded_after_redis_loses_them(redis: Redis, prefix:
     consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
     await consumer.setup()
     await redis.script_flush()
-    await redis.xadd(keys.exposures, exposure("s1", "alice"))
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice"))
     await consumer.step(block_ms=1)
     assert (await read_variant_stats(redis, keys, "x"))["a"]["users"] == 1
     assert consumer.stats.dead == 0

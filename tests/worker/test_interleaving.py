@@ -67,11 +67,13 @@ async def _shoppers(redis: Redis, keys: Keys, experiment: str, prefer: int, user
     for u in range(users):
         sid = f"{experiment}-s{u}"
         await redis.xadd(
-            keys.exposures,
+            keys.shard(0).exposures,
             interleaved_exposure(sid, f"u{u}", [10, 20, 30], [0, 1, 0], [True, True, False],
                                  experiment=experiment),
         )  # fmt: skip
-        await redis.xadd(keys.outcomes, item_outcome(f"{sid}-c", sid, 10 if prefer == 0 else 20))
+        await redis.xadd(
+            keys.shard(0).outcomes, item_outcome(f"{sid}-c", sid, 10 if prefer == 0 else 20)
+        )
     for _ in range(3):
         await consumer.step(block_ms=10)
 

@@ -7,11 +7,13 @@ import itertools
 import random
 from collections import Counter, defaultdict
 
+import pytest
 from redis.asyncio import Redis
 
 from gateway.interleave.decide import PairCounts
 from gateway.interleave.team_draft import credit, outcome
 from gateway.keys import Keys
+from gateway.redis_client import redis_client
 from gateway.variant_stats import read_interleaving, read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from gateway.worker.interleaving import settle
@@ -29,7 +31,7 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     keys, consumer = await _consumer(redis, prefix)
     # Page 11, 12, 13 placed by teams 1, 0, 1; the rankers disagreed on the first two slots.
     await redis.xadd(
-        keys.exposures,
+        keys.shard(0).exposures,
         interleaved_exposure("s1", "ann", [11, 12, 13], [1, 0, 1], [True, True, False]),
     )
     for eid, item, kind in [
@@ -40,7 +42,7 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
         ("e4", 12, "purchase"),  # not the credit type: counted for team 0, no verdict
         ("e5", 99, "click"),  # not on the page: no team
     ]:
-        await redis.xadd(keys.outcomes, item_outcome(eid, "s1", item, kind))
+        await redis.xadd(keys.shard(0).outcomes, item_outcome(eid, "s1", item, kind))
     await consumer.step(block_ms=10)
     sums = await read_interleaving(redis, keys, "il", 2)
     assert (sums.searches, sums.slots, sums.competitive) == (1, 3, 2)
@@ -54,10 +56,10 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     assert sums.settled == 1
     # Her later searches and clicks are not counted again: one user, one vote.
     await redis.xadd(
-        keys.exposures, interleaved_exposure("s2", "ann", [14, 15], [1, 0], [True, True])
+        keys.shard(0).exposures, interleaved_exposure("s2", "ann", [14, 15], [1, 0], [True, True])
     )
-    await redis.xadd(keys.outcomes, item_outcome("e6", "s2", 14))
-    await redis.xadd(keys.outcomes, item_outcome("e7", "s2", 14))
+    await redis.xadd(keys.shard(0).outcomes, item_outcome("e6", "s2", 14))
+    await redis.xadd(keys.shard(0).outcomes, item_outcome("e7", "s2", 14))
     await consumer.step(block_ms=10)
     assert await settle(redis, keys, "il", 2, 0.0) == 0
     sums = await read_interleaving(redis, keys, "il", 2)
@@ -67,8 +69,23 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     assert users["users"] == 1 and users["searches"] == 2 and users["clicks"] == 6
 
 
-async def test_every_count_matches_a_recount(redis: Redis, prefix: str) -> None:
-    keys, consumer = await _consumer(redis, prefix)
+@pytest.mark.parametrize("backend,shards", [("single", 1), ("cluster", 5)])
+async def test_every_count_matches_a_recount(
+    backend: str, shards: int, request: pytest.FixtureRequest, prefix: str
+) -> None:
+    """Also on a three-master Redis Cluster with the users in five shards: each shard's
+    consumer applies its users' entries, settling runs per shard, the counts read are added."""
+    server = request.getfixturevalue("redis_cluster" if backend == "cluster" else "redis_server")
+    redis = redis_client(server.url)
+    keys = Keys(prefix, shards)
+    consumers = [StreamConsumer(redis, keys, "c1", shard=n) for n in range(shards)]
+    for consumer in consumers:
+        await consumer.setup()
+
+    async def step() -> None:
+        for consumer in consumers:
+            await consumer.step(block_ms=None)
+
     rng = random.Random(5)
     users = [f"u{i}" for i in range(15)]
     for teams, experiment in ((2, "il"), (3, "ml")):
@@ -87,23 +104,25 @@ async def test_every_count_matches_a_recount(redis: Redis, prefix: str) -> None:
             pages[sid] = (user, items, team_of)
             clicks_by_search[sid] = []
             await redis.xadd(
-                keys.exposures,
+                keys.for_user(user).exposures,
                 interleaved_exposure(sid, user, items, team_of, comp, teams, experiment),
             )
             for k in range(rng.choice([0, 0, 1, 2, 3])):
                 kind = rng.choice(["click", "click", "click", "add_to_cart", "purchase"])
                 on_page = items and rng.random() < 0.9
                 item = rng.choice(items) if on_page else 5000 + k
-                await redis.xadd(keys.outcomes, item_outcome(f"{sid}-{k}", sid, item, kind))
+                await redis.xadd(
+                    keys.for_user(user).outcomes, item_outcome(f"{sid}-{k}", sid, item, kind)
+                )
                 if item in items:
                     slot = items.index(item)
                     events[team_of[slot], kind] += 1
                     if kind == "click":
                         clicks_by_search[sid].append(slot)
             if n % 10 == 0:
-                await consumer.step(block_ms=10)
-        await consumer.step(block_ms=10)
-        await consumer.step(block_ms=10)
+                await step()
+        await step()
+        await step()
         assert await settle(redis, keys, experiment, teams, 0.0) == len(
             set(u for u, _, _ in pages.values())
         )
@@ -132,3 +151,4 @@ async def test_every_count_matches_a_recount(redis: Redis, prefix: str) -> None:
             )
             assert sums.pair(a, b) == expected, (experiment, a, b)
         assert sum(p.positive + p.negative for p in (sums.pairs or {}).values()) > 0
+    await redis.aclose()

@@ -18,7 +18,7 @@ async def _ids(redis: Redis, stream: str) -> list[str]:
 
 async def test_only_acknowledged_old_entries_are_trimmed(redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
-    stream = keys.exposures
+    stream = keys.shard(0).exposures
     await redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
     ids = [f"{1000 + i}-0" for i in range(10)]  # ten entries at t = 1.000 … 1.009 s
     for entry_id in ids:
@@ -66,18 +66,18 @@ async def test_a_concluded_experiments_user_keys_expire_once(redis: Redis, prefi
                                             experiment("done-2", "running")]}
     )  # fmt: skip
     for user in ("u1", "u2"):
-        await redis.hset(keys.unit("done", user), "variant", "a")  # phase 0
-        await redis.hset(keys.unit("done@1", user), "variant", "b")  # phase 1
-        await redis.hset(keys.unit("done-2", user), "variant", "a")  # running: another key
-    await redis.hset(keys.stats("done"), "a:users", 2)
-    await redis.zadd(keys.interleaving("done@1") + ":active", {"u1": 1.0})
-    await redis.hset(keys.interleaving("done@1"), "searches", 3)
+        await redis.hset(keys.shard(0).unit("done", user), "variant", "a")  # phase 0
+        await redis.hset(keys.shard(0).unit("done@1", user), "variant", "b")  # phase 1
+        await redis.hset(keys.shard(0).unit("done-2", user), "variant", "a")  # running: another key
+    await redis.hset(keys.shard(0).stats("done"), "a:users", 2)
+    await redis.zadd(keys.shard(0).interleaving("done@1") + ":active", {"u1": 1.0})
+    await redis.hset(keys.shard(0).interleaving("done@1"), "searches", 3)
     assert await expire_concluded(redis, keys, config, 3600) == {"done": 5}
-    assert 0 < await redis.ttl(keys.interleaving("done@1") + ":active") <= 3600
-    assert await redis.ttl(keys.interleaving("done@1")) == -1  # its counts stay
+    assert 0 < await redis.ttl(keys.shard(0).interleaving("done@1") + ":active") <= 3600
+    assert await redis.ttl(keys.shard(0).interleaving("done@1")) == -1  # its counts stay
     for user in ("u1", "u2"):
-        assert 0 < await redis.ttl(keys.unit("done", user)) <= 3600
-        assert 0 < await redis.ttl(keys.unit("done@1", user)) <= 3600
-        assert await redis.ttl(keys.unit("done-2", user)) == -1  # no TTL
-    assert await redis.ttl(keys.stats("done")) == -1  # the results stay
+        assert 0 < await redis.ttl(keys.shard(0).unit("done", user)) <= 3600
+        assert 0 < await redis.ttl(keys.shard(0).unit("done@1", user)) <= 3600
+        assert await redis.ttl(keys.shard(0).unit("done-2", user)) == -1  # no TTL
+    assert await redis.ttl(keys.shard(0).stats("done")) == -1  # the results stay
     assert await expire_concluded(redis, keys, config, 3600) == {}  # once

@@ -1,0 +1,40 @@
+"""The key layout: every name hash-tagged, users split into shards by CRC-32."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.keys import Keys, shard_of
+
+
+def test_shard_of_is_crc32_modulo_the_shard_count() -> None:
+    # CRC-32's check value: crc32(b"123456789") = 0xCBF43926 = 3421780262.
+    assert shard_of("123456789", 1000) == 3421780262 % 1000 == 262
+    assert shard_of("123456789", 1) == 0
+    assert {shard_of(f"user{i}", 8) for i in range(200)} == set(range(8))
+
+
+def test_every_key_carries_the_tag_of_its_slot() -> None:
+    keys = Keys("shop", 4)
+    shard = keys.for_user("123456789")
+    assert shard.index == 3421780262 % 4 and shard.tag == f"{{shop.{shard.index}}}"
+    for name in (
+        shard.exposures,
+        shard.outcomes,
+        shard.stats("exp"),
+        shard.interleaving("exp"),
+        shard.unit("exp", "123456789"),
+        shard.search("s1"),
+        shard.seen("e1"),
+        shard.activity("123456789"),
+    ):
+        assert name.startswith(shard.tag + ":"), name
+    for name in (keys.config, keys.version, keys.audit, keys.production_history, keys.layout):
+        assert name.startswith("{shop}:"), name  # the control plane: one slot
+    assert [s.tag for s in keys.all_shards] == ["{shop.0}", "{shop.1}", "{shop.2}", "{shop.3}"]
+
+
+@pytest.mark.parametrize("shards", [0, 1025])
+def test_a_shard_count_out_of_range_is_refused(shards: int) -> None:
+    with pytest.raises(ValueError, match="shards: 1 to 1024"):
+        Keys("shop", shards)
