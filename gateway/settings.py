@@ -48,6 +48,13 @@ def _env_int(name: str, default: int, lo: int, hi: int) -> int:
     return int(value)
 
 
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default)
+    if value not in choices:
+        raise ConfigError(name, f"one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None
@@ -91,6 +98,9 @@ class Settings:
     # The data that grows with traffic is split into this many shards by user (gateway.keys);
     # fixed for a deployment, several per Redis Cluster master.
     shards: int = 1
+    # "buffered": an event is answered once in the process's buffer (a hard kill loses at most
+    # one flush window); "durable": once in Redis or the fsync'd spool (group commit).
+    ack_mode: str = "buffered"
 
     @property
     def keys(self) -> Keys:
@@ -155,4 +165,5 @@ class Settings:
             shadow_cpu_share=_env_float("ABGATE_SHADOW_CPU_SHARE", 0.05, 0.01, 1.0),
             deployment=os.environ.get("ABGATE_DEPLOYMENT") or uuid.uuid4().hex,
             shards=_env_int("ABGATE_SHARDS", 1, 1, MAX_SHARDS),
+            ack_mode=_env_choice("ABGATE_ACK", "buffered", ("buffered", "durable")),
         )

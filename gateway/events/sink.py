@@ -4,6 +4,12 @@ A background task pipelines the buffer into Redis streams in batches. If Redis
 fails, the batch goes to the disk spool (fsync) and is replayed when Redis is
 back. On graceful shutdown the buffer is flushed, to Redis or to the spool. A
 hard kill loses at most what was buffered: one flush window.
+
+Durable mode (``SinkPolicy.durable``, ``ABGATE_ACK=durable``): :meth:`EventSink.put` returns
+only once the records' batch is in Redis or fsync'd to the spool, so a hard kill loses nothing
+that was acknowledged. Group commit: a put wakes the flush task at once, and whatever arrives
+while one batch is being written goes together in the next, so under load a write carries many
+requests' records and each waits about one Redis round trip.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ class SinkPolicy:
     max_batch: int = 1000
     flush_interval_s: float = 0.02
     replay_interval_s: float = 1.0
+    durable: bool = False  # acknowledge once in Redis or the fsync'd spool (group commit)
+    durable_wait_s: float = 10.0  # a put not yet durable after this is refused (503)
 
 
 STAGES: Final = ("accepted", "rejected", "written", "spooled", "replayed")
@@ -49,6 +57,12 @@ class EventSink:
         self._closed = asyncio.Event()
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Durable mode: records are settled (written or spooled) in the order they were put;
+        # a waiter is released once every record up to its last one is.
+        self._put_total = 0
+        self.writes = 0  # batches written to Redis (a durable put waits for one)
+        self._settled_total = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def put_many(self, records: list[Record]) -> None:
         """Accept records or raise ``Overloaded``; never blocks, never touches Redis."""
@@ -58,9 +72,35 @@ class EventSink:
             metrics.SINK_EVENTS.labels("rejected").inc(len(records))
             raise Overloaded(f"event buffer full ({self.policy.max_buffer})", retry_after_s=1.0)
         self._buffer.extend(records)
+        self._put_total += len(records)
         metrics.SINK_EVENTS.labels("accepted").inc(len(records))
         if len(self._buffer) >= self.policy.max_batch:
             self._wake.set()
+
+    async def put(self, records: list[Record]) -> None:
+        """Accept records (``Overloaded`` if the buffer is full); in durable mode, return once
+        they are in Redis or the fsync'd spool (``Overloaded`` if not within
+        ``durable_wait_s``: they may still arrive, and a retry is de-duplicated)."""
+        self.put_many(records)
+        if not self.policy.durable:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._put_total, done))
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self.policy.durable_wait_s)
+        except TimeoutError:
+            raise Overloaded(
+                f"events not yet stored after {self.policy.durable_wait_s:g} s", retry_after_s=1.0
+            ) from None
+
+    def _settled(self, n: int) -> None:
+        """``n`` more records (the oldest taken) are in Redis or the spool: release waiters."""
+        self._settled_total += n
+        while self._waiters and self._waiters[0][0] <= self._settled_total:
+            _, done = self._waiters.popleft()
+            if not done.done():
+                done.set_result(None)
 
     @property
     def buffered(self) -> int:
@@ -101,6 +141,7 @@ class EventSink:
         rest = list(self._buffer)
         self._buffer.clear()
         self.spool.write(rest)
+        self._settled(len(rest))
 
     async def _flush_loop(self) -> None:
         while True:
@@ -121,9 +162,11 @@ class EventSink:
         if not self.redis_ok:
             # Redis is known to be down: straight to disk, the replay loop probes for recovery.
             self.spool.write(batch)
+            self._settled(n)
             return
         try:
             await self._xadd(batch)
+            self.writes += 1
             metrics.SINK_EVENTS.labels("written").inc(n)
             self.redis_ok = True
         except (RedisError, OSError) as exc:
@@ -138,6 +181,7 @@ class EventSink:
         except BaseException:
             self._buffer.extendleft(reversed(batch))  # cancelled mid-write: keep them for close()
             raise
+        self._settled(n)
 
     async def _xadd(self, records: list[Record]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -127,7 +127,9 @@ def build_app(settings: Settings) -> web.Application:
         )
         version, config = await initial_config(store, settings)
         await registrar.seed(config, settings.seed_models_dir, GATEWAY_STARTUP)
-        sink = EventSink(redis, Spool(settings.spool_dir), SinkPolicy())
+        sink = EventSink(
+            redis, Spool(settings.spool_dir), SinkPolicy(durable=settings.ack_mode == "durable")
+        )
         router = Router(config, version)
         follower = ModelFollower(
             model_store,

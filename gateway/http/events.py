@@ -17,6 +17,6 @@ async def events(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await read_json_bytes(request, gw)
     outcomes = parse_outcomes(body, now=time.time())  # all-or-nothing: validated before any is kept
-    gw.sink.put_many([(gw.keys.for_user(o.user_id).outcomes, o.to_json()) for o in outcomes])
+    await gw.sink.put([(gw.keys.for_user(o.user_id).outcomes, o.to_json()) for o in outcomes])
     metrics.EVENTS_ACCEPTED.inc(len(outcomes))
     return json_response({"accepted": len(outcomes)}, status=202)

@@ -192,7 +192,7 @@ async def search(request: web.Request) -> web.Response:
         items=tuple(query.candidates[i] for i in top),
         interleaving=page,
     )
-    gw.sink.put_many([(gw.keys.for_user(query.user_id).exposures, exposure.to_json())])
+    await gw.sink.put([(gw.keys.for_user(query.user_id).exposures, exposure.to_json())])
     return json_response(
         {
             "search_id": search_id,

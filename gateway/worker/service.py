@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import socket
@@ -43,15 +44,48 @@ async def _stream_lag(redis: Redis, keys: Keys) -> dict[str, int]:
 
 
 async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.Event) -> None:
-    """One shard's loop: read, apply, acknowledge, until ``stop``; Redis errors are retried."""
+    """One shard's loop: read, apply, acknowledge, until ``stop``; Redis errors are retried.
+
+    After an error the consumer's pending list is read again before new entries: a read whose
+    reply was lost (Redis killed, paused past the socket timeout) left entries pending for
+    this consumer that it never saw, and a read ``>`` would never deliver them again. Applying
+    them twice changes nothing (the scripts de-duplicate by event id)."""
+    recover = True  # at start: what an earlier run of this worker left pending
     while not stop.is_set():
         try:
+            if recover:
+                await consumer.setup()
+                drained = await consumer.drain_pending()
+                if drained:
+                    log.info("shard %d: re-applied %d pending entries", consumer.shard, drained)
+                recover = False
             await consumer.step(block_ms=200)
             state.last_turn = time.monotonic()  # /healthz: the worker is reading
             state.last_error = ""
         except (RedisError, OSError) as exc:
+            recover = True
             state.last_error = str(exc)
             log.warning("redis error reading shard %d: %s; retrying", consumer.shard, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+
+
+async def _start(
+    redis: Redis, keys: Keys, store: ConfigStore, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Check the shard layout and seed the config, retrying while Redis is unreachable."""
+    for attempt in itertools.count():
+        if stop.is_set():
+            return
+        try:
+            await check_layout(redis, keys)
+            await store.seed_or_notice(
+                load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
+            )
+            return
+        except (RedisError, OSError) as exc:
+            if attempt % 10 == 0:
+                log.warning("redis unavailable at start-up (%s); retrying", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -82,16 +116,7 @@ async def run_worker(
     )
     tasks: list[asyncio.Task[None]] = []
     try:
-        await check_layout(redis, keys)
-        await store.seed_or_notice(
-            load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
-        )
-        drained = 0
-        for consumer in consumers:
-            await consumer.setup()
-            drained += await consumer.drain_pending()
-        if drained:
-            log.info("re-applied %d entries left pending by an earlier run", drained)
+        await _start(redis, keys, store, settings, stop)
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(_consume(c, state, stop), name=f"consume-{c.shard}") for c in consumers

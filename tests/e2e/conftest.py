@@ -26,11 +26,13 @@ class System:
 
 
 @contextmanager
-def running_system(settings: Settings, worker: bool = False) -> Iterator[System]:
+def running_system(
+    settings: Settings, worker: bool = False, extra_env: dict[str, str] | None = None
+) -> Iterator[System]:
     """Two gateway processes on one port (and the worker, if asked), stopped on exit."""
     port = free_port()
     group = ProcessGroup()
-    env = gateway_env(settings, port)
+    env = gateway_env(settings, port) | (extra_env or {})
     try:
         for i in range(2):
             group.spawn(f"gateway-{i}", ["serve-one"], env)

@@ -112,3 +112,46 @@ async def test_close_while_a_write_is_in_flight_loses_nothing_and_duplicates_not
     await check.aclose()
     assert sorted(ids) == sorted(f"e{i}" for i in range(300)), "lost or duplicated"
     assert not list((tmp_path / "spool").glob("*.jsonl"))
+
+
+async def test_a_durable_put_returns_once_its_records_are_in_redis_and_puts_share_writes(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    proxy = await ReplyDelayProxy(own_redis.port).start()
+    redis = redis_client(proxy.url)
+    await redis.ping()
+    proxy.delay_s = 0.2  # each write's reply is late: puts arriving meanwhile wait together
+    check = redis_client(own_redis.url)
+    sink = EventSink(redis, Spool(tmp_path / "spool"), SinkPolicy(durable=True))
+    sink.start()
+    try:
+
+        async def put(i: int) -> bool:
+            await sink.put(_records(i, 1))
+            return f"e{i}" in await _ids(check)  # in Redis by the time the put returned
+
+        results = await asyncio.gather(*(put(i) for i in range(60)))
+        assert all(results)
+        assert 1 <= sink.writes < 60 / 4  # group commit: many requests per write
+    finally:
+        await sink.close()
+        await redis.aclose()
+        await proxy.close()
+    assert sorted(await _ids(check)) == sorted(f"e{i}" for i in range(60))
+    await check.aclose()
+
+
+async def test_a_durable_put_with_redis_down_returns_once_fsynced_to_the_spool(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    redis = redis_client(own_redis.url)
+    own_redis.stop()
+    sink = EventSink(redis, Spool(tmp_path / "spool"), SinkPolicy(durable=True))
+    sink.start()
+    try:
+        await sink.put(_records(0, 5))
+        lines = b"".join(p.read_bytes() for p in (tmp_path / "spool").glob("*.jsonl"))
+        assert lines.count(b"\n") == 5 and sink.count("spooled") == 5
+    finally:
+        await sink.close()
+        await redis.aclose()
