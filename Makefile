@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench validate-stats validate-interleaving loadtest install clean-var browser wrk
+.PHONY: run test lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ bench: $(STAMP) wrk
 	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow
+
+# 30 minutes of steady traffic: Redis memory and the gateway's RSS must stay flat (not in
+# `make bench`, which takes minutes); writes its section of docs/benchmarks.md.
+soak: $(STAMP)
+	$(PY) -m bench.soak
 
 clean-var:
 	rm -rf var/

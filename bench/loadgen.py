@@ -84,18 +84,32 @@ async def open_loop(
     host: str, port: int, requests: Sequence[bytes], rate: float, seconds: float, seed: int = 2
 ) -> list[float]:
     """Latencies (ms) of the 200 answers to Poisson arrivals at ``rate``/s."""
+    answers = await open_loop_answers(host, port, requests, rate, seconds, seed)
+    return [ms for status, ms in answers if status == 200]
+
+
+MAX_CONNECTIONS = 512
+
+
+async def open_loop_answers(
+    host: str, port: int, requests: Sequence[bytes], rate: float, seconds: float, seed: int = 2
+) -> list[tuple[int, float]]:
+    """(status, latency in ms from the scheduled arrival) of every answer to Poisson arrivals
+    at ``rate``/s. At most :data:`MAX_CONNECTIONS` are open; an arrival that finds them all
+    busy waits for one, and that wait counts in its latency (the clock starts at arrival)."""
     rng = random.Random(seed)
     idle: list[_Connection] = []
-    latencies: list[float] = []
+    latencies: list[tuple[int, float]] = []
     tasks: set[asyncio.Task[None]] = set()
     loop = asyncio.get_running_loop()
+    slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def one(request: bytes, scheduled: float) -> None:
-        connection = idle.pop() if idle else await _connect(host, port)
-        status = await connection.send(request)
-        if status == 200:
-            latencies.append((loop.time() - scheduled) * 1000.0)
-        idle.append(connection)
+        async with slots:
+            connection = idle.pop() if idle else await _connect(host, port)
+            status = await connection.send(request)
+            latencies.append((status, (loop.time() - scheduled) * 1000.0))
+            idle.append(connection)
 
     at = loop.time()
     end = at + seconds

@@ -43,4 +43,5 @@ _ORDER = {
     "Throughput against bare aiohttp": 0,
     "Worker against the gateway": 1,
     "Config propagation": 2,
+    "Soak": 3,
 }

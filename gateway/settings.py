@@ -101,6 +101,23 @@ class Settings:
     # "buffered": an event is answered once in the process's buffer (a hard kill loses at most
     # one flush window); "durable": once in Redis or the fsync'd spool (group commit).
     ack_mode: str = "buffered"
+    # Searches a process works on at once; past it a search is answered 503 with Retry-After
+    # at once (load shedding): queues stay bounded and the served ones' latency with them.
+    max_inflight: int = 256
+    # ... and while the event loop runs this far behind (requests wait in the socket buffers).
+    max_lag_ms: float = 50.0
+    # The de-duplication window of event ids and how long a search's events are joined to it.
+    seen_ttl_s: int = 7 * 86_400
+    # Score batches on the event loop's thread: "auto" when the process may use one CPU only.
+    inline_scoring: str = "auto"
+    search_ttl_s: int = 86_400
+
+    @property
+    def scores_inline(self) -> bool:
+        """Whether batches are scored on the event loop's thread (gateway.inference.batcher)."""
+        if self.inline_scoring == "auto":
+            return len(os.sched_getaffinity(0)) == 1
+        return self.inline_scoring == "1"
 
     @property
     def keys(self) -> Keys:
@@ -166,4 +183,9 @@ class Settings:
             deployment=os.environ.get("ABGATE_DEPLOYMENT") or uuid.uuid4().hex,
             shards=_env_int("ABGATE_SHARDS", 1, 1, MAX_SHARDS),
             ack_mode=_env_choice("ABGATE_ACK", "buffered", ("buffered", "durable")),
+            max_inflight=_env_int("ABGATE_MAX_INFLIGHT", 256, 1, 1 << 20),
+            max_lag_ms=_env_float("ABGATE_MAX_LAG_MS", 50.0, 1.0, 60_000.0),
+            inline_scoring=_env_choice("ABGATE_INLINE_SCORING", "auto", ("auto", "1", "0")),
+            seen_ttl_s=_env_int("ABGATE_SEEN_TTL_S", 7 * 86_400, 10, 1 << 31),
+            search_ttl_s=_env_int("ABGATE_SEARCH_TTL_S", 86_400, 10, 1 << 31),
         )

@@ -113,7 +113,10 @@ def build_app(settings: Settings) -> web.Application:
         refuse_the_demo_token(settings)
         redis = redis_client(settings.redis_url)
         policy = BatchPolicy(
-            settings.max_batch_pairs, settings.max_wait_ms / 1000.0, settings.batch_queue
+            settings.max_batch_pairs,
+            settings.max_wait_ms / 1000.0,
+            settings.batch_queue,
+            inline=settings.scores_inline,
         )
         options = SessionOptions(settings.intra_op_threads, settings.prefer_cuda)
         registry = ModelRegistry()
@@ -180,12 +183,14 @@ def build_app(settings: Settings) -> web.Application:
         try:
             await wait_for_routed_versions(follower, lambda: gw.router.config)
             sink.start()
+            gw.lag.start()
             gw.watcher.start()
             follower.start()
             gw.ops.start()
             gw.shadow.start()
             yield
         finally:
+            gw.lag.close()
             await gw.shadow.close()
             await gw.ops.close()
             await follower.close()

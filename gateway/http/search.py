@@ -144,7 +144,32 @@ def _offer_shadows(
 
 
 async def search(request: web.Request) -> web.Response:
+    """Admission first: past ``max_inflight`` searches in progress, or while the event loop
+    runs more than ``max_lag_ms`` behind, the answer is 503 with Retry-After before the body
+    is read, which costs a fraction of a search, so a process offered more than it can serve
+    sheds the excess instead of queueing it."""
     gw = request.app[GATEWAY]
+    settings = gw.settings
+    if gw.searching >= settings.max_inflight:
+        raise Overloaded(
+            f"{gw.searching} searches in progress in this process "
+            f"(ABGATE_MAX_INFLIGHT={settings.max_inflight}); retry shortly",
+            retry_after_s=1.0,
+        )
+    if gw.lag.lag_s * 1000.0 > settings.max_lag_ms:
+        raise Overloaded(
+            f"this process runs {gw.lag.lag_s * 1000.0:.0f} ms behind "
+            f"(ABGATE_MAX_LAG_MS={settings.max_lag_ms:g}); retry shortly",
+            retry_after_s=1.0,
+        )
+    gw.searching += 1
+    try:
+        return await _search(request, gw)
+    finally:
+        gw.searching -= 1
+
+
+async def _search(request: web.Request, gw: Gateway) -> web.Response:
     body = await read_json_bytes(request, gw)
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
@@ -168,8 +193,8 @@ async def search(request: web.Request) -> web.Response:
         served, scores = await _score(gw, route, production, query)
         if served != route.model_version:
             request[OUTCOME] = "fallback"
-        top = [int(i) for i in np.argsort(-scores, kind="stable")[: query.k]]
-        shown = [float(scores[i]) for i in top]
+        order = np.argsort(-scores, kind="stable")[: query.k]
+        top, shown = order.tolist(), scores[order].tolist()  # Python ints and floats at once
         if not route.assignments:
             _offer_shadows(gw, router.config.shadows, search_id, query, scores)
     request[SERVED] = served

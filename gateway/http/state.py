@@ -16,6 +16,7 @@ from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
 from gateway.errors import ConfigError, Conflict
 from gateway.events.sink import EventSink
+from gateway.http.loop_lag import LoopLag
 from gateway.http.redis_guard import RedisGuard
 from gateway.inference.registry import ModelRegistry
 from gateway.keys import Keys
@@ -52,6 +53,8 @@ class Gateway:
     refusal_audit: RefusalAudit
     watcher: ConfigWatcher | None = None
     draining: bool = False
+    searching: int = 0  # searches in progress (admitted, not yet answered)
+    lag: LoopLag = field(default_factory=LoopLag)  # how far behind the event loop runs
     # Deadlines of the body reads in progress: draining moves them all to now.
     body_reads: set[asyncio.Timeout] = field(default_factory=set)
     redis_guard: RedisGuard = field(default_factory=RedisGuard)

@@ -4,6 +4,12 @@ A batch closes when it holds ``max_batch_pairs`` pairs or when the oldest queued
 request has waited ``max_wait_s`` (monotonic loop clock). A failed batch sets
 its error on every waiting future; a request cancelled while its batch runs is
 simply not answered, and the others are.
+
+A process that may run on one CPU only (its affinity, e.g. one gateway process pinned per
+core) scores a batch on the event loop's thread (``BatchPolicy.inline``): a runner thread
+then adds no parallelism, only a hop between threads per batch and the two threads taking
+turns on the core. With more cores the runner thread lets the loop take in the next
+requests while ONNX Runtime (which releases the GIL) scores.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ class BatchPolicy:
     max_batch_pairs: int = 4096
     max_wait_s: float = 0.002
     max_queue: int = 1024
+    inline: bool = False  # score on the event loop's thread (see the module's docstring)
 
     def __post_init__(self) -> None:
         if self.max_batch_pairs < 1:
@@ -114,10 +121,11 @@ class DynamicBatcher:
         while pairs < self.policy.max_batch_pairs:
             try:
                 if self._queue.empty():
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
+                    if deadline <= loop.time():
                         break
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                    # timeout_at, not wait_for: no task per wait on the hot path
+                    async with asyncio.timeout_at(deadline):
+                        item = await self._queue.get()
                 else:
                     item = self._queue.get_nowait()
             except TimeoutError:
@@ -139,7 +147,10 @@ class DynamicBatcher:
             started = loop.time()
             merged = merge([p.rank_input for p in batch])
             try:
-                scores = await loop.run_in_executor(self._executor, self._score, merged)
+                if self.policy.inline:
+                    scores = self._score(merged)
+                else:
+                    scores = await loop.run_in_executor(self._executor, self._score, merged)
                 parts = split(np.asarray(scores, dtype=np.float32).reshape(-1), merged.offsets)
             except Exception as exc:  # a failed batch fails each of its requests, not the batcher
                 metrics.BATCH_FAILURES.labels(self.name).inc()

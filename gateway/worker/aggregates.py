@@ -50,6 +50,7 @@ the worker moves such an entry to the dead-letter stream.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Final
 
 from gateway.config.parse import MAX_MULTILEAVED
@@ -427,10 +428,10 @@ return #users
 """
 
 
-def _lua(script: str) -> str:
+def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_TTL_S) -> str:
     constants = {
-        "SEEN_TTL": SEEN_TTL_S,
-        "SEARCH_TTL": SEARCH_TTL_S,
+        "SEEN_TTL": seen_ttl_s,
+        "SEARCH_TTL": search_ttl_s,
         "APPLIED": APPLIED,
         "DUPLICATE": DUPLICATE,
         "NO_EXPOSURE": NO_EXPOSURE,
@@ -448,6 +449,23 @@ def _lua(script: str) -> str:
     }
     body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
     return lua_key_constants() + body
+
+
+@dataclass(frozen=True)
+class EventTtls:
+    """How long the worker keeps what joins and de-duplicates events: an event id (a replay
+    or retry later than ``seen_s`` would count again) and a search (an outcome arriving later
+    than ``search_s`` after its search is an orphan). Redis memory in steady state is about
+    the traffic of these windows."""
+
+    seen_s: int = SEEN_TTL_S
+    search_s: int = SEARCH_TTL_S
+
+    def exposure_lua(self) -> str:
+        return _lua(_EXPOSURE_LUA, self.seen_s, self.search_s)
+
+    def outcome_lua(self) -> str:
+        return _lua(_OUTCOME_LUA, self.seen_s, self.search_s)
 
 
 EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)

@@ -35,11 +35,10 @@ from gateway.throttled_log import ThrottledLog
 from gateway.worker.aggregates import (
     APPLIED,
     DUPLICATE,
-    EXPOSURE_LUA,
     INVALID,
     NO_EXPOSURE,
-    OUTCOME_LUA,
     OVERFLOW,
+    EventTtls,
 )
 from gateway.worker.retry_schedule import Held, RetrySchedule
 
@@ -76,6 +75,13 @@ class StreamConsumer:
     _orphan_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 5.0))
     _dead_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 1.0))
     shard: int = 0
+    ttls: EventTtls = field(default_factory=EventTtls)
+    _exposure_lua: str = field(init=False, default="")
+    _outcome_lua: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self._exposure_lua = self.ttls.exposure_lua()
+        self._outcome_lua = self.ttls.outcome_lua()
 
     @property
     def sk(self) -> ShardKeys:
@@ -92,7 +98,7 @@ class StreamConsumer:
         await self._load_scripts()
 
     async def _load_scripts(self) -> None:
-        for script in (EXPOSURE_LUA, OUTCOME_LUA):
+        for script in (self._exposure_lua, self._outcome_lua):
             self._sha[script] = await self.redis.script_load(script)
 
     async def drain_pending(self) -> int:
@@ -155,7 +161,7 @@ class StreamConsumer:
                 continue
             ok.append((entry_id, exposure))
             argvs.append(_exposure_argv(exposure))
-        results = await self._run(EXPOSURE_LUA, argvs)
+        results = await self._run(self._exposure_lua, argvs)
         searches = []
         for (entry_id, event), result in zip(ok, results, strict=True):
             if result == APPLIED:
@@ -183,7 +189,7 @@ class StreamConsumer:
         # A held outcome's arguments were built (and checked) when it was first read.
         todo += [(h.entry_id, h.event, _outcome_argv(h.event), h) for h in due]
         self.stats.retries += len(due)
-        results = await self._run(OUTCOME_LUA, [argv for _, _, argv, _ in todo])
+        results = await self._run(self._outcome_lua, [argv for _, _, argv, _ in todo])
         now = self.clock()
         for (entry_id, event, _, held), result in zip(todo, results, strict=True):
             if result == NO_EXPOSURE:

@@ -21,6 +21,7 @@ from gateway.layout import check_layout
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
 from gateway.tasks import cancel_and_wait
+from gateway.worker.aggregates import EventTtls
 from gateway.worker.consumer import GROUP, ConsumerStats, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
@@ -104,8 +105,9 @@ async def run_worker(
     # The worker name is stable per host so that a restart re-reads its own pending entries.
     name = f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
     stats = ConsumerStats()
+    ttls = EventTtls(seen_s=settings.seen_ttl_s, search_s=settings.search_ttl_s)
     consumers = [
-        StreamConsumer(redis, keys, name=name, stats=stats, shard=shard.index)
+        StreamConsumer(redis, keys, name=name, stats=stats, shard=shard.index, ttls=ttls)
         for shard in keys.all_shards
     ]
     state = WorkerState()

@@ -182,70 +182,65 @@ def _check(tally: Tally, ledger: Ledger) -> None:
     assert _served_throughout(ledger) < MAX_GAP_S
 
 
+Fault = Callable[[System], Awaitable[None]]
+
+
+async def _survive(
+    settings: Settings, redis: EmbeddedRedis, fault: Fault, wait_s: float = APPLY_WAIT_S, **env: str
+) -> tuple[Tally, Ledger]:
+    """Run the system, inject ``fault`` under load, count what was answered and applied."""
+    with _system(settings, redis, **env) as system:
+        ledger = await _under_load(system, lambda: fault(system))
+        tally = await _tally(system.settings, ledger, wait_s)
+    return tally, ledger
+
+
 async def test_redis_killed_with_sigkill_under_load_and_restarted(
     settings: Settings, durable_redis: EmbeddedRedis
 ) -> None:
-    with _system(settings, durable_redis) as system:
+    async def fault(_: System) -> None:
+        assert durable_redis.process is not None
+        durable_redis.process.send_signal(signal.SIGKILL)
+        durable_redis.process.wait()
+        await asyncio.sleep(3.0)  # the gateways spool, the worker retries
+        await asyncio.to_thread(durable_redis.start)  # same port, its AOF replayed
 
-        async def fault() -> None:
-            assert durable_redis.process is not None
-            durable_redis.process.send_signal(signal.SIGKILL)
-            durable_redis.process.wait()
-            await asyncio.sleep(3.0)  # the gateways spool, the worker retries
-            await asyncio.to_thread(durable_redis.start)  # same port, its AOF replayed
-
-        ledger = await _under_load(system, fault)
-        tally = await _tally(system.settings, ledger)
-    _check(tally, ledger)
+    _check(*await _survive(settings, durable_redis, fault))
 
 
 async def test_redis_paused_for_30_s_under_load(
     settings: Settings, durable_redis: EmbeddedRedis
 ) -> None:
-    with _system(settings, durable_redis) as system:
+    async def fault(_: System) -> None:
+        assert durable_redis.process is not None
+        durable_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(30.0)
+        finally:
+            durable_redis.process.send_signal(signal.SIGCONT)
 
-        async def fault() -> None:
-            assert durable_redis.process is not None
-            durable_redis.process.send_signal(signal.SIGSTOP)
-            try:
-                await asyncio.sleep(30.0)
-            finally:
-                durable_redis.process.send_signal(signal.SIGCONT)
-
-        ledger = await _under_load(system, fault)
-        tally = await _tally(system.settings, ledger)
-    _check(tally, ledger)
+    _check(*await _survive(settings, durable_redis, fault))
 
 
 async def test_the_worker_killed_and_restarted_under_load(
     settings: Settings, durable_redis: EmbeddedRedis
 ) -> None:
-    with _system(settings, durable_redis) as system:
+    async def fault(system: System) -> None:
+        os.kill(_process(system, "worker"), signal.SIGKILL)
+        await asyncio.sleep(1.0)
+        # The same name: the new worker re-reads what the old one read but never acknowledged.
+        system.group.spawn("worker", ["worker", "--interval", "1"], gateway_env(system.settings, 0))
 
-        async def fault() -> None:
-            os.kill(_process(system, "worker"), signal.SIGKILL)
-            await asyncio.sleep(1.0)
-            # The same name: the new worker re-reads what the old one read but never acknowledged.
-            system.group.spawn(
-                "worker", ["worker", "--interval", "1"], gateway_env(system.settings, 0)
-            )
-
-        ledger = await _under_load(system, fault)
-        tally = await _tally(system.settings, ledger)
-    _check(tally, ledger)
+    _check(*await _survive(settings, durable_redis, fault))
 
 
 async def test_a_gateway_stopped_with_sigterm_under_load(
     settings: Settings, durable_redis: EmbeddedRedis
 ) -> None:
-    with _system(settings, durable_redis) as system:
+    async def fault(system: System) -> None:
+        os.kill(_process(system, "gateway-0"), signal.SIGTERM)  # gateway-1 goes on
 
-        async def fault() -> None:
-            os.kill(_process(system, "gateway-0"), signal.SIGTERM)  # gateway-1 goes on
-
-        ledger = await _under_load(system, fault)
-        tally = await _tally(system.settings, ledger)
-    _check(tally, ledger)
+    _check(*await _survive(settings, durable_redis, fault))
 
 
 @pytest.mark.parametrize("ack", ["durable", "buffered"])
@@ -258,15 +253,12 @@ async def test_a_gateway_killed_with_sigkill_under_load(
     """``ABGATE_ACK=durable``: an event is answered once it is in Redis or the fsync'd spool,
     so a hard kill loses nothing. The default answers once buffered: a hard kill loses what
     the buffer held (at most one 20 ms flush window), measured here and reported."""
-    with _system(settings, durable_redis, ABGATE_ACK=ack) as system:
 
-        async def fault() -> None:
-            os.kill(_process(system, "gateway-0"), signal.SIGKILL)
+    async def fault(system: System) -> None:
+        os.kill(_process(system, "gateway-0"), signal.SIGKILL)
 
-        ledger = await _under_load(system, fault)
-        tally = await _tally(
-            system.settings, ledger, wait_s=10.0 if ack == "buffered" else APPLY_WAIT_S
-        )
+    wait_s = 10.0 if ack == "buffered" else APPLY_WAIT_S  # the buffered loss never arrives
+    tally, ledger = await _survive(settings, durable_redis, fault, wait_s, ABGATE_ACK=ack)
     record_property("lost", tally.lost)
     print(
         f"\nSIGKILL of a gateway, ack={ack}: {tally.lost} of {tally.acknowledged} acknowledged lost"

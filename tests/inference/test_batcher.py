@@ -35,8 +35,11 @@ def model(models_dir: Path) -> LoadedModel:
     )
 
 
-async def test_batched_scores_equal_unbatched_scores(model: LoadedModel) -> None:
-    batcher = DynamicBatcher("b", model.score, BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05))
+@pytest.mark.parametrize("inline", [False, True])
+async def test_batched_scores_equal_unbatched_scores(model: LoadedModel, inline: bool) -> None:
+    """On the runner thread, and inline on the event loop's (a process on one CPU)."""
+    policy = BatchPolicy(max_batch_pairs=4096, max_wait_s=0.05, inline=inline)
+    batcher = DynamicBatcher("b", model.score, policy)
     batcher.start()
     items = [list(range(i * 7, i * 7 + 20)) for i in range(len(QUERIES))]
     try:

@@ -8,9 +8,9 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.redis_client import redis_client
 from gateway.variant_stats import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
+from tests.worker.conftest import Sharded
 from tests.worker.entries import exposure, outcome
 
 
@@ -58,10 +58,8 @@ async def test_unacknowledged_entries_are_reapplied_after_a_restart(
     assert (await read_variant_stats(redis, keys, "x"))["a"]["users"] == 1
 
 
-@pytest.mark.parametrize("backend,shards", [("single", 1), ("single", 5), ("cluster", 7)])
-async def test_every_sum_matches_a_recount_from_the_users(
-    backend: str, shards: int, request: pytest.FixtureRequest, prefix: str
-) -> None:
+@pytest.mark.parametrize("sharded", [("single", 1), ("single", 5), ("cluster", 7)], indirect=True)
+async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> None:
     """Random traffic through the real scripts; each variant's sums recomputed from each
     user's values (CUPED's pre-exposure covariates and revenue per search's cross-product
     included). With several shards (one Redis, or a three-master Redis Cluster) each user's
@@ -72,12 +70,7 @@ async def test_every_sum_matches_a_recount_from_the_users(
 
     from gateway.variant_stats import STAT_FIELDS
 
-    server = request.getfixturevalue("redis_cluster" if backend == "cluster" else "redis_server")
-    redis = redis_client(server.url)
-    keys = Keys(prefix, shards)
-    consumers = [StreamConsumer(redis, keys, "c1", shard=n) for n in range(shards)]
-    for consumer in consumers:
-        await consumer.setup()
+    redis, keys = sharded.redis, sharded.keys
     rng = random.Random(7)
     users = [f"u{i}" for i in range(12)]
     activity = {u: [0, 0] for u in users}  # purchases, revenue in cents, over all experiments
@@ -124,8 +117,7 @@ async def test_every_sum_matches_a_recount_from_the_users(
                     unit["conv"] = 1
                     activity[user][0] += 1
                     activity[user][1] += cents
-            for consumer in consumers:  # in order: pre-exposure means before this search
-                await consumer.step(block_ms=None)
+            await sharded.step()  # in order: pre-exposure means before this search
     for experiment in ("x", "y"):
         stats = await read_variant_stats(redis, keys, experiment)
         for variant in "ab":
@@ -162,7 +154,6 @@ async def test_every_sum_matches_a_recount_from_the_users(
             assert got == expected, (experiment, variant)
             assert set(expected) <= set(STAT_FIELDS)
     assert sum(u["pre_p"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
-    if shards > 1:  # the users really are spread: several shards hold sums
+    if keys.shards > 1:  # the users really are spread: several shards hold sums
         holding = [await redis.exists(shard.stats("x")) for shard in keys.all_shards]
         assert sum(holding) >= 3, holding
-    await redis.aclose()

@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 from gateway.interleave.decide import PairCounts
 from gateway.interleave.team_draft import credit, outcome
 from gateway.keys import Keys
-from gateway.redis_client import redis_client
 from gateway.variant_stats import read_interleaving, read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from gateway.worker.interleaving import settle
+from tests.worker.conftest import Sharded
 from tests.worker.entries import interleaved_exposure, item_outcome
 
 
@@ -69,23 +69,11 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     assert users["users"] == 1 and users["searches"] == 2 and users["clicks"] == 6
 
 
-@pytest.mark.parametrize("backend,shards", [("single", 1), ("cluster", 5)])
-async def test_every_count_matches_a_recount(
-    backend: str, shards: int, request: pytest.FixtureRequest, prefix: str
-) -> None:
+@pytest.mark.parametrize("sharded", [("single", 1), ("cluster", 5)], indirect=True)
+async def test_every_count_matches_a_recount(sharded: Sharded) -> None:
     """Also on a three-master Redis Cluster with the users in five shards: each shard's
     consumer applies its users' entries, settling runs per shard, the counts read are added."""
-    server = request.getfixturevalue("redis_cluster" if backend == "cluster" else "redis_server")
-    redis = redis_client(server.url)
-    keys = Keys(prefix, shards)
-    consumers = [StreamConsumer(redis, keys, "c1", shard=n) for n in range(shards)]
-    for consumer in consumers:
-        await consumer.setup()
-
-    async def step() -> None:
-        for consumer in consumers:
-            await consumer.step(block_ms=None)
-
+    redis, keys, step = sharded.redis, sharded.keys, sharded.step
     rng = random.Random(5)
     users = [f"u{i}" for i in range(15)]
     for teams, experiment in ((2, "il"), (3, "ml")):
@@ -151,4 +139,3 @@ async def test_every_count_matches_a_recount(
             )
             assert sums.pair(a, b) == expected, (experiment, a, b)
         assert sum(p.positive + p.negative for p in (sums.pairs or {}).values()) > 0
-    await redis.aclose()

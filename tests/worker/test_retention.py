@@ -8,8 +8,10 @@ import time
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.worker.consumer import GROUP
+from gateway.worker.aggregates import EventTtls
+from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retention import trim_streams
+from tests.worker.entries import exposure, outcome
 
 
 async def _ids(redis: Redis, stream: str) -> list[str]:
@@ -81,3 +83,17 @@ async def test_a_concluded_experiments_user_keys_expire_once(redis: Redis, prefi
         assert await redis.ttl(keys.shard(0).unit("done-2", user)) == -1  # no TTL
     assert await redis.ttl(keys.shard(0).stats("done")) == -1  # the results stay
     assert await expire_concluded(redis, keys, config, 3600) == {}  # once
+
+
+async def test_the_search_and_event_id_windows_are_the_settings(redis: Redis, prefix: str) -> None:
+    keys = Keys(prefix)
+    consumer = StreamConsumer(redis, keys, "c1", ttls=EventTtls(seen_s=300, search_s=120))
+    await consumer.setup()
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "ann"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
+    await consumer.step(block_ms=None)
+    await consumer.step(block_ms=None)
+    assert consumer.stats.exposures == 1 and consumer.stats.outcomes == 1
+    assert 290 <= await redis.ttl(keys.shard(0).seen("s1")) <= 300
+    assert 290 <= await redis.ttl(keys.shard(0).seen("c1")) <= 300
+    assert 110 <= await redis.ttl(keys.shard(0).search("s1")) <= 120

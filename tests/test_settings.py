@@ -1,0 +1,62 @@
+"""Settings from the environment: the scale-out and durability ones, refused by name."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import pytest
+
+from gateway.errors import ConfigError
+from gateway.settings import Settings
+
+
+@pytest.mark.parametrize(
+    "name,value,message",
+    [
+        ("ABGATE_SHARDS", "0", "ABGATE_SHARDS"),
+        ("ABGATE_SHARDS", "2000", "ABGATE_SHARDS"),
+        ("ABGATE_ACK", "sometimes", "one of buffered, durable, got 'sometimes'"),
+        ("ABGATE_MAX_INFLIGHT", "0", "ABGATE_MAX_INFLIGHT"),
+        ("ABGATE_SEEN_TTL_S", "1", "ABGATE_SEEN_TTL_S"),
+        ("ABGATE_INLINE_SCORING", "yes", "one of auto, 1, 0, got 'yes'"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as err:
+        Settings.from_env()
+    assert err.value.where == name
+
+
+def test_the_new_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "ABGATE_SHARDS": "16",
+        "ABGATE_ACK": "durable",
+        "ABGATE_MAX_INFLIGHT": "64",
+        "ABGATE_SEARCH_TTL_S": "120",
+        "ABGATE_SEEN_TTL_S": "300",
+    }.items():
+        monkeypatch.setenv(name, value)
+    s = Settings.from_env()
+    assert (s.shards, s.ack_mode, s.max_inflight, s.search_ttl_s, s.seen_ttl_s) == (
+        16, "durable", 64, 120, 300
+    )  # fmt: skip
+    assert s.keys.shards == 16 and s.keys.prefix == s.prefix
+
+
+def test_inline_scoring_auto_follows_the_process_cpu_affinity() -> None:
+    settings = replace(Settings.from_env(), inline_scoring="auto")
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert settings.scores_inline
+        if len(allowed) > 1:
+            os.sched_setaffinity(0, allowed)
+            assert not settings.scores_inline
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert replace(settings, inline_scoring="1").scores_inline
+    assert not replace(settings, inline_scoring="0").scores_inline
