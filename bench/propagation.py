@@ -21,24 +21,12 @@ import aiohttp
 
 from bench.report import publish
 from bench.throughput import ADMIN_TOKEN as TOKEN
-from bench.throughput import CLIENT_CORE, SERVER_CORE, gateway_env, on_core, site
+from bench.throughput import CLIENT_CORE, SERVER_CORE, aa_config, gateway_env, on_core, site
 from gateway.processes import wait_ready
 from gateway.redis_client import redis_client
 from gateway.redis_server import free_port
 
-CONFIG = """production = "prod-v1"
-[[experiments]]
-key = "ramp"
-coverage = 0.5
-[[experiments.variants]]
-name = "control"
-model_version = "prod-v1"
-weight = 0.5
-[[experiments.variants]]
-name = "twin"
-model_version = "prod-v1"
-weight = 0.5
-"""
+CONFIG = aa_config("ramp", "coverage = 0.5")
 
 
 async def _versions(session: aiohttp.ClientSession, base: str) -> dict[int, int]:

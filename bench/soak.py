@@ -24,7 +24,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.report import publish
-from bench.throughput import CLIENT_CORE, SERVER_CORE, gateway_env, on_core, site
+from bench.throughput import CLIENT_CORE, SERVER_CORE, aa_config, gateway_env, on_core, site
 from gateway.processes import wait_ready
 from gateway.redis_client import redis_client
 from gateway.redis_server import free_port
@@ -36,22 +36,7 @@ WINDOWS = {
     "ABGATE_SEARCH_TTL_S": "120",
     "ABGATE_SEEN_TTL_S": "300",
 }
-CONFIG = """production = "prod-v1"
-namespace_id = "ranking"
-
-[[experiments]]
-key = "soak"
-namespace_range = [0.0, 1.0]
-min_units_per_arm = 100000000
-[[experiments.variants]]
-name = "control"
-model_version = "prod-v1"
-weight = 0.5
-[[experiments.variants]]
-name = "twin"
-model_version = "prod-v1"
-weight = 0.5
-"""
+CONFIG = aa_config("soak", "namespace_range = [0.0, 1.0]", "min_units_per_arm = 100000000")
 
 
 def rss_bytes(pid: int) -> int:

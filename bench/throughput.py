@@ -52,6 +52,17 @@ BATCH = 64
 CONFIG = 'production = "prod-v1"\nnamespace_id = "ranking"\n'
 
 
+def aa_config(key: str, *lines: str) -> str:
+    """:data:`CONFIG` with one A/A experiment ``key`` (control and twin, both production's
+    version, half the weight each); ``lines`` are its further settings (TOML)."""
+    variants = "".join(
+        f'[[experiments.variants]]\nname = "{name}"\nmodel_version = "{MODEL}"\nweight = 0.5\n'
+        for name in ("control", "twin")
+    )
+    settings = "".join(f"{line}\n" for line in lines)
+    return f'{CONFIG}\n[[experiments]]\nkey = "{key}"\n{settings}{variants}'
+
+
 def search_body(candidates: int) -> dict[str, Any]:
     return {
         "user_id": "u-1",

@@ -88,7 +88,8 @@ class EventSink:
         self._waiters.append((self._put_total, done))
         self._wake.set()
         try:
-            await asyncio.wait_for(asyncio.shield(done), self.policy.durable_wait_s)
+            async with asyncio.timeout(self.policy.durable_wait_s):  # no task per put
+                await done
         except TimeoutError:
             raise Overloaded(
                 f"events not yet stored after {self.policy.durable_wait_s:g} s", retry_after_s=1.0

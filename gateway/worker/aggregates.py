@@ -468,6 +468,4 @@ class EventTtls:
         return _lua(_OUTCOME_LUA, self.seen_s, self.search_s)
 
 
-EXPOSURE_LUA: Final = _lua(_EXPOSURE_LUA)
-OUTCOME_LUA: Final = _lua(_OUTCOME_LUA)
 SETTLE_LUA: Final = _lua(_SETTLE_LUA)
