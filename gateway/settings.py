@@ -111,6 +111,9 @@ class Settings:
     # Score batches on the event loop's thread: "auto" when the process may use one CPU only.
     inline_scoring: str = "auto"
     search_ttl_s: int = 86_400
+    # A version's gates (sanity, quality, latency, consistency) run in a child process that is
+    # killed past this deadline; the version then fails with that reason.
+    gate_timeout_s: float = 300.0
 
     @property
     def scores_inline(self) -> bool:
@@ -188,4 +191,5 @@ class Settings:
             inline_scoring=_env_choice("ABGATE_INLINE_SCORING", "auto", ("auto", "1", "0")),
             seen_ttl_s=_env_int("ABGATE_SEEN_TTL_S", 7 * 86_400, 10, 1 << 31),
             search_ttl_s=_env_int("ABGATE_SEARCH_TTL_S", 86_400, 10, 1 << 31),
+            gate_timeout_s=_env_float("ABGATE_GATE_TIMEOUT_S", 300.0, 1.0, 86_400.0),
         )
