@@ -26,6 +26,12 @@ MAX_ID_LEN: Final = 128
 MAX_QUERY_LEN: Final = 512
 MAX_EVENTS_PER_REQUEST: Final = 500
 MAX_CONTEXT_KEYS: Final = 32
+# How deep a context value may nest (a list in an object in ...): the exposure and the shadow
+# log encode it, and orjson refuses past 254 levels.
+MAX_CONTEXT_DEPTH: Final = 8
+# Any body nested deeper is refused: msgspec's and orjson's decoders recurse, and Python's own
+# recursion limit is reached at ~1 000 levels (a 200-byte gzip body can carry them).
+MAX_JSON_DEPTH: Final = 64
 MAX_FEATURES: Final = 256
 # One purchase, in the shop's currency. Larger values are refused at the door: the worker
 # keeps exact integer sums of per-user revenue in cents and of their squares.
@@ -131,8 +137,29 @@ _AT: Final = re.compile(r"^(.*?)(?: - at `(\$[^`]*)`)?$", re.S)
 _FIELD: Final = re.compile(r"^Object (missing required|contains unknown) field `([^`]*)`$")
 
 
-def request_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> RequestError:
+def too_deep(where: str = "$") -> RequestError:
+    return RequestError(where, f"nested too deeply: at most {MAX_JSON_DEPTH} levels")
+
+
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep ``value`` nests (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return deepest
+
+
+def request_error(
+    exc: msgspec.ValidationError | msgspec.DecodeError | RecursionError,
+) -> RequestError:
     """msgspec's message as a :class:`RequestError` that names the path of the bad part."""
+    if isinstance(exc, RecursionError):
+        return too_deep()
     text = str(exc)
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         if text == "Input data was truncated":
@@ -174,11 +201,11 @@ def parse_search(raw: bytes) -> SearchRequest:
     try:
         body: SearchBody = _SEARCH_BY_IDS.decode(raw)
         items: list[int] = body.candidates  # type: ignore[assignment]
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         # Candidates with features (or a bad body): the documented type names what is wrong.
         try:
             body = _SEARCH.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             raise request_error(exc) from None
         if not isinstance(body.candidates[0], Candidate):
             bad = next(i for i, c in enumerate(body.candidates) if not isinstance(c, int))
@@ -188,6 +215,9 @@ def parse_search(raw: bytes) -> SearchRequest:
         items, features = _featured(body.candidates)
     if len(set(items)) != len(items):
         raise RequestError("$.candidates", "item ids must be unique")
+    for key, value in body.context.items():
+        if isinstance(value, dict | list) and nesting_depth(value) > MAX_CONTEXT_DEPTH:
+            raise RequestError(f"$.context.{key}", f"nested more than {MAX_CONTEXT_DEPTH} levels")
     return SearchRequest(
         user_id=_text_id(body.user_id, "$.user_id"),
         query=body.query,
@@ -240,5 +270,5 @@ def parse_outcomes(raw: bytes, now: float) -> list[OutcomeRecord]:
             batch = _BATCH.decode(raw)
             return [_outcome(e, f"$.events[{i}]", now) for i, e in enumerate(batch.events)]
         return [_outcome(_EVENT.decode(raw), "$", now)]
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise request_error(exc) from None

@@ -7,6 +7,11 @@ compares the SHA-256 of the presented token with every known one in constant tim
 ``ttl_s``: a revoked token stops working within that time on every process.
 
 The admin token from the environment (``ABGATE_ADMIN_TOKEN``) is one more entry, never stored.
+
+A name is the actor the audit trail records, so it means one holder for ever: a revoked token
+stays in the store as revoked (its name is never given again, with another role or to
+another person), and a name that only looks like another — ``adm1n``, ``decision_loop``,
+``Alice`` beside ``alice`` — is refused (:func:`skeleton`).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from gateway.access.refusals import ANONYMOUS
 from gateway.access.roles import Principal, Role
 from gateway.control.actors import SYSTEM_ACTORS
 from gateway.errors import Conflict, NotFound, RequestError
@@ -38,6 +44,24 @@ TOKEN_PREFIX: Final = "abg_"
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")
 # The name of the environment's admin token in the audit trail.
 ENV_ADMIN: Final = "admin"
+# Names abgate writes into the audit trail itself: no token may bear them or look like them.
+RESERVED_NAMES: Final = frozenset({*SYSTEM_ACTORS, ENV_ADMIN, ANONYMOUS})
+# Characters read alike in a list of names: each maps to the one it passes for.
+_LOOK_ALIKE: Final = str.maketrans("01!|i32457869", "ollllezastbbg", "._@:+-")
+
+
+def skeleton(name: str) -> str:
+    """What ``name`` looks like to a reader: case, separators and digits that pass for letters
+    ignored (``Adm1n`` and ``admin``, ``decision_loop`` and ``decision-loop`` are one)."""
+    return name.lower().translate(_LOOK_ALIKE)
+
+
+# Compare-and-set of one field: a concurrent revoke is not overwritten.
+_REPLACE_IF_UNCHANGED: Final = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+"""
+_RESERVED_SKELETONS: Final = {skeleton(n): n for n in RESERVED_NAMES}
 
 
 def hash_token(token: str) -> str:
@@ -56,8 +80,11 @@ def check_name(name: object, where: str = "$.name") -> str:
             "expected 1-64 characters: letters, digits and . _ @ : + - "
             f"(starting with a letter or digit), got {str(name)[:80]!r}",
         )
-    if name.lower() in SYSTEM_ACTORS or name.lower() == ENV_ADMIN:
-        raise RequestError(where, f"{name!r} is reserved for abgate's own actors")
+    reserved = _RESERVED_SKELETONS.get(skeleton(name))
+    if reserved is not None:
+        raise RequestError(
+            where, f"{name!r} reads as {reserved!r}, a name abgate's own actors write"
+        )
     return name
 
 
@@ -68,6 +95,12 @@ class TokenRecord:
     sha256: str
     created_at: float
     created_by: str
+    revoked_at: float | None = None  # a revoked token is kept: its name is never reused
+    revoked_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -77,27 +110,38 @@ class TokenRecord:
                 "created_at": self.created_at,
                 "created_by": self.created_by,
             }
+            | (
+                {}
+                if self.active
+                else {"revoked_at": self.revoked_at, "revoked_by": self.revoked_by}
+            )
         )
 
     @classmethod
     def from_json(cls, name: str, raw: bytes | str) -> TokenRecord:
         data = orjson.loads(raw)
+        revoked_at = data.get("revoked_at")
         return cls(
             name,
             Role.parse(data["role"], f"tokens[{name!r}].role"),
             str(data["sha256"]),
             float(data["created_at"]),
             str(data["created_by"]),
+            None if revoked_at is None else float(revoked_at),
+            None if revoked_at is None else str(data.get("revoked_by", "")),
         )
 
     def view(self) -> dict[str, Any]:
         """What the API shows of a token: never its hash."""
-        return {
+        shown: dict[str, Any] = {
             "name": self.name,
             "role": self.role.label,
             "created_at": self.created_at,
             "created_by": self.created_by,
         }
+        if not self.active:
+            shown |= {"revoked_at": self.revoked_at, "revoked_by": self.revoked_by}
+        return shown
 
 
 class TokenStore:
@@ -116,8 +160,11 @@ class TokenStore:
 
     async def add(self, name: str, role: Role, token_sha256: str, actor: str) -> TokenRecord:
         record = TokenRecord(check_name(name), role, token_sha256, time.time(), actor)
+        for other in await self.all():
+            if skeleton(other.name) == skeleton(name):
+                raise Conflict(_taken(name, other))
         if not await self.redis.hsetnx(self.keys.tokens, name, record.to_json()):
-            raise Conflict(f"a token named {name!r} exists; revoke it first or pick another name")
+            raise Conflict(f"a token named {name!r} exists; pick another name")
         return record
 
     async def create(self, name: str, role: Role, actor: str) -> tuple[str, TokenRecord]:
@@ -125,11 +172,25 @@ class TokenStore:
         token = new_token()
         return token, await self.add(name, role, hash_token(token), actor)
 
-    async def revoke(self, name: str) -> TokenRecord:
+    async def revoke(self, name: str, actor: str) -> TokenRecord:
+        """Mark the token revoked (kept, so that its name is never given again)."""
         raw: Any = await self.redis.hget(self.keys.tokens, name)
-        if raw is None or not await self.redis.hdel(self.keys.tokens, name):
-            raise NotFound(f"no token named {name!r}")
-        return TokenRecord.from_json(name, raw)
+        record = None if raw is None else TokenRecord.from_json(name, raw)
+        if record is None or not record.active:
+            raise NotFound(f"no active token named {name!r}")
+        revoked = replace(record, revoked_at=time.time(), revoked_by=actor)
+        changed = await self.redis.eval(
+            _REPLACE_IF_UNCHANGED, 1, self.keys.tokens, name, raw, revoked.to_json()
+        )
+        if changed == -1:
+            raise Conflict(f"the token {name!r} changed meanwhile; try again")
+        return revoked
+
+
+def _taken(name: str, other: TokenRecord) -> str:
+    state = "" if other.active else " (revoked: names are never reused)"
+    same = "is" if other.name == name else "looks like"
+    return f"{name!r} {same} the token name {other.name!r}{state}; pick another name"
 
 
 class Authenticator:
@@ -195,7 +256,9 @@ class Authenticator:
                 self._failures.warning("cannot read the tokens (%r); using the cached ones", exc)
                 wait = self.retry_after_failure_s
             else:
-                self._stored = [(r.sha256.encode(), Principal(r.name, r.role)) for r in records]
+                self._stored = [
+                    (r.sha256.encode(), Principal(r.name, r.role)) for r in records if r.active
+                ]
             self._next_refresh_at = self.clock() + wait
 
     def _fresh(self) -> bool:

@@ -24,6 +24,7 @@ from gateway.http.auth import ROLES, auth_middleware
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
 from gateway.http.routes import add_routes
+from gateway.http.security_headers import add_security_headers
 from gateway.http.server import HANDLER_ARGS
 from gateway.http.state import GATEWAY, Gateway
 from gateway.http.static import STATIC
@@ -188,8 +189,10 @@ def build_app(settings: Settings) -> web.Application:
             follower.start()
             gw.ops.start()
             gw.shadow.start()
+            gw.refusal_audit.start()
             yield
         finally:
+            await gw.refusal_audit.close()
             gw.lag.close()
             await gw.shadow.close()
             await gw.ops.close()
@@ -205,6 +208,7 @@ def build_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.append(resources)
     app.on_shutdown.append(drain)
+    app.on_response_prepare.append(add_security_headers)
     app[ROLES] = add_routes(app)
     # Public pages: the API reference and the dashboard (their data come from the API, with the
     # caller's token), and the files they load from the package.

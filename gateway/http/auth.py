@@ -93,8 +93,10 @@ def actor(request: web.Request) -> str:
 
 async def _refuse(request: web.Request, who: str, reason: str, detail: str) -> NoReturn:
     gw = request.app[GATEWAY]
-    await gw.refusal_audit.record(
-        Refusal(who, reason, request.method, request.path, request.remote, detail)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    gw.refusal_audit.record(
+        Refusal(who, reason, request.method, route, request.path, request.remote, detail)
     )
     if reason == "role":
         raise Forbidden(detail)

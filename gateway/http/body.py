@@ -28,7 +28,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.http.state import Gateway
-from gateway.schema import object_at
+from gateway.schema import MAX_JSON_DEPTH, nesting_depth, object_at, too_deep
 
 JSON_MEDIA_TYPE: Final = "application/json"
 # wbits: 16 + 15 = gzip only; 32 + 15 = zlib or gzip (auto-detected); -15 = raw deflate.
@@ -131,9 +131,14 @@ async def read_json(request: web.Request, gw: Gateway) -> Any:
     """The request body as JSON, after the checks above; malformed JSON is a 400 at ``$``."""
     body = await read_json_bytes(request, gw)
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise too_deep() from None
         raise RequestError("$", f"malformed JSON: {exc}") from None
+    if nesting_depth(value) > MAX_JSON_DEPTH:
+        raise too_deep()
+    return value
 
 
 MAX_REASON: Final = 500

@@ -50,7 +50,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     body = object_fields(await read_optional_json(request, gw), ("reason",))
     reason = reason_field(body, required=False) or "revoked"
     gw.redis_guard.check()
-    record = await gw.tokens.revoke(name)
+    record = await gw.tokens.revoke(name, actor(request))
     gw.authenticator.invalidate()
     await _note(gw, actor(request), f"token {name} revoked: {reason}", record)
     return json_response(record.view() | {"revoked": True})

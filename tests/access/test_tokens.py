@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from gateway.access.roles import Principal, Role
 from gateway.access.tokens import ENV_ADMIN, Authenticator, TokenStore, check_name
-from gateway.errors import RequestError
+from gateway.errors import Conflict, NotFound, RequestError
 from gateway.keys import Keys
 from gateway.redis_server import EmbeddedRedis
 
@@ -26,7 +26,7 @@ async def test_cache_refresh_outage_and_env_admin(redis_server: EmbeddedRedis, p
     assert await auth.identify(token) is None  # cached before zoe existed: not yet known
     now[0] += 1.0
     assert await auth.identify(token) == Principal("zoe", Role.VIEWER)
-    await store.revoke("zoe")
+    await store.revoke("zoe", "test")
     down[0] = True
     now[0] += 1.0
     # Redis "down": the cached tokens stay in force rather than lock everyone out.
@@ -39,7 +39,11 @@ async def test_cache_refresh_outage_and_env_admin(redis_server: EmbeddedRedis, p
     await redis.aclose()
 
 
-@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "-lead", "decision-loop", "ADMIN"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "a b", "x" * 65, "-lead", "decision-loop", "ADMIN", "decision_loop", "adm1n",
+     "Anonym0us", "gateway.startup", "W0rker-Startup"],
+)  # fmt: skip
 def test_names_that_cannot_be_token_owners(name: str) -> None:
     with pytest.raises(RequestError):
         check_name(name)
@@ -49,3 +53,28 @@ def test_role_order() -> None:
     assert Role.VIEWER < Role.EXPERIMENTER < Role.ADMIN
     assert Principal("a", Role.ADMIN).may(Role.VIEWER)
     assert not Principal("v", Role.VIEWER).may(Role.EXPERIMENTER)
+
+
+async def test_a_name_means_one_holder_for_ever(redis_server: EmbeddedRedis, prefix: str) -> None:
+    """Revoked, a name is never given again (least of all with a higher role), and a name that
+    only looks like another's is refused."""
+    redis = Redis.from_url(redis_server.url)
+    store = TokenStore(redis, Keys(prefix))
+    auth = Authenticator(store, None, ttl_s=0.0)
+    token, _ = await store.create("zoe", Role.VIEWER, "alice")
+    revoked = await store.revoke("zoe", "alice")
+    assert revoked.revoked_by == "alice" and revoked.view()["revoked_at"] > 0
+    assert await auth.identify(token) is None
+    for name in ("zoe", "Zoe", "z0e"):
+        with pytest.raises(Conflict, match="never reused"):
+            await store.create(name, Role.ADMIN, "mallory")
+    with pytest.raises(NotFound):
+        await store.revoke("zoe", "alice")  # revoked once
+    await store.create("alice", Role.EXPERIMENTER, "admin")
+    with pytest.raises(Conflict, match="looks like the token name 'alice'"):
+        await store.create("a1ice", Role.ADMIN, "admin")
+    assert [(r.name, r.active) for r in sorted(await store.all(), key=lambda r: r.name)] == [
+        ("alice", True),
+        ("zoe", False),
+    ]
+    await redis.aclose()

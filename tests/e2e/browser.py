@@ -42,6 +42,8 @@ def browser() -> Iterator[Any]:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--window-size=1280,1500"):  # fmt: skip
         options.add_argument(flag)
+    # The console, to catch what the pages' Content-Security-Policy blocks.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     try:
@@ -73,3 +75,10 @@ def sign_in(driver: Any, base: str, who: str) -> None:
     driver.find_element(By.ID, "token").send_keys(token_of(who))
     driver.find_element(By.ID, "sign-in").click()
     wait(lambda: who in driver.find_element(By.ID, "who").text, what="signed in")
+
+
+def blocked_by_policy(driver: Any) -> list[str]:
+    """Console messages of what the Content-Security-Policy refused since the last call."""
+    return [
+        e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]
+    ]

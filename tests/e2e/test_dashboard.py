@@ -18,7 +18,7 @@ import pytest
 
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
-from tests.e2e.browser import browser, get, sign_in, wait
+from tests.e2e.browser import blocked_by_policy, browser, get, sign_in, wait
 from tests.e2e.conftest import System, seeded_system
 
 __all__ = ["browser"]  # the fixture, used by name
@@ -102,3 +102,7 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     browser.get(system.base_url + "/dashboard#/audit")
     rows = wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
     assert any("stopped from the dashboard test" in r.text for r in rows)
+    # The API reference renders under the same policy; neither page had anything blocked.
+    browser.get(system.base_url + "/docs")
+    wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), what="the API reference")
+    assert blocked_by_policy(browser) == []

@@ -17,6 +17,7 @@ import gzip
 import http.client
 import json
 import os
+import re
 import socket
 import time
 import zlib
@@ -46,6 +47,10 @@ REPEATABLE: dict[str, Any] = {
     "derandomize": True,
     "suppress_health_check": list(HealthCheck),
 }
+# A JUNK string that _encode replaces with arrays and objects nested this deep (json.dumps
+# itself recurses): msgspec and orjson hit Python's recursion limit at ~1 000 levels.
+DEEP = "\x00deep:"
+_DEEP_JSON = re.compile(r'"\\u0000deep:(\d+)"')
 EXPERIMENTS = ("better", "worse", "aa", "nope", "", "bet ter", "x" * 300)
 
 
@@ -142,6 +147,7 @@ JUNK: list[Any] = [
     "true",
     "null",
     "[1]",
+    *(f"{DEEP}{depth}" for depth in (9, 300, 1_000, 5_000)),
 ]
 junk = st.one_of(
     st.sampled_from(JUNK),
@@ -227,8 +233,16 @@ patch_body = _mutated(
 )
 
 
+def _nested(match: re.Match[str]) -> str:
+    depth = int(match.group(1))
+    return '[{"a":' * (depth // 2) + "1" + "}]" * (depth // 2)
+
+
 def _encode(draw: st.DrawFn, value: Any) -> bytes:
-    raw = json.dumps(value, allow_nan=True).encode()  # NaN, Infinity and 70-bit integers too
+    text = json.dumps(value, allow_nan=True)  # NaN, Infinity and 70-bit integers too
+    raw = _DEEP_JSON.sub(_nested, text).encode()
+    if draw(st.integers(0, 39)) == 0:  # the whole body nested deep (a 200-byte gzip suffices)
+        raw = b"[" * 3_000 + raw + b"]" * 3_000
     how = draw(st.integers(0, 19))
     if how == 0:
         return raw[: draw(st.integers(0, max(0, len(raw) - 1)))]  # truncated

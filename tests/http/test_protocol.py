@@ -90,3 +90,23 @@ async def test_every_answer_echoes_its_request_id(client: TestClient) -> None:
     assert len(made) == 32 and made != "trace-42"
     refused = await client.post("/v1/search", json={}, headers={"X-Request-Id": "bad id!"})
     assert refused.status == 400 and refused.headers["X-Request-Id"] not in ("bad id!", made)
+
+
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [("/dashboard", True), ("/docs", True), ("/static/dashboard.js", False),
+     ("/healthz", False), ("/v1/experiments", False), ("/nope", False)],
+)  # fmt: skip
+async def test_every_answer_forbids_framing_sniffing_and_foreign_scripts(
+    client: TestClient, path: str, page: bool
+) -> None:
+    response = await client.get(path)
+    await response.read()
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    policy = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy
+    if page:
+        assert "script-src 'self'" in policy and "unsafe-eval" not in policy
+    else:
+        assert policy.startswith("default-src 'none'")

@@ -80,32 +80,41 @@ async def test_route_by_caller(client: TestClient, gateway: Gateway, route: Rout
     assert [e for e in after if e not in before] == [] or route.method != "GET"
 
 
-async def test_refusals_are_counted_and_audited_at_a_bounded_rate(
+async def test_refusals_are_counted_and_audited_per_actor_and_route(
     client: TestClient, gateway: Gateway
 ) -> None:
-    now = [1000.0]
-    gateway.refusal_audit.clock = lambda: now[0]
-    gateway.refusal_audit._next_at = 0.0
+    """Thirty refused attempts by three callers: each caller is in the trail at the next write
+    (one entry per actor and route, with its count), none held back behind another."""
+    await gateway.refusal_audit.flush()
     start = await gateway.redis.xlen(gateway.keys.audit)
     for _ in range(20):
         assert (await client.put("/v1/production", json={}, headers=auth("vera"))).status == 403
+    for _ in range(7):
+        assert (await client.post("/v1/freeze", json={}, headers=auth("ed"))).status == 403
+    for name in ("better", "worse", "aa"):
+        response = await client.get(
+            f"/v1/experiments/{name}", headers={"Authorization": "Bearer x"}
+        )
+        assert response.status == 401
+    assert await gateway.redis.xlen(gateway.keys.audit) == start  # nothing waits on Redis
+    assert await gateway.refusal_audit.flush() == 3
     entries = [orjson.loads(f[b"e"]) for _, f in await gateway.redis.xrange(gateway.keys.audit)]
-    new = entries[start:]
-    assert len(new) == 1  # one entry for twenty refusals within the interval
-    assert new[0]["actor"] == "vera" and new[0]["refused"]["reason"] == "role"
-    assert "vera is viewer; this needs admin" in new[0]["reason"]
-    now[0] += gateway.refusal_audit.interval_s
-    assert (await client.get("/v1/audit", headers={"Authorization": "Bearer x"})).status == 401
-    entries = [orjson.loads(f[b"e"]) for _, f in await gateway.redis.xrange(gateway.keys.audit)]
-    last = entries[-1]
-    assert last["actor"] == "anonymous" and last["refused"]["held_back"] == 19
-    assert last["refused"]["reason"] == "bad_token" and last["refused"]["path"] == "/v1/audit"
+    by_actor = {e["actor"]: e for e in entries[start:]}
+    assert set(by_actor) == {"vera", "ed", "anonymous"}
+    vera, ed, anonymous = by_actor["vera"], by_actor["ed"], by_actor["anonymous"]
+    assert vera["refused"]["count"] == 20 and vera["refused"]["reason"] == "role"
+    assert "vera is viewer; this needs admin" in vera["reason"] and "(20 times)" in vera["reason"]
+    assert ed["refused"]["count"] == 7 and ed["refused"]["route"] == "/v1/freeze"
+    assert anonymous["refused"]["count"] == 3 and anonymous["refused"]["reason"] == "bad_token"
+    assert anonymous["refused"]["route"] == "/v1/experiments/{key}"
+    assert anonymous["refused"]["remotes"] == ["127.0.0.1"]
+    assert await gateway.refusal_audit.flush() == 0  # written once
     text = await (await client.get("/metrics")).text()
     counted = {
         m.group(1): float(m.group(2))
         for m in re.finditer(r'^abgate_refused_total\{reason="(\w+)"\} (\S+)$', text, re.M)
     }
-    assert counted.get("role", 0) >= 20 and counted.get("bad_token", 0) >= 1
+    assert counted.get("role", 0) >= 27 and counted.get("bad_token", 0) >= 3
 
 
 async def test_a_token_is_stored_hashed_named_in_the_audit_and_revocable(
