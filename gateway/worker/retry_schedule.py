@@ -9,6 +9,11 @@ once when an exposure of its search is applied; and it is given up (an orphan)
 ``give_up_after_s`` after it was first held. The schedule is bounded: at
 ``capacity`` the consumer stops reading new outcomes until it drains. Pure:
 the caller passes the clock's time in.
+
+A held outcome is never off the schedule while it is held: :meth:`RetrySchedule.take_due`
+gives each outcome it returns a provisional next try (``first_delay_s`` later, a lease) that
+:meth:`~RetrySchedule.retry_later` replaces and :meth:`~RetrySchedule.done` ends. A try that
+never reports back — the Redis call failed — is therefore simply tried again.
 """
 
 from __future__ import annotations
@@ -84,12 +89,15 @@ class RetrySchedule:
         return woken
 
     def take_due(self, now: float, limit: int) -> list[Held]:
-        """Up to ``limit`` outcomes whose time has come, earliest first."""
+        """Up to ``limit`` outcomes whose time has come, earliest first, each leased: tried
+        again ``first_delay_s`` from now unless its try reports back (retry_later or done)."""
         out: list[Held] = []
         while self._heap and len(out) < limit and self._heap[0][0] <= now:
             _, ticket, held = heapq.heappop(self._heap)
             if ticket == held._ticket and held.entry_id in self._held:
                 out.append(held)
+        for held in out:
+            self._schedule(held, now + self.first_delay_s)
         return out
 
     def next_due(self) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
@@ -98,6 +99,44 @@ async def test_an_exposure_wakes_its_held_outcome_at_once(redis: Redis, prefix: 
     assert len(consumer.schedule) == 1
     await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice"))
     await consumer.step(block_ms=1)  # the clock has not moved: no backoff to wait out
+    assert (await read_variant_stats(redis, keys, "x"))["a"]["clicks"] == 1
+    assert len(consumer.schedule) == 0 and await _pending(redis, keys.shard(0).outcomes) == 0
+
+
+async def test_a_held_click_is_applied_after_a_redis_error_on_its_retry(
+    redis: Redis, prefix: str
+) -> None:
+    """A held click's retry fails (Redis goes away mid-call): the worker recovers as its loop
+    does (setup, re-read of the pending list) and the click is still tried, and applied once
+    its exposure comes. It was stranded: taken off the schedule before the call, skipped by
+    the re-read because still held, and never scheduled again."""
+    keys = Keys(prefix)
+    clock = Clock()
+    consumer = StreamConsumer(redis, keys, "w1", clock=clock)
+    await consumer.setup()
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
+    await consumer.step(block_ms=1)
+    assert len(consumer.schedule) == 1
+    run = consumer._run
+    failures: list[int] = []
+
+    async def fails_once(script: str, argvs: Any) -> list[Any]:
+        if argvs and not failures:
+            failures.append(len(argvs))
+            raise ConnectionError("injected: connection lost during the call")
+        return await run(script, argvs)
+
+    consumer._run = fails_once  # type: ignore[method-assign]
+    clock.now += 1.0  # the click's retry is due
+    with pytest.raises(ConnectionError):
+        await consumer.step(block_ms=1)
+    assert failures == [1]
+    await consumer.setup()  # what the worker's loop does after a Redis error
+    await consumer.drain_pending()
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice"))
+    for _ in range(5):
+        clock.now += 1.0
+        await consumer.step(block_ms=1)
     assert (await read_variant_stats(redis, keys, "x"))["a"]["clicks"] == 1
     assert len(consumer.schedule) == 0 and await _pending(redis, keys.shard(0).outcomes) == 0
 

@@ -47,6 +47,21 @@ def test_done_forgets_and_full_is_the_bound() -> None:
     (first, second) = schedule.take_due(1.0, 10)
     schedule.done(first)
     assert not schedule.full and first.entry_id not in schedule
-    assert schedule.wake(["a"], now=1.0) == 0  # the other is in flight (taken), not re-queued
+    # The other is in flight, on a lease: a wake makes it due at once (tries are idempotent).
+    assert schedule.wake(["a"], now=1.0) == 1
     schedule.done(second)
+    assert len(schedule) == 0 and schedule.next_due() is None
+
+
+def test_a_try_that_never_reports_back_is_tried_again() -> None:
+    """Taken but neither retried nor done (the Redis call raised): due again after the lease,
+    woken by its exposure meanwhile, and still given up at the bound."""
+    schedule = RetrySchedule(first_delay_s=0.25, give_up_after_s=10.0)
+    schedule.hold(b"1", _event("s"), now=0.0)
+    (held,) = schedule.take_due(0.25, 10)
+    assert schedule.next_due() == 0.5 and b"1" in schedule
+    assert schedule.take_due(0.4, 10) == []
+    assert schedule.wake(["s"], now=0.45) == 1
+    assert schedule.take_due(0.45, 10) == [held]
+    assert not schedule.retry_later(held, 10.0)
     assert len(schedule) == 0 and schedule.next_due() is None
