@@ -127,7 +127,12 @@ def build_app(settings: Settings) -> web.Application:
         model_store = ModelStore(redis, keys)
         artifacts = ArtifactStore(settings.models_dir)
         registrar = Registrar(
-            model_store, artifacts, options, settings.gate_policy, settings.eval_file
+            model_store,
+            artifacts,
+            options,
+            settings.gate_policy,
+            settings.eval_file,
+            gate_timeout_s=settings.gate_timeout_s,
         )
         version, config = await initial_config(store, settings)
         await registrar.seed(config, settings.seed_models_dir, GATEWAY_STARTUP)

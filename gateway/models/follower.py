@@ -5,7 +5,8 @@ experiment names, then the most recently registered other usable versions, up to
 ``max_loaded``; anything else is unloaded, so memory does not grow with the number of
 versions registered. A version is loaded and warmed up in a thread and only then served
 and reported ready in this process's heartbeat, which the admin API reads before it routes
-traffic to a version. A version left "gating" by a process that died is gated again here.
+traffic to a version. A version left "gating" by a process that stopped or died is taken over
+here, by one process at a time and a bounded number of times (:mod:`gateway.models.gate_claims`).
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.models")
 
-# A card still "gating" this long after registration lost its gating process.
+# A card still "gating" this long after registration may have lost its gating process: the
+# gate claim in Redis says whether it has (the registering process claims it at once).
 GATE_TAKEOVER_S: Final = 60.0
+# How often one process asks whether such a version's claim is free.
+TAKEOVER_RECHECK_S: Final = 5.0
 
 
 def process_id() -> str:
@@ -84,6 +88,7 @@ class ModelFollower:
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._gating: dict[str, asyncio.Task[None]] = {}
+        self._next_takeover: dict[str, float] = {}  # version -> loop time of the next try
         self._closing = False
 
     def start(self) -> None:
@@ -109,7 +114,7 @@ class ModelFollower:
     async def _gate(self, version: str, production: str, actor: str) -> None:
         try:
             await self.registrar.gate(version, production, actor)
-        except Exception:  # a gate run that fails is retried by the takeover rule
+        except Exception:  # Redis failed: another run may take it over (a bounded number)
             log.exception("gating model %s failed", version)
         finally:
             self._gating.pop(version, None)
@@ -126,10 +131,7 @@ class ModelFollower:
         """Load what is wanted and not loaded, unload the rest, then report."""
         async with self._lock:
             cards = await self.store.all()
-            now = time.time()
-            for card in cards:
-                if card.state == "gating" and now - card.registered_at > self.gate_takeover_s:
-                    self.gate_in_background(card.version, "gate-takeover")
+            self._take_over(cards)
             by_version = {c.version: c for c in cards}
             wanted = wanted_versions(cards, self.config(), self.max_loaded)
             for version in sorted(self.registry.versions - set(wanted)):
@@ -154,6 +156,21 @@ class ModelFollower:
                 log.info("loaded model %s (%s)", version, model.provider)
             metrics.MODELS_LOADED.set(len(self.registry.versions))
             await self.beat()
+
+    def _take_over(self, cards: list[ModelCard]) -> None:
+        """Gate the versions left "gating" long enough that their process may be gone; the
+        registrar gates only those whose claim is free and whose runs are not used up."""
+        now, tick = time.time(), asyncio.get_running_loop().time()
+        gating = {c.version for c in cards if c.state == "gating"}
+        self._next_takeover = {v: t for v, t in self._next_takeover.items() if v in gating}
+        for card in cards:
+            if (
+                card.state == "gating"
+                and now - card.registered_at > self.gate_takeover_s
+                and tick >= self._next_takeover.get(card.version, 0.0)
+            ):
+                self._next_takeover[card.version] = tick + TAKEOVER_RECHECK_S
+                self.gate_in_background(card.version, "gate-takeover")
 
     def _load(self, card: ModelCard) -> LoadedModel:
         model = LoadedModel(
@@ -198,4 +215,4 @@ class ModelFollower:
                 await asyncio.sleep(self.interval_s)
             finally:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)

@@ -169,8 +169,10 @@ def run_gates(
     eval_set: EvalSet,
     policy: GatePolicy,
     clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[str], None] = lambda gate: None,
 ) -> dict[str, Any]:
-    """Every gate's result for ``candidate`` (already loaded: integrity held on loading)."""
+    """Every gate's result for ``candidate`` (already loaded: integrity held on loading);
+    ``progress`` hears the name of each gate as it starts."""
     against = None if production is None else production.version
     results = [_gate("integrity", True, "sha256 as registered, loadable, signature as declared")]
     record: dict[str, Any] = {
@@ -180,6 +182,7 @@ def run_gates(
         "results": results,
         "ran_at": time.time(),
     }
+    progress("sanity")
     try:
         inputs = _inputs(candidate, eval_set)
         scores = _scores(candidate, inputs)
@@ -221,6 +224,7 @@ def run_gates(
         results.append(_gate("latency", True, "no production to compare with"))
         results.append(_gate("consistency", True, "no production to compare with"))
     else:
+        progress("offline_quality")
         try:
             prod_inputs = _inputs(production, eval_set)
             prod_scores = _scores(production, prod_inputs)
@@ -254,7 +258,9 @@ def run_gates(
                 margin=policy.ndcg_margin,
             )
         )
+        progress("latency")
         results.append(_latency(candidate, production, inputs, prod_inputs, policy, clock))
+        progress("consistency")
         overlap = float(
             np.mean([overlap_at_k(a, b) for a, b in zip(scores, prod_scores, strict=True)])
         )

@@ -3,18 +3,21 @@
 
 Registration is synchronous and refuses what cannot work (422 naming the input: a file
 that does not load, a signature not as declared; 409: the id taken by other bytes). The
-gates run afterwards, off the event loop, and their results land in the card and the audit
-stream.
+gates run afterwards in a child process under a deadline (:mod:`gateway.models.gate_process`),
+by one gateway process at a time and a bounded number of times
+(:mod:`gateway.models.gate_claims`); their results land in the card and the audit stream.
+No error or result names a path on this server (:mod:`gateway.models.redact`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -24,11 +27,22 @@ from gateway.inference.registry import OnnxRanker, sha256_file
 from gateway.inference.session import SessionOptions
 from gateway.models.artifacts import ArtifactStore
 from gateway.models.card import Declaration, ModelCard, parse_declaration
+from gateway.models.gate_claims import GateClaims
 from gateway.models.gate_policy import GatePolicy
-from gateway.models.gates import EvalSet, failed_gates, load_eval_set, run_gates
+from gateway.models.gate_process import gate_in_child
+from gateway.models.gate_runner import GateJob, failure
+from gateway.models.gates import failed_gates
+from gateway.models.redact import redact_paths, redact_record
 from gateway.models.store import ModelStore
 
 log = logging.getLogger("abgate.models")
+
+# The default of ABGATE_GATE_TIMEOUT_S (gateway.settings).
+GATE_TIMEOUT_S: Final = 300.0
+# A gate claim outlives the deadline by this much: the time to stop the child and record.
+CLAIM_MARGIN_S: Final = 30.0
+# How long releasing a claim may take while the process stops.
+RELEASE_TIMEOUT_S: Final = 1.0
 
 
 class Registrar:
@@ -39,18 +53,25 @@ class Registrar:
         options: SessionOptions,
         policy: GatePolicy,
         eval_path: Path,
+        *,
+        gate_timeout_s: float = GATE_TIMEOUT_S,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.options = options
         self.policy = policy
         self.eval_path = eval_path
-        self._eval_set: EvalSet | None = None
+        self.gate_timeout_s = gate_timeout_s
+        self.claims = GateClaims(store.redis, store.keys)
 
-    def eval_set(self) -> EvalSet:
-        if self._eval_set is None:
-            self._eval_set = load_eval_set(self.eval_path)
-        return self._eval_set
+    def _names(self) -> dict[str, str]:
+        """The server paths an error may name, and what a registrant is told instead."""
+        return {
+            str(self.artifacts.root / "incoming"): "<upload>",
+            str(self.artifacts.root / "sha256"): "<model store>",
+            str(self.artifacts.root): "<model store>",
+            str(self.eval_path): self.eval_path.name,
+        }
 
     async def register(
         self, declaration: Declaration, upload: Path, actor: str, reason: str
@@ -80,7 +101,13 @@ class Registrar:
 
     def _inspect(self, declaration: Declaration, path: Path) -> tuple[str, int, dict[str, Any]]:
         sha = sha256_file(path)
-        ranker = OnnxRanker(declaration, path, self.options)  # 422 unless it loads as declared
+        try:
+            ranker = OnnxRanker(declaration, path, self.options)  # 422 unless it loads as declared
+        except ConfigError as exc:  # onnxruntime's message names the upload's path
+            names = self._names() | {str(path): "the uploaded file"}
+            raise ConfigError(
+                redact_paths(exc.where, names), redact_paths(exc.detail, names)
+            ) from None
         return sha, path.stat().st_size, ranker.signature()
 
     async def _again(self, existing: ModelCard, sha: str, actor: str) -> ModelCard:
@@ -99,62 +126,65 @@ class Registrar:
         return existing
 
     async def gate(self, version: str, production: str | None, actor: str) -> ModelCard:
-        """Run every gate for ``version`` against ``production`` and record the results."""
+        """Run every gate for ``version`` against ``production`` and record the results: in a
+        child process, under the deadline, if no other process is gating it and its runs are
+        not used up (then it fails instead). Returns the card as it stands after."""
         card = await self.store.get(version)
-        prod_card = None
-        if production is not None and production != version:
-            prod_card = await self.store.find(production)
-        record = await asyncio.to_thread(self._run, card, prod_card)
+        if card.state != "gating":
+            return card
+        claim = await self.claims.claim(version, self.gate_timeout_s + CLAIM_MARGIN_S)
+        if claim.outcome in ("held", "done"):
+            return await self.store.get(version)
+        if claim.outcome == "exhausted":
+            record = failure(
+                production,
+                "gate_runs",
+                f"gates started {claim.runs} times and never finished (each time the gateway "
+                "process running them stopped); not started again",
+                runs=claim.runs,
+            )
+            return await self._record(version, record, actor)
+        try:
+            record = await self._run(card, production)
+            updated = await self._record(version, record, actor)
+        except BaseException:  # cancelled (the process stops) or Redis failed: let another try
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.claims.release(version, False), RELEASE_TIMEOUT_S)
+            raise
+        await self.claims.release(version, True)
+        return updated
+
+    async def _record(self, version: str, record: dict[str, Any], actor: str) -> ModelCard:
         passed = bool(record["passed"])
-        failures = failed_gates(record)
-        reason = "gates passed" if passed else "gates failed: " + "; ".join(failures)
+        reason = "gates passed" if passed else "gates failed: " + "; ".join(failed_gates(record))
 
         def apply(c: ModelCard) -> ModelCard:
+            if c.state != "gating":  # recorded meanwhile (a run that overran its claim)
+                return c
             return replace(c, state="passed" if passed else "failed", gates=record)
 
         updated = await self.store.update(version, apply, actor, reason)
         log.info("model %s: %s", version, reason)
         return updated
 
-    def _run(self, card: ModelCard, prod_card: ModelCard | None) -> dict[str, Any]:
-        try:
-            candidate = OnnxRanker(
-                card.declaration, self.artifacts.path(card.sha256), self.options, card.sha256
-            )
-        except ConfigError as exc:
-            return {
-                "against": None,
-                "passed": False,
-                "ran_at": time.time(),
-                "results": [
-                    {"gate": "integrity", "passed": False, "detail": str(exc), "figures": {}}
-                ],
-            }
-        try:
-            eval_set = self.eval_set()
-        except ConfigError as exc:  # recorded as a failure, never a card left "gating"
-            return {
-                "against": None if prod_card is None else prod_card.version,
-                "passed": False,
-                "ran_at": time.time(),
-                "results": [
-                    {
-                        "gate": "offline_quality",
-                        "passed": False,
-                        "figures": {},
-                        "detail": f"the evaluation set cannot be read: {exc}",
-                    }
-                ],
-            }
-        production = None
-        if prod_card is not None:
-            production = OnnxRanker(
-                prod_card.declaration,
-                self.artifacts.path(prod_card.sha256),
-                self.options,
-                prod_card.sha256,
-            )
-        return run_gates(candidate, production, eval_set, self.policy)
+    async def _run(self, card: ModelCard, production: str | None) -> dict[str, Any]:
+        prod_card = None
+        if production is not None and production != card.version:
+            prod_card = await self.store.find(production)
+        job = GateJob(
+            candidate=card,
+            candidate_path=self.artifacts.path(card.sha256),
+            production=prod_card,
+            production_path=None if prod_card is None else self.artifacts.path(prod_card.sha256),
+            eval_path=self.eval_path,
+            policy=self.policy,
+            options=self.options,
+        )
+        names = self._names() | {str(job.candidate_path): f"the stored file of {card.version}"}
+        if prod_card is not None and job.production_path is not None:
+            names[str(job.production_path)] = f"the stored file of {prod_card.version}"
+        record = await gate_in_child(job, self.gate_timeout_s)
+        return dict(redact_record(record, names))
 
     async def seed(self, config: RoutingConfig, seed_dir: Path, actor: str) -> None:
         """Register and gate, from ``seed_dir/<version>/{card.json,model.onnx}``, every version
@@ -183,7 +213,9 @@ class Registrar:
                 )
             upload = self.artifacts.incoming()
             upload.write_bytes((directory / "model.onnx").read_bytes())
-            _, new = await self.register(declaration, upload, actor, f"seeded from {seed_dir}")
+            _, new = await self.register(
+                declaration, upload, actor, f"seeded from {seed_dir.name}/{version}"
+            )
             if not new:
                 continue
             gated = await self.gate(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
+from tests.models.hostile import never_ending_card, never_ending_model, wrong_inputs_model
 from tests.tokens import audited_changes, auth
 
 AUTH = auth("bob")
@@ -274,3 +277,51 @@ async def test_a_part_with_a_malformed_header_is_a_400(
     assert response.status == 400, await response.text()
     assert "malformed multipart body" in (await response.json())["error"]["message"]
     assert await _snapshot(gateway) == before
+
+
+# An absolute path: a '/' led run of at least two components (the API's own URL paths are
+# not in these texts).
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[\w.~-]+/")
+
+
+def disclosed(text: str) -> list[str]:
+    """The absolute paths and the process id (this one serves the test's gateway) in ``text``."""
+    return ABSOLUTE_PATH.findall(text) + re.findall(rf"\b{os.getpid()}\b", text)
+
+
+async def test_broken_and_hostile_models_are_told_apart_without_naming_server_paths(
+    client: TestClient, gateway: Gateway, models_dir: Path
+) -> None:
+    onnx = (models_dir / "prod-v1" / "model.onnx").read_bytes()
+    good = card_of(models_dir, "prod-v1", "broken-v1")
+    for card, model, text in (
+        (good, b"\x08\x01garbage that is not a model", "not a loadable ONNX model"),
+        (good, onnx[: len(onnx) // 3], "not a loadable ONNX model"),
+        (never_ending_card("broken-v1"), wrong_inputs_model(), "no input named 'item_index'"),
+    ):
+        response = await register(client, card, model)
+        body = await response.text()
+        assert response.status == 422 and text in body, body
+        assert disclosed(body) == [], body
+    # A model that registers (it loads, as declared) and never finishes scoring: its gates
+    # fail at the deadline, and neither they nor the audit trail name a path or a process.
+    gateway.registrar.gate_timeout_s = 3.0
+    response = await register(client, never_ending_card("forever-v1"), never_ending_model())
+    assert response.status == 202, await response.text()
+    card = await wait_for(client, "forever-v1", lambda c: c["state"] != "gating")
+    assert card["state"] == "failed"
+    (result,) = card["gates"]["results"]
+    assert result["gate"] == "sanity"
+    assert result["detail"].startswith("gates did not finish within 3 s"), result
+    listing = await (await client.get("/v1/models", headers=auth("vera"))).json()
+    gates = [c["gates"] for c in listing["models"]]
+    assert {g["eval_set"]["source"] for g in gates if "eval_set" in g} == {
+        "storefront-heldout.jsonl"
+    }
+    assert disclosed(json.dumps(gates)) == []
+    audit = (await (await client.get("/v1/audit?count=50", headers=auth("vera"))).json())["entries"]
+    assert [e["reason"] for e in audit if e.get("model") == "forever-v1"] == [
+        "gates failed: sanity: " + result["detail"],
+        "registered",
+    ]
+    assert disclosed(json.dumps([e["reason"] for e in audit])) == []
