@@ -8,8 +8,16 @@
   arms that have fewer than two units.
 - Top-two Thompson sampling (Russo, "Simple Bayesian Algorithms for Best-Arm
   Identification", Operations Research 68(6), 2020, section 3.2): the leader
-  with probability β, else a re-sampled challenger; in closed form
-  ψ_i = α_i (β + (1 − β) Σ_{j≠i} α_j / (1 − α_j)) with α the best-arm probabilities.
+  I ~ α (the best-arm probabilities) with probability β; else the posterior is
+  re-sampled until another arm J comes up, the challenger. Here the re-sampling
+  stops after R = ``MAX_RESAMPLES`` tries and then plays the leader, as any
+  implementation must stop somewhere; in closed form
+  ψ_j = α_j (β + (1 − β) α_j^R + (1 − β) Σ_{i≠j} α_i (1 − α_i^R) / (1 − α_i)).
+  Without the bound (R → ∞) this is Russo's ψ_j = α_j (β + (1 − β) Σ_{i≠j} α_i / (1 − α_i)),
+  which is not continuous where a leader is certain: (1, 0, 0) has no challenger
+  while (1 − ε, ε, 0) hands an arm with P(best) = ε the whole challenger share.
+  With the bound every ψ_j ≤ (1 + (1 − β) R) α_j: a near-certain loser gets next to
+  nothing, and a near-certain leader gets everything.
 - UCB1 (Auer, Cesa-Bianchi & Fischer, "Finite-time Analysis of the Multiarmed
   Bandit Problem", Machine Learning 47, 2002, fig. 1): index x̄_i + √(2 ln n / n_i),
   every unit of the next batch to the arm of highest index (ties shared);
@@ -26,6 +34,11 @@ import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[np.float64]
+# Re-samples of top-two's challenger. The challenger's distribution α_j / (1 − α_i) rests on the
+# posterior draws in which the leader is not best: with the default 10 000 draws there are fewer
+# than 100 of them once 1 − α_i < 1 / R, and from there the challenger's share fades (to
+# 1 − 1/e of itself at 1 − α_i = 1/R, 1 % at 1e-4, 0 at a certain leader).
+MAX_RESAMPLES = 100
 
 
 @dataclass(frozen=True)
@@ -68,28 +81,24 @@ def thompson_gaussian(arms: Sequence[ArmRewards], rng: np.random.Generator, draw
     return best_probabilities(rng.normal(means, sd, size=(draws, len(arms))))
 
 
-def top_two(best: Array, beta: float) -> Array:
-    """Russo's top-two allocation ψ from best-arm probabilities α.
-
-    When one arm has α = 1 (every Monte Carlo draw had it best) the closed form
-    gives its challengers 0 / 0. Russo's sampler still draws a challenger with
-    probability 1 − β, from the other arms' posterior of being best once the
-    leader is excluded; with no draw to tell them apart, that share is split
-    equally among them.
-    """
+def top_two(best: Array, beta: float, resamples: int = MAX_RESAMPLES) -> Array:
+    """Russo's top-two allocation ψ from best-arm probabilities α, at most ``resamples``
+    re-samples for the challenger (see the module's docstring)."""
     if not 0 < beta < 1:
         raise ValueError(f"beta must be in (0, 1), got {beta}")
+    if resamples < 1:
+        raise ValueError(f"resamples must be >= 1, got {resamples}")
     alpha = np.clip(np.asarray(best, dtype=np.float64), 0.0, 1.0)
-    if len(alpha) > 1 and alpha.max() >= 1.0:
-        leader = int(np.argmax(alpha))
-        psi = np.full(len(alpha), (1 - beta) / (len(alpha) - 1))
-        psi[leader] = beta
-        return np.asarray(psi)
-    ratio = np.where(alpha < 1, alpha / np.maximum(1 - alpha, 1e-300), 0.0)
-    challenger = ratio.sum() - ratio
-    psi = alpha * (beta + (1 - beta) * challenger)
-    total = psi.sum()
-    return np.asarray(psi / total) if total > 0 else np.full(len(best), 1 / len(best))
+    total = alpha.sum()
+    if total <= 0:
+        return np.full(len(alpha), 1 / len(alpha))
+    alpha = alpha / total
+    powers = np.power.outer(alpha, np.arange(resamples + 1))  # α_i^r, r = 0..R
+    # α_i (1 − α_i^R) / (1 − α_i) = α_i Σ_{r<R} α_i^r: the polynomial, continuous at α_i = 1
+    leads_to_challenger = alpha * powers[:, :resamples].sum(axis=1)
+    challenged = leads_to_challenger.sum() - leads_to_challenger
+    psi = alpha * (beta + (1 - beta) * (powers[:, resamples] + challenged))
+    return np.asarray(psi / psi.sum())
 
 
 def ucb1(arms: Sequence[ArmRewards]) -> Array:

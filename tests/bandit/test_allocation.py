@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gateway.bandit.allocation import allocate, apply_floor
-from gateway.bandit.policies import ArmRewards, top_two, ucb1
+from gateway.bandit.policies import MAX_RESAMPLES, ArmRewards, top_two, ucb1
 
 ARMS = [
     ArmRewards.bernoulli(50, 1000),
@@ -88,8 +88,58 @@ def test_bad_inputs_are_refused() -> None:
         allocate("greedy", ARMS, min_share=0.0, burn_in_units=0, seed=1)  # type: ignore[arg-type]
 
 
-def test_top_two_gives_challengers_their_share_when_the_leader_is_certain() -> None:
-    psi = top_two(np.array([1.0, 0.0, 0.0]), 0.5)
-    assert psi.tolist() == [0.5, 0.25, 0.25]
-    near = top_two(np.array([1 - 1e-9, 1e-9, 0.0]), 0.5)  # continuous on the way there
-    assert near[0] == pytest.approx(0.5) and near.sum() == pytest.approx(1.0)
+def _bounded_top_two(alpha: list[float], beta: float, resamples: int) -> list[float]:
+    """Russo's top-two sampler with at most ``resamples`` re-samples, summed term by term:
+    the leader I ~ alpha is played with probability beta; otherwise alpha is re-sampled
+    until an arm other than I comes up (J), or ``resamples`` times in vain (I is played)."""
+    k = len(alpha)
+    psi = [0.0] * k
+    for i, a_i in enumerate(alpha):
+        psi[i] += a_i * beta
+        for r in range(resamples):  # the r-th re-sample is the first other than I
+            for j in range(k):
+                if j != i:
+                    psi[j] += a_i * (1 - beta) * a_i**r * alpha[j]
+        psi[i] += a_i * (1 - beta) * a_i**resamples
+    return psi
+
+
+@pytest.mark.parametrize(
+    "alpha",
+    [[0.5, 0.3, 0.2], [0.9999, 0.0001, 0.0], [1.0, 0.0, 0.0], [0.995, 0.004, 0.001], [0.25] * 4],
+)
+def test_top_two_is_the_bounded_sampler_in_closed_form(alpha: list[float]) -> None:
+    expected = _bounded_top_two(alpha, 0.5, MAX_RESAMPLES)
+    assert top_two(np.array(alpha), 0.5) == pytest.approx(expected, abs=1e-12)
+    assert sum(expected) == pytest.approx(1.0)
+
+
+def test_top_two_golden_values() -> None:
+    # Computed independently (exact rationals, the sampler's terms summed one by one).
+    assert top_two(np.array([0.9999, 0.0001, 0.0]), 0.5) == pytest.approx(
+        [0.99497517, 0.00502483, 0.0], abs=1e-8
+    )
+    assert top_two(np.array([0.99, 0.01, 0.0]), 0.5) == pytest.approx(
+        [0.68118601, 0.31881399, 0.0], abs=1e-8
+    )
+
+
+def test_top_two_is_continuous_at_a_certain_leader() -> None:
+    # Issue 20 §6 D5: at P(best) = 1 the challengers' share was split equally
+    # ([.5, .25, .25]) while [.9999, .0001, 0] gave [.5, .5, 0].
+    certain = top_two(np.array([1.0, 0.0, 0.0]), 0.5)
+    assert certain.tolist() == [1.0, 0.0, 0.0]
+    for near in ([1 - 1e-9, 1e-9, 0.0], [1 - 1e-9, 5e-10, 5e-10]):
+        assert top_two(np.array(near), 0.5) == pytest.approx(certain, abs=1e-6)
+    # A near-certain loser gets next to nothing, wherever the leader stands.
+    for alpha in ([0.9999, 0.0001, 0.0], [0.6, 0.3999, 0.0001], [0.5, 0.5 - 1e-6, 1e-6]):
+        psi = top_two(np.array(alpha), 0.5)
+        assert all(p <= (1 + 0.5 * MAX_RESAMPLES) * a for p, a in zip(psi, alpha, strict=True))
+
+
+def test_a_certain_loser_keeps_only_the_floor() -> None:
+    arms = [ArmRewards.bernoulli(1500, 5000), ArmRewards.bernoulli(1000, 5000),
+            ArmRewards.bernoulli(500, 5000)]  # fmt: skip
+    result = allocate("top-two-thompson", arms, min_share=0.05, burn_in_units=0, seed=3)
+    assert result.policy_shares == pytest.approx((1.0, 0.0, 0.0))
+    assert result.weights == pytest.approx((0.9, 0.05, 0.05))
