@@ -21,8 +21,15 @@ relative, or the absolute difference while the control's mean is 0
 - ``group-sequential``: alpha spending over ``looks`` equally spaced looks up
   to ``horizon_units_per_arm``; a look is taken the first time the smallest
   arm passes k / looks of the horizon, and only then can a boundary be
-  crossed (Bonferroni across arms). The record reports the nominal p-value
-  next to the boundary's nominal level at that look; a crossing is kept.
+  crossed (Bonferroni across arms). What is reported is the inference of the
+  last look taken — its estimate, its repeated confidence interval (intersected
+  with the earlier looks'), its nominal p-value next to its boundary's nominal
+  level — and it stays so until the next look: the boundary of look k says
+  nothing about the data between looks k and k + 1, which are not a look
+  (Jennison & Turnbull 2000, ch. 9: repeated confidence intervals cover the
+  parameter simultaneously at the planned looks only). So the interval excludes
+  0 exactly when a boundary was crossed, and a crossing is kept. Once the last
+  look is taken the horizon is reached at every later evaluation.
 
 Guardrails are one-sided confidence sequences on the lift, H0: lift ≥ −margin,
 checked at every evaluation, with running minima and intersections too.
@@ -40,8 +47,9 @@ from scipy.stats import norm
 from stats import confidence_sequence as cs
 from stats.decision import ArmAnalysis, Decision, GuardrailResult, PolicySettings, decide
 from stats.effects import ArmEstimate, Effect, lift_effect
-from stats.group_sequential import Spending, boundary_at, group_sequential
-from stats.inference import Inference
+from stats.group_sequential import METHOD as GROUP_SEQUENTIAL
+from stats.group_sequential import Checkpoint, Spending, advance, group_sequential
+from stats.inference import Inference, uninformative
 from stats.mixture import one_sided, two_sided
 from stats.multiple import Correction, adjust, decision_levels, level_set
 from stats.sequential import tau2_for_horizon
@@ -83,6 +91,7 @@ class Running:
     intervals: Mapping[float, tuple[float, float]] = field(default_factory=dict)  # by level
     crossed_look: int = 0  # group-sequential: the look whose boundary was crossed
     crossed_sign: int = 0
+    estimate: float = math.nan  # group-sequential: the estimate at the last look taken
 
     def narrowed(self, level: float, low: float, high: float) -> tuple[float, float]:
         """The running intersection at ``level`` with [low, high] (kept if they are disjoint)."""
@@ -104,6 +113,7 @@ class Analysis:
     decision: Decision
     look: int  # group-sequential looks taken so far (0 for always-valid methods)
     state: Mapping[str, ArmState]  # to pass to the next evaluation
+    boundaries: Checkpoint | None = None  # group-sequential: the recursion, to pass on too
 
 
 def current_look(min_units: int, plan: AnalysisPlan) -> int:
@@ -154,25 +164,56 @@ def _always_valid(
 
 
 def _group_sequential(
-    effects: Sequence[Effect], previous: Sequence[Running], plan: AnalysisPlan, look: int, new: bool
-) -> list[tuple[Inference, float, int, Running]]:
-    """(repeated-CI inference, nominal boundary p, crossing sign, carried state) per arm."""
-    m = len(effects)
-    alpha = plan.alpha / m
-    boundary = boundary_at(look, plan.looks, alpha, plan.spending) if look >= 1 else math.inf
+    effects: Sequence[Effect],
+    previous: Sequence[Running],
+    plan: AnalysisPlan,
+    look: int,
+    new: bool,
+    carried: Checkpoint | None,
+) -> tuple[list[tuple[Inference, float, int, bool, Running]], Checkpoint | None]:
+    """((the last look's inference, its boundary's nominal p, crossing sign, scale, carried
+    state) per arm, the boundary recursion as of that look)."""
+    alpha = plan.alpha / len(effects)
+    checkpoint, boundary = carried, math.inf
+    if look >= 1:
+        if (
+            carried is None
+            or not carried.of(plan.looks, alpha, plan.spending)
+            or carried.look != look
+        ):
+            # A new look: one step on from the carried recursion (every step without one).
+            checkpoint = advance(plan.looks, alpha, plan.spending, look, carried)
+        assert checkpoint is not None
+        boundary = checkpoint.boundary
     p_boundary = float(2 * norm.sf(boundary))
     out = []
     for effect, prev in zip(effects, previous, strict=True):
-        now = group_sequential(effect, boundary)
-        state = prev if prev.relative == effect.relative else Running(relative=effect.relative)
-        if not state.crossed_look and new and now.rejects:
-            sign = 1 if now.ci_low > 0 else -1
-            state = replace(state, crossed_look=look, crossed_sign=sign)
-        low, high = state.narrowed(alpha, now.ci_low, now.ci_high)
-        state = replace(state, p_min=now.p_value, intervals={alpha: (low, high)})
-        inference = replace(now, ci_low=low, ci_high=high)
-        out.append((inference, p_boundary, state.crossed_sign, state))
-    return out
+        state = prev
+        if new:
+            if state.relative != effect.relative:  # a change of scale starts afresh
+                state = Running(relative=effect.relative)
+            now = group_sequential(effect, boundary)
+            crossing = not state.crossed_look and now.rejects
+            low, high = state.intervals.get(alpha, (-math.inf, math.inf))
+            low, high = max(low, now.ci_low), min(high, now.ci_high)
+            if low > high:  # the looks' intervals contradict each other (probability <= alpha):
+                # keep the one the crossing was decided on, this look's or an earlier one's
+                low, high = (now.ci_low, now.ci_high) if crossing else state.intervals[alpha]
+            if crossing:
+                state = replace(state, crossed_look=look, crossed_sign=1 if now.ci_low > 0 else -1)
+            state = replace(
+                state, p_min=now.p_value, estimate=now.estimate, intervals={alpha: (low, high)}
+            )
+        if alpha in state.intervals:
+            low, high = state.intervals[alpha]
+            # (records from before the estimate was kept: the current one)
+            estimate = state.estimate if math.isfinite(state.estimate) else effect.estimate
+            inference = Inference(GROUP_SEQUENTIAL, estimate, low, high, state.p_min)
+            relative = state.relative
+        else:  # no look taken yet
+            inference, relative = uninformative(GROUP_SEQUENTIAL, effect.estimate), effect.relative
+        out.append((inference, p_boundary, state.crossed_sign, relative, state))
+    return out, checkpoint
 
 
 def _guardrail(
@@ -200,8 +241,12 @@ def analyse(
     runtime_s: float,
     last_look: int = 0,
     state: Mapping[str, ArmState] | None = None,
+    boundaries: Checkpoint | None = None,
 ) -> Analysis:
-    """Analyse one experiment; ``arms[0]`` is control. ``last_look`` and ``state`` carry over."""
+    """Analyse one experiment; ``arms[0]`` is control.
+
+    ``last_look``, ``state`` and ``boundaries`` carry over from the previous analysis.
+    """
     state = state or {}
     control, treatments = arms[0], arms[1:]
     base = control.metrics[plan.primary_metric]
@@ -209,41 +254,42 @@ def analyse(
     units = [base.n] + [t.metrics[plan.primary_metric].n for t in treatments]
     previous = [state.get(t.variant, ArmState()) for t in treatments]
     primaries = [p.primary for p in previous]
-    look, horizon_reached = last_look, False
-    results: list[tuple[Inference, float | None, float | None, bool, int, Running]] = []
+    look, horizon_reached, checkpoint = last_look, False, None
+    # (inference, adjusted p, boundary p, significant, direction, relative scale, carried state)
+    results: list[tuple[Inference, float | None, float | None, bool, int, bool, Running]] = []
     if plan.method == "group-sequential":
         now = current_look(min(units), plan)
         new_look = now > last_look
         look = max(now, last_look)
-        horizon_reached = new_look and look == plan.looks
-        for inference, p_boundary, sign, carried in _group_sequential(
-            effects, primaries, plan, look, new_look
-        ):
-            results.append((inference, None, p_boundary, sign != 0, sign, carried))
+        # Past the last look nothing is left to wait for, at this evaluation or any later one.
+        horizon_reached = look == plan.looks
+        tests, checkpoint = _group_sequential(effects, primaries, plan, look, new_look, boundaries)
+        for inference, p_boundary, sign, relative, carried in tests:
+            results.append((inference, None, p_boundary, sign != 0, sign, relative, carried))
     else:
-        for inference, p_adj, significant, carried in _always_valid(effects, primaries, plan):
+        tested = zip(effects, _always_valid(effects, primaries, plan), strict=True)
+        for e, (inference, p_adj, significant, carried) in tested:
             sign = 0
             if significant:  # its interval excludes 0 on one side (nested: it stays there)
                 if inference.ci_low > 0 or inference.ci_high < 0:
                     sign = 1 if inference.ci_low > 0 else -1
                 else:
                     sign = 1 if inference.estimate > 0 else -1
-            results.append((inference, p_adj, None, significant, sign, carried))
+            results.append((inference, p_adj, None, significant, sign, e.relative, carried))
 
     analyses, new_state = [], {}
-    for t, effect, prev, (inference, adjusted, boundary_p, significant, sign, carried) in zip(
-        treatments, effects, previous, results, strict=True
-    ):
+    for t, effect, prev, result in zip(treatments, effects, previous, results, strict=True):
+        inference, adjusted, boundary_p, significant, sign, relative, carried = result
         guardrails, guard_state = [], {}
         for metric, margin in plan.guardrails:
-            result, kept = _guardrail(
+            guard, kept = _guardrail(
                 control.metrics[metric],
                 t.metrics[metric],
                 margin,
                 plan,
                 prev.guardrails.get(metric, Running()),
             )
-            guardrails.append(GuardrailResult(metric, margin, result))
+            guardrails.append(GuardrailResult(metric, margin, guard))
             guard_state[metric] = kept
         analyses.append(
             ArmAnalysis(
@@ -254,7 +300,7 @@ def analyse(
                 significant,
                 tuple(guardrails),
                 direction=sign,
-                relative=effect.relative,
+                relative=relative,
                 p_boundary=boundary_p,
                 look=look if plan.method == "group-sequential" else None,
             )
@@ -262,4 +308,4 @@ def analyse(
         new_state[t.variant] = ArmState(carried, guard_state)
     srm = srm_check(units, [a.weight for a in arms])
     decision = decide(control.variant, base.n, analyses, srm, settings, runtime_s, horizon_reached)
-    return Analysis(tuple(analyses), srm, decision, look, new_state)
+    return Analysis(tuple(analyses), srm, decision, look, new_state, checkpoint)

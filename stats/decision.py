@@ -3,10 +3,10 @@
 Pure and total: every branch returns its reasons in words. The rules, in order:
 
 1. Not enough units in some arm → continue (or stop-inconclusive past the
-   maximum runtime).
+   maximum runtime or the planned horizon).
 2. Sample ratio mismatch → do nothing but report it: the data cannot be
    trusted, for a promotion or a rollback (stop-inconclusive past the maximum
-   runtime).
+   runtime or the planned horizon: no later look can settle it).
 3. A treatment whose guardrail is significantly breached is out.
 4. Winners are treatments significantly better on the primary metric with no
    breached guardrail. Promote the best — but only once the minimum runtime
@@ -14,7 +14,10 @@ Pure and total: every branch returns its reasons in words. The rules, in order:
 5. Every treatment significantly worse or out on a guardrail → rollback.
 6. Past the maximum runtime, or past the planned horizon's last look →
    stop-inconclusive (keep control).
-7. Otherwise continue.
+7. Some treatments, not all, significantly worse or out on a guardrail →
+   stop those arms (their traffic goes to control, in a new phase) and go on
+   with the others; like a rollback, never delayed.
+8. Otherwise continue.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Literal
 from stats.inference import Inference
 from stats.srm import SrmResult
 
-Action = Literal["continue", "promote", "rollback", "stop-inconclusive"]
+Action = Literal["continue", "promote", "rollback", "stop-inconclusive", "stop-arms"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class Decision:
     winner: str | None
     reasons: tuple[str, ...]
     blocked_by: tuple[Block, ...] = ()
+    stopped: tuple[str, ...] = ()  # "stop-arms": the treatments to stop
 
 
 def _lift(arm: ArmAnalysis) -> str:
@@ -112,18 +116,23 @@ def decide(
 ) -> Decision:
     """Apply the rules above to one experiment."""
     expired = settings.max_runtime_s is not None and runtime_s >= settings.max_runtime_s
+    ended = ""  # why the test is over, if it is
+    if expired:
+        ended = "maximum runtime reached"
+    elif horizon_reached:
+        ended = "planned horizon reached"
     small = [a.variant for a in arms if a.units < settings.min_units_per_arm]
     if control_units < settings.min_units_per_arm:
         small.insert(0, control)
     if small:
         reason = f"fewer than {settings.min_units_per_arm} units in {small}"
-        if expired:
-            return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
+        if ended:
+            return Decision("stop-inconclusive", control, (reason, ended))
         return Decision("continue", None, (reason,), ("min_units",))
     if srm.mismatch:
         reason = f"sample ratio mismatch (p={srm.p_value:.2g}); not acting on these data"
-        if expired:
-            return Decision("stop-inconclusive", control, (reason, "maximum runtime reached"))
+        if ended:
+            return Decision("stop-inconclusive", control, (reason, ended))
         return Decision("continue", None, (reason,), ("srm",))
 
     reasons: list[str] = []
@@ -154,13 +163,21 @@ def decide(
                 ("min_runtime",),
             )
         return Decision("promote", best.variant, (*reasons, why))
-    if arms and all(a.loses or a.variant in out for a in arms):
-        losing = [f"{a.variant} loses to {control}: {_lift(a)}" for a in arms if a.loses]
+    stopped = [a for a in arms if a.loses or a.variant in out]
+    losing = [f"{a.variant} loses to {control}: {_lift(a)}" for a in stopped if a.loses]
+    if arms and len(stopped) == len(arms):
         return Decision("rollback", control, (*reasons, *losing))
-    if expired or horizon_reached:
-        why = "maximum runtime reached" if expired else "planned horizon reached"
+    if ended:
         return Decision(
-            "stop-inconclusive", control, (*reasons, f"{why} with no significant difference")
+            "stop-inconclusive", control, (*reasons, f"{ended} with no significant difference")
         )
-    blocked: tuple[Block, ...] = ("guardrail",) if out else ()
-    return Decision("continue", None, (*reasons, "no significant difference yet"), blocked)
+    if stopped:
+        names = [a.variant for a in stopped]
+        rest = [a.variant for a in arms if a.variant not in names]
+        whose = "its" if len(names) == 1 else "their"
+        why = (
+            f"stopping {', '.join(names)}: {whose} traffic goes to {control} in a new phase; "
+            f"the test goes on for {', '.join(rest)}"
+        )
+        return Decision("stop-arms", None, (*reasons, *losing, why), stopped=tuple(names))
+    return Decision("continue", None, (*reasons, "no significant difference yet"))

@@ -20,20 +20,25 @@ Intervals are the repeated confidence intervals θ̂ ± c_k · se (Jennison &
 Turnbull, JRSS B 51, 1989), valid simultaneously over the planned looks.
 Because almost no α is spent early, power at the horizon is close to the
 fixed-horizon test's — the price is that looks must follow the plan.
+
+Look k needs only the looks before it (the spending function depends on t
+alone), so the recursion is carried forward a look at a time: a
+:class:`Checkpoint` after look k (its boundary and the sub-density on its grid)
+is all that look k + 1 needs. The worker carries it in the evaluation record, so
+a restarted worker takes its next look in one step, not k.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, special
 from scipy.stats import norm
 
 from stats.effects import Effect
@@ -44,6 +49,7 @@ Spending = Literal["obrien-fleming", "pocock"]
 METHOD = "group-sequential"
 GRID_POINTS = 401
 MAX_BOUNDARY = 8.5  # P(|Z| > 8.5) ~ 2e-17: spending below that is nothing
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 def spent(t: float, alpha: float, spending: Spending) -> float:
@@ -63,6 +69,36 @@ def _simpson_weights(m: int, width: float) -> Array:
     return np.asarray(w * h / 3)
 
 
+def _normal_pdf(x: Array) -> Array:
+    return np.asarray(np.exp(-0.5 * x * x) * _INV_SQRT_2PI)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The recursion of one plan (equally spaced looks) after look ``look``.
+
+    Everything the next look needs: the boundary c_look, the type-I error spent so
+    far (as the recursion summed it) and the sub-density of the score S_look on the
+    ``GRID_POINTS`` equally spaced points of the continuation region [−c√t, c√t].
+    """
+
+    looks: int
+    alpha: float
+    spending: Spending
+    look: int
+    boundary: float
+    spent: float
+    density: tuple[float, ...]
+
+    def of(self, looks: int, alpha: float, spending: Spending) -> bool:
+        """Whether this is the recursion of that plan (and one this version can resume)."""
+        return (
+            (self.looks, self.alpha, self.spending) == (looks, float(alpha), spending)
+            and 1 <= self.look <= looks
+            and len(self.density) == GRID_POINTS
+        )
+
+
 def boundaries(
     fractions: Sequence[float], alpha: float, spending: Spending = "obrien-fleming"
 ) -> tuple[float, ...]:
@@ -75,16 +111,11 @@ def _boundaries(
     fractions: tuple[float, ...], alpha: float, spending: Spending
 ) -> tuple[float, ...]:
     recursion = _Recursion(fractions, alpha, spending)
-    return recursion.extend_to(len(fractions))
+    return tuple(recursion.step() for _ in fractions)
 
 
 class _Recursion:
-    """The recursion over looks, carried forward one look at a time.
-
-    Look k needs only the looks before it (the spending function depends on t
-    alone), so boundaries are computed as far as they are needed: a plan of
-    1 000 looks costs one look's work at each look, not all of them at the first.
-    """
+    """The recursion over looks, one look per :meth:`step`, from the start or a checkpoint."""
 
     def __init__(self, fractions: tuple[float, ...], alpha: float, spending: Spending) -> None:
         if not 0 < alpha < 1:
@@ -94,20 +125,47 @@ class _Recursion:
         if fractions[0] <= 0 or fractions[-1] > 1:
             raise ValueError(f"fractions must lie in (0, 1], got {fractions}")
         self.fractions, self.alpha, self.spending = fractions, alpha, spending
-        self.computed: list[float] = []
+        self.taken = 0
+        self.boundary = math.inf
         self._grid: Array | None = None
         self._density: Array | None = None
         self._weights: Array | None = None
         self._previous_t = 0.0
         self._previous_spent = 0.0
 
-    def extend_to(self, k: int) -> tuple[float, ...]:
-        """c_1..c_k, computing only those not computed yet."""
-        if not 1 <= k <= len(self.fractions):
-            raise ValueError(f"look must be in [1, {len(self.fractions)}], got {k}")
-        while len(self.computed) < k:
-            self.computed.append(self._next(self.fractions[len(self.computed)]))
-        return tuple(self.computed[:k])
+    @classmethod
+    def resume(cls, checkpoint: Checkpoint) -> _Recursion:
+        """The recursion exactly as it stood when ``checkpoint`` was taken."""
+        recursion = cls(look_fractions(checkpoint.looks), checkpoint.alpha, checkpoint.spending)
+        t = recursion.fractions[checkpoint.look - 1]
+        b = checkpoint.boundary * math.sqrt(t)
+        recursion.taken, recursion.boundary = checkpoint.look, checkpoint.boundary
+        recursion._grid = np.linspace(-b, b, GRID_POINTS)
+        recursion._density = np.array(checkpoint.density, dtype=np.float64)
+        recursion._weights = _simpson_weights(GRID_POINTS, 2 * b)
+        recursion._previous_t, recursion._previous_spent = t, checkpoint.spent
+        return recursion
+
+    def checkpoint(self, looks: int) -> Checkpoint:
+        """Where the recursion stands (``looks``: the plan's, equally spaced)."""
+        assert self._density is not None and self.taken >= 1
+        return Checkpoint(
+            looks,
+            self.alpha,
+            self.spending,
+            self.taken,
+            self.boundary,
+            self._previous_spent,
+            tuple(float(x) for x in self._density),
+        )
+
+    def step(self) -> float:
+        """The boundary of the next look."""
+        if self.taken >= len(self.fractions):
+            raise ValueError(f"all {len(self.fractions)} looks are taken")
+        self.boundary = self._next(self.fractions[self.taken])
+        self.taken += 1
+        return self.boundary
 
     def _next(self, t: float) -> float:
         alpha, spending = self.alpha, self.spending
@@ -119,7 +177,7 @@ class _Recursion:
             sd = math.sqrt(t)
             b = c * sd
             self._grid = np.linspace(-b, b, GRID_POINTS)
-            self._density = np.asarray(norm.pdf(self._grid, scale=sd))
+            self._density = _normal_pdf(self._grid / sd) / sd
         else:
             sd = math.sqrt(t - self._previous_t)
             mass = weights * density
@@ -128,7 +186,7 @@ class _Recursion:
                 c: float, mass: Array = mass, u: Array = grid, sd: float = sd, t: float = t
             ) -> float:
                 b = c * math.sqrt(t)
-                tail = norm.sf((b - u) / sd) + norm.cdf((-b - u) / sd)
+                tail = special.ndtr((u - b) / sd) + special.ndtr((-b - u) / sd)
                 return float(mass @ tail)
 
             if spend <= crossing(MAX_BOUNDARY):
@@ -141,7 +199,7 @@ class _Recursion:
                 )
             b = c * math.sqrt(t)
             new_grid = np.linspace(-b, b, GRID_POINTS)
-            kernel = norm.pdf((new_grid[:, None] - grid[None, :]) / sd) / sd
+            kernel = _normal_pdf((new_grid[:, None] - grid[None, :]) / sd) / sd
             self._density = np.asarray(kernel @ mass)
             self._grid = new_grid
         self._weights = _simpson_weights(GRID_POINTS, 2 * b)
@@ -149,9 +207,30 @@ class _Recursion:
         return c
 
 
-_LAZY: OrderedDict[tuple[int, float, str], _Recursion] = OrderedDict()
-_LAZY_SIZE = 32
-_LAZY_LOCK = threading.Lock()
+def advance(
+    looks: int,
+    alpha: float,
+    spending: Spending = "obrien-fleming",
+    look: int = 1,
+    start: Checkpoint | None = None,
+) -> Checkpoint:
+    """The recursion of ``looks`` equally spaced looks taken to ``look``.
+
+    From ``start`` when it is a checkpoint of the same plan at or before ``look``
+    (one step per look in between), else from the first look. Pure: nothing is kept
+    between calls, so concurrent evaluations share no state and wait on no lock.
+    """
+    if not 1 <= look <= looks:
+        raise ValueError(f"look must be in [1, {looks}], got {look}")
+    if start is not None and start.of(looks, alpha, spending) and start.look <= look:
+        if start.look == look:
+            return start
+        recursion = _Recursion.resume(start)
+    else:
+        recursion = _Recursion(look_fractions(looks), float(alpha), spending)
+    while recursion.taken < look:
+        recursion.step()
+    return recursion.checkpoint(looks)
 
 
 def boundary_at(
@@ -159,23 +238,9 @@ def boundary_at(
 ) -> float:
     """c_look for ``looks`` equally spaced looks, computing boundaries only up to ``look``.
 
-    Equal to ``boundaries(look_fractions(looks), alpha, spending)[look - 1]``;
-    the recursion is kept (for the 32 most recent plans) and extended as the looks come.
+    Equal to ``boundaries(look_fractions(looks), alpha, spending)[look - 1]``.
     """
-    with _LAZY_LOCK:  # the worker evaluates in a thread; one extension at a time
-        return lazy_recursion(looks, alpha, spending).extend_to(look)[-1]
-
-
-def lazy_recursion(looks: int, alpha: float, spending: Spending = "obrien-fleming") -> _Recursion:
-    """The kept recursion of one plan (call with ``_LAZY_LOCK`` held, or from one thread)."""
-    key = (looks, float(alpha), spending)
-    recursion = _LAZY.get(key)
-    if recursion is None:
-        recursion = _LAZY[key] = _Recursion(look_fractions(looks), float(alpha), spending)
-        while len(_LAZY) > _LAZY_SIZE:
-            _LAZY.popitem(last=False)
-    _LAZY.move_to_end(key)
-    return recursion
+    return advance(looks, alpha, spending, look).boundary
 
 
 def look_fractions(looks: int) -> tuple[float, ...]:

@@ -74,3 +74,28 @@ def test_srm_is_checked_against_the_weights() -> None:
 def test_group_sequential_needs_a_horizon() -> None:
     with pytest.raises(ValueError, match="horizon"):
         AnalysisPlan("conversion", 0.05, "group-sequential", 1000)
+
+
+def test_a_last_look_blocked_by_srm_still_stops_past_the_horizon() -> None:
+    plan = AnalysisPlan(
+        "conversion", 0.05, "group-sequential", 20_000, horizon_units_per_arm=10_000, looks=4
+    )
+
+    def arms(control: int, treatment: int) -> list[ArmData]:
+        return [
+            ArmData("v0", 0.5, {"conversion": _conv(control, 0.05)}),
+            ArmData("v1", 0.5, {"conversion": _conv(treatment, 0.05)}),
+        ]
+
+    # The last planned look is taken while the split is off: no later look can settle it, so
+    # the test stops (keeping control) — at that evaluation and at any later one, whether the
+    # mismatch persists or not (it used to wait for a look that would never come).
+    last = analyse(arms(10_000, 10_600), plan, SETTINGS, 0, last_look=3)
+    assert last.look == 4 and last.srm.mismatch
+    assert last.decision.action == "stop-inconclusive", last.decision
+    assert last.decision.reasons[-1] == "planned horizon reached"
+    for later in (arms(10_100, 10_700), arms(10_700, 10_700)):
+        after = analyse(later, plan, SETTINGS, 0, last.look, last.state, last.boundaries)
+        assert after.look == 4
+        assert after.decision.action == "stop-inconclusive", after.decision
+        assert "planned horizon reached" in after.decision.reasons[-1]

@@ -69,7 +69,7 @@ def test_rollback_needs_every_treatment_to_lose_and_is_not_delayed() -> None:
     both = [_arm("b", -0.1, True), _arm("c", -0.05, True)]
     assert decide("a", 1000, both, OK_SRM, SETTINGS, 1).action == "rollback"
     mixed = [_arm("b", -0.1, True), _arm("c", 0.0, False)]
-    assert decide("a", 1000, mixed, OK_SRM, SETTINGS, 120).action == "continue"
+    assert decide("a", 1000, mixed, OK_SRM, SETTINGS, 120).action == "stop-arms"  # b alone
 
 
 def test_stop_inconclusive_at_the_horizon_or_max_runtime() -> None:
@@ -91,8 +91,33 @@ def test_what_blocks_a_decision_is_named() -> None:
     assert decide("a", 1000, [_arm("b", 0.2, True)], OK_SRM, SETTINGS, 30).blocked_by == (
         "min_runtime",
     )
-    # A winner held back by its guardrail while another arm is still open.
-    arms = [_arm("b", 0.2, True, breached=True), _arm("c", 0.0, False)]
-    held = decide("a", 1000, arms, OK_SRM, SETTINGS, 100)
-    assert held.action == "continue" and held.blocked_by == ("guardrail",)
     assert decide("a", 1000, [_arm("b", 0.0, False)], OK_SRM, SETTINGS, 100).blocked_by == ()
+
+
+def test_an_arm_that_loses_among_several_is_stopped_on_its_own() -> None:
+    # Issue 20 §6 D2: one treatment of two loses; the other is still open.
+    arms = [_arm("b", -0.2, True), _arm("c", 0.0, False)]
+    decision = decide("a", 1000, arms, OK_SRM, SETTINGS, 1)  # not delayed by the min runtime
+    assert decision.action == "stop-arms" and decision.stopped == ("b",)
+    assert decision.winner is None and decision.blocked_by == ()
+    assert any(r.startswith("b loses to a: lift -20.0%") for r in decision.reasons)
+    assert "stopping b: its traffic goes to a" in decision.reasons[-1]
+    assert "no significant difference yet" not in " ".join(decision.reasons)
+    # An arm out on a guardrail is stopped the same way, a winner's breach included.
+    out = decide("a", 1000, [_arm("b", 0.2, True, breached=True), _arm("c", 0.0, False)],
+                 OK_SRM, SETTINGS, 100)  # fmt: skip
+    assert (out.action, out.stopped) == ("stop-arms", ("b",))
+    assert "breaches guardrail click_through_rate" in out.reasons[0]
+
+
+def test_no_arm_is_stopped_while_a_decision_on_the_whole_test_is_due_or_blocked() -> None:
+    loser = _arm("b", -0.2, True)
+    # A winner waiting for the minimum runtime: a new phase would start its test afresh.
+    pending = decide("a", 1000, [loser, _arm("c", 0.1, True)], OK_SRM, SETTINGS, 30)
+    assert pending.action == "continue" and pending.stopped == ()
+    # Data that cannot be trusted stop nothing.
+    assert decide("a", 1000, [loser, _arm("c", 0.0, False)], SrmResult(1e-6, 30.0), SETTINGS,
+                  100).action == "continue"  # fmt: skip
+    # Past the maximum runtime the whole test stops instead.
+    late = decide("a", 1000, [loser, _arm("c", 0.0, False)], OK_SRM, SETTINGS, 4000)
+    assert late.action == "stop-inconclusive"

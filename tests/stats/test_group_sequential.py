@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from stats.effects import Effect
-from stats.group_sequential import boundaries, group_sequential, look_fractions, spent
+from stats.group_sequential import (
+    Checkpoint,
+    advance,
+    boundaries,
+    group_sequential,
+    look_fractions,
+    spent,
+)
 
 # R ldbounds / gsDesign, K = 5 equally spaced looks, two-sided alpha = 0.05
 LDBOUNDS_OBF = (4.8769, 3.3569, 2.6803, 2.2898, 2.0310)
@@ -53,3 +60,19 @@ def test_bad_plans_are_refused() -> None:
         boundaries((0.5, 1.5), 0.05)
     with pytest.raises(ValueError, match="looks"):
         look_fractions(0)
+
+
+def test_the_recursion_resumed_from_a_checkpoint_is_the_full_recursion() -> None:
+    full = boundaries(look_fractions(12), 0.05)
+    at_5 = advance(12, 0.05, "obrien-fleming", 5)
+    assert at_5.look == 5 and at_5.boundary == full[4]
+    carried = Checkpoint(**{**vars(at_5), "density": tuple(at_5.density)})  # as stored
+    assert [advance(12, 0.05, "obrien-fleming", k, carried).boundary for k in range(5, 13)] == (
+        list(full[4:])
+    )
+    assert advance(12, 0.05, "obrien-fleming", 5, carried) is carried  # nothing to do
+    # Another plan's checkpoint, or one past the look asked for, is not resumed.
+    assert advance(12, 0.05, "pocock", 6, carried).boundary == pytest.approx(
+        boundaries(look_fractions(12), 0.05, "pocock")[5], abs=1e-12
+    )
+    assert advance(12, 0.05, "obrien-fleming", 3, carried).boundary == full[2]
