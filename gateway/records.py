@@ -423,11 +423,12 @@ class InterleavingReport:
 
 @dataclass(frozen=True)
 class DecisionRecord:
-    action: str  # continue, promote, rollback, stop-inconclusive
+    action: str  # continue, promote, rollback, stop-inconclusive, stop-arms
     winner: str | None
     reasons: tuple[str, ...]
     # What keeps a decision from being taken: min_units, srm, min_runtime, guardrail.
     blocked_by: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()  # stop-arms: the treatments whose traffic goes to control
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -435,6 +436,7 @@ class DecisionRecord:
             "winner": self.winner,
             "reasons": list(self.reasons),
             "blocked_by": list(self.blocked_by),
+            "stopped": list(self.stopped),
         }
 
 
@@ -442,7 +444,7 @@ class DecisionRecord:
 class EvaluationRecord:
     """One evaluation of one experiment, as the worker stores it and the API serves it.
 
-    ``look``, ``tuning_units`` and ``state`` carry over to the next evaluation
+    ``look``, ``tuning_units``, ``state`` and ``boundaries`` carry over to the next evaluation
     (:mod:`gateway.worker.evaluate`)."""
 
     experiment: str
@@ -465,6 +467,8 @@ class EvaluationRecord:
     cuped: bool = False
     variance_reduction: float | None = None  # 1 − Σ adjusted variances / Σ plain ones
     interleaving: InterleavingReport | None = None  # an interleaved experiment's findings
+    # group-sequential: the boundary recursion as of the last look (gateway.worker.carried)
+    boundaries: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -487,6 +491,7 @@ class EvaluationRecord:
             "cuped": self.cuped,
             "variance_reduction": self.variance_reduction,
             "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
+            "boundaries": self.boundaries,
         }
 
     def encode(self) -> bytes:
@@ -539,6 +544,7 @@ class EvaluationRecord:
                     decision.get("winner"),
                     tuple(decision["reasons"]),
                     tuple(decision.get("blocked_by", ())),
+                    tuple(decision.get("stopped", ())),
                 ),
                 phase=int(data.get("phase", 0)),
                 method=data.get("method"),
@@ -557,6 +563,7 @@ class EvaluationRecord:
                     if data.get("interleaving") is None
                     else InterleavingReport.from_json(data["interleaving"])
                 ),
+                boundaries=data.get("boundaries"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

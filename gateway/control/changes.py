@@ -217,6 +217,36 @@ def rebalance(
     return _checked(config.with_experiment(updated))
 
 
+def stop_arms(
+    config: RoutingConfig, key: str, phase: int, arms: tuple[str, ...], now: float
+) -> RoutingConfig:
+    """The decision loop's change to a running A/B test: the treatments ``arms`` take no more
+    traffic — their weight goes to the control — from ``now`` on, in a new phase, while the
+    others go on (refused if the experiment has left ``phase`` or no longer runs)."""
+    experiment = _get(config, key)
+    if not experiment.running:
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status}, not running: no arm of it can be stopped"
+        )
+    if experiment.bandit is not None or experiment.interleaved:
+        raise Conflict(f"experiment {key!r} is {experiment.kind}: only an A/B test stops arms")
+    if experiment.phase != phase:
+        raise Conflict(f"experiment {key!r} is not in phase {phase} any more")
+    names = [v.name for v in experiment.variants]
+    control = experiment.control.name
+    for arm in arms:
+        if arm not in names:
+            raise ConfigError("variant", f"{arm!r} is not a variant of {key!r}: {names}")
+        if arm == control:
+            raise ConfigError("variant", f"{arm!r} is the control of {key!r}: it cannot stop")
+    moved = sum(v.weight for v in experiment.variants if v.name in arms)
+    weights = {
+        v.name: 0.0 if v.name in arms else v.weight + (moved if v.name == control else 0.0)
+        for v in experiment.variants
+    }
+    return edit_experiment(config, key, {"weights": weights}, now)
+
+
 def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:
     experiment = _get(config, key)
     if experiment.status != "running":

@@ -5,7 +5,9 @@ per-arm estimates, builds the analysis plan from the experiment's config and
 runs :func:`stats.analysis.analyse`. Two values carry over between
 evaluations in the stored record, so that the tests stay valid:
 
-- ``look``: group-sequential looks already taken (a look is acted on once);
+- ``look``: group-sequential looks already taken (a look is acted on once), and
+  ``boundaries``: the boundary recursion as of that look, so that the next look
+  costs one step of it even in a worker that has just started;
 - ``tuning_units``: N* for the always-valid tests when no horizon is planned,
   fixed the first time every arm has ``min_units_per_arm`` units, from the
   control's coefficient of variation and the experiment's minimum detectable
@@ -22,7 +24,13 @@ an always-valid test must not switch estimators midway. It is on when any user
 brought pre-exposure activity by then (the covariate varies).
 
 Sums that contradict each other (more converters than users, a sum of squares
-below what its sum implies) are reported, not acted on.
+below what its sum implies) are reported, not acted on: that record carries the
+previous one's choices (look, N*, state, CUPED) unchanged to the next.
+
+A treatment with no weight in the current phase (stopped by the decision loop, or
+set to 0 by a person) takes no users and is not tested: the remaining arms are.
+A decision to stop arms (:func:`stats.decision.decide`) is applied as a new phase
+(:func:`gateway.control.changes.stop_arms`).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
-from gateway.config import Experiment
+from gateway.config import Experiment, Variant
 from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import advance_ramp
 from gateway.control.store import ConfigStore
@@ -56,8 +64,13 @@ from gateway.records import (
 from gateway.variant_stats import STAT_FIELDS, read_variant_stats
 from gateway.worker.aggregates import CLICK_METRIC_SCALE
 from gateway.worker.bandit import run_bandit
-from gateway.worker.carried import state_from_json, state_to_json
-from gateway.worker.conclusion import apply_conclusion
+from gateway.worker.carried import (
+    boundaries_from_json,
+    boundaries_to_json,
+    state_from_json,
+    state_to_json,
+)
+from gateway.worker.conclusion import apply_arm_stops, apply_conclusion
 from gateway.worker.interleaving import confirmation, evaluate_interleaved
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
@@ -271,6 +284,12 @@ def _continue(*reasons: str, blocked_by: tuple[str, ...] = ()) -> DecisionRecord
     return DecisionRecord("continue", None, tuple(reasons), blocked_by)
 
 
+def tested_variants(experiment: Experiment) -> list[Variant]:
+    """The control and every treatment that has weight in the current phase."""
+    control, *treatments = experiment.variants
+    return [control, *(v for v in treatments if v.weight > 0)]
+
+
 def evaluate(
     experiment: Experiment,
     stats: Mapping[str, Mapping[str, int]],
@@ -290,30 +309,26 @@ def evaluate(
         look=previous.look if previous else 0,
         tuning_units=previous.tuning_units if previous else None,
         state=previous.state if previous else {},
+        cuped=previous.cuped if previous else False,
+        boundaries=previous.boundaries if previous else None,
     )
+    variants = tested_variants(experiment)
     try:
         for v in experiment.variants:
             check_row(v.name, stats.get(v.name, empty))
-    except InconsistentStats as exc:
+    except InconsistentStats as exc:  # what was chosen so far stands, CUPED included
         return replace(
             base,
-            units={
-                v.name: int(stats.get(v.name, empty).get("users", 0)) for v in experiment.variants
-            },
+            units={v.name: int(stats.get(v.name, empty).get("users", 0)) for v in variants},
             decision=_continue(f"statistics are inconsistent ({exc}); not acting on them"),
         )
-    arms = [
-        ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty)))
-        for v in experiment.variants
-    ]
+    arms = [ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty))) for v in variants]
     analysis = experiment.analysis
     # CUPED: decided once, with N*; before that, whenever the covariate varies.
     decided = base.tuning_units is not None
-    wanted = previous.cuped if decided and previous else analysis.cuped
+    wanted = base.cuped if decided else analysis.cuped
     adjusted = (
-        cuped_primary(
-            analysis.primary_metric, [stats.get(v.name, empty) for v in experiment.variants]
-        )
+        cuped_primary(analysis.primary_metric, [stats.get(v.name, empty) for v in variants])
         if wanted
         else None
     )
@@ -326,6 +341,8 @@ def evaluate(
     elif decided and wanted:  # chosen with N* but not computable now (cannot happen for
         # sums that only grow); say so rather than switch estimators silently
         return replace(base, decision=_continue("CUPED was chosen but its covariate is gone"))
+    else:
+        base = replace(base, cuped=False)
     primary = [a.metrics[analysis.primary_metric] for a in arms]
     base = replace(
         base,
@@ -362,7 +379,15 @@ def evaluate(
         analysis.min_runtime_s,
         analysis.max_runtime_s,
     )
-    result = analyse(arms, plan, settings, runtime_s, base.look, state_from_json(base.state))
+    result = analyse(
+        arms,
+        plan,
+        settings,
+        runtime_s,
+        base.look,
+        state_from_json(base.state),
+        boundaries_from_json(base.boundaries),
+    )
     return replace(
         base,
         method=plan.method,
@@ -375,8 +400,10 @@ def evaluate(
             result.decision.winner,
             tuple(result.decision.reasons),
             tuple(result.decision.blocked_by),
+            result.decision.stopped,
         ),
         state=state_to_json(result.state),
+        boundaries=boundaries_to_json(result.boundaries),
     )
 
 
@@ -423,7 +450,7 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         if experiment.interleaved:
             record = await evaluate_interleaved(redis, keys, experiment, runtime, previous)
         else:
-            # Off the event loop: a group-sequential look computes boundaries (tens of ms each).
+            # Off the event loop: a group-sequential look takes a step of the boundary recursion.
             stats = await read_variant_stats(redis, keys, sid)
             record = await asyncio.to_thread(evaluate, experiment, stats, runtime, previous)
         breached = await _operational_breaches(redis, keys, experiment)
@@ -432,7 +459,9 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         await store_evaluation(redis, keys, sid, experiment.key, record)
         record, promotion = confirmation(experiment, record, now)
         record, concluded = await apply_conclusion(store, experiment, record, promotion)
-        if not concluded and experiment.ramp:
+        if not concluded and record.decision.action == "stop-arms":
+            record = await apply_arm_stops(store, experiment, record, now)
+        elif not concluded and experiment.ramp:
             await _advance_ramp(store, experiment, record, started, now)
         records.append(record)
     return records

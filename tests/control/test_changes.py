@@ -231,3 +231,29 @@ def test_an_interleaved_winner_goes_on_to_an_ab_test_in_one_change() -> None:
         changes.confirm_with_ab(_config(_exp("a", "running")), "a", "candidate", 100.0)
     with pytest.raises(Conflict, match="not running"):
         changes.confirm_with_ab(config, "ml", "candidate", 100.0)
+
+
+def _three(status: str = "running") -> dict[str, Any]:
+    return _exp("m", status) | {
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.4},
+            {"name": "t1", "model_version": "cand-v2", "weight": 0.3},
+            {"name": "t2", "model_version": "cand-v3", "weight": 0.3},
+        ]
+    }
+
+
+def test_stopping_arms_moves_their_weight_to_control_in_a_new_phase() -> None:
+    config = changes.stop_arms(_config(_three()), "m", 0, ("t2",), now=5.0)
+    m = config.experiment("m")
+    assert m.running and m.phase == 1 and m.phases[-1].started_at == 5.0
+    assert [v.weight for v in m.variants] == pytest.approx([0.7, 0.3, 0.0])
+    assert m.phases[0].weights == pytest.approx((0.4, 0.3, 0.3))
+    with pytest.raises(Conflict, match="not in phase 0"):  # decided on the old phase's data
+        changes.stop_arms(config, "m", 0, ("t1",), now=6.0)
+    with pytest.raises(ConfigError, match="control"):
+        changes.stop_arms(config, "m", 1, ("control",), now=6.0)
+    with pytest.raises(ConfigError, match="'t9' is not a variant"):
+        changes.stop_arms(config, "m", 1, ("t9",), now=6.0)
+    with pytest.raises(Conflict, match="not running"):
+        changes.stop_arms(_config(_three("draft")), "m", 0, ("t2",), now=6.0)

@@ -6,10 +6,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from redis.asyncio import Redis
 
-from gateway.config import parse_experiment
+from gateway.config import parse_experiment, parse_routing
+from gateway.control.store import ConfigStore
+from gateway.keys import Keys
 from gateway.records import DecisionRecord, EvaluationRecord
-from gateway.worker.evaluate import arm_metrics, evaluate
+from gateway.worker.evaluate import arm_metrics, evaluate, evaluate_all
 
 
 def _blank() -> EvaluationRecord:
@@ -295,3 +298,125 @@ def test_cuped_is_decided_with_the_sample_size_and_kept() -> None:
     later = {v: _users_with_history(600, 0.0, rng) for v in ("control", "candidate")}
     assert not evaluate(experiment, later, 20.0, record).cuped
     assert evaluate(experiment, later, 20.0).cuped  # a fresh plan would have used it
+
+
+def test_an_inconsistent_evaluation_does_not_switch_cuped_off() -> None:
+    # Issue 20 §6 D4: the estimator is chosen once, with N*; one evaluation of sums that
+    # contradict each other is not acted on and must not unchoose it.
+    rng = np.random.default_rng(7)
+    experiment = parse_experiment(BASE, "experiment")
+    stats = {v: _users_with_history(4000, 0.0, rng) for v in ("control", "candidate")}
+    first = evaluate(experiment, stats, 10.0)
+    assert first.cuped and first.tuning_units is not None
+    broken = stats | {"candidate": stats["candidate"] | {"converters": 10**6}}
+    held = evaluate(experiment, broken, 12.0, EvaluationRecord.from_json(first.encode()))
+    assert "inconsistent" in held.decision.reasons[0]
+    assert held.cuped and held.tuning_units == first.tuning_units
+    again = evaluate(experiment, stats, 14.0, EvaluationRecord.from_json(held.encode()))
+    assert again.cuped and again.means == first.means
+
+
+THREE = BASE | {
+    "variants": [
+        {"name": "control", "model_version": "a", "weight": 0.34},
+        {"name": "t1", "model_version": "b", "weight": 0.33},
+        {"name": "t2", "model_version": "c", "weight": 0.33},
+    ]
+}
+
+
+def test_an_arm_that_sells_nothing_is_stopped_while_the_others_go_on() -> None:
+    # Issue 20 §6 D2: t2 sells nothing (lift -100 %), t1 is undecided.
+    experiment = parse_experiment(THREE, "e")
+    stats = {
+        "control": _conv_only(10_200, 510),
+        "t1": _conv_only(9_900, 500),
+        "t2": _conv_only(9_900, 0),
+    }
+    record = evaluate(experiment, stats, 0)
+    decision = record.decision
+    assert (decision.action, decision.stopped) == ("stop-arms", ("t2",)), decision
+    assert any(r.startswith("t2 loses to control: lift -100.0%") for r in decision.reasons)
+    assert "stopping t2" in decision.reasons[-1]
+    assert EvaluationRecord.from_json(record.encode()).decision == decision
+
+
+def test_an_arm_without_weight_in_its_phase_is_not_tested() -> None:
+    # After t2 was stopped its weight is 0: it takes no users and must not block the rest.
+    experiment = parse_experiment(
+        THREE | {"variants": [
+            {"name": "control", "model_version": "a", "weight": 0.67},
+            {"name": "t1", "model_version": "b", "weight": 0.33},
+            {"name": "t2", "model_version": "c", "weight": 0.0},
+        ]},
+        "e",
+    )  # fmt: skip
+    stats = {"control": _conv_only(20_100, 1_005), "t1": _conv_only(9_900, 800)}
+    record = evaluate(experiment, stats, 0)
+    assert [a.variant for a in record.arms] == ["t1"]
+    assert "t2" not in (record.units or {})
+    assert record.decision.action == "promote" and record.decision.winner == "t1"
+
+
+def test_a_restarted_worker_takes_the_next_look_without_recomputing_the_earlier_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Issue 20 §6 D6: a worker restarted at look 500 of 1 000 carries on from the record.
+    from threading import Lock
+
+    from stats import group_sequential
+
+    experiment = parse_experiment(TWO | {"horizon_units_per_arm": 100_000, "looks": 1000}, "e")
+    at_500 = evaluate(
+        experiment, {"control": _conv_only(50_000, 2_500), "t1": _conv_only(50_000, 2_510)}, 0
+    )
+    assert at_500.look == 500
+    stored = EvaluationRecord.from_json(at_500.encode())  # all that a new process has
+    # No process-wide state (the recursion comes with the record), so no lock for every
+    # evaluation to wait on: the old worker recomputed 500 looks under one (7.9 s here).
+    assert not [v for v in vars(group_sequential).values() if isinstance(v, type(Lock()))]
+    steps = []
+    step = group_sequential._Recursion._next
+
+    def counted(self: group_sequential._Recursion, t: float) -> float:
+        steps.append(t)
+        return step(self, t)
+
+    monkeypatch.setattr(group_sequential._Recursion, "_next", counted)
+    between = evaluate(
+        experiment, {"control": _conv_only(50_050, 2_502), "t1": _conv_only(50_050, 2_512)}, 2,
+        stored,
+    )  # fmt: skip
+    assert between.look == 500 and steps == []  # between looks: no boundary to compute
+    after = evaluate(
+        experiment, {"control": _conv_only(50_100, 2_505), "t1": _conv_only(50_100, 2_515)}, 4,
+        EvaluationRecord.from_json(between.encode()),
+    )  # fmt: skip
+    assert after.look == 501 and len(steps) == 1  # one step of the recursion, not 501
+
+
+async def test_the_worker_stops_a_losing_arm_in_a_new_phase_and_audits_it(
+    redis: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    store = ConfigStore(redis, keys)
+    experiment = THREE | {"key": "three", "status": "running"}
+    await store.seed(parse_routing({"production": "a", "experiments": [experiment]}), "test")
+    sums = {"control": _conv_only(10_200, 510), "t1": _conv_only(9_900, 500),
+            "t2": _conv_only(9_900, 0)}  # fmt: skip
+    await redis.hset(
+        keys.shard(0).stats("three"),
+        mapping={f"{v}:{k}": n for v, row in sums.items() for k, n in row.items()},
+    )
+    (record,) = await evaluate_all(redis, keys, store)
+    assert record.decision.action == "stop-arms" and record.applied_version is not None
+    _, config = await store.load()
+    three = config.experiment("three")
+    assert three.running and three.phase == 1
+    assert [v.weight for v in three.variants] == pytest.approx([0.67, 0.33, 0.0])
+    audit = (await store.audit_log(1))[0]
+    assert audit["actor"] == "decision-loop" and "t2 loses to control" in audit["reason"]
+    # The new phase starts with no data: nothing more to stop, and t2 is not waited for.
+    (record,) = await evaluate_all(redis, keys, store)
+    assert record.phase == 1 and record.decision.action == "continue"
+    assert "t2" not in " ".join(record.decision.reasons)
