@@ -84,6 +84,7 @@ def _gateway(
         "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models"),
         "ABGATE_ROUTING": str(routing),
         "ABGATE_ADMIN_TOKEN": "bench",
+        "ABGATE_SERVING_AUTH": "open",
         "ABGATE_PORT": str(port),
     }
     group.spawn(name, ["serve-one"], env)

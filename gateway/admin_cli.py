@@ -394,7 +394,9 @@ def add_admin_commands(sub: Any) -> None:
         "a token for a person or tool, printed once",
     )
     tnew.add_argument("name")
-    tnew.add_argument("--role", required=True, choices=("viewer", "experimenter", "admin"))
+    tnew.add_argument(
+        "--role", required=True, choices=("storefront", "viewer", "experimenter", "admin")
+    )
     tnew.add_argument("--reason", default="")
     trevoke = command(
         tsub,

@@ -22,7 +22,7 @@ from gateway.client import AdminClient
 from gateway.errors import ConfigError, GatewayError
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import shared_embedded_redis
-from gateway.settings import DEMO_ADMIN_TOKEN, Settings
+from gateway.settings import DEMO_ADMIN_TOKEN, ROOT, Settings
 
 log = logging.getLogger("abgate")
 
@@ -49,12 +49,13 @@ def _ensure_models(settings: Settings) -> None:
 
 
 @contextlib.contextmanager
-def _redis(settings: Settings) -> Any:
-    """Yield the Redis URL: REDIS_URL if set, else an embedded server under var/redis/."""
+def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
+    """Yield the Redis URL: REDIS_URL if set, else an embedded server (under var/redis/<prefix>
+    unless ``data_dir`` says otherwise)."""
     if settings.redis_url:
         yield settings.redis_url
         return
-    data_dir = settings.var_dir / "redis" / settings.prefix
+    data_dir = data_dir or settings.var_dir / "redis" / settings.prefix
     with shared_embedded_redis(data_dir) as (url, owned):
         if owned:
             print(f"embedded redis-server on {url} (data in {data_dir})", flush=True)
@@ -135,8 +136,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_serve_one(args: argparse.Namespace) -> int:
     from gateway.http.app import build_app
+    from gateway.http.connections import raise_descriptor_limit
     from gateway.http.server import serve
 
+    raise_descriptor_limit()
     settings = Settings.from_env()
 
     async def main() -> None:
@@ -185,21 +188,37 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_corner() -> Path:
+    """``abgate run`` keeps to a corner of its own and deletes nothing: its Redis data, spool
+    and model store under ``<var>/demo/``, and a key prefix of its own per run (a fresh story
+    each time), so neither an earlier demo nor an ``abgate serve`` deployment in the same
+    checkout (or on the same ``REDIS_URL``) is touched. Sets the environment that the demo's
+    processes inherit; returns the demo's embedded Redis data directory."""
+    var_dir = Path(os.environ.get("ABGATE_VAR_DIR", ROOT / "var"))
+    os.environ.setdefault("ABGATE_SEED_MODELS", str(var_dir / "demo-models"))  # the build cache
+    demo_dir = var_dir / "demo"
+    os.environ["ABGATE_VAR_DIR"] = str(demo_dir)
+    os.environ["ABGATE_PREFIX"] = time.strftime("demo-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    os.environ["ABGATE_DEMO"] = "1"  # the children may use the demo token without a warning
+    # The simulated storefront sends searches and events without a key; a deployment requires one.
+    os.environ.setdefault("ABGATE_SERVING_AUTH", "open")
+    return demo_dir / "redis"
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.demo import run_story
 
-    os.environ["ABGATE_DEMO"] = "1"  # the children may use the demo token without a warning
+    redis_dir = demo_corner()
     settings = Settings.from_env()
-    if settings.redis_url is None and not args.keep_state:
-        # The demo starts from scratch each time; `abgate serve` keeps its data.
-        import shutil
-
-        shutil.rmtree(settings.var_dir / "redis" / settings.prefix, ignore_errors=True)
-        shutil.rmtree(settings.spool_dir, ignore_errors=True)
+    print(
+        f"abgate: demo data under {settings.var_dir} (prefix {settings.prefix}; earlier runs' "
+        "data is kept: remove that folder when you no longer want it)",
+        flush=True,
+    )
     print("abgate: preparing demo models (first run trains them with torch) ...", flush=True)
     _ensure_models(settings)
     group = ProcessGroup()
-    with _redis(settings) as redis_url:
+    with _redis(settings, redis_dir) as redis_url:
         try:
             base = _start_gateways(group, settings, redis_url, args.workers)
             group.spawn(
@@ -276,9 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--progress-every", type=float, default=2.0)
     run.add_argument(
         "--exit-after-decision", action="store_true", help="stop once the story has been told"
-    )
-    run.add_argument(
-        "--keep-state", action="store_true", help="reuse the embedded Redis data of an earlier run"
     )
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")

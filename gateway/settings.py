@@ -114,6 +114,21 @@ class Settings:
     # A version's gates (sanity, quality, latency, consistency) run in a child process that is
     # killed past this deadline; the version then fails with that reason.
     gate_timeout_s: float = 300.0
+    # Connections: a request line and headers must be complete this long after a connection
+    # opens (or after the first byte of a later request); an idle keep-alive connection is
+    # closed after keepalive_s; past max_connections open in one process, the longest idle is
+    # closed to make room, else the new one is refused at once (503). The process raises its
+    # descriptor limit to the hard limit, and keeps the cap below it.
+    header_timeout_s: float = 10.0
+    keepalive_s: float = 75.0
+    max_connections: int = 8192
+    # "token": searches and events need a token of the storefront role (or admin); "open":
+    # anyone who reaches the port may send them (and so weigh on every decision).
+    serving_auth: str = "token"
+    # What one user can weigh in the statistics: events of each type per search, purchases
+    # per day; events past a cap are not counted (they are counted as capped).
+    max_events_per_search: int = 20
+    max_purchases_per_day: int = 20
 
     @property
     def scores_inline(self) -> bool:
@@ -192,4 +207,10 @@ class Settings:
             seen_ttl_s=_env_int("ABGATE_SEEN_TTL_S", 7 * 86_400, 10, 1 << 31),
             search_ttl_s=_env_int("ABGATE_SEARCH_TTL_S", 86_400, 10, 1 << 31),
             gate_timeout_s=_env_float("ABGATE_GATE_TIMEOUT_S", 300.0, 1.0, 86_400.0),
+            header_timeout_s=_env_float("ABGATE_HEADER_TIMEOUT_S", 10.0, 0.1, 3600.0),
+            keepalive_s=_env_float("ABGATE_KEEPALIVE_S", 75.0, 0.1, 86_400.0),
+            max_connections=_env_int("ABGATE_MAX_CONNECTIONS", 8192, 16, 1 << 20),
+            serving_auth=_env_choice("ABGATE_SERVING_AUTH", "token", ("token", "open")),
+            max_events_per_search=_env_int("ABGATE_MAX_EVENTS_PER_SEARCH", 20, 1, 1_000_000),
+            max_purchases_per_day=_env_int("ABGATE_MAX_PURCHASES_PER_DAY", 20, 1, 1_000_000),
         )

@@ -80,4 +80,7 @@ def settings(
         # A scoring stalled past the production deadline is a 503; on a busy 2-core test box a
         # run once took > 500 ms. The tests are not about that deadline: 5 s.
         score_timeout_s=5.0,
+        # Searches and events without a storefront token: the tests of serving auth say
+        # otherwise (tests/http/test_serving_auth.py).
+        serving_auth="open",
     )

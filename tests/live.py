@@ -32,6 +32,7 @@ def gateway_env(settings: Settings, port: int) -> dict[str, str]:
         MULTIPROC_ENV: str(fresh_metrics_dir(settings.var_dir, f"{settings.prefix}-{port}")),
         "ABGATE_DEPLOYMENT": f"{settings.prefix}-{port}",
         "ABGATE_SHARDS": str(settings.shards),
+        "ABGATE_SERVING_AUTH": settings.serving_auth,
     }
 
 
@@ -58,6 +59,7 @@ def one_gateway(
         routing_file=TEST_CONFIGS / "three_experiments.toml",
         admin_token=admin_token,
         admin_token_is_default=False,
+        serving_auth="open",
     )
     port = free_port()
     group = ProcessGroup()

@@ -1,4 +1,4 @@
-"""The three roles, ordered: each may do what the ones below it may.
+"""The roles. People's three are ordered, each may do what the ones below it may:
 
 - viewer: reads experiments, results, models, production, shadows and the audit trail;
 - experimenter: also creates, edits, ramps, starts and stops experiments, registers and
@@ -6,7 +6,11 @@
 - admin: also moves production (set, rollback, promote), freezes, overrides gates and
   manages tokens.
 
-Searches, events, health and metrics are the data plane and need no token.
+The storefront's role stands apart: it sends searches and events (the data plane) and may do
+nothing else, and of the people only an admin may send them too. A viewer's or an
+experimenter's token cannot feed the statistics that decide their own experiments. (A
+deployment may open the data plane to anyone: ``ABGATE_SERVING_AUTH=open``.) Health and
+metrics need no token.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from gateway.errors import ConfigError
 
 
 class Role(enum.IntEnum):
+    STOREFRONT = 0  # searches and events only: not on the people's ladder
     VIEWER = 1
     EXPERIMENTER = 2
     ADMIN = 3
@@ -42,4 +47,6 @@ class Principal:
     role: Role
 
     def may(self, needed: Role) -> bool:
-        return self.role >= needed
+        if needed is Role.STOREFRONT:
+            return self.role in (Role.STOREFRONT, Role.ADMIN)
+        return self.role is not Role.STOREFRONT and self.role >= needed

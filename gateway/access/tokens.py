@@ -83,7 +83,7 @@ def check_name(name: object, where: str = "$.name") -> str:
     reserved = _RESERVED_SKELETONS.get(skeleton(name))
     if reserved is not None:
         raise RequestError(
-            where, f"{name!r} reads as {reserved!r}, a name abgate's own actors write"
+            where, f"{name!r} is reserved: it reads as {reserved!r}, a name abgate writes itself"
         )
     return name
 

@@ -81,4 +81,4 @@ class ConfigWatcher:
             finally:
                 # Bounded: closing a pub/sub connection mid-read can otherwise wait forever.
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call]
+                    await asyncio.wait_for(pubsub.aclose(), 1.0)  # type: ignore[no-untyped-call,unused-ignore]

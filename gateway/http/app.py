@@ -20,7 +20,8 @@ from gateway.errors import ConfigError
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
 from gateway.http import admin, openapi
-from gateway.http.auth import ROLES, auth_middleware
+from gateway.http.auth import ROLES, SERVING_OPEN, auth_middleware
+from gateway.http.connections import LIMITS, ConnectionLimits, connection_cap
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
 from gateway.http.routes import add_routes
@@ -103,7 +104,10 @@ def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[error_middleware, auth_middleware],
-        handler_args=HANDLER_ARGS,
+        handler_args=HANDLER_ARGS | {"keepalive_timeout": settings.keepalive_s},
+    )
+    app[LIMITS] = ConnectionLimits(
+        settings.header_timeout_s, connection_cap(settings.max_connections)
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
@@ -215,6 +219,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(drain)
     app.on_response_prepare.append(add_security_headers)
     app[ROLES] = add_routes(app)
+    app[SERVING_OPEN] = settings.serving_auth == "open"
     # Public pages: the API reference and the dashboard (their data come from the API, with the
     # caller's token), and the files they load from the package.
     app.router.add_get("/openapi.json", openapi.openapi_json)

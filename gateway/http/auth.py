@@ -22,6 +22,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PRINCIPAL: Final = web.RequestKey("abgate.principal", Principal)
 ROLES: Final = web.AppKey("abgate.roles", dict[tuple[str, str], Role])
+# ABGATE_SERVING_AUTH=open: searches and events need no token.
+SERVING_OPEN: Final = web.AppKey("abgate.serving_open", bool)
 # Older clients named the actor in this header; it is refused unless it names the token's owner.
 ACTOR_HEADER: Final = "X-Abgate-Actor"
 
@@ -63,7 +65,7 @@ async def authenticate(request: web.Request) -> Principal | None:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     needed = needed_role(request)
-    if needed is None:
+    if needed is None or (needed is Role.STOREFRONT and request.app[SERVING_OPEN]):
         return await handler(request)
     principal = await authenticate(request)
     if principal is None:

@@ -1,4 +1,5 @@
-"""Every HTTP route in one table: method, path, handler, the role it needs (None: public).
+"""Every HTTP route in one table: method, path, handler, the role it needs (None: public;
+the serving routes' storefront role unless the deployment opened them, ``ABGATE_SERVING_AUTH``).
 
 The app, the auth middleware and the OpenAPI document are all built from this table, so a
 route cannot exist without a role decision, and the role tests walk every row.
@@ -19,6 +20,7 @@ from gateway.schema import Event, EventBatch, SearchBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+STOREFRONT: Final = Role.STOREFRONT
 VIEWER: Final = Role.VIEWER
 EXPERIMENTER: Final = Role.EXPERIMENTER
 ADMIN: Final = Role.ADMIN
@@ -40,8 +42,8 @@ class Route:
 
 
 ROUTES: Final[tuple[Route, ...]] = (
-    Route("POST", "/v1/search", search.search, None, "Rank a query's candidates", "serving", SearchBody),
-    Route("POST", "/v1/events", events.events, None, "Report clicks, carts, purchases", "serving", (Event, EventBatch)),
+    Route("POST", "/v1/search", search.search, STOREFRONT, "Rank a query's candidates", "serving", SearchBody),
+    Route("POST", "/v1/events", events.events, STOREFRONT, "Report clicks, carts, purchases", "serving", (Event, EventBatch)),
     Route("GET", "/v1/experiments", admin.list_experiments, VIEWER, "The routing config", "experiments"),
     Route("POST", "/v1/experiments", lifecycle.create, EXPERIMENTER, "Create an experiment (draft)", "experiments", t.ExperimentBody),
     Route("GET", "/v1/experiments/{key}", admin.get_experiment, VIEWER, "One experiment with its statistics and evaluation", "experiments"),

@@ -21,6 +21,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from gateway.errors import GatewayError
+from gateway.http.connections import LIMITS, ConnectionLimits, DeadlineRequestHandler
 from gateway.http.errors import error_body
 from gateway.http.state import GATEWAY
 
@@ -57,7 +58,7 @@ def parse_error_status(exc: BaseException | None) -> tuple[int, str, str]:
     return 400, "bad_request", message
 
 
-class JsonErrorRequestHandler(RequestHandler):
+class JsonErrorRequestHandler(DeadlineRequestHandler):
     def handle_error(
         self,
         request: BaseRequest,
@@ -81,22 +82,29 @@ class JsonErrorRequestHandler(RequestHandler):
 
 
 class JsonErrorServer(web.Server):
+    limits: ConnectionLimits | None = None
+
     def __call__(self) -> RequestHandler:
-        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler = JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.limits = self.limits
+        return handler
 
 
 class GatewayRunner(web.AppRunner):
-    """An AppRunner whose connections answer parse errors with :class:`JsonErrorRequestHandler`."""
+    """An AppRunner whose connections answer parse errors with :class:`JsonErrorRequestHandler`
+    and keep the app's connection limits (:mod:`gateway.http.connections`)."""
 
     async def _make_server(self) -> web.Server:
         base = await super()._make_server()
-        return JsonErrorServer(
+        server = JsonErrorServer(
             base.request_handler,
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             loop=asyncio.get_running_loop(),
             **base._kwargs,
         )
+        server.limits = self._app.get(LIMITS)
+        return server
 
 
 async def other_deployment(host: str, port: int, mine: str) -> str | None:

@@ -9,14 +9,35 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.redis_server import free_port
+import redis
+
+from gateway.redis_server import EmbeddedRedis, free_port
 from gateway.settings import ROOT
 
 
+def _a_served_deployment(var: Path) -> tuple[Path, bytes]:
+    """What `abgate serve` leaves in a checkout's var/: its embedded Redis's data (here a
+    registered model and an audit entry) and a spool file of acknowledged events."""
+    server = EmbeddedRedis(var / "redis" / "abgate").start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.hset("{abgate}:models", "mine-v1", b"{}")
+        client.xadd("{abgate}:audit", {"e": b"{}"})
+        client.close()
+    finally:
+        server.stop()
+    spooled = var / "spool" / "abgate" / "0001.jsonl"
+    spooled.parent.mkdir(parents=True)
+    spooled.write_bytes(b'["{abgate.0}:stream:outcomes", "acknowledged"]\n')
+    return spooled, spooled.read_bytes()
+
+
 def test_make_run_tells_the_lifecycle(models_dir: Path, tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    spooled, spool_bytes = _a_served_deployment(var)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABGATE_") and k != "REDIS_URL"}
     env |= {
-        "ABGATE_VAR_DIR": str(tmp_path / "var"),
+        "ABGATE_VAR_DIR": str(var),
         "ABGATE_SEED_MODELS": str(models_dir),
         "ABGATE_PORT": str(free_port()),
     }
@@ -58,3 +79,14 @@ def test_make_run_tells_the_lifecycle(models_dir: Path, tmp_path: Path) -> None:
         found = out.find(line, position)
         assert found >= 0, (line, out[-3000:])
         position = found + len(line)
+    # The served deployment's data and spool are as they were; the demo kept to var/demo/.
+    assert spooled.read_bytes() == spool_bytes
+    server = EmbeddedRedis(var / "redis" / "abgate").start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        assert client.hkeys("{abgate}:models") == [b"mine-v1"]
+        assert client.xlen("{abgate}:audit") == 1
+        client.close()
+    finally:
+        server.stop()
+    assert (var / "demo" / "redis").is_dir()
