@@ -4,6 +4,11 @@ Each writer appends JSON lines to its own file and holds an exclusive ``flock``
 on it; a closed file (rotated, or left by a dead process) can be locked by any
 replayer, which pushes it to Redis and deletes it. Replaying twice is harmless:
 the worker de-duplicates by ``event_id``.
+
+A writer creates its file under a name replayers do not list (``.new``), locks it, and
+only then renames it into view: the processes of a deployment share the directory, and a
+replayer that found a file between its creation and its lock would replay it empty and
+delete it, and the writer's acknowledged events would go into a deleted file.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ class Spool:
         if self._file is None:
             self._seq += 1
             path = self.directory / f"{os.getpid()}-{self._seq}.jsonl"
-            self._file = open(path, "ab")  # noqa: SIM115 - held open across calls, closed in rotate()
+            hidden = path.with_name(path.name + ".new")
+            self._file = open(hidden, "ab")  # noqa: SIM115 - held open across calls, closed in rotate()
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(hidden, path)  # in view only once locked
         for stream, data in records:
             self._file.write(orjson.dumps({"s": stream, "d": data.decode()}) + b"\n")
         self._file.flush()
