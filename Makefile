@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk
+.PHONY: run test lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk faults
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -79,6 +79,15 @@ bench: $(STAMP) wrk
 # `make bench`, which takes minutes); writes its section of docs/benchmarks.md.
 soak: $(STAMP)
 	$(PY) -m bench.soak
+
+# The fault suite (Redis SIGKILL and pause, worker SIGKILL, gateway SIGTERM and SIGKILL under
+# load), REPEAT times over: each run must lose nothing acknowledged; stops at the first that does.
+REPEAT ?= 1
+faults: $(STAMP)
+	@for i in $$(seq $(REPEAT)); do \
+	  echo "== fault suite, run $$i of $(REPEAT)"; \
+	  $(PY) -m pytest -q -p no:cacheprovider -o addopts= tests/e2e/test_faults.py || exit 1; \
+	done
 
 clean-var:
 	rm -rf var/

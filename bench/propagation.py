@@ -80,7 +80,7 @@ async def _pubsub(url: str, rounds: int) -> list[float]:
         while await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0) is None:
             pass
         out.append(time.perf_counter() - sent)
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
     await redis.aclose()
     return out
 

@@ -25,9 +25,9 @@ from redis.asyncio import Redis
 
 from bench.report import publish
 from bench.throughput import (
-    CLICK,
     CLIENT_CORE,
     SERVER_CORE,
+    click_for,
     gateway_env,
     measure,
     on_core,
@@ -182,8 +182,9 @@ def run(searches: int, seconds: float) -> list[str]:
             )
         url = f"http://127.0.0.1:{port}/v1/events"
         wait_ready(f"http://127.0.0.1:{port}/readyz", at.group)
-        measure(url, orjson.dumps(CLICK), 1.0, 32, at.work)  # warm-up
-        produced = measure(url, orjson.dumps(CLICK), seconds, 32, at.work)
+        click = orjson.dumps(click_for(f"http://127.0.0.1:{port}"))
+        measure(url, click, 1.0, 32, at.work)  # warm-up
+        produced = measure(url, click, seconds, 32, at.work)
         at.group.stop()  # the worker runs alone
         asyncio.run(fill_at(at.redis, PREFIX, exposures, outcomes))
         with on_core(SERVER_CORE):

@@ -115,7 +115,9 @@ def admin_token_for_serve() -> None:
         print(
             f"admin token for this run (not stored; set ABGATE_ADMIN_TOKEN to keep one): {token}\n"
             "  create per-person tokens with: ABGATE_TOKEN=<this> abgate tokens create NAME "
-            "--role viewer|experimenter|admin",
+            "--role viewer|experimenter|admin\n"
+            "  and the storefront's (searches and events need one unless "
+            "ABGATE_SERVING_AUTH=open): abgate tokens create shop --role storefront",
             flush=True,
         )
 
@@ -128,6 +130,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             base = _start_gateways(group, settings, redis_url, args.workers)
             print(f"abgate gateway: {args.workers} processes on {base}", flush=True)
+            serving = (
+                "open to anyone who reaches the port (ABGATE_SERVING_AUTH=open)"
+                if settings.serving_auth == "open"
+                else "need a storefront token (abgate tokens create NAME --role storefront)"
+            )
+            print(f"  searches and events {serving}", flush=True)
             _wait_for_signal(group)
         finally:
             group.stop()

@@ -82,8 +82,13 @@ class ShardKeys:
     def search(self, search_id: str) -> str:
         return f"{self.tag}{SEARCH}{search_id}"
 
-    def seen(self, event_id: str) -> str:
-        return f"{self.tag}{SEEN}{event_id}"
+    def seen(self, search_id: str, event_id: str | None = None) -> str:
+        """String: an applied event, de-duplicated within its search (a search's exposure is
+        ``event_id=None``). Search ids carry no ':' (gateway.search_ids), so the names of one
+        search's exposure and of its events never meet, and event ids chosen by storefronts
+        only ever meet within one search (one user, one shard)."""
+        tail = "" if event_id is None else f":{event_id}"
+        return f"{self.tag}{SEEN}{search_id}{tail}"
 
     def activity(self, user: str) -> str:
         return f"{self.tag}{ACTIVITY}{user}"
@@ -138,6 +143,11 @@ class Keys:
     def tokens(self) -> str:
         """Hash, name → a token's role and SHA-256 (never the token itself)."""
         return f"{self.base}:tokens"
+
+    @property
+    def search_id_key(self) -> str:
+        """String: the deployment's key that search ids are signed with (gateway.search_ids)."""
+        return f"{self.base}:search-id-key"
 
     @property
     def channel(self) -> str:

@@ -262,13 +262,15 @@ def _outcome(event: Event, where: str, now: float) -> OutcomeRecord:
     )
 
 
-def parse_outcomes(raw: bytes, now: float) -> list[OutcomeRecord]:
-    """One event object, or ``{"events": [...]}`` (JSON bytes); all-or-nothing."""
+def parse_outcomes(raw: bytes, now: float) -> list[tuple[str, OutcomeRecord]]:
+    """One event object, or ``{"events": [...]}`` (JSON bytes); all-or-nothing. Each event with
+    its JSON path (``$`` or ``$.events[i]``), for the checks that follow."""
     try:
         keys = _KEYS.decode(raw)
         if "events" in keys:
             batch = _BATCH.decode(raw)
-            return [_outcome(e, f"$.events[{i}]", now) for i, e in enumerate(batch.events)]
-        return [_outcome(_EVENT.decode(raw), "$", now)]
+            paths = [f"$.events[{i}]" for i in range(len(batch.events))]
+            return [(at, _outcome(e, at, now)) for at, e in zip(paths, batch.events, strict=True)]
+        return [("$", _outcome(_EVENT.decode(raw), "$", now))]
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
         raise request_error(exc) from None

@@ -47,6 +47,8 @@ STAT_FIELDS: Final = (
     "rrc",
     "rrc_sq",
     "rrc_x_clicks",
+    # events of the arm's users past a per-user cap (gateway.worker.aggregates.EventCaps)
+    "capped",
 )
 
 

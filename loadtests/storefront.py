@@ -16,6 +16,10 @@ from sim.world import CATALOG_SEED, make_catalog, retrieve_candidates, sample_in
 
 CATALOG = make_catalog(seed=CATALOG_SEED)
 THINK_S = float(os.environ.get("LOADTEST_THINK_S", "1.0"))
+# A storefront token for a deployment that requires one (ABGATE_SERVING_AUTH=token);
+# `make run` serves without.
+SHOP_TOKEN = os.environ.get("LOADTEST_SHOP_TOKEN", "")
+HEADERS = {"Authorization": f"Bearer {SHOP_TOKEN}"} if SHOP_TOKEN else {}
 _visits = itertools.count()
 
 
@@ -37,7 +41,9 @@ class Shopper(FastHttpUser):
                 "candidates": retrieve_candidates(CATALOG, intent, rng).tolist(),
                 "k": 10,
             }
-            with self.client.post("/v1/search", json=body, catch_response=True) as response:
+            with self.client.post(
+                "/v1/search", json=body, headers=HEADERS, catch_response=True
+            ) as response:
                 if response.status_code != 200:
                     response.failure(f"search answered {response.status_code}")
                     return
@@ -46,5 +52,7 @@ class Shopper(FastHttpUser):
             acts = simulate_page(CATALOG, intent, shown, rng, price_sensitivity)
             events = page_events(page["search_id"], user_id, acts)
             if events:
-                self.client.post("/v1/events", json={"events": events}, name="/v1/events")
+                self.client.post(
+                    "/v1/events", json={"events": events}, headers=HEADERS, name="/v1/events"
+                )
             self.wait()  # type: ignore[no-untyped-call]  # reads the page before the next search

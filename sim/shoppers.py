@@ -44,6 +44,8 @@ class ShopperTraffic:
     page_size: int = 10
     catalog: Catalog = field(default_factory=lambda: make_catalog(seed=CATALOG_SEED))
     stats: TrafficStats = field(default_factory=TrafficStats)
+    # The storefront's credentials (Authorization: Bearer <a storefront token>), if any.
+    headers: dict[str, str] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event | None = None) -> TrafficStats:
         """Run shoppers until ``max_shoppers`` have shopped or ``stop`` is set."""
@@ -69,7 +71,7 @@ class ShopperTraffic:
         return self.stats
 
     async def _post(self, session: aiohttp.ClientSession, path: str, body: Any) -> Any:
-        async with session.post(self.base_url + path, json=body) as response:
+        async with session.post(self.base_url + path, json=body, headers=self.headers) as response:
             data = await response.json()
             if response.status >= 300:
                 raise RuntimeError(f"{path} -> {response.status}: {data}")

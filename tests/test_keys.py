@@ -25,7 +25,8 @@ def test_every_key_carries_the_tag_of_its_slot() -> None:
         shard.interleaving("exp"),
         shard.unit("exp", "123456789"),
         shard.search("s1"),
-        shard.seen("e1"),
+        shard.seen("s1"),
+        shard.seen("s1", "e1"),
         shard.activity("123456789"),
     ):
         assert name.startswith(shard.tag + ":"), name

@@ -68,9 +68,9 @@ def test_serve_and_worker_without_redis_url_share_one_server(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ABGATE_ADMIN_TOKEN")}
     env |= {"ABGATE_VAR_DIR": str(tmp_path), "ABGATE_PORT": str(free_port()),
             "ABGATE_PREFIX": "shared", "ABGATE_SEED_MODELS": str(ROOT / "var" / "demo-models")}  # fmt: skip
-    with _abgate(env, "serve", "--workers", "1", skip=2) as first:
-        # (its first two lines: the admin token it generated, as none was set, and how to
-        # make per-person tokens with it)
+    with _abgate(env, "serve", "--workers", "1", skip=3) as first:
+        # (its first three lines: the admin token it generated, as none was set, and how to
+        # make per-person and storefront tokens with it)
         assert first.startswith("embedded redis-server on "), first
         with _abgate(env, "worker") as line:
             assert line.startswith("using the embedded redis-server on "), line

@@ -60,3 +60,11 @@ def test_inline_scoring_auto_follows_the_process_cpu_affinity() -> None:
         os.sched_setaffinity(0, allowed)
     assert replace(settings, inline_scoring="1").scores_inline
     assert not replace(settings, inline_scoring="0").scores_inline
+
+
+def test_the_worker_caps_default_to_the_settings_defaults() -> None:
+    """EventCaps's defaults (what a consumer built in a test applies) are the product's."""
+    from gateway.worker.aggregates import EventCaps
+
+    defaults = Settings.from_env()
+    assert EventCaps() == EventCaps(defaults.max_events_per_search, defaults.max_purchases_per_day)

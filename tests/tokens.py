@@ -26,6 +26,7 @@ PEOPLE: dict[str, Role] = {
     "frank": Role.ADMIN,
     "vera": Role.VIEWER,
     "ed": Role.EXPERIMENTER,
+    "shop": Role.STOREFRONT,  # the storefront: searches and events
 }
 
 

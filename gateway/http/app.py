@@ -41,6 +41,7 @@ from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow_client import ShadowClient
 from gateway.redis_client import redis_client
 from gateway.router.assign import Router
+from gateway.search_ids import load_signer
 from gateway.settings import DEMO_ADMIN_TOKEN, Settings
 
 log = logging.getLogger("abgate.gateway")
@@ -178,6 +179,7 @@ def build_app(settings: Settings) -> web.Application:
             tokens,
             Authenticator(tokens, settings.admin_token, redis_down=lambda: not sink.redis_ok),
             RefusalAudit(redis, keys),
+            await load_signer(redis, keys),
         )
         gw.redis_guard = RedisGuard(known_down=lambda: not sink.redis_ok)
 

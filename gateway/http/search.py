@@ -27,7 +27,6 @@ from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
-from gateway.ids import random_id
 from gateway.inference.batch import Float32Array
 from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
@@ -174,7 +173,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
     query = parse_search(body)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
-    search_id = random_id()
+    search_id = gw.search_ids.issue(query.user_id)
     production = router.config.production
     page: InterleavedPage | None = None
     if route.interleave:

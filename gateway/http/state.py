@@ -28,6 +28,7 @@ from gateway.ops.agreement import report, shadow_phase_problem
 from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow_client import ShadowClient
 from gateway.router.assign import Router
+from gateway.search_ids import SearchIdSigner
 from gateway.settings import Settings
 
 
@@ -51,6 +52,7 @@ class Gateway:
     tokens: TokenStore
     authenticator: Authenticator
     refusal_audit: RefusalAudit
+    search_ids: SearchIdSigner
     watcher: ConfigWatcher | None = None
     draining: bool = False
     searching: int = 0  # searches in progress (admitted, not yet answered)

@@ -1,7 +1,15 @@
 """Per-user aggregates and per-variant sufficient statistics in Redis, updated by atomic Lua scripts.
 
-Each script de-duplicates by ``event_id`` inside the same atomic step as the
-update, so a redelivered or replayed event changes nothing. Per variant the
+Each script de-duplicates inside the same atomic step as the update — a search's
+exposure by its ``search_id``, an outcome by its ``event_id`` within its search
+(:meth:`gateway.keys.ShardKeys.seen`) — so a redelivered or replayed event changes
+nothing.
+
+An outcome counts only for the search it names and the user that search was made for (a
+different user is ``WRONG_USER``); a click or add-to-cart only on an item the search showed
+(``NOT_ON_PAGE``: the exposure keeps the page's item ids on the search hash). Both go to the
+dead-letter stream with the reason. What one user weighs is capped (:class:`EventCaps`): past
+a cap an event is acknowledged and counted as ``capped`` for its arm, nothing more. Per variant the
 stats hash keeps integer sums over users, so the worker turns them into
 means and variances exactly (no ``sum_sq - sum**2 / n`` in floating point):
 ``users``; ``converters``; ``revenue_cents`` and ``revenue_cents_sq`` (per-user
@@ -70,10 +78,13 @@ DCG_K: Final = 10
 # Script results. Every script checks all it reads before its first write, so an
 # entry it refuses changes nothing (Redis does not roll a script back on error).
 APPLIED: Final = 1
+CAPPED: Final = 2  # outcome only: past a per-user cap (EventCaps): counted as capped, no more
 DUPLICATE: Final = 0
 NO_EXPOSURE: Final = -1  # outcome only: its search's exposure is not known (yet)
 INVALID: Final = -2  # a value no gateway would have accepted
 OVERFLOW: Final = -3  # an integer sum would leave the exact range
+WRONG_USER: Final = -4  # outcome only: its user is not the user of the search it names
+NOT_ON_PAGE: Final = -5  # a click or add-to-cart on an item the search did not show
 
 # One purchase: at most MAX_PURCHASE_VALUE (gateway.schema) in cents.
 MAX_PURCHASE_CENTS: Final = round(MAX_PURCHASE_VALUE * 100)
@@ -91,14 +102,14 @@ MAX_SUM: Final = 9_000_000_000_000_000_000
 _EXPOSURE_LUA = """
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local p = KEYS[1]
-local eid, sid, user, page = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-if #ARGV % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
-local seen = p .. K_SEEN .. eid
+local eid, sid, user, page, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if (#ARGV - 5) % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+local seen = p .. K_SEEN .. sid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
 local assigned = {}
-for i = 5, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
   assigned[exp] = true
@@ -140,6 +151,7 @@ end
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local skey = p .. K_SEARCH .. sid
 redis.call('HSET', skey, '_user', user)
+if items ~= '' then redis.call('HSET', skey, '_items', items) end  -- the page: ',id,id,...,'
 redis.call('EXPIRE', skey, SEARCH_TTL)
 for _, step in ipairs(plan) do
   local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
@@ -181,13 +193,17 @@ end
 return APPLIED
 """
 
-# KEYS[1]: the user's shard tag. ARGV: event_id, search_id, type, value, item_id, position.
+# KEYS[1]: the user's shard tag. ARGV: event_id, search_id, type, value, item_id, position,
+# user_id, the cap on events of one type per search, the cap on a user's purchases per day.
 _OUTCOME_LUA = """
 local p = KEYS[1]
 local eid, sid, kind = ARGV[1], ARGV[2], ARGV[3]
 local value = tonumber(ARGV[4])
 local item = ARGV[5] or ''
 local position = tonumber(ARGV[6] or '0')
+local claimed = ARGV[7] or ''
+local cap_search, cap_day = tonumber(ARGV[8]), tonumber(ARGV[9])
+if cap_search == nil or cap_day == nil then return INVALID end
 if position == nil or position < 0 or position ~= math.floor(position) then return INVALID end
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local function sign(x) if x > 0 then return 1 elseif x < 0 then return -1 else return 0 end end
@@ -195,7 +211,7 @@ if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return 
 if value == nil or value ~= value or value < 0 then return INVALID end
 local cents = math.floor(value * 100 + 0.5)
 if cents > MAX_CENTS then return INVALID end
-local seen = p .. K_SEEN .. eid
+local seen = p .. K_SEEN .. sid .. ':' .. eid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 local skey = p .. K_SEARCH .. sid
 local fields = redis.call('HGETALL', skey)
@@ -207,6 +223,33 @@ for i = 1, #fields, 2 do
   if fields[i] == '_user' then user = fields[i + 1] end
 end
 if not user then return INVALID end
+if claimed ~= user then return WRONG_USER end
+if (kind == 'click' or kind == 'add_to_cart') and own['_items']
+    and not string.find(own['_items'], ',' .. item .. ',', 1, true) then
+  return NOT_ON_PAGE
+end
+-- What one user can weigh: events of a type per search, purchases per (Redis's) day. An event
+-- past a cap is de-duplicated as usual and counted as capped in each experiment, nothing else.
+local akey = p .. K_ACTIVITY .. user
+local day, purchases_today = 0, 0
+local capped = tonumber(own['_n:' .. kind] or '0') >= cap_search
+if kind == 'purchase' then
+  day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
+  local a = redis.call('HMGET', akey, 'pday', 'pn')
+  if tonumber(a[1] or '-1') == day then purchases_today = tonumber(a[2] or '0') end
+  if purchases_today >= cap_day then capped = true end
+end
+if capped then
+  redis.call('SET', seen, 1, 'EX', SEEN_TTL)
+  for i = 1, #fields, 2 do
+    local exp = fields[i]
+    if string.sub(exp, 1, 1) ~= '_' then
+      local variant = redis.call('HGET', p .. K_UNIT .. exp .. ':' .. user, 'variant')
+      if variant then redis.call('HINCRBY', p .. K_STATS .. exp, variant .. ':capped', 1) end
+    end
+  end
+  return CAPPED
+end
 -- read and check everything first
 local plan = {}
 -- Interleaved pages: the event counts for the team whose slot shows its item; an event of
@@ -314,9 +357,10 @@ for i = 1, #fields, 2 do
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
+redis.call('HINCRBY', skey, '_n:' .. kind, 1)
 if kind == 'click' and not own['_clicked'] then redis.call('HSET', skey, '_clicked', 1) end
 if kind == 'purchase' then
-  local akey = p .. K_ACTIVITY .. user
+  redis.call('HSET', akey, 'pday', day, 'pn', purchases_today + 1)
   redis.call('HINCRBY', akey, 'purchases', 1)
   redis.call('HINCRBY', akey, 'revenue_cents', cents)
   redis.call('EXPIRE', akey, ACTIVITY_TTL)
@@ -433,6 +477,9 @@ def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_T
         "SEEN_TTL": seen_ttl_s,
         "SEARCH_TTL": search_ttl_s,
         "APPLIED": APPLIED,
+        "CAPPED": CAPPED,
+        "WRONG_USER": WRONG_USER,
+        "NOT_ON_PAGE": NOT_ON_PAGE,
         "DUPLICATE": DUPLICATE,
         "NO_EXPOSURE": NO_EXPOSURE,
         "INVALID": INVALID,
@@ -449,6 +496,16 @@ def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_T
     }
     body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
     return lua_key_constants() + body
+
+
+@dataclass(frozen=True)
+class EventCaps:
+    """What one user can weigh in the statistics, so that one forged or bot user cannot swing
+    a test: events of each type per search, and purchases per day (Redis's clock, UTC days).
+    An event past a cap is not counted; it is counted as ``capped`` for its arm."""
+
+    per_search: int = 20
+    purchases_per_day: int = 20
 
 
 @dataclass(frozen=True)

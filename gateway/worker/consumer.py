@@ -34,10 +34,14 @@ from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
 from gateway.worker.aggregates import (
     APPLIED,
+    CAPPED,
     DUPLICATE,
     INVALID,
     NO_EXPOSURE,
+    NOT_ON_PAGE,
     OVERFLOW,
+    WRONG_USER,
+    EventCaps,
     EventTtls,
 )
 from gateway.worker.retry_schedule import Held, RetrySchedule
@@ -47,7 +51,12 @@ log = logging.getLogger("abgate.worker")
 GROUP: Final = "abgate-workers"
 READ_COUNT: Final = 1000
 DEAD_LETTER_MAXLEN: Final = 100_000
-_REFUSED: Final = {INVALID: "invalid event", OVERFLOW: "a statistic would overflow"}
+_REFUSED: Final = {
+    INVALID: "invalid event",
+    OVERFLOW: "a statistic would overflow",
+    WRONG_USER: "the event's user_id is not the user of the search it names",
+    NOT_ON_PAGE: "the item was not on the page the search showed",
+}
 
 Entry = tuple[bytes, Any]  # (entry id, fields as redis-py returns them)
 
@@ -61,6 +70,7 @@ class ConsumerStats:
     retries: int = 0  # tries of held outcomes
     orphaned: int = 0
     dead: int = 0  # entries moved to the dead-letter stream
+    capped: int = 0  # outcomes past a per-user cap: acknowledged, not counted
 
 
 @dataclass
@@ -76,6 +86,7 @@ class StreamConsumer:
     _dead_log: ThrottledLog = field(default_factory=lambda: ThrottledLog(log, 1.0))
     shard: int = 0
     ttls: EventTtls = field(default_factory=EventTtls)
+    caps: EventCaps = field(default_factory=EventCaps)
     _exposure_lua: str = field(init=False, default="")
     _outcome_lua: str = field(init=False, default="")
 
@@ -185,9 +196,9 @@ class StreamConsumer:
                 await self._dead(self.sk.outcomes, entry_id, raw, why)
                 ack.append(entry_id)
                 continue
-            todo.append((entry_id, outcome, _outcome_argv(outcome), None))
+            todo.append((entry_id, outcome, _outcome_argv(outcome, self.caps), None))
         # A held outcome's arguments were built (and checked) when it was first read.
-        todo += [(h.entry_id, h.event, _outcome_argv(h.event), h) for h in due]
+        todo += [(h.entry_id, h.event, _outcome_argv(h.event, self.caps), h) for h in due]
         self.stats.retries += len(due)
         results = await self._run(self._outcome_lua, [argv for _, _, argv, _ in todo])
         now = self.clock()
@@ -210,6 +221,8 @@ class StreamConsumer:
                     self.schedule.done(held)
                 if result == APPLIED:
                     self.stats.outcomes += 1
+                elif result == CAPPED:
+                    self.stats.capped += 1
                 elif result == DUPLICATE:
                     self.stats.duplicates += 1
                 else:
@@ -275,7 +288,8 @@ def _parse(fields: Any, decode: Callable[[bytes], R]) -> tuple[R | None, bytes, 
 def _exposure_argv(e: ExposureRecord) -> list[Any]:
     # Each phase's users and sums are kept apart: the scripts key them by the stats id.
     pairs = [x for a in e.assignments for x in (phase_stats_id(a.experiment, a.phase), a.variant)]
-    return [e.event_id, e.search_id, e.user_id, _page(e), *pairs]
+    page_items = f",{','.join(str(i) for i in e.items)}," if e.items else ""
+    return [e.event_id, e.search_id, e.user_id, _page(e), page_items, *pairs]
 
 
 def _page(e: ExposureRecord) -> str:
@@ -293,5 +307,15 @@ def _page(e: ExposureRecord) -> str:
     return f"{phase_stats_id(a.experiment, a.phase)}|{len(page.versions)}|{page.credit}|{slots}"
 
 
-def _outcome_argv(e: OutcomeRecord) -> list[Any]:
-    return [e.event_id, e.search_id, e.type, repr(e.value), str(e.item_id), str(e.position)]
+def _outcome_argv(e: OutcomeRecord, caps: EventCaps) -> list[Any]:
+    return [
+        e.event_id,
+        e.search_id,
+        e.type,
+        repr(e.value),
+        str(e.item_id),
+        str(e.position),
+        e.user_id,
+        caps.per_search,
+        caps.purchases_per_day,
+    ]

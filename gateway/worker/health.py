@@ -55,6 +55,7 @@ class WorkerCollector:
             ("deferred", s.deferred),
             ("orphaned", s.orphaned),
             ("dead_letter", s.dead),
+            ("capped", s.capped),
         ):
             entries.add_metric([result], value)
         yield entries

@@ -21,7 +21,7 @@ from gateway.layout import check_layout
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
 from gateway.tasks import cancel_and_wait
-from gateway.worker.aggregates import EventTtls
+from gateway.worker.aggregates import EventCaps, EventTtls
 from gateway.worker.consumer import GROUP, ConsumerStats, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
@@ -106,8 +106,9 @@ async def run_worker(
     name = f"{socket.gethostname()}-{os.environ.get('ABGATE_WORKER_ID', '1')}"
     stats = ConsumerStats()
     ttls = EventTtls(seen_s=settings.seen_ttl_s, search_s=settings.search_ttl_s)
+    caps = EventCaps(settings.max_events_per_search, settings.max_purchases_per_day)
     consumers = [
-        StreamConsumer(redis, keys, name=name, stats=stats, shard=shard.index, ttls=ttls)
+        StreamConsumer(redis, keys, name=name, stats=stats, shard=shard.index, ttls=ttls, caps=caps)
         for shard in keys.all_shards
     ]
     state = WorkerState()

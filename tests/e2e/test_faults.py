@@ -107,6 +107,10 @@ async def _under_load(
     return ledger
 
 
+def _search_of(click_id: str) -> str:
+    return click_id.removesuffix("-c")  # the shoppers' click ids: f"{search_id}-c"
+
+
 @dataclass(frozen=True)
 class Tally:
     acknowledged: int
@@ -120,14 +124,18 @@ async def _tally(settings: Settings, ledger: Ledger, wait_s: float = APPLY_WAIT_
     assert settings.redis_url
     redis = redis_client(settings.redis_url)
     keys = settings.keys
-    acknowledged = {**ledger.searches, **ledger.clicks}
+    # The worker's de-duplication key of each: a search's own, a click's within its search.
+    acknowledged = {
+        **{keys.for_user(user).seen(sid): sid for sid, user in ledger.searches.items()},
+        **{keys.for_user(user).seen(_search_of(e), e): e for e, user in ledger.clicks.items()},
+    }
     try:
         deadline = time.monotonic() + wait_s
         missing = list(acknowledged)
         for _ in range(int(wait_s / 0.5) + 1):
             pipe = redis.pipeline(transaction=False)
-            for event_id in missing:
-                pipe.exists(keys.for_user(acknowledged[event_id]).seen(event_id))
+            for seen in missing:
+                pipe.exists(seen)
             found = await pipe.execute()
             missing = [e for e, ok in zip(missing, found, strict=True) if not ok]
             if not missing or time.monotonic() > deadline:
@@ -135,7 +143,7 @@ async def _tally(settings: Settings, ledger: Ledger, wait_s: float = APPLY_WAIT_
             await asyncio.sleep(0.5)
         pipe = redis.pipeline(transaction=False)
         for event_id, user in ledger.sent.items():
-            pipe.exists(keys.for_user(user).seen(event_id))
+            pipe.exists(keys.for_user(user).seen(_search_of(event_id), event_id))
         applied = sum(await pipe.execute())
         stats = await read_variant_stats(redis, keys, "f")
         counted = sum(v.get("clicks", 0) for v in stats.values())

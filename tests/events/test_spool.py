@@ -24,7 +24,7 @@ def test_a_new_spool_file_is_never_replayed_before_its_writer_holds_it(
     writer, replayer = Spool(tmp_path), Spool(tmp_path)
     replayed: list[tuple[str, bytes]] = []
     real_flock = fcntl.flock
-    raced = []
+    raced: list[bool] = []
 
     def flock_after_the_other_replays(handle: Any, operation: int) -> None:
         if not raced and operation == fcntl.LOCK_EX | fcntl.LOCK_NB:

@@ -203,7 +203,13 @@ async def test_counters_move(client: TestClient, gateway: Gateway) -> None:
     gateway.sink.policy = replace(gateway.sink.policy, max_buffer=0)
     shed = await client.post(
         "/v1/events",
-        json={"event_id": "e", "type": "click", "search_id": "s", "user_id": "u", "item_id": 1},
+        json={
+            "event_id": "e",
+            "type": "click",
+            "search_id": gateway.search_ids.issue("u"),
+            "user_id": "u",
+            "item_id": 1,
+        },
     )
     assert shed.status == 503
     counters = (await (await client.get("/metrics.json")).json())["counters"]

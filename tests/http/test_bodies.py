@@ -22,9 +22,12 @@ from gateway.settings import Settings
 from tests.http.raw import raw_request, read_response, request_bytes
 
 SEARCH = orjson.dumps({"user_id": "u1", "query": "shoes", "candidates": [1, 2, 3]})
-EVENT = orjson.dumps(
-    {"event_id": "e1", "type": "click", "search_id": "s1", "user_id": "u1", "item_id": 1}
-)
+EVENT = {"event_id": "e1", "type": "click", "user_id": "u1", "item_id": 1}
+
+
+def event(gateway: Gateway) -> bytes:
+    """A click on a search this gateway could have answered (its id signed for u1)."""
+    return orjson.dumps(EVENT | {"search_id": gateway.search_ids.issue("u1")})
 
 
 def _host_port(client: TestClient) -> tuple[str, int]:
@@ -83,7 +86,7 @@ async def test_compressed_bodies_within_the_limit_are_served(
 ) -> None:
     response = await client.post(
         "/v1/events",
-        data=gzip.compress(EVENT),
+        data=gzip.compress(event(gateway)),
         headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
     )
     assert response.status == 202, await response.text()
@@ -108,14 +111,16 @@ async def test_bodies_that_are_not_json_are_refused(
     # A page on any site can post text/plain or a form cross-site without a preflight.
     host, port = _host_port(client)
     headers = {"Content-Type": content_type} if content_type else {}
-    for path, body in (("/v1/events", EVENT), ("/v1/search", SEARCH)):
+    for path, body in (("/v1/events", event(gateway)), ("/v1/search", SEARCH)):
         response = await raw_request(host, port, request_bytes("POST", path, body, headers))
         assert response.status == 415, (path, response)
         error = response.json()["error"]
         assert error["where"] == "Content-Type" and "application/json" in error["message"]
     assert gateway.sink.count("accepted") == 0
     ok = await client.post(
-        "/v1/events", data=EVENT, headers={"Content-Type": "application/json; charset=utf-8"}
+        "/v1/events",
+        data=event(gateway),
+        headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert ok.status == 202
 

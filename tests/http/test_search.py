@@ -53,7 +53,7 @@ async def test_events_are_acknowledged_and_streamed(client: TestClient, gateway:
     event = {
         "event_id": "e1",
         "type": "purchase",
-        "search_id": "s1",
+        "search_id": gateway.search_ids.issue("u"),
         "user_id": "u",
         "item_id": 3,
         "position": 0,

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.http.app import build_app
+from gateway.http.state import GATEWAY
 from gateway.settings import Settings
 from tests.http.conftest import GatewayTestServer
 from tests.tokens import auth
@@ -27,7 +28,7 @@ async def guarded(settings: Settings) -> AsyncIterator[TestClient]:
         yield client
 
 
-async def _storefront_token(client: TestClient, name: str = "shop") -> dict[str, str]:
+async def _storefront_token(client: TestClient, name: str = "till-7") -> dict[str, str]:
     created = await client.post(
         "/v1/tokens", json={"name": name, "role": "storefront"}, headers=auth("alice")
     )
@@ -64,3 +65,39 @@ async def test_serving_needs_a_storefront_token(guarded: TestClient) -> None:
 
 async def test_an_open_deployment_serves_anyone(client: TestClient) -> None:
     assert (await client.post("/v1/search", json=SEARCH)).status == 200
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_an_event_must_name_a_search_answered_for_its_user(
+    settings: Settings, shards: int
+) -> None:
+    """A search id copied from another user's page, or made up, is refused at the door, with
+    the rest of its request, whatever the shard count; nothing reaches the streams."""
+    app = build_app(replace(settings, shards=shards))
+    async with TestClient(GatewayTestServer(app)) as client:
+        gateway = client.server.app[GATEWAY]
+        answer = await (await client.post("/v1/search", json=SEARCH)).json()
+        mine = {
+            "event_id": "e-1",
+            "type": "purchase",
+            "search_id": answer["search_id"],
+            "user_id": "u-1",
+            "item_id": answer["results"][0]["item_id"],
+            "value": 10.0,
+        }
+        for bad, where in (
+            (mine | {"user_id": "u-2"}, "$.search_id"),
+            (mine | {"search_id": "s-1"}, "$.search_id"),
+            (
+                {"events": [mine, mine | {"event_id": "e-2", "user_id": "u-2"}]},
+                "$.events[1].search_id",
+            ),
+        ):
+            response = await client.post("/v1/events", json=bad)
+            assert response.status == 400
+            error = (await response.json())["error"]
+            assert error["where"] == where
+            assert "not a search this deployment answered" in error["message"]
+        assert gateway.sink.count("accepted") == 1  # the search's exposure alone
+        assert (await client.post("/v1/events", json=mine)).status == 202
+        assert gateway.sink.count("accepted") == 2

@@ -7,26 +7,40 @@ from typing import Any
 import orjson
 
 
-def exposure(sid: str, user: str, variant: str = "a", experiment: str = "x") -> dict[Any, Any]:
+def exposure(
+    sid: str,
+    user: str,
+    variant: str = "a",
+    experiment: str = "x",
+    items: list[int] | None = None,
+) -> dict[Any, Any]:
     """The fields of one exposure entry: search ``sid`` by ``user`` in ``experiment``'s
-    ``variant``."""
-    event = {
+    ``variant`` (showing ``items``, if given)."""
+    event: dict[str, Any] = {
         "event_id": sid,
         "search_id": sid,
         "user_id": user,
         "assignments": [{"experiment": experiment, "variant": variant, "model_version": "m"}],
     }
+    if items is not None:
+        event["items"] = items
     return {"e": orjson.dumps(event)}
 
 
 def outcome(
-    eid: str, sid: str, kind: str = "click", value: float = 0.0, position: int = 0
+    eid: str,
+    sid: str,
+    kind: str = "click",
+    value: float = 0.0,
+    position: int = 0,
+    user: str = "u",
 ) -> dict[Any, Any]:
-    """The fields of one outcome entry (the worker joins on ``sid``; the user comes from it)."""
+    """The fields of one outcome entry by ``user`` on search ``sid`` (the search's user, or the
+    worker dead-letters it)."""
     event = {
         "event_id": eid,
         "search_id": sid,
-        "user_id": "u",
+        "user_id": user,
         "type": kind,
         "value": value,
         "position": position,
@@ -63,7 +77,16 @@ def interleaved_exposure(
     return {"e": orjson.dumps(event)}
 
 
-def item_outcome(eid: str, sid: str, item: int, kind: str = "click") -> dict[Any, Any]:
-    """An outcome on one item of the search's page."""
-    event = {"event_id": eid, "search_id": sid, "user_id": "u", "type": kind, "item_id": item}
+def item_outcome(
+    eid: str, sid: str, item: int, kind: str = "click", user: str = "u", value: float = 0.0
+) -> dict[Any, Any]:
+    """An outcome by ``user`` on one item of the search's page."""
+    event = {
+        "event_id": eid,
+        "search_id": sid,
+        "user_id": user,
+        "type": kind,
+        "item_id": item,
+        "value": value,
+    }
     return {"e": orjson.dumps(event)}

@@ -19,15 +19,17 @@ async def test_join_dedup_and_late_exposure(redis: Redis, prefix: str) -> None:
     consumer = StreamConsumer(redis, keys, "c1")
     await consumer.setup()
     # An outcome that arrives before its exposure is held, not lost.
-    await redis.xadd(keys.shard(0).outcomes, outcome("p1", "s1", "purchase", 10.0))
+    await redis.xadd(keys.shard(0).outcomes, outcome("p1", "s1", "purchase", 10.0, user="alice"))
     await consumer.step(block_ms=10)
     assert consumer.stats.deferred == 1 and consumer.stats.outcomes == 0
     for sid, user, variant in [("s1", "alice", "a"), ("s2", "alice", "a"), ("s3", "bob", "b")]:
         await redis.xadd(keys.shard(0).exposures, exposure(sid, user, variant))
     await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice", "a"))  # replayed duplicate
-    await redis.xadd(keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0))
-    await redis.xadd(keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0))  # duplicate
-    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s3", "click"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0, user="alice"))
+    await redis.xadd(  # a duplicate
+        keys.shard(0).outcomes, outcome("p2", "s2", "purchase", 5.0, user="alice")
+    )
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s3", "click", user="bob"))
     await consumer.step(block_ms=10)
     stats = await read_variant_stats(redis, keys, "x")
     assert stats["a"]["users"] == 1 and stats["a"]["searches"] == 2
@@ -99,7 +101,8 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
                 cents = rng.randint(1, 30_000) if kind == "purchase" else 0
                 pos = rng.randrange(14)
                 await redis.xadd(
-                    keys.for_user(user).outcomes, outcome(f"{sid}-{k}", sid, kind, cents / 100, pos)
+                    keys.for_user(user).outcomes,
+                    outcome(f"{sid}-{k}", sid, kind, cents / 100, pos, user),
                 )
                 if kind == "click":
                     unit["c"] += 1

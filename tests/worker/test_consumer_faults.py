@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from gateway.keys import Keys
 from gateway.variant_stats import read_variant_stats
-from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS
+from gateway.worker.aggregates import MAX_SUM, USER_REVENUE_CAP_CENTS, EventCaps
 from gateway.worker.consumer import GROUP, StreamConsumer
 from gateway.worker.retry_schedule import RetrySchedule
 from tests.worker.entries import exposure, outcome
@@ -44,7 +44,7 @@ async def test_a_restart_re_reads_the_whole_pending_list_past_held_entries(
         pipe.xadd(keys.shard(0).outcomes, outcome(f"o{i}", f"lost{i}"))
     for i in range(2500):
         pipe.xadd(keys.shard(0).exposures, exposure(f"s{i}", f"user{i}"))
-        pipe.xadd(keys.shard(0).outcomes, outcome(f"c{i}", f"s{i}"))
+        pipe.xadd(keys.shard(0).outcomes, outcome(f"c{i}", f"s{i}", user=f"user{i}"))
     await pipe.execute()
     # Read everything, then "crash" before applying any of it.
     await redis.xreadgroup(
@@ -94,7 +94,7 @@ async def test_an_exposure_wakes_its_held_outcome_at_once(redis: Redis, prefix: 
     clock = Clock()
     consumer = StreamConsumer(redis, keys, "w1", clock=clock)
     await consumer.setup()
-    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1", user="alice"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 1
     await redis.xadd(keys.shard(0).exposures, exposure("s1", "alice"))
@@ -114,7 +114,7 @@ async def test_a_held_click_is_applied_after_a_redis_error_on_its_retry(
     clock = Clock()
     consumer = StreamConsumer(redis, keys, "w1", clock=clock)
     await consumer.setup()
-    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1", user="alice"))
     await consumer.step(block_ms=1)
     assert len(consumer.schedule) == 1
     run = consumer._run
@@ -173,7 +173,9 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
     pipe = redis.pipeline(transaction=False)
     for i in range(10):
         value = 3_200_000.0 if i == 4 else 10.0 * (i + 1)  # past any purchase the API accepts
-        pipe.xadd(keys.shard(0).outcomes, outcome(f"p{i}", f"s{i}", "purchase", value))
+        pipe.xadd(
+            keys.shard(0).outcomes, outcome(f"p{i}", f"s{i}", "purchase", value, user=f"user{i}")
+        )
     pipe.xadd(keys.shard(0).outcomes, {"e": b"{not json"})
     pipe.xadd(keys.shard(0).outcomes, {"e": orjson.dumps({"event_id": "no-search"})})
     await pipe.execute()
@@ -183,7 +185,7 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
     assert stats["converters"] == 9
     assert stats["revenue_cents"] == sum(cents)
     assert stats["revenue_cents_sq"] == sum(c * c for c in cents)
-    assert await redis.exists(keys.shard(0).seen("p4")) == 0  # refused before its first write
+    assert await redis.exists(keys.shard(0).seen("s4", "p4")) == 0  # refused before its first write
     assert consumer.stats.dead == 3
     dead: Any = await redis.xrange(keys.dead_letters)
     reasons = sorted(fields[b"error"].decode() for _, fields in dead)
@@ -195,13 +197,17 @@ async def test_one_poisoned_entry_holds_back_nothing_and_changes_nothing(
 
 async def test_revenue_stays_exact_and_a_sum_never_overflows(redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
-    consumer = StreamConsumer(redis, keys, "w1", clock=Clock())
+    # Caps out of the way: one user's purchases past any sum's exact range is what is tested.
+    caps = EventCaps(per_search=1000, purchases_per_day=1000)
+    consumer = StreamConsumer(redis, keys, "w1", clock=Clock(), caps=caps)
     await consumer.setup()
     await redis.xadd(keys.shard(0).exposures, exposure("s1", "whale"))
     await consumer.step(block_ms=1)
     # Ten purchases of 99 999.99: the user's total passes the winsorising cap.
     for i in range(10):
-        await redis.xadd(keys.shard(0).outcomes, outcome(f"w{i}", "s1", "purchase", 99_999.99))
+        await redis.xadd(
+            keys.shard(0).outcomes, outcome(f"w{i}", "s1", "purchase", 99_999.99, user="whale")
+        )
     await consumer.step(block_ms=1)
     stats = (await read_variant_stats(redis, keys, "x"))["a"]
     assert stats["revenue_cents"] == USER_REVENUE_CAP_CENTS
@@ -212,7 +218,7 @@ async def test_revenue_stays_exact_and_a_sum_never_overflows(redis: Redis, prefi
     await redis.xadd(keys.shard(0).exposures, exposure("s2", "next"))
     await consumer.step(block_ms=1)
     await redis.hset(keys.shard(0).stats("x"), "a:revenue_cents_sq", MAX_SUM - 10)
-    await redis.xadd(keys.shard(0).outcomes, outcome("big", "s2", "purchase", 500.0))
+    await redis.xadd(keys.shard(0).outcomes, outcome("big", "s2", "purchase", 500.0, user="next"))
     await consumer.step(block_ms=1)
     after = (await read_variant_stats(redis, keys, "x"))["a"]
     assert after["converters"] == stats["converters"]

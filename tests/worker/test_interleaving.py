@@ -72,7 +72,8 @@ async def _shoppers(redis: Redis, keys: Keys, experiment: str, prefer: int, user
                                  experiment=experiment),
         )  # fmt: skip
         await redis.xadd(
-            keys.shard(0).outcomes, item_outcome(f"{sid}-c", sid, 10 if prefer == 0 else 20)
+            keys.shard(0).outcomes,
+            item_outcome(f"{sid}-c", sid, 10 if prefer == 0 else 20, user=f"u{u}"),
         )
     for _ in range(3):
         await consumer.step(block_ms=10)

@@ -40,9 +40,9 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
         ("e3", 12, "click"),  # ... won by 0
         ("e3", 12, "click"),  # a duplicate changes nothing
         ("e4", 12, "purchase"),  # not the credit type: counted for team 0, no verdict
-        ("e5", 99, "click"),  # not on the page: no team
+        ("e5", 99, "click"),  # not on the page: dead-lettered, counted nowhere
     ]:
-        await redis.xadd(keys.shard(0).outcomes, item_outcome(eid, "s1", item, kind))
+        await redis.xadd(keys.shard(0).outcomes, item_outcome(eid, "s1", item, kind, "ann"))
     await consumer.step(block_ms=10)
     sums = await read_interleaving(redis, keys, "il", 2)
     assert (sums.searches, sums.slots, sums.competitive) == (1, 3, 2)
@@ -58,15 +58,16 @@ async def test_one_search_by_hand(redis: Redis, prefix: str) -> None:
     await redis.xadd(
         keys.shard(0).exposures, interleaved_exposure("s2", "ann", [14, 15], [1, 0], [True, True])
     )
-    await redis.xadd(keys.shard(0).outcomes, item_outcome("e6", "s2", 14))
-    await redis.xadd(keys.shard(0).outcomes, item_outcome("e7", "s2", 14))
+    await redis.xadd(keys.shard(0).outcomes, item_outcome("e6", "s2", 14, user="ann"))
+    await redis.xadd(keys.shard(0).outcomes, item_outcome("e7", "s2", 14, user="ann"))
     await consumer.step(block_ms=10)
     assert await settle(redis, keys, "il", 2, 0.0) == 0
     sums = await read_interleaving(redis, keys, "il", 2)
     assert (sums.pair(0, 1).positive, sums.pair(0, 1).negative, sums.settled) == (1, 0, 1)
     assert sums.pair(0, 1).lost == 1  # the search itself is still counted
     users = (await read_variant_stats(redis, keys, "il"))["interleaved"]
-    assert users["users"] == 1 and users["searches"] == 2 and users["clicks"] == 6
+    assert users["users"] == 1 and users["searches"] == 2 and users["clicks"] == 5
+    assert consumer.stats.dead == 1  # e5
 
 
 @pytest.mark.parametrize("sharded", [("single", 1), ("cluster", 5)], indirect=True)
@@ -100,7 +101,7 @@ async def test_every_count_matches_a_recount(sharded: Sharded) -> None:
                 on_page = items and rng.random() < 0.9
                 item = rng.choice(items) if on_page else 5000 + k
                 await redis.xadd(
-                    keys.for_user(user).outcomes, item_outcome(f"{sid}-{k}", sid, item, kind)
+                    keys.for_user(user).outcomes, item_outcome(f"{sid}-{k}", sid, item, kind, user)
                 )
                 if item in items:
                     slot = items.index(item)

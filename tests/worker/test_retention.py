@@ -90,10 +90,10 @@ async def test_the_search_and_event_id_windows_are_the_settings(redis: Redis, pr
     consumer = StreamConsumer(redis, keys, "c1", ttls=EventTtls(seen_s=300, search_s=120))
     await consumer.setup()
     await redis.xadd(keys.shard(0).exposures, exposure("s1", "ann"))
-    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1"))
+    await redis.xadd(keys.shard(0).outcomes, outcome("c1", "s1", user="ann"))
     await consumer.step(block_ms=None)
     await consumer.step(block_ms=None)
     assert consumer.stats.exposures == 1 and consumer.stats.outcomes == 1
     assert 290 <= await redis.ttl(keys.shard(0).seen("s1")) <= 300
-    assert 290 <= await redis.ttl(keys.shard(0).seen("c1")) <= 300
+    assert 290 <= await redis.ttl(keys.shard(0).seen("s1", "c1")) <= 300
     assert 110 <= await redis.ttl(keys.shard(0).search("s1")) <= 120
