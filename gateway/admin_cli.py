@@ -401,9 +401,21 @@ def add_admin_commands(sub: Any) -> None:
     trevoke = command(
         tsub,
         "revoke",
-        _api("DELETE", lambda a: f"/v1/tokens/{a.name}"),
-        "revoke a token (within a second everywhere)",
+        _api(
+            "DELETE",
+            lambda a: f"/v1/tokens/{a.name}",
+            lambda a: {"reason": a.reason} if a.reason else {},
+        ),
+        "revoke a token (within a second everywhere; its name is never given again)",
     )
     trevoke.add_argument("name")
+    trevoke.add_argument("--reason", default="")
+    dead = command(
+        sub,
+        "dead-letters",
+        _api("GET", lambda a: f"/v1/dead-letters?count={a.count}"),
+        "entries the worker could not count (an item not on its search's page, ...), with why",
+    )
+    dead.add_argument("--count", type=int, default=20)
     log = command(sub, "audit", audit, "the audit trail, newest first")
     log.add_argument("--count", type=int, default=20)

@@ -236,10 +236,13 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"gateway: {args.workers} processes on {base}; worker evaluating every {args.interval:g} s",
                 flush=True,
             )
+            token = (
+                settings.admin_token
+                if settings.admin_token_is_default
+                else "(yours, from ABGATE_ADMIN_TOKEN)"
+            )
             print(
-                f"dashboard: {base}/dashboard   API: {base}/docs   admin token: "
-                f"{settings.admin_token}",
-                flush=True,
+                f"dashboard: {base}/dashboard   API: {base}/docs   admin token: {token}", flush=True
             )
             client = AdminClient(base, settings.admin_token)
 

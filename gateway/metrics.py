@@ -74,7 +74,8 @@ SINK_REDIS_FAILURES = Counter(
 )
 REFUSED = Counter(
     "abgate_refused",
-    "Requests refused for their credentials: no_token, bad_token, or role (too low a role)",
+    "Requests refused for their credentials: no_token, bad_token, revoked_token, or role "
+    "(too low a role)",
     ["reason"],
 )
 ERRORS = Counter(

@@ -50,10 +50,14 @@ class ProcessGroup:
 
 
 def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: float = 60.0) -> None:
-    """Poll ``url`` until ``processes`` distinct processes (by pid) answered 200, or fail.
+    """Poll ``url`` until ``processes`` distinct processes of ``group`` (by pid) answered 200,
+    or fail.
 
     With SO_REUSEPORT the port answers as soon as the first process listens; each
-    attempt opens a fresh connection, which the kernel spreads over the listeners.
+    attempt opens a fresh connection, which the kernel spreads over the listeners. An
+    answer from a process ``group`` did not start means another deployment holds the port
+    (whose gateways then refuse to share it): that fails at once, rather than the caller
+    going on to drive someone else's deployment.
     """
     deadline = time.monotonic() + timeout_s
     seen: set[int] = set()
@@ -61,11 +65,20 @@ def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: flo
         group.check()
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
-                if response.status == 200:
-                    seen.add(int(json.loads(response.read())["pid"]))
-                    if len(seen) >= processes:
-                        return
+                pid = int(json.loads(response.read())["pid"]) if response.status == 200 else 0
+        except urllib.error.HTTPError as exc:  # not ready yet (503): its response is open
+            exc.close()
+            pid = 0
         except (urllib.error.URLError, OSError, ValueError, KeyError):
-            pass
+            pid = 0
+        if pid:
+            if pid not in {p.pid for _, p in group.processes}:
+                raise GatewayError(
+                    f"{url} is answered by process {pid}, which this command did not start: "
+                    "another deployment listens on that port (choose another ABGATE_PORT)"
+                )
+            seen.add(pid)
+            if len(seen) >= processes:
+                return
         time.sleep(0.05)
     raise GatewayError(f"{url}: {len(seen)} of {processes} processes ready after {timeout_s:.0f} s")

@@ -188,9 +188,10 @@ class TokenStore:
 
 
 def _taken(name: str, other: TokenRecord) -> str:
-    state = "" if other.active else " (revoked: names are never reused)"
-    same = "is" if other.name == name else "looks like"
-    return f"{name!r} {same} the token name {other.name!r}{state}; pick another name"
+    whose = "a token" if other.active else "a revoked token (names are never reused)"
+    if other.name == name:
+        return f"{name!r} is taken by {whose}; pick another name"
+    return f"{name!r} looks like {other.name!r}, the name of {whose}; pick another name"
 
 
 class Authenticator:
@@ -219,6 +220,7 @@ class Authenticator:
                 (hash_token(env_admin_token).encode(), Principal(ENV_ADMIN, Role.ADMIN))
             )
         self._stored: list[tuple[bytes, Principal]] = []
+        self._revoked: list[tuple[bytes, str]] = []  # so that a refusal names the holder
         self._lock = asyncio.Lock()
         self._failures = ThrottledLog(log, 30.0)
 
@@ -230,6 +232,17 @@ class Authenticator:
             # Every entry is compared, match or not: the time taken says nothing about which.
             if hmac.compare_digest(digest, known):
                 found = principal
+        return found
+
+    def revoked_owner(self, token: str) -> str | None:
+        """Whose revoked token this is (compared like :meth:`identify`), if any: a refused
+        attempt with it is audited under its holder's name. Uses the cache :meth:`identify`
+        refreshed."""
+        digest = hash_token(token).encode()
+        found = None
+        for known, name in self._revoked:
+            if hmac.compare_digest(digest, known):
+                found = name
         return found
 
     def invalidate(self) -> None:
@@ -259,6 +272,7 @@ class Authenticator:
                 self._stored = [
                     (r.sha256.encode(), Principal(r.name, r.role)) for r in records if r.active
                 ]
+                self._revoked = [(r.sha256.encode(), r.name) for r in records if not r.active]
             self._next_refresh_at = self.clock() + wait
 
     def _fresh(self) -> bool:

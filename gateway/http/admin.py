@@ -123,8 +123,7 @@ async def _bandit_view(gw: Any, key: str) -> dict[str, Any]:
     }
 
 
-async def audit(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
+def _count(request: web.Request) -> int:
     raw = request.query.get("count", "100")
     try:
         count = int(raw)
@@ -132,5 +131,40 @@ async def audit(request: web.Request) -> web.Response:
         raise RequestError("?count", f"expected an integer, got {raw[:40]!r}") from None
     if not 1 <= count <= MAX_AUDIT_COUNT:
         raise RequestError("?count", f"must be in [1, {MAX_AUDIT_COUNT}], got {count}")
+    return count
+
+
+async def audit(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    count = _count(request)
     entries = await gw.redis_guard.read(lambda: gw.store.audit_log(count))
     return json_response({"entries": entries})
+
+
+async def dead_letters(request: web.Request) -> web.Response:
+    """What the worker could not count, newest first: each entry with why (an event whose item
+    was not on its search's page, whose user is not its search's, malformed, ...)."""
+    gw = request.app[GATEWAY]
+    count = _count(request)
+
+    async def read() -> list[dict[str, Any]]:
+        entries: Any = await gw.redis.xrevrange(gw.keys.dead_letters, count=count)
+        return [_dead_letter(entry_id, fields) for entry_id, fields in entries]
+
+    return json_response({"entries": await gw.redis_guard.read(read)})
+
+
+def _dead_letter(entry_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    raw = fields.get(b"e", b"")
+    try:
+        event: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        event = raw.decode("utf-8", "replace")
+    return {
+        "id": entry_id.decode(),
+        "ts": int(entry_id.split(b"-")[0]) / 1000.0,
+        "error": fields.get(b"error", b"").decode("utf-8", "replace"),
+        "stream": fields.get(b"stream", b"").decode("utf-8", "replace"),
+        "entry": fields.get(b"id", b"").decode("utf-8", "replace"),
+        "event": event,
+    }

@@ -58,24 +58,35 @@ async def authenticate(request: web.Request) -> Principal | None:
         return None
     principal = await gw.authenticator.identify(token)
     if principal is None:
-        await _refuse(request, ANONYMOUS, "bad_token", "unknown or revoked token")
+        owner = gw.authenticator.revoked_owner(token)
+        if owner is not None:
+            await _refuse(request, owner, "revoked_token", f"{owner}'s token was revoked")
+        await _refuse(request, ANONYMOUS, "bad_token", "unknown token")
     return principal
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     needed = needed_role(request)
-    if needed is None or (needed is Role.STOREFRONT and request.app[SERVING_OPEN]):
+    if needed is None:
+        return await handler(request)
+    open_serving = needed is Role.STOREFRONT and request.app[SERVING_OPEN]
+    if open_serving and "Authorization" not in request.headers:
+        # Open serving needs no token; one that is sent is checked all the same, so that a
+        # wrong storefront token shows before the deployment requires one.
         return await handler(request)
     principal = await authenticate(request)
     if principal is None:
         await _refuse(request, ANONYMOUS, "no_token", "no Authorization header")
     if not principal.may(needed):
+        needs = (
+            "a storefront's token (or an admin's)" if needed is Role.STOREFRONT else needed.label
+        )
         await _refuse(
             request,
             principal.name,
             "role",
-            f"{principal.name} is {principal.role.label}; this needs {needed.label}",
+            f"{principal.name} is {principal.role.label}; this needs {needs}",
         )
     claimed = request.headers.get(ACTOR_HEADER)
     if claimed is not None and claimed != principal.name:

@@ -63,6 +63,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("PUT", "/v1/shadow/{version}", shadow.set_shadow, EXPERIMENTER, "Shadow a version on a share of searches", "shadow", t.ShadowBody),
     Route("DELETE", "/v1/shadow/{version}", shadow.stop_shadow, EXPERIMENTER, "Stop shadowing a version", "shadow", t.OptionalReasonBody, False),
     Route("GET", "/v1/audit", admin.audit, VIEWER, "The audit trail, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
+    Route("GET", "/v1/dead-letters", admin.dead_letters, VIEWER, "Entries the worker could not count, with why, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
     Route("GET", "/v1/models", models.list_models, VIEWER, "Model versions with their cards", "models"),
     Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", "multipart"),
     Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models"),

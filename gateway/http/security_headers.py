@@ -3,7 +3,8 @@ type, or made to run a script it did not ship.
 
 The dashboard and the API reference load only the gateway's own scripts and styles (Swagger UI
 sets inline styles, and draws a few icons as ``data:`` images); every other answer is data and
-may load nothing at all.
+may load nothing at all. No answer of the API is kept by a cache (``no-store``): the
+answer that creates a token carries the token.
 """
 
 from __future__ import annotations
@@ -32,3 +33,5 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
         headers.setdefault(name, value)
     is_page = response.content_type == "text/html"
     headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_page else DATA_POLICY)
+    if request.path.startswith("/v1/"):  # never kept by a cache: a new token is in one
+        headers.setdefault("Cache-Control", "no-store")

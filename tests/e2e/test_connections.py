@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from typing import Final
 
@@ -40,6 +41,8 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                 if r.status == 200:
                     return
+        except urllib.error.HTTPError as exc:  # not ready yet: its response is open
+            exc.close()
         except OSError:
             pass
         time.sleep(0.2)

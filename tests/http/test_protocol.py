@@ -110,3 +110,5 @@ async def test_every_answer_forbids_framing_sniffing_and_foreign_scripts(
         assert "script-src 'self'" in policy and "unsafe-eval" not in policy
     else:
         assert policy.startswith("default-src 'none'")
+    if path.startswith("/v1/"):
+        assert response.headers["Cache-Control"] == "no-store"

@@ -120,6 +120,26 @@ async def test_refusals_are_counted_and_audited_per_actor_and_route(
     assert counted.get("role", 0) >= 27 and counted.get("bad_token", 0) >= 3
 
 
+async def test_a_revoked_tokens_attempts_are_audited_under_its_holder(
+    client: TestClient, gateway: Gateway
+) -> None:
+    created = await client.post(
+        "/v1/tokens", json={"name": "quinn", "role": "viewer"}, headers=auth("alice")
+    )
+    quinn = {"Authorization": f"Bearer {(await created.json())['token']}"}
+    assert (await client.delete("/v1/tokens/quinn", headers=auth("alice"))).status == 200
+    await gateway.refusal_audit.flush()
+    start = await gateway.redis.xlen(gateway.keys.audit)
+    refused = await client.get("/v1/experiments", headers=quinn)
+    assert refused.status == 401
+    assert "quinn's token was revoked" in (await refused.json())["error"]["message"]
+    assert await gateway.refusal_audit.flush() == 1
+    (entry,) = [orjson.loads(f[b"e"]) for _, f in await gateway.redis.xrange(gateway.keys.audit)][
+        start:
+    ]
+    assert entry["actor"] == "quinn" and entry["refused"]["reason"] == "revoked_token"
+
+
 async def test_a_token_is_stored_hashed_named_in_the_audit_and_revocable(
     client: TestClient, gateway: Gateway
 ) -> None:

@@ -63,8 +63,16 @@ async def test_serving_needs_a_storefront_token(guarded: TestClient) -> None:
         assert response.status == 403, (method, path)
 
 
-async def test_an_open_deployment_serves_anyone(client: TestClient) -> None:
+async def test_an_open_deployment_serves_anyone_but_checks_a_token_sent(
+    client: TestClient,
+) -> None:
+    """Open serving needs no token; one that is sent is checked all the same, so that a wrong
+    storefront token shows before the deployment requires one."""
     assert (await client.post("/v1/search", json=SEARCH)).status == 200
+    assert (await client.post("/v1/search", json=SEARCH, headers=auth("shop"))).status == 200
+    wrong = {"Authorization": "Bearer not-the-shops"}
+    assert (await client.post("/v1/search", json=SEARCH, headers=wrong)).status == 401
+    assert (await client.post("/v1/search", json=SEARCH, headers=auth("vera"))).status == 403
 
 
 @pytest.mark.parametrize("shards", [1, 4])
