@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
 
@@ -394,9 +395,7 @@ def add_admin_commands(sub: Any) -> None:
         "a token for a person or tool, printed once",
     )
     tnew.add_argument("name")
-    tnew.add_argument(
-        "--role", required=True, choices=("storefront", "viewer", "experimenter", "admin")
-    )
+    tnew.add_argument("--role", required=True, choices=[r.label for r in Role])
     tnew.add_argument("--reason", default="")
     trevoke = command(
         tsub,

@@ -65,7 +65,16 @@ class RefusedGroup:
     def add(self, refusal: Refusal, now: float) -> None:
         self.count += 1
         self.last_at = now
-        remote = refusal.remote
+        self._remember(refusal.remote)
+
+    def absorb(self, later: RefusedGroup) -> None:
+        """The same group's refusals since (kept together when a write failed)."""
+        self.count += later.count
+        self.last_at = later.last_at
+        for remote in later.remotes:
+            self._remember(remote)
+
+    def _remember(self, remote: str | None) -> None:
         if remote and remote not in self.remotes and len(self.remotes) < MAX_REMOTES:
             self.remotes.append(remote)
 
@@ -137,9 +146,8 @@ class RefusalAudit:
             for key, group in groups.items():
                 later = self._pending.get(key)
                 if later is not None:
-                    group.count += later.count
-                    group.last_at = later.last_at
-                if len(self._pending) < MAX_GROUPS or key in self._pending:
+                    group.absorb(later)
+                if later is not None or len(self._pending) < MAX_GROUPS:
                     self._pending[key] = group
             return 0
         return len(groups)
