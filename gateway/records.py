@@ -141,7 +141,7 @@ class ExposureRecord:
     config_version: int = 0
     model_version: str = ""
     assignments: tuple[AssignmentRecord, ...] = ()
-    items: tuple[int, ...] = ()
+    items: tuple[int | str, ...] = ()
     # Set when the page was merged for the (one) interleaved experiment among the assignments.
     interleaving: InterleavedPage | None = None
 
@@ -181,7 +181,7 @@ class ExposureRecord:
             )
         items = data.get("items", [])
         if not isinstance(items, list) or not all(
-            isinstance(x, int) and not isinstance(x, bool) for x in items
+            isinstance(x, int | str) and not isinstance(x, bool) for x in items
         ):
             raise RecordError(f"items: expected a list of item ids, got {items!r}")
         raw_page = data.get("interleaving")
@@ -199,6 +199,13 @@ class ExposureRecord:
         )
 
 
+def _item_id(data: dict[str, Any]) -> int | str:
+    value = data.get("item_id", 0)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RecordError(f"item_id: expected a string or an integer, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class OutcomeRecord:
     """What a shopper did after a search: a click, an add-to-cart or a purchase."""
@@ -207,7 +214,7 @@ class OutcomeRecord:
     type: OutcomeType
     search_id: str
     user_id: str
-    item_id: int = 0
+    item_id: int | str = 0
     position: int = 0
     value: float = 0.0
     ts: float = 0.0
@@ -237,7 +244,7 @@ class OutcomeRecord:
             type=cast(OutcomeType, kind),
             search_id=_str(data, "search_id"),
             user_id=_str(data, "user_id", ""),
-            item_id=_int(data, "item_id", 0),
+            item_id=_item_id(data),
             position=_int(data, "position", 0),
             value=_number(data, "value", 0.0),
             ts=_number(data, "ts", 0.0),

@@ -47,7 +47,12 @@ Id = Annotated[
         examples=["u-123"],
     ),
 ]
-ItemId = Annotated[int, Meta(ge=0, le=MAX_ITEM_ID, description="a catalogue item id")]
+IntItemId = Annotated[int, Meta(ge=0, le=MAX_ITEM_ID)]
+SkuId = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LEN)]
+ItemId = Annotated[
+    IntItemId | SkuId,
+    Meta(description="a catalogue item id: a string SKU or an integer", examples=["SKU-1042"]),
+]
 Feature = Annotated[float, Meta(ge=-3e38, le=3e38)]
 
 

@@ -44,7 +44,7 @@ def test_round_trips() -> None:
             b'{"event_id": "e", "search_id": "s", "user_id": "u", "assignments": [{"variant": "a"}]}',
             "experiment: expected a string",
         ),
-        (b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1, "x"]}', "items:"),
+        (b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1, true]}', "items:"),
         (
             b'{"event_id": "e", "search_id": "s", "user_id": "u", "items": [1, 2],'
             b' "interleaving": {"versions": ["a", "b"], "teams": [0, 2], "competitive": [1, 0]}}',
