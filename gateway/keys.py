@@ -210,6 +210,12 @@ class Keys:
         """Hash: the summed shadow figures of one version (gateway.ops.agreement.report)."""
         return f"{self.base}:shadow:{version}"
 
+    @property
+    def features_seen(self) -> str:
+        """Hash: feature name -> when a search last carried it (unix s); ``SEARCHED_FIELD``:
+        when any search was last served (gateway.ops.meter)."""
+        return f"{self.base}:features-seen"
+
     def ops(self, stats_id: str) -> str:
         """Hash: the gateways' operational counts for one experiment phase, by variant."""
         return f"{self.base}:ops:{stats_id}"

@@ -63,6 +63,11 @@ BATCH_REJECTED = Counter(
     "abgate_batch_rejected", "Requests refused because a version's batch queue was full",
     ["model_version"],
 )  # fmt: skip
+MISSING_FEATURES = Counter(
+    "abgate_missing_features",
+    "Searches a treatment could not rank for features they lacked (production served them)",
+    ["model_version"],
+)
 SINK_EVENTS = Counter(
     "abgate_sink_records",
     "Exposure and outcome records: accepted, rejected (buffer full), written to Redis, "

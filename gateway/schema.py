@@ -14,10 +14,10 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 from msgspec import Meta, Struct
 
 from gateway.errors import RequestError
+from gateway.inference.feature_table import FeatureTable
 from gateway.records import OUTCOME_TYPES, OutcomeRecord
 
 MAX_CANDIDATES: Final = 1000
@@ -33,6 +33,7 @@ MAX_CONTEXT_DEPTH: Final = 8
 # recursion limit is reached at ~1 000 levels (a 200-byte gzip body can carry them).
 MAX_JSON_DEPTH: Final = 64
 MAX_FEATURES: Final = 256
+MAX_FEATURE_NAME: Final = 64
 # One purchase, in the shop's currency. Larger values are refused at the door: the worker
 # keeps exact integer sums of per-user revenue in cents and of their squares.
 MAX_PURCHASE_VALUE: Final = 100_000.0
@@ -54,13 +55,21 @@ ItemId = Annotated[
     Meta(description="a catalogue item id: a string SKU or an integer", examples=["SKU-1042"]),
 ]
 Feature = Annotated[float, Meta(ge=-3e38, le=3e38)]
+FeatureName = Annotated[str, Meta(min_length=1, max_length=MAX_FEATURE_NAME)]
+NamedFeatures = Annotated[
+    dict[FeatureName, Feature],
+    Meta(min_length=1, max_length=MAX_FEATURES, examples=[{"bm25": 3.1, "ctr_7d": 0.02}]),
+]
+Column = Annotated[list[Feature], Meta(min_length=1, max_length=MAX_CANDIDATES)]
 
 
 class Candidate(Struct, forbid_unknown_fields=True):
-    """A candidate with the features a bring-your-own ranker reads (same width for all)."""
+    """A candidate with the features the rankers read: named (``{"bm25": 3.1, ...}``, the
+    same names on every candidate), or an array (the same length on every candidate) for a
+    version that declares a width."""
 
     id: ItemId
-    features: Annotated[list[Feature], Meta(min_length=1, max_length=MAX_FEATURES)]
+    features: NamedFeatures | Annotated[list[Feature], Meta(min_length=1, max_length=MAX_FEATURES)]
 
 
 class SearchBody(Struct, forbid_unknown_fields=True):
@@ -78,6 +87,19 @@ class SearchBody(Struct, forbid_unknown_fields=True):
     ]
     k: Annotated[int, Meta(ge=1, le=MAX_K, description="how many items to return")] = 10
     context: Annotated[dict[str, Any], Meta(max_length=MAX_CONTEXT_KEYS)] = {}
+    features: (
+        Annotated[
+            dict[FeatureName, Column],
+            Meta(
+                min_length=1,
+                max_length=MAX_FEATURES,
+                description="named features as columns, one number per candidate in order "
+                "(candidates then plain ids): the compact form for large searches",
+                examples=[{"bm25": [3.1, 1.2], "ctr_7d": [0.02, 0.0]}],
+            ),
+        ]
+        | None
+    ) = None
 
 
 class _SearchByIds(SearchBody, forbid_unknown_fields=True):
@@ -113,11 +135,11 @@ class EventBatch(Struct, forbid_unknown_fields=True):
 class SearchRequest:
     user_id: str
     query: str
-    candidates: list[int]
+    candidates: list[int | str]
     k: int
     context: dict[str, Any]
-    # [candidates, dim] when the candidates came as {"id", "features"} objects.
-    features: npt.NDArray[np.float32] | None = None
+    # One row per candidate, when the search carried features (named or as arrays).
+    features: FeatureTable | None = None
 
 
 def object_at(
@@ -205,7 +227,9 @@ def parse_search(raw: bytes) -> SearchRequest:
     features = None
     try:
         body: SearchBody = _SEARCH_BY_IDS.decode(raw)
-        items: list[int] = body.candidates  # type: ignore[assignment]
+        items: list[int | str] = body.candidates  # type: ignore[assignment]
+        if body.features is not None:
+            features = _columns(body.features, len(items))
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         # Candidates with features (or a bad body): the documented type names what is wrong.
         try:
@@ -213,13 +237,17 @@ def parse_search(raw: bytes) -> SearchRequest:
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
             raise request_error(exc) from None
         if not isinstance(body.candidates[0], Candidate):
-            bad = next(i for i, c in enumerate(body.candidates) if not isinstance(c, int))
+            bad = next(i for i, c in enumerate(body.candidates) if isinstance(c, Candidate))
             raise RequestError(
                 f"$.candidates[{bad}]", "expected an item id like the first"
             ) from None
+        if body.features is not None:
+            raise RequestError(
+                "$.features",
+                "features come either with each candidate or as columns beside plain ids, not both",
+            ) from None
         items, features = _featured(body.candidates)
-    if len(set(items)) != len(items):
-        raise RequestError("$.candidates", "item ids must be unique")
+    _unique(items)
     for key, value in body.context.items():
         if isinstance(value, dict | list) and nesting_depth(value) > MAX_CONTEXT_DEPTH:
             raise RequestError(f"$.context.{key}", f"nested more than {MAX_CONTEXT_DEPTH} levels")
@@ -233,25 +261,95 @@ def parse_search(raw: bytes) -> SearchRequest:
     )
 
 
-def _featured(candidates: list[int | Candidate]) -> tuple[list[int], npt.NDArray[np.float32]]:
-    items: list[int] = []
-    rows: list[list[float]] = []
-    width = None
+def _unique(items: list[int | str]) -> None:
+    if len(set(items)) != len(items):
+        raise RequestError("$.candidates", "item ids must be unique")
+    if any(type(i) is str for i in items):
+        for i, item in enumerate(items):
+            if type(item) is str:
+                _text_id(item, f"$.candidates[{i}]")
+        if len({str(i) for i in items}) != len(items):
+            raise RequestError(
+                "$.candidates", 'item ids must be unique (12 and "12" are the same item)'
+            )
+
+
+def _names(names: tuple[str, ...], where: str) -> tuple[str, ...]:
+    for name in names:
+        _text_id(name, f"{where}.{name}")
+    return names
+
+
+def _columns(columns: dict[str, list[float]], count: int) -> FeatureTable:
+    for name, column in columns.items():
+        if len(column) != count:
+            raise RequestError(
+                f"$.features.{name}",
+                f"expected {count} numbers, one per candidate, got {len(column)}",
+            )
+    names = _names(tuple(columns), "$.features")
+    values = np.asarray(list(columns.values()), dtype=np.float32).T
+    return FeatureTable(np.ascontiguousarray(values), names)
+
+
+def _featured(candidates: list[int | str | Candidate]) -> tuple[list[int | str], FeatureTable]:
+    items: list[int | str] = []
     for i, c in enumerate(candidates):
         if not isinstance(c, Candidate):
             raise RequestError(
                 f"$.candidates[{i}]", "expected an {id, features} object like the first"
             )
-        if width is None:
-            width = len(c.features)
-        elif len(c.features) != width:
+        items.append(c.id)
+    first = candidates[0].features  # type: ignore[union-attr]
+    if isinstance(first, dict):
+        return items, _named_rows(candidates)  # type: ignore[arg-type]
+    width = len(first)
+    rows: list[list[float]] = []
+    for i, c in enumerate(candidates):
+        f = c.features  # type: ignore[union-attr]
+        if not isinstance(f, list):
+            raise RequestError(
+                f"$.candidates[{i}].features", "expected an array of numbers like the first"
+            )
+        if len(f) != width:
             raise RequestError(
                 f"$.candidates[{i}].features",
-                f"expected {width} numbers like the first candidate, got {len(c.features)}",
+                f"expected {width} numbers like the first candidate, got {len(f)}",
             )
-        items.append(c.id)
-        rows.append(c.features)
-    return items, np.asarray(rows, dtype=np.float32)
+        rows.append(f)
+    return items, FeatureTable(np.asarray(rows, dtype=np.float32))
+
+
+def _named_rows(candidates: list[Candidate]) -> FeatureTable:
+    """One row per candidate; every candidate names the same features (in any order)."""
+    first = candidates[0].features
+    assert isinstance(first, dict)
+    names = _names(tuple(first), "$.candidates[0].features")
+    key_list = list(first)
+    rows: list[list[float]] = []
+    for i, c in enumerate(candidates):
+        f = c.features
+        if not isinstance(f, dict):
+            raise RequestError(
+                f"$.candidates[{i}].features", "expected named features like the first"
+            )
+        if list(f) == key_list:  # the usual case: the same order as the first
+            rows.append(list(f.values()))
+            continue
+        missing = [n for n in names if n not in f]
+        if missing:
+            raise RequestError(
+                f"$.candidates[{i}].features.{missing[0]}",
+                "missing: every candidate carries the same features as the first",
+            )
+        extra = [n for n in f if n not in first]
+        if extra:
+            raise RequestError(
+                f"$.candidates[{i}].features.{extra[0]}",
+                "not on the first candidate: every candidate carries the same features",
+            )
+        rows.append([f[n] for n in names])
+    return FeatureTable(np.asarray(rows, dtype=np.float32), names)
 
 
 def _outcome(event: Event, where: str, now: float) -> OutcomeRecord:

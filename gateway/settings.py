@@ -184,7 +184,7 @@ class Settings:
             batch_queue=_env_int("ABGATE_BATCH_QUEUE", 1024, 1, 1 << 20),
             intra_op_threads=_env_int("ABGATE_INTRA_OP_THREADS", 1, 1, 256),
             prefer_cuda=os.environ.get("ABGATE_CUDA", "1") != "0",
-            max_body_bytes=_env_int("ABGATE_MAX_BODY_BYTES", 256 * 1024, 1024, 64 << 20),
+            max_body_bytes=_env_int("ABGATE_MAX_BODY_BYTES", 8 << 20, 1024, 64 << 20),
             body_timeout_s=_env_float("ABGATE_BODY_TIMEOUT_S", 5.0, 0.05, 300.0),
             max_model_bytes=_env_int("ABGATE_MAX_MODEL_BYTES", 256 << 20, 1024, 16 << 30),
             upload_timeout_s=_env_float("ABGATE_UPLOAD_TIMEOUT_S", 120.0, 1.0, 3600.0),

@@ -24,6 +24,17 @@ class OptionalReasonBody(Struct, forbid_unknown_fields=True):
     reason: Reason | None = None
 
 
+class StartBody(Struct, forbid_unknown_fields=True):
+    reason: Reason | None = None
+    ignore_missing_features: Annotated[
+        bool,
+        Meta(
+            description="start although a version reads features recent searches lack "
+            "(a reason is then required)"
+        ),
+    ] = False
+
+
 class PromoteBody(Struct, forbid_unknown_fields=True):
     reason: Reason
     variant: Annotated[str, Meta(description="default: the one treatment")] | None = None

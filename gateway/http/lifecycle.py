@@ -17,6 +17,8 @@ from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
+from gateway.inference.feature_table import describe_missing
+from gateway.ops.meter import FEATURES_WINDOW_S, features_lacking
 
 
 async def apply_change(
@@ -116,7 +118,56 @@ def _promote(config: RoutingConfig, key: str, body: dict[str, Any]) -> RoutingCo
     return changes.promote(config, key, variant)
 
 
-start = _verb("started", lambda c, k, _b: changes.start(c, k, time.time()))
+async def start(request: web.Request) -> web.Response:
+    """Start a draft once its versions read only features that recent searches carry (409
+    naming the others); ``ignore_missing_features`` with a reason starts it anyway (the
+    searches lacking them are served by production and count against the version)."""
+    gw = request.app[GATEWAY]
+    key = request.match_info["key"]
+    experiment_view(gw.router.config, key)
+    body = object_fields(
+        await read_optional_json(request, gw), ("reason", "ignore_missing_features")
+    )
+    ignore = body.get("ignore_missing_features", False)
+    if not isinstance(ignore, bool):
+        raise RequestError("$.ignore_missing_features", f"expected true or false, got {ignore!r}")
+    reason = reason_field(body, required=ignore) or "started"
+    if not ignore:
+        await _check_features(gw, gw.router.config, key)
+    version, config, diff = await apply_change(
+        request, gw, lambda c: changes.start(c, key, time.time()), reason
+    )
+    return json_response(
+        {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
+        | _routing(config)
+    )
+
+
+async def _check_features(gw: Gateway, config: RoutingConfig, key: str) -> None:
+    versions = dict.fromkeys(v.model_version for v in config.experiment(key).variants)
+    wanted: dict[str, list[str]] = {}
+    for version in versions:
+        card = await gw.model_store.find(version)
+        if card is not None and card.declaration.feature_names:
+            wanted[version] = list(card.declaration.feature_names)
+    if not wanted:
+        return
+    raw: Any = await gw.redis.hgetall(gw.keys.features_seen)
+    seen = {k.decode(): float(v) for k, v in raw.items()}
+    problems = []
+    for version, names in wanted.items():
+        lacking = features_lacking(names, seen, time.time())
+        if lacking:
+            problems.append(f"{version!r} {describe_missing(lacking)}")
+    if problems:
+        raise Conflict(
+            f"experiment {key!r}: in the last {FEATURES_WINDOW_S / 3600:g} h of searches, "
+            + "; ".join(problems)
+            + ". Those searches would be served by production and count against the version. "
+            'Send the features, or start with {"ignore_missing_features": true, "reason": ...}'
+        )
+
+
 stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=True)
 archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
 promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)
@@ -158,6 +209,8 @@ async def rollback_production(request: web.Request) -> web.Response:
     reason = reason_field(body, required=True)
     history = await gw.redis_guard.read(lambda: gw.store.production_history(1))
     current = gw.router.config.production
+    if current is None:
+        raise Conflict("there is no production version yet, so none to roll back to")
     if not history or history[0]["to"] != current or history[0]["from"] is None:
         raise Conflict(f"production {current!r} has no earlier production to roll back to")
     previous = history[0]["from"]

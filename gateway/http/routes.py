@@ -50,7 +50,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/experiments/{key}/history", admin.history, VIEWER, "The experiment's evaluations over time", "experiments"),
     Route("GET", "/v1/experiments/{key}/chart.svg", admin.chart, VIEWER, "The lift over time as SVG", "experiments"),
     Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit),
-    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.OptionalReasonBody, False),
+    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.StartBody, False),
     Route("POST", "/v1/experiments/{key}/stop", lifecycle.stop, EXPERIMENTER, "Stop a running experiment", "experiments", t.ReasonBody),
     Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody),
     Route("POST", "/v1/experiments/{key}/archive", lifecycle.archive, EXPERIMENTER, "Archive a concluded experiment", "experiments", t.OptionalReasonBody, False),

@@ -4,6 +4,9 @@ A treatment's scoring that fails or passes its deadline (``ABGATE_SCORE_TIMEOUT_
 counted against it (:mod:`gateway.ops`) and the search is served by production instead, so a
 broken candidate costs the shopper nothing while the worker rolls it back. The user stays in
 the arm they were assigned to (intention to treat); the exposure names the version that served.
+A treatment that reads a named feature the search does not carry is served the same way
+(production ranks it, the miss counts against the treatment); production itself missing one is
+the storefront's error (400 naming the features).
 
 A user in an interleaved experiment gets one page merged by team draft
 (:mod:`gateway.interleave.team_draft`) from every variant's ranking, scored concurrently
@@ -22,12 +25,14 @@ from collections.abc import Sequence
 import numpy as np
 from aiohttp import web
 
+from gateway import metrics
 from gateway.config import INTERLEAVED_ARM, Experiment, Shadow, Variant, phase_stats_id
 from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
+from gateway.inference.feature_table import MissingFeatures
 from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
 from gateway.records import AssignmentRecord, ExposureRecord, InterleavedPage
@@ -59,7 +64,11 @@ async def _score(
     started = time.perf_counter()
     try:
         scores = await _rank(gw, route.model_version, query)
-    except (InferenceError, Overloaded):
+    except (InferenceError, Overloaded, MissingFeatures) as exc:
+        if isinstance(exc, MissingFeatures):
+            if route.model_version == production:
+                raise
+            metrics.MISSING_FEATURES.labels(route.model_version).inc()
         gw.ops.failed(stats_id, a.variant)
         if route.model_version == production:
             raise
@@ -87,12 +96,14 @@ async def _interleave(
     by_version = dict(zip(versions, results, strict=True))
     for result in results:
         if isinstance(result, BaseException) and not isinstance(
-            result, InferenceError | Overloaded
+            result, InferenceError | Overloaded | MissingFeatures
         ):
             raise result
     for variant in variants:  # each variant's scoring counts for it, as an A/B arm's does
         result = by_version[variant.model_version]
         if isinstance(result, BaseException):
+            if isinstance(result, MissingFeatures):
+                metrics.MISSING_FEATURES.labels(variant.model_version).inc()
             gw.ops.failed(stats_id, variant.name)
         else:
             gw.ops.scored(stats_id, variant.name, result[1])
@@ -171,6 +182,7 @@ async def search(request: web.Request) -> web.Response:
 async def _search(request: web.Request, gw: Gateway) -> web.Response:
     body = await read_json_bytes(request, gw)
     query = parse_search(body)
+    gw.ops.searched(None if query.features is None else query.features.names)
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
     search_id = gw.search_ids.issue(query.user_id)

@@ -10,9 +10,9 @@ Unnamed tables (``features`` sent as arrays) serve only versions that declare a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +30,12 @@ class MissingFeatures(RequestError):
     is refused (400: the storefront must send them); for a treatment arm, production serves the
     search instead and the miss counts against the version."""
 
-    def __init__(self, version: str, missing: Sequence[str], where: str = "$.candidates") -> None:
+    def __init__(self, version: str, missing: Sequence[str], detail: str | None = None) -> None:
         self.version = version
         self.missing = tuple(missing)
-        super().__init__(where, f"model version {version!r} {describe_missing(self.missing)}")
+        super().__init__(
+            "$.candidates", f"model version {version!r} {detail or describe_missing(self.missing)}"
+        )
 
 
 def describe_missing(missing: Sequence[str]) -> str:
@@ -91,12 +93,12 @@ class FeatureTable:
         return {"names": None if self.names is None else list(self.names), "values": self.values}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> FeatureTable:
+    def from_json(cls, data: Mapping[str, Any]) -> FeatureTable:
         names = data.get("names")
         values = np.asarray(data["values"], dtype=np.float32)
-        if values.ndim == 1:
-            values = values.reshape(len(values), -1 if len(values) else 0)
-        return cls(values, None if names is None else tuple(str(n) for n in names))  # type: ignore[arg-type]
+        if values.ndim == 1:  # no rows
+            values = values.reshape(0, 0 if names is None else len(names))
+        return cls(values, None if names is None else tuple(str(n) for n in names))
 
 
 def unnamed(values: Float32Array | None) -> FeatureTable | None:

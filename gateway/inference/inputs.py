@@ -1,6 +1,9 @@
 """From a search (query, candidate ids, their features, the request context) to a model's
 declared inputs (:class:`gateway.models.card.InputSpec`). Serving and the offline gates both
-call :func:`rank_input`, so what a model is checked on is what it is served."""
+call :func:`rank_input`, so what a model is checked on is what it is served.
+
+Named features are read by name (:meth:`FeatureTable.select`): a version that reads a feature
+the search lacks raises :class:`MissingFeatures` naming it."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import numpy.typing as npt
 
 from gateway.errors import RequestError
 from gateway.inference.batch import Array, RankInput
-from gateway.inference.features import item_indices, tokenize
+from gateway.inference.feature_table import FeatureTable, MissingFeatures
+from gateway.inference.features import item_indices, tokenize, vocabulary_indices
 from gateway.models.card import InputSpec
 
 
@@ -21,8 +25,8 @@ def rank_input(
     specs: Sequence[InputSpec],
     version: str,
     query: str,
-    item_ids: npt.NDArray[np.int64],
-    features: npt.NDArray[np.float32] | None,
+    item_ids: Sequence[int | str],
+    features: FeatureTable | None,
     context: Mapping[str, Any],
 ) -> RankInput:
     per_request: dict[str, Array] = {}
@@ -31,24 +35,43 @@ def rank_input(
         if spec.source == "query_tokens":
             per_request[spec.name] = tokenize(query, spec.vocab_buckets, spec.max_tokens)
         elif spec.source == "item_ids":
-            per_pair[spec.name] = item_indices(item_ids, spec.num_items)
+            per_pair[spec.name] = (
+                item_indices(item_ids, spec.num_items)
+                if spec.vocabulary is None
+                else vocabulary_indices(item_ids, spec.vocabulary, spec.oov_index)
+            )
         elif spec.source == "candidate_features":
-            if features is None:
-                raise RequestError(
-                    "$.candidates",
-                    f"model version {version!r} reads {spec.dim} features per candidate: send "
-                    'candidates as [{"id": 12, "features": [...]}, ...]',
-                )
-            if features.shape[1] != spec.dim:
-                raise RequestError(
-                    "$.candidates[0].features",
-                    f"model version {version!r} reads {spec.dim} features per candidate, "
-                    f"got {features.shape[1]}",
-                )
-            per_pair[spec.name] = features
+            per_pair[spec.name] = _candidate_features(spec, version, features)
         else:
             per_request[spec.name] = _context(spec, context)
-    return RankInput(per_request, per_pair, int(item_ids.shape[0]))
+    return RankInput(per_request, per_pair, len(item_ids))
+
+
+def _candidate_features(
+    spec: InputSpec, version: str, features: FeatureTable | None
+) -> npt.NDArray[np.floating[Any]]:
+    if spec.features:
+        if features is None:
+            raise MissingFeatures(version, spec.features)
+        values = features.select(spec.features, version)
+    else:
+        if features is None or features.names is not None:
+            raise MissingFeatures(
+                version,
+                (),
+                f"reads {spec.dim} features per candidate (unnamed): send candidates as "
+                '[{"id": "SKU-1", "features": [...]}, ...]',
+            )
+        if features.width != spec.dim:
+            raise RequestError(
+                "$.candidates[0].features",
+                f"model version {version!r} reads {spec.dim} features per candidate, "
+                f"got {features.width}",
+            )
+        values = features.values
+    if spec.feature_dtype != "float32":
+        return values.astype(spec.feature_dtype)
+    return values
 
 
 def _context(spec: InputSpec, context: Mapping[str, Any]) -> npt.NDArray[np.float32]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy.typing as npt
 from gateway.errors import ConfigError, InferenceError
 from gateway.inference.batch import Float32Array, MergedBatch, RankInput, merge
 from gateway.inference.batcher import BatchPolicy, DynamicBatcher
+from gateway.inference.feature_table import FeatureTable
 from gateway.inference.inputs import rank_input
 from gateway.inference.session import SessionOptions, create_session
 from gateway.models.card import Declaration, TensorInfo, check_signature
@@ -75,23 +76,22 @@ class OnnxRanker:
     def prepare(
         self,
         query: str,
-        item_ids: list[int] | npt.NDArray[np.int64],
-        features: npt.NDArray[np.float32] | None = None,
+        item_ids: Sequence[int | str] | npt.NDArray[np.int64],
+        features: FeatureTable | npt.NDArray[np.float32] | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> RankInput:
+        if features is not None and not isinstance(features, FeatureTable):
+            features = FeatureTable(np.asarray(features, dtype=np.float32))  # unnamed arrays
+        ids = item_ids.tolist() if isinstance(item_ids, np.ndarray) else item_ids
         return rank_input(
-            self.declaration.inputs,
-            self.version,
-            query,
-            np.asarray(item_ids, dtype=np.int64),
-            features,
-            context or {},
+            self.declaration.inputs, self.version, query, ids, features, context or {}
         )
 
     def warm_up(self) -> None:
         """Score one small batch so the first search does not pay for allocation."""
-        d = self.declaration.feature_dim
-        features = np.zeros((4, d), dtype=np.float32) if d else None
+        names = self.declaration.feature_names
+        d = len(names) or self.declaration.feature_dim
+        features = FeatureTable(np.zeros((4, d), dtype=np.float32), names or None) if d else None
         self.score(merge([self.prepare("warm up", [0, 1, 2, 3], features)]))
 
 
@@ -112,8 +112,8 @@ class LoadedModel(OnnxRanker):
     async def rank(
         self,
         query: str,
-        item_ids: list[int],
-        features: npt.NDArray[np.float32] | None = None,
+        item_ids: Sequence[int | str],
+        features: FeatureTable | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> Float32Array:
         return await self.batcher.rank(self.prepare(query, item_ids, features, context))

@@ -4,10 +4,15 @@ A registrant declares, for each ONNX input, where its values come from:
 
 - ``query_tokens``: the query, tokenised by a named tokenizer (``crc32-ws-v1`` with
   ``vocab_buckets`` and ``max_tokens``): int64 ``[pairs, max_tokens]``;
-- ``item_ids``: each candidate's catalogue id mapped to an embedding row
-  (``num_items``; row 0 is an unknown item): int64 ``[pairs]``;
-- ``candidate_features``: ``dim`` numbers sent with each candidate in the search
-  request: float32 ``[pairs, dim]``;
+- ``item_ids``: each candidate's catalogue id mapped to an embedding row: through the
+  ``vocabulary`` shipped with the card (``{"SKU-1": 1, ...}``; an id it lacks reads as
+  ``oov_index``), or, for integer ids, ``num_items`` (id ``i`` is row ``i + 1``; row 0 is an
+  unknown item): int64 ``[pairs]``;
+- ``candidate_features``: the **named** features each candidate carries in the search
+  (``features``: the names in the input's column order; ``dtype`` float32 or float64):
+  ``[pairs, len(features)]``. Versions with different feature sets serve the same searches,
+  each reading its own columns by name. (``dim``: that many unnamed numbers per candidate,
+  the older form, for searches that send arrays);
 - ``context``: named numbers from the request's ``context`` object (``keys``, a
   missing key reads as 0): float32 ``[pairs, len(keys)]``.
 
@@ -34,6 +39,9 @@ State = Literal["gating", "passed", "failed"]
 VERSION_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_FEATURES: Final = 256
 MAX_NOTES: Final = 2000
+MAX_VOCABULARY: Final = 500_000
+MAX_FEATURE_NAME: Final = 64
+FEATURE_DTYPES: Final = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -46,10 +54,16 @@ class InputSpec:
     num_items: int = 0
     dim: int = 0
     keys: tuple[str, ...] = ()
+    features: tuple[str, ...] = ()  # named candidate features, in column order
+    feature_dtype: str = "float32"
+    vocabulary: Mapping[str, int] | None = None  # item id (as text) -> embedding row
+    oov_index: int = 0
 
     @property
     def dtype(self) -> str:
-        return "int64" if self.source in ("query_tokens", "item_ids") else "float32"
+        if self.source in ("query_tokens", "item_ids"):
+            return "int64"
+        return self.feature_dtype if self.source == "candidate_features" else "float32"
 
     @property
     def width(self) -> int | None:
@@ -57,7 +71,7 @@ class InputSpec:
         if self.source == "query_tokens":
             return self.max_tokens
         if self.source == "candidate_features":
-            return self.dim
+            return len(self.features) or self.dim
         if self.source == "context":
             return len(self.keys)
         return None
@@ -71,9 +85,18 @@ class InputSpec:
                 "max_tokens": self.max_tokens,
             }
         elif self.source == "item_ids":
-            out["num_items"] = self.num_items
+            if self.vocabulary is not None:
+                out["vocabulary"] = dict(self.vocabulary)
+                out["oov_index"] = self.oov_index
+            if self.num_items:
+                out["num_items"] = self.num_items
         elif self.source == "candidate_features":
-            out["dim"] = self.dim
+            if self.features:
+                out["features"] = list(self.features)
+            else:
+                out["dim"] = self.dim
+            if self.feature_dtype != "float32":
+                out["dtype"] = self.feature_dtype
         else:
             out["keys"] = list(self.keys)
         return out
@@ -96,6 +119,12 @@ class Declaration:
     def feature_dim(self) -> int:
         """Features each candidate must carry (0: plain ids are enough)."""
         return max((i.dim for i in self.inputs if i.source == "candidate_features"), default=0)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Every named candidate feature this version reads (the search must carry them)."""
+        names = (n for i in self.inputs if i.source == "candidate_features" for n in i.features)
+        return tuple(dict.fromkeys(names))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,7 +174,21 @@ def parse_version(value: Any, where: str) -> str:
 
 def parse_input(value: Any, where: str) -> InputSpec:
     data = _object(
-        value, where, ("name", "source", "tokenizer", "num_items", "dim", "keys", "description")
+        value,
+        where,
+        (
+            "name",
+            "source",
+            "tokenizer",
+            "num_items",
+            "vocabulary",
+            "oov_index",
+            "dim",
+            "features",
+            "dtype",
+            "keys",
+            "description",
+        ),
     )
     name = data.get("name")
     if not isinstance(name, str) or not name:
@@ -171,9 +214,9 @@ def parse_input(value: Any, where: str) -> InputSpec:
             max_tokens=_int(tok, "max_tokens", f"{where}.tokenizer", 1, 256),
         )
     if source == "item_ids":
-        return InputSpec(name, "item_ids", num_items=_int(data, "num_items", where, 1, 1 << 40))
+        return _item_ids(name, data, where)
     if source == "candidate_features":
-        return InputSpec(name, "candidate_features", dim=_int(data, "dim", where, 1, MAX_FEATURES))
+        return _candidate_features(name, data, where)
     keys = data.get("keys")
     if (
         not isinstance(keys, list)
@@ -185,6 +228,65 @@ def parse_input(value: Any, where: str) -> InputSpec:
             f"{where}.keys", f"expected a list of distinct context keys, got {keys!r}"
         )
     return InputSpec(name, "context", keys=tuple(keys))
+
+
+def _item_ids(name: str, data: Mapping[str, Any], where: str) -> InputSpec:
+    if "vocabulary" not in data:
+        if "oov_index" in data:
+            raise ConfigError(f"{where}.oov_index", "goes with a vocabulary")
+        return InputSpec(name, "item_ids", num_items=_int(data, "num_items", where, 1, 1 << 40))
+    vocabulary = data["vocabulary"]
+    if not isinstance(vocabulary, Mapping) or not 1 <= len(vocabulary) <= MAX_VOCABULARY:
+        raise ConfigError(
+            f"{where}.vocabulary",
+            f"expected an object of item id -> embedding row, 1 to {MAX_VOCABULARY} entries",
+        )
+    for item, row in vocabulary.items():
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < 1 << 40:
+            raise ConfigError(
+                f"{where}.vocabulary[{item!r}]", f"expected an embedding row >= 0, got {row!r}"
+            )
+    oov = _int(data, "oov_index", where, 0, 1 << 40) if "oov_index" in data else 0
+    num_items = _int(data, "num_items", where, 1, 1 << 40) if "num_items" in data else 0
+    return InputSpec(
+        name,
+        "item_ids",
+        num_items=num_items,
+        vocabulary={str(k): int(v) for k, v in vocabulary.items()},
+        oov_index=oov,
+    )
+
+
+def _candidate_features(name: str, data: Mapping[str, Any], where: str) -> InputSpec:
+    dtype = data.get("dtype", "float32")
+    if dtype not in FEATURE_DTYPES:
+        raise ConfigError(f"{where}.dtype", f"must be one of {list(FEATURE_DTYPES)}, got {dtype!r}")
+    if "features" not in data:
+        dim = _int(data, "dim", where, 1, MAX_FEATURES)
+        return InputSpec(name, "candidate_features", dim=dim, feature_dtype=dtype)
+    if "dim" in data:
+        raise ConfigError(f"{where}.dim", "declare either the features' names or a dim, not both")
+    names = data["features"]
+    if not isinstance(names, list) or not 1 <= len(names) <= MAX_FEATURES:
+        raise ConfigError(
+            f"{where}.features",
+            f"expected a list of 1 to {MAX_FEATURES} feature names in the input's column order",
+        )
+    for i, n in enumerate(names):
+        if (
+            not isinstance(n, str)
+            or not 1 <= len(n) <= MAX_FEATURE_NAME
+            or not n.isprintable()
+            or n.isspace()
+        ):
+            raise ConfigError(
+                f"{where}.features[{i}]",
+                f"expected a printable name of 1-{MAX_FEATURE_NAME} characters, got {n!r}",
+            )
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"{where}.features", f"names must be distinct; repeated: {twice}")
+    return InputSpec(name, "candidate_features", features=tuple(names), feature_dtype=dtype)
 
 
 # What a registrant may declare in a card; abgate adds the rest (ModelCard).
@@ -210,10 +312,13 @@ def parse_declaration(value: Any, where: str = "card") -> Declaration:
     names = [i.name for i in inputs]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.inputs", f"input names must be unique, got {names}")
-    features = [i.name for i in inputs if i.source == "candidate_features"]
-    if len(features) > 1:
+    unnamed = [i.name for i in inputs if i.source == "candidate_features" and not i.features]
+    named = [i.name for i in inputs if i.source == "candidate_features" and i.features]
+    if len(unnamed) > 1 or (unnamed and named):
         raise ConfigError(
-            f"{where}.inputs", f"at most one candidate_features input, got {features}"
+            f"{where}.inputs",
+            "at most one candidate_features input by dim, and not beside named ones; got "
+            f"{unnamed + named}",
         )
     output = data.get("output", "score")
     if not isinstance(output, str) or not output:
@@ -255,7 +360,11 @@ class TensorInfo:
     shape: tuple[int | str | None, ...]
 
 
-_ONNX_TYPES: Final = {"int64": "tensor(int64)", "float32": "tensor(float)"}
+_ONNX_TYPES: Final = {
+    "int64": "tensor(int64)",
+    "float32": "tensor(float)",
+    "float64": "tensor(double)",
+}
 
 
 def check_signature(

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.inference.batch import Float32Array, merge, split
+from gateway.inference.feature_table import FeatureTable
 from gateway.inference.registry import OnnxRanker
 from gateway.keys import Keys
 from gateway.ops.agreement import Agreement, agreements
@@ -48,8 +48,8 @@ MAX_AGE_S: Final = 2.0  # a job older than this when its turn comes is dropped, 
 class ShadowJob:
     version: str
     query: str
-    candidates: list[int]
-    features: npt.NDArray[np.float32] | None
+    candidates: list[int | str]
+    features: FeatureTable | None
     context: dict[str, Any]
     production_scores: Float32Array
     offered_at: float = field(default_factory=time.monotonic)  # system-wide monotonic clock
@@ -62,7 +62,7 @@ class ShadowJob:
                     "v": self.version,
                     "q": self.query,
                     "c": self.candidates,
-                    "f": self.features,
+                    "f": None if self.features is None else self.features.to_json(),
                     "x": self.context,
                     "s": self.production_scores,
                     "t": self.offered_at,
@@ -79,8 +79,8 @@ class ShadowJob:
         return cls(
             str(d["v"]),
             str(d["q"]),
-            [int(c) for c in d["c"]],
-            None if features is None else np.asarray(features, dtype=np.float32),
+            [c if isinstance(c, str) else int(c) for c in d["c"]],
+            None if features is None else FeatureTable.from_json(features),
             dict(d.get("x") or {}),
             np.asarray(d["s"], dtype=np.float32),
             float(d["t"]),

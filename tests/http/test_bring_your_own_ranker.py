@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.config import phase_stats_id
 from gateway.http.state import Gateway
 from tests.http.test_models import AUTH, register, wait_for
 
@@ -141,3 +142,142 @@ async def test_a_ranker_with_features_is_registered_gated_and_served(
     assert (
         response.status == 400 and (await response.json())["error"]["where"] == "$.context.mobile"
     )
+
+
+NAMES = ["cat_match", "brand_match", "log_price"]
+
+
+def _named(version: str, names: list[str]) -> dict[str, Any]:
+    card = json.loads(json.dumps(CARD))
+    card["version"] = version
+    card["inputs"][0] = {
+        "name": "item_index",
+        "source": "item_ids",
+        "vocabulary": {"SKU-6": 7, "SKU-7": 8},
+        "oov_index": 0,
+    }
+    card["inputs"][1] = {"name": "features", "source": "candidate_features", "features": names}
+    return card
+
+
+async def _usable(client: TestClient, version: str) -> None:
+    card = await wait_for(client, version, lambda c: c["state"] != "gating")
+    if not card["usable"]:  # the deployment's evaluation set has no named features
+        response = await client.post(
+            f"/v1/models/{version}/override", json={"reason": "test"}, headers=AUTH
+        )
+        assert response.status == 200, await response.text()
+    await wait_for(client, version, lambda c: bool(c["loaded_by"]))
+
+
+async def test_versions_reading_different_named_features_serve_the_same_searches(
+    client: TestClient, gateway: Gateway, feature_model: bytes
+) -> None:
+    """Production reads three named features; a candidate reads two of them and one the
+    storefront does not send: starting it is refused (409 naming the feature) unless told to
+    go on, and its arm's searches are then served by production and counted against it."""
+    assert (await register(client, _named("named-a", NAMES), feature_model)).status == 202
+    fresh = ["brand_match", "cat_match", "freshness"]
+    assert (await register(client, _named("named-b", fresh), feature_model)).status == 202
+    for version in ("named-a", "named-b"):
+        await _usable(client, version)
+    for key in ("better", "worse", "aa"):
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+    response = await client.put(
+        "/v1/production", json={"version": "named-a", "reason": "named"}, headers=AUTH
+    )
+    assert response.status == 200, await response.text()
+
+    def search(user: str, **extra: float) -> dict[str, Any]:
+        rows = [(5, [0.0, 0.0, 0.1]), ("SKU-6", [1.0, 1.0, 0.0]), ("SKU-7", [1.0, 0.0, 0.0])]
+        return {
+            "user_id": user,
+            "query": "tent",
+            "context": {"mobile": True},
+            "candidates": [
+                # the names in any order on each candidate
+                {"id": i, "features": dict(reversed(list(zip(NAMES, f, strict=True)))) | extra}
+                for i, f in rows
+            ],
+        }
+
+    page = await (await client.post("/v1/search", json=search("u1"))).json()
+    assert [r["item_id"] for r in page["results"]] == ["SKU-6", "SKU-7", 5]
+    columns = {
+        "user_id": "u1",
+        "query": "tent",
+        "context": {"mobile": True},
+        "candidates": [5, "SKU-6", "SKU-7"],
+        "features": {
+            n: [r[j] for r in ([0, 0, 0.1], [1, 1, 0], [1, 0, 0])] for j, n in enumerate(NAMES)
+        },
+    }
+    same = await (await client.post("/v1/search", json=columns)).json()
+    assert [r["item_id"] for r in same["results"]] == ["SKU-6", "SKU-7", 5]
+    # Production lacking a feature is the storefront's error, named.
+    partial = dict(columns, features={"cat_match": [0, 1, 1]})
+    response = await client.post("/v1/search", json=partial)
+    error = (await response.json())["error"]
+    assert response.status == 400 and "'brand_match', 'log_price'" in error["message"], error
+    await gateway.ops.flush()  # what the searches carried, as the once-a-second flush writes it
+
+    experiment = {
+        "key": "fresh",
+        "namespace_range": [0.0, 1.0],
+        "min_units_per_arm": 100,
+        "min_runtime_s": 0,
+        "variants": [
+            {"name": "control", "model_version": "named-a"},
+            {"name": "candidate", "model_version": "named-b"},
+        ],
+    }
+    for variant in experiment["variants"]:  # type: ignore[attr-defined]
+        variant["weight"] = 0.5
+    response = await client.post("/v1/experiments", json=experiment, headers=AUTH)
+    assert response.status == 201, await response.text()
+    refused = await client.post("/v1/experiments/fresh/start", headers=AUTH)
+    assert refused.status == 409
+    message = (await refused.json())["error"]["message"]
+    assert "'named-b' reads feature(s) this search does not carry: 'freshness'" in message
+    bare = await client.post(
+        "/v1/experiments/fresh/start", json={"ignore_missing_features": True}, headers=AUTH
+    )
+    assert bare.status == 400 and (await bare.json())["error"]["where"] == "$.reason"
+    started = await client.post(
+        "/v1/experiments/fresh/start",
+        json={"ignore_missing_features": True, "reason": "freshness ships next week"},
+        headers=AUTH,
+    )
+    assert started.status == 200, await started.text()
+
+    await wait_for_config(gateway, "fresh")
+    served: dict[str, int] = {}
+    for i in range(40):
+        response = await client.post("/v1/search", json=search(f"user-{i}"))
+        assert response.status == 200, await response.text()
+        page = await response.json()
+        arm = page["assignments"][0]["variant"]
+        assert [r["item_id"] for r in page["results"]] == ["SKU-6", "SKU-7", 5]
+        served[arm] = served.get(arm, 0) + 1
+    assert served.get("candidate", 0) > 5 and served.get("control", 0) > 5
+    stats_id = phase_stats_id("fresh", gateway.router.config.experiment("fresh").phase)
+    await gateway.ops.flush()
+    ops = await gateway.redis.hgetall(gateway.keys.ops(stats_id))
+    assert int(ops[b"candidate:errors"]) == served["candidate"]
+    # With the feature sent, the candidate ranks its own searches.
+    for i in range(10):
+        response = await client.post("/v1/search", json=search(f"user-{i}", freshness=1.0))
+        assert response.status == 200
+    await gateway.ops.flush()
+    ops = await gateway.redis.hgetall(gateway.keys.ops(stats_id))
+    assert int(ops[b"candidate:errors"]) == served["candidate"]
+
+
+async def wait_for_config(gateway: Gateway, key: str) -> None:
+    import asyncio
+
+    for _ in range(100):
+        if gateway.router.config.has(key) and gateway.router.config.experiment(key).running:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{key} not running in the router")
