@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
+import numpy as np
 import orjson
+
+from gateway.inference.feature_table import FeatureTable
 
 OutcomeType = Literal["click", "add_to_cart", "purchase"]
 OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
@@ -144,6 +147,9 @@ class ExposureRecord:
     items: tuple[int | str, ...] = ()
     # Set when the page was merged for the (one) interleaved experiment among the assignments.
     interleaving: InterleavedPage | None = None
+    # Feature logging (a sampled share of searches): the features of the first
+    # ``len(features.values)`` shown items, in page order, as the search carried them.
+    features: FeatureTable | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -159,6 +165,18 @@ class ExposureRecord:
                 "items": list(self.items),
                 "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
             }
+            | (
+                {}
+                if self.features is None
+                else {
+                    "features": {
+                        "names": None
+                        if self.features.names is None
+                        else list(self.features.names),
+                        "values": self.features.values.tolist(),
+                    }
+                }
+            )
         )
 
     @classmethod
@@ -186,6 +204,7 @@ class ExposureRecord:
             raise RecordError(f"items: expected a list of item ids, got {items!r}")
         raw_page = data.get("interleaving")
         page = None if raw_page is None else InterleavedPage.from_json(raw_page, len(items))
+        features = _logged_features(data.get("features"), len(items))
         return cls(
             event_id=_str(data, "event_id"),
             search_id=_str(data, "search_id"),
@@ -196,7 +215,33 @@ class ExposureRecord:
             assignments=tuple(parsed),
             items=tuple(items),
             interleaving=page,
+            features=features,
         )
+
+
+def _logged_features(raw: Any, shown: int) -> FeatureTable | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RecordError(f"features: expected an object of names and values, got {raw!r}")
+    names, values = raw.get("names"), raw.get("values")
+    if names is not None and (
+        not isinstance(names, list) or not all(isinstance(n, str) for n in names)
+    ):
+        raise RecordError(f"features.names: expected a list of names, got {names!r}")
+    try:
+        table = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise RecordError("features.values: expected rows of numbers") from None
+    width = len(names) if names is not None else (table.shape[1] if table.ndim == 2 else 0)
+    if table.size == 0:
+        table = table.reshape(0, width)
+    if table.ndim != 2 or table.shape[0] > shown or table.shape[1] != width:
+        raise RecordError(
+            f"features.values: expected at most {shown} rows of {width} numbers, "
+            f"got shape {list(table.shape)}"
+        )
+    return FeatureTable(table, None if names is None else tuple(names))
 
 
 def _item_id(data: dict[str, Any]) -> int | str:

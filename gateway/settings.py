@@ -129,6 +129,10 @@ class Settings:
     # per day; events past a cap are not counted (they are counted as capped).
     max_events_per_search: int = 20
     max_purchases_per_day: int = 20
+    # Feature logging: the share of searches whose exposure carries the features each shown
+    # item was ranked with (for datasets built from traffic), at most so many numbers each.
+    feature_log_share: float = 0.0
+    feature_log_max_values: int = 20_000
 
     @property
     def scores_inline(self) -> bool:
@@ -213,4 +217,8 @@ class Settings:
             serving_auth=_env_choice("ABGATE_SERVING_AUTH", "token", ("token", "open")),
             max_events_per_search=_env_int("ABGATE_MAX_EVENTS_PER_SEARCH", 20, 1, 1_000_000),
             max_purchases_per_day=_env_int("ABGATE_MAX_PURCHASES_PER_DAY", 20, 1, 1_000_000),
+            feature_log_share=_env_float("ABGATE_FEATURE_LOG_SHARE", 0.0, 0.0, 1.0),
+            feature_log_max_values=_env_int(
+                "ABGATE_FEATURE_LOG_MAX_VALUES", 20_000, 1, 1_000_000
+            ),
         )

@@ -74,3 +74,21 @@ def test_outcome_errors_name_the_field() -> None:
         OutcomeRecord.from_json(
             b'{"event_id": "e", "search_id": "s", "type": "click", "value": "1"}'
         )
+
+
+def test_an_exposure_with_logged_features_round_trips_and_bad_ones_are_named() -> None:
+    import numpy as np
+
+    from gateway.inference.feature_table import FeatureTable
+    from gateway.records import ExposureRecord
+
+    table = FeatureTable(np.array([[1.0, 0.5], [2.0, 0.25]], dtype=np.float32), ("bm25", "ctr"))
+    exposure = ExposureRecord("e", "s", "u", items=("SKU-1", 7, "SKU-3"), features=table)
+    back = ExposureRecord.from_json(exposure.to_json())
+    assert back.items == ("SKU-1", 7, "SKU-3")
+    assert back.features is not None and back.features.names == ("bm25", "ctr")
+    assert back.features.values.tolist() == [[1.0, 0.5], [2.0, 0.25]]
+    raw = orjson.loads(exposure.to_json())
+    raw["features"]["values"] = [[1.0]] * 4  # more rows than items shown
+    with pytest.raises(RecordError, match="features.values: expected at most 3 rows of 2"):
+        ExposureRecord.from_json(raw)

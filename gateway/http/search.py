@@ -32,7 +32,7 @@ from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.inference.batch import Float32Array
-from gateway.inference.feature_table import MissingFeatures
+from gateway.inference.feature_table import FeatureTable, MissingFeatures
 from gateway.interleave.team_draft import team_draft
 from gateway.ops.shadow import ShadowJob, sampled
 from gateway.records import AssignmentRecord, ExposureRecord, InterleavedPage
@@ -153,6 +153,19 @@ def _offer_shadows(
             )
 
 
+def _logged_features(
+    gw: Gateway, search_id: str, query: SearchRequest, top: Sequence[int]
+) -> FeatureTable | None:
+    """Feature logging: on a sampled share of searches (``ABGATE_FEATURE_LOG_SHARE``, by
+    search id), the shown items' features, in page order, at most
+    ``ABGATE_FEATURE_LOG_MAX_VALUES`` numbers (the top rows that fit)."""
+    features, settings = query.features, gw.settings
+    if features is None or not sampled(search_id, settings.feature_log_share):
+        return None
+    rows = min(len(top), settings.feature_log_max_values // max(features.width, 1))
+    return features.take(top[:rows])
+
+
 async def search(request: web.Request) -> web.Response:
     """Admission first: past ``max_inflight`` searches in progress, or while the event loop
     runs more than ``max_lag_ms`` behind, the answer is 503 with Retry-After before the body
@@ -227,6 +240,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
         assignments=assignments,
         items=tuple(query.candidates[i] for i in top),
         interleaving=page,
+        features=_logged_features(gw, search_id, query, top),
     )
     await gw.sink.put([(gw.keys.for_user(query.user_id).exposures, exposure.to_json())])
     return json_response(

@@ -87,3 +87,43 @@ async def test_not_ready_while_production_is_not_loaded(
             break
         await asyncio.sleep(0.05)
     assert "prod-v1" in gateway.registry.versions
+
+
+async def _exposures_of(gw: Gateway, user: str) -> list[dict]:
+    return [e for e in await _stream(gw, gw.keys.for_user(user).exposures) if e["user_id"] == user]
+
+
+async def test_a_sampled_share_of_exposures_carries_the_shown_items_features(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """Feature logging: with a share of 1, every exposure carries the features of its shown
+    items (page order, names as sent), at most the configured count of numbers."""
+    from dataclasses import replace
+
+    gateway.settings = replace(gateway.settings, feature_log_share=1.0, feature_log_max_values=9)
+    candidates = [f"SKU-{i}" for i in range(6)]
+    body = {
+        "user_id": "u-log",
+        "query": "tent",
+        "k": 4,
+        "candidates": candidates,
+        "features": {"bm25": [float(i) for i in range(6)], "ctr": [i / 10 for i in range(6)]},
+    }
+    response = await client.post("/v1/search", json=body)
+    assert response.status == 200, await response.text()
+    shown = [r["item_id"] for r in (await response.json())["results"]]
+    (exposure,) = await _exposures_of(gateway, "u-log")
+    assert exposure["items"] == shown
+    logged = exposure["features"]
+    assert logged["names"] == ["bm25", "ctr"]
+    # 9 numbers at most: the top 4 rows of 2 features would be 8.
+    expected = [[float(candidates.index(s)), round(candidates.index(s) / 10, 6)] for s in shown]
+    assert [[round(x, 6) for x in row] for row in logged["values"]] == expected
+    gateway.settings = replace(gateway.settings, feature_log_max_values=5)
+    await client.post("/v1/search", json=body | {"user_id": "u-log2"})
+    (exposure,) = await _exposures_of(gateway, "u-log2")
+    assert len(exposure["features"]["values"]) == 2  # the top rows that fit
+    gateway.settings = replace(gateway.settings, feature_log_share=0.0)
+    await client.post("/v1/search", json=body | {"user_id": "u-log3"})
+    (exposure,) = await _exposures_of(gateway, "u-log3")
+    assert "features" not in exposure
