@@ -76,7 +76,8 @@ class InterleavedPage:
     """How an interleaved page was merged (:func:`gateway.interleave.team_draft.team_draft`):
     the seed that re-derives it, team i's version, and per slot of the exposure's ``items``
     the team that placed it and whether the versions disagreed there. ``credit`` is the event
-    type that counts for a team."""
+    type that counts for a team, on an item of this page: a purchase at checkout (no search
+    id) credits no team."""
 
     seed: int
     versions: tuple[str, ...]
@@ -148,8 +149,11 @@ class ExposureRecord:
     # Set when the page was merged for the (one) interleaved experiment among the assignments.
     interleaving: InterleavedPage | None = None
     # Feature logging (a sampled share of searches): the features of the first
-    # ``len(features.values)`` shown items, in page order, as the search carried them.
+    # ``len(features.values)`` shown items, in page order, as the search carried them, with
+    # the search's query and context (a dataset built from traffic needs them).
     features: FeatureTable | None = None
+    query: str = ""
+    context: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -174,7 +178,9 @@ class ExposureRecord:
                         if self.features.names is None
                         else list(self.features.names),
                         "values": self.features.values.tolist(),
-                    }
+                    },
+                    "query": self.query,
+                    "context": self.context or {},
                 }
             )
         )
@@ -216,7 +222,17 @@ class ExposureRecord:
             items=tuple(items),
             interleaving=page,
             features=features,
+            query=_str(data, "query", "") if features is not None else "",
+            context=_context(data.get("context")) if features is not None else None,
         )
+
+
+def _context(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RecordError(f"context: expected an object, got {raw!r}")
+    return raw
 
 
 def _logged_features(raw: Any, shown: int) -> FeatureTable | None:

@@ -21,6 +21,7 @@ import asyncio
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from aiohttp import web
@@ -240,8 +241,10 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
         assignments=assignments,
         items=tuple(query.candidates[i] for i in top),
         interleaving=page,
-        features=_logged_features(gw, search_id, query, top),
     )
+    logged = _logged_features(gw, search_id, query, top)
+    if logged is not None:
+        exposure = replace(exposure, features=logged, query=query.query, context=query.context)
     await gw.sink.put([(gw.keys.for_user(query.user_id).exposures, exposure.to_json())])
     return json_response(
         {

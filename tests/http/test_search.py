@@ -116,6 +116,7 @@ async def test_a_sampled_share_of_exposures_carries_the_shown_items_features(
     assert exposure["items"] == shown
     logged = exposure["features"]
     assert logged["names"] == ["bm25", "ctr"]
+    assert exposure["query"] == "tent" and exposure["context"] == {}
     # 9 numbers at most: the top 4 rows of 2 features would be 8.
     expected = [[float(candidates.index(s)), round(candidates.index(s) / 10, 6)] for s in shown]
     assert [[round(x, 6) for x in row] for row in logged["values"]] == expected
