@@ -314,6 +314,8 @@ def add_admin_commands(sub: Any) -> None:
             body: dict[str, Any] = {"reason": a.reason} if a.reason else {}
             if verb == "promote" and a.variant:
                 body["variant"] = a.variant
+            if verb == "start" and a.ignore_missing_features:
+                body["ignore_missing_features"] = True
             return _print(_client(a).request("POST", f"/v1/experiments/{a.key}/{verb}", body))
 
         p = command(esub, verb, run, help)
@@ -321,6 +323,12 @@ def add_admin_commands(sub: Any) -> None:
         p.add_argument("--reason", required=needs_reason, default="")
         if verb == "promote":
             p.add_argument("--variant", help="default: the one treatment")
+        if verb == "start":
+            p.add_argument(
+                "--ignore-missing-features",
+                action="store_true",
+                help="start although a version reads features recent searches lack (give --reason)",
+            )
 
     prod = sub.add_parser("production", help="the production version: show, set, rollback")
     psub = prod.add_subparsers(dest="verb", required=True)
