@@ -30,6 +30,7 @@ def test_an_interleaved_summary_shows_the_pairs_and_the_order() -> None:
                 {
                     "key": "il",
                     "kind": "interleaving",
+                    "min_runtime_s": 0,
                     "variants": [
                         {"name": "production", "model_version": "prod-v1"},
                         {"name": "candidate", "model_version": "cand-v2"},

@@ -44,6 +44,10 @@ BanditPolicy = Literal["thompson", "top-two-thompson", "ucb1"]
 Reward = Literal["purchase_conversion", "click", "revenue_per_search"]
 
 WEIGHT_SUM_TOLERANCE: Final = 1e-3
+# An experiment promotes no sooner than this after it starts unless it says otherwise: one
+# weekly cycle of a shop's traffic (weekdays and the weekend shop differently). The demo and the
+# tests set their own.
+DEFAULT_MIN_RUNTIME_S: Final = 7 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ class Analysis:
     horizon_units_per_arm: int | None = None
     looks: int = 100
     correction: Correction = "holm"
-    min_runtime_s: float = 0.0
+    min_runtime_s: float = DEFAULT_MIN_RUNTIME_S
     max_runtime_s: float | None = None
     # Operational guardrails (no statistics: a treatment that fails or is slow is rolled back
     # at once): its share of failed or timed-out scorings, its p99 scoring time over the

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final, cast, get_args
 
 from gateway.config.model import (
+    DEFAULT_MIN_RUNTIME_S,
     INTERLEAVED_KINDS,
     WEIGHT_SUM_TOLERANCE,
     Analysis,
@@ -108,6 +109,23 @@ def parse_variant(data: Mapping[str, Any], where: str, weight: float = math.nan)
 MAX_MULTILEAVED: Final = 6
 
 
+def _variants(raw: list[Any], kind: str, where: str) -> tuple[Variant, ...]:
+    """Weights left out altogether are an equal split. An interleaved experiment shows every
+    variant on every page, so its weights only split users between the versions' operational
+    counts and any one may be left out (an equal share); otherwise a split given for one
+    variant is given for all, so that no weight is guessed."""
+    equal = 1.0 / len(raw)
+    weighted = [isinstance(v, Mapping) and "weight" in v for v in raw]
+    if kind not in INTERLEAVED_KINDS and any(weighted) and not all(weighted):
+        i = weighted.index(False)
+        raise ConfigError(
+            f"{where}.variants[{i}].weight",
+            "is required once another variant sets a weight (leave every weight out for an "
+            "equal split)",
+        )
+    return tuple(parse_variant(v, f"{where}.variants[{i}]", equal) for i, v in enumerate(raw))
+
+
 def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     _take(data, where, Experiment.field_names())
     key = _str(data, "key", where)
@@ -120,12 +138,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             f"{where}.variants", f"expected a list of at least 2, got {raw_variants!r}"
         )
     kind = cast(Kind, _choice(data, "kind", where, Kind, "ab"))
-    # An interleaved experiment shows every variant on every page: weights are optional
-    # (equal), and only split users between the versions' operational counts.
-    equal = 1.0 / len(raw_variants) if kind in INTERLEAVED_KINDS else math.nan
-    variants = tuple(
-        parse_variant(v, f"{where}.variants[{i}]", equal) for i, v in enumerate(raw_variants)
-    )
+    variants = _variants(raw_variants, kind, where)
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.variants", f"variant names must be unique, got {names}")
@@ -167,14 +180,15 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             f"{where}.method", "'group-sequential' needs horizon_units_per_arm (the planned size)"
         )
     looks = _optional_int(data, "looks", where, 1, 1000)
-    min_runtime = _number(data, "min_runtime_s", where, 0.0, 0.0, 1e9)
+    min_runtime = _number(data, "min_runtime_s", where, DEFAULT_MIN_RUNTIME_S, 0.0, 1e9)
     max_runtime = None
     if data.get("max_runtime_s") is not None:
         max_runtime = _number(data, "max_runtime_s", where, 0.0, 1.0, 1e9)
         if max_runtime <= min_runtime:
+            default = "" if "min_runtime_s" in data else ", its default: set it too"
             raise ConfigError(
                 f"{where}.max_runtime_s",
-                f"must exceed min_runtime_s ({min_runtime:g}), got {max_runtime:g}",
+                f"must exceed min_runtime_s ({min_runtime:g}{default}), got {max_runtime:g}",
             )
     ramp = _ramp(data.get("ramp", []), f"{where}.ramp")
     ramp_step = _optional_int(data, "ramp_step", where, 0, max(0, len(ramp) - 1)) or 0

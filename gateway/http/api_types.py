@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from gateway.config.model import DEFAULT_MIN_RUNTIME_S
+
 Reason = Annotated[str, Meta(max_length=500, description="why: written into the audit trail")]
 Weight = Annotated[float, Meta(ge=0.0, le=1.0)]
 
@@ -44,7 +46,14 @@ class ExperimentBody(Struct):
     """An experiment's fields, as in ``configs/experiments.toml`` (see the README)."""
 
     key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    variants: list[dict[str, Any]]
+    variants: Annotated[
+        list[dict[str, Any]],
+        Meta(description="name, model_version, weight (every weight left out: an equal split)"),
+    ]
+    min_runtime_s: Annotated[
+        float,
+        Meta(ge=0.0, le=1e9, description="no promotion sooner after the start (a week by default)"),
+    ] = DEFAULT_MIN_RUNTIME_S
     kind: Literal["ab", "bandit", "interleaving", "multileaving"] = "ab"
     interleaving: (
         Annotated[

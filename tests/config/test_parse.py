@@ -31,6 +31,24 @@ def test_shipped_configs_are_valid() -> None:
         assert parse_routing(routing_to_dict(config)) == config
 
 
+def test_production_defaults_a_week_and_an_equal_split() -> None:
+    unweighted = [{"name": n, "model_version": f"{n}-v1"} for n in ("a", "b", "c")]
+    for kind in ("ab", "bandit", "multileaving"):
+        (experiment,) = parse_routing(
+            {
+                "production": "prod-v1",
+                "experiments": [{"key": "e", "kind": kind, "variants": unweighted}],
+            }
+        ).experiments
+        assert [v.weight for v in experiment.variants] == [1 / 3] * 3, kind
+        assert experiment.analysis.min_runtime_s == 7 * 86_400, kind
+    partly = [unweighted[0] | {"weight": 0.5}, unweighted[1]]
+    with pytest.raises(ConfigError, match=r"variants\[1\]\.weight: is required once another"):
+        parse_routing(_config(variants=partly))
+    with pytest.raises(ConfigError, match=r"must exceed min_runtime_s \(604800, its default"):
+        parse_routing(_config(max_runtime_s=3600))
+
+
 def test_stats_settings_round_trip() -> None:
     config = parse_routing(
         _config(

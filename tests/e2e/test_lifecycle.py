@@ -84,6 +84,7 @@ def _experiment(key: str, control: str, candidate: str) -> dict[str, Any]:
         "key": key,
         "namespace_range": [0.0, 1.0],
         "min_units_per_arm": 300,
+        "min_runtime_s": 0,  # decided as soon as the data allow (the default waits a week)
         "guardrails": [{"metric": "click_through_rate", "margin": 0.05}],
         "variants": [
             {"name": "control", "model_version": control, "weight": 0.5},

@@ -24,6 +24,7 @@ def _blank() -> EvaluationRecord:
 BASE = {
     "key": "exp",
     "min_units_per_arm": 100,
+    "min_runtime_s": 0,  # decided as soon as the data allow (the default waits a week)
     "variants": [
         {"name": "control", "model_version": "a", "weight": 0.5},
         {"name": "candidate", "model_version": "b", "weight": 0.5},

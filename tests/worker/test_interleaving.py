@@ -24,6 +24,7 @@ def _experiment(key: str = "il", then: str = "production", **fields: Any) -> dic
         "key": key,
         "kind": "interleaving",
         "interleaving": {"then": then, "settle_s": 0},
+        "min_runtime_s": 0,  # decided as soon as the data allow (the default waits a week)
         "variants": [
             {"name": "production", "model_version": "prod-v1"},
             {"name": "candidate", "model_version": "cand-v2"},
