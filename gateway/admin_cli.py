@@ -1,6 +1,7 @@
-"""The admin verbs of ``abgate``: models, experiments, production, freeze. Each is one call of
-the admin API (:mod:`gateway.client`); the gateway's answer is printed as JSON, except for
-``experiments watch`` and ``audit``, which print for a terminal unless given ``--json``."""
+"""The admin verbs of ``abgate``: models, datasets, gates, experiments, production, freeze. Each
+is one call of the admin API (:mod:`gateway.client`); the gateway's answer is printed as JSON,
+except for ``experiments watch``, ``datasets list`` and ``audit``, which print for a terminal
+unless given ``--json``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
+from gateway.models.gate_policy import parse_assignments
 
 
 def default_url() -> str:
@@ -96,6 +98,47 @@ def models_list(args: argparse.Namespace) -> int:
             f"{len(card['loaded_by'])} process(es){flag}"
         )
     return 0
+
+
+def models_regate(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"reason": args.reason} if args.reason else {}
+    if args.dataset:
+        body["dataset"] = args.dataset
+    return _print(_client(args).request("POST", f"/v1/models/{args.version}/regate", body))
+
+
+def datasets_create(args: argparse.Namespace) -> int:
+    meta: dict[str, Any] = {"id": args.id}
+    if args.description is not None:
+        meta["description"] = args.description
+    if args.reason:
+        meta["reason"] = args.reason
+    return _print(_client(args).create_dataset(meta, Path(args.file)))
+
+
+def datasets_list(args: argparse.Namespace) -> int:
+    data = _client(args).get("/v1/datasets")
+    if args.json:
+        return _print(data)
+    for d in data["datasets"]:
+        features = d["features"]
+        named = (
+            f"{d['feature_width']} unnamed features"
+            if features is None
+            else f"{len(features)} features"
+        )
+        print(
+            f"{d['id']:<24} {d['format']:<8} {d['queries']:>6} queries {d['candidates']:>8} "
+            f"candidates, {named}  sha256 {d['sha256'][:12]}  by {d['created_by']}"
+        )
+    return 0
+
+
+def gates_policy_set(args: argparse.Namespace) -> int:
+    body = parse_assignments(args.assignments)
+    if args.reason:
+        body["reason"] = args.reason
+    return _print(_client(args).request("PUT", "/v1/gate-policy", body))
 
 
 def _experiment_file(path: str) -> dict[str, Any]:
@@ -275,6 +318,46 @@ def add_admin_commands(sub: Any) -> None:
     )
     over.add_argument("version")
     over.add_argument("--reason", required=True)
+    regate = command(
+        msub,
+        "regate",
+        models_regate,
+        "run a version's gates again, on a dataset it can read (audited)",
+    )
+    regate.add_argument("version")
+    regate.add_argument(
+        "--dataset",
+        help="a registered dataset (default: the card's, else the gate policy's, else the file)",
+    )
+    regate.add_argument("--reason", default="")
+
+    sets = sub.add_parser("datasets", help="evaluation datasets: create, list, show")
+    dsub = sets.add_subparsers(dest="verb", required=True)
+    dnew = command(dsub, "create", datasets_create, "register a JSON lines or Parquet file")
+    dnew.add_argument("file")
+    dnew.add_argument("--id", required=True, help="the dataset's id (immutable)")
+    dnew.add_argument("--description")
+    dnew.add_argument("--reason", default="")
+    command(dsub, "list", datasets_list, "every dataset: sizes, features, sha256")
+    dshow = command(
+        dsub, "show", _api("GET", lambda a: f"/v1/datasets/{a.id}"), "one dataset", ("get",)
+    )
+    dshow.add_argument("id")
+
+    gates = sub.add_parser("gates", help="the gates' policy: show, set")
+    gsub = gates.add_subparsers(dest="verb", required=True)
+    show_policy = _api("GET", lambda a: "/v1/gate-policy")
+    policy = command(gsub, "policy", show_policy, "the gates' thresholds (show, set)")
+    psub = policy.add_subparsers(dest="action")
+    command(psub, "show", show_policy, "the policy in force")
+    pchange = command(
+        psub,
+        "set",
+        gates_policy_set,
+        "change fields, e.g. latency_budget_ms=80 latency_ratio=off dataset=heldout-q4 (audited)",
+    )
+    pchange.add_argument("assignments", nargs="+", metavar="key=value")
+    pchange.add_argument("--reason", default="")
 
     exps = sub.add_parser("experiments", help="experiments: list, show, create, start, stop, ...")
     esub = exps.add_subparsers(dest="verb", required=True)

@@ -64,11 +64,22 @@ class AdminClient:
     def get(self, path: str) -> Any:
         return self.request("GET", path)
 
-    def register_model(self, card: dict[str, Any], model: Path) -> Any:
+    def upload(self, path: str, json_part: str, value: Any, file_part: str, file: Path) -> Any:
+        """A multipart upload: ``value`` as the JSON part, ``file`` as the file part."""
         boundary = uuid.uuid4().hex
         parts = [
-            (b"card", b"card.json", b"application/json", json.dumps(card).encode()),
-            (b"model", model.name.encode(), b"application/octet-stream", model.read_bytes()),
+            (
+                json_part.encode(),
+                f"{json_part}.json".encode(),
+                b"application/json",
+                json.dumps(value).encode(),
+            ),
+            (
+                file_part.encode(),
+                file.name.encode(),
+                b"application/octet-stream",
+                file.read_bytes(),
+            ),
         ]
         body = b""
         for name, filename, ctype, payload in parts:
@@ -83,8 +94,11 @@ class AdminClient:
             )
         body += b"--" + boundary.encode() + b"--\r\n"
         return self.request(
-            "POST",
-            "/v1/models",
-            data=body,
-            content_type=f"multipart/form-data; boundary={boundary}",
+            "POST", path, data=body, content_type=f"multipart/form-data; boundary={boundary}"
         )
+
+    def register_model(self, card: dict[str, Any], model: Path) -> Any:
+        return self.upload("/v1/models", "card", card, "model", model)
+
+    def create_dataset(self, meta: dict[str, Any], file: Path) -> Any:
+        return self.upload("/v1/datasets", "meta", meta, "file", file)

@@ -178,6 +178,22 @@ class Keys:
         """Hash: gateway process id -> its heartbeat (JSON: time, loaded versions)."""
         return f"{self.base}:gateways"
 
+    @property
+    def gate_datasets(self) -> str:
+        """Hash: model version -> the dataset id its pending re-gate runs on (until recorded)."""
+        return f"{self.base}:models:gate-dataset"
+
+    # --- evaluation datasets and the gates' policy
+    @property
+    def datasets(self) -> str:
+        """Hash: dataset id -> its metadata (JSON: sha256, sizes, feature names, who, when)."""
+        return f"{self.base}:datasets"
+
+    @property
+    def gate_policy(self) -> str:
+        """String: the gates' thresholds (JSON); absent until first set (the settings' default)."""
+        return f"{self.base}:gate-policy"
+
     # --- events and statistics
     @property
     def dead_letters(self) -> str:

@@ -83,8 +83,9 @@ class Settings:
     score_timeout_s: float
     stream_retention_s: float  # applied stream entries older than this are trimmed
     unit_grace_s: float  # a concluded experiment's per-user keys live this long
+    # The gate policy's first default (until one is set in the store: abgate gates policy).
     gate_ndcg_margin: float
-    gate_latency_ratio: float
+    gate_latency_ratio: float | None
     gate_overlap_min: float
     gate_overlap_max: float
     # Set by `abgate run`: the demo may use the well-known token without a warning.
@@ -133,6 +134,8 @@ class Settings:
     # item was ranked with (for datasets built from traffic), at most so many numbers each.
     feature_log_share: float = 0.0
     feature_log_max_values: int = 20_000
+    # An evaluation dataset's upload (POST /v1/datasets), as sent.
+    max_dataset_bytes: int = 256 << 20
 
     @property
     def scores_inline(self) -> bool:
@@ -197,7 +200,9 @@ class Settings:
             stream_retention_s=_env_float("ABGATE_STREAM_RETENTION_S", 86_400.0, 0.0, 1e9),
             unit_grace_s=_env_float("ABGATE_UNIT_GRACE_S", 7 * 86_400.0, 1.0, 1e9),
             gate_ndcg_margin=_env_float("ABGATE_GATE_NDCG_MARGIN", 0.02, 0.0, 1.0),
-            gate_latency_ratio=_env_float("ABGATE_GATE_LATENCY_RATIO", 3.0, 1.0, 1000.0),
+            gate_latency_ratio=_env_float("ABGATE_GATE_LATENCY_RATIO", 3.0, 1.0, 1000.0)
+            if os.environ.get("ABGATE_GATE_LATENCY_RATIO")
+            else None,
             gate_overlap_min=_env_float("ABGATE_GATE_OVERLAP_MIN", 0.0, 0.0, 1.0),
             gate_overlap_max=_env_float("ABGATE_GATE_OVERLAP_MAX", 1.0, 0.0, 1.0),
             demo=os.environ.get("ABGATE_DEMO") == "1",
@@ -218,7 +223,6 @@ class Settings:
             max_events_per_search=_env_int("ABGATE_MAX_EVENTS_PER_SEARCH", 20, 1, 1_000_000),
             max_purchases_per_day=_env_int("ABGATE_MAX_PURCHASES_PER_DAY", 20, 1, 1_000_000),
             feature_log_share=_env_float("ABGATE_FEATURE_LOG_SHARE", 0.0, 0.0, 1.0),
-            feature_log_max_values=_env_int(
-                "ABGATE_FEATURE_LOG_MAX_VALUES", 20_000, 1, 1_000_000
-            ),
+            feature_log_max_values=_env_int("ABGATE_FEATURE_LOG_MAX_VALUES", 20_000, 1, 1_000_000),
+            max_dataset_bytes=_env_int("ABGATE_MAX_DATASET_BYTES", 256 << 20, 1024, 16 << 30),
         )

@@ -8,7 +8,8 @@ generated from them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal
 
 from msgspec import Meta, Struct
 
@@ -100,3 +101,64 @@ class Error(Struct):
     """Every 4xx and 5xx answer."""
 
     error: ErrorDetail
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A multipart upload: one JSON part and one file part (for the OpenAPI document and for
+    :func:`gateway.http.uploads.read_upload`, which reads it)."""
+
+    json_part: str
+    json_description: str
+    file_part: str
+    file_description: str
+
+
+MODEL_UPLOAD: Final = Upload("card", "the model card (JSON)", "model", "the ONNX file")
+DATASET_UPLOAD: Final = Upload(
+    "meta",
+    'JSON: {"id": "...", "description": "...", "reason": "..."} (description, reason optional)',
+    "file",
+    "the dataset file (JSON lines or Parquet)",
+)
+
+
+class RegateBody(Struct, forbid_unknown_fields=True):
+    dataset: (
+        Annotated[
+            str,
+            Meta(
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                description="a registered dataset carrying every feature the version reads "
+                "(default: the card's dataset, else the gate policy's, else the configured file)",
+            ),
+        ]
+        | None
+    ) = None
+    reason: Reason | None = None
+
+
+class GatePolicyBody(Struct, forbid_unknown_fields=True):
+    """The fields to change; the others keep their values."""
+
+    ndcg_margin: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    latency_budget_ms: Annotated[float, Meta(ge=0.001, le=60_000.0)] | None = None
+    latency_candidates: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+    latency_ratio: (
+        Annotated[float, Meta(ge=1.0, le=1000.0, description="null: off (absolute budget only)")]
+        | None
+    ) = None
+    latency_runs: Annotated[int, Meta(ge=5, le=10_000)] | None = None
+    overlap_min: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    overlap_max: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    dataset: (
+        Annotated[
+            str,
+            Meta(
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                description="the deployment's default dataset; null: the configured file",
+            ),
+        ]
+        | None
+    ) = None
+    reason: Reason | None = None

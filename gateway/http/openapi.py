@@ -22,12 +22,13 @@ _PARAM: Final = re.compile(r"\{(\w+)\}")
 _PARAM_SCHEMAS: Final = {
     "key": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
     "version": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "dataset": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
     "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$"},
 }
 # The answers every route may give, besides its success.
 _ERRORS: Final = {
     "400": "A field is wrong: `where` names it",
-    "404": "No such route, experiment, version or token",
+    "404": "No such route, experiment, version, dataset or token",
     "413": "The body is over the size limit",
     "415": "Not JSON (or not multipart for an upload), or an unsupported Content-Encoding",
     "503": "Redis is down, a queue is full or the process is draining: retry (Retry-After)",
@@ -38,7 +39,7 @@ _GUARDED: Final = {
 }
 _CHANGES: Final = {
     "409": "The change breaks a lifecycle rule or raced with another",
-    "422": "The resulting routing config or model card is invalid: `where` names the field",
+    "422": "The resulting routing config, model card or gate policy is invalid: `where` names the field",
 }
 _SUCCESS: Final = {"POST": "200", "PUT": "200", "PATCH": "200", "DELETE": "200", "GET": "200"}
 _STATUS: Final = {
@@ -46,6 +47,8 @@ _STATUS: Final = {
     ("POST", "/v1/experiments"): "201",
     ("POST", "/v1/tokens"): "201",
     ("POST", "/v1/models"): "202",
+    ("POST", "/v1/datasets"): "201",
+    ("POST", "/v1/models/{version}/regate"): "202",
 }
 
 
@@ -73,19 +76,24 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
     ]
     if params:
         op["parameters"] = params
-    if route.body == "multipart":
+    if isinstance(route.body, api_types.Upload):
+        form = route.body
         op["requestBody"] = {
             "required": True,
             "content": {
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "required": ["card", "model"],
+                        "required": [form.json_part, form.file_part],
                         "properties": {
-                            "card": {"type": "string", "description": "the model card (JSON)"},
-                            "model": {
+                            form.json_part: {
+                                "type": "string",
+                                "description": form.json_description,
+                            },
+                            form.file_part: {
                                 "type": "string",
                                 "contentMediaType": "application/octet-stream",
+                                "description": form.file_description,
                             },
                         },
                     }
@@ -129,7 +137,7 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
 def document() -> dict[str, Any]:
     types: list[Any] = [api_types.Error]
     for route in ROUTES:
-        if route.body not in (None, "multipart"):
+        if route.body is not None and not isinstance(route.body, api_types.Upload):
             for body in route.body if isinstance(route.body, tuple) else (route.body,):
                 if body not in types:
                     types.append(body)

@@ -14,7 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.access.roles import Role
-from gateway.http import admin, events, health, lifecycle, models, search, shadow, tokens
+from gateway.http import admin, datasets, events, health, lifecycle, models, search, shadow, tokens
 from gateway.http import api_types as t
 from gateway.schema import Event, EventBatch, SearchBody
 
@@ -35,7 +35,7 @@ class Route:
     summary: str
     tag: str
     # The JSON body's type (msgspec) for the OpenAPI document, a tuple for one of several, or
-    # "multipart" for an upload.
+    # an api_types.Upload for a multipart upload.
     body: Any = None
     body_required: bool = True
     query: tuple[tuple[str, dict[str, Any]], ...] = ()
@@ -65,10 +65,16 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/audit", admin.audit, VIEWER, "The audit trail, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
     Route("GET", "/v1/dead-letters", admin.dead_letters, VIEWER, "Entries the worker could not count, with why, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
     Route("GET", "/v1/models", models.list_models, VIEWER, "Model versions with their cards", "models"),
-    Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", "multipart"),
+    Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", t.MODEL_UPLOAD),
     Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models"),
     Route("DELETE", "/v1/models/{version}", models.retire, EXPERIMENTER, "Retire a version", "models", t.OptionalReasonBody, False),
     Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody),
+    Route("POST", "/v1/models/{version}/regate", models.regate, EXPERIMENTER, "Run a version's gates again (on a named dataset)", "models", t.RegateBody, False),
+    Route("GET", "/v1/datasets", datasets.list_datasets, VIEWER, "Evaluation datasets", "datasets"),
+    Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD),
+    Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets"),
+    Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models"),
+    Route("PUT", "/v1/gate-policy", datasets.put_policy, ADMIN, "Change the gates' thresholds (audited)", "models", t.GatePolicyBody),
     Route("GET", "/v1/whoami", tokens.whoami, VIEWER, "The caller's name and role", "access"),
     Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access"),
     Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody),

@@ -1,7 +1,8 @@
 """The model store on disk: ONNX files addressed by their sha256, so a version's bytes can
-never change under its id and a retired version stays where it can come back from.
+never change under its id and a retired version stays where it can come back from. Evaluation
+datasets are kept the same way, in a store of their own (``suffix=".jsonl"``).
 
-Layout: ``<root>/sha256/<hex>.onnx``; uploads arrive in ``<root>/incoming/`` and are
+Layout: ``<root>/sha256/<hex><suffix>``; uploads arrive in ``<root>/incoming/`` and are
 renamed into place (atomic on one file system) once their digest is known.
 """
 
@@ -15,11 +16,12 @@ from pathlib import Path
 
 
 class ArtifactStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, suffix: str = ".onnx") -> None:
         self.root = root
+        self.suffix = suffix
 
     def path(self, sha256: str) -> Path:
-        return self.root / "sha256" / f"{sha256}.onnx"
+        return self.root / "sha256" / f"{sha256}{self.suffix}"
 
     def incoming(self) -> Path:
         """A fresh temporary path for an upload in progress."""

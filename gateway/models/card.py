@@ -431,6 +431,8 @@ class ModelCard:
     gates: Mapping[str, Any] | None = None
     override: Mapping[str, Any] | None = None
     retired: bool = False
+    # Earlier gate results, oldest first: each re-gate moves ``gates`` here.
+    gates_history: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def version(self) -> str:
@@ -455,6 +457,7 @@ class ModelCard:
             "override": None if self.override is None else dict(self.override),
             "retired": self.retired,
             "usable": self.usable,
+            "gates_history": [dict(g) for g in self.gates_history],
         }
 
     @classmethod
@@ -471,6 +474,7 @@ class ModelCard:
             gates=data.get("gates"),
             override=data.get("override"),
             retired=bool(data.get("retired", False)),
+            gates_history=tuple(data.get("gates_history") or ()),
         )
 
 

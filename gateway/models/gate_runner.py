@@ -27,8 +27,9 @@ from gateway.inference.registry import OnnxRanker
 from gateway.inference.session import SessionOptions
 from gateway.logs import configure
 from gateway.models.card import ModelCard
+from gateway.models.dataset import load_dataset
 from gateway.models.gate_policy import GatePolicy
-from gateway.models.gates import load_eval_set, run_gates
+from gateway.models.gates import run_gates
 
 # The exit code when the gateway went away before the gates finished.
 ORPHANED = 3
@@ -36,15 +37,20 @@ ORPHANED = 3
 
 @dataclass(frozen=True)
 class GateJob:
-    """What the child needs: the cards, where their files are, the evaluation set, the policy."""
+    """What the child needs: the cards, where their files are, the dataset, the policy.
+
+    ``dataset_sha256``: a registered dataset's, checked against the file (None: the
+    configured evaluation file, read as it is); ``dataset_source`` names it in the record."""
 
     candidate: ModelCard
     candidate_path: Path
     production: ModelCard | None
     production_path: Path | None
-    eval_path: Path
+    dataset_path: Path
     policy: GatePolicy
     options: SessionOptions
+    dataset_source: str = ""
+    dataset_sha256: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -55,8 +61,10 @@ class GateJob:
                 "production_path": None
                 if self.production_path is None
                 else str(self.production_path),
-                "eval_path": str(self.eval_path),
-                "policy": vars(self.policy),
+                "dataset_path": str(self.dataset_path),
+                "dataset_source": self.dataset_source,
+                "dataset_sha256": self.dataset_sha256,
+                "policy": self.policy.to_json(),
                 "options": vars(self.options),
             }
         )
@@ -71,9 +79,11 @@ class GateJob:
             production_path=None
             if data["production_path"] is None
             else Path(data["production_path"]),
-            eval_path=Path(data["eval_path"]),
-            policy=GatePolicy(**data["policy"]),
+            dataset_path=Path(data["dataset_path"]),
+            policy=GatePolicy.from_json(data["policy"]),
             options=SessionOptions(**data["options"]),
+            dataset_source=str(data["dataset_source"]),
+            dataset_sha256=data["dataset_sha256"],
         )
 
     @property
@@ -101,10 +111,18 @@ def run_job(job: GateJob, progress: Callable[[str], None]) -> dict[str, Any]:
     except ConfigError as exc:
         return failure(job.against, "integrity", str(exc))
     progress("sanity")
+    source = job.dataset_source or job.dataset_path.name
     try:
-        eval_set = load_eval_set(job.eval_path)
+        dataset = load_dataset(job.dataset_path, source)
     except ConfigError as exc:  # recorded as a failure, never a card left "gating"
-        return failure(job.against, "offline_quality", f"the evaluation set cannot be read: {exc}")
+        return failure(job.against, "sanity", f"the dataset cannot be read: {exc}")
+    if job.dataset_sha256 is not None and dataset.sha256 != job.dataset_sha256:
+        return failure(
+            job.against,
+            "sanity",
+            f"the stored file of dataset {source} does not match its sha256 "
+            f"({job.dataset_sha256[:12]}…, the file {dataset.sha256[:12]}…)",
+        )
     production = None
     if job.production is not None and job.production_path is not None:
         try:
@@ -118,7 +136,7 @@ def run_job(job: GateJob, progress: Callable[[str], None]) -> dict[str, Any]:
             return failure(
                 job.against, "offline_quality", f"production {job.against} cannot be loaded: {exc}"
             )
-    return run_gates(candidate, production, eval_set, job.policy, progress=progress)
+    return run_gates(candidate, production, dataset, job.policy, progress=progress)
 
 
 def _exit_when_orphaned(fd: int) -> None:

@@ -1,141 +1,66 @@
-"""The gates a version passes before it may take traffic, run on an evaluation set.
+"""The gates a version passes before it may take traffic, run on an evaluation dataset
+(:mod:`gateway.models.dataset`).
 
 - integrity: the stored file's sha256 is the card's, it loads, its signature is as declared;
-- sanity: every score finite, a repeated batch scored identically;
+- sanity: the dataset carries every feature the version reads; every score finite, a repeated
+  batch scored identically;
 - offline quality: mean NDCG@10 against graded relevance, at most ``ndcg_margin`` below
-  production's;
-- latency: a full batch's scoring time (p50 and p99 over runs interleaved with production's,
-  so that both see the same machine), p50 at most ``latency_ratio`` times production's;
+  production's on the same dataset. When production cannot read the dataset (it lacks
+  features production reads), the comparison is recorded as not made, with why;
+- latency: ONE request of ``latency_candidates`` candidates (built from the dataset's queries,
+  repeated as needed), scored ``latency_runs`` times on this deployment's own CPU or GPU,
+  interleaved with production's runs: p99 at most ``latency_budget_ms`` and, when
+  ``latency_ratio`` is set, p50 at most that many times production's;
 - consistency: mean overlap@10, Kendall's τ-b and rank-biased overlap with production on the
   same queries, within ``[overlap_min, overlap_max]`` (a ranker that agrees on every slot is
   not worth an experiment; one that agrees on almost none is suspicious).
-
-The evaluation file is JSON lines, one query per line::
-
-    {"query": "waterproof tent", "context": {"hour": 20},
-     "candidates": [{"id": 12, "grade": 3, "features": [1.0, 0.0, -0.2]}, ...]}
-
-``grade`` is graded relevance (0 = not relevant … 3 = perfect); ``features`` (the same length
-on every candidate) and ``context`` are needed only by models that declare such inputs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
-from gateway.errors import ConfigError
 from gateway.inference.batch import MergedBatch, RankInput, merge
+from gateway.inference.feature_table import FeatureTable
 from gateway.inference.registry import OnnxRanker
+from gateway.models.card import Declaration
+from gateway.models.dataset import Dataset, DatasetQuery, missing_features
 from gateway.models.gate_policy import GatePolicy
 from gateway.models.ranking_metrics import kendall_tau, ndcg_at_k, overlap_at_k, rank_biased_overlap
 
-MAX_EVAL_QUERIES: Final = 10_000
-MAX_GRADE: Final = 10
+# The pairs of the sanity gate's repeated batch.
+SANITY_PAIRS: Final = 512
+# How many missing feature names a gate's detail lists.
+LISTED: Final = 10
 
 
-@dataclass(frozen=True)
-class EvalQuery:
-    query: str
-    items: npt.NDArray[np.int64]
-    grades: npt.NDArray[np.int64]
-    features: npt.NDArray[np.float32] | None = None
-    context: Mapping[str, Any] = field(default_factory=dict)
+def lacking_in(have: Sequence[str] | None, have_width: int, declaration: Declaration) -> list[str]:
+    """The features ``declaration`` reads that a dataset carrying ``have`` (None: unnamed
+    arrays of ``have_width``) lacks; empty when the version can read it."""
+    names = declaration.feature_names
+    return missing_features(have, have_width, names, 0 if names else declaration.feature_dim)
 
 
-@dataclass(frozen=True)
-class EvalSet:
-    source: str
-    sha256: str
-    queries: tuple[EvalQuery, ...]
-
-    def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "sha256": self.sha256, "queries": len(self.queries)}
+def lacking(dataset: Dataset, declaration: Declaration) -> list[str]:
+    return lacking_in(dataset.feature_names, dataset.feature_width, declaration)
 
 
-def _bad(line: int, where: str, message: str) -> ConfigError:
-    return ConfigError(f"line {line}: {where}", message)
+def describe_lacking(missing: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in missing[:LISTED])
+    return shown + (f" and {len(missing) - LISTED} more" if len(missing) > LISTED else "")
 
 
-def parse_eval_set(raw: bytes, source: str) -> EvalSet:
-    """Parse an evaluation file; an error names the line and the field."""
-    queries = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            raise _bad(number, "$", f"not JSON: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("query"), str):
-            raise _bad(number, "$.query", "expected an object with a string 'query'")
-        candidates = data.get("candidates")
-        if not isinstance(candidates, list) or not candidates:
-            raise _bad(number, "$.candidates", "expected a non-empty list")
-        items, grades, features = [], [], []
-        for i, c in enumerate(candidates):
-            at = f"$.candidates[{i}]"
-            if not isinstance(c, dict):
-                raise _bad(number, at, "expected an object with 'id' and 'grade'")
-            item, grade = c.get("id"), c.get("grade")
-            if isinstance(item, bool) or not isinstance(item, int) or item < 0:
-                raise _bad(number, f"{at}.id", f"expected an item id >= 0, got {item!r}")
-            if isinstance(grade, bool) or not isinstance(grade, int) or not 0 <= grade <= MAX_GRADE:
-                raise _bad(
-                    number, f"{at}.grade", f"expected an integer in [0, {MAX_GRADE}], got {grade!r}"
-                )
-            items.append(item)
-            grades.append(grade)
-            if "features" in c:
-                f = c["features"]
-                if not isinstance(f, list) or not all(
-                    isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-                    for x in f
-                ):
-                    raise _bad(number, f"{at}.features", "expected a list of finite numbers")
-                features.append(f)
-        if features and (len(features) != len(items) or len({len(f) for f in features}) != 1):
-            raise _bad(
-                number, "$.candidates", "features: every candidate or none, all the same length"
-            )
-        context = data.get("context", {})
-        if not isinstance(context, dict):
-            raise _bad(number, "$.context", "expected an object")
-        queries.append(
-            EvalQuery(
-                data["query"],
-                np.asarray(items, dtype=np.int64),
-                np.asarray(grades, dtype=np.int64),
-                np.asarray(features, dtype=np.float32) if features else None,
-                context,
-            )
-        )
-        if len(queries) > MAX_EVAL_QUERIES:
-            raise _bad(number, "$", f"more than {MAX_EVAL_QUERIES} queries")
-    if not queries:
-        raise ConfigError(source, "the evaluation set holds no queries")
-    return EvalSet(source, hashlib.sha256(raw).hexdigest(), tuple(queries))
+def _prepare(model: OnnxRanker, q: DatasetQuery) -> RankInput:
+    return model.prepare(q.query, q.items, q.features, q.context)
 
 
-def load_eval_set(path: Path) -> EvalSet:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read the evaluation set: {exc}") from None
-    return parse_eval_set(raw, str(path))
-
-
-def _inputs(model: OnnxRanker, eval_set: EvalSet) -> list[RankInput]:
-    return [model.prepare(q.query, q.items, q.features, q.context) for q in eval_set.queries]
+def _inputs(model: OnnxRanker, dataset: Dataset) -> list[RankInput]:
+    return [_prepare(model, q) for q in dataset.queries]
 
 
 def _scores(model: OnnxRanker, inputs: list[RankInput]) -> list[npt.NDArray[np.float32]]:
@@ -166,7 +91,7 @@ def _gate(name: str, passed: bool, detail: str, **figures: Any) -> dict[str, Any
 def run_gates(
     candidate: OnnxRanker,
     production: OnnxRanker | None,
-    eval_set: EvalSet,
+    dataset: Dataset,
     policy: GatePolicy,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] = lambda gate: None,
@@ -177,19 +102,32 @@ def run_gates(
     results = [_gate("integrity", True, "sha256 as registered, loadable, signature as declared")]
     record: dict[str, Any] = {
         "against": against,
-        "eval_set": eval_set.describe(),
-        "policy": vars(policy),
+        "dataset": dataset.describe(),
+        "policy": policy.to_json(),
         "results": results,
         "ran_at": time.time(),
     }
     progress("sanity")
+    missing = lacking(dataset, candidate.declaration)
+    if missing:
+        results.append(
+            _gate(
+                "sanity",
+                False,
+                f"the dataset {dataset.source} lacks feature(s) {candidate.version} reads: "
+                f"{describe_lacking(missing)}; re-gate it on a dataset that carries them",
+                missing_features=missing,
+            )
+        )
+        record["passed"] = False
+        return record
     try:
-        inputs = _inputs(candidate, eval_set)
+        inputs = _inputs(candidate, dataset)
         scores = _scores(candidate, inputs)
-        batch = _full_batch(inputs, min(policy.batch_pairs, 512))
+        batch = _full_batch(inputs, SANITY_PAIRS)
         repeat_diff = float(np.max(np.abs(candidate.score(batch) - candidate.score(batch))))
     except Exception as exc:  # onnxruntime raises its own types; a failure to score is the finding
-        results.append(_gate("sanity", False, f"scoring the evaluation set failed: {exc}"))
+        results.append(_gate("sanity", False, f"scoring the dataset failed: {exc}"))
         record["passed"] = False
         return record
     finite = all(bool(np.isfinite(s).all()) for s in scores)
@@ -210,121 +148,175 @@ def run_gates(
         )
     )
     ndcg = float(
-        np.mean([ndcg_at_k(s, q.grades) for s, q in zip(scores, eval_set.queries, strict=True)])
+        np.mean([ndcg_at_k(s, q.grades) for s, q in zip(scores, dataset.queries, strict=True)])
     )
+    progress("offline_quality")
+    prod_scores, unreadable = None, None
     if production is None:
-        results.append(
-            _gate(
-                "offline_quality",
-                True,
-                f"NDCG@10 {ndcg:.4f}; no production to compare with",
-                ndcg_at_10=ndcg,
-            )
+        unreadable = "no production to compare with"
+    elif prod_missing := lacking(dataset, production.declaration):
+        unreadable = (
+            f"not compared with production {against}: it reads feature(s) the dataset lacks: "
+            f"{describe_lacking(prod_missing)}"
         )
-        results.append(_gate("latency", True, "no production to compare with"))
-        results.append(_gate("consistency", True, "no production to compare with"))
+        record["production_lacks"] = prod_missing
     else:
-        progress("offline_quality")
         try:
-            prod_inputs = _inputs(production, eval_set)
-            prod_scores = _scores(production, prod_inputs)
-        except (
-            Exception
-        ) as exc:  # onnxruntime raises its own types; a failure to score is the finding
+            prod_scores = _scores(production, _inputs(production, dataset))
+        except Exception as exc:  # onnxruntime raises its own types; scoring failed is the finding
             results.append(
                 _gate(
                     "offline_quality",
                     False,
-                    f"production {against} could not score the evaluation set: {exc}",
+                    f"production {against} could not score the dataset: {exc}",
                 )
             )
             record["passed"] = False
             return record
-        prod_ndcg = float(
-            np.mean(
-                [ndcg_at_k(s, q.grades) for s, q in zip(prod_scores, eval_set.queries, strict=True)]
-            )
-        )
-        gap = prod_ndcg - ndcg
-        quality = gap <= policy.ndcg_margin
+    if prod_scores is None:
         results.append(
             _gate(
                 "offline_quality",
-                quality,
+                True,
+                f"NDCG@10 {ndcg:.4f}; {unreadable}",
+                ndcg_at_10=ndcg,
+                compared=False,
+            )
+        )
+    else:
+        prod_ndcg = float(
+            np.mean(
+                [ndcg_at_k(s, q.grades) for s, q in zip(prod_scores, dataset.queries, strict=True)]
+            )
+        )
+        gap = prod_ndcg - ndcg
+        results.append(
+            _gate(
+                "offline_quality",
+                gap <= policy.ndcg_margin,
                 f"NDCG@10 {ndcg:.4f} against production {against} {prod_ndcg:.4f} "
                 f"({-gap:+.4f}; allowed {-policy.ndcg_margin:+.4f})",
                 ndcg_at_10=ndcg,
                 production_ndcg_at_10=prod_ndcg,
                 margin=policy.ndcg_margin,
+                compared=True,
             )
         )
-        progress("latency")
-        results.append(_latency(candidate, production, inputs, prod_inputs, policy, clock))
-        progress("consistency")
-        overlap = float(
-            np.mean([overlap_at_k(a, b) for a, b in zip(scores, prod_scores, strict=True)])
-        )
-        tau = float(np.mean([kendall_tau(a, b) for a, b in zip(scores, prod_scores, strict=True)]))
-        rbo = float(
-            np.mean([rank_biased_overlap(a, b) for a, b in zip(scores, prod_scores, strict=True)])
-        )
-        agrees = policy.overlap_min <= overlap <= policy.overlap_max
+    progress("latency")
+    try:
         results.append(
-            _gate(
-                "consistency",
-                agrees,
-                f"overlap@10 {overlap:.3f}, Kendall tau {tau:.3f}, RBO {rbo:.3f} with {against}; "
-                f"allowed overlap [{policy.overlap_min:g}, {policy.overlap_max:g}]",
-                overlap_at_10=overlap,
-                kendall_tau=tau,
-                rbo=rbo,
-            )
+            _latency(candidate, None if prod_scores is None else production, dataset, policy, clock)
         )
+    except Exception as exc:  # onnxruntime raises its own types; scoring failed is the finding
+        results.append(_gate("latency", False, f"scoring the latency request failed: {exc}"))
+    progress("consistency")
+    results.append(_consistency(scores, prod_scores, against, unreadable, policy))
     record["passed"] = all(r["passed"] for r in results)
     return record
 
 
+def _consistency(
+    scores: list[npt.NDArray[np.float32]],
+    prod_scores: list[npt.NDArray[np.float32]] | None,
+    against: str | None,
+    unreadable: str | None,
+    policy: GatePolicy,
+) -> dict[str, Any]:
+    if prod_scores is None:
+        return _gate("consistency", True, str(unreadable), compared=False)
+    pairs = list(zip(scores, prod_scores, strict=True))
+    overlap = float(np.mean([overlap_at_k(a, b) for a, b in pairs]))
+    tau = float(np.mean([kendall_tau(a, b) for a, b in pairs]))
+    rbo = float(np.mean([rank_biased_overlap(a, b) for a, b in pairs]))
+    return _gate(
+        "consistency",
+        policy.overlap_min <= overlap <= policy.overlap_max,
+        f"overlap@10 {overlap:.3f}, Kendall tau {tau:.3f}, RBO {rbo:.3f} with {against}; "
+        f"allowed overlap [{policy.overlap_min:g}, {policy.overlap_max:g}]",
+        overlap_at_10=overlap,
+        kendall_tau=tau,
+        rbo=rbo,
+        compared=True,
+    )
+
+
+def latency_request(dataset: Dataset, candidates: int) -> DatasetQuery:
+    """One request of ``candidates`` candidates: the dataset's queries' candidates in order,
+    from the first query on, repeated as needed (the query text and context are the first's)."""
+    items: list[int | str] = []
+    rows: list[npt.NDArray[np.float32]] = []
+    grades: list[npt.NDArray[np.int64]] = []
+    while len(items) < candidates:
+        for q in dataset.queries:
+            take = min(q.size, candidates - len(items))
+            items.extend(q.items[:take])
+            grades.append(q.grades[:take])
+            if q.features is not None:
+                rows.append(q.features.values[:take])
+            if len(items) >= candidates:
+                break
+    first = dataset.queries[0]
+    table = (
+        None if first.features is None else FeatureTable(np.concatenate(rows), first.features.names)
+    )
+    return DatasetQuery(first.query, tuple(items), np.concatenate(grades), table, first.context)
+
+
 def _latency(
     candidate: OnnxRanker,
-    production: OnnxRanker,
-    inputs: list[RankInput],
-    prod_inputs: list[RankInput],
+    production: OnnxRanker | None,
+    dataset: Dataset,
     policy: GatePolicy,
     clock: Callable[[], float],
 ) -> dict[str, Any]:
-    batch, prod_batch = (
-        _full_batch(inputs, policy.batch_pairs),
-        _full_batch(prod_inputs, policy.batch_pairs),
-    )
-    candidate.score(batch)  # warm both before timing
-    production.score(prod_batch)
-    times: dict[str, list[float]] = {"candidate": [], "production": []}
+    request = latency_request(dataset, policy.latency_candidates)
+    runs: list[tuple[str, OnnxRanker, MergedBatch]] = [
+        ("candidate", candidate, merge([_prepare(candidate, request)]))
+    ]
+    if production is not None:
+        runs.append(("production", production, merge([_prepare(production, request)])))
+    for _, model, batch in runs:  # warm both before timing
+        model.score(batch)
+    times: dict[str, list[float]] = {name: [] for name, _, _ in runs}
     for _ in range(policy.latency_runs):
-        for name, model, b in (
-            ("candidate", candidate, batch),
-            ("production", production, prod_batch),
-        ):
+        for name, model, batch in runs:
             start = clock()
-            model.score(b)
+            model.score(batch)
             times[name].append((clock() - start) * 1000.0)
-    p50, p99 = (
-        {k: float(np.percentile(v, 50)) for k, v in times.items()},
-        {k: float(np.percentile(v, 99)) for k, v in times.items()},
+    p50 = {k: float(np.percentile(v, 50)) for k, v in times.items()}
+    p99 = {k: float(np.percentile(v, 99)) for k, v in times.items()}
+    within = p99["candidate"] <= policy.latency_budget_ms
+    detail = (
+        f"one request of {request.size} candidates, {policy.latency_runs} runs: "
+        f"p99 {p99['candidate']:.2f} ms (budget {policy.latency_budget_ms:g} ms), "
+        f"p50 {p50['candidate']:.2f} ms"
     )
-    ratio = p50["candidate"] / max(p50["production"], 1e-9)
-    ok = ratio <= policy.latency_ratio
-    return _gate(
-        "latency",
-        ok,
-        f"{batch.pairs} pairs: p50 {p50['candidate']:.2f} ms, p99 {p99['candidate']:.2f} ms; "
-        f"production p50 {p50['production']:.2f} ms (ratio {ratio:.2f}, allowed {policy.latency_ratio:g})",
-        pairs=batch.pairs,
-        p50_ms=p50["candidate"],
-        p99_ms=p99["candidate"],
-        production_p50_ms=p50["production"],
-        production_p99_ms=p99["production"],
-        ratio=ratio,
-    )
+    figures: dict[str, Any] = {
+        "candidates": request.size,
+        "runs": policy.latency_runs,
+        "p50_ms": p50["candidate"],
+        "p99_ms": p99["candidate"],
+        "budget_ms": policy.latency_budget_ms,
+    }
+    ratio_ok = True
+    if production is not None:
+        ratio = p50["candidate"] / max(p50["production"], 1e-9)
+        figures |= {
+            "production_p50_ms": p50["production"],
+            "production_p99_ms": p99["production"],
+            "ratio": ratio,
+            "ratio_allowed": policy.latency_ratio,
+        }
+        ratio_ok = policy.latency_ratio is None or ratio <= policy.latency_ratio
+        allowed = (
+            "no limit" if policy.latency_ratio is None else f"allowed {policy.latency_ratio:g}"
+        )
+        detail += f"; production p50 {p50['production']:.2f} ms (ratio {ratio:.2f}, {allowed})"
+    elif policy.latency_ratio is not None:
+        detail += (
+            "; the ratio to production was not measured (no production that reads the dataset)"
+        )
+    return _gate("latency", within and ratio_ok, detail, **figures)
 
 
 def failed_gates(gates: Mapping[str, Any] | None) -> list[str]:

@@ -7,6 +7,12 @@ gates run afterwards in a child process under a deadline (:mod:`gateway.models.g
 by one gateway process at a time and a bounded number of times
 (:mod:`gateway.models.gate_claims`); their results land in the card and the audit stream.
 No error or result names a path on this server (:mod:`gateway.models.redact`).
+
+The gates run on a dataset chosen when the run starts: the one a re-gate names
+(``POST /v1/models/{version}/regate``), else the registered dataset the card names
+(``dataset.id``), else the deployment's default (the gate policy's ``dataset``), else the
+configured evaluation file (``ABGATE_EVAL_FILE``). Their thresholds are the gate policy in the
+store, read at the same moment (:mod:`gateway.models.policy_store`).
 """
 
 from __future__ import annotations
@@ -15,23 +21,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
 import orjson
 
 from gateway.config import RoutingConfig
-from gateway.errors import ConfigError, Conflict, NotFound
+from gateway.errors import ConfigError, Conflict, NotFound, RequestError
 from gateway.inference.registry import OnnxRanker, sha256_file
 from gateway.inference.session import SessionOptions
 from gateway.models.artifacts import ArtifactStore
 from gateway.models.card import Declaration, ModelCard, parse_declaration
+from gateway.models.dataset_store import DatasetInfo, DatasetStore
 from gateway.models.gate_claims import GateClaims
 from gateway.models.gate_policy import GatePolicy
 from gateway.models.gate_process import gate_in_child
 from gateway.models.gate_runner import GateJob, failure
-from gateway.models.gates import failed_gates
+from gateway.models.gates import describe_lacking, failed_gates, lacking_in
+from gateway.models.policy_store import GatePolicyStore
 from gateway.models.redact import redact_paths, redact_record
 from gateway.models.store import ModelStore
 
@@ -43,6 +51,18 @@ GATE_TIMEOUT_S: Final = 300.0
 CLAIM_MARGIN_S: Final = 30.0
 # How long releasing a claim may take while the process stops.
 RELEASE_TIMEOUT_S: Final = 1.0
+# Earlier gate results a card keeps (each re-gate adds one; the audit trail keeps them all).
+MAX_GATES_HISTORY: Final = 20
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    """The dataset a gate run uses and why: ``regate``, ``card``, ``policy`` or ``file``."""
+
+    path: Path
+    source: str
+    sha256: str | None
+    chosen_by: str
 
 
 class Registrar:
@@ -59,7 +79,11 @@ class Registrar:
         self.store = store
         self.artifacts = artifacts
         self.options = options
-        self.policy = policy
+        # ``policy``: the deployment's default, until a policy is set in the store.
+        self.policies = GatePolicyStore(store.redis, store.keys, policy)
+        self.datasets = DatasetStore(
+            store.redis, store.keys, ArtifactStore(artifacts.root / "datasets", ".jsonl")
+        )
         self.eval_path = eval_path
         self.gate_timeout_s = gate_timeout_s
         self.claims = GateClaims(store.redis, store.keys)
@@ -68,6 +92,8 @@ class Registrar:
         """The server paths an error may name, and what a registrant is told instead."""
         return {
             str(self.artifacts.root / "incoming"): "<upload>",
+            str(self.datasets.files.root / "incoming"): "<upload>",
+            str(self.datasets.files.root / "sha256"): "<dataset store>",
             str(self.artifacts.root / "sha256"): "<model store>",
             str(self.artifacts.root): "<model store>",
             str(self.eval_path): self.eval_path.name,
@@ -164,27 +190,120 @@ class Registrar:
             return replace(c, state="passed" if passed else "failed", gates=record)
 
         updated = await self.store.update(version, apply, actor, reason)
+        await self.store.redis.hdel(self.store.keys.gate_datasets, version)
         log.info("model %s: %s", version, reason)
         return updated
+
+    async def _dataset(self, card: ModelCard, dataset: str | None) -> DatasetChoice | str:
+        """The dataset this run uses (see the module's docstring), or why there is none."""
+        pending = await self.store.redis.hget(self.store.keys.gate_datasets, card.version)
+        if pending is not None:
+            name = pending.decode() if isinstance(pending, bytes) else str(pending)
+            info = await self.datasets.find(name)
+            if info is None:
+                return f"dataset {name!r}, named for this re-gate, is not registered"
+            return self._choice(info, "regate")
+        named = card.declaration.dataset.get("id")
+        if named and (info := await self.datasets.find(named)) is not None:
+            return self._choice(info, "card")
+        if dataset is not None:
+            info = await self.datasets.find(dataset)
+            if info is None:
+                return (
+                    f"dataset {dataset!r}, the gate policy's default, is not registered; "
+                    "register it (POST /v1/datasets) or change the policy"
+                )
+            return self._choice(info, "policy")
+        return DatasetChoice(self.eval_path, self.eval_path.name, None, "file")
+
+    def _choice(self, info: DatasetInfo, chosen_by: str) -> DatasetChoice:
+        return DatasetChoice(self.datasets.path(info), info.id, info.sha256, chosen_by)
 
     async def _run(self, card: ModelCard, production: str | None) -> dict[str, Any]:
         prod_card = None
         if production is not None and production != card.version:
             prod_card = await self.store.find(production)
+        policy = await self.policies.get()
+        choice = await self._dataset(card, policy.dataset)
+        if isinstance(choice, str):
+            return failure(None if prod_card is None else prod_card.version, "sanity", choice)
         job = GateJob(
             candidate=card,
             candidate_path=self.artifacts.path(card.sha256),
             production=prod_card,
             production_path=None if prod_card is None else self.artifacts.path(prod_card.sha256),
-            eval_path=self.eval_path,
-            policy=self.policy,
+            dataset_path=choice.path,
+            policy=policy,
             options=self.options,
+            dataset_source=choice.source,
+            dataset_sha256=choice.sha256,
         )
         names = self._names() | {str(job.candidate_path): f"the stored file of {card.version}"}
+        names[str(choice.path)] = f"the stored file of dataset {choice.source}"
         if prod_card is not None and job.production_path is not None:
             names[str(job.production_path)] = f"the stored file of {prod_card.version}"
-        record = await gate_in_child(job, self.gate_timeout_s)
-        return dict(redact_record(record, names))
+        record = dict(redact_record(await gate_in_child(job, self.gate_timeout_s), names))
+        if isinstance(record.get("dataset"), dict):
+            record["dataset"] = record["dataset"] | {"chosen_by": choice.chosen_by}
+        else:
+            record["dataset"] = {"source": choice.source, "chosen_by": choice.chosen_by}
+        return record
+
+    async def regate(
+        self,
+        version: str,
+        dataset: str | None,
+        config: RoutingConfig,
+        actor: str,
+        reason: str,
+    ) -> ModelCard:
+        """Put a version back to "gating" (its last results kept in ``gates_history``) so
+        that its gates run again, on ``dataset`` if named (it must carry every feature the
+        version reads). The caller starts the run (:meth:`gate`)."""
+        card = await self.store.get(version)
+        if card.retired:
+            raise Conflict(
+                f"model version {version!r} is retired; register the same file again to restore it"
+            )
+        if card.state == "gating":
+            raise Conflict(f"model version {version!r} is being gated; wait for its results")
+        if version in config.served_versions():
+            raise Conflict(
+                f"model version {version!r} takes traffic (production, a running experiment or "
+                "a shadow): while it is gated again it could not; re-gate a version that "
+                "serves nothing"
+            )
+        if dataset is not None:
+            info = await self.datasets.find(dataset)
+            if info is None:
+                raise ConfigError(
+                    "$.dataset", f"dataset {dataset!r} is not registered (POST /v1/datasets)"
+                )
+            missing = lacking_in(info.features, info.feature_width, card.declaration)
+            if missing:
+                raise RequestError(
+                    "$.dataset",
+                    f"dataset {dataset!r} lacks feature(s) that model version {version!r} "
+                    f"reads: {describe_lacking(missing)}",
+                )
+            await self.store.redis.hset(self.store.keys.gate_datasets, version, dataset)
+        else:
+            await self.store.redis.hdel(self.store.keys.gate_datasets, version)
+        # A fresh count of runs: the last ones may have been used up.
+        await self.store.redis.hdel(self.claims.runs_key, version)
+
+        def again(c: ModelCard) -> ModelCard:
+            if c.state == "gating":
+                raise Conflict(f"model version {version!r} is being gated; wait for its results")
+            history = c.gates_history if c.gates is None else (*c.gates_history, c.gates)
+            return replace(
+                c, state="gating", gates=None, gates_history=history[-MAX_GATES_HISTORY:]
+            )
+
+        on = f" on dataset {dataset}" if dataset is not None else ""
+        return await self.store.update(
+            version, again, actor, f"re-gate{on}" + (f": {reason}" if reason else "")
+        )
 
     async def seed(self, config: RoutingConfig, seed_dir: Path, actor: str) -> None:
         """Register and gate, from ``seed_dir/<version>/{card.json,model.onnx}``, every version

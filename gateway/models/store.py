@@ -109,7 +109,10 @@ class ModelStore:
         diff = [
             {"path": f"models[{version!r}].{k}", "old": old_json.get(k), "new": v}
             for k, v in new_json.items()
-            if old_json.get(k) != v and (old is not None or k in ("state", "sha256"))
+            # gates_history: the old "gates" in this same diff already carry what moved there
+            if old_json.get(k) != v
+            and (old is not None or k in ("state", "sha256"))
+            and k != "gates_history"
         ]
         audit = orjson.dumps(
             {

@@ -315,9 +315,7 @@ async def test_broken_and_hostile_models_are_told_apart_without_naming_server_pa
     assert result["detail"].startswith("gates did not finish within 3 s"), result
     listing = await (await client.get("/v1/models", headers=auth("vera"))).json()
     gates = [c["gates"] for c in listing["models"]]
-    assert {g["eval_set"]["source"] for g in gates if "eval_set" in g} == {
-        "storefront-heldout.jsonl"
-    }
+    assert {g["dataset"]["source"] for g in gates if "dataset" in g} == {"storefront-heldout.jsonl"}
     assert disclosed(json.dumps(gates)) == []
     audit = (await (await client.get("/v1/audit?count=50", headers=auth("vera"))).json())["entries"]
     assert [e["reason"] for e in audit if e.get("model") == "forever-v1"] == [

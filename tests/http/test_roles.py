@@ -17,7 +17,7 @@ from tests.tokens import audited_changes, auth
 
 # Path parameters that exist (or, for destructive verbs, that do not, so nothing is changed
 # while the gate is what is under test).
-PARAMS = {"key": "better", "version": "nope-v9", "name": "nobody"}
+PARAMS = {"key": "better", "version": "nope-v9", "name": "nobody", "dataset": "nope-d9"}
 CALLERS: dict[str, Role | None] = {
     "vera": Role.VIEWER,
     "ed": Role.EXPERIMENTER,

@@ -111,7 +111,7 @@ async def test_a_sound_model_passes_in_the_child(tmp_path: Path, models_dir: Pat
     assert record["passed"] is True, record
     gates = [r["gate"] for r in record["results"]]
     assert gates == ["integrity", "sanity", "offline_quality", "latency", "consistency"]
-    assert record["eval_set"]["queries"] > 0
+    assert record["dataset"]["queries"] > 0
 
 
 def test_a_gate_process_whose_gateway_is_gone_exits_by_itself(tmp_path: Path) -> None:
