@@ -174,9 +174,7 @@ class ExposureRecord:
                 if self.features is None
                 else {
                     "features": {
-                        "names": None
-                        if self.features.names is None
-                        else list(self.features.names),
+                        "names": None if self.features.names is None else list(self.features.names),
                         "values": self.features.values.tolist(),
                     },
                     "query": self.query,

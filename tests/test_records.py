@@ -90,5 +90,5 @@ def test_an_exposure_with_logged_features_round_trips_and_bad_ones_are_named() -
     assert back.features.values.tolist() == [[1.0, 0.5], [2.0, 0.25]]
     raw = orjson.loads(exposure.to_json())
     raw["features"]["values"] = [[1.0]] * 4  # more rows than items shown
-    with pytest.raises(RecordError, match="features.values: expected at most 3 rows of 2"):
+    with pytest.raises(RecordError, match=r"features\.values: expected at most 3 rows of 2"):
         ExposureRecord.from_json(raw)

@@ -231,8 +231,6 @@ async def test_versions_reading_different_named_features_serve_the_same_searches
             {"name": "candidate", "model_version": "named-b"},
         ],
     }
-    for variant in experiment["variants"]:  # type: ignore[attr-defined]
-        variant["weight"] = 0.5
     response = await client.post("/v1/experiments", json=experiment, headers=AUTH)
     assert response.status == 201, await response.text()
     refused = await client.post("/v1/experiments/fresh/start", headers=AUTH)
