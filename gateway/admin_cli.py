@@ -331,7 +331,7 @@ def add_admin_commands(sub: Any) -> None:
     )
     regate.add_argument("--reason", default="")
 
-    sets = sub.add_parser("datasets", help="evaluation datasets: create, list, show")
+    sets = sub.add_parser("datasets", help="evaluation datasets: create, list, show, from-traffic")
     dsub = sets.add_subparsers(dest="verb", required=True)
     dnew = command(dsub, "create", datasets_create, "register a JSON lines or Parquet file")
     dnew.add_argument("file")
@@ -343,6 +343,30 @@ def add_admin_commands(sub: Any) -> None:
         dsub, "show", _api("GET", lambda a: f"/v1/datasets/{a.id}"), "one dataset", ("get",)
     )
     dshow.add_argument("id")
+
+    built = command(
+        dsub,
+        "from-traffic",
+        _api(
+            "POST",
+            lambda a: "/v1/datasets/from-traffic",
+            lambda a: {
+                "id": a.id,
+                "hours": a.hours,
+                "max_searches": a.max_searches,
+                "with_unlabelled": a.with_unlabelled,
+                "description": a.description,
+                "reason": a.reason,
+            },
+        ),
+        "build a dataset from logged searches (feature logging) graded by their outcomes",
+    )
+    built.add_argument("--id", required=True, help="the dataset's id (immutable)")
+    built.add_argument("--hours", type=float, default=24.0, help="how far back (default 24)")
+    built.add_argument("--max-searches", type=int, default=10_000)
+    built.add_argument("--with-unlabelled", action="store_true")
+    built.add_argument("--description", default="")
+    built.add_argument("--reason", default="")
 
     gates = sub.add_parser("gates", help="the gates' policy: show, set")
     gsub = gates.add_subparsers(dest="verb", required=True)

@@ -123,6 +123,21 @@ DATASET_UPLOAD: Final = Upload(
 )
 
 
+class TrafficDatasetBody(Struct, forbid_unknown_fields=True):
+    id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    hours: Annotated[
+        float, Meta(gt=0.0, le=24.0 * 90, description="how far back to read the streams")
+    ] = 24.0
+    max_searches: Annotated[
+        int, Meta(ge=1, le=10_000, description="the most recent logged searches kept")
+    ] = 10_000
+    with_unlabelled: Annotated[
+        bool, Meta(description="keep logged searches that no outcome touched (grade 0 only)")
+    ] = False
+    description: Annotated[str, Meta(max_length=2000)] = ""
+    reason: Reason | None = None
+
+
 class RegateBody(Struct, forbid_unknown_fields=True):
     dataset: (
         Annotated[

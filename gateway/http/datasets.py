@@ -4,12 +4,18 @@ dataset."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, Final
 
+import msgspec
+import orjson
 from aiohttp import web
+from redis.asyncio import Redis
 
-from gateway.errors import ConfigError, RequestError
-from gateway.http.api_types import DATASET_UPLOAD
+from gateway.errors import ConfigError, Conflict, RequestError
+from gateway.http.api_types import DATASET_UPLOAD, TrafficDatasetBody
 from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, reason_field
 from gateway.http.errors import json_response
@@ -18,6 +24,11 @@ from gateway.http.uploads import read_upload
 from gateway.models.card import parse_version
 from gateway.models.dataset_store import parse_description
 from gateway.models.gate_policy import RULES
+from gateway.models.traffic_dataset import build as build_from_traffic
+from gateway.records import ExposureRecord, OutcomeRecord, RecordError
+from gateway.schema import request_error
+
+_TRAFFIC: Final = msgspec.json.Decoder(TrafficDatasetBody)
 
 
 async def list_datasets(request: web.Request) -> web.Response:
@@ -64,6 +75,79 @@ async def create(request: web.Request) -> web.Response:
     except ConfigError as exc:  # the file's content: a 400 naming the line (or row) and field
         raise RequestError(f"file: {exc.where}", exc.detail) from None
     return json_response(info.to_json() | {"created": new}, status=201 if new else 200)
+
+
+# How many stream entries one build reads at most, per stream (a bound on its memory and time).
+MAX_SCANNED: Final = 500_000
+_PAGE: Final = 5_000
+
+
+async def _scan(
+    redis: Redis, stream: str, since_ms: int, keep: Callable[[bytes], bool]
+) -> list[bytes]:
+    """The entries' event bodies from ``since_ms`` on that ``keep`` wants, oldest first."""
+    out: list[bytes] = []
+    start, scanned = f"{since_ms}-0", 0
+    while scanned < MAX_SCANNED:
+        page: Any = await redis.xrange(stream, min=start, count=_PAGE)
+        if not page:
+            break
+        scanned += len(page)
+        out.extend(raw for _, f in page if (raw := f.get(b"e")) is not None and keep(raw))
+        last = page[-1][0].decode()
+        ms, seq = last.split("-")
+        start = f"{ms}-{int(seq) + 1}"
+        if len(page) < _PAGE:
+            break
+    return out
+
+
+async def from_traffic(request: web.Request) -> web.Response:
+    """A dataset from the searches whose exposures logged features (feature logging,
+    ``ABGATE_FEATURE_LOG_SHARE``) in the last ``hours``, graded by the outcomes that name them
+    (:mod:`gateway.models.traffic_dataset`), registered like an upload."""
+    gw = request.app[GATEWAY]
+    who = actor(request)
+    body = object_fields(
+        await read_json(request, gw),
+        ("id", "hours", "max_searches", "with_unlabelled", "description", "reason"),
+        ("id",),
+    )
+    try:
+        spec = _TRAFFIC.decode(orjson.dumps(body))
+    except msgspec.ValidationError as exc:
+        raise request_error(exc) from None
+    dataset_id = parse_version(spec.id, "$.id")
+    reason = reason_field(body, required=False) or "dataset built from traffic"
+    gw.redis_guard.check()
+    since_ms = int((time.time() - spec.hours * 3600.0) * 1000)
+    exposures: list[ExposureRecord] = []
+    outcomes: list[OutcomeRecord] = []
+    for shard in gw.keys.all_shards:
+        for raw in await _scan(gw.redis, shard.exposures, since_ms, lambda r: b'"features"' in r):
+            with contextlib.suppress(RecordError, orjson.JSONDecodeError):
+                exposures.append(ExposureRecord.from_json(raw))
+        for raw in await _scan(gw.redis, shard.outcomes, since_ms, lambda r: True):
+            with contextlib.suppress(RecordError, orjson.JSONDecodeError):
+                outcomes.append(OutcomeRecord.from_json(raw))
+    exposures.sort(key=lambda e: e.ts)
+    built = build_from_traffic(exposures, outcomes, spec.max_searches, spec.with_unlabelled)
+    if built.searches == 0:
+        raise Conflict(
+            f"no logged search {'' if spec.with_unlabelled else 'with an outcome '}in the last "
+            f"{spec.hours:g} h ({built.logged} searches logged their features): feature logging "
+            "is ABGATE_FEATURE_LOG_SHARE (0, off, by default)"
+        )
+    datasets = gw.registrar.datasets
+    upload = datasets.files.incoming()
+    upload.write_bytes(built.jsonl)
+    try:
+        info, new = await datasets.create(dataset_id, upload, spec.description, who, reason)
+    except ConfigError as exc:
+        raise RequestError(f"built dataset: {exc.where}", exc.detail) from None
+    return json_response(
+        info.to_json() | {"created": new, "built": built.describe()}, status=201 if new else 200
+    )
 
 
 async def get_policy(request: web.Request) -> web.Response:

@@ -72,6 +72,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/models/{version}/regate", models.regate, EXPERIMENTER, "Run a version's gates again (on a named dataset)", "models", t.RegateBody, False),
     Route("GET", "/v1/datasets", datasets.list_datasets, VIEWER, "Evaluation datasets", "datasets"),
     Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD),
+    Route("POST", "/v1/datasets/from-traffic", datasets.from_traffic, EXPERIMENTER, "Build a dataset from logged searches and their outcomes", "datasets", t.TrafficDatasetBody),
     Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets"),
     Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models"),
     Route("PUT", "/v1/gate-policy", datasets.put_policy, ADMIN, "Change the gates' thresholds (audited)", "models", t.GatePolicyBody),

@@ -333,3 +333,69 @@ async def test_the_cli_creates_lists_regates_and_sets_the_policy(
     )
     assert regated["state"] == "gating"
     assert (await _gated(client, "lin-v2"))["state"] == "passed"
+
+
+async def test_a_dataset_is_built_from_logged_traffic_graded_by_outcomes(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """Feature logging on: searches with named features, clicks and purchases on some; the
+    dataset built from them holds those searches with the shown items' features, graded."""
+    refused = await client.post(
+        "/v1/datasets/from-traffic", json={"id": "traffic", "hours": 1}, headers=AUTH
+    )
+    assert refused.status == 409, await refused.text()
+    assert "ABGATE_FEATURE_LOG_SHARE" in (await refused.json())["error"]["message"]
+    gateway.settings = replace(gateway.settings, feature_log_share=1.0)
+    shop = rows(queries=4)
+    searches = []
+    for q, line in enumerate(shop):
+        body = {
+            "user_id": f"u-{q}",
+            "query": line["query"],
+            "k": 5,
+            "candidates": [{"id": c["id"], "features": c["features"]} for c in line["candidates"]],
+        }
+        response = await client.post("/v1/search", json=body)
+        assert response.status == 200, await response.text()
+        searches.append(await response.json())
+    events = []
+    for q, page in enumerate(searches[:3]):  # the fourth search: nobody touched it
+        top = page["results"][0]["item_id"]
+        for kind in ("click", "purchase") if q == 0 else ("click",):
+            events.append(
+                {
+                    "event_id": f"{kind}-{q}",
+                    "type": kind,
+                    "search_id": page["search_id"],
+                    "user_id": f"u-{q}",
+                    "item_id": top,
+                    "value": 10.0,
+                }
+            )
+    response = await client.post("/v1/events", json={"events": events})
+    assert response.status == 202, await response.text()
+    for _ in range(100):  # the sink's flush
+        if gateway.sink.buffered == 0:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+
+    bad = await client.post(
+        "/v1/datasets/from-traffic", json={"id": "traffic", "hours": -1}, headers=AUTH
+    )
+    assert bad.status == 400 and (await bad.json())["error"]["where"] == "$.hours"
+    response = await client.post(
+        "/v1/datasets/from-traffic", json={"id": "traffic", "hours": 1}, headers=AUTH
+    )
+    assert response.status == 201, await response.text()
+    made = await response.json()
+    assert made["built"] == {
+        "searches": 3,
+        "logged_searches": 4,
+        "left_out_unlabelled": 1,
+        "candidates": 15,
+        "grades": {"0": 12, "1": 2, "3": 1},
+    }
+    assert made["features"] == list(FEATURES) and made["queries"] == 3
+    shown = await (await client.get("/v1/datasets/traffic", headers=AUTH)).json()
+    assert shown["sha256"] == made["sha256"]
