@@ -27,6 +27,9 @@ UNIT: Final = ":unit:"
 STATS: Final = ":stats:"
 ACTIVITY: Final = ":activity:"  # per user, over all experiments: the CUPED covariate's source
 INTERLEAVING: Final = ":il:"  # per interleaved experiment phase: slots, team credits, pairs
+# per user: the phase of each experiment they were last exposed in (purchases at checkout are
+# attributed from it)
+EXPOSED: Final = ":exposed:"
 LUA_KEYS: Final = {
     "SEEN": SEEN,
     "SEARCH": SEARCH,
@@ -34,6 +37,7 @@ LUA_KEYS: Final = {
     "STATS": STATS,
     "ACTIVITY": ACTIVITY,
     "IL": INTERLEAVING,
+    "EXPOSED": EXPOSED,
 }
 
 
@@ -89,6 +93,17 @@ class ShardKeys:
         only ever meet within one search (one user, one shard)."""
         tail = "" if event_id is None else f":{event_id}"
         return f"{self.tag}{SEEN}{search_id}{tail}"
+
+    def seen_checkout(self, user: str, event_id: str) -> str:
+        """String: an applied purchase without a search id, de-duplicated per user. The name
+        starts with ':' where a search id cannot (so it never meets a search's), and the
+        user id's length in bytes keeps (user, event id) pairs apart whatever ':' they hold."""
+        return f"{self.tag}{SEEN}:{len(user.encode())}:{user}:{event_id}"
+
+    def exposed(self, user: str) -> str:
+        """Hash, experiment key -> the stats id of the latest phase the user was exposed in
+        (the unit of that phase holds the times of their first and last exposure in it)."""
+        return f"{self.tag}{EXPOSED}{user}"
 
     def activity(self, user: str) -> str:
         return f"{self.tag}{ACTIVITY}{user}"

@@ -267,7 +267,8 @@ def _item_id(data: dict[str, Any]) -> int | str:
 
 @dataclass(frozen=True)
 class OutcomeRecord:
-    """What a shopper did after a search: a click, an add-to-cart or a purchase."""
+    """What a shopper did after a search: a click, an add-to-cart or a purchase. A purchase
+    at checkout names no search: its ``search_id`` is ``""``."""
 
     event_id: str
     type: OutcomeType
@@ -298,10 +299,13 @@ class OutcomeRecord:
         kind = data.get("type")
         if kind not in OUTCOME_TYPES:
             raise RecordError(f"type: expected one of {list(OUTCOME_TYPES)}, got {kind!r}")
+        search_id = _str(data, "search_id")
+        if not search_id and kind != "purchase":
+            raise RecordError(f"search_id: a {kind} names its search, got {search_id!r}")
         return cls(
             event_id=_str(data, "event_id"),
             type=cast(OutcomeType, kind),
-            search_id=_str(data, "search_id"),
+            search_id=search_id,
             user_id=_str(data, "user_id", ""),
             item_id=_item_id(data),
             position=_int(data, "position", 0),

@@ -109,13 +109,24 @@ class _SearchByIds(SearchBody, forbid_unknown_fields=True):
 
 
 class Event(Struct, forbid_unknown_fields=True):
-    """A click, add-to-cart or purchase on an item of a search's results."""
+    """A click, add-to-cart or purchase on an item of a search's results, or a purchase at
+    checkout without a search: it counts for the arms the user was exposed to within each
+    experiment's attribution window."""
 
     event_id: Annotated[Id, Meta(description="unique per event: a retry is de-duplicated")]
     type: Literal["click", "add_to_cart", "purchase"]
-    search_id: Annotated[Id, Meta(description="the search_id the search answered")]
     user_id: Id
     item_id: ItemId
+    search_id: (
+        Annotated[
+            Id,
+            Meta(
+                description="the search_id the search answered; a purchase at checkout may "
+                "omit it (it counts for the user's arms within the attribution window)"
+            ),
+        ]
+        | None
+    ) = None
     position: Annotated[int, Meta(ge=0, le=MAX_CANDIDATES)] = 0
     value: Annotated[
         float, Meta(ge=0.0, le=MAX_PURCHASE_VALUE, description="a purchase's value")
@@ -353,10 +364,17 @@ def _named_rows(candidates: list[Candidate]) -> FeatureTable:
 
 
 def _outcome(event: Event, where: str, now: float) -> OutcomeRecord:
+    if event.search_id is None and event.type != "purchase":
+        raise RequestError(
+            f"{where}.search_id",
+            "is required for a click or add-to-cart: send the search_id its search was "
+            "answered with (only a purchase, at checkout, may omit it)",
+        )
+    sid = event.search_id
     return OutcomeRecord(
         event_id=_text_id(event.event_id, f"{where}.event_id"),
         type=event.type,
-        search_id=_text_id(event.search_id, f"{where}.search_id"),
+        search_id="" if sid is None else _text_id(sid, f"{where}.search_id"),
         user_id=_text_id(event.user_id, f"{where}.user_id"),
         item_id=event.item_id,
         position=event.position,

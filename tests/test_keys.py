@@ -28,6 +28,8 @@ def test_every_key_carries_the_tag_of_its_slot() -> None:
         shard.seen("s1"),
         shard.seen("s1", "e1"),
         shard.activity("123456789"),
+        shard.exposed("123456789"),
+        shard.seen_checkout("123456789", "e1"),
     ):
         assert name.startswith(shard.tag + ":"), name
     for name in (keys.config, keys.version, keys.audit, keys.production_history, keys.layout):
@@ -39,3 +41,16 @@ def test_every_key_carries_the_tag_of_its_slot() -> None:
 def test_a_shard_count_out_of_range_is_refused(shards: int) -> None:
     with pytest.raises(ValueError, match="shards: 1 to 1024"):
         Keys("shop", shards)
+
+
+def test_checkout_de_duplication_keys_never_meet_a_searchs_or_each_other() -> None:
+    shard = Keys("shop").shard(0)
+    names = {
+        shard.seen_checkout("a:b", "c"),
+        shard.seen_checkout("a", "b:c"),
+        shard.seen_checkout("é", "e"),
+        shard.seen("s1"),
+        shard.seen("s1", "e1"),
+    }
+    assert len(names) == 5
+    assert shard.seen_checkout("a", "e") == "{shop.0}:seen::1:a:e"  # the outcome script's name

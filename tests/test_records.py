@@ -74,6 +74,13 @@ def test_outcome_errors_name_the_field() -> None:
         OutcomeRecord.from_json(
             b'{"event_id": "e", "search_id": "s", "type": "click", "value": "1"}'
         )
+    with pytest.raises(RecordError, match="search_id: a click names its search, got ''"):
+        OutcomeRecord.from_json(b'{"event_id": "e", "search_id": "", "type": "click"}')
+
+
+def test_a_purchase_at_checkout_names_no_search() -> None:
+    checkout = OutcomeRecord("o1", "purchase", "", "u1", "SKU-1", 0, 12.5, 3.0)
+    assert OutcomeRecord.from_json(checkout.to_json()) == checkout
 
 
 def test_an_exposure_with_logged_features_round_trips_and_bad_ones_are_named() -> None:

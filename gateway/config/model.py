@@ -21,7 +21,9 @@ Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclu
 # for each: click_through_rate is clicks per search, clicked_search_rate one minus
 # abandonment (searches with no click), mrr_first_click the mean reciprocal rank of each
 # search's first click, dcg_at_10 a click-based DCG@10 per search, mrr_clicks where the clicks
-# land (the mean of 1/(position+1) over all clicks: a ratio over clicks).
+# land (the mean of 1/(position+1) over all clicks: a ratio over clicks). Click and cart
+# metrics count events on the search they name; purchase_conversion and revenue_per_user count
+# purchases on a search and at checkout (no search id) within the attribution window.
 Metric = Literal[
     "purchase_conversion",
     "revenue_per_user",
@@ -48,6 +50,11 @@ WEIGHT_SUM_TOLERANCE: Final = 1e-3
 # weekly cycle of a shop's traffic (weekdays and the weekend shop differently). The demo and the
 # tests set their own.
 DEFAULT_MIN_RUNTIME_S: Final = 7 * 86_400.0
+# How long after a user's exposure a purchase without a search id (at checkout) still counts
+# for their arm: a week by default (a shopping cycle), at least a minute, at most 90 days.
+DEFAULT_ATTRIBUTION_WINDOW_S: Final = 7 * 24 * 3600
+MIN_ATTRIBUTION_WINDOW_S: Final = 60
+MAX_ATTRIBUTION_WINDOW_S: Final = 90 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,10 @@ class Analysis:
     # CUPED (Deng et al. 2013) on conversion and revenue, with each user's purchases or
     # revenue before their first exposure as the covariate, once any user has some.
     cuped: bool = True
+    # A purchase sent without a search id (at checkout) counts for the user's arm when the
+    # user's exposure to the experiment is at most this long before it
+    # (gateway.worker.aggregates); purchases with a search id count for that search's arm.
+    attribution_window_s: float = DEFAULT_ATTRIBUTION_WINDOW_S
 
 
 @dataclass(frozen=True)
@@ -150,11 +161,12 @@ class InterleavingSettings:
 
     Every search of a user in the experiment shows one page merged by team draft from every
     version's ranking; each ``credit`` event (a click by default) on a slot counts for the
-    version that placed its item. A version preferred by significantly more users than not
-    (the always-valid sign test, Holm across pairs) over every other one wins: ``then =
-    "production"`` makes it production, ``then = "ab"`` starts an A/B test of it against the
-    first variant's version to confirm the win on the experiment's primary metric. The first
-    variant winning rolls the others back. Once ``min_slots`` slots have been shown, a share
+    version that placed its item. A purchase at checkout (no search id) names no page, so it
+    credits no version, whatever ``credit`` says. A version preferred by significantly more
+    users than not (the always-valid sign test, Holm across pairs) over every other one wins:
+    ``then = "production"`` makes it production, ``then = "ab"`` starts an A/B test of it
+    against the first variant's version to confirm the win on the experiment's primary metric.
+    The first variant winning rolls the others back. Once ``min_slots`` slots have been shown, a share
     of competitive slots (where the versions' next items differed) below
     ``min_competitive_share`` stops the experiment as inconclusive: the versions rank alike.
 

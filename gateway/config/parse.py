@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any, Final, cast, get_args
 
 from gateway.config.model import (
+    DEFAULT_ATTRIBUTION_WINDOW_S,
     DEFAULT_MIN_RUNTIME_S,
     INTERLEAVED_KINDS,
+    MAX_ATTRIBUTION_WINDOW_S,
+    MIN_ATTRIBUTION_WINDOW_S,
     WEIGHT_SUM_TOLERANCE,
     Analysis,
     BanditPolicy,
@@ -258,6 +261,14 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             max_latency_ratio=_number(data, "max_latency_ratio", where, 3.0, 1.0, 1000.0),
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
             cuped=_bool(data, "cuped", where, True),
+            attribution_window_s=_number(
+                data,
+                "attribution_window_s",
+                where,
+                DEFAULT_ATTRIBUTION_WINDOW_S,
+                MIN_ATTRIBUTION_WINDOW_S,
+                MAX_ATTRIBUTION_WINDOW_S,
+            ),
         ),
     )
 

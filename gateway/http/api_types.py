@@ -13,7 +13,12 @@ from typing import Annotated, Any, Final, Literal
 
 from msgspec import Meta, Struct
 
-from gateway.config.model import DEFAULT_MIN_RUNTIME_S
+from gateway.config.model import (
+    DEFAULT_ATTRIBUTION_WINDOW_S,
+    DEFAULT_MIN_RUNTIME_S,
+    MAX_ATTRIBUTION_WINDOW_S,
+    MIN_ATTRIBUTION_WINDOW_S,
+)
 
 Reason = Annotated[str, Meta(max_length=500, description="why: written into the audit trail")]
 Weight = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -64,6 +69,15 @@ class ExperimentBody(Struct):
         | None
     ) = None
     coverage: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
+    attribution_window_s: Annotated[
+        float,
+        Meta(
+            ge=MIN_ATTRIBUTION_WINDOW_S,
+            le=MAX_ATTRIBUTION_WINDOW_S,
+            description="how long after the user's exposure a purchase without a search id "
+            "(at checkout) still counts for their arm",
+        ),
+    ] = DEFAULT_ATTRIBUTION_WINDOW_S
     reason: Reason | None = None
 
 

@@ -8,11 +8,28 @@ nothing.
 An outcome counts only for the search it names and the user that search was made for (a
 different user is ``WRONG_USER``); a click or add-to-cart only on an item the search showed
 (``NOT_ON_PAGE``: the exposure keeps the page's item ids on the search hash). Both go to the
-dead-letter stream with the reason. What one user weighs is capped (:class:`EventCaps`): past
-a cap an event is acknowledged and counted as ``capped`` for its arm, nothing more. Per variant the
-stats hash keeps integer sums over users, so the worker turns them into
-means and variances exactly (no ``sum_sq - sum**2 / n`` in floating point):
-``users``; ``converters``; ``revenue_cents`` and ``revenue_cents_sq`` (per-user
+dead-letter stream with the reason.
+
+A purchase may also come without a search id (at checkout, of items bought in the same
+session or later). The exposure script keeps on each unit the times of the user's first and
+last exposure in the phase (``t0``, ``t1``: the exposures' own times) and, per user, an index
+naming the latest phase they were exposed in of each experiment (``ShardKeys.exposed``); a
+purchase at checkout counts, in each running experiment whose attribution window
+(``attribution_window_s``, passed in by the consumer) reaches back from the purchase's time to
+that phase's last exposure, for the user's arm in that phase: the same per-user sums as a
+purchase on a search (converters, revenue and its products), de-duplicated by event id per
+user (``ShardKeys.seen_checkout``), under the same daily cap. An exposure after the purchase
+does not attribute it; when later searches were applied first, the phase's first exposure
+stands in for the last one before the purchase (if it too is after the purchase or outside
+the window, the purchase is not attributed: conservative, never a guess). One that no window
+covers is ``UNATTRIBUTED``: kept in the user's activity and daily cap, counted by the
+consumer, counted for no arm. So: clicks and add-to-carts count only through the search they
+name (on its page); purchases through their search, or at checkout through the window.
+
+What one user weighs is capped (:class:`EventCaps`): past a cap an event is acknowledged and
+counted as ``capped`` for its arm, nothing more. Per variant the stats hash keeps integer sums
+over users, so the worker turns them into means and variances exactly (no
+``sum_sq - sum**2 / n`` in floating point): ``users``; ``converters``; ``revenue_cents`` and ``revenue_cents_sq`` (per-user
 revenue in cents and its square); ``searches``, ``searches_sq``, ``clicks``,
 ``clicks_sq`` and ``clicks_x_searches`` (per-user counts, their squares and
 cross-product: the click-through rate's delta method); ``carts``;
@@ -41,8 +58,9 @@ experiment's hash (``Keys.interleaving``) counts searches, slots and competitive
 outcome on an item of the page counts for its team (``team:<t>:<type>``); one of the page's
 credit type also updates, for each pair of teams (a, b) with that team, the search's verdict
 (more credited events for a: won; for b: lost; else tied) and the user's net verdicts in the
-pair (``pw:a-b`` on the user's unit). ``a-b:users`` counts users with at least one verdict
-search in the pair. Every event of the page's user marks their last activity; once settled
+pair (``pw:a-b`` on the user's unit). A purchase at checkout carries no page, so it credits no
+team (it still counts in the interleaved arm's per-user sums). ``a-b:users`` counts users
+with at least one verdict search in the pair. Every event of the page's user marks their last activity; once settled
 (:data:`SETTLE_LUA`), a user counts once as positive (``a-b:pos``) or negative (``a-b:neg``)
 in each pair: the sign test's counts, per user, so that a heavy user counts once.
 
@@ -61,6 +79,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.config.model import MAX_ATTRIBUTION_WINDOW_S
 from gateway.config.parse import MAX_MULTILEAVED
 from gateway.keys import lua_key_constants
 from gateway.schema import MAX_PURCHASE_VALUE
@@ -79,6 +98,9 @@ DCG_K: Final = 10
 # entry it refuses changes nothing (Redis does not roll a script back on error).
 APPLIED: Final = 1
 CAPPED: Final = 2  # outcome only: past a per-user cap (EventCaps): counted as capped, no more
+# a purchase at checkout that no running experiment's attribution window covers: kept in the
+# user's activity (and purchase cap), counted for no arm
+UNATTRIBUTED: Final = 3
 DUPLICATE: Final = 0
 NO_EXPOSURE: Final = -1  # outcome only: its search's exposure is not known (yet)
 INVALID: Final = -2  # a value no gateway would have accepted
@@ -97,19 +119,24 @@ MAX_SUM: Final = 9_000_000_000_000_000_000
 
 # KEYS[1]: the user's shard tag (gateway.keys.ShardKeys.tag): every key the script touches
 # starts with it, so the call runs on the shard's one slot. ARGV: event_id, search_id, user_id,
-# the interleaved page ('' or "stats_id|teams|credit|item:team:competitive,..."), then
-# experiment/variant pairs.
+# the interleaved page ('' or "stats_id|teams|credit|item:team:competitive,..."), the page's
+# items, the exposure's time (unix s; 0: unknown), then experiment/variant pairs.
 _EXPOSURE_LUA = """
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
+local function phase(stats_id) return tonumber(string.match(stats_id, '@(%d+)$') or '0') end
+local renew = false
 local p = KEYS[1]
 local eid, sid, user, page, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if (#ARGV - 5) % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+local ts = tonumber(ARGV[6])
+if (#ARGV - 6) % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+if ts == nil or ts ~= ts or ts < 0 then return INVALID end
 local seen = p .. K_SEEN .. sid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
 local assigned = {}
-for i = 6, #ARGV, 2 do
+local xkey = p .. K_EXPOSED .. user
+for i = 7, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
   assigned[exp] = true
@@ -118,13 +145,24 @@ for i = 6, #ARGV, 2 do
   local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
   local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
   local r = math.min(tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0'), CAP)
-  local more = redis.call('HMGET', ukey, 'clicked_searches', 'carts', 'rr', 'dcg')
+  local more = redis.call(
+    'HMGET', ukey, 'clicked_searches', 'carts', 'rr', 'dcg', 't0', 't1', 'xr')
+  -- When the user was first and last exposed in this phase, and (on their first exposure in
+  -- it) the phase their exposure index names for the experiment: a purchase at checkout is
+  -- attributed from them (OUTCOME_LUA). A phase's stats id is "key" or "key@n".
+  local t0, t1 = tonumber(more[5] or ''), tonumber(more[6] or '')
+  -- the index lives while the user is exposed: its time to live is renewed on the first
+  -- exposure of each day (the day this unit last renewed it: 'xr')
+  local renews = ts > 0 and tostring(math.floor(ts / 86400)) ~= more[7]
+  local key = string.match(exp, '^[^@]+')
+  local indexed
+  if ts > 0 and not t1 then indexed = redis.call('HGET', xkey, key) or '' end
   plan[#plan + 1] = {exp, variant, ukey, first, s, c, r, {
     clicked_searches = tonumber(more[1] or '0'),
     carts = tonumber(more[2] or '0'),
     rr = math.min(tonumber(more[3] or '0'), CAP),
     dcg = math.min(tonumber(more[4] or '0'), CAP),
-  }}
+  }, t0, t1, key, indexed, renews}
 end
 local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
@@ -171,7 +209,16 @@ for _, step in ipairs(plan) do
     end
     first = variant
   end
-  redis.call('HSET', ukey, 'searches', s)
+  local t0, t1, key, indexed = step[9], step[10], step[11], step[12]
+  local fields = {'searches', s}
+  if ts > 0 and (not t0 or ts < t0) then fields[#fields + 1] = 't0' fields[#fields + 1] = ARGV[6] end
+  if ts > 0 and (not t1 or ts > t1) then fields[#fields + 1] = 't1' fields[#fields + 1] = ARGV[6] end
+  if step[13] then
+    fields[#fields + 1] = 'xr'
+    fields[#fields + 1] = math.floor(ts / 86400)
+    renew = true
+  end
+  redis.call('HSET', ukey, unpack(fields))
   redis.call('HINCRBY', stats, first .. ':searches', 1)
   redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
   if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
@@ -179,7 +226,13 @@ for _, step in ipairs(plan) do
   for name, v in pairs(step[8]) do  -- ratio metrics per search: their x-searches sums
     if v > 0 then redis.call('HINCRBY', stats, first .. ':' .. name .. '_x_searches', v) end
   end
+  -- the exposure index names the user's latest phase of each experiment (a late exposure
+  -- of an earlier phase does not move it back)
+  if indexed and (indexed == '' or phase(exp) >= phase(indexed)) then
+    redis.call('HSET', xkey, key, exp)
+  end
 end
+if renew then redis.call('EXPIRE', xkey, EXPOSED_TTL) end
 if il_exp then
   redis.call('HSET', skey, '_il:' .. il_exp, il_meta)
   local ilkey = p .. K_IL .. il_exp
@@ -193,8 +246,10 @@ end
 return APPLIED
 """
 
-# KEYS[1]: the user's shard tag. ARGV: event_id, search_id, type, value, item_id, position,
-# user_id, the cap on events of one type per search, the cap on a user's purchases per day.
+# KEYS[1]: the user's shard tag. ARGV: event_id, search_id ('' for a purchase at checkout),
+# type, value, item_id, position, user_id, the cap on events of one type per search, the cap on
+# a user's purchases per day, the event's time (unix s), and the running experiments'
+# attribution windows ("key=seconds,...": read for a purchase at checkout only).
 _OUTCOME_LUA = """
 local p = KEYS[1]
 local eid, sid, kind = ARGV[1], ARGV[2], ARGV[3]
@@ -211,28 +266,62 @@ if kind ~= 'click' and kind ~= 'add_to_cart' and kind ~= 'purchase' then return 
 if value == nil or value ~= value or value < 0 then return INVALID end
 local cents = math.floor(value * 100 + 0.5)
 if cents > MAX_CENTS then return INVALID end
-local seen = p .. K_SEEN .. sid .. ':' .. eid
-if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
-local skey = p .. K_SEARCH .. sid
-local fields = redis.call('HGETALL', skey)
-if #fields == 0 then return NO_EXPOSURE end
-local user
-local own = {}
-for i = 1, #fields, 2 do
-  own[fields[i]] = fields[i + 1]
-  if fields[i] == '_user' then user = fields[i + 1] end
-end
-if not user then return INVALID end
-if claimed ~= user then return WRONG_USER end
-if (kind == 'click' or kind == 'add_to_cart') and own['_items']
-    and not string.find(own['_items'], ',' .. item .. ',', 1, true) then
-  return NOT_ON_PAGE
+local checkout = sid == ''
+local seen, skey, user
+local fields, own = {}, {}
+local exps = {}  -- the experiment phases (stats ids) the event counts for
+local stale = {}  -- checkout: index entries of concluded experiments whose units are gone
+if checkout then
+  -- A purchase at checkout names no search: it counts, in each running experiment, for the
+  -- user's arm in the phase of their latest exposure, if that exposure is at most the
+  -- experiment's attribution window before the purchase (and not after it). When later
+  -- searches of the user were applied first, the phase's first exposure stands in for it.
+  if kind ~= 'purchase' or claimed == '' then return INVALID end
+  local ts = tonumber(ARGV[10] or '')
+  if ts == nil or ts ~= ts then return INVALID end
+  user = claimed
+  seen = p .. K_SEEN .. ':' .. #user .. ':' .. user .. ':' .. eid
+  if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
+  local open = {}
+  for key, window in string.gmatch(ARGV[11] or '', '([^,=]+)=(%d+)') do
+    open[key] = tonumber(window)
+  end
+  local index = redis.call('HGETALL', p .. K_EXPOSED .. user)
+  for i = 1, #index, 2 do
+    local exp, window = index[i + 1], open[index[i]]
+    local unit = redis.call('HMGET', p .. K_UNIT .. exp .. ':' .. user, 'variant', 't0', 't1')
+    local first, last = tonumber(unit[2] or ''), tonumber(unit[3] or '')
+    if window and unit[1] and first and last then
+      local at
+      if last <= ts then at = last elseif first <= ts then at = first end
+      if at and ts - at <= window then exps[#exps + 1] = exp end
+    elseif not window and not unit[1] then
+      stale[#stale + 1] = index[i]  -- a concluded experiment whose user keys have expired
+    end
+  end
+else
+  seen = p .. K_SEEN .. sid .. ':' .. eid
+  if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
+  skey = p .. K_SEARCH .. sid
+  fields = redis.call('HGETALL', skey)
+  if #fields == 0 then return NO_EXPOSURE end
+  for i = 1, #fields, 2 do
+    own[fields[i]] = fields[i + 1]
+    if fields[i] == '_user' then user = fields[i + 1] end
+    if string.sub(fields[i], 1, 1) ~= '_' then exps[#exps + 1] = fields[i] end
+  end
+  if not user then return INVALID end
+  if claimed ~= user then return WRONG_USER end
+  if (kind == 'click' or kind == 'add_to_cart') and own['_items']
+      and not string.find(own['_items'], ',' .. item .. ',', 1, true) then
+    return NOT_ON_PAGE
+  end
 end
 -- What one user can weigh: events of a type per search, purchases per (Redis's) day. An event
 -- past a cap is de-duplicated as usual and counted as capped in each experiment, nothing else.
 local akey = p .. K_ACTIVITY .. user
 local day, purchases_today = 0, 0
-local capped = tonumber(own['_n:' .. kind] or '0') >= cap_search
+local capped = not checkout and tonumber(own['_n:' .. kind] or '0') >= cap_search
 if kind == 'purchase' then
   day = math.floor(tonumber(redis.call('TIME')[1]) / 86400)
   local a = redis.call('HMGET', akey, 'pday', 'pn')
@@ -241,12 +330,9 @@ if kind == 'purchase' then
 end
 if capped then
   redis.call('SET', seen, 1, 'EX', SEEN_TTL)
-  for i = 1, #fields, 2 do
-    local exp = fields[i]
-    if string.sub(exp, 1, 1) ~= '_' then
-      local variant = redis.call('HGET', p .. K_UNIT .. exp .. ':' .. user, 'variant')
-      if variant then redis.call('HINCRBY', p .. K_STATS .. exp, variant .. ':capped', 1) end
-    end
+  for _, exp in ipairs(exps) do
+    local variant = redis.call('HGET', p .. K_UNIT .. exp .. ':' .. user, 'variant')
+    if variant then redis.call('HINCRBY', p .. K_STATS .. exp, variant .. ':capped', 1) end
   end
   return CAPPED
 end
@@ -301,63 +387,64 @@ for i = 1, #fields, 2 do
     end
   end
 end
-for i = 1, #fields, 2 do
-  local exp = fields[i]
-  if string.sub(exp, 1, 1) ~= '_' then
-    local ukey = p .. K_UNIT .. exp .. ':' .. user
-    local stats = p .. K_STATS .. exp
-    local variant = redis.call('HGET', ukey, 'variant')
-    if not variant then return INVALID end
-    local step = {ukey = ukey, stats = stats, variant = variant}
-    if kind == 'click' then
-      step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
-      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-      -- click metrics per search (per user, summed): searches with a click, the reciprocal
-      -- rank of the search's first click, and DCG@10 of its clicks, in thousandths
-      local gains = {}
-      if not own['_clicked'] then
-        gains.clicked_searches = 1
-        gains.rr = math.floor(SCALE / (position + 1) + 0.5)
-      end
-      if position < DCG_K then
-        gains.dcg = math.floor(SCALE * math.log(2) / math.log(position + 2) + 0.5)
-      end
-      step.gains = {}
-      for name, d in pairs(gains) do
-        local raw = tonumber(redis.call('HGET', ukey, name) or '0')
-        local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
-        step.gains[name] = {raw + d, after - before, after * after - before * before}
-      end
-      -- where the clicks land: the reciprocal rank of every click, a ratio over clicks
-      local raw = tonumber(redis.call('HGET', ukey, 'rrc') or '0')
-      local d = math.floor(SCALE / (position + 1) + 0.5)
-      local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
-      step.rrc = {
-        raw + d, after - before, after * after - before * before,
-        after * step.c - before * (step.c - 1),
-      }
-    elseif kind == 'add_to_cart' then
-      step.k = tonumber(redis.call('HGET', ukey, 'carts') or '0') + 1
-      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-    elseif kind == 'purchase' then
-      step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-      step.pre_p = tonumber(redis.call('HGET', ukey, 'pre_p') or '0')
-      step.pre_r = tonumber(redis.call('HGET', ukey, 'pre_r') or '0')
-      local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
-      local capped_before = math.min(before, CAP)
-      local capped_after = math.min(before + cents, CAP)
-      step.raw = before + cents
-      step.d = capped_after - capped_before
-      step.dsq = capped_after * capped_after - capped_before * capped_before
-      local sum_sq = tonumber(redis.call('HGET', stats, variant .. ':revenue_cents_sq') or '0')
-      if sum_sq + step.dsq > MAX_SUM then return OVERFLOW end
+for _, exp in ipairs(exps) do
+  local ukey = p .. K_UNIT .. exp .. ':' .. user
+  local stats = p .. K_STATS .. exp
+  local variant = redis.call('HGET', ukey, 'variant')
+  if not variant then return INVALID end
+  local step = {ukey = ukey, stats = stats, variant = variant}
+  if kind == 'click' then
+    step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
+    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
+    -- click metrics per search (per user, summed): searches with a click, the reciprocal
+    -- rank of the search's first click, and DCG@10 of its clicks, in thousandths
+    local gains = {}
+    if not own['_clicked'] then
+      gains.clicked_searches = 1
+      gains.rr = math.floor(SCALE / (position + 1) + 0.5)
     end
-    plan[#plan + 1] = step
+    if position < DCG_K then
+      gains.dcg = math.floor(SCALE * math.log(2) / math.log(position + 2) + 0.5)
+    end
+    step.gains = {}
+    for name, d in pairs(gains) do
+      local raw = tonumber(redis.call('HGET', ukey, name) or '0')
+      local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
+      step.gains[name] = {raw + d, after - before, after * after - before * before}
+    end
+    -- where the clicks land: the reciprocal rank of every click, a ratio over clicks
+    local raw = tonumber(redis.call('HGET', ukey, 'rrc') or '0')
+    local d = math.floor(SCALE / (position + 1) + 0.5)
+    local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
+    step.rrc = {
+      raw + d, after - before, after * after - before * before,
+      after * step.c - before * (step.c - 1),
+    }
+  elseif kind == 'add_to_cart' then
+    step.k = tonumber(redis.call('HGET', ukey, 'carts') or '0') + 1
+    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
+  elseif kind == 'purchase' then
+    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
+    step.pre_p = tonumber(redis.call('HGET', ukey, 'pre_p') or '0')
+    step.pre_r = tonumber(redis.call('HGET', ukey, 'pre_r') or '0')
+    local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
+    local capped_before = math.min(before, CAP)
+    local capped_after = math.min(before + cents, CAP)
+    step.raw = before + cents
+    step.d = capped_after - capped_before
+    step.dsq = capped_after * capped_after - capped_before * capped_before
+    local sum_sq = tonumber(redis.call('HGET', stats, variant .. ':revenue_cents_sq') or '0')
+    if sum_sq + step.dsq > MAX_SUM then return OVERFLOW end
   end
+  plan[#plan + 1] = step
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
-redis.call('HINCRBY', skey, '_n:' .. kind, 1)
+if checkout then
+  if #stale > 0 then redis.call('HDEL', p .. K_EXPOSED .. user, unpack(stale)) end
+else
+  redis.call('HINCRBY', skey, '_n:' .. kind, 1)
+end
 if kind == 'click' and not own['_clicked'] then redis.call('HSET', skey, '_clicked', 1) end
 if kind == 'purchase' then
   redis.call('HSET', akey, 'pday', day, 'pn', purchases_today + 1)
@@ -433,6 +520,7 @@ for _, step in ipairs(il_plan) do
     end
   end
 end
+if checkout and #plan == 0 then return UNATTRIBUTED end
 return APPLIED
 """
 
@@ -478,6 +566,9 @@ def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_T
         "SEARCH_TTL": search_ttl_s,
         "APPLIED": APPLIED,
         "CAPPED": CAPPED,
+        "UNATTRIBUTED": UNATTRIBUTED,
+        # a day more than the longest window: the index's time to live is renewed daily
+        "EXPOSED_TTL": MAX_ATTRIBUTION_WINDOW_S + 86400,
         "WRONG_USER": WRONG_USER,
         "NOT_ON_PAGE": NOT_ON_PAGE,
         "DUPLICATE": DUPLICATE,

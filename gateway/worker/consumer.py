@@ -11,6 +11,11 @@ reason and is acknowledged, so that one bad entry never holds back the others.
 After a restart, :meth:`StreamConsumer.drain_pending` re-reads this consumer's
 whole pending list, page after page, with a cursor.
 
+A purchase without a search id (at checkout) is attributed by the outcome script from the
+user's exposures and the running experiments' attribution windows, which the consumer reads
+from the routing config whenever its version moves (:class:`AttributionWindows`); one that no
+window covers is acknowledged and counted as ``unattributed``.
+
 A consumer reads one shard's two streams (:mod:`gateway.keys`): a user's exposures and
 outcomes are in the same shard, and every script call it makes stays in that shard's slot.
 The worker runs one consumer per shard.
@@ -28,7 +33,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from gateway.config import INTERLEAVED_ARM, phase_stats_id
+from gateway.config import INTERLEAVED_ARM, RoutingConfig, phase_stats_id
+from gateway.control.store import ConfigStore
 from gateway.keys import Keys, ShardKeys
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
 from gateway.throttled_log import ThrottledLog
@@ -40,6 +46,7 @@ from gateway.worker.aggregates import (
     NO_EXPOSURE,
     NOT_ON_PAGE,
     OVERFLOW,
+    UNATTRIBUTED,
     WRONG_USER,
     EventCaps,
     EventTtls,
@@ -71,6 +78,35 @@ class ConsumerStats:
     orphaned: int = 0
     dead: int = 0  # entries moved to the dead-letter stream
     capped: int = 0  # outcomes past a per-user cap: acknowledged, not counted
+    # purchases at checkout that no running experiment's attribution window covers
+    unattributed: int = 0
+
+
+def attribution_windows(config: RoutingConfig) -> str:
+    """The running experiments' attribution windows as the outcome script reads them:
+    ``"key=seconds,..."`` (keys hold no ',' or '=')."""
+    return ",".join(f"{e.key}={int(e.analysis.attribution_window_s)}" for e in config.running)
+
+
+@dataclass
+class AttributionWindows:
+    """The current routing config's attribution windows, read again only when its version
+    has moved (one GET per batch with a purchase at checkout). No config yet: no window."""
+
+    store: ConfigStore
+    _version: int = -1
+    _windows: str = ""
+
+    async def current(self) -> str:
+        version = await self.store.version()
+        if version != self._version:
+            try:
+                version, config = await self.store.load()
+            except LookupError:
+                self._version, self._windows = version, ""
+            else:
+                self._version, self._windows = version, attribution_windows(config)
+        return self._windows
 
 
 @dataclass
@@ -89,10 +125,12 @@ class StreamConsumer:
     caps: EventCaps = field(default_factory=EventCaps)
     _exposure_lua: str = field(init=False, default="")
     _outcome_lua: str = field(init=False, default="")
+    _windows: AttributionWindows = field(init=False)
 
     def __post_init__(self) -> None:
         self._exposure_lua = self.ttls.exposure_lua()
         self._outcome_lua = self.ttls.outcome_lua()
+        self._windows = AttributionWindows(ConfigStore(self.redis, self.keys))
 
     @property
     def sk(self) -> ShardKeys:
@@ -186,7 +224,7 @@ class StreamConsumer:
         await self.redis.xack(self.sk.exposures, GROUP, *[entry_id for entry_id, _ in entries])
 
     async def _apply_outcomes(self, entries: list[Entry], due: list[Held]) -> None:
-        todo: list[tuple[bytes, OutcomeRecord, list[Any], Held | None]] = []
+        todo: list[tuple[bytes, OutcomeRecord, Held | None]] = []
         ack: list[bytes] = []
         for entry_id, fields in entries:
             if entry_id in self.schedule:
@@ -196,13 +234,15 @@ class StreamConsumer:
                 await self._dead(self.sk.outcomes, entry_id, raw, why)
                 ack.append(entry_id)
                 continue
-            todo.append((entry_id, outcome, _outcome_argv(outcome, self.caps), None))
-        # A held outcome's arguments were built (and checked) when it was first read.
-        todo += [(h.entry_id, h.event, _outcome_argv(h.event, self.caps), h) for h in due]
+            todo.append((entry_id, outcome, None))
+        todo += [(h.entry_id, h.event, h) for h in due]
+        checkout = any(not event.search_id for _, event, _ in todo)
+        windows = await self._windows.current() if checkout else ""
+        argvs = [_outcome_argv(event, self.caps, windows) for _, event, _ in todo]
         self.stats.retries += len(due)
-        results = await self._run(self._outcome_lua, [argv for _, _, argv, _ in todo])
+        results = await self._run(self._outcome_lua, argvs)
         now = self.clock()
-        for (entry_id, event, _, held), result in zip(todo, results, strict=True):
+        for (entry_id, event, held), result in zip(todo, results, strict=True):
             if result == NO_EXPOSURE:
                 if held is None:
                     self.stats.deferred += 1
@@ -223,6 +263,8 @@ class StreamConsumer:
                     self.stats.outcomes += 1
                 elif result == CAPPED:
                     self.stats.capped += 1
+                elif result == UNATTRIBUTED:
+                    self.stats.unattributed += 1
                 elif result == DUPLICATE:
                     self.stats.duplicates += 1
                 else:
@@ -289,7 +331,7 @@ def _exposure_argv(e: ExposureRecord) -> list[Any]:
     # Each phase's users and sums are kept apart: the scripts key them by the stats id.
     pairs = [x for a in e.assignments for x in (phase_stats_id(a.experiment, a.phase), a.variant)]
     page_items = f",{','.join(str(i) for i in e.items)}," if e.items else ""
-    return [e.event_id, e.search_id, e.user_id, _page(e), page_items, *pairs]
+    return [e.event_id, e.search_id, e.user_id, _page(e), page_items, repr(e.ts), *pairs]
 
 
 def _page(e: ExposureRecord) -> str:
@@ -307,7 +349,9 @@ def _page(e: ExposureRecord) -> str:
     return f"{phase_stats_id(a.experiment, a.phase)}|{len(page.versions)}|{page.credit}|{slots}"
 
 
-def _outcome_argv(e: OutcomeRecord, caps: EventCaps) -> list[Any]:
+def _outcome_argv(e: OutcomeRecord, caps: EventCaps, windows: str) -> list[Any]:
+    """The outcome script's arguments; ``windows`` (:func:`attribution_windows`) only for a
+    purchase at checkout, the one event that reads them."""
     return [
         e.event_id,
         e.search_id,
@@ -318,4 +362,6 @@ def _outcome_argv(e: OutcomeRecord, caps: EventCaps) -> list[Any]:
         e.user_id,
         caps.per_search,
         caps.purchases_per_day,
+        repr(e.ts),
+        "" if e.search_id else windows,
     ]

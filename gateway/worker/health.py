@@ -56,6 +56,7 @@ class WorkerCollector:
             ("orphaned", s.orphaned),
             ("dead_letter", s.dead),
             ("capped", s.capped),
+            ("unattributed", s.unattributed),
         ):
             entries.add_metric([result], value)
         yield entries

@@ -136,6 +136,12 @@ def test_stats_settings_round_trip() -> None:
         ({"ramp": [{"coverage": 0.5}], "coverage": 0.3}, "coverage: follows the ramp schedule"),
         ({"max_error_rate": 2}, "max_error_rate: must be in [0.0, 1.0], got 2"),
         ({"max_latency_ratio": 0.5}, "max_latency_ratio: must be in [1.0, 1000.0]"),
+        (
+            {"attribution_window_s": 10},
+            "experiments[0] 'ranker-q4'.attribution_window_s: must be in [60, 7776000], got 10",
+        ),
+        ({"attribution_window_s": 91 * 86400}, "attribution_window_s: must be in [60, 7776000]"),
+        ({"attribution_window_s": "week"}, "attribution_window_s: expected a number, got 'week'"),
         ({"phases": [{"weights": [0.7, 0.7], "started_at": 1}]}, "phases[0].weights: expected 2"),
         (
             {"min_runtime_s": 600, "max_runtime_s": 60},
@@ -147,6 +153,20 @@ def test_errors_name_field_rule_and_value(change: dict[str, Any], message: str) 
     with pytest.raises(ConfigError) as info:
         parse_routing(_config(**change))
     assert message in str(info.value)
+
+
+def test_the_attribution_window_defaults_to_a_week_and_round_trips(tmp_path: Path) -> None:
+    assert parse_routing(_config()).experiments[0].analysis.attribution_window_s == 604_800
+    path = tmp_path / "routing.toml"
+    path.write_text(
+        'production = "prod-v1"\n[[experiments]]\nkey = "ranker-q4"\nattribution_window_s = 3600\n'
+        'variants = [{name = "a", model_version = "prod-v1", weight = 0.5},\n'
+        '            {name = "b", model_version = "cand-v2", weight = 0.5}]\n'
+    )
+    config = load_routing_file(path)
+    assert config.experiments[0].analysis.attribution_window_s == 3600
+    assert routing_to_dict(config)["experiments"][0]["attribution_window_s"] == 3600
+    assert parse_routing(routing_to_dict(config)) == config
 
 
 def test_default_model_version_is_read_as_production() -> None:

@@ -14,6 +14,17 @@ from tests.e2e.conftest import System
 from tests.live import gateway_env
 
 
+async def _figures(session: aiohttp.ClientSession, health: str) -> dict[tuple[str, str], float]:
+    async with session.get(health + "/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    return {
+        (s.name, s.labels.get("result", s.labels.get("stream", ""))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 async def test_worker_metrics_count_what_it_applied(system: System) -> None:
     port = free_port()
     system.group.spawn(
@@ -31,14 +42,7 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
         figures: dict[tuple[str, str], float] = {}
         for _ in range(50):
             await asyncio.sleep(0.2)
-            async with session.get(health + "/metrics") as response:
-                assert response.status == 200
-                text = await response.text()
-            figures = {
-                (s.name, s.labels.get("result", s.labels.get("stream", ""))): s.value
-                for family in text_string_to_metric_families(text)
-                for s in family.samples
-            }
+            figures = await _figures(session, health)
             applied = figures.get(("abgate_worker_entries_total", "exposure_applied"))
             if applied == 12 and figures.get(("abgate_worker_evaluations_total", ""), 0) >= 2:
                 break
@@ -49,6 +53,22 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
         assert len(lags) == 2 and all(v == 0 for v in lags)  # both streams read to the end
         async with session.get(health + "/healthz") as response:
             assert response.status == 200 and (await response.json())["healthy"] is True
+        # Purchases at checkout (no search id): each searching user's counts for their arm;
+        # one of a user who never searched is counted as unattributed.
+        for user in [f"w{i}" for i in range(12)] + ["nobody"]:
+            purchase = {"event_id": "o-1", "type": "purchase", "user_id": user,
+                        "item_id": "SKU-1", "value": 2.5}  # fmt: skip
+            async with session.post(f"{system.base_url}/v1/events", json=purchase) as response:
+                assert response.status == 202
+        for _ in range(50):
+            await asyncio.sleep(0.2)
+            figures = await _figures(session, health)
+            if figures.get(("abgate_worker_entries_total", "unattributed")) == 1 and (
+                figures.get(("abgate_worker_entries_total", "outcome_applied")) == 12
+            ):
+                break
+        assert figures[("abgate_worker_entries_total", "outcome_applied")] == 12, figures
+        assert figures[("abgate_worker_entries_total", "unattributed")] == 1
 
 
 async def test_the_worker_trims_what_it_applied(system: System) -> None:

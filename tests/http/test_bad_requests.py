@@ -89,7 +89,18 @@ EVENT_CASES = [
         "$.type",
         "Invalid enum value 'view'; expected one of ['click', 'add_to_cart', 'purchase']",
     ),
-    ({k: v for k, v in GOOD_EVENT.items() if k != "search_id"}, "$.search_id", "is required"),
+    (
+        {k: v for k, v in GOOD_EVENT.items() if k != "search_id"},
+        "$.search_id",
+        "is required for a click or add-to-cart: send the search_id its search was answered "
+        "with (only a purchase, at checkout, may omit it)",
+    ),
+    (
+        {"events": [GOOD_EVENT, GOOD_EVENT | {"type": "add_to_cart", "search_id": None}]},
+        "$.events[1].search_id",
+        "is required for a click or add-to-cart",
+    ),
+    (GOOD_EVENT | {"type": "purchase", "search_id": ""}, "$.search_id", "length >= 1"),
     (GOOD_EVENT | {"value": "12"}, "$.value", "expected `float`, got `str`"),
     (GOOD_EVENT | {"position": -1}, "$.position", "expected `int` >= 0"),
     (

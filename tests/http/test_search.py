@@ -68,6 +68,19 @@ async def test_events_are_acknowledged_and_streamed(client: TestClient, gateway:
     assert [e["event_id"] for e in stored] == ["e1", "e2"] and stored[0]["value"] == 19.5
 
 
+async def test_a_purchase_at_checkout_needs_no_search_id(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """The worker attributes it from the user's exposures; a search id sent is still checked."""
+    purchase = {"event_id": "c1", "type": "purchase", "user_id": "u", "item_id": "SKU-7"}
+    response = await client.post("/v1/events", json=purchase | {"value": 42.5})
+    assert response.status == 202
+    (stored,) = await _stream(gateway, gateway.keys.shard(0).outcomes)
+    assert (stored["search_id"], stored["user_id"], stored["value"]) == ("", "u", 42.5)
+    forged = await client.post("/v1/events", json=purchase | {"search_id": "s-1"})
+    assert forged.status == 400
+
+
 async def test_health_and_readiness(client: TestClient) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await (await client.get("/readyz")).json()

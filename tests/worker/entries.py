@@ -13,17 +13,37 @@ def exposure(
     variant: str = "a",
     experiment: str = "x",
     items: list[int] | None = None,
+    ts: float = 0.0,
+    phase: int = 0,
 ) -> dict[Any, Any]:
-    """The fields of one exposure entry: search ``sid`` by ``user`` in ``experiment``'s
-    ``variant`` (showing ``items``, if given)."""
+    """The fields of one exposure entry: search ``sid`` by ``user`` at ``ts`` in
+    ``experiment``'s ``variant`` (showing ``items``, if given)."""
+    assignment = {"experiment": experiment, "variant": variant, "model_version": "m"}
     event: dict[str, Any] = {
         "event_id": sid,
         "search_id": sid,
         "user_id": user,
-        "assignments": [{"experiment": experiment, "variant": variant, "model_version": "m"}],
+        "ts": ts,
+        "assignments": [assignment | {"phase": phase}],
     }
     if items is not None:
         event["items"] = items
+    return {"e": orjson.dumps(event)}
+
+
+def checkout(
+    eid: str, user: str, value: float, ts: float, item: int | str = "SKU-1"
+) -> dict[Any, Any]:
+    """A purchase at checkout: no search id (the gateway writes ``""``)."""
+    event = {
+        "event_id": eid,
+        "search_id": "",
+        "user_id": user,
+        "type": "purchase",
+        "item_id": item,
+        "value": value,
+        "ts": ts,
+    }
     return {"e": orjson.dumps(event)}
 
 
@@ -57,12 +77,14 @@ def interleaved_exposure(
     versions: int = 2,
     experiment: str = "il",
     credit: str = "click",
+    ts: float = 0.0,
 ) -> dict[Any, Any]:
     """The fields of one exposure entry of an interleaved page."""
     event = {
         "event_id": sid,
         "search_id": sid,
         "user_id": user,
+        "ts": ts,
         "model_version": "interleaved",
         "assignments": [{"experiment": experiment, "variant": "interleaved", "model_version": "m"}],
         "items": items,
