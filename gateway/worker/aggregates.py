@@ -93,6 +93,9 @@ MAX_TEAMS: Final = MAX_MULTILEAVED
 # Reciprocal rank and DCG gains are kept in thousandths (exact integers in the sums).
 CLICK_METRIC_SCALE: Final = 1000
 DCG_K: Final = 10
+# Between the ids of a page kept for the on-page check: item ids are printable, so a SKU may
+# hold a comma but never the unit separator (pages kept by older workers used ",").
+PAGE_SEPARATOR: Final = "\x1f"
 
 # Script results. Every script checks all it reads before its first write, so an
 # entry it refuses changes nothing (Redis does not roll a script back on error).
@@ -189,7 +192,7 @@ end
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
 local skey = p .. K_SEARCH .. sid
 redis.call('HSET', skey, '_user', user)
-if items ~= '' then redis.call('HSET', skey, '_items', items) end  -- the page: ',id,id,...,'
+if items ~= '' then redis.call('HSET', skey, '_items', items) end  -- the page: SEP id SEP ... id SEP
 redis.call('EXPIRE', skey, SEARCH_TTL)
 for _, step in ipairs(plan) do
   local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
@@ -313,7 +316,8 @@ else
   if not user then return INVALID end
   if claimed ~= user then return WRONG_USER end
   if (kind == 'click' or kind == 'add_to_cart') and own['_items']
-      and not string.find(own['_items'], ',' .. item .. ',', 1, true) then
+      and not string.find(own['_items'], string.sub(own['_items'], 1, 1) .. item
+                          .. string.sub(own['_items'], 1, 1), 1, true) then
     return NOT_ON_PAGE
   end
 end

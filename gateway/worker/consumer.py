@@ -46,6 +46,7 @@ from gateway.worker.aggregates import (
     NO_EXPOSURE,
     NOT_ON_PAGE,
     OVERFLOW,
+    PAGE_SEPARATOR,
     UNATTRIBUTED,
     WRONG_USER,
     EventCaps,
@@ -330,7 +331,9 @@ def _parse(fields: Any, decode: Callable[[bytes], R]) -> tuple[R | None, bytes, 
 def _exposure_argv(e: ExposureRecord) -> list[Any]:
     # Each phase's users and sums are kept apart: the scripts key them by the stats id.
     pairs = [x for a in e.assignments for x in (phase_stats_id(a.experiment, a.phase), a.variant)]
-    page_items = f",{','.join(str(i) for i in e.items)}," if e.items else ""
+    # Item ids are printable, so the unit separator cannot be part of one (a SKU may hold ",").
+    sep = PAGE_SEPARATOR
+    page_items = f"{sep}{sep.join(str(i) for i in e.items)}{sep}" if e.items else ""
     return [e.event_id, e.search_id, e.user_id, _page(e), page_items, repr(e.ts), *pairs]
 
 

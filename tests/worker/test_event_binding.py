@@ -95,3 +95,25 @@ async def test_the_same_event_id_of_two_users_counts_for_each_whatever_the_shard
     assert (stats["users"], stats["clicks"]) == (2, 2)
     assert sum(c.stats.duplicates for c in sharded.consumers) == 2
     assert await redis.xlen(keys.dead_letters) == 0
+
+
+async def test_a_page_of_string_skus_is_checked_item_by_item_whatever_they_hold(
+    redis: Redis, prefix: str
+) -> None:
+    """SKUs may hold commas: a click on "B" is not on a page that showed "A,B"."""
+    keys = Keys(prefix)
+    consumer = StreamConsumer(redis, keys, "c1")
+    await consumer.setup()
+    page: Any = ["A,B", "SKU-7", 12]
+    await redis.xadd(keys.shard(0).exposures, exposure("s1", "ann", items=page))
+    for fields in (
+        item_outcome("e1", "s1", "A,B", "click", "ann"),  # type: ignore[arg-type]
+        item_outcome("e2", "s1", "B", "click", "ann"),  # type: ignore[arg-type]
+        item_outcome("e3", "s1", "12", "add_to_cart", "ann"),  # type: ignore[arg-type]
+        item_outcome("e4", "s1", "SKU-", "click", "ann"),  # type: ignore[arg-type]
+    ):
+        await redis.xadd(keys.shard(0).outcomes, fields)
+    await consumer.step(block_ms=None)
+    stats = (await read_variant_stats(redis, keys, "x"))["a"]
+    assert (stats["clicks"], stats["carts"]) == (1, 1)
+    assert [e["event_id"] for _, e in await _dead(redis, keys)] == ["e2", "e4"]
