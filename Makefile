@@ -74,6 +74,7 @@ bench: $(STAMP) wrk
 	$(PY) -m bench.schema
 	$(PY) -m bench.batching
 	$(PY) -m bench.shadow
+	$(PY) -m bench.features
 
 # 30 minutes of steady traffic: Redis memory and the gateway's RSS must stay flat (not in
 # `make bench`, which takes minutes); writes its section of docs/benchmarks.md.

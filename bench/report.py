@@ -43,5 +43,6 @@ _ORDER = {
     "Throughput against bare aiohttp": 0,
     "Worker against the gateway": 1,
     "Config propagation": 2,
-    "Soak": 3,
+    "Named features against unnamed arrays": 3,
+    "Soak": 4,
 }
