@@ -122,12 +122,50 @@ def admin_token_for_serve() -> None:
         )
 
 
+def check_seed(settings: Settings, redis_url: str) -> None:
+    """Check what the gateway processes will seed (the routing file, every card and ONNX file
+    it needs, the versions it names) before one starts, reading Redis only: a start that
+    would fail says why at once and writes nothing."""
+    from gateway.control.store import ConfigStore
+    from gateway.inference.session import SessionOptions
+    from gateway.models.seed import plan_seed, seed_source
+    from gateway.models.store import ModelStore
+    from gateway.redis_client import redis_client
+
+    source = seed_source(settings)
+
+    async def plan() -> None:
+        redis = redis_client(redis_url)
+        try:
+            keys = settings.keys
+            options = SessionOptions(settings.intra_op_threads, prefer_cuda=False)
+            found = await plan_seed(
+                source, ConfigStore(redis, keys), ModelStore(redis, keys), options
+            )
+        finally:
+            await redis.aclose()
+        if found.models:
+            names = ", ".join(m.version for m in found.models)
+            print(f"seeding {names} from {source.models_dir} (gates run first)", flush=True)
+        if found.config.production is None:
+            print(
+                "no production version yet: searches are answered 503 until one is registered "
+                "and set (abgate models register ...; abgate production set VERSION --reason ...)",
+                flush=True,
+            )
+
+    asyncio.run(plan())
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.seed is not None:
+        os.environ["ABGATE_SEED"] = str(Path(args.seed).resolve())
     admin_token_for_serve()
     settings = Settings.from_env()
     group = ProcessGroup()
     with _redis(settings) as redis_url:
         try:
+            check_seed(settings, redis_url)
             base = _start_gateways(group, settings, redis_url, args.workers)
             print(f"abgate gateway: {args.workers} processes on {base}", flush=True)
             serving = (
@@ -208,6 +246,9 @@ def demo_corner() -> Path:
     os.environ["ABGATE_VAR_DIR"] = str(demo_dir)
     os.environ["ABGATE_PREFIX"] = time.strftime("demo-%Y%m%d-%H%M%S") + f"-{os.getpid()}"
     os.environ["ABGATE_DEMO"] = "1"  # the children may use the demo token without a warning
+    # The demo's production, prod-v1 (a deployment's own starts with none).
+    os.environ["ABGATE_ROUTING"] = str(ROOT / "configs" / "demo" / "routing.toml")
+    os.environ.pop("ABGATE_SEED", None)
     # The simulated storefront sends searches and events without a key; a deployment requires one.
     os.environ.setdefault("ABGATE_SERVING_AUTH", "open")
     return demo_dir / "redis"
@@ -310,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
     serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument(
+        "--seed",
+        metavar="DIR",
+        help="seed an empty store from DIR/<version>/{model.onnx,card.json} and an optional "
+        "DIR/routing.toml (without one, DIR's only version becomes production)",
+    )
     serve.set_defaults(func=cmd_serve)
     one = sub.add_parser("serve-one", help=argparse.SUPPRESS)
     one.set_defaults(func=cmd_serve_one)

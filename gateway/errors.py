@@ -61,6 +61,18 @@ class Unavailable(GatewayError):
         self.retry_after_s = retry_after_s
 
 
+class NoProduction(Unavailable):
+    """The deployment has no production version yet, so a search has no version to serve it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no production version yet: register a version (POST /v1/models or `abgate models "
+            "register`) and, once its gates pass, set it as production (PUT /v1/production or "
+            "`abgate production set VERSION --reason ...`)",
+            retry_after_s=30.0,
+        )
+
+
 class Overloaded(Unavailable):
     """A bounded queue is full; the caller should retry later."""
 

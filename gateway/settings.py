@@ -64,6 +64,9 @@ class Settings:
     seed_models_dir: (
         Path  # <version>/{card.json,model.onnx} registered when the seed config names them
     )
+    # `abgate serve --seed DIR`: <version>/{card.json,model.onnx} and an optional routing.toml
+    # seed an empty store (gateway.models.seed); the routing file above is then not read.
+    seed_dir: Path | None
     eval_file: Path  # the offline gates' evaluation set
     routing_file: Path
     admin_token: str
@@ -174,6 +177,7 @@ class Settings:
             var_dir=var_dir,
             models_dir=Path(os.environ.get("ABGATE_MODELS_DIR", var_dir / "models")),
             seed_models_dir=Path(os.environ.get("ABGATE_SEED_MODELS", var_dir / "demo-models")),
+            seed_dir=Path(os.environ["ABGATE_SEED"]) if os.environ.get("ABGATE_SEED") else None,
             eval_file=Path(
                 os.environ.get(
                     "ABGATE_EVAL_FILE", ROOT / "configs" / "eval" / "storefront-heldout.jsonl"

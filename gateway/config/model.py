@@ -283,11 +283,13 @@ def phase_stats_id(key: str, phase: int) -> str:
 class RoutingConfig:
     """Everything the router needs: one immutable snapshot.
 
-    ``production`` serves everyone not in a running experiment. ``frozen`` (set by
-    a freeze) keeps every experiment from starting until it is lifted.
+    ``production`` serves everyone not in a running experiment; ``None`` in a deployment that
+    has none yet (an empty store: its searches are refused until a version is set), where no
+    experiment runs and no version is shadowed. ``frozen`` (set by a freeze) keeps every
+    experiment from starting until it is lifted.
     """
 
-    production: str
+    production: str | None
     experiments: tuple[Experiment, ...] = field(default_factory=tuple)
     namespace_id: str = "ranking"
     frozen: bool = False
@@ -308,7 +310,7 @@ class RoutingConfig:
 
     def routed_versions(self) -> frozenset[str]:
         """The model versions this config can send a search to."""
-        versions = {self.production}
+        versions = self._production()
         for experiment in self.running:
             versions |= {v.model_version for v in experiment.variants if v.weight > 0}
         return frozenset(versions)
@@ -323,11 +325,14 @@ class RoutingConfig:
     def referenced_versions(self) -> frozenset[str]:
         """Versions production, a shadow, a draft or a running experiment names: not to be
         retired, and loaded by every gateway."""
-        versions = {self.production} | set(self.shadow_versions())
+        versions = self._production() | set(self.shadow_versions())
         for experiment in self.experiments:
             if experiment.status in ("draft", "running"):
                 versions |= experiment.model_versions
         return frozenset(versions)
+
+    def _production(self) -> set[str]:
+        return set() if self.production is None else {self.production}
 
     def with_experiment(self, updated: Experiment) -> RoutingConfig:
         if not self.has(updated.key):

@@ -438,9 +438,9 @@ def _guardrails(raw: Any, where: str) -> tuple[Guardrail, ...]:
 def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
     """Parse and validate a whole routing config.
 
-    ``production`` names the version everyone outside a running experiment gets;
-    ``default_model_version``, its name before the registry existed, is read as
-    the same field.
+    ``production`` names the version everyone outside a running experiment gets (absent or
+    null: none yet); ``default_model_version``, its name before the registry existed, is read
+    as the same field.
     """
     _take(
         data,
@@ -467,7 +467,7 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
         else ("default_model_version")
     )
     config = RoutingConfig(
-        production=_str(data, name, "config"),
+        production=None if data.get(name) is None else _str(data, name, "config"),
         experiments=experiments,
         namespace_id=_str(data, "namespace_id", "config", "ranking"),
         frozen=frozen,
@@ -503,6 +503,13 @@ def validate_routing(config: RoutingConfig) -> None:
                 f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}; "
                 "running experiments need disjoint ranges",
             )
+    if config.production is None and (live or config.shadows):
+        raise ConfigError(
+            "config.production",
+            f"is required while {'experiments run' if live else 'versions run in shadow'}: "
+            "the users outside an experiment, and the searches a shadow scores, are "
+            "production's (set it first: PUT /v1/production)",
+        )
     shadows = [s.version for s in config.shadows]
     if len(set(shadows)) != len(shadows):
         raise ConfigError("config.shadows", f"one entry per version, got {shadows}")

@@ -12,7 +12,8 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import PurePath
+from typing import Any, Final
 
 import orjson
 from redis.asyncio import Redis
@@ -43,6 +44,9 @@ redis.call('PUBLISH', ARGV[4], version)
 return version
 """.replace("HISTORY_MAX", "1000")
 
+# What a store without a routing config reads as: a deployment with nothing set yet.
+EMPTY: Final = RoutingConfig(None)
+
 # Compare-and-set retries: "full jitter" exponential backoff (a uniform sleep in
 # [0, min(cap, base * 2**attempt)]), so that writers racing for one key spread out
 # instead of colliding again in lock-step; given up after the deadline.
@@ -62,15 +66,25 @@ class ConfigStore:
         self.keys = keys
         self.rng = rng or random.Random()
 
-    async def seed(self, config: RoutingConfig, actor: str) -> bool:
-        """Store ``config`` as version 1 if no config exists yet; True if it did."""
+    async def seed(self, config: RoutingConfig, actor: str, source: str = "configs/") -> bool:
+        """Store ``config`` as version 1 if no config exists yet; True if it did. A config with
+        nothing in it (no production, no experiment: what an empty store reads as) writes
+        nothing, so the store stays empty for a later seed."""
+        if config == EMPTY:
+            return False
+        reason = f"seeded from {PurePath(source).name}"  # no server path in the audit trail
+        history = b"" if config.production is None else _history(actor, reason, None, config)
         applied = await self._cas(
             0,
             config,
-            _audit(actor, "seeded from configs/", diff(RoutingConfig(config.production), config)),
-            _history(actor, "seeded from configs/", None, config),
+            _audit(actor, reason, diff(RoutingConfig(config.production), config)),
+            history,
         )
         return applied is not None
+
+    async def exists(self) -> bool:
+        """Whether a routing config is stored (an empty store has none)."""
+        return bool(await self.redis.exists(self.keys.config))
 
     async def _cas(
         self, expected: int, config: RoutingConfig, audit: bytes, history: bytes
@@ -97,7 +111,7 @@ class ConfigStore:
         first of a start-up, by a short-lived marker) says so: Redis is the source
         of truth and the file is not applied.
         """
-        if await self.seed(config, actor):
+        if await self.seed(config, actor, source):
             log.info("seeded the routing config from %s", source)
             return True
         _, stored = await self.load()
@@ -117,12 +131,13 @@ class ConfigStore:
         return int(raw or 0)
 
     async def load(self) -> tuple[int, RoutingConfig]:
+        """(version, config); an empty store reads as version 0, no production, no experiment."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.get(self.keys.version)
         pipe.get(self.keys.config)
         raw_version, raw_config = await pipe.execute()
         if raw_config is None:
-            raise LookupError(f"no routing config at {self.keys.config}")
+            return 0, EMPTY
         return int(raw_version), parse_routing(orjson.loads(raw_config))
 
     async def change(

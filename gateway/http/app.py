@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway import metrics
 from gateway.access.refusals import RefusalAudit
 from gateway.access.tokens import Authenticator, TokenStore
-from gateway.config import RoutingConfig, load_routing_file
+from gateway.config import RoutingConfig
 from gateway.control.actors import GATEWAY_STARTUP
 from gateway.control.store import ConfigStore
 from gateway.control.watcher import ConfigWatcher
@@ -32,10 +32,10 @@ from gateway.http.static import STATIC
 from gateway.inference.batcher import BatchPolicy
 from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
-from gateway.layout import check_layout
 from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
+from gateway.models.seed import seed_source, seed_store
 from gateway.models.store import ModelStore
 from gateway.ops.meter import OpsMeter
 from gateway.ops.shadow_client import ShadowClient
@@ -50,11 +50,12 @@ log = logging.getLogger("abgate.gateway")
 STARTUP_LOAD_WAIT_S = 120.0
 
 
-async def initial_config(store: ConfigStore, settings: Settings) -> tuple[int, RoutingConfig]:
-    """The stored config, seeded from ``configs/`` if Redis has none."""
-    file_config = load_routing_file(settings.routing_file)
-    await check_layout(store.redis, store.keys)
-    await store.seed_or_notice(file_config, GATEWAY_STARTUP, str(settings.routing_file))
+async def initial_config(
+    store: ConfigStore, registrar: Registrar, settings: Settings
+) -> tuple[int, RoutingConfig]:
+    """The stored config, seeded (with the versions it names) if Redis has none. Everything is
+    checked before the first write, so a failed start leaves the store as it was."""
+    await seed_store(seed_source(settings), store, registrar, GATEWAY_STARTUP)
     return await store.load()
 
 
@@ -139,8 +140,7 @@ def build_app(settings: Settings) -> web.Application:
             settings.eval_file,
             gate_timeout_s=settings.gate_timeout_s,
         )
-        version, config = await initial_config(store, settings)
-        await registrar.seed(config, settings.seed_models_dir, GATEWAY_STARTUP)
+        version, config = await initial_config(store, registrar, settings)
         sink = EventSink(
             redis, Spool(settings.spool_dir), SinkPolicy(durable=settings.ack_mode == "durable")
         )

@@ -23,6 +23,7 @@ from gateway.errors import (
     Conflict,
     Forbidden,
     InferenceError,
+    NoProduction,
     NotFound,
     Overloaded,
     PayloadTooLarge,
@@ -107,6 +108,9 @@ def _to_response(request: web.Request, exc: Exception) -> web.Response:
         return error_response(404, "not_found", str(exc))
     if isinstance(exc, Conflict):
         return error_response(409, "conflict", str(exc))
+    if isinstance(exc, NoProduction):
+        request[OUTCOME] = "no_production"
+        return error_response(503, "no_production", str(exc), headers=_retry(exc.retry_after_s))
     if isinstance(exc, Overloaded):
         metrics.ERRORS.labels("shed").inc()
         request[OUTCOME] = "shed"

@@ -7,6 +7,7 @@ import os
 from aiohttp import web
 
 from gateway import metrics
+from gateway.errors import NoProduction
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 
@@ -24,18 +25,25 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready once production is loaded here. A deployment without a production version yet is
+    ready too: its admin API is how the first version is registered and set, so a load
+    balancer (a Kubernetes Service) must send it traffic; its searches answer 503
+    ``no_production`` until then, and ``searches`` and ``why`` here say so."""
     gw = request.app[GATEWAY]
     production = gw.router.config.production
     serving = production in gw.registry.versions
     body = {
-        "ready": serving and not gw.draining,
+        "ready": (serving or production is None) and not gw.draining,
+        "searches": serving,
         "pid": os.getpid(),
         "config_version": gw.router.version,
         "production": production,
         "models": sorted(gw.registry.versions),
         "redis_ok": gw.sink.redis_ok,
     }
-    if not serving:
+    if production is None:
+        body["why"] = str(NoProduction())
+    elif not serving:
         body["why"] = f"production {production!r} is not loaded in this process yet"
     return json_response(body, status=200 if body["ready"] else 503)
 

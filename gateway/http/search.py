@@ -200,7 +200,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
     router = gw.router  # one snapshot for the whole request
     route = router.route(query.user_id)
     search_id = gw.search_ids.issue(query.user_id)
-    production = router.config.production
+    production = router.production
     page: InterleavedPage | None = None
     if route.interleave:
         a = route.assignments[0]

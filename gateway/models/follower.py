@@ -111,7 +111,7 @@ class ModelFollower:
         )
         self._gating[version] = task
 
-    async def _gate(self, version: str, production: str, actor: str) -> None:
+    async def _gate(self, version: str, production: str | None, actor: str) -> None:
         try:
             await self.registrar.gate(version, production, actor)
         except Exception:  # Redis failed: another run may take it over (a bounded number)

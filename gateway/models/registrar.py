@@ -1,5 +1,5 @@
 """Registering a version and running its gates: the steps behind ``POST /v1/models``,
-``abgate models register`` and the seeding of an empty store.
+``abgate models register`` and the seeding of an empty store (:mod:`gateway.models.seed`).
 
 Registration is synchronous and refuses what cannot work (422 naming the input: a file
 that does not load, a signature not as declared; 409: the id taken by other bytes). The
@@ -25,14 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
-
 from gateway.config import RoutingConfig
 from gateway.errors import ConfigError, Conflict, NotFound, RequestError
 from gateway.inference.registry import OnnxRanker, sha256_file
 from gateway.inference.session import SessionOptions
 from gateway.models.artifacts import ArtifactStore
-from gateway.models.card import Declaration, ModelCard, parse_declaration
+from gateway.models.card import Declaration, ModelCard
 from gateway.models.dataset_store import DatasetInfo, DatasetStore
 from gateway.models.gate_claims import GateClaims
 from gateway.models.gate_policy import GatePolicy
@@ -304,44 +302,6 @@ class Registrar:
         return await self.store.update(
             version, again, actor, f"re-gate{on}" + (f": {reason}" if reason else "")
         )
-
-    async def seed(self, config: RoutingConfig, seed_dir: Path, actor: str) -> None:
-        """Register and gate, from ``seed_dir/<version>/{card.json,model.onnx}``, every version
-        the seed config names that the store lacks. Production first, so that the others
-        are gated against it. A seeded version that fails a gate is overridden, audited: the
-        seed file routes to it on purpose."""
-        names = [config.production, *sorted(config.referenced_versions() - {config.production})]
-        for version in names:
-            if await self.store.find(version) is not None:
-                continue
-            directory = seed_dir / version
-            try:
-                raw = orjson.loads((directory / "card.json").read_bytes())
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise ConfigError(
-                    str(directory),
-                    f"model version {version!r} is named by the routing config but not registered, "
-                    f"and there is no seed card for it here ({exc}); register it first "
-                    "(abgate models register) or build the demo models (abgate build-models)",
-                ) from None
-            declaration = parse_declaration(raw, f"{directory / 'card.json'}")
-            if declaration.version != version:
-                raise ConfigError(
-                    f"{directory / 'card.json'}.version",
-                    f"expected {version!r}, got {declaration.version!r}",
-                )
-            upload = self.artifacts.incoming()
-            upload.write_bytes((directory / "model.onnx").read_bytes())
-            _, new = await self.register(
-                declaration, upload, actor, f"seeded from {seed_dir.name}/{version}"
-            )
-            if not new:
-                continue
-            gated = await self.gate(
-                version, None if version == config.production else config.production, actor
-            )
-            if gated.state == "failed":
-                await self.override(version, actor, "the seed routing config routes to it")
 
     async def override(self, version: str, actor: str, reason: str) -> ModelCard:
         card = await self.store.get(version)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.config import INTERLEAVED_ARM, Experiment, RoutingConfig, Variant
+from gateway.errors import NoProduction
 from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
 from gateway.router.hashing import unit_hash
 
@@ -47,6 +48,13 @@ class Router:
             for e in config.running
         )
 
+    @property
+    def production(self) -> str:
+        """The production version; :class:`NoProduction` in a deployment without one yet."""
+        if self.config.production is None:
+            raise NoProduction()
+        return self.config.production
+
     def assign(self, experiment: Experiment, ranges: tuple[BucketRange, ...], unit_id: str) -> int:
         """Variant index for ``unit_id`` in ``experiment``, or -1 if not covered."""
         n = unit_hash(experiment.hash_seed, unit_id, experiment.hash_version)
@@ -59,7 +67,8 @@ class Router:
 
         Running experiments share one namespace (disjoint ranges, checked at
         validation), so a unit is in at most one ranking experiment; drafts and
-        concluded experiments route nobody, so their users get production.
+        concluded experiments route nobody, so their users get production
+        (:class:`NoProduction` while the deployment has none: no experiment runs then).
         """
         if self._compiled:
             ns = unit_hash("__" + self.config.namespace_id, unit_id, 1)
@@ -84,7 +93,7 @@ class Router:
                         compiled.experiment.phase,
                     )
                     return Route(variant.model_version, (assignment,))
-        return Route(self.config.production, ())
+        return Route(self.production, ())
 
 
 def _weights(experiment: Experiment) -> list[float]:

@@ -5,6 +5,8 @@
 "use strict";
 
 const ROLES = { viewer: 1, experimenter: 2, admin: 3 };
+// Production in a deployment that has none yet (its searches answer 503 until one is set).
+const NO_PRODUCTION = "none yet: register a version and set it (Models)";
 const state = { token: sessionStorage.getItem("abgate-token") || "", who: null, timer: null };
 const $ = (sel) => document.querySelector(sel);
 
@@ -85,7 +87,7 @@ async function experimentsView() {
   ));
   show(
     el("h1", {}, "Experiments"),
-    el("p", {}, `Production: `, el("code", {}, data.production),
+    el("p", {}, `Production: `, el("code", {}, data.production ?? NO_PRODUCTION),
       data.frozen ? el("span", { class: "badge fail" }, " frozen") : "",
       ` · config version ${data.version}`),
     table(["key", "kind", "status", "outcome", "coverage", "variants"], rows, { id: "experiments" }),
@@ -255,7 +257,7 @@ async function productionView() {
       ? el("button", { id: "unfreeze", onclick: () => act("DELETE", "/v1/freeze", { reason: reason.value || "unfrozen" }, reload) }, "Unfreeze")
       : el("button", { id: "freeze", onclick: () => act("POST", "/v1/freeze", { reason: reason.value }, reload) }, "Freeze"),
     el("p", { id: "action-result" })) : "";
-  show(el("h1", {}, "Production: ", el("code", { id: "production" }, data.production),
+  show(el("h1", {}, "Production: ", el("code", { id: "production" }, data.production ?? NO_PRODUCTION),
       data.frozen ? el("span", { class: "badge fail" }, " frozen") : ""),
     actions,
     el("h3", {}, "History"),

@@ -25,10 +25,27 @@ def _config(**experiment: Any) -> dict[str, Any]:
 
 def test_shipped_configs_are_valid() -> None:
     root = Path(__file__).resolve().parents[2]
-    for path in [root / "configs" / "experiments.toml", TEST_CONFIGS / "three_experiments.toml"]:
+    shipped = {
+        root / "configs" / "experiments.toml": None,  # a deployment of one's own starts empty
+        root / "configs" / "demo" / "routing.toml": "prod-v1",  # the demo says its own
+        TEST_CONFIGS / "three_experiments.toml": "prod-v1",
+    }
+    for path, production in shipped.items():
         config = load_routing_file(path)
-        assert config.production == "prod-v1"
+        assert config.production == production
         assert parse_routing(routing_to_dict(config)) == config
+
+
+def test_no_production_yet_runs_nothing() -> None:
+    empty = parse_routing({})
+    assert empty.production is None and not empty.served_versions()
+    assert parse_routing({"production": None}) == empty == parse_routing(routing_to_dict(empty))
+    draft = parse_routing({"experiments": _config(status="draft")["experiments"]})
+    assert draft.referenced_versions() == {"prod-v1", "cand-v2"}
+    with pytest.raises(ConfigError, match=r"config\.production: is required while experiments run"):
+        parse_routing({"experiments": _config()["experiments"]})
+    with pytest.raises(ConfigError, match=r"config\.production: is required while versions run in"):
+        parse_routing({"shadows": [{"version": "cand-v2", "share": 0.5}]})
 
 
 def test_production_defaults_a_week_and_an_equal_split() -> None:
