@@ -39,6 +39,10 @@ class SkuStorefront:
 
     async def run(self, first: int, shoppers: int) -> None:
         """Shoppers ``first`` .. ``first + shoppers - 1`` search, then check out."""
+        await self.checkout(await self.search(first, shoppers), first)
+
+    async def search(self, first: int, shoppers: int) -> dict[str, tuple[str, Cart]]:
+        """The shoppers' searches, clicks and add-to-carts: each one's arm and cart."""
         carts: dict[str, tuple[str, Cart]] = {}
         queue = iter(range(first, first + shoppers))
         async with aiohttp.ClientSession() as session:
@@ -49,7 +53,12 @@ class SkuStorefront:
                     carts[user] = await self._shop(session, user, i)
 
             await asyncio.gather(*(lane() for _ in range(LANES)))
-            rng = np.random.default_rng([self.seed, first])
+        return carts
+
+    async def checkout(self, carts: dict[str, tuple[str, Cart]], draw: int) -> None:
+        """Purchases without a search id: each carted item bought with BUY_GIVEN_CART."""
+        rng = np.random.default_rng([self.seed, draw])
+        async with aiohttp.ClientSession() as session:
             for user, (arm, cart) in carts.items():
                 await self._checkout(session, user, arm, cart, rng)
 
