@@ -38,16 +38,6 @@ def train_lightgbm(x: Matrix, grades: Labels, qid: Labels, trees: int = 100) -> 
     return model
 
 
-def train_xgboost(x: Matrix, grades: Labels, qid: Labels, trees: int = 100) -> Any:
-    import xgboost as xgb
-
-    model = xgb.XGBRanker(
-        objective="rank:ndcg", n_estimators=trees, max_depth=4, n_jobs=1, random_state=0
-    )
-    model.fit(x, grades, qid=qid)  # query ids sorted
-    return model
-
-
 def lightgbm_to_onnx(model: Any, features: int) -> bytes:
     import lightgbm as lgb
     from onnxmltools import convert_lightgbm
@@ -60,6 +50,7 @@ def lightgbm_to_onnx(model: Any, features: int) -> bytes:
             down = np.nextafter(down, np.float32(-np.inf))
         return token if float(down) == value else repr(float(down))
 
+    # ONNX keeps split thresholds in float32: each rounded down, so that no split flips.
     lines = []
     for line in model.booster_.model_to_string().splitlines():
         if line.startswith("threshold="):
@@ -69,6 +60,16 @@ def lightgbm_to_onnx(model: Any, features: int) -> bytes:
     booster = lgb.Booster(model_str="\n".join(lines) + "\n")
     types = [("features", FloatTensorType([None, features]))]
     return bytes(convert_lightgbm(booster, initial_types=types).SerializeToString())
+
+
+def train_xgboost(x: Matrix, grades: Labels, qid: Labels, trees: int = 100) -> Any:
+    import xgboost as xgb
+
+    model = xgb.XGBRanker(
+        objective="rank:ndcg", n_estimators=trees, max_depth=4, n_jobs=1, random_state=0
+    )
+    model.fit(x, grades, qid=qid)  # query ids sorted
+    return model
 
 
 def xgboost_to_onnx(model: Any, features: int) -> bytes:
