@@ -232,6 +232,59 @@ def _text_id(value: str, where: str) -> str:
     return value
 
 
+class _NamedDecoders:
+    """Decoders of searches whose candidates name the same features, one per name set lately
+    seen (at most :data:`_NAME_SETS`, the most recent tried first). Each decodes a candidate's
+    features into a struct whose fields are the names, in that order: no key string or dict is
+    built per candidate, and the values come in the set's order whatever each candidate's.
+    A missing or extra name fails it, for the general decoder to say what is wrong."""
+
+    def __init__(self) -> None:
+        self._by_names: dict[tuple[str, ...], msgspec.json.Decoder[Any]] = {}
+
+    def decode(self, raw: bytes) -> tuple[SearchBody, list[int | str], FeatureTable] | None:
+        for names, decoder in reversed(list(self._by_names.items())):
+            try:
+                body = decoder.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+                continue
+            if body.features is not None:
+                return None  # both forms at once: the general path names the error
+            astuple = msgspec.structs.astuple
+            values = np.asarray([astuple(c.features) for c in body.candidates], np.float32)
+            return body, [c.id for c in body.candidates], FeatureTable(values, names)
+        return None
+
+    def learn(self, names: tuple[str, ...]) -> None:
+        if names in self._by_names:
+            self._by_names[names] = self._by_names.pop(names)  # the most recent last
+            return
+        fields = [f"f{j}" for j in range(len(names))]
+        row = msgspec.defstruct(
+            "NamedRow",
+            [(f, Feature) for f in fields],
+            rename=dict(zip(fields, names, strict=True)),
+            forbid_unknown_fields=True,
+        )
+        candidate = msgspec.defstruct(
+            "NamedCandidate", [("id", ItemId), ("features", row)], forbid_unknown_fields=True
+        )
+        candidates: Any = Annotated[list[candidate], Meta(min_length=1, max_length=MAX_CANDIDATES)]  # type: ignore[valid-type]
+        body = msgspec.defstruct(
+            "SearchByNames",
+            [("candidates", candidates)],
+            bases=(SearchBody,),
+            forbid_unknown_fields=True,
+        )
+        self._by_names[names] = msgspec.json.Decoder(body)
+        while len(self._by_names) > _NAME_SETS:
+            del self._by_names[next(iter(self._by_names))]
+
+
+_NAME_SETS: Final = 4
+_NAMED: Final = _NamedDecoders()
+
+
 def parse_search(raw: bytes) -> SearchRequest:
     """A search body (JSON bytes), decoded and validated in one pass, then the cross-field
     rules."""
@@ -242,22 +295,11 @@ def parse_search(raw: bytes) -> SearchRequest:
         if body.features is not None:
             features = _columns(body.features, len(items))
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
-        # Candidates with features (or a bad body): the documented type names what is wrong.
-        try:
-            body = _SEARCH.decode(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-            raise request_error(exc) from None
-        if not isinstance(body.candidates[0], Candidate):
-            bad = next(i for i, c in enumerate(body.candidates) if isinstance(c, Candidate))
-            raise RequestError(
-                f"$.candidates[{bad}]", "expected an item id like the first"
-            ) from None
-        if body.features is not None:
-            raise RequestError(
-                "$.features",
-                "features come either with each candidate or as columns beside plain ids, not both",
-            ) from None
-        items, features = _featured(body.candidates)
+        named = _NAMED.decode(raw)
+        if named is not None:
+            body, items, features = named
+        else:
+            body, items, features = _general(raw)
     _unique(items)
     for key, value in body.context.items():
         if isinstance(value, dict | list) and nesting_depth(value) > MAX_CONTEXT_DEPTH:
@@ -270,6 +312,26 @@ def parse_search(raw: bytes) -> SearchRequest:
         context=body.context,
         features=features,
     )
+
+
+def _general(raw: bytes) -> tuple[SearchBody, list[int | str], FeatureTable]:
+    """Candidates with features (or a bad body): the documented type names what is wrong."""
+    try:
+        body = _SEARCH.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
+        raise request_error(exc) from None
+    if not isinstance(body.candidates[0], Candidate):
+        bad = next(i for i, c in enumerate(body.candidates) if isinstance(c, Candidate))
+        raise RequestError(f"$.candidates[{bad}]", "expected an item id like the first") from None
+    if body.features is not None:
+        raise RequestError(
+            "$.features",
+            "features come either with each candidate or as columns beside plain ids, not both",
+        ) from None
+    items, features = _featured(body.candidates)
+    if features.names is not None:
+        _NAMED.learn(features.names)
+    return body, items, features
 
 
 def _unique(items: list[int | str]) -> None:
