@@ -65,6 +65,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "period": experiment.period,
         "period_started_at": experiment.period_started_at,
         "interleaving": _flat(experiment.interleaving),
+        "dataset": experiment.dataset,
     }
 
 

@@ -216,6 +216,9 @@ class Experiment:
     period: int = 0
     period_started_at: float = 0.0
     interleaving: InterleavingSettings | None = None  # set exactly for the interleaved kinds
+    # The evaluation dataset the treatments' gates must have passed on before it starts (an
+    # id of POST /v1/datasets; re-gate a version on it: abgate models regate V --dataset D).
+    dataset: str | None = None
 
     @property
     def phase(self) -> int:

@@ -49,6 +49,7 @@ from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
 
 _KEY_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 KEY_RE: Final = _KEY_RE
+_DATASET_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _take(data: Mapping[str, Any], where: str, allowed: Collection[str]) -> None:
@@ -176,6 +177,13 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     seed = data.get("seed", "")
     if not isinstance(seed, str):
         raise ConfigError(f"{where}.seed", f"expected a string, got {seed!r}")
+    dataset = data.get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not _DATASET_RE.match(dataset)):
+        raise ConfigError(
+            f"{where}.dataset",
+            f"expected a registered dataset's id (1-64 letters, digits, '.', '_', '-'), got "
+            f"{dataset!r}",
+        )
     horizon = _optional_int(data, "horizon_units_per_arm", where, 2)
     method = _choice(data, "method", where, SequentialMethod, "auto")
     if method == "group-sequential" and horizon is None:
@@ -243,6 +251,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         ramp_step=ramp_step,
         ramp_step_started_at=_number(data, "ramp_step_started_at", where, 0.0, 0.0, 1e11),
         require_shadow=_shadow_requirement(data.get("require_shadow"), f"{where}.require_shadow"),
+        dataset=dataset,
         analysis=Analysis(
             primary_metric=cast(
                 Metric, _choice(data, "primary_metric", where, Metric, "purchase_conversion")

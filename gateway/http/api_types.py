@@ -78,6 +78,17 @@ class ExperimentBody(Struct):
             "(at checkout) still counts for their arm",
         ),
     ] = DEFAULT_ATTRIBUTION_WINDOW_S
+    dataset: (
+        Annotated[
+            str,
+            Meta(
+                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                description="a registered dataset the treatments' gates must have run on "
+                "(and passed) before it starts",
+            ),
+        ]
+        | None
+    ) = None
     reason: Reason | None = None
 
 

@@ -132,6 +132,7 @@ async def start(request: web.Request) -> web.Response:
     if not isinstance(ignore, bool):
         raise RequestError("$.ignore_missing_features", f"expected true or false, got {ignore!r}")
     reason = reason_field(body, required=ignore) or "started"
+    await _check_dataset(gw, gw.router.config, key)
     if not ignore:
         await _check_features(gw, gw.router.config, key)
     version, config, diff = await apply_change(
@@ -141,6 +142,34 @@ async def start(request: web.Request) -> web.Response:
         {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
         | _routing(config)
     )
+
+
+async def _check_dataset(gw: Gateway, config: RoutingConfig, key: str) -> None:
+    """An experiment that names a dataset starts once each treatment's latest gates ran on it
+    and passed (or an admin overrode them)."""
+    experiment = config.experiment(key)
+    if experiment.dataset is None:
+        return
+    await gw.registrar.datasets.get(experiment.dataset)  # 404 naming it when unknown
+    for variant in experiment.variants[1:]:
+        card = await gw.model_store.find(variant.model_version)
+        if card is None:
+            continue  # the routing check names it
+        ran_on = ((card.gates or {}).get("dataset") or {}).get("source")
+        if ran_on != experiment.dataset or not card.usable:
+            raise Conflict(
+                f"experiment {key!r} names dataset {experiment.dataset!r}: version "
+                f"{card.version!r} "
+                + (
+                    "is being gated; try again once its gates have run"
+                    if card.state == "gating"
+                    else f"failed its gates on it ({card.state})"
+                    if ran_on == experiment.dataset
+                    else f"was gated on {ran_on!r}"
+                )
+                + f"; re-gate it: abgate models regate {card.version} --dataset "
+                f"{experiment.dataset} (POST /v1/models/{card.version}/regate)"
+            )
 
 
 async def _check_features(gw: Gateway, config: RoutingConfig, key: str) -> None:

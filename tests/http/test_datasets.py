@@ -399,3 +399,44 @@ async def test_a_dataset_is_built_from_logged_traffic_graded_by_outcomes(
     assert made["features"] == list(FEATURES) and made["queries"] == 3
     shown = await (await client.get("/v1/datasets/traffic", headers=AUTH)).json()
     assert shown["sha256"] == made["sha256"]
+
+
+async def test_an_experiment_naming_a_dataset_starts_once_its_treatment_passed_on_it(
+    client: TestClient, gateway: Gateway
+) -> None:
+    for name, lines in (("other", rows(seed=5)), ("full", rows())):
+        assert (await upload(client, {"id": name}, jsonl(lines))).status == 201
+    card = linear_card("lin-v2", FEATURES, dataset="other")
+    assert (await register(client, card, linear_ranker([1.0, 1.0]))).status == 202
+    assert (await _gated(client, "lin-v2"))["state"] == "passed"
+    experiment = {
+        "key": "on-full",
+        "namespace_range": [0.0, 1.0],
+        "min_runtime_s": 0,
+        "dataset": "full",
+        "variants": [
+            {"name": "control", "model_version": "prod-v1"},
+            {"name": "candidate", "model_version": "lin-v2"},
+        ],
+    }
+    bad = await client.post(
+        "/v1/experiments", json=experiment | {"key": "bad", "dataset": "no good"}, headers=AUTH
+    )
+    assert bad.status == 422 and "'bad'.dataset" in await bad.text()
+    assert (await client.post("/v1/experiments", json=experiment, headers=AUTH)).status == 201
+    refused = await client.post("/v1/experiments/on-full/start", headers=AUTH)
+    assert refused.status == 409
+    assert "version 'lin-v2' was gated on 'other'; re-gate it: abgate models regate lin-v2" in (
+        await refused.text()
+    )
+    regate = await client.post(
+        "/v1/models/lin-v2/regate", json={"dataset": "full"}, headers=auth("ed")
+    )
+    assert regate.status == 202, await regate.text()
+    assert (await _gated(client, "lin-v2"))["state"] == "passed"
+    await wait_for(client, "lin-v2", lambda c: bool(c["loaded_by"]))
+    for key in ("better", "worse", "aa"):  # the namespace's other experiments
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+    started = await client.post("/v1/experiments/on-full/start", headers=AUTH)
+    assert started.status == 200, await started.text()
+    assert (await started.json())["experiment"]["dataset"] == "full"
