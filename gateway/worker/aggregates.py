@@ -22,8 +22,10 @@ user (``ShardKeys.seen_checkout``), under the same daily cap. An exposure after 
 does not attribute it; when later searches were applied first, the phase's first exposure
 stands in for the last one before the purchase (if it too is after the purchase or outside
 the window, the purchase is not attributed: conservative, never a guess). One that no window
-covers is ``UNATTRIBUTED``: kept in the user's activity and daily cap, counted by the
-consumer, counted for no arm. So: clicks and add-to-carts count only through the search they
+covers is first answered ``NO_EXPOSURE`` with nothing changed — its buyer's exposure may be a
+flush behind, so the consumer holds it (``RetrySchedule.checkout_give_up_s``) — and on its
+last try ``UNATTRIBUTED``: kept in the user's activity and daily cap, counted by the consumer,
+counted for no arm. So: clicks and add-to-carts count only through the search they
 name (on its page); purchases through their search, or at checkout through the window.
 
 What one user weighs is capped (:class:`EventCaps`): past a cap an event is acknowledged and
@@ -302,6 +304,10 @@ if checkout then
       stale[#stale + 1] = index[i]  -- a concluded experiment whose user keys have expired
     end
   end
+  -- Covered by no window yet: the user's exposure may still be on its way (gateways flush on
+  -- their own, and the worker reads exposures and outcomes side by side). Changed nothing; the
+  -- consumer holds it and tries again, and its last try (ARGV[12] = '1') settles it.
+  if #exps == 0 and (ARGV[12] or '') ~= '1' then return NO_EXPOSURE end
 else
   seen = p .. K_SEEN .. sid .. ':' .. eid
   if redis.call('EXISTS', seen) == 1 then return DUPLICATE end

@@ -243,6 +243,7 @@ class StreamConsumer:
         self.stats.retries += len(due)
         results = await self._run(self._outcome_lua, argvs)
         now = self.clock()
+        settled: list[tuple[bytes, OutcomeRecord, Held | None]] = []
         for (entry_id, event, held), result in zip(todo, results, strict=True):
             if result == NO_EXPOSURE:
                 if held is None:
@@ -250,6 +251,9 @@ class StreamConsumer:
                     self.schedule.hold(entry_id, event, now)
                     continue
                 if self.schedule.retry_later(held, now):
+                    continue
+                if not event.search_id:  # at checkout: its last try settles it
+                    settled.append((entry_id, event, None))
                     continue
                 self.stats.orphaned += 1
                 self._orphan_log.warning(
@@ -260,19 +264,30 @@ class StreamConsumer:
             else:
                 if held is not None:
                     self.schedule.done(held)
-                if result == APPLIED:
-                    self.stats.outcomes += 1
-                elif result == CAPPED:
-                    self.stats.capped += 1
-                elif result == UNATTRIBUTED:
-                    self.stats.unattributed += 1
-                elif result == DUPLICATE:
-                    self.stats.duplicates += 1
-                else:
-                    await self._dead(self.sk.outcomes, entry_id, event, _why(result))
+                await self._count(entry_id, event, result)
             ack.append(entry_id)
+        if settled:
+            final = [_outcome_argv(e, self.caps, windows, final=True) for _, e, _ in settled]
+            for (entry_id, event, _), result in zip(
+                settled, await self._run(self._outcome_lua, final), strict=True
+            ):
+                await self._count(entry_id, event, result)
+                ack.append(entry_id)
         if ack:
             await self.redis.xack(self.sk.outcomes, GROUP, *ack)
+
+    async def _count(self, entry_id: bytes, event: OutcomeRecord, result: Any) -> None:
+        """A settled outcome's result in the figures (or the dead letters)."""
+        if result == APPLIED:
+            self.stats.outcomes += 1
+        elif result == CAPPED:
+            self.stats.capped += 1
+        elif result == UNATTRIBUTED:
+            self.stats.unattributed += 1
+        elif result == DUPLICATE:
+            self.stats.duplicates += 1
+        else:
+            await self._dead(self.sk.outcomes, entry_id, event, _why(result))
 
     async def _run(self, script: str, argvs: Sequence[Sequence[Any]]) -> list[Any]:
         """One pipelined script call per argv; a failed call is its error, not the batch's."""
@@ -352,9 +367,12 @@ def _page(e: ExposureRecord) -> str:
     return f"{phase_stats_id(a.experiment, a.phase)}|{len(page.versions)}|{page.credit}|{slots}"
 
 
-def _outcome_argv(e: OutcomeRecord, caps: EventCaps, windows: str) -> list[Any]:
+def _outcome_argv(
+    e: OutcomeRecord, caps: EventCaps, windows: str, final: bool = False
+) -> list[Any]:
     """The outcome script's arguments; ``windows`` (:func:`attribution_windows`) only for a
-    purchase at checkout, the one event that reads them."""
+    purchase at checkout, the one event that reads them, and ``final`` for its last try (no
+    window covers it: counted as unattributed rather than held again)."""
     return [
         e.event_id,
         e.search_id,
@@ -367,4 +385,5 @@ def _outcome_argv(e: OutcomeRecord, caps: EventCaps, windows: str) -> list[Any]:
         caps.purchases_per_day,
         repr(e.ts),
         "" if e.search_id else windows,
+        "1" if final else "",
     ]

@@ -41,6 +41,10 @@ class RetrySchedule:
     first_delay_s: float = 0.25
     max_delay_s: float = 8.0
     give_up_after_s: float = 30.0
+    # A purchase at checkout that no attribution window covers yet: the user's exposure may be
+    # a flush behind. It waits this long, then is counted as unattributed (most such purchases
+    # are of users in no experiment, so this is kept short).
+    checkout_give_up_s: float = 5.0
     capacity: int = 100_000
     _heap: list[tuple[float, int, Held]] = field(default_factory=list)
     _by_search: dict[str, list[Held]] = field(default_factory=dict)
@@ -61,17 +65,19 @@ class RetrySchedule:
         """Hold a new outcome; its first retry is ``first_delay_s`` from now."""
         held = Held(entry_id, event, first_held=now)
         self._held[entry_id] = held
-        self._by_search.setdefault(event.search_id, []).append(held)
+        if event.search_id:  # a purchase at checkout waits for time alone (no search to wake it)
+            self._by_search.setdefault(event.search_id, []).append(held)
         self._schedule(held, now + self.first_delay_s)
 
     def retry_later(self, held: Held, now: float) -> bool:
         """After a failed try: schedule the next one, or False when it is time to give up."""
-        if now - held.first_held >= self.give_up_after_s:
+        give_up = self.give_up_after_s if held.event.search_id else self.checkout_give_up_s
+        if now - held.first_held >= give_up:
             self._forget(held)
             return False
         held.attempts += 1
         delay = min(self.max_delay_s, self.first_delay_s * 2**held.attempts)
-        self._schedule(held, min(now + delay, held.first_held + self.give_up_after_s))
+        self._schedule(held, min(now + delay, held.first_held + give_up))
         return True
 
     def done(self, held: Held) -> None:

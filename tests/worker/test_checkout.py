@@ -5,6 +5,7 @@ window covers is counted as unattributed, never dropped."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -44,6 +45,14 @@ X = _experiment("x", 0.0, 0.4)
 Y = _experiment("y", 0.4, 0.8)
 
 
+async def _settled(*consumers: StreamConsumer) -> None:
+    """Step once more as if the checkout hold had passed: a purchase no window covers is held
+    (its user's exposure may be a flush behind), then counted as unattributed."""
+    for consumer in consumers:
+        consumer.clock = lambda: time.monotonic() + 3600.0
+        await consumer.step(block_ms=None)
+
+
 async def _consumer(redis: Redis, keys: Keys, config: RoutingConfig, **more: Any) -> StreamConsumer:
     await ConfigStore(redis, keys).seed(config, "test")
     consumer = StreamConsumer(redis, keys, "c1", **more)
@@ -73,6 +82,8 @@ async def test_a_checkout_purchase_counts_for_the_users_arm_within_the_window(
     await send(checkout("p1", "dan", 9.0, T0), "dan")  # in no experiment
     await send(checkout("p1", "eve", 9.0, T0 + 10), "eve")  # in a concluded experiment
     await sharded.step()
+    assert sum(len(c.schedule) for c in sharded.consumers) == 4  # held, not yet given up
+    await _settled(*sharded.consumers)
     stats = await read_variant_stats(redis, keys, "x")
     assert (stats["a"]["users"], stats["a"]["converters"], stats["a"]["revenue_cents"]) == (
         2,
@@ -159,6 +170,7 @@ async def test_the_exposure_that_attributes_is_the_latest_phases_and_not_after_t
     ):
         await redis.xadd(shard.outcomes, fields)
     await consumer.step(block_ms=None)
+    await _settled(consumer)
     phase0 = await read_variant_stats(redis, keys, "x")
     phase1 = await read_variant_stats(redis, keys, "x@1")
     assert phase0["a"]["revenue_cents"] == 200 and phase0["b"]["revenue_cents"] == 0
@@ -198,3 +210,24 @@ async def test_the_windows_follow_the_routing_config(redis: Redis, prefix: str) 
 
     await store.change(shorter, "test", "a minute")
     assert await windows.current() == "x=60,y=604800"
+
+
+async def test_a_checkout_purchase_read_before_its_buyers_exposure_waits_for_it(
+    redis: Redis, prefix: str
+) -> None:
+    """The purchase reaches the worker before the search's exposure (another gateway flushed
+    later): it is held, not counted as unattributed, and counted for the arm once the exposure
+    is applied."""
+    keys = Keys(prefix)
+    consumer = await _consumer(redis, keys, _config(X))
+    shard = keys.shard(0)
+    await redis.xadd(shard.outcomes, checkout("p1", "ann", 3.0, T0 + 5))
+    await consumer.step(block_ms=None)
+    assert len(consumer.schedule) == 1 and consumer.stats.unattributed == 0
+    await redis.xadd(shard.exposures, exposure("s1", "ann", "b", ts=T0))
+    await consumer.step(block_ms=None)
+    consumer.clock = lambda: time.monotonic() + 1.0  # its next try is due
+    await consumer.step(block_ms=None)
+    assert (await read_variant_stats(redis, keys, "x"))["b"]["revenue_cents"] == 300
+    assert len(consumer.schedule) == 0 and consumer.stats.unattributed == 0
+    assert consumer.stats.outcomes == 1

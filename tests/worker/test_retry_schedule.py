@@ -65,3 +65,17 @@ def test_a_try_that_never_reports_back_is_tried_again() -> None:
     assert schedule.take_due(0.45, 10) == [held]
     assert not schedule.retry_later(held, 10.0)
     assert len(schedule) == 0 and schedule.next_due() is None
+
+
+def test_a_purchase_at_checkout_waits_its_shorter_hold_and_no_search_wakes_it() -> None:
+    schedule = RetrySchedule(first_delay_s=0.25, give_up_after_s=30.0, checkout_give_up_s=2.0)
+    checkout = OutcomeRecord(event_id="p", type="purchase", search_id="", user_id="u")
+    schedule.hold(b"1", checkout, now=0.0)
+    assert schedule.wake([""], now=0.1) == 0
+    tries = []
+    while (due := schedule.next_due()) is not None:
+        (held,) = schedule.take_due(due, 10)
+        tries.append(due)
+        if not schedule.retry_later(held, due):
+            break
+    assert tries == [0.25, 0.75, 1.75, 2.0] and len(schedule) == 0
