@@ -294,7 +294,11 @@ def add_admin_commands(sub: Any) -> None:
     reg.add_argument("--version", required=True)
     reg.add_argument("--card", help="card JSON (default: card.json beside the file)")
     reg.add_argument("--parent")
-    reg.add_argument("--dataset", help="id of the data it was trained on")
+    reg.add_argument(
+        "--dataset",
+        help="a registered dataset its gates run on (the card's dataset.id; default: the "
+        "gate policy's, else the configured file)",
+    )
     reg.add_argument("--notes")
     reg.add_argument("--description")
     command(msub, "list", models_list, "every version, its state and where it is loaded")
