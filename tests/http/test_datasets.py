@@ -286,6 +286,7 @@ async def test_a_version_failing_on_a_dataset_lacking_its_features_passes_after_
     (latency,) = [r for r in slow["gates"]["results"] if not r["passed"]]
     assert latency["gate"] == "latency" and "(budget 0.001 ms)" in latency["detail"]
     assert latency["figures"]["candidates"] == 50
+    assert latency["figures"]["measurements"] == 2  # a failure is measured twice
     assert [g["passed"] for g in slow["gates_history"]] == [False, True]
 
 
