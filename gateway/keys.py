@@ -241,11 +241,10 @@ class Keys:
         """Hash: the summed shadow figures of one version (gateway.ops.agreement.report)."""
         return f"{self.base}:shadow:{version}"
 
-    @property
-    def features_seen(self) -> str:
-        """Hash: feature name -> when a search last carried it (unix s); ``SEARCHED_FIELD``:
-        when any search was last served (gateway.ops.meter)."""
-        return f"{self.base}:features-seen"
+    def features_seen(self, hour: int) -> str:
+        """Hash, one per hour (unix time // 3600, expiring after a day): feature name -> the
+        searches that carried it; ``SEARCHED_FIELD``: every search (gateway.ops.meter)."""
+        return f"{self.base}:features-seen:{hour}"
 
     def ops(self, stats_id: str) -> str:
         """Hash: the gateways' operational counts for one experiment phase, by variant."""

@@ -17,8 +17,6 @@ from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
-from gateway.inference.feature_table import describe_missing
-from gateway.ops.meter import FEATURES_WINDOW_S, features_lacking
 
 
 async def apply_change(
@@ -174,26 +172,12 @@ async def _check_dataset(gw: Gateway, config: RoutingConfig, key: str) -> None:
 
 async def _check_features(gw: Gateway, config: RoutingConfig, key: str) -> None:
     versions = dict.fromkeys(v.model_version for v in config.experiment(key).variants)
-    wanted: dict[str, list[str]] = {}
-    for version in versions:
-        card = await gw.model_store.find(version)
-        if card is not None and card.declaration.feature_names:
-            wanted[version] = list(card.declaration.feature_names)
-    if not wanted:
-        return
-    raw: Any = await gw.redis.hgetall(gw.keys.features_seen)
-    seen = {k.decode(): float(v) for k, v in raw.items()}
-    problems = []
-    for version, names in wanted.items():
-        lacking = features_lacking(names, seen, time.time())
-        if lacking:
-            problems.append(f"{version!r} {describe_missing(lacking)}")
+    problems = await gw.features_problems(versions)
     if problems:
         raise Conflict(
-            f"experiment {key!r}: in the last {FEATURES_WINDOW_S / 3600:g} h of searches, "
-            + "; ".join(problems)
-            + ". Those searches would be served by production and count against the version. "
-            'Send the features, or start with {"ignore_missing_features": true, "reason": ...}'
+            f"experiment {key!r}: {'; '.join(problems)}. Searches lacking them would be served "
+            "by production and count against the version. Send the features, or start with "
+            '{"ignore_missing_features": true, "reason": ...}'
         )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,12 @@ from gateway.models.follower import ModelFollower
 from gateway.models.registrar import Registrar
 from gateway.models.store import ModelStore
 from gateway.ops.agreement import report, shadow_phase_problem
-from gateway.ops.meter import OpsMeter
+from gateway.ops.meter import (
+    FEATURES_WINDOW_H,
+    OpsMeter,
+    features_lacking,
+    recent_feature_counts,
+)
 from gateway.ops.shadow_client import ShadowClient
 from gateway.router.assign import Router
 from gateway.search_ids import SearchIdSigner
@@ -74,6 +81,7 @@ class Gateway:
             if card.retired:
                 raise Conflict(f"model version {version!r} is retired")
         await self._shadow_phases(old, new)
+        await self._production_features(old, new)
         added = sorted(new.served_versions() - old.served_versions())
         if not added:
             return
@@ -88,6 +96,41 @@ class Gateway:
                     f"model version {version!r} is not loaded and warm in every gateway process "
                     f"yet: lacking in {lacking or 'every process (no heartbeat)'}; try again shortly"
                 )
+
+    async def features_problems(self, versions: Iterable[str]) -> list[str]:
+        """For each of ``versions`` that reads named features fewer than 99 % of the last
+        24 hours' searches carried, what it lacks (empty: none, or no search to go by)."""
+        wanted: dict[str, tuple[str, ...]] = {}
+        for version in versions:
+            card = await self.model_store.find(version)
+            if card is not None and card.declaration.feature_names:
+                wanted[version] = card.declaration.feature_names
+        if not wanted:
+            return []
+        counts = await recent_feature_counts(self.redis, self.keys, time.time())
+        problems = []
+        for version, names in wanted.items():
+            lacking = features_lacking(names, counts)
+            if lacking:
+                listed = ", ".join(str(f) for f in lacking[:5])
+                more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+                problems.append(
+                    f"version {version!r} reads feature(s) too few of the last "
+                    f"{FEATURES_WINDOW_H} h of searches carried: {listed}{more}"
+                )
+        return problems
+
+    async def _production_features(self, old: RoutingConfig, new: RoutingConfig) -> None:
+        """Production must read only features the searches carry: a production that lacks one
+        answers those searches 400."""
+        if new.production is None or new.production == old.production:
+            return
+        problems = await self.features_problems([new.production])
+        if problems:
+            raise Conflict(
+                f"production {new.production!r} would refuse searches (400): "
+                f"{'; '.join(problems)}. Send the features first"
+            )
 
     async def _shadow_phases(self, old: RoutingConfig, new: RoutingConfig) -> None:
         """An experiment that requires a shadow phase starts only once its treatments passed it."""

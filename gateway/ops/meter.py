@@ -14,7 +14,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, cast
+from dataclasses import dataclass
+from typing import Final
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,24 +27,54 @@ from gateway.tasks import cancel_and_wait
 log = logging.getLogger("abgate.ops")
 
 FLUSH_INTERVAL_S: Final = 1.0
-# The field of ``keys.features_seen`` that says when a search was last served at all.
+# The field of ``keys.features_seen`` that counts every search served.
 SEARCHED_FIELD: Final = ""  # no feature is named "" (names are 1-64 characters)
-# How far back "recent traffic" reaches for the feature check at an experiment's start.
-FEATURES_WINDOW_S: Final = 24 * 3600.0
+# How far back "recent traffic" reaches for the feature checks, in hours (each hour's counts
+# are one hash), and the share of those searches a feature must have been carried by.
+FEATURES_WINDOW_H: Final = 24
+MIN_FEATURE_SHARE: Final = 0.99
+
+
+@dataclass(frozen=True)
+class FeatureShare:
+    name: str
+    carried: int
+    searches: int
+
+    def __str__(self) -> str:
+        share = 100.0 * self.carried / self.searches
+        return f"{self.name!r} (carried by {share:.3g}% of {self.searches} searches)"
 
 
 def features_lacking(
-    wanted: Iterable[str],
-    seen: Mapping[str, float],
-    now: float,
-    window_s: float = FEATURES_WINDOW_S,
-) -> list[str] | None:
-    """The names in ``wanted`` that no search carried in the last ``window_s`` seconds; None
-    when no search was served in that window (nothing to check against)."""
-    since = now - window_s
-    if seen.get(SEARCHED_FIELD, 0.0) < since:
+    wanted: Iterable[str], counts: Mapping[str, int], min_share: float = MIN_FEATURE_SHARE
+) -> list[FeatureShare] | None:
+    """The names in ``wanted`` that fewer than ``min_share`` of the counted searches carried
+    (a treatment reading one would fail on the others); None when no search was counted
+    (nothing to check against)."""
+    searches = counts.get(SEARCHED_FIELD, 0)
+    if searches == 0:
         return None
-    return [n for n in wanted if seen.get(n, 0.0) < since]
+    return [
+        FeatureShare(n, counts.get(n, 0), searches)
+        for n in wanted
+        if counts.get(n, 0) < min_share * searches
+    ]
+
+
+async def recent_feature_counts(
+    redis: Redis, keys: Keys, now: float, hours: int = FEATURES_WINDOW_H
+) -> dict[str, int]:
+    """Feature name -> searches that carried it over the last ``hours`` hours (this one
+    included); ``SEARCHED_FIELD`` -> every search."""
+    hour = int(now // 3600)
+    pipe = redis.pipeline(transaction=False)
+    for h in range(hour - hours + 1, hour + 1):
+        pipe.hgetall(keys.features_seen(h))
+    total: Counter[str] = Counter()
+    for raw in await pipe.execute():
+        total.update({k.decode(): int(v) for k, v in raw.items()})
+    return dict(total)
 
 
 class OpsMeter:
@@ -53,15 +84,12 @@ class OpsMeter:
         self.interval_s = interval_s
         # (stats id, field) -> count; fields "<variant>:requests|errors|lat:<bucket>".
         self._counts: Counter[tuple[str, str]] = Counter()
-        # The feature-name sets searches carried since the last flush (usually one).
-        self._feature_sets: set[tuple[str, ...]] = set()
-        self._searched = False
+        # Searches since the last flush by the feature names they carried (usually one set).
+        self._feature_sets: Counter[tuple[str, ...] | None] = Counter()
         self._task: asyncio.Task[None] | None = None
 
     def searched(self, feature_names: tuple[str, ...] | None) -> None:
-        self._searched = True
-        if feature_names:
-            self._feature_sets.add(feature_names)
+        self._feature_sets[feature_names] += 1
 
     def scored(self, stats_id: str, variant: str, latency_ms: float) -> None:
         self._counts[(stats_id, f"{variant}:requests")] += 1
@@ -82,18 +110,22 @@ class OpsMeter:
             await asyncio.wait_for(self.flush(), 1.0)
 
     async def flush(self) -> None:
-        if not self._counts and not self._searched:
+        if not self._counts and not self._feature_sets:
             return
         counts, self._counts = self._counts, Counter()
+        sets, self._feature_sets = self._feature_sets, Counter()
         pipe = self.redis.pipeline(transaction=False)
         for (stats_id, name), count in counts.items():
             pipe.hincrby(self.keys.ops(stats_id), name, count)
-        if self._searched:  # a lost write here is harmless: the next search notes it again
-            now = time.time()
-            seen = {n: now for names in self._feature_sets for n in names}
-            seen[SEARCHED_FIELD] = now
-            pipe.hset(self.keys.features_seen, mapping=cast(Any, seen))
-            self._searched, self._feature_sets = False, set()
+        if sets:  # a lost write here costs the feature check a second of searches, no more
+            carried: Counter[str] = Counter()
+            for names, searches in sets.items():
+                carried.update(dict.fromkeys(names or (), searches))
+            carried[SEARCHED_FIELD] = sum(sets.values())
+            key = self.keys.features_seen(int(time.time() // 3600))
+            for name, searches in carried.items():
+                pipe.hincrby(key, name, searches)
+            pipe.expire(key, (FEATURES_WINDOW_H + 2) * 3600)
         try:
             await pipe.execute()
         except (RedisError, OSError):

@@ -194,7 +194,8 @@ async def missing_feature_started(api: Api, system: System, shop: Shop) -> None:
     )
     refused = await api.call("POST", "/v1/experiments/margin/start", 409)
     message = refused["error"]["message"]
-    assert "'lgbm-margin' reads feature(s) this search does not carry: 'margin_30d'" in message
+    assert "version 'lgbm-margin' reads feature(s) too few of the last 24 h" in message
+    assert "'margin_30d' (carried by 0% of" in message
     anyway = {"ignore_missing_features": True, "reason": "margins ship next sprint"}
     await api.call("POST", "/v1/experiments/margin/start", json=anyway)
 

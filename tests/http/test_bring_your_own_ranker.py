@@ -236,7 +236,20 @@ async def test_versions_reading_different_named_features_serve_the_same_searches
     refused = await client.post("/v1/experiments/fresh/start", headers=AUTH)
     assert refused.status == 409
     message = (await refused.json())["error"]["message"]
-    assert "'named-b' reads feature(s) this search does not carry: 'freshness'" in message
+    assert "version 'named-b' reads feature(s) too few of the last 24 h" in message
+    assert "'freshness' (carried by 0% of 3 searches)" in message, message
+    # Nor may it become production: every search lacking the feature would be refused.
+    refused = await client.put(
+        "/v1/production", json={"version": "named-b", "reason": "try"}, headers=AUTH
+    )
+    assert refused.status == 409
+    assert "production 'named-b' would refuse searches (400)" in await refused.text()
+    # One search carrying it is not enough: the share counts.
+    await client.post("/v1/search", json=search("u2", freshness=0.5))
+    await gateway.ops.flush()
+    refused = await client.post("/v1/experiments/fresh/start", headers=AUTH)
+    assert refused.status == 409
+    assert "'freshness' (carried by 25% of 4 searches)" in await refused.text()
     bare = await client.post(
         "/v1/experiments/fresh/start", json={"ignore_missing_features": True}, headers=AUTH
     )
