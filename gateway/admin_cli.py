@@ -359,6 +359,7 @@ def add_admin_commands(sub: Any) -> None:
                 "hours": a.hours,
                 "max_searches": a.max_searches,
                 "with_unlabelled": a.with_unlabelled,
+                "features": a.features.split(",") if a.features else None,
                 "description": a.description,
                 "reason": a.reason,
             },
@@ -367,10 +368,17 @@ def add_admin_commands(sub: Any) -> None:
     )
     built.add_argument("--id", required=True, help="the dataset's id (immutable)")
     built.add_argument("--hours", type=float, default=24.0, help="how far back (default 24)")
-    built.add_argument("--max-searches", type=int, default=10_000)
-    built.add_argument("--with-unlabelled", action="store_true")
+    built.add_argument(
+        "--max-searches", type=int, default=10_000, help="the most recent kept (default 10 000)"
+    )
+    built.add_argument(
+        "--with-unlabelled", action="store_true", help="keep searches no outcome touched"
+    )
+    built.add_argument(
+        "--features", help="name,name,...: the feature set (default: the latest search's)"
+    )
     built.add_argument("--description", default="")
-    built.add_argument("--reason", default="")
+    built.add_argument("--reason", default="", help="written into the audit trail")
 
     gates = sub.add_parser("gates", help="the gates' policy: show, set")
     gsub = gates.add_subparsers(dest="verb", required=True)

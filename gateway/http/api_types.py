@@ -159,6 +159,18 @@ class TrafficDatasetBody(Struct, forbid_unknown_fields=True):
     with_unlabelled: Annotated[
         bool, Meta(description="keep logged searches that no outcome touched (grade 0 only)")
     ] = False
+    features: (
+        Annotated[
+            list[Annotated[str, Meta(min_length=1, max_length=64)]],
+            Meta(
+                min_length=1,
+                max_length=256,
+                description="the dataset's feature set (default: the latest logged search's); "
+                "searches lacking one are left out",
+            ),
+        ]
+        | None
+    ) = None
     description: Annotated[str, Meta(max_length=2000)] = ""
     reason: Reason | None = None
 

@@ -110,7 +110,7 @@ async def from_traffic(request: web.Request) -> web.Response:
     who = actor(request)
     body = object_fields(
         await read_json(request, gw),
-        ("id", "hours", "max_searches", "with_unlabelled", "description", "reason"),
+        ("id", "hours", "max_searches", "with_unlabelled", "features", "description", "reason"),
         ("id",),
     )
     try:
@@ -131,12 +131,16 @@ async def from_traffic(request: web.Request) -> web.Response:
             with contextlib.suppress(RecordError, orjson.JSONDecodeError):
                 outcomes.append(OutcomeRecord.from_json(raw))
     exposures.sort(key=lambda e: e.ts)
-    built = build_from_traffic(exposures, outcomes, spec.max_searches, spec.with_unlabelled)
+    built = build_from_traffic(
+        exposures, outcomes, spec.max_searches, spec.with_unlabelled, spec.features
+    )
     if built.searches == 0:
         raise Conflict(
-            f"no logged search {'' if spec.with_unlabelled else 'with an outcome '}in the last "
-            f"{spec.hours:g} h ({built.logged} searches logged their features): feature logging "
-            "is ABGATE_FEATURE_LOG_SHARE (0, off, by default)"
+            f"no logged search {'' if spec.with_unlabelled else 'with an outcome '}"
+            + (f"carrying {list(built.features)} " if built.features else "")
+            + f"in the last {spec.hours:g} h ({built.logged} searches logged their features, "
+            f"{built.unlabelled} with no outcome, {built.other_features} lacking a feature): "
+            "feature logging is ABGATE_FEATURE_LOG_SHARE (0, off, by default)"
         )
     datasets = gw.registrar.datasets
     upload = datasets.files.incoming()

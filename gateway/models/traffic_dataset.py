@@ -8,11 +8,18 @@ search label an item: a checkout purchase without a search id says nothing about
 led to it. Searches with no outcome at all are left out by default (``with_unlabelled``): a
 page nobody touched is mostly a page nobody looked at. The output is the JSON-lines form
 that :mod:`gateway.models.dataset` reads, so a built dataset is stored like an upload.
+
+A dataset has one feature set: the ``features`` asked for, else those of the latest logged
+search kept; searches that lack any of them are left out (counted), extra names dropped.
+
+Such a dataset holds only what production showed (the top of its ranking, graded by clicks
+on it): it measures a candidate against production's own choices, favouring production, and
+is a log for training the next ranker more than an unbiased judge of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,12 +38,16 @@ class TrafficDataset:
     unlabelled: int  # of those, left out for want of any outcome
     candidates: int
     graded: dict[int, int]  # grade -> candidates
+    features: tuple[str, ...] = ()
+    other_features: int = 0  # logged searches left out for lacking one of ``features``
 
     def describe(self) -> dict[str, Any]:
         return {
             "searches": self.searches,
             "logged_searches": self.logged,
             "left_out_unlabelled": self.unlabelled,
+            "left_out_lacking_features": self.other_features,
+            "features": list(self.features),
             "candidates": self.candidates,
             "grades": {str(g): n for g, n in sorted(self.graded.items())},
         }
@@ -58,44 +69,53 @@ def build(
     outcomes: Iterable[OutcomeRecord],
     max_searches: int,
     with_unlabelled: bool = False,
+    features: Sequence[str] | None = None,
 ) -> TrafficDataset:
     """At most ``max_searches`` searches (the most recent win: pass exposures oldest first)."""
     graded = labels(outcomes)
-    lines: list[bytes] = []
-    logged = unlabelled = candidates = 0
-    counts: dict[int, int] = {}
+    kept: list[tuple[ExposureRecord, list[int]]] = []  # each with its rows' grades
+    logged = unlabelled = 0
     for e in exposures:
-        features = e.features
-        if features is None or features.names is None or features.rows == 0:
+        table = e.features
+        if table is None or table.names is None or table.rows == 0:
             continue
         logged += 1
-        names = features.names
-        rows: list[dict[str, Any]] = []
-        for item, values in zip(e.items, features.values.tolist(), strict=False):
-            grade = graded.get((e.search_id, str(item)), 0)
-            rows.append(
-                {"id": item, "grade": grade, "features": dict(zip(names, values, strict=True))}
-            )
-        if not with_unlabelled and not any(r["grade"] for r in rows):
+        grades = [graded.get((e.search_id, str(item)), 0) for item in e.items[: table.rows]]
+        if not with_unlabelled and not any(grades):
             unlabelled += 1
             continue
-        for r in rows:
-            counts[r["grade"]] = counts.get(r["grade"], 0) + 1
-        candidates += len(rows)
-        line = {"query": e.query, "context": e.context or {}, "candidates": rows}
-        lines.append(orjson.dumps(line))
-    kept = lines[-max_searches:] if max_searches < len(lines) else lines
-    if len(kept) < len(lines):
-        counts, candidates = {}, 0
-        for raw in kept:
-            for c in orjson.loads(raw)["candidates"]:
-                counts[c["grade"]] = counts.get(c["grade"], 0) + 1
-                candidates += 1
+        kept.append((e, grades))
+    names = tuple(features) if features else _latest_names(kept)
+    carrying = [(e, g) for e, g in kept if e.features and not e.features.missing(names)]
+    chosen = carrying[-max_searches:]
+    lines: list[bytes] = []
+    counts: dict[int, int] = {}
+    for e, grades in chosen:
+        assert e.features is not None
+        values = e.features.select(names, "traffic").tolist()
+        rows = []
+        for item, grade, row in zip(e.items, grades, values, strict=False):
+            rows.append(
+                {"id": item, "grade": grade, "features": dict(zip(names, row, strict=True))}
+            )
+            counts[grade] = counts.get(grade, 0) + 1
+        lines.append(
+            orjson.dumps({"query": e.query, "context": e.context or {}, "candidates": rows})
+        )
     return TrafficDataset(
-        jsonl=b"".join(line + b"\n" for line in kept),
-        searches=len(kept),
+        jsonl=b"".join(line + b"\n" for line in lines),
+        searches=len(chosen),
         logged=logged,
         unlabelled=unlabelled,
-        candidates=candidates,
+        candidates=sum(counts.values()),
         graded=counts,
+        features=names,
+        other_features=len(kept) - len(carrying),
     )
+
+
+def _latest_names(kept: Sequence[tuple[ExposureRecord, list[int]]]) -> tuple[str, ...]:
+    for e, _ in reversed(kept):
+        if e.features is not None and e.features.names is not None:
+            return e.features.names
+    return ()

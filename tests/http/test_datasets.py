@@ -394,6 +394,8 @@ async def test_a_dataset_is_built_from_logged_traffic_graded_by_outcomes(
         "searches": 3,
         "logged_searches": 4,
         "left_out_unlabelled": 1,
+        "left_out_lacking_features": 0,
+        "features": list(FEATURES),
         "candidates": 15,
         "grades": {"0": 12, "1": 2, "3": 1},
     }

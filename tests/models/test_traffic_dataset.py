@@ -54,6 +54,8 @@ def test_outcomes_grade_the_logged_rows_and_untouched_pages_are_left_out() -> No
         "searches": 1,
         "logged_searches": 2,
         "left_out_unlabelled": 1,
+        "left_out_lacking_features": 0,
+        "features": ["bm25", "ctr"],
         "candidates": 2,
         "grades": {"0": 1, "3": 1},
     }
@@ -62,3 +64,23 @@ def test_outcomes_grade_the_logged_rows_and_untouched_pages_are_left_out() -> No
     latest = build(exposures, outcomes, max_searches=1, with_unlabelled=True)
     assert [orjson.loads(x)["query"] for x in latest.jsonl.splitlines()] == ["q-s2"]
     assert latest.candidates == 1 and latest.graded == {0: 1}
+
+
+def test_one_feature_set_the_latest_unless_asked_for_another() -> None:
+    """A feature added for the next ranker: the dataset takes the latest search's set, and
+    leaves out the searches that lack one of its features; asked for the older set, it keeps
+    them all and drops the extra name."""
+    old = _exposure("s1", ("A",), 1)
+    values = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    new = ExposureRecord(
+        "s2", "s2", "u", items=("B",), features=FeatureTable(values, ("ctr", "bm25", "fresh"))
+    )
+    clicks = [_outcome("click", "s1", "A"), _outcome("click", "s2", "B")]
+    latest = build([old, new], clicks, max_searches=10)
+    assert latest.features == ("ctr", "bm25", "fresh") and latest.other_features == 1
+    (line,) = [orjson.loads(x) for x in latest.jsonl.splitlines()]
+    assert line["candidates"][0]["features"] == {"ctr": 1.0, "bm25": 2.0, "fresh": 3.0}
+    both = build([old, new], clicks, max_searches=10, features=["bm25", "ctr"])
+    assert both.searches == 2 and both.other_features == 0
+    rows = [orjson.loads(x)["candidates"][0]["features"] for x in both.jsonl.splitlines()]
+    assert rows == [{"bm25": 0.0, "ctr": 1.0}, {"bm25": 2.0, "ctr": 1.0}]
