@@ -249,6 +249,9 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
     return json_response(
         {
             "search_id": search_id,
+            # The version that ranked this page: production when a treatment could not
+            # (its arm stays in "assignments"), "interleaved" for a merged page.
+            "model_version": served,
             "results": results,
             "assignments": [a.to_json() for a in assignments],
         }

@@ -61,6 +61,7 @@ class DatasetChoice:
     source: str
     sha256: str | None
     chosen_by: str
+    note: str = ""  # e.g. the card names a dataset that is not registered
 
 
 class Registrar:
@@ -204,6 +205,13 @@ class Registrar:
         named = card.declaration.dataset.get("id")
         if named and (info := await self.datasets.find(named)) is not None:
             return self._choice(info, "card")
+        note = (
+            f"the card's dataset {named!r} is not registered (POST /v1/datasets, then "
+            f"abgate models regate {card.version} --dataset {named}); gated on the "
+            + ("gate policy's dataset" if dataset is not None else "configured file")
+            if named
+            else ""
+        )
         if dataset is not None:
             info = await self.datasets.find(dataset)
             if info is None:
@@ -211,8 +219,8 @@ class Registrar:
                     f"dataset {dataset!r}, the gate policy's default, is not registered; "
                     "register it (POST /v1/datasets) or change the policy"
                 )
-            return self._choice(info, "policy")
-        return DatasetChoice(self.eval_path, self.eval_path.name, None, "file")
+            return replace(self._choice(info, "policy"), note=note)
+        return DatasetChoice(self.eval_path, self.eval_path.name, None, "file", note)
 
     def _choice(self, info: DatasetInfo, chosen_by: str) -> DatasetChoice:
         return DatasetChoice(self.datasets.path(info), info.id, info.sha256, chosen_by)
@@ -241,10 +249,11 @@ class Registrar:
         if prod_card is not None and job.production_path is not None:
             names[str(job.production_path)] = f"the stored file of {prod_card.version}"
         record = dict(redact_record(await gate_in_child(job, self.gate_timeout_s), names))
+        chosen = {"chosen_by": choice.chosen_by} | ({"note": choice.note} if choice.note else {})
         if isinstance(record.get("dataset"), dict):
-            record["dataset"] = record["dataset"] | {"chosen_by": choice.chosen_by}
+            record["dataset"] = record["dataset"] | chosen
         else:
-            record["dataset"] = {"source": choice.source, "chosen_by": choice.chosen_by}
+            record["dataset"] = {"source": choice.source} | chosen
         return record
 
     async def regate(

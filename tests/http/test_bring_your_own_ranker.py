@@ -96,6 +96,11 @@ async def test_a_ranker_with_features_is_registered_gated_and_served(
     card = await wait_for(client, "features-v1", lambda c: c["state"] != "gating")
     gates = {r["gate"]: r for r in card["gates"]["results"]}
     assert gates["sanity"]["passed"], gates["sanity"]
+    # Its card names a dataset nobody registered: the record says what ran instead.
+    assert card["gates"]["dataset"]["chosen_by"] == "file"
+    assert "the card's dataset 'hand-set-weights' is not registered" in (
+        card["gates"]["dataset"]["note"]
+    )
     assert (
         gates["offline_quality"]["figures"]["ndcg_at_10"] > 0.4
     )  # scored with the eval set's features
@@ -269,6 +274,7 @@ async def test_versions_reading_different_named_features_serve_the_same_searches
         page = await response.json()
         arm = page["assignments"][0]["variant"]
         assert [r["item_id"] for r in page["results"]] == ["SKU-6", "SKU-7", 5]
+        assert page["model_version"] == "named-a"  # production ranked every page
         served[arm] = served.get(arm, 0) + 1
     assert served.get("candidate", 0) > 5 and served.get("control", 0) > 5
     stats_id = phase_stats_id("fresh", gateway.router.config.experiment("fresh").phase)
