@@ -70,7 +70,7 @@ async def _score(
             if route.model_version == production:
                 raise
             metrics.MISSING_FEATURES.labels(route.model_version).inc()
-        gw.ops.failed(stats_id, a.variant)
+        gw.ops.failed(stats_id, a.variant, isinstance(exc, MissingFeatures))
         if route.model_version == production:
             raise
         return production, await _rank(gw, production, query)
@@ -105,7 +105,7 @@ async def _interleave(
         if isinstance(result, BaseException):
             if isinstance(result, MissingFeatures):
                 metrics.MISSING_FEATURES.labels(variant.model_version).inc()
-            gw.ops.failed(stats_id, variant.name)
+            gw.ops.failed(stats_id, variant.name, isinstance(result, MissingFeatures))
         else:
             gw.ops.scored(stats_id, variant.name, result[1])
     ok = {v: r[0] for v, r in by_version.items() if not isinstance(r, BaseException)}

@@ -26,6 +26,7 @@ class ArmOps:
     requests: int = 0
     errors: int = 0
     latency: Mapping[int, int] = field(default_factory=dict)  # bucket -> count
+    missing: int = 0  # of the errors: searches that lacked a feature the version reads
 
     @property
     def error_rate(self) -> float:
@@ -40,9 +41,11 @@ class OpsLimits:
 
 
 def parse_ops(raw: Mapping[str, int]) -> dict[str, ArmOps]:
-    """``{"<variant>:requests": n, "<variant>:errors": n, "<variant>:lat:<bucket>": n}``."""
+    """``{"<variant>:requests": n, "<variant>:errors": n, "<variant>:missing": n,
+    "<variant>:lat:<bucket>": n}``."""
     requests: dict[str, int] = {}
     errors: dict[str, int] = {}
+    missing: dict[str, int] = {}
     latency: dict[str, dict[int, int]] = {}
     for name, value in raw.items():
         variant, _, rest = name.partition(":")
@@ -50,10 +53,15 @@ def parse_ops(raw: Mapping[str, int]) -> dict[str, ArmOps]:
             requests[variant] = int(value)
         elif rest == "errors":
             errors[variant] = int(value)
+        elif rest == "missing":
+            missing[variant] = int(value)
         elif rest.startswith("lat:"):
             latency.setdefault(variant, {})[int(rest[4:])] = int(value)
     variants = set(requests) | set(errors) | set(latency)
-    return {v: ArmOps(requests.get(v, 0), errors.get(v, 0), latency.get(v, {})) for v in variants}
+    return {
+        v: ArmOps(requests.get(v, 0), errors.get(v, 0), latency.get(v, {}), missing.get(v, 0))
+        for v in variants
+    }
 
 
 def breaches(
@@ -67,9 +75,10 @@ def breaches(
         if arm.requests < limits.min_requests:
             continue
         if arm.error_rate > limits.max_error_rate:
+            why = f"; {arm.missing} of them for features the searches lacked" if arm.missing else ""
             out.append(
                 f"{name} fails {arm.errors} of {arm.requests} scorings "
-                f"({arm.error_rate:.1%}, limit {limits.max_error_rate:.1%})"
+                f"({arm.error_rate:.1%}, limit {limits.max_error_rate:.1%}{why})"
             )
             continue
         judged = max(limits.min_requests, LATENCY_MIN_REQUESTS)

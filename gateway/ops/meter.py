@@ -95,9 +95,11 @@ class OpsMeter:
         self._counts[(stats_id, f"{variant}:requests")] += 1
         self._counts[(stats_id, f"{variant}:lat:{bucket(latency_ms)}")] += 1
 
-    def failed(self, stats_id: str, variant: str) -> None:
+    def failed(self, stats_id: str, variant: str, missing_features: bool = False) -> None:
         self._counts[(stats_id, f"{variant}:requests")] += 1
         self._counts[(stats_id, f"{variant}:errors")] += 1
+        if missing_features:
+            self._counts[(stats_id, f"{variant}:missing")] += 1
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ops-flush")

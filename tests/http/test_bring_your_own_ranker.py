@@ -281,6 +281,7 @@ async def test_versions_reading_different_named_features_serve_the_same_searches
     await gateway.ops.flush()
     ops = await gateway.redis.hgetall(gateway.keys.ops(stats_id))
     assert int(ops[b"candidate:errors"]) == served["candidate"]
+    assert int(ops[b"candidate:missing"]) == served["candidate"]
     # With the feature sent, the candidate ranks its own searches.
     for i in range(10):
         response = await client.post("/v1/search", json=search(f"user-{i}", freshness=1.0))

@@ -37,6 +37,11 @@ def _arm(requests: int, errors: int = 0, ms: float = 2.0) -> ArmOps:
     ("candidate", "expected"),
     [
         (_arm(100, errors=10), "candidate fails 10 of 100 scorings (10.0%, limit 2.0%)"),
+        (
+            ArmOps(100, 10, {}, missing=7),
+            "fails 10 of 100 scorings (10.0%, limit 2.0%; 7 of them for features the "
+            "searches lacked)",
+        ),
         (_arm(1000, ms=20.0), "ratio 9.5, limit 3"),
         (_arm(500, ms=20.0), None),  # too few scorings for a p99 yet
         (_arm(100, errors=1), None),  # 1 %: within the limit
