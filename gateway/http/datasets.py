@@ -26,7 +26,7 @@ from gateway.models.dataset_store import parse_description
 from gateway.models.gate_policy import RULES
 from gateway.models.traffic_dataset import build as build_from_traffic
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
-from gateway.schema import request_error
+from gateway.schema import object_at, request_error
 
 _TRAFFIC: Final = msgspec.json.Decoder(TrafficDatasetBody)
 
@@ -63,7 +63,7 @@ async def create(request: web.Request) -> web.Response:
         request, gw, DATASET_UPLOAD, upload, gw.settings.max_dataset_bytes
     )
     try:
-        fields = object_fields(meta, ("id", "description"), ("id",))
+        fields = object_at(meta, "meta", ("id", "description"), ("id",))
         dataset_id = parse_version(fields["id"], "meta.id")
         description = parse_description(fields.get("description", ""), "meta.description")
         gw.redis_guard.check()

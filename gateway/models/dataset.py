@@ -180,6 +180,17 @@ class _Builder:
                 f"{_features_text(self.names, self.width)}; every candidate of a dataset "
                 "carries the same features",
             )
+        if len({str(i) for i in items}) != len(items):
+            first_at: dict[str, int] = {}
+            for i, item in enumerate(items):
+                if first_at.setdefault(str(item), i) != i:
+                    twice = i
+                    break
+            raise ConfigError(
+                f"{where.removesuffix(': $')}: $.candidates[{twice}].id",
+                f"{items[twice]!r} is on the query twice; a query's item ids are unique "
+                '(12 and "12" are the same item), as in a search',
+            )
         self.candidates += len(items)
         if len(self.queries) >= self.limits.queries:
             raise ConfigError(where, f"more than {self.limits.queries} queries")
@@ -360,7 +371,9 @@ def parse_parquet(path: Path, source: str, limits: DatasetLimits | None = None) 
     names = tuple(n for n in table.column_names if n not in PARQUET_COLUMNS)
     for n in names:
         kind = columns[n].type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        if not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        ):
             raise ConfigError(
                 f"{source}: column {n!r}",
                 f"a feature column must be numeric, got {kind}; the other columns are "
@@ -418,7 +431,7 @@ def parse_parquet(path: Path, source: str, limits: DatasetLimits | None = None) 
             r, c = (int(x[0]) for x in np.nonzero(bad))
             raise ConfigError(
                 f"row {rows[r]}: column {names[c]!r}",
-                f"expected a finite number, got {block[r, c]!r}",
+                f"expected a finite number, got {float(block[r, c])!r}",
             )
         features = block.tolist() if names else None
         builder.add(f"row {first}", query, items, grades, features, names, {})

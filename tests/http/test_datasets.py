@@ -149,7 +149,7 @@ async def test_bad_dataset_uploads_are_refused_and_change_nothing(
         ({"id": "d1"}, b"\x00\x01 not json", 400, "file: line 1: $: not JSON"),
         ({"id": "d1"}, no_grade, 400, "column 'grade': missing"),
         ({"id": "bad id!"}, good, 422, "meta.id: expected 1-64 characters"),
-        ({"id": "d1", "colour": 1}, good, 400, "colour"),
+        ({"id": "d1", "colour": 1}, good, 400, "meta.colour: unknown field"),
         (None, good, 400, "meta: the 'meta' part"),
         ({"id": "d1"}, None, 400, "file: the 'file' part"),
         (b"{not json", good, 400, "meta: not JSON"),

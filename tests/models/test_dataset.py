@@ -112,6 +112,10 @@ def test_the_legacy_unnamed_form_still_reads() -> None:
             [{"query": "q", "candidates": [{"id": 1, "grade": 1}], "colour": 1}],
             "line 1: $.colour: unknown field",
         ),
+        (
+            [{"query": "q", "candidates": [{"id": "12", "grade": 1}, {"id": 12, "grade": 0}]}],
+            "line 1: $.candidates[1].id: 12 is on the query twice",
+        ),
     ],
 )
 def test_a_bad_line_is_named(lines: list[Any], message: str) -> None:
@@ -169,7 +173,8 @@ def test_parquet_rows_are_queries_of_candidates_with_named_features(tmp_path: Pa
         ({"grade": None}, "column 'grade': missing"),
         ({"colour": ["red", "red"]}, "column 'colour': a feature column must be numeric"),
         ({"bm25": [1.0, None]}, "row 1: column 'bm25': is null"),
-        ({"bm25": [1.0, float("nan")]}, "row 1: column 'bm25': expected a finite number"),
+        ({"bm25": [1.0, float("nan")]}, "row 1: column 'bm25': expected a finite number, got nan"),
+        ({"item_id": ["A", "A"]}, "$.candidates[1].id: 'A' is on the query twice"),
         ({"grade": [1, 12]}, "row 1: column 'grade': expected an integer in [0, 10], got 12"),
         ({"query": ["a", "b"]}, "row 1: column 'query': query_id 1 has the query 'a' on row 0"),
     ],
@@ -193,3 +198,16 @@ def test_a_bad_parquet_row_or_column_is_named(
     with pytest.raises(ConfigError) as caught:
         parse_parquet(path, "d")
     assert message in str(caught.value)
+
+
+def test_a_boolean_parquet_column_is_a_feature_of_0_and_1(tmp_path: Path) -> None:
+    columns = {
+        "query_id": [1, 1],
+        "query": ["a", "a"],
+        "item_id": ["A", "B"],
+        "grade": [1, 0],
+        "in_stock": [True, False],
+    }
+    dataset = parse_parquet(parquet_of(tmp_path / "d.parquet", columns), "d")
+    (query,) = dataset.queries
+    assert query.features is not None and query.features.values.tolist() == [[1.0], [0.0]]
