@@ -8,6 +8,8 @@ path of the bad part.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
@@ -319,7 +321,7 @@ def _general(raw: bytes) -> tuple[SearchBody, list[int | str], FeatureTable]:
     try:
         body = _SEARCH.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-        raise request_error(exc) from None
+        raise _named_feature(request_error(exc), raw) from None
     if not isinstance(body.candidates[0], Candidate):
         bad = next(i for i, c in enumerate(body.candidates) if isinstance(c, Candidate))
         raise RequestError(f"$.candidates[{bad}]", "expected an item id like the first") from None
@@ -332,6 +334,48 @@ def _general(raw: bytes) -> tuple[SearchBody, list[int | str], FeatureTable]:
     if features.names is not None:
         _NAMED.learn(features.names)
     return body, items, features
+
+
+_FEATURE_AT: Final = re.compile(r"^\$(\.candidates\[(\d+)\])?\.features\[\.\.\.\](.*)$")
+
+
+def _named_feature(error: RequestError, raw: bytes) -> RequestError:
+    """msgspec names a dict's value ``[...]``: for a named feature, put its name there."""
+    match = _FEATURE_AT.match(error.where)
+    if match is None:
+        return error
+    try:
+        body = json.loads(raw)  # not orjson: it refuses 1e400, which may be the bad part
+        features = (
+            body["candidates"][int(match.group(2))]["features"]
+            if match.group(1)
+            else body["features"]
+        )
+    except (LookupError, TypeError, ValueError, RecursionError):
+        return error
+    if not isinstance(features, dict):
+        return error
+    column = not match.group(1)
+    for name, value in features.items():
+        if column and not match.group(3):
+            bad = not isinstance(value, list)
+        elif column:
+            bad = not isinstance(value, list) or not all(_feature_number(v) for v in value)
+        else:
+            bad = not _feature_number(value)
+        if bad:
+            where = f"$.candidates[{match.group(2)}]" if match.group(1) else "$"
+            return RequestError(f"{where}.features.{name}{match.group(3)}", error.detail)
+    return error
+
+
+def _feature_number(value: Any) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and abs(value) <= 3e38
+    )
 
 
 def _unique(items: list[int | str]) -> None:

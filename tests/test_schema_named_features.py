@@ -57,3 +57,37 @@ def test_learned_decoders_read_as_the_general_one(monkeypatch: pytest.MonkeyPatc
     assert {8, 136} <= {len(names) for names in schema._NAMED._by_names}
     monkeypatch.setattr(schema._NAMED, "decode", lambda raw: None)
     assert learned == [_parsed(b) for b in bodies * 2]
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (
+            {"candidates": [{"id": "A", "features": {"a": 1, "b": "high"}}]},
+            "$.candidates[0].features.b",
+        ),
+        (
+            {
+                "candidates": [
+                    {"id": "A", "features": {"a": 1}},
+                    {"id": "B", "features": {"a": True}},
+                ]
+            },
+            "$.candidates[1].features.a",
+        ),
+        ({"candidates": ["A"], "features": {"a": [1], "b": ["x"]}}, "$.features.b[0]"),
+        ({"candidates": ["A"], "features": {"a": [1], "b": 3}}, "$.features.b"),
+    ],
+)
+def test_a_bad_named_feature_is_named(body: dict[str, Any], where: str) -> None:
+    raw = orjson.dumps({"user_id": "u", "query": "q"} | body)
+    with pytest.raises(RequestError) as caught:
+        schema.parse_search(raw)
+    assert caught.value.where == where
+
+
+def test_a_number_out_of_range_is_named_too() -> None:
+    raw = b'{"user_id": "u", "query": "q", "candidates": [{"id": "A", "features": {"x": 1e400}}]}'
+    with pytest.raises(RequestError) as caught:
+        schema.parse_search(raw)
+    assert caught.value.where == "$.candidates[0].features.x"
