@@ -98,8 +98,9 @@ async def test_a_ranker_with_features_is_registered_gated_and_served(
     assert gates["sanity"]["passed"], gates["sanity"]
     # Its card names a dataset nobody registered: the record says what ran instead.
     assert card["gates"]["dataset"]["chosen_by"] == "file"
-    assert "the card's dataset 'hand-set-weights' is not registered" in (
-        card["gates"]["dataset"]["note"]
+    assert (
+        "the card's dataset 'hand-set-weights' is not registered"
+        in (card["gates"]["dataset"]["note"])
     )
     assert (
         gates["offline_quality"]["figures"]["ndcg_at_10"] > 0.4

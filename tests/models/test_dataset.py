@@ -201,7 +201,7 @@ def test_a_bad_parquet_row_or_column_is_named(
 
 
 def test_a_boolean_parquet_column_is_a_feature_of_0_and_1(tmp_path: Path) -> None:
-    columns = {
+    columns: dict[str, list[Any]] = {
         "query_id": [1, 1],
         "query": ["a", "a"],
         "item_id": ["A", "B"],

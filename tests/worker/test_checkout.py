@@ -190,7 +190,7 @@ async def test_a_checkout_purchase_credits_no_interleaving_team(redis: Redis, pr
     await redis.xadd(shard.outcomes, checkout("p1", "ann", 5.0, T0 + 1, item=11))
     await consumer.step(block_ms=None)
     assert (await read_variant_stats(redis, keys, "il"))["interleaved"]["revenue_cents"] == 500
-    counts = await redis.hgetall(shard.interleaving("il"))
+    counts: Any = await redis.hgetall(shard.interleaving("il"))
     assert not [k for k in counts if k.startswith(b"team:")], counts
 
 
