@@ -215,7 +215,11 @@ def build_app(settings: Settings) -> web.Application:
                 await asyncio.wait_for(redis.aclose(), 2.0)
 
     async def drain(app: web.Application) -> None:
-        app[GATEWAY].start_draining()
+        gw = app[GATEWAY]
+        gw.start_draining()
+        # Gate runs stop now, their claims given up for another process, rather than after
+        # the drain: a run's deadline could pass meanwhile and fail a version that was fine.
+        await gw.follower.close()
 
     app.cleanup_ctx.append(resources)
     app.on_shutdown.append(drain)
