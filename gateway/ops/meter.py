@@ -33,6 +33,8 @@ SEARCHED_FIELD: Final = ""  # no feature is named "" (names are 1-64 characters)
 # are one hash), and the share of those searches a feature must have been carried by.
 FEATURES_WINDOW_H: Final = 24
 MIN_FEATURE_SHARE: Final = 0.99
+# Fewer searches than this in the window are no evidence either way (a probe, a test search).
+MIN_FEATURE_SEARCHES = 100
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,10 @@ def features_lacking(
     wanted: Iterable[str], counts: Mapping[str, int], min_share: float = MIN_FEATURE_SHARE
 ) -> list[FeatureShare] | None:
     """The names in ``wanted`` that fewer than ``min_share`` of the counted searches carried
-    (a treatment reading one would fail on the others); None when no search was counted
-    (nothing to check against)."""
+    (a treatment reading one would fail on the others); None when fewer than
+    ``MIN_FEATURE_SEARCHES`` searches were counted (nothing to go by)."""
     searches = counts.get(SEARCHED_FIELD, 0)
-    if searches == 0:
+    if searches < max(MIN_FEATURE_SEARCHES, 1):
         return None
     return [
         FeatureShare(n, counts.get(n, 0), searches)

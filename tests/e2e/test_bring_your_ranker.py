@@ -182,7 +182,7 @@ async def missing_feature_regated(api: Api, shop: Shop) -> None:
 async def missing_feature_started(api: Api, system: System, shop: Shop) -> None:
     """Refused at start while searches lack margin_30d (409 naming it); started anyway."""
     warmup = SkuStorefront(system.base_url, shop, seed=1)
-    await warmup.run(0, 20)
+    await warmup.run(0, 70)  # ~140 searches: the check goes by 100 or more
     assert warmup.errors == [] and set(warmup.arms) == {""}, warmup.errors
     await asyncio.sleep(1.5)  # each gateway notes the features searches carried once a second
     variants = [

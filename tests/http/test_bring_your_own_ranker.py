@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.config import phase_stats_id
 from gateway.http.state import Gateway
+from gateway.ops import meter
 from tests.http.test_models import AUTH, register, wait_for
 
 
@@ -177,7 +178,7 @@ async def _usable(client: TestClient, version: str) -> None:
 
 
 async def test_versions_reading_different_named_features_serve_the_same_searches(
-    client: TestClient, gateway: Gateway, feature_model: bytes
+    client: TestClient, gateway: Gateway, feature_model: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Production reads three named features; a candidate reads two of them and one the
     storefront does not send: starting it is refused (409 naming the feature) unless told to
@@ -226,6 +227,7 @@ async def test_versions_reading_different_named_features_serve_the_same_searches
     error = (await response.json())["error"]
     assert response.status == 400 and "'brand_match', 'log_price'" in error["message"], error
     await gateway.ops.flush()  # what the searches carried, as the once-a-second flush writes it
+    monkeypatch.setattr(meter, "MIN_FEATURE_SEARCHES", 3)  # a handful of searches is evidence
 
     experiment = {
         "key": "fresh",
