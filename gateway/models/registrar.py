@@ -206,7 +206,7 @@ class Registrar:
         if named and (info := await self.datasets.find(named)) is not None:
             return self._choice(info, "card")
         note = (
-            f"the card's dataset {named!r} is not registered (POST /v1/datasets, then "
+            f"the card's dataset {named!r} is not registered (abgate datasets create, then "
             f"abgate models regate {card.version} --dataset {named}); gated on the "
             + ("gate policy's dataset" if dataset is not None else "configured file")
             if named
