@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -69,3 +70,26 @@ def system(settings: Settings) -> Iterator[System]:
 def worker(system: System) -> Iterator[None]:
     system.group.spawn("worker", ["worker", "--interval", "1"], gateway_env(system.settings, 0))
     yield
+
+
+class Api:
+    """The admin API of a live system, as ``who``: each call asserts its status."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, who: str = "carol") -> None:
+        self.session, self.base, self.headers = session, base, auth(who)
+
+    async def call(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
+        kwargs.setdefault("headers", self.headers)
+        async with self.session.request(method, self.base + path, **kwargs) as response:
+            body = await response.json()
+            assert response.status == status, (method, path, response.status, body)
+            return body
+
+    async def until(self, path: str, check: Callable[[Any], bool], limit_s: float = 60.0) -> Any:
+        """GET ``path`` until ``check`` holds for its answer."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while not check(data := await self.call("GET", path)):
+            assert loop.time() < deadline, data
+            await asyncio.sleep(0.2)
+        return data

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,13 +34,12 @@ from sim.bring_your_ranker import (
 )
 from sim.sku_shop import FEATURES, SENT, Shop, dataset_jsonl, make_shop, training_set
 from sim.sku_shoppers import SkuStorefront
+from tests.e2e.conftest import Api as LiveApi
 from tests.e2e.conftest import System, running_system
 from tests.http.test_models import form
-from tests.tokens import auth
 
 pytestmark = pytest.mark.e2e
 
-AUTH = auth("carol")  # an admin: production is set by hand once
 PROD = ("bm25", "brand_match", "price_rank", "freshness")
 XGB = ("bm25", "rating", "price_rank", "freshness", "in_stock")
 LGBM = SENT  # every feature the storefront sends
@@ -83,25 +81,7 @@ def versions() -> dict[str, Version]:
     }
 
 
-class Api:
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def call(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-        kwargs.setdefault("headers", AUTH)
-        async with self.session.request(method, self.base + path, **kwargs) as response:
-            body = await response.json()
-            assert response.status == status, (method, path, response.status, body)
-            return body
-
-    async def until(self, path: str, check: Callable[[Any], bool], limit_s: float = 60.0) -> Any:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit_s
-        while not check(data := await self.call("GET", path)):
-            assert loop.time() < deadline, data
-            await asyncio.sleep(0.2)
-        return data
-
+class Api(LiveApi):
     async def dataset(self, dataset_id: str, jsonl: bytes) -> Any:
         data = aiohttp.FormData()
         meta = json.dumps({"id": dataset_id, "reason": "held-out queries, graded"}).encode()

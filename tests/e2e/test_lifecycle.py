@@ -18,11 +18,10 @@ import pytest
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.conftest import TEST_CONFIGS
+from tests.e2e.conftest import Api as LiveApi
 from tests.e2e.conftest import System, running_system
 from tests.http.test_models import form
-from tests.tokens import auth
 
-AUTH = auth("carol")
 CHUNK = 1500
 MAX_SHOPPERS = 30_000
 
@@ -35,27 +34,7 @@ def fresh(settings: Settings) -> Iterator[System]:
         yield system
 
 
-class Api:
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def call(self, method: str, path: str, status: int = 200, **kwargs: Any) -> Any:
-        kwargs.setdefault("headers", AUTH)
-        async with self.session.request(method, self.base + path, **kwargs) as response:
-            body = await response.json()
-            assert response.status == status, (method, path, response.status, body)
-            return body
-
-    async def until(self, path: str, check: Any, limit_s: float = 60.0) -> Any:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit_s
-        while True:
-            data = await self.call("GET", path)
-            if check(data):
-                return data
-            assert loop.time() < deadline, data
-            await asyncio.sleep(0.2)
-
+class Api(LiveApi):
     async def register(self, models_dir: Any, version: str) -> Any:
         card = json.loads((models_dir / version / "card.json").read_text())
         onnx = (models_dir / version / "model.onnx").read_bytes()
