@@ -91,10 +91,10 @@ def lift_chart(points: Sequence[dict[str, Any]], title: str = "") -> str:
             f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" font-size="11" '
             f'fill="#444">{label}</text>'
         )
-    for tick in _nice_ticks(0.0, t1 - t0):
+    for tick, label in time_ticks(t1 - t0):
         parts.append(
-            f'<text x="{x(t0 + tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
-            f'font-size="11" fill="#444">{_duration(tick)}</text>'
+            f'<text class="time-tick" x="{x(t0 + tick):.1f}" y="{top + plot_h + 16}" '
+            f'text-anchor="middle" font-size="11" fill="#444">{label}</text>'
         )
     # Phase changes (a weight change re-randomises): a dashed line where each one starts.
     for before, after in itertools.pairwise(points):
@@ -152,13 +152,32 @@ def _label(arm: dict[str, Any], relative: bool) -> str:
     return f"{fmt(est)} [{fmt(_finite(arm.get('ci_low')))}, {fmt(_finite(arm.get('ci_high')))}]"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+# Steps a time axis may take, in seconds, each with the unit its labels are written in: a
+# step is a round number of that unit, so every tick (a multiple of the step) is too.
+TIME_STEPS: Final = (
+    *((step, "s", 1.0) for step in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0)),
+    *((step * 60.0, "min", 60.0) for step in (1, 2, 5, 10, 15, 30)),
+    *((step * 3600.0, "h", 3600.0) for step in (1, 2, 3, 6, 12)),
+    *((step * 86400.0, "d", 86400.0) for step in (1, 2, 7, 14, 30, 60, 90, 180, 365)),
+)
+MAX_TIME_TICKS: Final = 7
+
+
+def time_ticks(span_s: float, most: int = MAX_TIME_TICKS) -> list[tuple[float, str]]:
+    """Ticks for a time axis from 0 to ``span_s`` seconds: ``(offset_s, label)`` pairs, at most
+    ``most`` of them, on the smallest round step (seconds, then minutes, hours, days) that
+    fits. Labels are distinct: each is a whole number of the step's unit, or of tenths of a
+    second below one second."""
+    if not math.isfinite(span_s) or span_s <= 0:
+        return [(0.0, "0 s")]
+    fits = [s for s in TIME_STEPS if span_s / s[0] <= most - 1]
+    if fits:
+        step, unit, scale = fits[0]
+    else:  # beyond the longest step: whole multiples of it
+        longest, unit, scale = TIME_STEPS[-1]
+        step = longest * math.ceil(span_s / longest / (most - 1))
+    ticks = []
+    for i in range(int(span_s / step + 1e-9) + 1):
+        value = f"{i * step / scale:.1f}".removesuffix(".0")
+        ticks.append((i * step, f"{value} {unit}"))
+    return ticks

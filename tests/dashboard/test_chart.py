@@ -7,7 +7,14 @@ import itertools
 import math
 import xml.etree.ElementTree as ET
 
-from gateway.dashboard.chart import HEIGHT, MARGIN, _nice_ticks, lift_chart
+from gateway.dashboard.chart import (
+    HEIGHT,
+    MARGIN,
+    MAX_TIME_TICKS,
+    _nice_ticks,
+    lift_chart,
+    time_ticks,
+)
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 
@@ -68,3 +75,45 @@ def test_nice_ticks() -> None:
     ticks = _nice_ticks(-0.13, 0.27)
     assert all(math.isclose(b - a, 0.1) for a, b in itertools.pairwise(ticks))
     assert _nice_ticks(1.0, 1.0) == [1.0]
+
+
+def _labels(span_s: float) -> list[str]:
+    return [label for _, label in time_ticks(span_s)]
+
+
+def test_time_ticks_short_and_long_spans() -> None:
+    # The labels the issue found repeated ("0 s 0 s 1 s 2 s 2 s") over a 2.5 s run.
+    assert _labels(2.5) == ["0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s"]
+    assert _labels(1.0) == ["0 s", "0.2 s", "0.4 s", "0.6 s", "0.8 s", "1 s"]
+    assert _labels(45) == ["0 s", "10 s", "20 s", "30 s", "40 s"]
+    assert _labels(300) == ["0 min", "1 min", "2 min", "3 min", "4 min", "5 min"]
+    assert _labels(5000) == ["0 min", "15 min", "30 min", "45 min", "60 min", "75 min"]
+    assert _labels(86400) == ["0 h", "6 h", "12 h", "18 h", "24 h"]
+    assert _labels(30 * 86400) == ["0 d", "7 d", "14 d", "21 d", "28 d"]
+    assert _labels(0.0) == ["0 s"]
+
+
+def test_time_ticks_are_distinct_round_and_within_the_span_at_any_span() -> None:
+    span = 1.0
+    while span < 10 * 365 * 86400:
+        ticks = time_ticks(span)
+        labels = [label for _, label in ticks]
+        assert len(set(labels)) == len(labels), (span, labels)
+        assert 2 <= len(ticks) <= MAX_TIME_TICKS, (span, labels)
+        offsets = [offset for offset, _ in ticks]
+        assert offsets[0] == 0.0 and offsets[-1] <= span * (1 + 1e-9), (span, offsets)
+        steps = {round(b - a, 6) for a, b in itertools.pairwise(offsets)}
+        assert len(steps) == 1, (span, offsets)  # evenly spaced
+        # Each label is a round number of its unit: whole, or tenths of a second.
+        for label in labels:
+            value, unit = label.split(" ")
+            assert unit in ("s", "min", "h", "d")
+            assert value == str(int(float(value))) or (unit == "s" and len(value) == 3)
+        span *= 1.37
+
+
+def test_the_chart_draws_the_time_ticks() -> None:
+    points = [_point(100.0 + 0.5 * i, 0, [("cand", 0.01, -0.1, 0.1)]) for i in range(6)]
+    svg = ET.fromstring(lift_chart(points))
+    drawn = [t.text for t in svg.findall(".//s:text[@class='time-tick']", NS)]
+    assert drawn == ["0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s"]
