@@ -7,6 +7,8 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.config import RoutingConfig
+from gateway.config.uses import version_uses
 from gateway.http.api_types import MODEL_UPLOAD
 from gateway.http.auth import actor
 from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
@@ -24,8 +26,15 @@ async def _loaded_by(gw: Gateway) -> dict[str, list[str]]:
     return out
 
 
-def _card_json(card: ModelCard, loaded_by: dict[str, list[str]]) -> dict[str, Any]:
-    return card.to_json() | {"loaded_by": loaded_by.get(card.version, [])}
+def _card_json(
+    card: ModelCard, loaded_by: dict[str, list[str]], config: RoutingConfig
+) -> dict[str, Any]:
+    """The card, the processes that have it loaded, and where it is in use (production, an
+    experiment not over, a shadow: not to be retired)."""
+    return card.to_json() | {
+        "loaded_by": loaded_by.get(card.version, []),
+        "in_use_by": list(version_uses(config, card.version)),
+    }
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -35,7 +44,9 @@ async def list_models(request: web.Request) -> web.Response:
         loaded_by = await _loaded_by(gw)
         return {
             "production": gw.router.config.production,
-            "models": [_card_json(c, loaded_by) for c in await gw.model_store.all()],
+            "models": [
+                _card_json(c, loaded_by, gw.router.config) for c in await gw.model_store.all()
+            ],
             "this_process": gw.registry.describe(),
         }
 
@@ -47,7 +58,7 @@ async def get_model(request: web.Request) -> web.Response:
     version = parse_version(request.match_info["version"], "version")
 
     async def read() -> dict[str, Any]:
-        return _card_json(await gw.model_store.get(version), await _loaded_by(gw))
+        return _card_json(await gw.model_store.get(version), await _loaded_by(gw), gw.router.config)
 
     return json_response(await gw.redis_guard.read(read))
 
@@ -68,7 +79,8 @@ async def register(request: web.Request) -> web.Response:
     if new or card.state == "gating":
         gw.follower.gate_in_background(card.version, who)
     return json_response(
-        _card_json(card, await _loaded_by(gw)) | {"created": new}, status=202 if new else 200
+        _card_json(card, await _loaded_by(gw), gw.router.config) | {"created": new},
+        status=202 if new else 200,
     )
 
 
@@ -86,7 +98,7 @@ async def regate(request: web.Request) -> web.Response:
     gw.redis_guard.check()
     card = await gw.registrar.regate(version, dataset, gw.router.config, who, reason)
     gw.follower.gate_in_background(card.version, who)
-    return json_response(_card_json(card, await _loaded_by(gw)), status=202)
+    return json_response(_card_json(card, await _loaded_by(gw), gw.router.config), status=202)
 
 
 async def retire(request: web.Request) -> web.Response:
@@ -97,7 +109,7 @@ async def retire(request: web.Request) -> web.Response:
     gw.redis_guard.check()
     card = await gw.registrar.retire(version, gw.router.config, who, reason_field(body, False))
     gw.follower.kick()
-    return json_response(_card_json(card, await _loaded_by(gw)))
+    return json_response(_card_json(card, await _loaded_by(gw), gw.router.config))
 
 
 async def override(request: web.Request) -> web.Response:
@@ -110,4 +122,4 @@ async def override(request: web.Request) -> web.Response:
     gw.redis_guard.check()
     card = await gw.registrar.override(version, who, reason)
     gw.follower.kick()
-    return json_response(_card_json(card, await _loaded_by(gw)))
+    return json_response(_card_json(card, await _loaded_by(gw), gw.router.config))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.config import RoutingConfig
+from gateway.config.uses import version_uses
 from gateway.errors import ConfigError, Conflict, NotFound, RequestError
 from gateway.inference.registry import OnnxRanker, sha256_file
 from gateway.inference.session import SessionOptions
@@ -329,14 +330,12 @@ class Registrar:
         self, version: str, config: RoutingConfig, actor: str, reason: str
     ) -> ModelCard:
         card = await self.store.get(version)
-        if version == config.production:
+        uses = version_uses(config, version)
+        if uses:
             raise Conflict(
-                f"model version {version!r} is production; make another version production first"
-            )
-        users = [e.key for e in config.running if version in e.model_versions]
-        if users:
-            raise Conflict(
-                f"model version {version!r} is used by running experiment(s) {users}; stop them first"
+                f"model version {version!r} is in use ({', '.join(uses)}); "
+                + "; ".join(dict.fromkeys(_RELEASE[use.split(":")[0]] for use in uses))
+                + " first"
             )
         if card.retired:
             return card
@@ -363,6 +362,14 @@ class Registrar:
                 + f"); an admin may override with a reason: POST /v1/models/{version}/override",
             )
         return card
+
+
+# What frees a version from each use before it can be retired.
+_RELEASE: Final = {
+    "production": "make another version production",
+    "experiment": "stop or archive the experiment",
+    "shadow": "stop its shadow",
+}
 
 
 def not_found(version: str) -> NotFound:

@@ -202,15 +202,43 @@ async def test_failed_gate_blocks_traffic_until_an_audited_override(
     )
 
 
+async def _refused_retire(client: TestClient, version: str) -> str:
+    """A retire refused with 409 (its message), the card left as it was."""
+    before = await (await client.get(f"/v1/models/{version}", headers=AUTH)).json()
+    refused = await client.delete(f"/v1/models/{version}", json={"reason": "x"}, headers=AUTH)
+    assert refused.status == 409, await refused.text()
+    after = await (await client.get(f"/v1/models/{version}", headers=AUTH)).json()
+    assert after["retired"] is False and after == before
+    message: str = (await refused.json())["error"]["message"]
+    return message
+
+
 async def test_retire_and_restore(client: TestClient, gateway: Gateway, models_dir: Path) -> None:
-    assert (await client.delete("/v1/models/prod-v1", headers=AUTH)).status == 409  # production
-    assert (
-        await client.delete("/v1/models/cand-v2", headers=AUTH)
-    ).status == 409  # running experiment
+    # A version in use is not retired; the refusal names where it is used and what frees it.
+    message = await _refused_retire(client, "prod-v1")
+    assert message.startswith("model version 'prod-v1' is in use (production, experiment:better")
+    assert "make another version production" in message
+    message = await _refused_retire(client, "cand-v2")
+    assert "is in use (experiment:better)" in message
+    assert "stop or archive the experiment first" in message
+    models = (await (await client.get("/v1/models", headers=auth("vera"))).json())["models"]
+    in_use = {m["version"]: m["in_use_by"] for m in models}
+    assert in_use["prod-v1"] == ["production", "experiment:better", "experiment:worse",
+                                 "experiment:aa"]  # fmt: skip
+    assert in_use["cand-v2"] == ["experiment:better"]
     assert (await client.delete("/v1/models/nope-v1", headers=AUTH)).status == 404
     onnx = (models_dir / "cand-v2" / "model.onnx").read_bytes()
     await register(client, card_of(models_dir, "cand-v2", "spare-v1"), onnx)
     await wait_for(client, "spare-v1", lambda c: bool(c["loaded_by"]))
+    # In shadow, then not: the shadow holds it until it is stopped.
+    shadow = await client.put("/v1/shadow/spare-v1", json={"share": 0.5}, headers=AUTH)
+    assert shadow.status == 200, await shadow.text()
+    await wait_for(client, "spare-v1", lambda c: c["in_use_by"] == ["shadow:spare-v1"])
+    message = await _refused_retire(client, "spare-v1")
+    assert "is in use (shadow:spare-v1); stop its shadow first" in message
+    stopped = await client.delete("/v1/shadow/spare-v1", headers=AUTH)
+    assert stopped.status == 200, await stopped.text()
+    await wait_for(client, "spare-v1", lambda c: c["in_use_by"] == [])
     retired = await client.delete(
         "/v1/models/spare-v1", json={"reason": "superseded"}, headers=AUTH
     )
