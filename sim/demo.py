@@ -30,6 +30,18 @@ from sim.shoppers import ShopperTraffic, progress_line
 DEMO_EXPERIMENTS = ROOT / "configs" / "demo"
 
 
+def what_next(base: str, token: str) -> list[str]:
+    """The CLI lines the story suggests once it is told: README.md's "What next", whose
+    ``abgate`` lines the README's cheat-sheet test runs."""
+    return [
+        "source .venv/bin/activate",
+        f"export ABGATE_URL={base} ABGATE_TOKEN={token}",
+        "abgate experiments list",
+        "abgate experiments show ranker-cand-v2",
+        "abgate audit --subject experiment:ranker-cand-v2",
+    ]
+
+
 def evidence(arm: dict[str, Any]) -> str:
     """The estimate, its interval and the p-value the decision uses, as one phrase."""
     low, high = arm["ci_low"], arm["ci_high"]
@@ -81,6 +93,7 @@ class Story:
     stop: asyncio.Event
     traffic: ShopperTraffic
     started: float = 0.0  # loop time the shoppers started
+    token_shown: str = "<your admin token>"  # the admin token, as the story may print it
     say: Callable[[str], None] = lambda line: print(line, flush=True)
 
     def progress(self) -> str:
@@ -192,6 +205,13 @@ class Story:
                 f"   ranker-worse-v0: {second['outcome']}; production stays {production['production']}"
             )
             self.say("== the lifecycle is done; shoppers keep searching (Ctrl-C to stop)")
+            base = self.client.base_url
+            self.say(
+                f"== what next: the dashboard, {base}/dashboard (sign in with the admin token)"
+            )
+            self.say("   and the CLI, in another terminal (README.md's cheat-sheet has more):")
+            for line in what_next(base, self.token_shown):
+                self.say(f"     {line}")
 
     async def _follow(self, key: str) -> dict[str, Any]:
         while not self.stop.is_set():
@@ -226,10 +246,12 @@ async def run_story(
     progress_every_s: float,
     exit_at_end: bool,
     stop: asyncio.Event,
+    token_shown: str = "<your admin token>",
 ) -> None:
     traffic = ShopperTraffic(base, seed=seed, concurrency=concurrency)
     shopping = asyncio.create_task(traffic.run(stop))
     story = Story(client, demo_models, group, gateways, progress_every_s, stop, traffic)
+    story.token_shown = token_shown
     story.started = asyncio.get_running_loop().time()
     try:
         await story.tell()

@@ -1,8 +1,8 @@
 """Bring your ranker, on a live system (two gateway processes, the worker, real Redis, real
 HTTP; issue 21): a search team's LightGBM LambdaMART and XGBoost rankers, trained here on
 generated query–item features keyed by string SKUs (:mod:`sim.sku_shop`) and exported with
-onnxmltools (:mod:`sim.bring_your_ranker`, the README's recipe), go from an empty store to a
-promoted version.
+onnxmltools (:mod:`sim.bring_your_ranker`, the recipe of docs/bring-your-ranker.md), go from an
+empty store to a promoted version.
 
 Production reads four named features, the XGBoost candidate five, the LightGBM one eight; every
 search carries all of them (on each candidate or as columns). Each version is gated with the

@@ -1,6 +1,6 @@
-"""The recipe of the README's "Bring your ranker" (:mod:`sim.bring_your_ranker`): a LightGBM
-and an XGBoost ranker exported to ONNX score as the native models do, with the signature that
-the card declares; the README shows that very code, and its examples parse."""
+"""The recipe of docs/bring-your-ranker.md (:mod:`sim.bring_your_ranker`): a LightGBM and an
+XGBoost ranker exported to ONNX score as the native models do, with the signature that the
+card declares; the page shows that very code, and its examples parse."""
 
 from __future__ import annotations
 
@@ -60,20 +60,18 @@ def test_the_export_scores_as_the_native_model_and_matches_its_card(library: str
     np.testing.assert_allclose(scores[:, 0], native, rtol=0, atol=1e-5 * np.abs(native).max())
 
 
-def _readme_section() -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index("\n## Bring your ranker\n")
-    return text[start : text.index("\n## ", start + 1)]
+def _page() -> str:
+    return (ROOT / "docs" / "bring-your-ranker.md").read_text()
 
 
 def _blocks(section: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
-def test_the_readme_shows_this_recipe_and_its_examples_parse() -> None:
+def test_the_page_shows_this_recipe_and_its_examples_parse() -> None:
     """Its Python is this module's, verbatim; its card, item vocabulary, experiment, search
     and checkout purchase are read by the gateway's own parsers."""
-    section = _readme_section()
+    section = _page()
     source = inspect.getsource(bring_your_ranker)
     python = _blocks(section, "python")
     assert len(python) == 2
