@@ -12,7 +12,7 @@ loaded is checked by the caller, which knows the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final
 
@@ -346,6 +346,30 @@ def set_production(config: RoutingConfig, version: str) -> RoutingConfig:
     return replace(config, production=version)
 
 
+def rollback_target(
+    history: Sequence[Mapping[str, Any]], current: str | None, to: str | None = None
+) -> str:
+    """The version a rollback moves production to: ``to``, which must have been production
+    before (a ``from`` or ``to`` of ``history``, newest first), else the one ``current``
+    replaced. Whether it is still registered and ready is the caller's check."""
+    if current is None:
+        raise Conflict("there is no production version yet, so none to roll back to")
+    if to is None:
+        if not history or history[0].get("to") != current or history[0].get("from") is None:
+            raise Conflict(f"production {current!r} has no earlier production to roll back to")
+        return str(history[0]["from"])
+    if to == current:
+        raise Conflict(f"model version {to!r} is production already")
+    earlier = {h.get(side) for h in history for side in ("from", "to")} - {None, current}
+    if to not in earlier:
+        known = ", ".join(sorted(str(v) for v in earlier)) or "none"
+        raise Conflict(
+            f"model version {to!r} was never production, so no rollback goes to it "
+            f"(earlier productions: {known}); use PUT /v1/production"
+        )
+    return to
+
+
 def set_shadow(config: RoutingConfig, version: str, share: float) -> RoutingConfig:
     """Score ``share`` of production's searches with ``version`` too, off the response path."""
     others = tuple(s for s in config.shadows if s.version != version)
@@ -393,9 +417,12 @@ def _diff(a: Any, b: Any, path: str, out: list[dict[str, Any]]) -> None:
 
 
 def _key(x: Any) -> str:
-    return str(x.get("key") or x.get("name"))
+    return str(x.get("key") or x.get("name") or x.get("version"))
 
 
 def _keyed(items: list[Any]) -> bool:
-    """Lists of experiments or variants: compared by key, so an added one is one change."""
-    return all(isinstance(x, dict) and (x.get("key") or x.get("name")) for x in items)
+    """Lists of experiments, variants or shadows: compared by key (a shadow's by its version,
+    so the audit names it), so an added one is one change."""
+    return all(
+        isinstance(x, dict) and (x.get("key") or x.get("name") or x.get("version")) for x in items
+    )

@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from gateway.config import phase_stats_id, routing_to_dict
+from gateway.control.audit import AuditFilter, subjects
 from gateway.dashboard.chart import lift_chart
 from gateway.errors import RequestError
 from gateway.evaluations import read_history
@@ -19,6 +20,9 @@ from gateway.records import EvaluationRecord
 from gateway.variant_stats import read_variant_stats
 
 MAX_AUDIT_COUNT = 10_000
+# A filtered audit read scans at most this many entries, this many at a time.
+MAX_AUDIT_SCAN = 10_000
+AUDIT_PAGE = 500
 
 
 async def list_experiments(request: web.Request) -> web.Response:
@@ -135,10 +139,38 @@ def _count(request: web.Request) -> int:
 
 
 async def audit(request: web.Request) -> web.Response:
+    """The newest ``count`` entries that match the filters, each with its subjects. Reads the
+    stream newest first in pages, from ``until`` back to ``since`` (stream ids are ms
+    timestamps), scanning at most MAX_AUDIT_SCAN entries: ``scan_limited`` says the scan
+    stopped there, so older matches may exist."""
     gw = request.app[GATEWAY]
     count = _count(request)
-    entries = await gw.redis_guard.read(lambda: gw.store.audit_log(count))
-    return json_response({"entries": entries})
+    wanted = AuditFilter.from_query(request.query)
+    newest = "+" if wanted.until is None else str(int(wanted.until * 1000))
+    oldest = "-" if wanted.since is None else str(int(wanted.since * 1000))
+
+    async def read() -> tuple[list[dict[str, Any]], bool]:
+        found: list[dict[str, Any]] = []
+        top, scanned = newest, 0
+        while scanned < MAX_AUDIT_SCAN:
+            page: Any = await gw.redis.xrevrange(
+                gw.keys.audit, max=top, min=oldest, count=min(AUDIT_PAGE, MAX_AUDIT_SCAN - scanned)
+            )
+            for entry_id, fields in page:
+                entry = orjson.loads(fields[b"e"]) | {"id": entry_id.decode()}
+                entry["subjects"] = subjects(entry)
+                if wanted.matches(entry, entry["subjects"]):
+                    found.append(entry)
+                    if len(found) == count:
+                        return found, False
+            scanned += len(page)
+            if len(page) < AUDIT_PAGE:
+                return found, False
+            top = "(" + page[-1][0].decode()
+        return found, True
+
+    entries, limited = await gw.redis_guard.read(read)
+    return json_response({"entries": entries, "scan_limited": limited})
 
 
 async def dead_letters(request: web.Request) -> web.Response:

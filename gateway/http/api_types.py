@@ -105,6 +105,13 @@ class ProductionBody(Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
+class RollbackBody(Struct, forbid_unknown_fields=True):
+    """Back to ``to`` (a version that was production before), else to the previous one."""
+
+    reason: Reason
+    to: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+
+
 class ShadowBody(Struct, forbid_unknown_fields=True):
     share: Annotated[float, Meta(gt=0.0, le=1.0)]
     reason: Reason | None = None

@@ -216,17 +216,17 @@ async def put_production(request: web.Request) -> web.Response:
 
 
 async def rollback_production(request: web.Request) -> web.Response:
-    """Back to the production before the current one, in one call."""
+    """Back to an earlier production in one call: ``to`` (any version that was production
+    before), else the one before the current one."""
     gw = request.app[GATEWAY]
-    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
+    body = object_fields(await read_json(request, gw), ("reason", "to"), ("reason",))
     reason = reason_field(body, required=True)
-    history = await gw.redis_guard.read(lambda: gw.store.production_history(1))
+    to = body.get("to")
+    if to is not None and (not isinstance(to, str) or not to):
+        raise RequestError("$.to", f"expected a model version id, got {to!r}")
+    history = await gw.redis_guard.read(lambda: gw.store.production_history())
     current = gw.router.config.production
-    if current is None:
-        raise Conflict("there is no production version yet, so none to roll back to")
-    if not history or history[0]["to"] != current or history[0]["from"] is None:
-        raise Conflict(f"production {current!r} has no earlier production to roll back to")
-    previous = history[0]["from"]
+    target = changes.rollback_target(history, current, to)
 
     def compute(config: RoutingConfig) -> RoutingConfig:
         if config.production != current:
@@ -234,10 +234,10 @@ async def rollback_production(request: web.Request) -> web.Response:
                 f"production moved from {current!r} to {config.production!r} meanwhile; "
                 "read GET /v1/production and try again"
             )
-        return changes.set_production(config, previous)
+        return changes.set_production(config, target)
 
     return await _routing_change(
-        request, gw, compute, f"rollback from {current} to {previous}: {reason}"
+        request, gw, compute, f"rollback from {current} to {target}: {reason}"
     )
 
 

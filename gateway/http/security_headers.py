@@ -31,7 +31,11 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     headers = response.headers
     for name, value in COMMON.items():
         headers.setdefault(name, value)
-    is_page = response.content_type == "text/html"
-    headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_page else DATA_POLICY)
+    # A 304 (a reload's conditional GET) carries no body and no content type, and a browser
+    # puts its headers on the answer it kept: a data policy there blocked the dashboard's own
+    # script on every reload. The kept answer has its policy already.
+    if response.status != 304:
+        is_page = response.content_type == "text/html"
+        headers.setdefault("Content-Security-Policy", PAGE_POLICY if is_page else DATA_POLICY)
     if request.path.startswith("/v1/"):  # never kept by a cache: a new token is in one
         headers.setdefault("Cache-Control", "no-store")

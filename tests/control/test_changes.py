@@ -257,3 +257,23 @@ def test_stopping_arms_moves_their_weight_to_control_in_a_new_phase() -> None:
         changes.stop_arms(config, "m", 1, ("t9",), now=6.0)
     with pytest.raises(Conflict, match="not running"):
         changes.stop_arms(_config(_three("draft")), "m", 0, ("t2",), now=6.0)
+
+
+def test_a_rollback_goes_to_the_previous_production_or_to_any_earlier_one() -> None:
+    history = [
+        {"from": "cand-v2", "to": "cand-v3"},
+        {"from": "prod-v1", "to": "cand-v2"},
+        {"from": None, "to": "prod-v1"},
+    ]
+    assert changes.rollback_target(history, "cand-v3") == "cand-v2"
+    assert changes.rollback_target(history, "cand-v3", "prod-v1") == "prod-v1"
+    for to, text in (
+        ("cand-v3", "'cand-v3' is production already"),
+        ("ghost-v1", "'ghost-v1' was never production"),
+    ):
+        with pytest.raises(Conflict, match=text):
+            changes.rollback_target(history, "cand-v3", to)
+    with pytest.raises(Conflict, match="no earlier production"):
+        changes.rollback_target(history[2:], "prod-v1")
+    with pytest.raises(Conflict, match="no production version yet"):
+        changes.rollback_target([], None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
@@ -58,3 +60,43 @@ async def test_experiment_view_and_models(client: TestClient) -> None:
     assert data["key"] == "better" and data["stats"] == {} and data["last_evaluation"] is None
     models = (await (await client.get("/v1/models", headers=auth("vera"))).json())["models"]
     assert {m["version"] for m in models} >= {"prod-v1", "cand-v2", "worse-v0"}
+
+
+async def test_audit_entries_name_their_subjects_and_filter_by_them(
+    client: TestClient, gateway: Gateway
+) -> None:
+    async def audit(query: str, status: int = 200) -> dict[str, Any]:
+        response = await client.get(f"/v1/audit?{query}", headers=auth("vera"))
+        assert response.status == status, await response.text()
+        data: dict[str, Any] = await response.json()
+        return data
+
+    first = (await audit("count=1"))["entries"][0]  # the seed
+    assert {"experiment:better", "experiment:aa"} <= set(first["subjects"])
+    patched = await client.patch(
+        "/v1/experiments/aa", json={"coverage": 0.5, "reason": "half"}, headers=AUTH
+    )
+    assert patched.status == 200, await patched.text()
+    moved = await client.put(
+        "/v1/production", json={"version": "cand-v2", "reason": "ship"}, headers=auth("dave")
+    )
+    assert moved.status == 200, await moved.text()
+    newest = (await audit("count=10"))["entries"]
+    assert [e["subjects"] for e in newest[:2]] == [["production"], ["experiment:aa"]]
+    assert (await audit("subject=experiment:aa"))["entries"][0]["reason"] == "half"
+    assert all(
+        any(s.startswith("experiment:") for s in e["subjects"])
+        for e in (await audit("subject=experiment:"))["entries"]
+    )
+    assert [e["reason"] for e in (await audit("actor=dave"))["entries"]] == ["ship"]
+    ts = newest[0]["ts"]
+    assert [e["reason"] for e in (await audit(f"since={ts}"))["entries"]] == ["ship"]
+    assert "ship" not in [e["reason"] for e in (await audit(f"until={ts - 0.001}"))["entries"]]
+    assert (await audit("subject=model:ghost"))["entries"] == []
+    for query, where in (
+        ("since=monday", "?since"),
+        ("count=0", "?count"),
+        ("subject=", "?subject"),
+    ):
+        error = (await audit(query, 400))["error"]
+        assert error["where"] == where, error

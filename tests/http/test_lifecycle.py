@@ -194,3 +194,34 @@ async def test_bad_lifecycle_steps_are_refused_and_change_nothing(
     await _ok(await client.post("/v1/experiments", json=_new(key="wide"), headers=AUTH), 201)
     await _error(await client.post("/v1/experiments/wide/start", headers=AUTH), 409, "overlaps")
     assert gateway.router.config.experiment("wide").status == "draft"
+
+
+async def test_a_rollback_to_any_earlier_production(client: TestClient, gateway: Gateway) -> None:
+    for version in ("cand-v2", "worse-v0"):
+        await _ok(
+            await client.put(
+                "/v1/production", json={"version": version, "reason": "ship"}, headers=AUTH
+            )
+        )
+    version = gateway.router.version
+    for body, status, text in (
+        ({"reason": "x", "to": "ghost-v1"}, 409, "'ghost-v1' was never production"),
+        ({"reason": "x", "to": "worse-v0"}, 409, "'worse-v0' is production already"),
+        ({"reason": "x", "to": 5}, 400, "$.to: expected a model version id, got 5"),
+        ({"to": "prod-v1"}, 400, "$.reason"),
+    ):
+        response = await client.post("/v1/production/rollback", json=body, headers=AUTH)
+        await _error(response, status, text)
+    assert gateway.router.version == version
+    back = await _ok(
+        await client.post(
+            "/v1/production/rollback", json={"reason": "bad week", "to": "prod-v1"}, headers=AUTH
+        )
+    )
+    assert back["production"] == "prod-v1" == gateway.router.config.production
+    history = (await _ok(await client.get("/v1/production", headers=auth("vera"))))["history"]
+    assert (history[0]["from"], history[0]["to"]) == ("worse-v0", "prod-v1")
+    assert history[0]["reason"] == "rollback from worse-v0 to prod-v1: bad week"
+    # Without "to": the previous one, as before.
+    again = await client.post("/v1/production/rollback", json={"reason": "x"}, headers=AUTH)
+    assert (await _ok(again))["production"] == "worse-v0"

@@ -112,3 +112,15 @@ async def test_every_answer_forbids_framing_sniffing_and_foreign_scripts(
         assert policy.startswith("default-src 'none'")
     if path.startswith("/v1/"):
         assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/docs", "/static/dashboard.js"])
+async def test_a_reload_keeps_the_policy_of_the_answer_kept(client: TestClient, path: str) -> None:
+    """A conditional GET answered 304 names no policy: the browser would put a data policy on
+    the page it kept, and block the page's own script on every reload."""
+    first = await client.get(path)
+    await first.read()
+    again = await client.get(path, headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert again.status == 304
+    assert "Content-Security-Policy" not in again.headers
+    assert again.headers["X-Frame-Options"] == "DENY"
