@@ -27,6 +27,9 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
     return {
         "key": e.key,
         "status": e.status,
+        "paused_at": e.paused_at,
+        "paused_by": e.paused_by,
+        "paused_s": e.paused_s,
         "variants": [
             {"name": v.name, "model_version": v.model_version, "weight": v.weight}
             for v in e.variants

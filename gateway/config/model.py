@@ -3,10 +3,17 @@ are parsed (:mod:`gateway.config.parse`) or stored (:mod:`gateway.config.encode`
 
 Lifecycle of an experiment::
 
-    draft ──start──▶ running ──stop / promote / roll back / freeze──▶ concluded ──archive──▶ archived
-      └───────────────────────────────archive────────────────────────────────────────────────▲
+    draft ──start──▶ running ──stop / promote / roll back──▶ concluded ──archive──▶ archived
+      │               ▲  │                                    ▲
+      │        resume │  │ pause (by hand, or by a freeze)    │ stop / promote by hand
+      │               │  ▼                                    │
+      │               paused ─────────────────────────────────┘
+      └───────────────────────────archive────────────────────────────────────────────────▲
 
-Only a running experiment routes anyone; everyone else gets ``production``.
+Only a running experiment routes anyone; everyone else gets ``production``. A paused one routes
+nobody and counts nothing (its statistics so far are kept, and the time it spends paused does
+not count as its runtime), but it keeps its namespace range and its versions, and resumes in
+the same phase: its users get the arms they had.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
-Status = Literal["draft", "running", "concluded", "archived"]
+Status = Literal["draft", "running", "paused", "concluded", "archived"]
+# Who paused an experiment: a person (it resumes when a person resumes it) or a freeze (it
+# resumes when the freeze is lifted).
+PausedBy = Literal["hand", "freeze"]
 # promoted_to_ab: an interleaved experiment's winner went on to an A/B test (its key + "-ab").
 Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclusive", "stopped"]
 # Per user; the per-search ones are ratios of per-user sums (delta method). Higher is better
@@ -219,6 +229,11 @@ class Experiment:
     # The evaluation dataset the treatments' gates must have passed on before it starts (an
     # id of POST /v1/datasets; re-gate a version on it: abgate models regate V --dataset D).
     dataset: str | None = None
+    # While paused: since when (epoch seconds) and by whom; ``paused_s`` is the time it spent
+    # in the pauses before (the current one is ``now - paused_at``).
+    paused_at: float | None = None
+    paused_by: PausedBy | None = None
+    paused_s: float = 0.0
 
     @property
     def phase(self) -> int:
@@ -251,6 +266,21 @@ class Experiment:
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    @property
+    def live(self) -> bool:
+        """Running or paused: it holds its namespace range and its versions."""
+        return self.status in ("running", "paused")
+
+    def paused_total(self, now: float) -> float:
+        """Every second it has been paused, up to ``now``."""
+        current = 0.0 if self.paused_at is None else max(0.0, now - self.paused_at)
+        return self.paused_s + current
+
+    def active_clock(self, now: float) -> float:
+        """``now`` less the time spent paused: the difference of two readings is the time it
+        ran between them (its runtime for ``min_runtime_s`` and holds), pauses excluded."""
+        return now - self.paused_total(now)
 
     @property
     def model_versions(self) -> frozenset[str]:
@@ -311,6 +341,11 @@ class RoutingConfig:
     def running(self) -> tuple[Experiment, ...]:
         return tuple(e for e in self.experiments if e.running)
 
+    @property
+    def live(self) -> tuple[Experiment, ...]:
+        """Running and paused experiments: their namespace ranges are taken."""
+        return tuple(e for e in self.experiments if e.live)
+
     def routed_versions(self) -> frozenset[str]:
         """The model versions this config can send a search to."""
         versions = self._production()
@@ -326,11 +361,11 @@ class RoutingConfig:
         return self.routed_versions() | self.shadow_versions()
 
     def referenced_versions(self) -> frozenset[str]:
-        """Versions production, a shadow, a draft or a running experiment names: not to be
-        retired, and loaded by every gateway."""
+        """Versions production, a shadow, a draft or a running or paused experiment names: not
+        to be retired, and loaded by every gateway."""
         versions = self._production() | set(self.shadow_versions())
         for experiment in self.experiments:
-            if experiment.status in ("draft", "running"):
+            if experiment.status in ("draft", "running", "paused"):
                 versions |= experiment.model_versions
         return frozenset(versions)
 

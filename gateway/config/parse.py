@@ -33,6 +33,7 @@ from gateway.config.model import (
     Kind,
     Metric,
     Outcome,
+    PausedBy,
     Phase,
     RampStep,
     Reward,
@@ -231,6 +232,8 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         )
     if bandit is not None and phases:
         raise ConfigError(f"{where}.phases", "a bandit's re-weightings are periods, not phases")
+    status = cast(Status, _choice(data, "status", where, Status, "running"))
+    paused_at, paused_by = _pause(data, status, where)
     return Experiment(
         key=key,
         variants=variants,
@@ -239,7 +242,10 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
         interleaving=interleaving,
         period=_optional_int(data, "period", where, 0, 10**9) or 0,
         period_started_at=_number(data, "period_started_at", where, 0.0, 0.0, 1e11),
-        status=cast(Status, _choice(data, "status", where, Status, "running")),
+        status=status,
+        paused_at=paused_at,
+        paused_by=paused_by,
+        paused_s=_number(data, "paused_s", where, 0.0, 0.0, 1e11),
         outcome=cast(Outcome, _choice(data, "outcome", where, Outcome, "none")),
         description=description,
         coverage=coverage,
@@ -404,6 +410,26 @@ def _ramp(raw: Any, where: str) -> tuple[RampStep, ...]:
     return tuple(steps)
 
 
+def _pause(
+    data: Mapping[str, Any], status: Status, where: str
+) -> tuple[float | None, PausedBy | None]:
+    """``paused_at`` and ``paused_by``: both set exactly while the experiment is paused."""
+    if status != "paused":
+        for name in ("paused_at", "paused_by"):
+            if data.get(name) is not None:
+                raise ConfigError(
+                    f"{where}.{name}",
+                    f"is set only while the experiment is paused (status {status!r}), got "
+                    f"{data[name]!r}",
+                )
+        return None, None
+    for name in ("paused_at", "paused_by"):
+        if data.get(name) is None:
+            raise ConfigError(f"{where}.{name}", "is required while the experiment is paused")
+    paused_at = _number(data, "paused_at", where, math.nan, 0.0, 1e11)
+    return paused_at, cast(PausedBy, _choice(data, "paused_by", where, PausedBy, "hand"))
+
+
 def _phases(raw: Any, where: str, arms: int) -> tuple[Phase, ...]:
     out = []
     for at, item in _tables(raw, where, ("weights", "started_at")):
@@ -496,21 +522,22 @@ def _shadows(raw: Any) -> tuple[Shadow, ...]:
 
 
 def validate_routing(config: RoutingConfig) -> None:
-    """Rules that span experiments: unique keys, disjoint ranges of the running ones."""
+    """Rules that span experiments: unique keys, disjoint ranges of the running and paused
+    ones (a paused one keeps its range to resume in)."""
     keys = [e.key for e in config.experiments]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise ConfigError(
             "experiments", f"experiment keys must be unique, duplicated: {duplicates}"
         )
-    live = sorted(config.running, key=lambda e: e.namespace_range)
+    live = sorted(config.live, key=lambda e: e.namespace_range)
     for before, after in itertools.pairwise(live):
         if after.namespace_range[0] < before.namespace_range[1]:
             raise ConfigError(
                 f"experiments {before.key!r} and {after.key!r}",
                 f"namespace ranges {list(before.namespace_range)} and "
                 f"{list(after.namespace_range)} overlap in namespace {config.namespace_id!r}; "
-                "running experiments need disjoint ranges",
+                "running and paused experiments need disjoint ranges",
             )
     if config.production is None and (live or config.shadows):
         raise ConfigError(
@@ -526,9 +553,10 @@ def validate_routing(config: RoutingConfig) -> None:
         raise ConfigError(
             "config.shadows", f"{config.production!r} is production: it cannot also be a shadow"
         )
-    if config.frozen and live:
+    if config.frozen and config.running:
         raise ConfigError(
-            "config.frozen", f"experiments cannot run while frozen: {[e.key for e in live]}"
+            "config.frozen",
+            f"experiments cannot run while frozen: {[e.key for e in config.running]}",
         )
 
 

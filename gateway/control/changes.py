@@ -3,7 +3,7 @@
 Each function takes the current :class:`RoutingConfig` and returns the next one,
 or raises: :class:`NotFound` (no such experiment), :class:`Conflict` (the step
 breaks the lifecycle: starting a concluded experiment, promoting one that is not
-running, starting while frozen) or :class:`ConfigError` (a value breaks a rule;
+running, starting or resuming while frozen) or :class:`ConfigError` (a value breaks a rule;
 the message names the field). The result is re-validated through the same
 parser as a config file, so a change can never produce a config that a file
 could not. Whether the versions a change routes to are registered, gated and
@@ -19,6 +19,7 @@ from typing import Any, Final
 from gateway.config import (
     Experiment,
     Outcome,
+    PausedBy,
     Phase,
     RoutingConfig,
     Shadow,
@@ -41,6 +42,9 @@ LIFECYCLE_FIELDS: Final = (
     "ramp_step_started_at",
     "period",
     "period_started_at",
+    "paused_at",
+    "paused_by",
+    "paused_s",
 )
 
 
@@ -79,7 +83,8 @@ def create_experiment(config: RoutingConfig, data: Mapping[str, Any]) -> Routing
 def edit_experiment(
     config: RoutingConfig, key: str, patch: Mapping[str, Any], now: float
 ) -> RoutingConfig:
-    """Edit one experiment: any field of a draft; ``weights`` and ``coverage`` of a running one.
+    """Edit one experiment: any field of a draft; ``weights`` and ``coverage`` of a running or
+    paused one.
 
     ``weights`` is an object of variant name -> weight. New weights on a running experiment
     start a new phase at ``now`` (re-randomised, its statistics apart: see :class:`Phase`);
@@ -94,10 +99,10 @@ def edit_experiment(
     if owned:
         raise ConfigError(
             owned[0],
-            "is set by the lifecycle: POST /v1/experiments/{key}/start, /stop, /promote or "
-            "/archive",
+            "is set by the lifecycle: POST /v1/experiments/{key}/start, /pause, /resume, /stop, "
+            "/promote or /archive",
         )
-    if experiment.status == "running":
+    if experiment.live:
         if experiment.bandit is not None and "weights" in patch:
             raise Conflict(
                 f"experiment {key!r} is a bandit: its weights are the worker's to set (every "
@@ -111,7 +116,8 @@ def edit_experiment(
         fixed = sorted(set(patch) - set(EDITABLE_WHEN_RUNNING))
         if fixed:
             raise Conflict(
-                f"experiment {key!r} is running: only {list(EDITABLE_WHEN_RUNNING)} can change; "
+                f"experiment {key!r} is {experiment.status}: only {list(EDITABLE_WHEN_RUNNING)} "
+                "can change; "
                 f"{fixed} fix its test (stop it and create a new experiment)"
             )
     elif experiment.status != "draft":
@@ -141,7 +147,7 @@ def edit_experiment(
         data["variants"] = [dict(v, weight=weights[v["name"]]) for v in data["variants"]]
     updated = parse_experiment(data, "experiment")  # names the key itself: "experiment 'k'.x"
     weights = tuple(v.weight for v in updated.variants)
-    if experiment.running and weights != tuple(v.weight for v in experiment.variants):
+    if experiment.live and weights != tuple(v.weight for v in experiment.variants):
         phases = experiment.phases or (Phase(tuple(v.weight for v in experiment.variants), 0.0),)
         updated = replace(updated, phases=(*phases, Phase(weights, now)))
     return _checked(config.with_experiment(updated))
@@ -157,11 +163,11 @@ def start(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
         )
     if config.frozen:
         raise Conflict("experiments are frozen (POST /v1/freeze); lift it with DELETE /v1/freeze")
-    for other in config.running:
+    for other in config.live:
         a, b = experiment.namespace_range, other.namespace_range
         if a[0] < b[1] and b[0] < a[1]:
             raise Conflict(
-                f"experiment {key!r} namespace_range {list(a)} overlaps running experiment "
+                f"experiment {key!r} namespace_range {list(a)} overlaps {other.status} experiment "
                 f"{other.key!r} {list(b)} in namespace {config.namespace_id!r}"
             )
     if experiment.bandit is not None:  # periods, not phases: see Experiment.period
@@ -187,7 +193,11 @@ def advance_ramp(config: RoutingConfig, key: str, step: int, now: float) -> Rout
     """The worker's change: the experiment's ramp goes from ``step`` to the next step at ``now``
     (refused if another change moved it meanwhile, or it no longer runs)."""
     experiment = _get(config, key)
-    if not experiment.running or experiment.ramp_step != step:
+    if not experiment.running:
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status}, not running: its ramp does not advance"
+        )
+    if experiment.ramp_step != step:
         raise Conflict(f"experiment {key!r} is not at ramp step {step} any more")
     if step + 1 >= len(experiment.ramp):
         raise Conflict(f"experiment {key!r} is at the last step of its ramp")
@@ -247,24 +257,40 @@ def stop_arms(
     return edit_experiment(config, key, {"weights": weights}, now)
 
 
-def _conclude(config: RoutingConfig, key: str, outcome: Outcome) -> RoutingConfig:
+def _conclude(
+    config: RoutingConfig, key: str, outcome: Outcome, by_hand: bool = False
+) -> RoutingConfig:
+    """A person may conclude a paused experiment (stop it, or promote on what it has shown);
+    the decision loop only a running one: a pause holds its decisions."""
     experiment = _get(config, key)
-    if experiment.status != "running":
+    if not (experiment.running or (by_hand and experiment.status == "paused")):
+        paused = experiment.status == "paused"
         raise Conflict(
             f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}), "
-            "not running: it cannot be stopped, promoted or rolled back"
+            + (
+                "and a pause holds every decision: resume it first"
+                if paused
+                else "not running: it cannot be stopped, promoted or rolled back"
+            )
         )
-    return config.with_experiment(replace(experiment, status="concluded", outcome=outcome))
+    concluded = replace(experiment, status="concluded", outcome=outcome, paused_at=None)
+    return config.with_experiment(replace(concluded, paused_by=None))
 
 
 def stop(config: RoutingConfig, key: str) -> RoutingConfig:
-    """Conclude a running experiment without a winner; its users go back to production."""
-    return _checked(_conclude(config, key, "stopped"))
+    """Conclude a running or paused experiment without a winner; its users go back to
+    production."""
+    return _checked(_conclude(config, key, "stopped", by_hand=True))
 
 
 def promote(config: RoutingConfig, key: str, variant: str | None = None) -> RoutingConfig:
     """Production becomes ``variant``'s version (default: the one treatment) and the experiment
-    concludes, in one change."""
+    concludes, in one change. A person may promote a paused experiment too, on the evidence it
+    gathered before the pause."""
+    return _promote(config, key, variant, by_hand=True)
+
+
+def _promote(config: RoutingConfig, key: str, variant: str | None, by_hand: bool) -> RoutingConfig:
     experiment = _get(config, key)
     if variant is None:
         treatments = [v.name for v in experiment.variants[1:]]
@@ -276,16 +302,17 @@ def promote(config: RoutingConfig, key: str, variant: str | None = None) -> Rout
     except KeyError:
         names = [v.name for v in experiment.variants]
         raise ConfigError("variant", f"{variant!r} is not a variant of {key!r}: {names}") from None
-    concluded = _conclude(config, key, "promoted")
+    concluded = _conclude(config, key, "promoted", by_hand)
     return _checked(replace(concluded, production=winner.model_version))
 
 
 def conclude(
     config: RoutingConfig, key: str, winner: str | None, outcome: Outcome
 ) -> RoutingConfig:
-    """The decision loop's change: promote ``winner``, or conclude with ``outcome``."""
+    """The decision loop's change: promote ``winner``, or conclude with ``outcome`` (refused
+    once the experiment is paused or concluded meanwhile)."""
     if outcome == "promoted":
-        return promote(config, key, winner)
+        return _promote(config, key, winner, by_hand=False)
     return _checked(_conclude(config, key, outcome))
 
 
@@ -335,6 +362,53 @@ def confirm_with_ab(config: RoutingConfig, key: str, winner: str, now: float) ->
     return start(concluded.with_experiment(draft), ab_key, now)
 
 
+def pause(config: RoutingConfig, key: str, now: float, by: PausedBy = "hand") -> RoutingConfig:
+    """A running experiment routes nobody from ``now`` on (everyone gets production) and
+    counts nothing, until it resumes; what it has counted is kept, and no decision is taken."""
+    experiment = _get(config, key)
+    if not experiment.running:
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}); only "
+            "a running experiment can be paused"
+        )
+    return _checked(
+        config.with_experiment(replace(experiment, status="paused", paused_at=now, paused_by=by))
+    )
+
+
+def resume(config: RoutingConfig, key: str, now: float) -> RoutingConfig:
+    """A paused experiment runs again from ``now``, in the same phase (its users get the arms
+    they had). The pause does not count as runtime: its length is added to ``paused_s``, and
+    the ramp's hold and the bandit's period clocks move on by it."""
+    experiment = _get(config, key)
+    if experiment.status != "paused" or experiment.paused_at is None:
+        raise Conflict(
+            f"experiment {key!r} is {experiment.status} (outcome {experiment.outcome!r}); only "
+            "a paused experiment can be resumed"
+        )
+    if config.frozen:
+        raise Conflict(
+            f"experiment {key!r} cannot resume while experiments are frozen (POST /v1/freeze); "
+            "lifting the freeze (DELETE /v1/freeze) resumes the experiments it paused"
+        )
+    pause_s = max(0.0, now - experiment.paused_at)
+    resumed = replace(
+        experiment,
+        status="running",
+        paused_at=None,
+        paused_by=None,
+        paused_s=experiment.paused_s + pause_s,
+        # 0 means "since the start", which the worker's active clock already corrects.
+        ramp_step_started_at=experiment.ramp_step_started_at + pause_s
+        if experiment.ramp_step_started_at
+        else 0.0,
+        period_started_at=experiment.period_started_at + pause_s
+        if experiment.period_started_at
+        else 0.0,
+    )
+    return _checked(config.with_experiment(resumed))
+
+
 def archive(config: RoutingConfig, key: str) -> RoutingConfig:
     experiment = _get(config, key)
     if experiment.status not in ("draft", "concluded"):
@@ -382,16 +456,22 @@ def stop_shadow(config: RoutingConfig, version: str) -> RoutingConfig:
     return replace(config, shadows=tuple(s for s in config.shadows if s.version != version))
 
 
-def freeze(config: RoutingConfig) -> RoutingConfig:
-    """Stop every running experiment and keep new ones from starting: everyone gets production."""
-    stopped = config
+def freeze(config: RoutingConfig, now: float) -> RoutingConfig:
+    """Pause every running experiment and keep any from starting or resuming: everyone gets
+    production. Lifting it resumes the experiments it paused."""
+    paused = config
     for experiment in config.running:
-        stopped = _conclude(stopped, experiment.key, "stopped")
-    return replace(stopped, frozen=True)
+        paused = pause(paused, experiment.key, now, by="freeze")
+    return _checked(replace(paused, frozen=True))
 
 
-def unfreeze(config: RoutingConfig) -> RoutingConfig:
-    return replace(config, frozen=False)
+def unfreeze(config: RoutingConfig, now: float) -> RoutingConfig:
+    """Lift the freeze: the experiments it paused resume; those paused by hand stay paused."""
+    lifted = replace(config, frozen=False)
+    for experiment in config.experiments:
+        if experiment.status == "paused" and experiment.paused_by == "freeze":
+            lifted = resume(lifted, experiment.key, now)
+    return _checked(lifted)
 
 
 def diff(old: RoutingConfig, new: RoutingConfig) -> list[dict[str, Any]]:

@@ -203,7 +203,7 @@ def _history(actor: str, reason: str, old: RoutingConfig | None, new: RoutingCon
     experiment = None
     if old is not None:
         for e in new.experiments:
-            if e.outcome == "promoted" and (not old.has(e.key) or old.experiment(e.key).running):
+            if e.outcome == "promoted" and (not old.has(e.key) or old.experiment(e.key).live):
                 experiment = e.key
     record = {
         "from": None if old is None else old.production,

@@ -182,6 +182,8 @@ async def _check_features(gw: Gateway, config: RoutingConfig, key: str) -> None:
 
 
 stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=True)
+pause = _verb("paused", lambda c, k, _b: changes.pause(c, k, time.time()), reason_required=True)
+resume = _verb("resumed", lambda c, k, _b: changes.resume(c, k, time.time()), reason_required=True)
 archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
 promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)
 
@@ -245,7 +247,9 @@ async def freeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
     reason = reason_field(body, required=True)
-    return await _routing_change(request, gw, changes.freeze, f"freeze: {reason}")
+    return await _routing_change(
+        request, gw, lambda c: changes.freeze(c, time.time()), f"freeze: {reason}"
+    )
 
 
 async def unfreeze(request: web.Request) -> web.Response:
@@ -253,5 +257,8 @@ async def unfreeze(request: web.Request) -> web.Response:
     body = object_fields(await read_optional_json(request, gw), ("reason",))
     reason = reason_field(body, required=False)
     return await _routing_change(
-        request, gw, changes.unfreeze, f"unfreeze: {reason}" if reason else "unfreeze"
+        request,
+        gw,
+        lambda c: changes.unfreeze(c, time.time()),
+        f"unfreeze: {reason}" if reason else "unfreeze",
     )

@@ -137,7 +137,7 @@ class Gateway:
         for experiment in new.running:
             requirement = experiment.require_shadow
             if requirement is None or (
-                old.has(experiment.key) and old.experiment(experiment.key).running
+                old.has(experiment.key) and old.experiment(experiment.key).live  # a resume
             ):
                 continue
             for variant in experiment.variants[1:]:

@@ -171,9 +171,11 @@ async def run_bandit(
     now: float,
     breached: list[str],
 ) -> EvaluationRecord:
-    """One pass over one running bandit; applies what it decides."""
+    """One pass over one running bandit; applies what it decides. ``started`` is a reading of
+    its active clock (:meth:`Experiment.active_clock`): paused time is not runtime."""
     periods = await read_periods(redis, keys, experiment)
-    record, weights = evaluate_bandit(experiment, periods, max(0.0, now - started), now)
+    runtime_s = max(0.0, experiment.active_clock(now) - started)
+    record, weights = evaluate_bandit(experiment, periods, runtime_s, now)
     if breached:
         record, weights = record.rolled_back(experiment.control.name, breached), None
     record, concluded = await apply_conclusion(store, experiment, record)

@@ -430,23 +430,41 @@ async def _operational_breaches(redis: Redis, keys: Keys, experiment: Experiment
     )
 
 
+def runtime_s(experiment: Experiment, started: float, now: float) -> float:
+    """How long it has run since ``started``, a reading of its active clock (wall time less
+    the time spent paused, :meth:`Experiment.active_clock`): pauses are not runtime."""
+    return max(0.0, experiment.active_clock(now) - started)
+
+
+def ramp_held_s(experiment: Experiment, started: float, now: float) -> float:
+    """How long its ramp step has been held: from the step's start, which each resume moves
+    on by the pause (:func:`gateway.control.changes.resume`); from ``started`` when a file
+    gave no step start."""
+    if experiment.ramp_step_started_at:
+        return now - experiment.ramp_step_started_at
+    return runtime_s(experiment, started, now)
+
+
 async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[EvaluationRecord]:
-    """One evaluation pass over every running experiment; applies its decisions."""
+    """One evaluation pass over every running experiment; applies its decisions. A paused one
+    is left as it is: no evaluation, no decision, no clock (:func:`runtime_s`)."""
     _, config = await store.load()
     records = []
     now = time.time()
     for experiment in config.running:
+        # keys.started holds the active clock's reading when the worker first saw the phase.
+        clock = experiment.active_clock(now)
         if experiment.bandit is not None:  # every period, from the first one's start
-            await redis.hsetnx(keys.started, experiment.key, repr(now))
-            started = float(await redis.hget(keys.started, experiment.key) or now)
+            await redis.hsetnx(keys.started, experiment.key, repr(clock))
+            started = float(await redis.hget(keys.started, experiment.key) or clock)
             breached = await _operational_breaches(redis, keys, experiment)
             records.append(await run_bandit(redis, keys, store, experiment, started, now, breached))
             continue
         # The current phase alone: its own sums, start, carried state and SRM weights.
         sid = experiment.stats_id
-        await redis.hsetnx(keys.started, sid, repr(now))
-        started = float(await redis.hget(keys.started, sid) or now)
-        runtime, previous = max(0.0, now - started), await _previous(redis, keys, sid)
+        await redis.hsetnx(keys.started, sid, repr(clock))
+        started = float(await redis.hget(keys.started, sid) or clock)
+        runtime, previous = runtime_s(experiment, started, now), await _previous(redis, keys, sid)
         if experiment.interleaved:
             record = await evaluate_interleaved(redis, keys, experiment, runtime, previous)
         else:
@@ -480,14 +498,14 @@ async def _advance_ramp(
     if step + 1 >= len(experiment.ramp):
         return
     hold = experiment.ramp[step].hold_s or 0.0
-    since = experiment.ramp_step_started_at or started
+    held = ramp_held_s(experiment, started, now)
     breached = any(g.breached for arm in record.arms for g in arm.guardrails)
-    if now - since < hold or breached or "srm" in record.decision.blocked_by:
+    if held < hold or breached or "srm" in record.decision.blocked_by:
         return
     nxt = experiment.ramp[step + 1]
     reason = (
         f"ramp step {step + 2} of {len(experiment.ramp)}: coverage "
-        f"{experiment.ramp[step].coverage:g} -> {nxt.coverage:g} (held {now - since:.0f} s of "
+        f"{experiment.ramp[step].coverage:g} -> {nxt.coverage:g} (held {held:.0f} s of "
         f"{hold:g} s; guardrails hold)"
     )
     try:

@@ -98,8 +98,9 @@ def test_stats_settings_round_trip() -> None:
         ({"coverage": 1.5}, "coverage: must be in [0.0, 1.0], got 1.5"),
         ({"coverage": "all"}, "coverage: expected a number, got 'all'"),
         (
-            {"status": "paused"},
-            "status: must be one of ['draft', 'running', 'concluded', 'archived'], got 'paused'",
+            {"status": "halted"},
+            "status: must be one of ['draft', 'running', 'paused', 'concluded', 'archived'], "
+            "got 'halted'",
         ),
         ({"hash_version": 3}, "hash_version: must be one of [1, 2], got 3"),
         ({"namespace_range": [0.5, 0.2]}, "namespace_range: expected [start, end]"),
@@ -164,6 +165,19 @@ def test_stats_settings_round_trip() -> None:
             {"min_runtime_s": 600, "max_runtime_s": 60},
             "max_runtime_s: must exceed min_runtime_s (600), got 60",
         ),
+        (
+            {"paused_at": 5.0},
+            "'ranker-q4'.paused_at: is set only while the experiment is paused (status "
+            "'running'), got 5.0",
+        ),
+        ({"status": "paused", "paused_by": "hand"}, "'ranker-q4'.paused_at: is required while"),
+        ({"status": "paused", "paused_at": 5}, "'ranker-q4'.paused_by: is required while"),
+        (
+            {"status": "paused", "paused_at": 5, "paused_by": "ops"},
+            "paused_by: must be one of ['hand', 'freeze'], got 'ops'",
+        ),
+        ({"status": "paused", "paused_at": -1, "paused_by": "hand"}, "paused_at: must be in"),
+        ({"paused_s": -3}, "'ranker-q4'.paused_s: must be in [0.0, 100000000000.0], got -3"),
     ],
 )
 def test_errors_name_field_rule_and_value(change: dict[str, Any], message: str) -> None:
@@ -203,6 +217,34 @@ def test_overlapping_ranges_are_rejected_among_running_experiments_only() -> Non
     for status in ("draft", "concluded", "archived"):
         data["experiments"][1]["status"] = status
         assert parse_routing(data).experiments[1].status == status
+
+
+def test_a_paused_experiment_round_trips_and_keeps_its_range() -> None:
+    paused = {"status": "paused", "paused_at": 1e9, "paused_by": "freeze", "paused_s": 30.0}
+    config = parse_routing(_config(**paused) | {"frozen": True})
+    experiment = config.experiments[0]
+    assert (experiment.status, experiment.paused_at, experiment.paused_by) == (
+        "paused",
+        1e9,
+        "freeze",
+    )
+    assert experiment.paused_total(1e9 + 10) == 40.0 and config.running == ()
+    assert config.routed_versions() == {"prod-v1"}  # routes nobody
+    assert config.referenced_versions() == {"prod-v1", "cand-v2"}  # but holds its versions
+    stored = routing_to_dict(config)
+    assert {k: stored["experiments"][0][k] for k in paused} == paused
+    assert parse_routing(stored) == config
+    # A config stored before pauses existed reads as never paused.
+    older = routing_to_dict(parse_routing(_config()))
+    for name in ("paused_at", "paused_by", "paused_s"):
+        del older["experiments"][0][name]
+    assert parse_routing(older).experiments[0].paused_s == 0.0
+    # A paused experiment's range is still taken: nothing else runs over it.
+    data = _config(**paused)
+    data["experiments"].append(dict(data["experiments"][0], key="other", status="running"))
+    del data["experiments"][1]["paused_at"], data["experiments"][1]["paused_by"]
+    with pytest.raises(ConfigError, match="running and paused experiments need disjoint"):
+        parse_routing(data)
 
 
 def test_nothing_runs_while_frozen() -> None:

@@ -52,12 +52,16 @@ def test_start_checks_state_freeze_and_overlap() -> None:
         changes.start(config, "a", now=1.0)
     with pytest.raises(NotFound):
         changes.start(config, "zz", now=1.0)
-    frozen = changes.freeze(config)
+    frozen = changes.freeze(config, now=1.0)
     assert frozen.frozen and frozen.running == ()
-    assert frozen.experiment("a").outcome == "stopped"
+    assert (frozen.experiment("a").status, frozen.experiment("a").outcome) == ("paused", "none")
     with pytest.raises(Conflict, match="frozen"):
         changes.start(frozen, "c", now=1.0)
-    assert changes.start(changes.unfreeze(frozen), "b", now=1.0).experiment("b").running
+    unfrozen = changes.unfreeze(frozen, now=2.0)
+    assert unfrozen.experiment("a").running
+    with pytest.raises(Conflict, match=r"overlaps running experiment 'a'"):
+        changes.start(unfrozen, "b", now=3.0)  # resumed: its range is its own again
+    assert changes.start(changes.stop(unfrozen, "a"), "b", now=3.0).experiment("b").running
 
 
 def test_edits_follow_the_state() -> None:
@@ -277,3 +281,108 @@ def test_a_rollback_goes_to_the_previous_production_or_to_any_earlier_one() -> N
         changes.rollback_target(history[2:], "prod-v1")
     with pytest.raises(Conflict, match="no production version yet"):
         changes.rollback_target([], None)
+
+
+def test_a_paused_experiment_routes_nobody_holds_its_place_and_resumes_in_its_phase() -> None:
+    config = _config(_exp("a", "running", 0.0, 0.5), _exp("d", "draft", 0.4, 1.0))
+    paused = changes.pause(config, "a", now=100.0)
+    a = paused.experiment("a")
+    assert (a.status, a.outcome, a.paused_at, a.paused_by, a.paused_s) == (
+        "paused",
+        "none",
+        100.0,
+        "hand",
+        0.0,
+    )
+    assert paused.running == () and paused.routed_versions() == {"prod-v1"}
+    assert a.paused_total(130.0) == 30.0 and a.active_clock(130.0) == 100.0
+    with pytest.raises(Conflict, match=r"overlaps paused experiment 'a'"):
+        changes.start(paused, "d", now=101.0)
+    with pytest.raises(Conflict, match=r"'a' is paused \(outcome 'none'\); only a running"):
+        changes.pause(paused, "a", now=101.0)
+    with pytest.raises(Conflict, match=r"'d' is draft .* only a running experiment can be paused"):
+        changes.pause(paused, "d", now=101.0)
+    with pytest.raises(
+        Conflict, match=r"'a' is running .* only a paused experiment can be resumed"
+    ):
+        changes.resume(config, "a", now=101.0)
+    with pytest.raises(NotFound, match="'zz'"):
+        changes.pause(config, "zz", now=101.0)
+    # Its traffic may still be edited, as while it runs; its test may not.
+    edited = changes.edit_experiment(
+        paused, "a", {"weights": {"control": 0.7, "candidate": 0.3}, "coverage": 0.5}, now=110.0
+    ).experiment("a")
+    assert (edited.status, edited.phase, edited.coverage) == ("paused", 1, 0.5)
+    with pytest.raises(Conflict, match="'a' is paused: only"):
+        changes.edit_experiment(paused, "a", {"alpha": 0.1}, now=110.0)
+    with pytest.raises(ConfigError, match="paused_s: is set by the lifecycle"):
+        changes.edit_experiment(paused, "a", {"paused_s": 0}, now=110.0)
+    resumed = changes.resume(paused, "a", now=160.0).experiment("a")
+    assert (resumed.status, resumed.paused_at, resumed.paused_by, resumed.paused_s) == (
+        "running",
+        None,
+        None,
+        60.0,
+    )
+    assert (resumed.phase, resumed.hash_seed) == (a.phase, a.hash_seed)  # the same arms
+    assert resumed.active_clock(200.0) == 140.0
+
+
+def test_a_pause_holds_the_decision_loop_but_not_a_person() -> None:
+    ramp = [{"coverage": 0.1, "hold_s": 300}, {"coverage": 1.0}]
+    config = changes.start(_config(_exp("a") | {"ramp": ramp}), "a", now=10.0)
+    paused = changes.pause(config, "a", now=50.0)
+    for decision in (
+        lambda c: changes.conclude(c, "a", "candidate", "promoted"),
+        lambda c: changes.conclude(c, "a", None, "rolled_back"),
+        lambda c: changes.advance_ramp(c, "a", 0, now=400.0),
+        lambda c: changes.stop_arms(c, "a", 0, ("candidate",), now=400.0),
+    ):
+        with pytest.raises(Conflict, match="paused"):
+            decision(paused)
+    with pytest.raises(Conflict, match="stop it before archiving"):
+        changes.archive(paused, "a")
+    stopped = changes.stop(paused, "a").experiment("a")
+    assert (stopped.status, stopped.outcome, stopped.paused_at) == ("concluded", "stopped", None)
+    promoted = changes.promote(paused, "a")  # an admin's call on what it showed before
+    assert promoted.production == "cand-v2"
+    assert promoted.experiment("a").outcome == "promoted"
+    # The ramp's hold does not run while paused: resumed 100 s later, the step started then.
+    resumed = changes.resume(paused, "a", now=150.0).experiment("a")
+    assert resumed.ramp_step_started_at == 110.0
+    bandit = changes.start(_config(_bandit()), "b", now=100.0)
+    later = changes.resume(changes.pause(bandit, "b", now=103.0), "b", now=203.0)
+    assert later.experiment("b").period_started_at == 200.0
+    with pytest.raises(Conflict, match="not a running bandit"):
+        changes.rebalance(changes.pause(bandit, "b", 103.0), "b", 0, (0.5, 0.5), now=104.0)
+
+
+def test_a_freeze_pauses_every_running_experiment_and_lifting_it_resumes_them() -> None:
+    config = _config(
+        _exp("a", "running", 0.0, 0.3), _exp("b", "running", 0.3, 0.6), _exp("c", "draft", 0.6, 1)
+    )
+    by_hand = changes.pause(config, "b", now=5.0)
+    frozen = changes.freeze(by_hand, now=10.0)
+    assert frozen.frozen and frozen.running == ()
+    assert [(e.key, e.status, e.paused_by) for e in frozen.experiments] == [
+        ("a", "paused", "freeze"),
+        ("b", "paused", "hand"),
+        ("c", "draft", None),
+    ]
+    for key in ("a", "b"):
+        with pytest.raises(Conflict, match=rf"'{key}' cannot resume while experiments are frozen"):
+            changes.resume(frozen, key, now=11.0)
+    unfrozen = changes.unfreeze(frozen, now=40.0)
+    assert not unfrozen.frozen
+    assert [(e.key, e.status) for e in unfrozen.experiments] == [
+        ("a", "running"),
+        ("b", "paused"),  # paused by a person: resumed by one
+        ("c", "draft"),
+    ]
+    assert unfrozen.experiment("a").paused_s == 30.0
+    assert changes.resume(unfrozen, "b", now=45.0).experiment("b").paused_s == 40.0
+    assert changes.diff(by_hand, frozen)[0] == {
+        "path": "experiments['a'].paused_at",
+        "old": None,
+        "new": 10.0,
+    }

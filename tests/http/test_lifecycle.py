@@ -128,20 +128,110 @@ async def test_production_rollback_and_history(client: TestClient, gateway: Gate
     assert entry["diff"] == [{"path": "production", "old": "cand-v2", "new": "prod-v1"}]
 
 
-async def test_freeze_stops_everything_and_blocks_starts(
+async def _experiments_served(client: TestClient, n: int = 200) -> set[str]:
+    seen: set[str] = set()
+    for i in range(n):
+        page = await _ok(
+            await client.post(
+                "/v1/search", json={"user_id": f"u{i}", "query": "tent", "candidates": [1, 2, 3]}
+            )
+        )
+        seen |= {a["experiment"] for a in page["assignments"]}
+    return seen
+
+
+async def test_freeze_pauses_everything_blocks_starts_and_unfreeze_resumes(
     client: TestClient, gateway: Gateway
 ) -> None:
     await _error(await client.post("/v1/freeze", json={}, headers=AUTH), 400, "$.reason")
+    hand = {"reason": "odd numbers"}
+    await _ok(await client.post("/v1/experiments/aa/pause", json=hand, headers=AUTH))
     frozen = await _ok(await client.post("/v1/freeze", json={"reason": "peak"}, headers=AUTH))
     assert frozen["frozen"] is True
-    assert all(e.status == "concluded" for e in gateway.router.config.experiments)
+    assert [
+        (e.key, e.status, e.outcome, e.paused_by) for e in gateway.router.config.experiments
+    ] == [
+        ("better", "paused", "none", "freeze"),
+        ("worse", "paused", "none", "freeze"),
+        ("aa", "paused", "none", "hand"),
+    ]
     assert await _users_served(client, 50) == {"production": 50}
     await _ok(await client.post("/v1/experiments", json=_new(), headers=AUTH), 201)
     await _error(await client.post("/v1/experiments/next/start", headers=AUTH), 409, "frozen")
+    await _error(
+        await client.post("/v1/experiments/better/resume", json=hand, headers=AUTH),
+        409,
+        "'better' cannot resume while experiments are frozen",
+    )
     await _ok(await client.delete("/v1/freeze", headers=AUTH))
-    await _ok(await client.post("/v1/experiments/next/start", headers=AUTH))
+    statuses = [(e.key, e.status) for e in gateway.router.config.experiments]
+    assert statuses[:3] == [("better", "running"), ("worse", "running"), ("aa", "paused")]
+    assert await _experiments_served(client) == {"better", "worse"}
+    await _error(
+        await client.post("/v1/experiments/next/start", headers=AUTH), 409, "overlaps running"
+    )
     entries = (await _ok(await client.get("/v1/audit?count=4", headers=auth("vera"))))["entries"]
-    assert [e["reason"] for e in entries] == ["started", "unfreeze", "created", "freeze: peak"]
+    assert [e["reason"] for e in entries] == ["unfreeze", "created", "freeze: peak", "odd numbers"]
+
+
+async def test_pause_and_resume_an_experiment(client: TestClient, gateway: Gateway) -> None:
+    url = "/v1/experiments/better"
+    version = gateway.router.version
+    for path, body, status, text in [
+        ("pause", None, 400, "$.reason"),
+        ("pause", {}, 400, "$.reason"),
+        ("pause", {"reason": "x", "colour": 1}, 400, "colour"),
+        ("resume", {"reason": "x"}, 409, "'better' is running (outcome 'none'); only a paused"),
+    ]:
+        response = await client.post(f"{url}/{path}", json=body, headers=AUTH)
+        await _error(response, status, text)
+    await _error(
+        await client.post("/v1/experiments/ghost/pause", json={"reason": "x"}, headers=AUTH),
+        404,
+        "'ghost' does not exist",
+    )
+    forbidden = await client.post(f"{url}/pause", json={"reason": "x"}, headers=auth("vera"))
+    assert forbidden.status == 403
+    assert gateway.router.version == version  # every refusal changed nothing
+
+    paused = await _ok(await client.post(f"{url}/pause", json={"reason": "bad feed"}, headers=AUTH))
+    view = paused["experiment"]
+    assert (view["status"], view["paused_by"], view["paused_s"]) == ("paused", "hand", 0.0)
+    assert isinstance(view["paused_at"], float)
+    assert {d["path"] for d in paused["diff"]} == {
+        "experiments['better'].status",
+        "experiments['better'].paused_at",
+        "experiments['better'].paused_by",
+    }
+    assert await _experiments_served(client) == {"worse", "aa"}  # better's users: production
+    listed = await _ok(await client.get("/v1/experiments", headers=auth("vera")))
+    assert [e["status"] for e in listed["experiments"] if e["key"] == "better"] == ["paused"]
+    shown = await _ok(await client.get(url, headers=auth("vera")))
+    assert (shown["status"], shown["paused_at"]) == ("paused", view["paused_at"])
+    await _error(
+        await client.post(f"{url}/pause", json={"reason": "x"}, headers=AUTH),
+        409,
+        "'better' is paused (outcome 'none'); only a running experiment can be paused",
+    )
+    await _error(await client.post(f"{url}/archive", headers=AUTH), 409, "stop it before archiving")
+    resumed = await _ok(await client.post(f"{url}/resume", json={"reason": "fixed"}, headers=AUTH))
+    view = resumed["experiment"]
+    assert (view["status"], view["paused_at"], view["paused_by"]) == ("running", None, None)
+    assert view["paused_s"] >= 0.0
+    assert await _experiments_served(client) == {"better", "worse", "aa"}
+    entries = (await _ok(await client.get("/v1/audit?count=5", headers=auth("vera"))))["entries"]
+    changes = [(e["reason"], e["diff"][0]["path"]) for e in entries if e["actor"] == "alice"]
+    assert changes[:2] == [
+        ("fixed", "experiments['better'].paused_at"),
+        ("bad feed", "experiments['better'].paused_at"),
+    ]
+    # A paused experiment can still be stopped: that concludes it.
+    await _ok(await client.post(f"{url}/pause", json={"reason": "again"}, headers=AUTH))
+    stopped = await _ok(await client.post(f"{url}/stop", json={"reason": "done"}, headers=AUTH))
+    assert (stopped["experiment"]["status"], stopped["experiment"]["outcome"]) == (
+        "concluded",
+        "stopped",
+    )
 
 
 async def test_bad_lifecycle_steps_are_refused_and_change_nothing(

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from gateway.config import RoutingConfig, load_routing_file
+from gateway.control import changes
 from gateway.router.assign import Router
 from tests.conftest import TEST_CONFIGS
 
@@ -95,6 +96,21 @@ def test_draft_experiments_do_not_route() -> None:
         config = config.with_experiment(replace(config.experiment(key), status="draft"))
     router = Router(config)
     assert all(not router.route(u).assignments for u in USERS)
+
+
+def test_a_paused_experiment_routes_its_users_to_production_and_resumes_with_their_arms() -> None:
+    config = load_routing_file(CONFIG)
+    before = _routes(Router(config))
+    paused = changes.pause(config, "better", now=1.0)
+    during = _routes(Router(paused))
+    in_better = [i for i, (_, a) in enumerate(before) if a and a[0][0] == "better"]
+    assert in_better  # a third of the namespace
+    for i, (version, assigned) in enumerate(during):
+        if i in in_better:
+            assert (version, assigned) == ("prod-v1", ())  # not exposed: nothing recorded
+        else:
+            assert (version, assigned) == before[i]  # the other experiments go on
+    assert _routes(Router(changes.resume(paused, "better", now=2.0))) == before
 
 
 def test_interleaved_experiments_route_every_covered_user_to_every_version() -> None:

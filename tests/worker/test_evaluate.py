@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -421,3 +422,51 @@ async def test_the_worker_stops_a_losing_arm_in_a_new_phase_and_audits_it(
     (record,) = await evaluate_all(redis, keys, store)
     assert record.phase == 1 and record.decision.action == "continue"
     assert "t2" not in " ".join(record.decision.reasons)
+
+
+async def test_a_paused_experiment_is_not_decided_and_paused_time_is_not_runtime(
+    redis: Redis, prefix: str
+) -> None:
+    """Three experiments with the same winning data, first seen 5 500 s ago, that must run
+    1 000 s: one never paused (decided), one paused 5 000 s of it (500 s run: waits), one
+    paused now (not evaluated, not decided, no clock started)."""
+    keys = Keys(prefix)
+    store = ConfigStore(redis, keys)
+    now = time.time()
+    common = BASE | {"min_runtime_s": 1000, "status": "running"}
+    experiments = [
+        common | {"key": "free", "namespace_range": [0.0, 0.3]},
+        common | {"key": "held", "namespace_range": [0.3, 0.6], "paused_s": 5000.0},
+        common
+        | {"key": "paused", "namespace_range": [0.6, 1.0], "status": "paused"}
+        | {"paused_at": now - 100, "paused_by": "hand"},
+    ]
+    await store.seed(parse_routing({"production": "a", "experiments": experiments}), "test")
+    for key in ("free", "held", "paused"):
+        await redis.hset(keys.started, key, repr(now - 5500))
+        await redis.hset(
+            keys.shard(0).stats(key),
+            mapping={
+                f"{v}:{k}": n
+                for v, row in {
+                    "control": _conv_only(10_000, 0),
+                    "candidate": _conv_only(10_000, 300),
+                }.items()
+                for k, n in row.items()
+            },
+        )
+    await redis.hdel(keys.started, "paused")
+    records = {r.experiment: r for r in await evaluate_all(redis, keys, store)}
+    assert set(records) == {"free", "held"}
+    assert records["free"].decision.action == "promote" and records["free"].runtime_s > 5000
+    held = records["held"]
+    assert held.decision.action == "continue" and "min_runtime" in held.decision.blocked_by
+    assert 400 < held.runtime_s < 1000
+    _, config = await store.load()
+    assert [(e.key, e.status) for e in config.experiments] == [
+        ("free", "concluded"),
+        ("held", "running"),
+        ("paused", "paused"),
+    ]
+    assert await redis.hget(keys.decisions, "paused") is None
+    assert await redis.hget(keys.started, "paused") is None
