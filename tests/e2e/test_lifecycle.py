@@ -1,8 +1,9 @@
 """The lifecycle on a live system, with no restart: two gateway processes, the worker, real
 Redis, real ONNX, real HTTP. Register a version → gates recorded → experiment created and
 started → searches routed to it → the worker promotes it and production moves → a second
-experiment on the same namespace → production rolled back in one call → freeze and unfreeze.
-The audit stream holds every step."""
+experiment on the same namespace → production rolled back in one call → the experiment paused
+(everyone gets production, nothing counted) and resumed (the same arms) → a freeze pauses it
+and lifting the freeze resumes it. The audit stream holds every step."""
 
 from __future__ import annotations
 
@@ -46,13 +47,13 @@ class Api(LiveApi):
             ),
         )
 
-    async def search_assignments(self, users: int = 200) -> set[str]:
+    async def search_assignments(self, users: int = 200, prefix: str = "s") -> set[str]:
         seen = set()
         for i in range(users):
             page = await self.call(
                 "POST",
                 "/v1/search",
-                json={"user_id": f"s{i}", "query": "tent", "candidates": [1, 2, 3]},
+                json={"user_id": f"{prefix}{i}", "query": "tent", "candidates": [1, 2, 3]},
             )
             seen |= {f"{a['experiment']}/{a['variant']}" for a in page["assignments"]}
         return seen
@@ -137,16 +138,42 @@ async def test_register_gate_experiment_promote_again_rollback_freeze(fresh: Sys
         back = await api.call("POST", "/v1/production/rollback", json={"reason": "pages slow"})
         assert back["production"] == "prod-v1"
 
-        # Freeze: everyone gets production, nothing starts; unfreeze lifts it.
+        # Paused: its users get production and count for nothing; resumed, the same arms.
+        v0 = "/v1/experiments/ranker-v0"
+        paused = await api.call("POST", f"{v0}/pause", json={"reason": "feed outage"})
+        assert paused["experiment"]["status"] == "paused"
+        assert await api.search_assignments(100, prefix="p") == set()
+        await api.call("POST", f"{v0}/resume", json={"reason": "feed back"})
+        assert await api.search_assignments(50, prefix="r") == {
+            "ranker-v0/control",
+            "ranker-v0/candidate",
+        }
+
+        def users(view: Any) -> int:
+            return sum(arm.get("users", 0) for arm in view["stats"].values())
+
+        # 200 searched before the pause, 50 after it; none of the 100 searched while paused.
+        assert users(await api.until(v0, lambda v: users(v) >= 250)) == 250
+
+        # Freeze: everyone gets production, nothing starts or resumes; lifting it resumes
+        # what it paused.
         frozen = await api.call("POST", "/v1/freeze", json={"reason": "peak season"})
         assert frozen["frozen"] is True
-        assert (await api.call("GET", "/v1/experiments/ranker-v0"))["outcome"] == "stopped"
+        view = await api.call("GET", v0)
+        assert (view["status"], view["outcome"], view["paused_by"]) == ("paused", "none", "freeze")
         assert await api.search_assignments(50) == set()
         await api.call(
             "POST", "/v1/experiments", 201, json=_experiment("ranker-v3", "prod-v1", "cand-v2")
         )
         await api.call("POST", "/v1/experiments/ranker-v3/start", 409)
+        await api.call("POST", f"{v0}/resume", 409, json={"reason": "too soon"})
         await api.call("DELETE", "/v1/freeze")
+        view = await api.call("GET", v0)
+        assert (view["status"], view["paused_at"]) == ("running", None) and view["paused_s"] > 0
+        assert await api.search_assignments(50) == {"ranker-v0/control", "ranker-v0/candidate"}
+        # Its range is its own again until it concludes.
+        await api.call("POST", "/v1/experiments/ranker-v3/start", 409)
+        await api.call("POST", f"{v0}/stop", json={"reason": "seen enough"})
         await api.call("POST", "/v1/experiments/ranker-v3/start")
 
         audit = (await api.call("GET", "/v1/audit?count=200"))["entries"]
@@ -163,9 +190,12 @@ async def test_register_gate_experiment_promote_again_rollback_freeze(fresh: Sys
             ("carol", "worse-v0", "gates overridden: see it lose"),
             ("carol", None, "started"),
             ("carol", None, "rollback from cand-v2 to prod-v1: pages slow"),
+            ("carol", None, "feed outage"),
+            ("carol", None, "feed back"),
             ("carol", None, "freeze: peak season"),
             ("carol", None, "created"),
             ("carol", None, "unfreeze"),
+            ("carol", None, "seen enough"),
             ("carol", None, "started"),
         ]
         position = 0
