@@ -266,8 +266,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print("abgate: preparing demo models (first run trains them with torch) ...", flush=True)
     _ensure_models(settings)
-    group = ProcessGroup()
-    with _redis(settings, redis_dir) as redis_url:
+    # The story has the terminal (or the pipe) to itself: the processes' logs go to a file.
+    logs = settings.var_dir / "logs" / f"{settings.prefix}.log"
+    logs.parent.mkdir(parents=True, exist_ok=True)
+    print(f"abgate: the gateway's and the worker's logs go to {logs}", flush=True)
+    with logs.open("ab") as log_file, _redis(settings, redis_dir) as redis_url:
+        group = ProcessGroup(output=log_file)
         try:
             base = _start_gateways(group, settings, redis_url, args.workers)
             group.spawn(
@@ -303,6 +307,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     args.progress_every,
                     args.exit_after_decision,
                     stop,
+                    token if settings.admin_token_is_default else "<your admin token>",
                 )
 
             asyncio.run(main())

@@ -11,20 +11,28 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from typing import IO
 
 from gateway.errors import GatewayError
 
 
 class ProcessGroup:
-    def __init__(self) -> None:
+    def __init__(self, output: IO[bytes] | None = None) -> None:
+        """``output``: where the children write (their logs), else where this process does."""
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.output = output
 
     def spawn(self, name: str, args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "gateway.cli", *args]
         # A session of its own: a terminal's Ctrl-C reaches only the parent, which then
         # stops the children in order (traffic, gateways and worker, then Redis).
         process = subprocess.Popen(
-            cmd, env={**os.environ, **env}, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=self.output,
+            stderr=self.output,
+            start_new_session=True,
         )
         self.processes.append((name, process))
         return process
@@ -33,7 +41,8 @@ class ProcessGroup:
         for name, process in self.processes:
             code = process.poll()
             if code is not None:
-                raise GatewayError(f"{name} (pid {process.pid}) exited with code {code}")
+                where = f"; its log: {self.output.name}" if self.output is not None else ""
+                raise GatewayError(f"{name} (pid {process.pid}) exited with code {code}{where}")
 
     def stop(self, timeout_s: float = 15.0) -> None:
         for _, process in self.processes:

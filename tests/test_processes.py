@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,16 @@ def other_deployment() -> Iterator[int]:
 def test_a_port_answered_by_another_deployment_fails_at_once(other_deployment: int) -> None:
     with pytest.raises(GatewayError, match="which this command did not start"):
         wait_ready(f"http://127.0.0.1:{other_deployment}/readyz", ProcessGroup(), timeout_s=30)
+
+
+def test_a_group_with_an_output_file_sends_its_childrens_logs_there(tmp_path: Path) -> None:
+    """``abgate run`` keeps the terminal for its story: its processes write to a log file, and
+    a process that dies is named with that file."""
+    log = tmp_path / "demo.log"
+    with log.open("ab") as output:
+        group = ProcessGroup(output=output)
+        process = group.spawn("worker", ["worker", "--interval", "often"], {})
+        process.wait(60)
+        with pytest.raises(GatewayError, match=f"worker .* exited with code 2; its log: {log}"):
+            group.check()
+    assert "argument --interval: invalid float value: 'often'" in log.read_text()

@@ -4,6 +4,7 @@ failing its offline gate, forced through and rolled back."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,6 +73,9 @@ def test_make_run_tells_the_lifecycle(models_dir: Path, tmp_path: Path) -> None:
         "starting an experiment with it is refused",
         "forcing it through",
         "ranker-worse-v0: rolled_back; production stays cand-v2",
+        "== what next: the dashboard, http://127.0.0.1:",
+        "export ABGATE_URL=http://127.0.0.1:",
+        "abgate experiments show ranker-cand-v2",
         "stopped cleanly.",
     ]
     position = 0
@@ -79,6 +83,11 @@ def test_make_run_tells_the_lifecycle(models_dir: Path, tmp_path: Path) -> None:
         found = out.find(line, position)
         assert found >= 0, (line, out[-3000:])
         position = found + len(line)
+    # The story has stdout and stderr to itself: the processes log to a file of the demo's.
+    assert '"level"' not in out + done.stderr, done.stderr[-3000:]
+    (log,) = (var / "demo" / "logs").glob("demo-*.log")
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert logged and all(entry["pid"] for entry in logged)
     # The served deployment's data and spool are as they were; the demo kept to var/demo/.
     assert spooled.read_bytes() == spool_bytes
     server = EmbeddedRedis(var / "redis" / "abgate").start()
