@@ -47,6 +47,20 @@ const pct = (v) => (v === null || v === undefined ? "∞" : `${(v * 100).toFixed
 const num = (v, d = 4) => (v === null || v === undefined ? "–" : Number(v).toPrecision(d));
 const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "–");
 
+// A duration as a person reads it: "45 s", "12 min 5 s", "3 h 20 min", "2 d 4 h".
+function duration(seconds) {
+  let rest = Math.max(0, Math.round(seconds));
+  const parts = [];
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]]) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n || parts.length) parts.push([n, unit]);
+  }
+  const [first, second] = parts;
+  if (!first) return "0 s";
+  return second && second[0] ? `${first.join(" ")} ${second.join(" ")}` : first.join(" ");
+}
+
 function table(headers, rows, attrs = {}) {
   return el("table", attrs,
     el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
@@ -73,6 +87,26 @@ async function act(method, path, body, after) {
   }
 }
 
+// The reason field of a page's actions: what is typed there is sent as the action's reason
+// (and lands in the audit trail). The API says which actions require one; the page asks for
+// it before sending those.
+function reasonInput(placeholder = "reason (audited)") {
+  return el("input", { id: "reason", class: "reason", placeholder, size: 40 });
+}
+
+// An action taking its reason from `input`: `required` ones are not sent without one.
+function reasoned(input, required, method, path, body, after) {
+  return () => {
+    const reason = input.value.trim();
+    if (required && !reason) {
+      message(`Say why first: ${method} ${path} needs a reason (it goes in the audit trail).`, false);
+      input.focus();
+      return undefined;
+    }
+    return act(method, path, reason ? { ...body, reason } : body, after);
+  };
+}
+
 // --- views -------------------------------------------------------------------------------
 
 async function experimentsView() {
@@ -94,6 +128,14 @@ async function experimentsView() {
   );
 }
 
+// One label per arm: its name, the version it serves where that differs from the name, and
+// "(control)" on the first arm unless its name already says so.
+function armLabel(variant, index) {
+  const label = variant.model_version === variant.name ? variant.name
+    : `${variant.name} · ${variant.model_version}`;
+  return index === 0 && variant.name !== "control" ? `${label} (control)` : label;
+}
+
 function armsTable(exp, evaluation) {
   const arms = {};
   for (const a of (evaluation && evaluation.arms) || []) arms[a.variant] = a;
@@ -101,8 +143,7 @@ function armsTable(exp, evaluation) {
   const rows = exp.variants.map((v, i) => {
     const a = arms[v.name];
     return el("tr", { "data-variant": v.name },
-      el("td", {}, v.name, i === 0 ? el("small", {}, " control") : ""),
-      el("td", {}, v.model_version),
+      el("td", { class: "arm" }, armLabel(v, i)),
       el("td", { class: "num" }, v.weight),
       el("td", { class: "num users" }, units[v.name] ?? (exp.stats && exp.stats[v.name] ? exp.stats[v.name].users : 0)),
       el("td", { class: "num" }, a ? (a.scale === "relative" ? pct(a.estimate) : num(a.estimate)) : "–"),
@@ -112,7 +153,7 @@ function armsTable(exp, evaluation) {
     );
   });
   const effect = exp.interleaving ? "preference over the control" : "lift";
-  return table(["arm", "version", "weight", "users", effect, "always-valid interval", "p", ""], rows, { id: "arms" });
+  return table(["arm", "weight", "users", effect, "always-valid interval", "p", ""], rows, { id: "arms" });
 }
 
 function interleavingPanel(evaluation) {
@@ -146,29 +187,46 @@ function guardrailList(evaluation) {
 
 function actionsPanel(exp, reload) {
   if (!may("experimenter")) return el("p", {}, el("small", {}, `Signed in as a viewer: no actions.`));
-  const key = encodeURIComponent(exp.key);
-  const reason = el("input", { id: "reason", placeholder: "reason (audited)", size: 32 });
+  const path = `/v1/experiments/${encodeURIComponent(exp.key)}`;
+  const reason = reasonInput("reason (audited; required to pause, resume, stop, promote)");
   const coverage = el("input", { id: "coverage", type: "number", step: "0.05", min: "0", max: "1", value: exp.coverage });
-  const r = () => reason.value.trim();
+  const button = (id, label, required, method, verb, body = {}) => el("button",
+    { id, onclick: reasoned(reason, required, method, `${path}${verb}`, body, reload) }, label);
   const buttons = [];
-  if (exp.status === "draft") {
-    buttons.push(el("button", { id: "start", onclick: () => act("POST", `/v1/experiments/${key}/start`, { reason: r() || "started from the dashboard" }, reload) }, "Start"));
+  if (exp.status === "draft") buttons.push(button("start", "Start", false, "POST", "/start"));
+  if (exp.status === "running") buttons.push(button("pause", "Pause", true, "POST", "/pause"));
+  if (exp.status === "paused") buttons.push(button("resume", "Resume", true, "POST", "/resume"));
+  if (exp.status === "running" || exp.status === "paused") {
+    buttons.push(button("stop", "Stop", true, "POST", "/stop"));
+    if (may("admin")) buttons.push(button("promote", "Promote the treatment", true, "POST", "/promote"));
   }
   if (exp.status === "running") {
-    buttons.push(el("button", { id: "stop", onclick: () => act("POST", `/v1/experiments/${key}/stop`, { reason: r() }, reload) }, "Stop"));
-    buttons.push(coverage, el("button", { id: "ramp", onclick: () => act("PATCH", `/v1/experiments/${key}`, { coverage: Number(coverage.value), reason: r() || "ramped from the dashboard" }, reload) }, "Set coverage"));
-    if (may("admin")) {
-      buttons.push(el("button", { id: "promote", onclick: () => act("POST", `/v1/experiments/${key}/promote`, { reason: r() }, reload) }, "Promote the treatment"));
-    }
+    buttons.push(coverage, el("button", { id: "ramp", onclick: () => reasoned(reason, false, "PATCH", path,
+      { coverage: Number(coverage.value) }, reload)() }, "Set coverage"));
   }
+  if (exp.status === "concluded") buttons.push(button("archive", "Archive", false, "POST", "/archive"));
+  if (!buttons.length) return "";
   return el("div", { class: "panel actions" }, el("h3", {}, "Actions"), reason, buttons,
     el("p", { id: "action-result" }));
 }
 
+// While paused: since when, and how long it has been paused in all (the time that does not
+// count toward its runtime); after a pause, the total.
+function pausedNote(exp) {
+  const now = Date.now() / 1000;
+  const total = (exp.paused_s || 0) + (exp.paused_at ? Math.max(0, now - exp.paused_at) : 0);
+  if (exp.status === "paused" && exp.paused_at) {
+    return el("p", { id: "paused" }, `Paused since ${when(exp.paused_at)}: everyone gets production, `
+      + `its statistics are kept. Paused ${duration(total)} in all (not counted as runtime).`);
+  }
+  return total > 0 ? el("p", { id: "paused" }, el("small", {}, `Paused ${duration(total)} in all (not counted as runtime).`)) : "";
+}
+
 async function experimentView(key) {
   const path = `/v1/experiments/${encodeURIComponent(key)}`;
+  const subject = encodeURIComponent(`experiment:${key}`);
   const [exp, shadows, audit] = await Promise.all([
-    api("GET", path), api("GET", "/v1/shadow"), api("GET", "/v1/audit?count=200"),
+    api("GET", path), api("GET", "/v1/shadow"), api("GET", `/v1/audit?count=30&subject=${subject}`),
   ]);
   const chart = el("div", { id: "chart" }, "loading the chart …");
   const evaluation = exp.last_evaluation;
@@ -179,7 +237,6 @@ async function experimentView(key) {
     el("td", {}, s.version), el("td", { class: "num" }, s.share),
     el("td", { class: "num" }, s.searches ?? "–"),
     el("td", { class: "num" }, s.overlap_at_10 !== undefined ? num(s.overlap_at_10, 3) : "–")));
-  const mine = (audit.entries || []).filter((e) => JSON.stringify(e).includes(`'${key}'`) || (e.reason || "").includes(key));
   const phaseList = (exp.phases && exp.phases.length) ? exp.phases
     : [{ weights: exp.variants.map((v) => v.weight), started_at: null }];
   const phases = phaseList.map((p, i) => el("tr", {},
@@ -191,6 +248,7 @@ async function experimentView(key) {
   show(
     el("h1", {}, exp.key, " ", el("span", { class: `badge ${exp.status}`, id: "status" }, exp.status),
       exp.outcome && exp.outcome !== "none" ? el("span", { class: "badge", id: "outcome" }, exp.outcome) : ""),
+    pausedNote(exp),
     el("p", {}, exp.description || "", " ", el("small", {},
       `primary metric ${exp.primary_metric} · α ${exp.alpha} · ${exp.method} · coverage ${exp.coverage} · phase ${exp.phase ?? 0}`)),
     el("h2", {}, exp.interleaving ? "Users' preference over time" : "Lift over time"),
@@ -212,9 +270,9 @@ async function experimentView(key) {
         ramp.length ? el("h3", {}, "Ramp") : "", ramp.length ? table(["step", "coverage", "hold s", ""], ramp) : "",
         el("h3", {}, "Shadow"), shadowRows.length ? table(["version", "share", "searches", "overlap@10"], shadowRows) : el("p", {}, "No shadow on these versions."))),
     actionsPanel(exp, reload),
-    el("h3", {}, "Audit trail"),
-    table(["when", "who", "what"], mine.slice(0, 30).map((e) => el("tr", {},
-      el("td", {}, when(e.ts)), el("td", {}, e.actor), el("td", {}, e.reason)))),
+    el("h3", {}, "Audit trail ", el("a", { href: `#/audit?subject=${subject}` }, el("small", {}, "(all)"))),
+    table(["when", "who", "what"], (audit.entries || []).map((e) => el("tr", {},
+      el("td", {}, when(e.ts)), el("td", {}, e.actor), el("td", {}, e.reason))), { id: "experiment-audit" }),
   );
   try {
     const svg = await api("GET", `${path}/chart.svg`);
@@ -225,37 +283,66 @@ async function experimentView(key) {
   schedule(() => experimentView(key));
 }
 
+// A version's gates as they stand: "overridden" where they failed and an admin let it take
+// traffic anyway (with who and why), else the card's state; retired over either.
+function gateState(m) {
+  if (m.retired) return { label: "retired", badge: "retired" };
+  if (m.state === "failed" && m.override) {
+    const o = m.override;
+    const by = o.actor ? ` by ${o.actor}${o.reason ? `: ${o.reason}` : ""}` : "";
+    return { label: "overridden", badge: "overridden", note: `gates failed, overridden${by}` };
+  }
+  return { label: m.state, badge: { passed: "pass", failed: "fail" }[m.state] || "" };
+}
+
 async function modelsView() {
   const data = await api("GET", "/v1/models");
   const reload = () => modelsView();
-  const rows = data.models.map((m) => el("tr", { "data-version": m.version },
-    el("td", {}, m.version, m.version === data.production ? el("small", {}, " production") : ""),
-    el("td", {}, el("span", { class: `badge ${m.usable ? "pass" : "fail"}` }, m.state)),
-    el("td", {}, ((m.gates && m.gates.results) || []).map((g) => el("div", { class: "gate" },
-      el("span", { class: `badge ${g.passed ? "pass" : "fail"}` }, g.gate), " ", g.detail || ""))),
-    el("td", {}, m.parent || ""),
-    el("td", {}, (m.loaded_by || []).length),
-    el("td", {}, m.registered_by || ""),
-    el("td", {},
-      may("experimenter") && m.version !== data.production && m.state !== "retired"
-        ? el("button", { class: "retire", onclick: () => act("DELETE", `/v1/models/${encodeURIComponent(m.version)}`, { reason: "retired from the dashboard" }, reload) }, "Retire") : "",
-      may("admin") && m.state === "failed"
-        ? el("button", { class: "override", onclick: () => act("POST", `/v1/models/${encodeURIComponent(m.version)}/override`, { reason: "overridden from the dashboard" }, reload) }, "Override gates") : ""),
-  ));
+  const reason = reasonInput("reason (audited; required to override gates)");
+  const path = (m, verb = "") => `/v1/models/${encodeURIComponent(m.version)}${verb}`;
+  const rows = data.models.map((m) => {
+    const gate = gateState(m);
+    const inUse = m.in_use_by || [];
+    return el("tr", { "data-version": m.version },
+      el("td", {}, m.version),
+      el("td", {}, el("span", { class: `badge state ${gate.badge}` }, gate.label),
+        gate.note ? el("div", {}, el("small", { class: "override-note" }, gate.note)) : ""),
+      el("td", {}, ((m.gates && m.gates.results) || []).map((g) => el("div", { class: "gate" },
+        el("span", { class: `badge ${g.passed ? "pass" : "fail"}` }, g.gate), " ", g.detail || ""))),
+      el("td", { class: "in-use" }, inUse.join(", ")),
+      el("td", {}, m.parent || ""),
+      el("td", {}, (m.loaded_by || []).length),
+      el("td", {}, m.registered_by || ""),
+      el("td", {},
+        // Only a version nothing uses may be retired (the API refuses the others, 409).
+        may("experimenter") && !m.retired && !inUse.length
+          ? el("button", { class: "retire", onclick: reasoned(reason, false, "DELETE", path(m), {}, reload) }, "Retire") : "",
+        may("admin") && m.state === "failed" && !m.override && !m.retired
+          ? el("button", { class: "override", onclick: reasoned(reason, true, "POST", path(m, "/override"), {}, reload) }, "Override gates") : ""),
+    );
+  });
   show(el("h1", {}, "Model versions"),
-    table(["version", "state", "gates", "parent", "loaded by", "registered by", ""], rows, { id: "models" }),
-    el("p", { id: "action-result" }));
+    may("experimenter") ? el("div", { class: "panel actions" },
+      el("label", { for: "reason" }, "Why (for a retire or an override): "), reason, el("p", { id: "action-result" })) : "",
+    table(["version", "state", "gates", "in use by", "parent", "loaded by", "registered by", ""], rows, { id: "models" }));
 }
 
 async function productionView() {
   const data = await api("GET", "/v1/production");
   const reload = () => productionView();
-  const reason = el("input", { id: "reason", placeholder: "reason (audited, required)", size: 36 });
+  const reason = reasonInput("reason (audited; required to roll back or freeze)");
+  // Roll back to any version that was production before (default: the previous one).
+  const earlier = [...new Set(data.history.flatMap((h) => [h.from, h.to]))]
+    .filter((v) => v && v !== data.production);
+  const to = el("select", { id: "rollback-to" }, el("option", { value: "" }, "the previous one"),
+    earlier.map((v) => el("option", { value: v }, v)));
+  const rollback = () => reasoned(reason, true, "POST", "/v1/production/rollback",
+    to.value ? { to: to.value } : {}, reload)();
   const actions = may("admin") ? el("div", { class: "panel actions" }, el("h3", {}, "Actions"), reason,
-    el("button", { id: "rollback", onclick: () => act("POST", "/v1/production/rollback", { reason: reason.value }, reload) }, "Roll back"),
+    el("button", { id: "rollback", onclick: rollback }, "Roll back to"), to, " ",
     data.frozen
-      ? el("button", { id: "unfreeze", onclick: () => act("DELETE", "/v1/freeze", { reason: reason.value || "unfrozen" }, reload) }, "Unfreeze")
-      : el("button", { id: "freeze", onclick: () => act("POST", "/v1/freeze", { reason: reason.value }, reload) }, "Freeze"),
+      ? el("button", { id: "unfreeze", onclick: reasoned(reason, false, "DELETE", "/v1/freeze", {}, reload) }, "Unfreeze")
+      : el("button", { id: "freeze", onclick: reasoned(reason, true, "POST", "/v1/freeze", {}, reload) }, "Freeze"),
     el("p", { id: "action-result" })) : "";
   show(el("h1", {}, "Production: ", el("code", { id: "production" }, data.production ?? NO_PRODUCTION),
       data.frozen ? el("span", { class: "badge fail" }, " frozen") : ""),
@@ -266,11 +353,53 @@ async function productionView() {
       el("td", {}, h.reason), el("td", {}, h.experiment || "")))));
 }
 
-async function auditView() {
-  const data = await api("GET", "/v1/audit?count=200");
-  show(el("h1", {}, "Audit trail"), table(["when", "who", "what", "config version"],
-    data.entries.map((e) => el("tr", {}, el("td", {}, when(e.ts)), el("td", {}, e.actor),
-      el("td", {}, e.reason), el("td", {}, e.version ?? ""))), { id: "audit" }));
+// The audit page's filter lives in the address (#/audit?subject=…&actor=…&within=…), so a
+// filtered trail can be linked to; `within` (seconds back from now) becomes the API's `since`.
+const WITHIN = [["", "any time"], ["900", "the last 15 minutes"], ["3600", "the last hour"],
+  ["86400", "the last day"], ["604800", "the last week"]];
+
+async function auditView(query) {
+  const wanted = new URLSearchParams(query);
+  const params = new URLSearchParams({ count: "200" });
+  for (const name of ["subject", "actor"]) if (wanted.get(name)) params.set(name, wanted.get(name));
+  if (wanted.get("within")) params.set("since", String(Math.floor(Date.now() / 1000 - Number(wanted.get("within")))));
+  const field = (name, placeholder) => el("input", { id: `audit-${name}`, name, placeholder, size: 28,
+    value: wanted.get(name) || "" });
+  const subject = field("subject", "subject: experiment:KEY, model:V, production, experiment:");
+  const actor = field("actor", "who (token name)");
+  const within = el("select", { id: "audit-within" }, WITHIN.map(([value, label]) => {
+    const option = el("option", { value }, label);
+    option.selected = value === (wanted.get("within") || "");
+    return option;
+  }));
+  const filter = el("form", { id: "audit-filter", class: "panel" }, "Show ", subject, " by ", actor, " in ", within,
+    " ", el("button", { id: "audit-apply", type: "submit" }, "Filter"), " ",
+    el("a", { href: "#/audit", id: "audit-clear" }, "clear"));
+  filter.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const next = new URLSearchParams();
+    for (const [name, input] of [["subject", subject], ["actor", actor], ["within", within]]) {
+      if (input.value.trim()) next.set(name, input.value.trim());
+    }
+    const hash = `#/audit${next.toString() ? `?${next}` : ""}`;
+    if (location.hash === hash) route(); else location.hash = hash;
+  });
+  let data;
+  try {
+    data = await api("GET", `/v1/audit?${params}`);
+  } catch (e) {
+    if (e.status === 401) throw e;
+    show(el("h1", {}, "Audit trail"), filter, el("p", { class: "error", id: "audit-error" }, e.message));
+    return;
+  }
+  const chip = (s) => el("a", { class: "subject", href: `#/audit?subject=${encodeURIComponent(s)}` }, s);
+  show(el("h1", {}, "Audit trail"), filter,
+    data.scan_limited ? el("p", {}, el("small", {}, "Only the newest entries were searched: narrow the time to see older ones.")) : "",
+    data.entries.length ? "" : el("p", { id: "audit-empty" }, "No entries match."),
+    table(["when", "who", "subject", "what", "config version"],
+      data.entries.map((e) => el("tr", {}, el("td", {}, when(e.ts)), el("td", { class: "actor" }, e.actor),
+        el("td", { class: "subjects" }, (e.subjects || []).map(chip)),
+        el("td", {}, e.reason), el("td", {}, e.version ?? ""))), { id: "audit" }));
 }
 
 // --- routing, sign-in --------------------------------------------------------------------
@@ -287,7 +416,7 @@ async function route() {
     if (hash.startsWith("/experiments/")) await experimentView(decodeURIComponent(hash.slice(13)));
     else if (hash === "/models") await modelsView();
     else if (hash === "/production") await productionView();
-    else if (hash === "/audit") await auditView();
+    else if (hash === "/audit" || hash.startsWith("/audit?")) await auditView(hash.slice(7));
     else await experimentsView();
   } catch (e) {
     if (e.status === 401) return signOut("The token was refused: sign in again.");

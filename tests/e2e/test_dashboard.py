@@ -2,14 +2,20 @@
 against a live system: two gateway processes, the worker, simulated shoppers over HTTP.
 
 A viewer sees the experiment's chart holding exactly the evaluation points the worker kept,
-and no actions; an experimenter stops the experiment through the page, and the audit trail
-names them. A screenshot of the experiment page is written to ``ABGATE_SCREENSHOT_DIR`` when
+and no actions; an experimenter pauses, resumes and stops the experiment through the page,
+each with the reason typed there, and retires a version once nothing uses it; an admin
+overrides a version's failed gates from the page, which then reads "overridden" and offers
+neither an override nor (while an experiment names it) a retire; the audit page names each
+entry's subjects and filters by one. A screenshot of the experiment page is written to ``ABGATE_SCREENSHOT_DIR`` when
 set (docs/dashboard-experiment.png comes from this test)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,9 @@ import pytest
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.e2e.browser import blocked_by_policy, browser, get, sign_in, wait
-from tests.e2e.conftest import System, seeded_system
+from tests.e2e.conftest import Api, System, seeded_system
+from tests.http.test_models import form
+from tests.tokens import auth
 
 __all__ = ["browser"]  # the fixture, used by name
 
@@ -34,11 +42,61 @@ def _with_arms(system: System) -> list[dict[str, Any]]:
     return [p for p in get(system, "/v1/experiments/better/history")["points"] if p["arms"]]
 
 
+def _send(system: System, method: str, path: str, body: Any, who: str = "carol") -> Any:
+    request = urllib.request.Request(
+        system.base_url + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers=auth(who) | {"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _register(system: System, models_dir: Path, version: str) -> None:
+    """Upload a demo version (its gates then run in the background)."""
+
+    async def upload() -> None:
+        import aiohttp
+
+        card = json.loads((models_dir / version / "card.json").read_text())
+        onnx = (models_dir / version / "model.onnx").read_bytes()
+        async with aiohttp.ClientSession() as session:
+            await Api(session, system.base_url).call(
+                "POST", "/v1/models", 202, data=form(card, onnx)
+            )
+
+    asyncio.run(upload())
+
+
+def _audit(system: System, query: str = "") -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = get(system, f"/v1/audit?count=200{query}")["entries"]
+    return entries
+
+
+def _row(browser: Any, version: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.CSS_SELECTOR, f"#models tr[data-version='{version}']")
+
+
+def _act(browser: Any, reason: str, button: str) -> None:
+    """Type ``reason`` in the page's reason field, then press the button ``button`` (CSS)."""
+    from selenium.webdriver.common.by import By
+
+    field = wait(lambda: browser.find_element(By.ID, "reason"), what="the reason field")
+    field.clear()
+    field.send_keys(reason)
+    browser.find_element(By.CSS_SELECTOR, button).click()
+
+
 def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
-    system: System, browser: Any, tmp_path: Path
+    system: System, browser: Any, tmp_path: Path, models_dir: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
+    # A version whose offline-quality gate fails, gated while the shoppers shop.
+    _register(system, models_dir, "worse-v0")
     traffic = ShopperTraffic(system.base_url, seed=5, concurrency=8, max_shoppers=500)
     assert asyncio.run(traffic.run()).errors == 0
     wait(lambda: len(_with_arms(system)) >= 3, timeout=40, what="three evaluations with arms")
@@ -65,6 +123,8 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
         assert float(circle.get_attribute("data-estimate")) == pytest.approx(
             arm["estimate"], rel=1e-5
         )
+    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#chart text.time-tick")]
+    assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks  # no label twice
     users = browser.find_elements(By.CSS_SELECTOR, "#arms td.users")
     assert len(users) == 2 and all(int(u.text) > 0 for u in users)
     assert browser.find_element(By.ID, "srm").text.startswith("SRM p-value")
@@ -75,33 +135,129 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     for shot in shots:
         assert browser.save_screenshot(str(shot))
 
-    # An experimenter stops the experiment through the page; the trail names them.
+    # An experimenter pauses the experiment through the page: not without a reason (nothing
+    # sent), then with one; the page says paused, offers Resume, and resumes with a reason.
     browser.find_element(By.ID, "sign-out").click()
     sign_in(browser, system.base_url, "ed")
     browser.get(system.base_url + "/dashboard#/experiments/better")
-    stop = wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
+    wait(lambda: browser.find_element(By.ID, "pause"), what="the pause button").click()
+    wait(lambda: "needs a reason" in browser.find_element(By.ID, "action-result").text,
+         what="a reason asked for")  # fmt: skip
+    assert get(system, "/v1/experiments/better")["status"] == "running"
+    _act(browser, "pausing from the dashboard test", "#pause")
+    wait(lambda: browser.find_element(By.ID, "status").text == "paused", what="paused")
+    assert "Paused since" in browser.find_element(By.ID, "paused").text
+    paused = get(system, "/v1/experiments/better")
+    assert paused["status"] == "paused" and paused["paused_at"] is not None
+    assert not browser.find_elements(By.ID, "pause")
+    _act(browser, "resuming from the dashboard test", "#resume")
+    wait(lambda: browser.find_element(By.ID, "status").text == "running", what="running again")
+    resumed = get(system, "/v1/experiments/better")
+    assert resumed["paused_at"] is None and resumed["paused_s"] > 0
+    assert "Paused" in browser.find_element(By.ID, "paused").text  # the total, kept
+
+    # Then stops it, with a reason; the trail names them.
+    wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
     assert not browser.find_elements(By.ID, "promote")  # promoting moves production: admin
-    browser.find_element(By.ID, "reason").send_keys("stopped from the dashboard test")
-    stop.click()
+    _act(browser, "stopped from the dashboard test", "#stop")
     wait(lambda: browser.find_element(By.ID, "status").text == "concluded", what="concluded")
     assert get(system, "/v1/experiments/better")["status"] == "concluded"
-    entry = get(system, "/v1/audit?count=1")["entries"][0]
-    assert entry["actor"] == "ed" and "stopped from the dashboard test" in entry["reason"]
+    mine = {e["reason"]: e for e in _audit(system) if e["actor"] == "ed"}
+    for reason in ("pausing", "resuming", "stopped"):
+        entry = next(e for r, e in mine.items() if f"{reason} from the dashboard test" in r)
+        assert "experiment:better" in entry["subjects"]
+    # The arm cell: one label, the version where it differs from the name.
+    arm_cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#arms td.arm")]
+    assert arm_cells == ["control · prod-v1", "candidate · cand-v2"]
 
-    # The model versions with their gates, production with its history, the audit trail.
+    # The model versions with their gates and where they are used: production is not offered
+    # for retiring, cand-v2 is now that its experiment is over.
     browser.get(system.base_url + "/dashboard#/models")
-    row = wait(lambda: browser.find_element(By.CSS_SELECTOR, "#models tr[data-version='cand-v2']"),
-                what="the models table")  # fmt: skip
+    row = wait(lambda: _row(browser, "cand-v2"), what="the models table")
     gates = [g.text for g in row.find_elements(By.CSS_SELECTOR, ".gate .badge")]
     assert {"integrity", "offline_quality", "latency"} <= set(gates)
+    assert row.find_element(By.CSS_SELECTOR, ".in-use").text == ""
     assert row.find_elements(By.CSS_SELECTOR, "button.retire")  # an experimenter may retire
+    assert _row(browser, "prod-v1").find_element(By.CSS_SELECTOR, ".in-use").text == "production"
+    assert not _row(browser, "prod-v1").find_elements(By.CSS_SELECTOR, "button.retire")
     assert not browser.find_elements(By.CSS_SELECTOR, "button.override")  # admin only
+    _act(browser, "retired from the dashboard test", "#models tr[data-version='cand-v2'] .retire")
+    wait(lambda: _row(browser, "cand-v2").find_element(By.CSS_SELECTOR, ".state").text
+         == "retired", what="cand-v2 retired")  # fmt: skip
+    assert get(system, "/v1/models/cand-v2")["retired"] is True
     browser.get(system.base_url + "/dashboard#/production")
     wait(lambda: browser.find_element(By.ID, "production").text == "prod-v1", what="production")
     assert not browser.find_elements(By.ID, "rollback")  # admin only
+
+    # An admin overrides worse-v0's failed gate from the page: then it reads overridden (by
+    # whom and why), offers no override, and no retire while a draft names it.
+    wait(lambda: get(system, "/v1/models/worse-v0")["state"] == "failed", timeout=90,
+         what="worse-v0's gates failed")  # fmt: skip
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in(browser, system.base_url, "carol")
+    browser.get(system.base_url + "/dashboard#/models")
+    row = wait(lambda: _row(browser, "worse-v0"), what="worse-v0")
+    assert row.find_element(By.CSS_SELECTOR, ".state").text == "failed"
+    row.find_element(By.CSS_SELECTOR, "button.override").click()
+    wait(lambda: "needs a reason" in browser.find_element(By.ID, "action-result").text,
+         what="a reason asked for")  # fmt: skip
+    assert get(system, "/v1/models/worse-v0")["override"] is None
+    _act(
+        browser,
+        "overridden from the dashboard test",
+        "#models tr[data-version='worse-v0'] .override",
+    )
+    wait(lambda: _row(browser, "worse-v0").find_element(By.CSS_SELECTOR, ".state").text
+         == "overridden", what="worse-v0 overridden")  # fmt: skip
+    row = _row(browser, "worse-v0")
+    assert "by carol: overridden from the dashboard test" in row.text
+    assert not row.find_elements(By.CSS_SELECTOR, "button.override")
+    assert row.find_elements(By.CSS_SELECTOR, "button.retire")  # nothing uses it yet
+    draft = {"key": "worse-again", "namespace_range": [0.0, 0.5], "variants": [
+        {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+        {"name": "worse", "model_version": "worse-v0", "weight": 0.5}]}  # fmt: skip
+    _send(system, "POST", "/v1/experiments", draft)
+    browser.refresh()
+    row = wait(lambda: _row(browser, "worse-v0"), what="worse-v0")
+    assert row.find_element(By.CSS_SELECTOR, ".in-use").text == "experiment:worse-again"
+    assert row.find_element(By.CSS_SELECTOR, ".state").text == "overridden"
+    assert not row.find_elements(By.CSS_SELECTOR, "button.retire")
+    assert not row.find_elements(By.CSS_SELECTOR, "button.override")
+    # The reasons typed on the page are the audited ones.
+    reasons = {e["reason"] for e in _audit(system) if e["actor"] in ("carol", "ed")}
+    assert "gates overridden: overridden from the dashboard test" in reasons
+    assert "retired from the dashboard test" in reasons
+
+    # The audit page names each entry's subjects and filters by subject (and by actor).
     browser.get(system.base_url + "/dashboard#/audit")
-    rows = wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
-    assert any("stopped from the dashboard test" in r.text for r in rows)
+    wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
+    subject = browser.find_element(By.ID, "audit-subject")
+    subject.send_keys("experiment:better")
+    browser.find_element(By.ID, "audit-apply").click()
+    expected = _audit(system, "&subject=experiment:better")
+    assert len(expected) >= 4  # created (seeded), paused, resumed, stopped, decisions
+
+    def shown() -> list[Any]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+        return rows if len(rows) == len(expected) else []
+
+    rows = wait(shown, what="only experiment:better's entries")
+    for row in rows:
+        chips = [c.text for c in row.find_elements(By.CSS_SELECTOR, ".subjects .subject")]
+        assert "experiment:better" in chips, row.text
+    assert any("pausing from the dashboard test" in r.text for r in rows)
+    assert not any("overridden from the dashboard test" in r.text for r in rows)
+    actor = browser.find_element(By.ID, "audit-actor")
+    actor.send_keys("ed")
+    browser.find_element(By.ID, "audit-apply").click()
+    expected = _audit(system, "&subject=experiment:better&actor=ed")
+    assert len(expected) == 3  # paused, resumed, stopped
+    rows = wait(shown, what="ed's entries on experiment:better")
+    assert all(r.find_element(By.CSS_SELECTOR, ".actor").text == "ed" for r in rows)
+    browser.find_element(By.ID, "audit-subject").clear()
+    browser.find_element(By.ID, "audit-subject").send_keys(":")
+    browser.find_element(By.ID, "audit-apply").click()  # a bad filter: the API's 400, shown
+    wait(lambda: "?subject" in browser.find_element(By.ID, "audit-error").text, what="the error")
     # The API reference renders under the same policy; neither page had anything blocked.
     browser.get(system.base_url + "/docs")
     wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), what="the API reference")
