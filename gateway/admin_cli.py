@@ -65,7 +65,7 @@ def _model_card(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError(
             "--card",
             f"no card at {path}: a card declares where each ONNX input comes from "
-            "(see README, 'Bring your ranker')",
+            "(see docs/bring-your-ranker.md)",
         )
     try:
         card: dict[str, Any] = json.loads(path.read_text())
