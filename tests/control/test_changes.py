@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -332,12 +333,13 @@ def test_a_pause_holds_the_decision_loop_but_not_a_person() -> None:
     ramp = [{"coverage": 0.1, "hold_s": 300}, {"coverage": 1.0}]
     config = changes.start(_config(_exp("a") | {"ramp": ramp}), "a", now=10.0)
     paused = changes.pause(config, "a", now=50.0)
-    for decision in (
+    decisions: list[Callable[[RoutingConfig], RoutingConfig]] = [
         lambda c: changes.conclude(c, "a", "candidate", "promoted"),
         lambda c: changes.conclude(c, "a", None, "rolled_back"),
         lambda c: changes.advance_ramp(c, "a", 0, now=400.0),
         lambda c: changes.stop_arms(c, "a", 0, ("candidate",), now=400.0),
-    ):
+    ]
+    for decision in decisions:
         with pytest.raises(Conflict, match="paused"):
             decision(paused)
     with pytest.raises(Conflict, match="stop it before archiving"):

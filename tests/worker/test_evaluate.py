@@ -13,7 +13,7 @@ from gateway.config import parse_experiment, parse_routing
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys
 from gateway.records import DecisionRecord, EvaluationRecord
-from gateway.worker.evaluate import arm_metrics, evaluate, evaluate_all
+from gateway.worker.evaluate import arm_metrics, evaluate, evaluate_all, ramp_held_s, runtime_s
 
 
 def _blank() -> EvaluationRecord:
@@ -470,3 +470,19 @@ async def test_a_paused_experiment_is_not_decided_and_paused_time_is_not_runtime
     ]
     assert await redis.hget(keys.decisions, "paused") is None
     assert await redis.hget(keys.started, "paused") is None
+
+
+def test_a_ramp_step_is_held_only_while_the_experiment_runs() -> None:
+    """Started at 0 (its active clock), paused 100 s in all, read at 1 000: 900 s run. A step
+    started at 500 and moved on at resume by a 100 s pause after it: held 400 s."""
+    ramp = {"ramp": [{"coverage": 0.1, "hold_s": 600}, {"coverage": 1.0}]}
+    seeded = parse_experiment(BASE | ramp | {"paused_s": 100.0}, "e")  # step start unknown: 0
+    assert runtime_s(seeded, 0.0, 1000.0) == 900.0
+    assert ramp_held_s(seeded, 0.0, 1000.0) == 900.0
+    stepped = replace(seeded, ramp_step_started_at=600.0)
+    assert ramp_held_s(stepped, 0.0, 1000.0) == 400.0
+    paused = parse_experiment(
+        BASE | {"status": "paused", "paused_at": 950.0, "paused_by": "hand", "paused_s": 100.0},
+        "e",
+    )
+    assert runtime_s(paused, 0.0, 1000.0) == 850.0  # the current pause is not runtime either
