@@ -94,6 +94,7 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     system: System, browser: Any, tmp_path: Path, models_dir: Path
 ) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     # A version whose offline-quality gate fails, gated while the shoppers shop.
     _register(system, models_dir, "worse-v0")
@@ -155,6 +156,8 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     resumed = get(system, "/v1/experiments/better")
     assert resumed["paused_at"] is None and resumed["paused_s"] > 0
     assert "Paused" in browser.find_element(By.ID, "paused").text  # the total, kept
+    trail = browser.find_element(By.ID, "experiment-audit").text  # its own subject's entries
+    assert "pausing from the dashboard test" in trail and "resuming from" in trail
 
     # Then stops it, with a reason; the trail names them.
     wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
@@ -254,6 +257,11 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     assert len(expected) == 3  # paused, resumed, stopped
     rows = wait(shown, what="ed's entries on experiment:better")
     assert all(r.find_element(By.CSS_SELECTOR, ".actor").text == "ed" for r in rows)
+    # And by time: all three are within the last 15 minutes (the API's since, from the page).
+    Select(browser.find_element(By.ID, "audit-within")).select_by_value("900")
+    browser.find_element(By.ID, "audit-apply").click()
+    wait(lambda: "within=900" in browser.current_url, what="the time filter applied")
+    rows = wait(shown, what="ed's entries on experiment:better in the last 15 minutes")
     browser.find_element(By.ID, "audit-subject").clear()
     browser.find_element(By.ID, "audit-subject").send_keys(":")
     browser.find_element(By.ID, "audit-apply").click()  # a bad filter: the API's 400, shown
