@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,16 +25,38 @@ from prometheus_client import (
     multiprocess,
 )
 
+from gateway.records import OUTCOME_TYPES
+
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS: Final = (
     0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5,
     1.0, 2.5,
 )  # fmt: skip
 
-SEARCHES = Counter(
-    "abgate_searches", "Searches answered, by outcome", ["outcome"]
-)  # ok, fallback (a treatment failed: production answered), error, shed, unavailable, bad_request
-EVENTS = Counter("abgate_events", "Event requests answered, by outcome", ["outcome"])
+# The values a label can take, where they are known before anything happens: every series of
+# these is made at zero when a process starts (AT_START), so a panel tells zero from missing.
+# fallback: a treatment failed and production answered; error: any other 5xx.
+SearchOutcome = Literal[
+    "ok", "fallback", "bad_request", "error", "shed", "unavailable", "no_production"
+]
+EventRequestOutcome = Literal["ok", "bad_request", "error", "shed", "unavailable"]
+ErrorKind = Literal[
+    "bad_request", "unauthorized", "shed", "unavailable", "inference_failed", "internal"
+]
+RefusalReason = Literal["no_token", "bad_token", "revoked_token", "role"]
+SinkStage = Literal["accepted", "rejected", "written", "spooled", "replayed"]
+ClosedReason = Literal["header_timeout", "evicted", "refused"]
+NO_VERSION: Final = "none"  # abgate_search_seconds of a search that no version answered
+
+SEARCHES = Counter("abgate_searches", "Searches answered, by outcome", ["outcome"])
+EVENT_REQUESTS = Counter(
+    "abgate_event_requests",
+    "Event requests answered (one holds one or more events), by outcome",
+    ["outcome"],
+)
+EVENTS = Counter(
+    "abgate_events", "Events accepted (clicks, add-to-carts, purchases), by type", ["type"]
+)
 SEARCH_SECONDS = Histogram(
     "abgate_search_seconds",
     "Time from a search's arrival to its answer, by the model version that served it",
@@ -89,13 +111,56 @@ ERRORS = Counter(
     "full queue), unavailable (Redis down, draining), inference_failed, internal (a defect)",
     ["kind"],
 )
-EVENTS_ACCEPTED = Counter("abgate_events_accepted", "Clicks, add-to-carts and purchases accepted")
+CONNECTIONS_CLOSED = Counter(
+    "abgate_connections_closed",
+    "Connections the gateway closed: header_timeout (no complete request in time), evicted "
+    "(idle longest when the cap was reached), refused (over the cap, none idle)",
+    ["reason"],
+)
 CONFIG_VERSION = Gauge(
     "abgate_config_version", "Routing config version applied", multiprocess_mode="livemax"
 )
 MODELS_LOADED = Gauge(
     "abgate_models_loaded", "Model versions loaded in a process", multiprocess_mode="livemax"
 )
+
+Labelled = Counter | Histogram
+
+# Each labelled metric with the label values it has from a process's start, at zero.
+AT_START: Final[tuple[tuple[Labelled, tuple[str, ...]], ...]] = (
+    (SEARCHES, get_args(SearchOutcome)),
+    (EVENT_REQUESTS, get_args(EventRequestOutcome)),
+    (EVENTS, OUTCOME_TYPES),
+    (ERRORS, get_args(ErrorKind)),
+    (REFUSED, get_args(RefusalReason)),
+    (SINK_EVENTS, get_args(SinkStage)),
+    (CONNECTIONS_CLOSED, get_args(ClosedReason)),
+    (SEARCH_SECONDS, (NO_VERSION,)),
+)
+# The metrics labelled by model version: at zero for a version once a process loads it.
+PER_VERSION: Final[tuple[Labelled, ...]] = (
+    SEARCH_SECONDS,
+    BATCH_REQUESTS,
+    QUEUE_WAIT_SECONDS,
+    BATCH_PAIRS,
+    BATCH_FAILURES,
+    BATCH_REJECTED,
+    MISSING_FEATURES,
+)
+
+
+def series_at_start() -> None:
+    """Make every series of AT_START at zero in this process (in a shared metrics directory,
+    in this process's own file), so a scrape shows it before its first count."""
+    for metric, values in AT_START:
+        for value in values:
+            metric.labels(value)
+
+
+def series_of_version(version: str) -> None:
+    """Make the series of a model version this process has loaded, at zero."""
+    for metric in PER_VERSION:
+        metric.labels(version)
 
 
 def _samples(metric: Counter | Histogram) -> dict[tuple[str, tuple[str, ...]], float]:
@@ -143,7 +208,7 @@ def own_counts() -> dict[str, int]:
         "searches": int(searches.get("ok", 0) + searches.get("fallback", 0)),
         "fallbacks": int(searches.get("fallback", 0)),
         "search_errors": int(errors.get("inference_failed", 0)),
-        "events": int(own(EVENTS_ACCEPTED).get("", 0)),
+        "events": int(sum(own(EVENTS).values())),
         "bad_requests": int(errors.get("bad_request", 0)),
         "unauthorized": int(errors.get("unauthorized", 0)),
         "shed": int(errors.get("shed", 0)),

@@ -40,7 +40,7 @@ MAX_REMOTES: Final = 8  # addresses listed per entry (the count covers them all)
 @dataclass(frozen=True)
 class Refusal:
     actor: str  # the token's owner when the token was valid but its role too low
-    reason: str  # no_token | bad_token | revoked_token | role
+    reason: metrics.RefusalReason
     method: str
     route: str  # the route table's path (``/v1/experiments/{key}``): what groups refusals
     path: str  # the path asked for

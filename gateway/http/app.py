@@ -118,6 +118,7 @@ def build_app(settings: Settings) -> web.Application:
                 "REDIS_URL must be set for the gateway process (abgate serve sets it)"
             )
         refuse_the_demo_token(settings)
+        metrics.series_at_start()
         redis = redis_client(settings.redis_url)
         policy = BatchPolicy(
             settings.max_batch_pairs,

@@ -13,6 +13,7 @@ from typing import Final, NoReturn
 
 from aiohttp import web
 
+from gateway import metrics
 from gateway.access.refusals import ANONYMOUS, Refusal
 from gateway.access.roles import Principal, Role
 from gateway.errors import Forbidden, RequestError, Unauthorized
@@ -104,7 +105,9 @@ def actor(request: web.Request) -> str:
     return request[PRINCIPAL].name
 
 
-async def _refuse(request: web.Request, who: str, reason: str, detail: str) -> NoReturn:
+async def _refuse(
+    request: web.Request, who: str, reason: metrics.RefusalReason, detail: str
+) -> NoReturn:
     gw = request.app[GATEWAY]
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path

@@ -32,8 +32,8 @@ from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
-from prometheus_client import Counter
 
+from gateway import metrics
 from gateway.http.errors import error_body
 
 log = logging.getLogger("abgate.http")
@@ -41,13 +41,6 @@ log = logging.getLogger("abgate.http")
 # Descriptors a process needs besides its clients' connections: Redis, the listening socket,
 # the spool, metrics files, model files while loading, the shadow worker's pipes.
 RESERVED_FDS: Final = 128
-
-CONNECTIONS_CLOSED = Counter(
-    "abgate_connections_closed",
-    "Connections the gateway closed: header_timeout (no complete request in time), evicted "
-    "(idle longest when the cap was reached), refused (over the cap, none idle)",
-    ["reason"],
-)
 
 
 @dataclass(frozen=True)
@@ -121,11 +114,11 @@ class DeadlineRequestHandler(RequestHandler):
         idle = [h for h in manager._connections if h is not self and _idle(h)]
         if idle:
             oldest = min(idle, key=_eviction_order)
-            CONNECTIONS_CLOSED.labels("evicted").inc()
+            metrics.CONNECTIONS_CLOSED.labels("evicted").inc()
             assert isinstance(oldest, DeadlineRequestHandler)
             oldest._close_now(b"")
             return
-        CONNECTIONS_CLOSED.labels("refused").inc()
+        metrics.CONNECTIONS_CLOSED.labels("refused").inc()
         self._close_now(
             _canned(
                 503,
@@ -167,7 +160,7 @@ class DeadlineRequestHandler(RequestHandler):
     def _headers_too_slow(self) -> None:
         self._header_deadline = None
         assert self.limits is not None
-        CONNECTIONS_CLOSED.labels("header_timeout").inc()
+        metrics.CONNECTIONS_CLOSED.labels("header_timeout").inc()
         self._close_now(
             _canned(
                 408,

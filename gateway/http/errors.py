@@ -144,11 +144,12 @@ def _to_response(request: web.Request, exc: Exception) -> web.Response:
     return error_response(500, "internal", "internal error; it has been logged")
 
 
-# What a search or an event request came to, for abgate_searches_total / abgate_events_total:
-# set by the handler (fallback) or the error mapping (shed, unavailable); else by status.
+# What a search or an event request came to, for abgate_searches_total and
+# abgate_event_requests_total: set by the handler (fallback) or the error mapping (shed,
+# unavailable); else by status.
 OUTCOME: Final = web.RequestKey("abgate.outcome", str)
 SERVED: Final = web.RequestKey("abgate.served", str)  # the version that answered a search
-_COUNTED: Final = {"/v1/search": metrics.SEARCHES, "/v1/events": metrics.EVENTS}
+_COUNTED: Final = {"/v1/search": metrics.SEARCHES, "/v1/events": metrics.EVENT_REQUESTS}
 
 
 def _count(request: web.Request, status: int, started: float) -> None:
@@ -163,7 +164,7 @@ def _count(request: web.Request, status: int, started: float) -> None:
         outcome = request.get(OUTCOME, "error")
     counter.labels(outcome).inc()
     if counter is metrics.SEARCHES:
-        metrics.SEARCH_SECONDS.labels(request.get(SERVED, "none")).observe(
+        metrics.SEARCH_SECONDS.labels(request.get(SERVED, metrics.NO_VERSION)).observe(
             time.perf_counter() - started
         )
 

@@ -12,6 +12,7 @@ user's arm in each running experiment that exposed the user within its attributi
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from aiohttp import web
 
@@ -36,5 +37,6 @@ async def events(request: web.Request) -> web.Response:
             )
     outcomes = [outcome for _, outcome in parsed]
     await gw.sink.put([(gw.keys.for_user(o.user_id).outcomes, o.to_json()) for o in outcomes])
-    metrics.EVENTS_ACCEPTED.inc(len(outcomes))
+    for kind, count in Counter(o.type for o in outcomes).items():
+        metrics.EVENTS.labels(kind).inc(count)
     return json_response({"accepted": len(outcomes)}, status=202)

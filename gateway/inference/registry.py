@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from gateway import metrics
 from gateway.errors import ConfigError, InferenceError
 from gateway.inference.batch import Float32Array, MergedBatch, RankInput, merge
 from gateway.inference.batcher import BatchPolicy, DynamicBatcher
@@ -107,6 +108,7 @@ class LoadedModel(OnnxRanker):
         sha256: str | None = None,
     ) -> None:
         super().__init__(declaration, path, options, sha256)
+        metrics.series_of_version(declaration.version)  # served from now: its series at zero
         self.batcher = DynamicBatcher(declaration.version, self.score, policy)
 
     async def rank(

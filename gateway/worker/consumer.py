@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -81,6 +82,7 @@ class ConsumerStats:
     capped: int = 0  # outcomes past a per-user cap: acknowledged, not counted
     # purchases at checkout that no running experiment's attribution window covers
     unattributed: int = 0
+    applied_types: Counter[str] = field(default_factory=Counter)  # outcomes applied, by type
 
 
 def attribution_windows(config: RoutingConfig) -> str:
@@ -280,6 +282,7 @@ class StreamConsumer:
         """A settled outcome's result in the figures (or the dead letters)."""
         if result == APPLIED:
             self.stats.outcomes += 1
+            self.stats.applied_types[event.type] += 1
         elif result == CAPPED:
             self.stats.capped += 1
         elif result == UNATTRIBUTED:

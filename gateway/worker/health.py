@@ -14,17 +14,22 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, get_args
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from gateway.records import OUTCOME_TYPES
 from gateway.worker.consumer import ConsumerStats
+from stats.decision import Action
 
 log = logging.getLogger("abgate.worker")
 
 STALE_S = 10.0  # no loop turn for this long: not healthy
+# The label values of the worker's counters that are known before anything happens: each is
+# scraped from the start, at zero, so that a panel tells zero from missing.
+DECISION_ACTIONS: Final = get_args(Action)
 
 
 @dataclass
@@ -66,9 +71,17 @@ class WorkerCollector:
         decisions = CounterMetricFamily(
             "abgate_worker_decisions", "Decisions applied, by action", labels=["action"]
         )
-        for action, count in sorted(self.state.decisions.items()):
-            decisions.add_metric([action], count)
+        for action in sorted({*DECISION_ACTIONS, *self.state.decisions}):
+            decisions.add_metric([action], self.state.decisions[action])
         yield decisions
+        applied = CounterMetricFamily(
+            "abgate_worker_outcomes_applied",
+            "Outcomes counted for an experiment's arm, by type",
+            labels=["type"],
+        )
+        for kind in sorted({*OUTCOME_TYPES, *s.applied_types}):
+            applied.add_metric([kind], s.applied_types[kind])
+        yield applied
         lag = GaugeMetricFamily(
             "abgate_worker_stream_lag", "Entries not yet read by the group", labels=["stream"]
         )

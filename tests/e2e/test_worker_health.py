@@ -1,5 +1,5 @@
-"""The worker's own endpoint: its Prometheus figures count what it applied, and /healthz
-says whether its loop comes round."""
+"""The worker's own endpoint: its Prometheus figures are there from the start (at zero) and
+count what it applied, and /healthz says whether its loop comes round."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.processes import wait_ready
+from gateway.records import OUTCOME_TYPES
 from gateway.redis_server import free_port
+from gateway.worker.health import DECISION_ACTIONS
 from tests.e2e.conftest import System
 from tests.live import gateway_env
 
@@ -19,7 +21,7 @@ async def _figures(session: aiohttp.ClientSession, health: str) -> dict[tuple[st
         assert response.status == 200
         text = await response.text()
     return {
-        (s.name, s.labels.get("result", s.labels.get("stream", ""))): s.value
+        (s.name, next(iter(s.labels.values()), "")): s.value  # each has one label at most
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
@@ -35,10 +37,17 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
     health = f"http://127.0.0.1:{port}"
     await asyncio.to_thread(wait_ready, health + "/healthz", system.group)
     async with aiohttp.ClientSession() as session:
+        start = await _figures(session, health)  # every known series, before anything happens
+        for action in DECISION_ACTIONS:
+            assert start[("abgate_worker_decisions_total", action)] == 0, action
+        for kind in OUTCOME_TYPES:
+            assert start[("abgate_worker_outcomes_applied_total", kind)] == 0, kind
+        pages = []
         for i in range(12):
             body = {"user_id": f"w{i}", "query": "tent", "candidates": list(range(10))}
             async with session.post(f"{system.base_url}/v1/search", json=body) as response:
                 assert response.status == 200
+                pages.append(await response.json())
         figures: dict[tuple[str, str], float] = {}
         for _ in range(50):
             await asyncio.sleep(0.2)
@@ -53,6 +62,11 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
         assert len(lags) == 2 and all(v == 0 for v in lags)  # both streams read to the end
         async with session.get(health + "/healthz") as response:
             assert response.status == 200 and (await response.json())["healthy"] is True
+        for i, page in enumerate(pages[:3]):  # clicks on what three searches showed
+            click = {"event_id": f"c-{i}", "type": "click", "search_id": page["search_id"],
+                     "user_id": f"w{i}", "item_id": page["results"][0]["item_id"]}  # fmt: skip
+            async with session.post(f"{system.base_url}/v1/events", json=click) as response:
+                assert response.status == 202
         # Purchases at checkout (no search id): each searching user's counts for their arm;
         # one of a user who never searched is counted as unattributed.
         for user in [f"w{i}" for i in range(12)] + ["nobody"]:
@@ -64,11 +78,13 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
             await asyncio.sleep(0.2)
             figures = await _figures(session, health)
             if figures.get(("abgate_worker_entries_total", "unattributed")) == 1 and (
-                figures.get(("abgate_worker_entries_total", "outcome_applied")) == 12
+                figures.get(("abgate_worker_entries_total", "outcome_applied")) == 15
             ):
                 break
-        assert figures[("abgate_worker_entries_total", "outcome_applied")] == 12, figures
+        assert figures[("abgate_worker_entries_total", "outcome_applied")] == 15, figures
         assert figures[("abgate_worker_entries_total", "unattributed")] == 1
+        for kind, applied in (("purchase", 12), ("click", 3), ("add_to_cart", 0)):
+            assert figures[("abgate_worker_outcomes_applied_total", kind)] == applied, kind
 
 
 async def test_the_worker_trims_what_it_applied(system: System) -> None:
