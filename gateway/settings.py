@@ -118,6 +118,10 @@ class Settings:
     # A version's gates (sanity, quality, latency, consistency) run in a child process that is
     # killed past this deadline; the version then fails with that reason.
     gate_timeout_s: float = 300.0
+    # Reuse the records of identical gate runs kept here (gateway.models.gate_cache): for test
+    # suites and CI, which register the same versions again and again; None (the default) in
+    # a deployment, whose latency gate must measure its own machine each time.
+    gate_cache_dir: Path | None = None
     # Connections: a request line and headers must be complete this long after a connection
     # opens (or after the first byte of a later request); an idle keep-alive connection is
     # closed after keepalive_s; past max_connections open in one process, the longest idle is
@@ -220,6 +224,9 @@ class Settings:
             seen_ttl_s=_env_int("ABGATE_SEEN_TTL_S", 7 * 86_400, 10, 1 << 31),
             search_ttl_s=_env_int("ABGATE_SEARCH_TTL_S", 86_400, 10, 1 << 31),
             gate_timeout_s=_env_float("ABGATE_GATE_TIMEOUT_S", 300.0, 1.0, 86_400.0),
+            gate_cache_dir=Path(os.environ["ABGATE_GATE_CACHE_DIR"])
+            if os.environ.get("ABGATE_GATE_CACHE_DIR")
+            else None,
             header_timeout_s=_env_float("ABGATE_HEADER_TIMEOUT_S", 10.0, 0.1, 3600.0),
             keepalive_s=_env_float("ABGATE_KEEPALIVE_S", 75.0, 0.1, 86_400.0),
             max_connections=_env_int("ABGATE_MAX_CONNECTIONS", 8192, 16, 1 << 20),

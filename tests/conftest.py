@@ -17,6 +17,31 @@ from gateway.settings import ROOT, Settings
 from tests.tokens import seed_tokens
 
 TEST_CONFIGS = Path(__file__).parent / "configs"
+GATE_CACHE_ENV = "ABGATE_GATE_CACHE_DIR"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gate_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every gateway of the session, in this process or spawned by a test, reuses the records
+    of identical gate runs (gateway.models.gate_cache): the suite registers the same demo
+    versions hundreds of times, and each run costs a child process seconds of CPU. A run that
+    differs in anything (a hostile model, another policy or dataset) still runs; the tests of
+    the gates themselves call the runner directly. One folder for the session (shared by
+    pytest-xdist's workers), never reused by a later session: a cached record cannot outlive
+    the gate code that made it."""
+    directory = tmp_path_factory.getbasetemp().parent / f"gate-cache-{_session_id()}"
+    before = os.environ.get(GATE_CACHE_ENV)
+    os.environ[GATE_CACHE_ENV] = str(directory)
+    yield directory
+    if before is None:
+        os.environ.pop(GATE_CACHE_ENV, None)
+    else:
+        os.environ[GATE_CACHE_ENV] = before
+
+
+def _session_id() -> str:
+    """The same for every xdist worker of one run (their controller's id), unique per run."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID", "")[:12] or uuid.uuid4().hex[:12]
 
 
 @pytest.fixture(scope="session")

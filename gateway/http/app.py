@@ -34,6 +34,7 @@ from gateway.inference.registry import ModelRegistry
 from gateway.inference.session import SessionOptions
 from gateway.models.artifacts import ArtifactStore
 from gateway.models.follower import ModelFollower
+from gateway.models.gate_cache import GateCache
 from gateway.models.registrar import Registrar
 from gateway.models.seed import seed_source, seed_store
 from gateway.models.store import ModelStore
@@ -140,6 +141,9 @@ def build_app(settings: Settings) -> web.Application:
             settings.gate_policy,
             settings.eval_file,
             gate_timeout_s=settings.gate_timeout_s,
+            gate_cache=None
+            if settings.gate_cache_dir is None
+            else GateCache(settings.gate_cache_dir),
         )
         version, config = await initial_config(store, registrar, settings)
         sink = EventSink(
@@ -188,6 +192,8 @@ def build_app(settings: Settings) -> web.Application:
             gw.router = Router(new_config, new_version)
             metrics.CONFIG_VERSION.set(new_version)
             follower.kick()
+            if new_config.shadows:
+                gw.shadow.shadowing()
             log.info("config version %d applied", new_version)
 
         gw.watcher = ConfigWatcher(store, on_update, version)
@@ -200,7 +206,7 @@ def build_app(settings: Settings) -> web.Application:
             gw.watcher.start()
             follower.start()
             gw.ops.start()
-            gw.shadow.start()
+            gw.shadow.start(shadowing=bool(gw.router.config.shadows))
             gw.refusal_audit.start()
             yield
         finally:

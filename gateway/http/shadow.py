@@ -49,6 +49,7 @@ async def set_shadow(request: web.Request) -> web.Response:
     result, config, diff = await apply_change(
         request, gw, lambda c: changes.set_shadow(c, version, float(share)), reason
     )
+    await gw.shadow.started()  # this process's worker takes the next search; others follow
     return json_response({"version": result, "diff": diff, "shadows": _shadows(config)})
 
 

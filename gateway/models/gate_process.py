@@ -83,6 +83,12 @@ async def _follow(process: asyncio.subprocess.Process, job: GateJob, heard: list
 async def gate_in_child(job: GateJob, timeout_s: float) -> dict[str, Any]:
     """The job's gate record; a run past ``timeout_s`` (monotonic, from now) or a child that
     dies fails the gate it was running, with the reason."""
+    record, _ = await run_in_child(job, timeout_s)
+    return record
+
+
+async def run_in_child(job: GateJob, timeout_s: float) -> tuple[dict[str, Any], bool]:
+    """(the job's gate record, whether the child finished it: wrote it and exited 0)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     process = await asyncio.create_subprocess_exec(
@@ -108,14 +114,14 @@ async def gate_in_child(job: GateJob, timeout_s: float) -> dict[str, Any]:
             f"gates did not finish within {timeout_s:g} s (ABGATE_GATE_TIMEOUT_S); "
             "the gate process was stopped",
             timeout_s=timeout_s,
-        )
+        ), False
     except (_NoRecord, orjson.JSONDecodeError, ValueError, ConnectionError) as exc:
         # ValueError: a line over the limit; ConnectionError: it died before reading its job.
         log.error("the gate process of %s misbehaved: %r", job.candidate.version, exc)
         await _stop(process)
         record, code = None, process.returncode or 0
         if not code:
-            return failure(job.against, heard[-1], "the gate process wrote no gate record")
+            return failure(job.against, heard[-1], "the gate process wrote no gate record"), False
     except BaseException:  # cancelled: the gateway is stopping, the child goes at once
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -125,7 +131,7 @@ async def gate_in_child(job: GateJob, timeout_s: float) -> dict[str, Any]:
         assert process.stdin is not None
         process.stdin.close()
     if code != 0:
-        return failure(job.against, heard[-1], _died(code))
+        return failure(job.against, heard[-1], _died(code)), False
     if record is None:
-        return failure(job.against, heard[-1], "the gate process wrote no gate record")
-    return dict(record)
+        return failure(job.against, heard[-1], "the gate process wrote no gate record"), False
+    return dict(record), True

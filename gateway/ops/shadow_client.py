@@ -66,9 +66,25 @@ class ShadowClient:
         self._write_scheduled = False
         self.offered = 0
 
-    def start(self) -> None:
+    def start(self, shadowing: bool) -> None:
+        """Start flushing figures, and the worker if a version is shadowed already; otherwise
+        the worker starts when one is (:meth:`shadowing`): a deployment that shadows nothing
+        runs no worker (a process of its own, with its own copy of the models)."""
         self._tasks = [asyncio.get_running_loop().create_task(self.figures.flush_loop())]
-        self._spawn()
+        if shadowing:
+            self._spawn()
+
+    def shadowing(self) -> None:
+        """The config now shadows a version: have the worker up before its first search."""
+        if self._process is None or self._process.returncode is not None:
+            self._running()
+
+    async def started(self) -> None:
+        """:meth:`shadowing`, returning once the worker's process exists: its pipe takes lines
+        from then on, before the worker has loaded its models."""
+        self.shadowing()
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
 
     def _spawn(self) -> None:
         if self._starting is not None and not self._starting.done():
