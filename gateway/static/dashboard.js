@@ -67,9 +67,26 @@ function table(headers, rows, attrs = {}) {
     el("tbody", {}, rows));
 }
 
+// A page drawn again in place (its 3 s refresh, or after an action) keeps what the person
+// typed or chose in its fields, where they were typing, and the last action's result.
 function show(...nodes) {
   const view = $("#view");
+  const same = view.dataset.page === location.hash;
+  const kept = same ? [...view.querySelectorAll("input[id], select[id]")]
+    .filter((f) => f.type !== "number" || f.value !== f.defaultValue)
+    .map((f) => [f.id, f.value]) : [];
+  const focused = same && document.activeElement && view.contains(document.activeElement)
+    ? document.activeElement.id : "";
+  const result = same && $("#action-result") ? $("#action-result").cloneNode(true) : null;
   view.replaceChildren(...nodes);
+  view.dataset.page = location.hash;
+  for (const [id, value] of kept) {
+    const field = document.getElementById(id);
+    if (field && (field.tagName !== "SELECT" || [...field.options].some((o) => o.value === value))) field.value = value;
+  }
+  if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+  const slot = $("#action-result");
+  if (result && slot && !slot.textContent) slot.replaceWith(result);
 }
 
 function message(text, ok) {
@@ -81,6 +98,8 @@ async function act(method, path, body, after) {
   try {
     await api(method, path, body);
     message(`${method} ${path}: done`, true);
+    const reason = $("#reason");
+    if (reason) reason.value = "";  // said for this action: the next one needs its own
     if (after) await after();
   } catch (e) {
     message(e.message, false);

@@ -80,14 +80,51 @@ def _row(browser: Any, version: str) -> Any:
     return browser.find_element(By.CSS_SELECTOR, f"#models tr[data-version='{version}']")
 
 
-def _act(browser: Any, reason: str, button: str) -> None:
-    """Type ``reason`` in the page's reason field, then press the button ``button`` (CSS)."""
+def _redrawn(node: Any) -> bool:
+    """Whether the page was drawn again since ``node`` was found (it left the page)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        node.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    return False
+
+
+def _texts(browser: Any, css: str, attribute: str = "") -> list[str]:
+    """The text (or an attribute) of every element ``css`` selects, read in one go: the
+    experiment page draws itself again every 3 s, which leaves found elements stale."""
+    script = "return [...document.querySelectorAll(arguments[0])].map((n) => arguments[1] ? n.getAttribute(arguments[1]) : n.textContent)"
+    texts: list[str] = browser.execute_script(script, css, attribute)
+    return texts
+
+
+def _click(browser: Any, css: str) -> None:
     from selenium.webdriver.common.by import By
 
-    field = wait(lambda: browser.find_element(By.ID, "reason"), what="the reason field")
-    field.clear()
-    field.send_keys(reason)
-    browser.find_element(By.CSS_SELECTOR, button).click()
+    def click() -> bool:
+        browser.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(click, what=f"a click on {css}")
+
+
+def _type_reason(browser: Any, reason: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    def typed() -> bool:
+        field = browser.find_element(By.ID, "reason")
+        field.clear()
+        field.send_keys(reason)
+        return bool(field.get_attribute("value") == reason)
+
+    wait(typed, what="the reason typed")
+
+
+def _act(browser: Any, reason: str, button: str) -> None:
+    """Type ``reason`` in the page's reason field, then press the button ``button`` (CSS)."""
+    _type_reason(browser, reason)
+    _click(browser, button)
 
 
 def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
@@ -107,28 +144,29 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     wait(lambda: browser.find_element(By.CSS_SELECTOR, "#experiments tr[data-key='better']"),
           what="the experiments table")  # fmt: skip
     browser.find_element(By.LINK_TEXT, "better").click()
-    svg = wait(lambda: browser.find_element(By.CSS_SELECTOR, "#chart svg.lift-chart"),
-                what="the chart")  # fmt: skip
-    drawn_points = int(svg.get_attribute("data-points"))
-    circles = browser.find_elements(By.CSS_SELECTOR, "#chart circle.point")
+    # One chart as drawn, read in one go (the page draws itself again every 3 s).
+    script = """const svg = document.querySelector('#chart svg.lift-chart');
+      if (!svg) return null;
+      const all = (css, f) => [...svg.querySelectorAll(css)].map(f);
+      return {points: svg.dataset.points,
+              circles: all('circle.point', (c) => [c.dataset.arm, c.dataset.ts, c.dataset.estimate]),
+              ticks: all('text.time-tick', (t) => t.textContent)};"""
+    chart = wait(lambda: browser.execute_script(script), what="the chart")
+    drawn_points, circles = int(chart["points"]), chart["circles"]
     history = get(system, "/v1/experiments/better/history")["points"]
     assert len(history) >= drawn_points >= 3  # the history only grows (no thinning yet)
     by_ts = {round(p["ts"], 3): p for p in history}
-    arms = {c.get_attribute("data-arm") for c in circles}
-    assert arms == {"candidate"}
+    assert {arm for arm, _, _ in circles} == {"candidate"}
     # One point per evaluation of the one treatment (from the first with a planned test).
     assert len(circles) == sum(1 for p in history[:drawn_points] if p["arms"]) >= 3
-    for circle in circles:
-        point = by_ts[round(float(circle.get_attribute("data-ts")), 3)]
-        (arm,) = point["arms"]
-        assert float(circle.get_attribute("data-estimate")) == pytest.approx(
-            arm["estimate"], rel=1e-5
-        )
-    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#chart text.time-tick")]
+    for _, ts, estimate in circles:
+        (arm,) = by_ts[round(float(ts), 3)]["arms"]
+        assert float(estimate) == pytest.approx(arm["estimate"], rel=1e-5)
+    ticks = chart["ticks"]
     assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks  # no label twice
-    users = browser.find_elements(By.CSS_SELECTOR, "#arms td.users")
-    assert len(users) == 2 and all(int(u.text) > 0 for u in users)
-    assert browser.find_element(By.ID, "srm").text.startswith("SRM p-value")
+    users = _texts(browser, "#arms td.users")
+    assert len(users) == 2 and all(int(u) > 0 for u in users)
+    assert _texts(browser, "#srm")[0].startswith("SRM p-value")
     assert not browser.find_elements(By.ID, "stop")  # a viewer takes no action
     shots = [tmp_path / "dashboard-experiment.png"]
     if os.environ.get("ABGATE_SCREENSHOT_DIR"):
@@ -141,37 +179,46 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     browser.find_element(By.ID, "sign-out").click()
     sign_in(browser, system.base_url, "ed")
     browser.get(system.base_url + "/dashboard#/experiments/better")
-    wait(lambda: browser.find_element(By.ID, "pause"), what="the pause button").click()
+    wait(lambda: browser.find_element(By.ID, "pause"), what="the pause button")
+    _click(browser, "#pause")
     wait(lambda: "needs a reason" in browser.find_element(By.ID, "action-result").text,
          what="a reason asked for")  # fmt: skip
     assert get(system, "/v1/experiments/better")["status"] == "running"
-    _act(browser, "pausing from the dashboard test", "#pause")
-    wait(lambda: browser.find_element(By.ID, "status").text == "paused", what="paused")
-    assert "Paused since" in browser.find_element(By.ID, "paused").text
+    # What is typed survives the page's refresh (every 3 s), and goes with the action.
+    _type_reason(browser, "pausing from the dashboard test")
+    drawn = browser.find_element(By.ID, "status")
+    wait(lambda: _redrawn(drawn), what="the page's refresh")
+    assert browser.execute_script("return document.getElementById('reason').value") == (
+        "pausing from the dashboard test"
+    )
+    _click(browser, "#pause")
+    wait(lambda: _texts(browser, "#status") == ["paused"], what="paused")
+    assert "done" in _texts(browser, "#action-result")[0]
+    assert browser.execute_script("return document.getElementById('reason').value") == ""
+    assert "Paused since" in _texts(browser, "#paused")[0]
     paused = get(system, "/v1/experiments/better")
     assert paused["status"] == "paused" and paused["paused_at"] is not None
     assert not browser.find_elements(By.ID, "pause")
     _act(browser, "resuming from the dashboard test", "#resume")
-    wait(lambda: browser.find_element(By.ID, "status").text == "running", what="running again")
+    wait(lambda: _texts(browser, "#status") == ["running"], what="running again")
     resumed = get(system, "/v1/experiments/better")
     assert resumed["paused_at"] is None and resumed["paused_s"] > 0
-    assert "Paused" in browser.find_element(By.ID, "paused").text  # the total, kept
-    trail = browser.find_element(By.ID, "experiment-audit").text  # its own subject's entries
+    assert "Paused" in _texts(browser, "#paused")[0]  # the total, kept
+    (trail,) = _texts(browser, "#experiment-audit")  # its own subject's entries
     assert "pausing from the dashboard test" in trail and "resuming from" in trail
 
     # Then stops it, with a reason; the trail names them.
     wait(lambda: browser.find_element(By.ID, "stop"), what="the stop button")
     assert not browser.find_elements(By.ID, "promote")  # promoting moves production: admin
     _act(browser, "stopped from the dashboard test", "#stop")
-    wait(lambda: browser.find_element(By.ID, "status").text == "concluded", what="concluded")
+    wait(lambda: _texts(browser, "#status") == ["concluded"], what="concluded")
     assert get(system, "/v1/experiments/better")["status"] == "concluded"
     mine = {e["reason"]: e for e in _audit(system) if e["actor"] == "ed"}
     for reason in ("pausing", "resuming", "stopped"):
         entry = next(e for r, e in mine.items() if f"{reason} from the dashboard test" in r)
         assert "experiment:better" in entry["subjects"]
     # The arm cell: one label, the version where it differs from the name.
-    arm_cells = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#arms td.arm")]
-    assert arm_cells == ["control · prod-v1", "candidate · cand-v2"]
+    assert _texts(browser, "#arms td.arm") == ["control · prod-v1", "candidate · cand-v2"]
 
     # The model versions with their gates and where they are used: production is not offered
     # for retiring, cand-v2 is now that its experiment is over.
