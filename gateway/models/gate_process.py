@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
@@ -27,6 +28,9 @@ log = logging.getLogger("abgate.models")
 RUNNER: Final = "gateway.models.gate_runner"
 # After SIGTERM past the deadline, how long the child may take to exit before SIGKILL.
 KILL_GRACE_S: Final = 1.0
+# The child's start-up (an interpreter importing ONNX Runtime, slow on a loaded machine) until
+# it starts its first gate: bounded apart from the gates' own deadline.
+STARTUP_S: Final = 120.0
 # The longest line the child may write (a gate record is a few kilobytes).
 MAX_LINE_BYTES: Final = 1 << 20
 
@@ -58,12 +62,24 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
+def _running_gate(heard: list[str]) -> str:
+    """The gate a stopped or dead child was running: the last it started (before its first,
+    it was loading the model: integrity)."""
+    return heard[-1] if heard else "integrity"
+
+
 class _NoRecord(Exception):
     """The child wrote something that is not the protocol."""
 
 
-async def _follow(process: asyncio.subprocess.Process, job: GateJob, heard: list[str]) -> Any:
-    """Send the job, note each gate the child starts (last in ``heard``), return its record."""
+async def _follow(
+    process: asyncio.subprocess.Process,
+    job: GateJob,
+    heard: list[str],
+    started: Callable[[], None],
+) -> Any:
+    """Send the job, note each gate the child starts (last in ``heard``; ``started`` is called
+    at the first), return its record."""
     assert process.stdin is not None and process.stdout is not None
     record = None
     # stdin stays open while the child runs: it exits by itself once it reads EOF.
@@ -72,6 +88,8 @@ async def _follow(process: asyncio.subprocess.Process, job: GateJob, heard: list
     while line := await process.stdout.readline():
         message = orjson.loads(line)
         if isinstance(message, dict) and isinstance(message.get("gate"), str):
+            if not heard:
+                started()
             heard.append(message["gate"])
         elif isinstance(message, dict) and isinstance(message.get("record"), dict):
             record = message["record"]
@@ -81,8 +99,9 @@ async def _follow(process: asyncio.subprocess.Process, job: GateJob, heard: list
 
 
 async def gate_in_child(job: GateJob, timeout_s: float) -> dict[str, Any]:
-    """The job's gate record; a run past ``timeout_s`` (monotonic, from now) or a child that
-    dies fails the gate it was running, with the reason."""
+    """The job's gate record; gates that run past ``timeout_s`` (monotonic, from the child's
+    first gate: its interpreter's start-up, bounded by STARTUP_S, is not the model's time) or a
+    child that dies fail the gate it was running, with the reason."""
     record, _ = await run_in_child(job, timeout_s)
     return record
 
@@ -90,7 +109,6 @@ async def gate_in_child(job: GateJob, timeout_s: float) -> dict[str, Any]:
 async def run_in_child(job: GateJob, timeout_s: float) -> tuple[dict[str, Any], bool]:
     """(the job's gate record, whether the child finished it: wrote it and exited 0)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -100,17 +118,28 @@ async def run_in_child(job: GateJob, timeout_s: float) -> tuple[dict[str, Any], 
         env=_child_env(),
         limit=MAX_LINE_BYTES,
     )
-    heard = ["integrity"]
+    heard: list[str] = []
     try:
-        async with asyncio.timeout_at(deadline):
-            record = await _follow(process, job, heard)
+        async with asyncio.timeout_at(loop.time() + STARTUP_S) as bound:
+
+            def started() -> None:
+                bound.reschedule(loop.time() + timeout_s)
+
+            record = await _follow(process, job, heard, started)
             code = await process.wait()
     except TimeoutError:
         await _stop(process)
+        if not heard:
+            log.warning("the gate process of %s did not start", job.candidate.version)
+            return failure(
+                job.against,
+                "integrity",
+                f"the gate process did not start within {STARTUP_S:g} s; it was stopped",
+            ), False
         log.warning("gates of %s did not finish within %g s", job.candidate.version, timeout_s)
         return failure(
             job.against,
-            heard[-1],
+            _running_gate(heard),
             f"gates did not finish within {timeout_s:g} s (ABGATE_GATE_TIMEOUT_S); "
             "the gate process was stopped",
             timeout_s=timeout_s,
@@ -121,7 +150,9 @@ async def run_in_child(job: GateJob, timeout_s: float) -> tuple[dict[str, Any], 
         await _stop(process)
         record, code = None, process.returncode or 0
         if not code:
-            return failure(job.against, heard[-1], "the gate process wrote no gate record"), False
+            return failure(
+                job.against, _running_gate(heard), "the gate process wrote no gate record"
+            ), False
     except BaseException:  # cancelled: the gateway is stopping, the child goes at once
         with contextlib.suppress(ProcessLookupError):
             process.kill()
@@ -131,7 +162,9 @@ async def run_in_child(job: GateJob, timeout_s: float) -> tuple[dict[str, Any], 
         assert process.stdin is not None
         process.stdin.close()
     if code != 0:
-        return failure(job.against, heard[-1], _died(code)), False
+        return failure(job.against, _running_gate(heard), _died(code)), False
     if record is None:
-        return failure(job.against, heard[-1], "the gate process wrote no gate record"), False
+        return failure(
+            job.against, _running_gate(heard), "the gate process wrote no gate record"
+        ), False
     return dict(record), True
