@@ -273,6 +273,12 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     assert row.find_element(By.CSS_SELECTOR, ".state").text == "overridden"
     assert not row.find_elements(By.CSS_SELECTOR, "button.retire")
     assert not row.find_elements(By.CSS_SELECTOR, "button.override")
+    # Production's actions take a reason too: a freeze is not sent without one.
+    browser.get(system.base_url + "/dashboard#/production")
+    wait(lambda: browser.find_element(By.ID, "rollback-to"), what="the rollback's target")
+    _click(browser, "#freeze")
+    wait(lambda: "needs a reason" in _texts(browser, "#action-result")[0], what="a reason asked")
+    assert get(system, "/v1/production")["frozen"] is False
     # The reasons typed on the page are the audited ones.
     reasons = {e["reason"] for e in _audit(system) if e["actor"] in ("carol", "ed")}
     assert "gates overridden: overridden from the dashboard test" in reasons
