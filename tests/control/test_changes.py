@@ -265,7 +265,7 @@ def test_stopping_arms_moves_their_weight_to_control_in_a_new_phase() -> None:
 
 
 def test_a_rollback_goes_to_the_previous_production_or_to_any_earlier_one() -> None:
-    history = [
+    history: list[dict[str, Any]] = [
         {"from": "cand-v2", "to": "cand-v3"},
         {"from": "prod-v1", "to": "cand-v2"},
         {"from": None, "to": "prod-v1"},
