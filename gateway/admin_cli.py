@@ -1,7 +1,10 @@
-"""The admin verbs of ``abgate``: models, datasets, gates, experiments, production, freeze. Each
-is one call of the admin API (:mod:`gateway.client`); the gateway's answer is printed as JSON,
-except for ``experiments watch``, ``datasets list`` and ``audit``, which print for a terminal
-unless given ``--json``."""
+"""The admin verbs of ``abgate``: models, datasets, gates, experiments, production, shadow,
+freeze, tokens, audit. Each is a call of the admin API (:mod:`gateway.client`).
+
+Read verbs print a table for a person, or the API's answer as JSON with ``-o json``; changes
+print the API's answer as JSON. A user error (a bad option or file, a refusal by the gateway,
+a gateway that is not there) is one line on stderr, ``abgate: ...``, and exit 2; see
+:mod:`gateway.cli` for closed pipes and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,21 +15,47 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
 
+from gateway import cli_output as out
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
 from gateway.models.gate_policy import parse_assignments
 
+summary = out.summary  # the watch's terminal summary (kept importable from here)
+
+Verb = Callable[[argparse.Namespace], int]
+Printer = Callable[[Any], str]
+
 
 def default_url() -> str:
     """ABGATE_URL, else the local gateway on ABGATE_PORT."""
     if os.environ.get("ABGATE_URL"):
-        return os.environ["ABGATE_URL"].rstrip("/")
+        return os.environ["ABGATE_URL"]
     host = os.environ.get("ABGATE_HOST", "127.0.0.1")
-    return f"http://{host}:{os.environ.get('ABGATE_PORT', '8080')}"
+    return f"{host}:{os.environ.get('ABGATE_PORT', '8080')}"
+
+
+def base_url(text: str) -> str:
+    """``host:port`` or ``http(s)://host[:port]`` as a base URL; a bad one is a ConfigError."""
+    raw = text.strip()
+    url = raw if "://" in raw else f"http://{raw}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(
+            "--url", f"{text!r} is not host:port or http(s)://host:port ({exc})"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError("--url", f"{text!r} is not host:port or http(s)://host:port")
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{netloc}{'' if port is None else f':{port}'}{path}"
 
 
 def caller_token() -> str | None:
@@ -36,12 +65,20 @@ def caller_token() -> str | None:
 
 
 def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(args.url, caller_token())
+    return AdminClient(base_url(args.url), caller_token())
 
 
-def _print(data: Any) -> int:
+def _print_json(data: Any) -> int:
     json.dump(data, sys.stdout, indent=2)
     print()
+    return 0
+
+
+def _show(args: argparse.Namespace, data: Any, printer: Printer) -> int:
+    """A read verb's answer: the API's JSON (-o json) or ``printer``'s table."""
+    if args.output == "json":
+        return _print_json(data)
+    print(printer(data))
     return 0
 
 
@@ -49,17 +86,46 @@ def _api(
     method: str,
     path: Callable[[argparse.Namespace], str],
     body: Callable[[argparse.Namespace], Any] | None = None,
-) -> Callable[[argparse.Namespace], int]:
-    """A verb that is one API call: its answer printed as JSON."""
+) -> Verb:
+    """A change that is one API call: its answer printed as JSON."""
 
     def run(a: argparse.Namespace) -> int:
-        return _print(_client(a).request(method, path(a), None if body is None else body(a)))
+        return _print_json(_client(a).request(method, path(a), None if body is None else body(a)))
 
     return run
 
 
+def _read(path: Callable[[argparse.Namespace], str], printer: Printer) -> Verb:
+    """A read that is one GET: a table, or its JSON with -o json."""
+
+    def run(a: argparse.Namespace) -> int:
+        return _show(a, _client(a).get(path(a)), printer)
+
+    return run
+
+
+def _seg(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), f"no such file ({what})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read the {what}: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}:{exc.colno}", f"the {what} is not JSON: {exc.msg}"
+        ) from None
+
+
 def _model_card(args: argparse.Namespace) -> dict[str, Any]:
-    """The card: --card, else card.json beside the file; the flags override its fields."""
+    """The card: --card, else card.json beside the file; the flags override its fields. The
+    version is --version, else the card's; both given, they must agree."""
     path = Path(args.card) if args.card else Path(args.file).with_name("card.json")
     if not path.exists():
         raise ConfigError(
@@ -67,11 +133,19 @@ def _model_card(args: argparse.Namespace) -> dict[str, Any]:
             f"no card at {path}: a card declares where each ONNX input comes from "
             "(see docs/bring-your-ranker.md)",
         )
-    try:
-        card: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(str(path), f"unreadable card: {exc}") from None
-    card["version"] = args.version
+    card = _json_file(path, "model card")
+    if not isinstance(card, dict):
+        raise ConfigError(
+            str(path), f"expected a JSON object (the card), got {type(card).__name__}"
+        )
+    named = card.get("version")
+    if args.version is None and not named:
+        raise ConfigError("--version", f"the card {path} names no version: give --version")
+    if args.version is not None and named and named != args.version:
+        raise ConfigError(
+            "--version", f"is {args.version!r} but the card {path} names {named!r}: give one"
+        )
+    card["version"] = args.version or named
     for name in ("parent", "notes", "description"):
         if getattr(args, name) is not None:
             card[name] = getattr(args, name)
@@ -80,31 +154,25 @@ def _model_card(args: argparse.Namespace) -> dict[str, Any]:
     return card
 
 
+def _existing(file: str, what: str) -> Path:
+    path = Path(file)
+    if not path.is_file():
+        raise ConfigError(file, f"no such file ({what})")
+    return path
+
+
 def models_register(args: argparse.Namespace) -> int:
-    return _print(_client(args).register_model(_model_card(args), Path(args.file)))
-
-
-def models_list(args: argparse.Namespace) -> int:
-    data = _client(args).get("/v1/models")
-    for card in data["models"]:
-        gates = card.get("gates") or {}
-        failed = [r["gate"] for r in gates.get("results", []) if not r["passed"]]
-        flag = " (production)" if card["version"] == data["production"] else ""
-        state = "retired" if card["retired"] else card["state"]
-        extra = f", failed: {failed}" if failed else ""
-        override = ", overridden" if card.get("override") else ""
-        print(
-            f"{card['version']:<20} {state:<8}{extra}{override}  loaded in "
-            f"{len(card['loaded_by'])} process(es){flag}"
-        )
-    return 0
+    model = _existing(args.file, "the ONNX model")
+    return _print_json(_client(args).register_model(_model_card(args), model))
 
 
 def models_regate(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason} if args.reason else {}
     if args.dataset:
         body["dataset"] = args.dataset
-    return _print(_client(args).request("POST", f"/v1/models/{args.version}/regate", body))
+    return _print_json(
+        _client(args).request("POST", f"/v1/models/{_seg(args.version)}/regate", body)
+    )
 
 
 def datasets_create(args: argparse.Namespace) -> int:
@@ -113,42 +181,51 @@ def datasets_create(args: argparse.Namespace) -> int:
         meta["description"] = args.description
     if args.reason:
         meta["reason"] = args.reason
-    return _print(_client(args).create_dataset(meta, Path(args.file)))
+    file = _existing(args.file, "the dataset")
+    return _print_json(_client(args).create_dataset(meta, file))
 
 
-def datasets_list(args: argparse.Namespace) -> int:
-    data = _client(args).get("/v1/datasets")
-    if args.json:
-        return _print(data)
-    for d in data["datasets"]:
-        features = d["features"]
-        named = (
-            f"{d['feature_width']} unnamed features"
-            if features is None
-            else f"{len(features)} features"
+def _datasets_table(data: Any) -> str:
+    rows = [
+        (
+            d["id"],
+            d["format"],
+            d["queries"],
+            d["candidates"],
+            f"{d['feature_width']} unnamed" if d["features"] is None else len(d["features"]),
+            d["sha256"][:12],
+            d["created_by"],
         )
-        print(
-            f"{d['id']:<24} {d['format']:<8} {d['queries']:>6} queries {d['candidates']:>8} "
-            f"candidates, {named}  sha256 {d['sha256'][:12]}  by {d['created_by']}"
-        )
-    return 0
+        for d in data["datasets"]
+    ]
+    return out.table(("id", "format", "queries", "candidates", "features", "sha256", "by"), rows)
 
 
 def gates_policy_set(args: argparse.Namespace) -> int:
     body = parse_assignments(args.assignments)
     if args.reason:
         body["reason"] = args.reason
-    return _print(_client(args).request("PUT", "/v1/gate-policy", body))
+    return _print_json(_client(args).request("PUT", "/v1/gate-policy", body))
 
 
 def _experiment_file(path: str) -> dict[str, Any]:
     """One experiment, from a JSON file or a TOML file (a single ``[[experiments]]`` table or
     the experiment's fields at the top level)."""
-    text = Path(path).read_text()
     if path.endswith(".json"):
-        data: dict[str, Any] = json.loads(text)
+        data = _json_file(Path(path), "experiment")
+        if not isinstance(data, dict):
+            raise ConfigError(path, f"expected a JSON object, got {type(data).__name__}")
         return data
-    data = tomllib.loads(text)
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise ConfigError(path, "no such file (the experiment, TOML or JSON)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, f"cannot read the experiment: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, f"not TOML: {exc}") from None
     experiments = data.get("experiments")
     if isinstance(experiments, list):
         if len(experiments) != 1:
@@ -158,197 +235,348 @@ def _experiment_file(path: str) -> dict[str, Any]:
 
 
 def _weights(text: str) -> dict[str, float]:
-    out = {}
+    out_: dict[str, float] = {}
     for part in text.split(","):
         name, _, value = part.partition("=")
         try:
-            out[name.strip()] = float(value)
+            out_[name.strip()] = float(value)
         except ValueError:
             raise ConfigError(
                 "--weights", f"expected name=weight,name=weight, got {text!r}"
             ) from None
-    return out
+    return out_
 
 
-def experiments_ramp(args: argparse.Namespace) -> int:
+def experiments_traffic(args: argparse.Namespace) -> int:
     body: dict[str, Any] = {"reason": args.reason}
     if args.coverage is not None:
         body["coverage"] = args.coverage
     if args.weights:
         body["weights"] = _weights(args.weights)
     if len(body) == 1:
-        raise ConfigError("ramp", "give --coverage, --weights or both")
-    return _print(_client(args).request("PATCH", f"/v1/experiments/{args.key}", body))
+        raise ConfigError("traffic", "give --coverage, --weights or both")
+    return _print_json(_client(args).request("PATCH", f"/v1/experiments/{_seg(args.key)}", body))
 
 
-def summary(data: dict[str, Any]) -> str:
-    """One experiment's state and latest result, a few lines for a terminal."""
-    lines = [
-        f"{data['key']}: {data['status']} (outcome {data.get('outcome', 'none')}), "
-        f"phase {data.get('phase', 0)}, coverage {data.get('coverage', 1.0):g}",
-    ]
-    evaluation = data.get("last_evaluation")
-    if not evaluation:
-        return "\n".join([*lines, "  no evaluation yet"])
-    units = evaluation.get("units") or {}
-    lines.append(
-        f"  {evaluation['metric']}: "
-        + ", ".join(f"{arm} {n} units" for arm, n in units.items())
-        + f"; SRM p={evaluation.get('srm_p_value') or 1:.3g}"
-    )
-    interleaved = evaluation.get("interleaving")
-    if interleaved:
-        lines += _interleaving_lines(interleaved)
-    else:
-        for arm in evaluation.get("arms", []):
-            low, high = arm.get("ci_low"), arm.get("ci_high")
-            interval = (
-                f"[{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "[-]"
-            )
-            p = arm.get("p_adjusted")
-            lines.append(
-                f"  {arm['variant']}: {'lift' if arm.get('scale') != 'absolute' else 'difference'}"
-                f" {arm['estimate']:+.3f} {interval}, p={1.0 if p is None else p:.3g}"
-                f"{'  significant' if arm.get('significant') else ''}"
-            )
-    state = evaluation.get("state") or {}
-    if "p_best" in state:
-        lines.append("  P(best): " + ", ".join(f"{k} {v:.3f}" for k, v in state["p_best"].items()))
-    decision = evaluation["decision"]
-    blocked = decision.get("blocked_by") or []
-    lines.append(
-        f"  decision: {decision['action']}"
-        + (f" (blocked by {', '.join(blocked)})" if blocked else "")
-        + f": {'; '.join(decision['reasons'])}"
-    )
-    return "\n".join(lines)
-
-
-def _interleaving_lines(report: dict[str, Any]) -> list[str]:
-    share = report.get("competitive_share")
-    lines = [
-        f"  {report['searches']} interleaved searches, {report.get('settled', 0)} users settled, "
-        f"{report['slots']} slots, competitive "
-        + ("-" if share is None else f"{share:.1%}")
-        + "; most preferred first: "
-        + " > ".join(report["order"])
-    ]
-    for pair in report["pairs"]:
-        lines.append(
-            f"  {pair['a']} vs {pair['b']}: {pair['positive']} users prefer {pair['a']}, "
-            f"{pair['negative']} {pair['b']} (searches won {pair['won']}-{pair['lost']}), "
-            f"p={pair['p_adjusted']:.3g}{'  significant' if pair['significant'] else ''}"
-        )
-    return lines
-
-
-def experiments_watch(args: argparse.Namespace) -> int:
-    """Redraw one experiment's result every --interval s until it concludes (or --times)."""
+def experiments_list(args: argparse.Namespace) -> int:
     client = _client(args)
-    draws = 0
-    try:
-        while True:
-            data = client.request("GET", f"/v1/experiments/{args.key}", None)
-            draws += 1
-            if args.json:
-                print(json.dumps(data), flush=True)
-            else:
-                if sys.stdout.isatty():
-                    print("\x1b[2J\x1b[H", end="")  # clear the terminal, cursor home
-                print(summary(data), flush=True)
-            if data["status"] != "running" or (args.times and draws >= args.times):
-                return 0
-            time.sleep(args.interval)
-    except KeyboardInterrupt:
-        return 0
-
-
-def audit(args: argparse.Namespace) -> int:
-    data = _client(args).request("GET", f"/v1/audit?count={args.count}", None)
-    if args.json:
-        return _print(data)
-    for entry in data["entries"]:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(float(entry.get("ts", 0))))
-        print(f"{when}  {entry.get('actor', '?'):<16} {entry.get('reason', '')}")
+    data = client.get("/v1/experiments")
+    if args.output == "json":
+        return _print_json(data)
+    views = [
+        client.get(f"/v1/experiments/{_seg(e['key'])}")
+        if e.get("status") not in ("draft", "archived")
+        else e
+        for e in data.get("experiments") or []
+    ]
+    print(out.experiments_table(views))
     return 0
 
 
-def add_admin_commands(sub: Any) -> None:
-    def command(
-        parent: Any, name: str, func: Any, help: str, aliases: tuple[str, ...] = ()
-    ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = parent.add_parser(name, help=help, aliases=list(aliases))
-        p.add_argument(
-            "--url",
-            default=default_url(),
-            help="the gateway (default: ABGATE_URL, else 127.0.0.1:ABGATE_PORT)",
-        )
-        p.add_argument("--json", action="store_true", help="print the API's JSON as it is")
-        p.set_defaults(func=func)
-        return p
+def experiments_show(args: argparse.Namespace) -> int:
+    return _show(args, _client(args).get(f"/v1/experiments/{_seg(args.key)}"), out.summary)
 
-    models = sub.add_parser("models", help="the model registry: register, list, show, retire")
-    msub = models.add_subparsers(dest="verb", required=True)
-    reg = command(msub, "register", models_register, "register an ONNX file; gates run next")
-    reg.add_argument("file")
-    reg.add_argument("--version", required=True)
+
+def experiments_status(args: argparse.Namespace) -> int:
+    """One look at an experiment; the exit code says its outcome (EXIT_CODES)."""
+    data = _client(args).get(f"/v1/experiments/{_seg(args.key)}")
+    _show(args, data, out.summary)
+    return out.outcome_code(data)
+
+
+def experiments_watch(args: argparse.Namespace) -> int:
+    """Redraw one experiment's result every --interval s until it concludes, --timeout s pass
+    or --times draws are made; the exit code says its outcome (EXIT_CODES)."""
+    client = _client(args)
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    draws = 0
+    while True:
+        data = client.get(f"/v1/experiments/{_seg(args.key)}")
+        draws += 1
+        if args.output == "json":
+            print(json.dumps(data), flush=True)
+        else:
+            if sys.stdout.isatty():
+                print("\x1b[2J\x1b[H", end="")  # clear the terminal, cursor home
+            print(out.summary(data), flush=True)
+        code = out.outcome_code(data)
+        if code != out.STILL_RUNNING:
+            return code
+        if (args.times and draws >= args.times) or (
+            deadline is not None and time.monotonic() + args.interval > deadline
+        ):
+            return code
+        time.sleep(args.interval)
+
+
+def when_option(text: str, option: str) -> float:
+    """Epoch seconds, an ISO date or time (UTC unless it says), or an age: 30s, 15m, 2h, 7d."""
+    raw = text.strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    if raw[-1:] in units:
+        try:
+            return time.time() - float(raw[:-1]) * units[raw[-1]]
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            option, f"expected epoch seconds, an ISO time or an age (15m, 2h, 7d), got {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def audit(args: argparse.Namespace) -> int:
+    query: dict[str, Any] = {"count": args.count}
+    for name in ("subject", "actor"):
+        if getattr(args, name) is not None:
+            query[name] = getattr(args, name)
+    for name in ("since", "until"):
+        if getattr(args, name) is not None:
+            query[name] = f"{when_option(getattr(args, name), '--' + name):.3f}"
+    data = _client(args).get("/v1/audit?" + urlencode(query))
+    return _show(args, data, lambda d: out.audit_lines(d["entries"]))
+
+
+def _production_table(data: Any) -> str:
+    head = f"production: {data.get('production') or '-'}" + (
+        "  (frozen)" if data.get("frozen") else ""
+    )
+    rows = [
+        (out.when(h.get("ts")), h.get("from"), h.get("to"), h.get("actor"), h.get("reason"))
+        for h in data.get("history") or []
+    ]
+    return head + "\n\n" + out.table(("time", "from", "to", "actor", "reason"), rows)
+
+
+def _shadows_table(data: Any) -> str:
+    rows = []
+    for s in data.get("shadows") or []:
+        extra = {k: v for k, v in s.items() if k not in ("version", "share")}
+        rows.append((s.get("version"), s.get("share"), extra or None))
+    return out.table(("version", "share", "figures"), rows)
+
+
+def _tokens_table(data: Any) -> str:
+    rows = [
+        (t.get("name"), t.get("role"), t.get("created_by"), out.when(t.get("created_at")))
+        for t in data.get("tokens") or []
+    ]
+    return out.table(("name", "role", "created by", "created"), rows)
+
+
+def _dead_letters_table(data: Any) -> str:
+    rows = [
+        (out.when(e.get("ts")), e.get("stream"), e.get("entry"), e.get("error"))
+        for e in data.get("entries") or []
+    ]
+    return out.table(("time", "stream", "entry", "error"), rows)
+
+
+def _policy_table(data: Any) -> str:
+    return out.fields(data.get("policy") or data)
+
+
+# --- the parser ----------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, func: Verb, read: bool) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--url",
+        default=default_url(),
+        help="the gateway, host:port or http(s)://host:port (default: ABGATE_URL, else "
+        "127.0.0.1:ABGATE_PORT)",
+    )
+    if read:
+        p.add_argument(
+            "-o",
+            "--output",
+            choices=("table", "json"),
+            default="table",
+            help="table for a person (default), or json: the API's answer as it is",
+        )
+        p.add_argument(
+            "--json",
+            dest="output",
+            action="store_const",
+            const="json",
+            help="the same as -o json",
+        )
+    p.set_defaults(func=func)
+    return p
+
+
+def _command(
+    parent: Any,
+    name: str,
+    func: Verb,
+    help: str,
+    aliases: tuple[str, ...] = (),
+    read: bool = False,
+    epilog: str | None = None,
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = parent.add_parser(
+        name, help=help, description=help, aliases=list(aliases), epilog=epilog
+    )
+    return _common(p, func, read)
+
+
+def _group(sub: Any, name: str, help: str) -> Any:
+    p = sub.add_parser(name, help=help, description=help)
+    return p.add_subparsers(dest="verb", required=True, metavar="VERB", title="verbs")
+
+
+def add_admin_commands(sub: Any) -> None:
+    _models(_group(sub, "models", "the model registry: register, list, show, retire, ..."))
+    _datasets(_group(sub, "datasets", "evaluation datasets: create, list, show, from-traffic"))
+    _gates(_group(sub, "gates", "the gates' policy: show, set"))
+    _experiments(_group(sub, "experiments", "experiments: list, show, status, create, start, ..."))
+    _production(_group(sub, "production", "the production version: show, set, rollback"))
+    _shadow(_group(sub, "shadow", "shadow versions: list (with agreement), set, stop"))
+    freeze = _command(
+        sub,
+        "freeze",
+        _api("POST", lambda a: "/v1/freeze", lambda a: {"reason": a.reason}),
+        "pause every running experiment; everyone gets production",
+    )
+    freeze.add_argument("--reason", required=True, help="why (audited)")
+    unfreeze = _command(
+        sub,
+        "unfreeze",
+        _api(
+            "DELETE",
+            lambda a: "/v1/freeze",
+            lambda a: {"reason": a.reason} if a.reason else None,
+        ),
+        "lift the freeze: the experiments it paused resume",
+    )
+    unfreeze.add_argument("--reason", default="", help="why (audited)")
+    _command(
+        sub,
+        "whoami",
+        _read(lambda a: "/v1/whoami", out.fields),
+        "the caller's name and role",
+        read=True,
+    )
+    _tokens(_group(sub, "tokens", "access tokens (admin): list, create, revoke"))
+    dead = _command(
+        sub,
+        "dead-letters",
+        _read(lambda a: f"/v1/dead-letters?count={a.count}", _dead_letters_table),
+        "entries the worker could not count (an item not on its search's page, ...), with why",
+        read=True,
+    )
+    dead.add_argument("--count", type=int, default=20, help="the newest this many (default 20)")
+    log = _command(
+        sub,
+        "audit",
+        audit,
+        "the audit trail, newest first: time, actor, subjects, reason, what changed",
+        read=True,
+        epilog="TIME is epoch seconds, an ISO time (UTC unless it says) or an age: 15m, 2h, 7d",
+    )
+    log.add_argument("--count", type=int, default=20, help="at most this many (default 20)")
+    log.add_argument(
+        "--subject",
+        help="only entries about this: experiment:KEY, model:VERSION, production, freeze, "
+        "shadow:VERSION, dataset:ID, gate-policy, token:NAME, route:METHOD PATH; or a prefix "
+        "ending in ':' (experiment:)",
+    )
+    log.add_argument("--actor", help="only changes by this token's name")
+    log.add_argument("--since", metavar="TIME", help="only entries at or after TIME")
+    log.add_argument("--until", metavar="TIME", help="only entries at or before TIME")
+
+
+def _models(msub: Any) -> None:
+    reg = _command(msub, "register", models_register, "register an ONNX file; gates run next")
+    reg.add_argument("file", help="the ONNX file")
+    reg.add_argument("--version", help="the version id (default: the card's)")
     reg.add_argument("--card", help="card JSON (default: card.json beside the file)")
-    reg.add_argument("--parent")
+    reg.add_argument("--parent", help="the version it derives from (sets the card's parent)")
     reg.add_argument(
         "--dataset",
         help="a registered dataset its gates run on (the card's dataset.id; default: the "
         "gate policy's, else the configured file)",
     )
-    reg.add_argument("--notes")
-    reg.add_argument("--description")
-    command(msub, "list", models_list, "every version, its state and where it is loaded")
-    show = command(
-        msub, "show", _api("GET", lambda a: f"/v1/models/{a.version}"), "a card", ("get",)
+    reg.add_argument("--notes", help="free text kept on the card")
+    reg.add_argument("--description", help="what the version is, kept on the card")
+    _command(
+        msub,
+        "list",
+        _read(lambda a: "/v1/models", out.models_table),
+        "every version: state, gates, in use by",
+        read=True,
     )
-    show.add_argument("version")
-    retire = command(
+    show = _command(
+        msub,
+        "show",
+        _read(lambda a: f"/v1/models/{_seg(a.version)}", out.fields),
+        "one version's card and gates",
+        ("get",),
+        read=True,
+    )
+    show.add_argument("version", help="the version id")
+    retire = _command(
         msub,
         "retire",
-        _api("DELETE", lambda a: f"/v1/models/{a.version}", lambda a: {"reason": a.reason}),
+        _api("DELETE", lambda a: f"/v1/models/{_seg(a.version)}", lambda a: {"reason": a.reason}),
         "unload a version everywhere (kept on disk)",
     )
-    retire.add_argument("version")
-    retire.add_argument("--reason", default="")
-    over = command(
+    retire.add_argument("version", help="the version id")
+    retire.add_argument("--reason", default="", help="why (audited)")
+    over = _command(
         msub,
         "override",
-        _api("POST", lambda a: f"/v1/models/{a.version}/override", lambda a: {"reason": a.reason}),
+        _api(
+            "POST",
+            lambda a: f"/v1/models/{_seg(a.version)}/override",
+            lambda a: {"reason": a.reason},
+        ),
         "let a version whose gates failed take traffic (audited)",
     )
-    over.add_argument("version")
-    over.add_argument("--reason", required=True)
-    regate = command(
-        msub,
-        "regate",
-        models_regate,
-        "run a version's gates again, on a dataset it can read (audited)",
+    over.add_argument("version", help="the version id")
+    over.add_argument("--reason", required=True, help="why (audited)")
+    regate = _command(
+        msub, "regate", models_regate, "run a version's gates again, on a dataset it can read"
     )
-    regate.add_argument("version")
+    regate.add_argument("version", help="the version id")
     regate.add_argument(
         "--dataset",
         help="a registered dataset (default: the card's, else the gate policy's, else the file)",
     )
-    regate.add_argument("--reason", default="")
+    regate.add_argument("--reason", default="", help="why (audited)")
 
-    sets = sub.add_parser("datasets", help="evaluation datasets: create, list, show, from-traffic")
-    dsub = sets.add_subparsers(dest="verb", required=True)
-    dnew = command(dsub, "create", datasets_create, "register a JSON lines or Parquet file")
-    dnew.add_argument("file")
+
+def _datasets(dsub: Any) -> None:
+    dnew = _command(dsub, "create", datasets_create, "register a JSON lines or Parquet file")
+    dnew.add_argument("file", help="the JSON lines or Parquet file")
     dnew.add_argument("--id", required=True, help="the dataset's id (immutable)")
-    dnew.add_argument("--description")
-    dnew.add_argument("--reason", default="")
-    command(dsub, "list", datasets_list, "every dataset: sizes, features, sha256")
-    dshow = command(
-        dsub, "show", _api("GET", lambda a: f"/v1/datasets/{a.id}"), "one dataset", ("get",)
+    dnew.add_argument("--description", help="what the dataset holds")
+    dnew.add_argument("--reason", default="", help="why (audited)")
+    _command(
+        dsub,
+        "list",
+        _read(lambda a: "/v1/datasets", _datasets_table),
+        "every dataset: sizes, features, sha256",
+        read=True,
     )
-    dshow.add_argument("id")
-
-    built = command(
+    dshow = _command(
+        dsub,
+        "show",
+        _read(lambda a: f"/v1/datasets/{_seg(a.id)}", out.fields),
+        "one dataset",
+        ("get",),
+        read=True,
+    )
+    dshow.add_argument("id", help="the dataset's id")
+    built = _command(
         dsub,
         "from-traffic",
         _api(
@@ -377,53 +605,86 @@ def add_admin_commands(sub: Any) -> None:
     built.add_argument(
         "--features", help="name,name,...: the feature set (default: the latest search's)"
     )
-    built.add_argument("--description", default="")
-    built.add_argument("--reason", default="", help="written into the audit trail")
+    built.add_argument("--description", default="", help="what the dataset holds")
+    built.add_argument("--reason", default="", help="why (audited)")
 
-    gates = sub.add_parser("gates", help="the gates' policy: show, set")
-    gsub = gates.add_subparsers(dest="verb", required=True)
-    show_policy = _api("GET", lambda a: "/v1/gate-policy")
-    policy = command(gsub, "policy", show_policy, "the gates' thresholds (show, set)")
-    psub = policy.add_subparsers(dest="action")
-    command(psub, "show", show_policy, "the policy in force")
-    pchange = command(
+
+def _gates(gsub: Any) -> None:
+    show_policy = _read(lambda a: "/v1/gate-policy", _policy_table)
+    policy = _command(gsub, "policy", show_policy, "the gates' thresholds (show, set)", read=True)
+    psub = policy.add_subparsers(dest="action", metavar="ACTION", title="actions")
+    _command(psub, "show", show_policy, "the policy in force", read=True)
+    pchange = _command(
         psub,
         "set",
         gates_policy_set,
         "change fields, e.g. latency_budget_ms=80 latency_ratio=off dataset=heldout-q4 (audited)",
     )
-    pchange.add_argument("assignments", nargs="+", metavar="key=value")
-    pchange.add_argument("--reason", default="")
+    pchange.add_argument("assignments", nargs="+", metavar="key=value", help="the fields to change")
+    pchange.add_argument("--reason", default="", help="why (audited)")
 
-    exps = sub.add_parser("experiments", help="experiments: list, show, create, start, stop, ...")
-    esub = exps.add_subparsers(dest="verb", required=True)
-    command(esub, "list", _api("GET", lambda a: "/v1/experiments"), "the routing config")
-    show = command(
+
+def _experiments(esub: Any) -> None:
+    _command(
         esub,
-        "show",
-        _api("GET", lambda a: f"/v1/experiments/{a.key}"),
-        "one, with results",
-        ("get",),
+        "list",
+        experiments_list,
+        "every experiment: key, kind, status, primary metric, lift so far, users, started",
+        read=True,
     )
-    show.add_argument("key")
-    ramp = command(esub, "ramp", experiments_ramp, "change coverage or weights (audited)")
-    ramp.add_argument("key")
-    ramp.add_argument("--coverage", type=float)
-    ramp.add_argument("--weights", help="name=weight,name=weight (starts a new phase)")
-    ramp.add_argument("--reason", required=True)
-    watch = command(esub, "watch", experiments_watch, "redraw the live result until it concludes")
-    watch.add_argument("key")
-    watch.add_argument("--interval", type=float, default=2.0)
-    watch.add_argument("--times", type=int, default=0, help="stop after this many draws")
-    create = command(
+    show = _command(
+        esub, "show", experiments_show, "one experiment with its result", ("get",), read=True
+    )
+    show.add_argument("key", help="the experiment's key")
+    status = _command(
+        esub,
+        "status",
+        experiments_status,
+        "one look at an experiment; the exit code says its outcome",
+        read=True,
+        epilog=out.EXIT_CODES,
+    )
+    status.add_argument("key", help="the experiment's key")
+    traffic = _command(
+        esub,
+        "traffic",
+        experiments_traffic,
+        "change a running experiment's coverage or weights (audited)",
+        ("ramp",),
+    )
+    traffic.add_argument("key", help="the experiment's key")
+    traffic.add_argument("--coverage", type=float, help="the share of users in the experiment")
+    traffic.add_argument("--weights", help="name=weight,name=weight (starts a new phase)")
+    traffic.add_argument("--reason", required=True, help="why (audited)")
+    watch = _command(
+        esub,
+        "watch",
+        experiments_watch,
+        "redraw the live result until the experiment concludes; the exit code says its outcome",
+        read=True,
+        epilog=out.EXIT_CODES,
+    )
+    watch.add_argument("key", help="the experiment's key")
+    watch.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between draws (default 2)"
+    )
+    watch.add_argument(
+        "--timeout", type=float, help="give up (exit 5) after this many seconds still running"
+    )
+    watch.add_argument(
+        "--times", type=int, default=0, help="give up (exit 5) after this many draws"
+    )
+    create = _command(
         esub,
         "create",
         _api("POST", lambda a: "/v1/experiments", lambda a: _experiment_file(a.file)),
         "create a draft from a TOML or JSON file",
     )
-    create.add_argument("file")
+    create.add_argument("file", help="the experiment: TOML (one [[experiments]] table) or JSON")
     for verb, help, needs_reason in (
         ("start", "start a draft", False),
+        ("pause", "pause a running experiment: everyone gets production meanwhile", True),
+        ("resume", "resume a paused experiment", True),
         ("stop", "stop a running experiment (concludes it)", True),
         ("archive", "archive a draft or concluded experiment", False),
         ("promote", "make a variant production and conclude", True),
@@ -435,13 +696,15 @@ def add_admin_commands(sub: Any) -> None:
                 body["variant"] = a.variant
             if verb == "start" and a.ignore_missing_features:
                 body["ignore_missing_features"] = True
-            return _print(_client(a).request("POST", f"/v1/experiments/{a.key}/{verb}", body))
+            return _print_json(
+                _client(a).request("POST", f"/v1/experiments/{_seg(a.key)}/{verb}", body)
+            )
 
-        p = command(esub, verb, run, help)
-        p.add_argument("key")
-        p.add_argument("--reason", required=needs_reason, default="")
+        p = _command(esub, verb, run, help)
+        p.add_argument("key", help="the experiment's key")
+        p.add_argument("--reason", required=needs_reason, default="", help="why (audited)")
         if verb == "promote":
-            p.add_argument("--variant", help="default: the one treatment")
+            p.add_argument("--variant", help="the arm to promote (default: the one treatment)")
         if verb == "start":
             p.add_argument(
                 "--ignore-missing-features",
@@ -449,10 +712,17 @@ def add_admin_commands(sub: Any) -> None:
                 help="start although a version reads features recent searches lack (give --reason)",
             )
 
-    prod = sub.add_parser("production", help="the production version: show, set, rollback")
-    psub = prod.add_subparsers(dest="verb", required=True)
-    command(psub, "show", _api("GET", lambda a: "/v1/production"), "and its history", ("get",))
-    pset = command(
+
+def _production(psub: Any) -> None:
+    _command(
+        psub,
+        "show",
+        _read(lambda a: "/v1/production", _production_table),
+        "production and its history",
+        ("get",),
+        read=True,
+    )
+    pset = _command(
         psub,
         "set",
         _api(
@@ -460,58 +730,57 @@ def add_admin_commands(sub: Any) -> None:
         ),
         "make a version production",
     )
-    pset.add_argument("version")
-    pset.add_argument("--reason", required=True)
-    back = command(
+    pset.add_argument("version", help="the version id")
+    pset.add_argument("--reason", required=True, help="why (audited)")
+    back = _command(
         psub,
         "rollback",
-        _api("POST", lambda a: "/v1/production/rollback", lambda a: {"reason": a.reason}),
-        "back to the previous production",
+        _api(
+            "POST",
+            lambda a: "/v1/production/rollback",
+            lambda a: {"reason": a.reason} | ({"to": a.to} if a.to else {}),
+        ),
+        "back to an earlier production (default: the previous one)",
     )
-    back.add_argument("--reason", required=True)
+    back.add_argument("--to", help="a version that was production before (see production show)")
+    back.add_argument("--reason", required=True, help="why (audited)")
 
-    shadow = sub.add_parser("shadow", help="shadow versions: list (with agreement), set, stop")
-    ssub = shadow.add_subparsers(dest="verb", required=True)
-    command(ssub, "list", _api("GET", lambda a: "/v1/shadow"), "and their figures")
-    sset = command(
+
+def _shadow(ssub: Any) -> None:
+    _command(
+        ssub,
+        "list",
+        _read(lambda a: "/v1/shadow", _shadows_table),
+        "shadow versions and their figures",
+        read=True,
+    )
+    sset = _command(
         ssub,
         "set",
         _api(
             "PUT",
-            lambda a: f"/v1/shadow/{a.version}",
-            lambda a: {"share": a.share, "reason": a.reason},
+            lambda a: f"/v1/shadow/{_seg(a.version)}",
+            lambda a: {"share": a.share} | ({"reason": a.reason} if a.reason else {}),
         ),
         "score a share of production's searches with a version too",
     )
-    sset.add_argument("version")
-    sset.add_argument("--share", type=float, required=True)
-    sset.add_argument("--reason", default="")
-    sstop = command(
+    sset.add_argument("version", help="the version id")
+    sset.add_argument("--share", type=float, required=True, help="the share of searches, (0, 1]")
+    sset.add_argument("--reason", default="", help="why (audited)")
+    sstop = _command(
         ssub,
         "stop",
-        _api("DELETE", lambda a: f"/v1/shadow/{a.version}"),
+        _api("DELETE", lambda a: f"/v1/shadow/{_seg(a.version)}"),
         "stop shadowing a version",
     )
-    sstop.add_argument("version")
+    sstop.add_argument("version", help="the version id")
 
-    freeze = command(
-        sub,
-        "freeze",
-        _api("POST", lambda a: "/v1/freeze", lambda a: {"reason": a.reason}),
-        "stop every running experiment; everyone gets production",
+
+def _tokens(tsub: Any) -> None:
+    _command(
+        tsub, "list", _read(lambda a: "/v1/tokens", _tokens_table), "names and roles", read=True
     )
-    freeze.add_argument("--reason", required=True)
-    command(
-        sub,
-        "unfreeze",
-        _api("DELETE", lambda a: "/v1/freeze"),
-        "let experiments start again",
-    )
-    command(sub, "whoami", _api("GET", lambda a: "/v1/whoami"), "the caller's name and role")
-    tokens = sub.add_parser("tokens", help="access tokens (admin): list, create, revoke")
-    tsub = tokens.add_subparsers(dest="verb", required=True)
-    command(tsub, "list", _api("GET", lambda a: "/v1/tokens"), "names and roles")
-    tnew = command(
+    tnew = _command(
         tsub,
         "create",
         _api(
@@ -521,27 +790,20 @@ def add_admin_commands(sub: Any) -> None:
         ),
         "a token for a person or tool, printed once",
     )
-    tnew.add_argument("name")
-    tnew.add_argument("--role", required=True, choices=[r.label for r in Role])
-    tnew.add_argument("--reason", default="")
-    trevoke = command(
+    tnew.add_argument("name", help="whose token (the audit trail's actor)")
+    tnew.add_argument(
+        "--role", required=True, choices=[r.label for r in Role], help="what it may do"
+    )
+    tnew.add_argument("--reason", default="", help="why (audited)")
+    trevoke = _command(
         tsub,
         "revoke",
         _api(
             "DELETE",
-            lambda a: f"/v1/tokens/{a.name}",
+            lambda a: f"/v1/tokens/{_seg(a.name)}",
             lambda a: {"reason": a.reason} if a.reason else {},
         ),
         "revoke a token (within a second everywhere; its name is never given again)",
     )
-    trevoke.add_argument("name")
-    trevoke.add_argument("--reason", default="")
-    dead = command(
-        sub,
-        "dead-letters",
-        _api("GET", lambda a: f"/v1/dead-letters?count={a.count}"),
-        "entries the worker could not count (an item not on its search's page, ...), with why",
-    )
-    dead.add_argument("--count", type=int, default=20)
-    log = command(sub, "audit", audit, "the audit trail, newest first")
-    log.add_argument("--count", type=int, default=20)
+    trevoke.add_argument("name", help="the token's name")
+    trevoke.add_argument("--reason", default="", help="why (audited)")

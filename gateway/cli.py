@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import signal
@@ -14,10 +13,10 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from gateway.access.tokens import new_token
-from gateway.admin_cli import add_admin_commands, caller_token, default_url
+from gateway.admin_cli import add_admin_commands
 from gateway.client import AdminClient
 from gateway.errors import ConfigError, GatewayError
 from gateway.processes import ProcessGroup, wait_ready
@@ -325,37 +324,47 @@ def cmd_build_models(args: argparse.Namespace) -> int:
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    body: dict[str, Any] = {"reason": args.reason}
-    if args.weights:
-        body["weights"] = {
-            k: float(v) for k, v in (p.split("=", 1) for p in args.weights.split(","))
-        }
-    if args.coverage is not None:
-        body["coverage"] = args.coverage
-    client = AdminClient(args.url, caller_token())
-    print(json.dumps(client.request("PATCH", f"/v1/experiments/{args.key}", body), indent=2))
-    return 0
+    """``abgate set`` was one of two verbs for the same change; the one left names itself."""
+    raise ConfigError(
+        "abgate set",
+        "is now 'abgate experiments traffic KEY [--weights a=0.5,b=0.5] [--coverage X] --reason R'",
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="abgate", description=__doc__)
+class Parser(argparse.ArgumentParser):
+    """A usage error is one line on stderr, ``abgate: ...``, and exit 2 (as every user error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"abgate: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="abgate",
+        description=__doc__,
+        epilog="A user error is one line on stderr and exit 2; output into a closed pipe "
+        "(abgate audit | head -1) stops quietly with exit 141, as a shell reports SIGPIPE; "
+        "Ctrl-C exits 130. abgate COMMAND --help says more.",
+    )
     parser.add_argument("--version", action="version", version=f"abgate {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     run = sub.add_parser(
         "run", help="the whole system on embedded defaults, with simulated shoppers"
     )
-    run.add_argument("--workers", type=int, default=2, help="gateway processes")
+    run.add_argument("--workers", type=int, default=2, help="gateway processes (default 2)")
     run.add_argument("--interval", type=float, default=2.0, help="seconds between evaluations")
     run.add_argument("--concurrency", type=int, default=24, help="concurrent simulated shoppers")
-    run.add_argument("--seed", type=int, default=1)
-    run.add_argument("--progress-every", type=float, default=2.0)
+    run.add_argument("--seed", type=int, default=1, help="the simulated shoppers' random seed")
+    run.add_argument(
+        "--progress-every", type=float, default=2.0, help="seconds between progress lines"
+    )
     run.add_argument(
         "--exit-after-decision", action="store_true", help="stop once the story has been told"
     )
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
-    serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--workers", type=int, default=2, help="gateway processes (default 2)")
     serve.add_argument(
         "--seed",
         metavar="DIR",
@@ -363,17 +372,22 @@ def main(argv: list[str] | None = None) -> int:
         "DIR/routing.toml (without one, DIR's only version becomes production)",
     )
     serve.set_defaults(func=cmd_serve)
-    one = sub.add_parser("serve-one", help=argparse.SUPPRESS)
+    # Internal commands, started by abgate itself: not listed (argparse.SUPPRESS), but helped.
+    one = sub.add_parser("serve-one", description="one gateway process (abgate serve starts N)")
     one.set_defaults(func=cmd_serve_one)
-    shadow = sub.add_parser("shadow-worker", help=argparse.SUPPRESS)
-    shadow.add_argument("--redis-url", required=True)
-    shadow.add_argument("--prefix", required=True)
-    shadow.add_argument("--models-dir", required=True)
-    shadow.add_argument("--intra-op-threads", type=int, default=1)
-    shadow.add_argument("--cpu-share", type=float, default=0.05)
+    shadow = sub.add_parser(
+        "shadow-worker", description="a gateway's shadow scorer (the gateway starts it)"
+    )
+    shadow.add_argument("--redis-url", required=True, help="the Redis to read and write")
+    shadow.add_argument("--prefix", required=True, help="the deployment's key prefix")
+    shadow.add_argument("--models-dir", required=True, help="the model store's directory")
+    shadow.add_argument("--intra-op-threads", type=int, default=1, help="ONNX Runtime threads")
+    shadow.add_argument("--cpu-share", type=float, default=0.05, help="the CPU share it may use")
     shadow.set_defaults(func=cmd_shadow_worker)
     worker = sub.add_parser("worker", help="consume events, keep statistics, evaluate and decide")
-    worker.add_argument("--interval", type=float, default=2.0)
+    worker.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between evaluations (default 2)"
+    )
     worker.add_argument(
         "--metrics-port",
         type=int,
@@ -386,22 +400,41 @@ def main(argv: list[str] | None = None) -> int:
     )
     build.set_defaults(func=cmd_build_models)
     add_admin_commands(sub)
-    setp = sub.add_parser("set", help="change an experiment's weights or coverage (audited)")
-    setp.add_argument("key")
-    setp.add_argument("--weights", help="name=weight,name=weight")
-    setp.add_argument("--coverage", type=float)
-    setp.add_argument("--reason", default="")
-    setp.add_argument("--url", default=default_url())
-    setp.set_defaults(func=cmd_set)
-    args = parser.parse_args(argv)
-    _logging(args.verbose or args.command in ("serve-one", "worker", "shadow-worker"))
+    gone = sub.add_parser("set", description="replaced by: abgate experiments traffic")
+    gone.add_argument("rest", nargs=argparse.REMAINDER, help="ignored")
+    gone.set_defaults(func=cmd_set)
+    return parser
+
+
+def _closed_stdout() -> int:
+    """The reader of stdout went away (``abgate audit | head -1``): stop quietly. Python's
+    advice: point stdout at devnull so the exit's flush cannot fail again; exit 141, what a
+    shell reports for a command stopped by SIGPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141
+
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        return int(args.func(args))
+        args = build_parser().parse_args(argv)
+        _logging(args.verbose or args.command in ("serve-one", "worker", "shadow-worker"))
+        code = int(args.func(args))
+        sys.stdout.flush()
+        return code
     except GatewayError as exc:
         print(f"abgate: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _closed_stdout()
     except KeyboardInterrupt:
         return 130
+    except SystemExit:  # argparse's --help, --version and usage errors: their output too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _closed_stdout()
+        raise
 
 
 if __name__ == "__main__":

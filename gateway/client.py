@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -51,14 +52,21 @@ class AdminClient:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
+                raw = response.read()
         except urllib.error.HTTPError as exc:
             raise ApiError(method, url, exc.code, exc.read()) from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise GatewayError(
                 f"cannot reach the gateway at {self.base_url} ({reason}); is it running? "
                 "(abgate serve, or set --url / ABGATE_PORT)"
+            ) from None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise GatewayError(
+                f"{method} {url}: the answer is not JSON ({raw[:80]!r}); is {self.base_url} "
+                "an abgate gateway?"
             ) from None
 
     def get(self, path: str) -> Any:

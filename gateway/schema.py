@@ -115,7 +115,10 @@ class Event(Struct, forbid_unknown_fields=True):
     checkout without a search: it counts for the arms the user was exposed to within each
     experiment's attribution window."""
 
-    event_id: Annotated[Id, Meta(description="unique per event: a retry is de-duplicated")]
+    event_id: Annotated[
+        Id,
+        Meta(description="unique per event: a retry is de-duplicated", examples=["ev-8c1f02e4"]),
+    ]
     type: Literal["click", "add_to_cart", "purchase"]
     user_id: Id
     item_id: ItemId
@@ -124,7 +127,8 @@ class Event(Struct, forbid_unknown_fields=True):
             Id,
             Meta(
                 description="the search_id the search answered; a purchase at checkout may "
-                "omit it (it counts for the user's arms within the attribution window)"
+                "omit it (it counts for the user's arms within the attribution window)",
+                examples=["5f0c2a9e7d3b41c8a6e4f1b2c3d4e5f6.q9Zs3mVx0cRkT1uYw2bLnA"],
             ),
         ]
         | None

@@ -1,31 +1,29 @@
-"""The admin API's request bodies as msgspec types, for the OpenAPI document.
-
-The handlers validate these bodies field by field (errors name the field) and the routing
-config's own parser validates an experiment; these types describe the same fields for a
-reader and for generated clients. The property-based API test drives the gateway with bodies
-generated from them.
+"""The admin API's request bodies as msgspec types: the handlers decode each body with its
+type (:func:`gateway.http.body.read_body_as`: errors name the field and its value) and the
+OpenAPI document is generated from the same types, so the two cannot disagree. Rules a type
+cannot say (an experiment's weights summing to 1, a reason that is not blank) are checked
+after it. The property-based API test drives the gateway with bodies generated from them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from msgspec import Meta, Struct
 
-from gateway.config.model import (
-    DEFAULT_ATTRIBUTION_WINDOW_S,
-    DEFAULT_MIN_RUNTIME_S,
-    MAX_ATTRIBUTION_WINDOW_S,
-    MIN_ATTRIBUTION_WINDOW_S,
-)
+from gateway.http.api_experiment import ExperimentBody, ExperimentEdit, Reason
 
-Reason = Annotated[str, Meta(max_length=500, description="why: written into the audit trail")]
-Weight = Annotated[float, Meta(ge=0.0, le=1.0)]
+__all__ = ["ExperimentBody", "ExperimentEdit"]  # with the other bodies, for the route table
+
+RequiredReason = Annotated[
+    str,
+    Meta(min_length=1, max_length=500, description="why (required): written into the audit trail"),
+]
 
 
 class ReasonBody(Struct, forbid_unknown_fields=True):
-    reason: Reason
+    reason: RequiredReason
 
 
 class OptionalReasonBody(Struct, forbid_unknown_fields=True):
@@ -44,71 +42,19 @@ class StartBody(Struct, forbid_unknown_fields=True):
 
 
 class PromoteBody(Struct, forbid_unknown_fields=True):
-    reason: Reason
+    reason: RequiredReason
     variant: Annotated[str, Meta(description="default: the one treatment")] | None = None
-
-
-class ExperimentBody(Struct):
-    """An experiment's fields, as in ``configs/experiments.toml`` (see the README)."""
-
-    key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-    variants: Annotated[
-        list[dict[str, Any]],
-        Meta(description="name, model_version, weight (every weight left out: an equal split)"),
-    ]
-    min_runtime_s: Annotated[
-        float,
-        Meta(ge=0.0, le=1e9, description="no promotion sooner after the start (a week by default)"),
-    ] = DEFAULT_MIN_RUNTIME_S
-    kind: Literal["ab", "bandit", "interleaving", "multileaving"] = "ab"
-    interleaving: (
-        Annotated[
-            dict[str, Any],
-            Meta(description="then (production|ab), credit, min_competitive_share, min_slots"),
-        ]
-        | None
-    ) = None
-    coverage: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
-    attribution_window_s: Annotated[
-        float,
-        Meta(
-            ge=MIN_ATTRIBUTION_WINDOW_S,
-            le=MAX_ATTRIBUTION_WINDOW_S,
-            description="how long after the user's exposure a purchase without a search id "
-            "(at checkout) still counts for their arm",
-        ),
-    ] = DEFAULT_ATTRIBUTION_WINDOW_S
-    dataset: (
-        Annotated[
-            str,
-            Meta(
-                pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                description="a registered dataset the treatments' gates must have run on "
-                "(and passed) before it starts",
-            ),
-        ]
-        | None
-    ) = None
-    reason: Reason | None = None
-
-
-class ExperimentEdit(Struct):
-    """Fields to change; new ``weights`` start a new phase."""
-
-    coverage: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
-    weights: dict[str, Weight] | None = None
-    reason: Reason | None = None
 
 
 class ProductionBody(Struct, forbid_unknown_fields=True):
     version: Annotated[str, Meta(min_length=1, max_length=64)]
-    reason: Reason
+    reason: RequiredReason
 
 
 class RollbackBody(Struct, forbid_unknown_fields=True):
     """Back to ``to`` (a version that was production before), else to the previous one."""
 
-    reason: Reason
+    reason: RequiredReason
     to: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 

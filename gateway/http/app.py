@@ -20,11 +20,12 @@ from gateway.errors import ConfigError
 from gateway.events.sink import EventSink, SinkPolicy
 from gateway.events.spool import Spool
 from gateway.http import admin, openapi
+from gateway.http.answer_check import ANSWER_TYPES, answer_decoders, answer_middleware
 from gateway.http.auth import ROLES, SERVING_OPEN, auth_middleware
 from gateway.http.connections import LIMITS, ConnectionLimits, connection_cap
 from gateway.http.errors import error_middleware
 from gateway.http.redis_guard import RedisGuard
-from gateway.http.routes import add_routes
+from gateway.http.routes import ROUTES, add_routes
 from gateway.http.security_headers import add_security_headers
 from gateway.http.server import HANDLER_ARGS
 from gateway.http.state import GATEWAY, Gateway
@@ -106,7 +107,7 @@ def refuse_the_demo_token(settings: Settings) -> None:
 def build_app(settings: Settings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, auth_middleware, answer_middleware],
         handler_args=HANDLER_ARGS | {"keepalive_timeout": settings.keepalive_s},
     )
     app[LIMITS] = ConnectionLimits(
@@ -232,6 +233,7 @@ def build_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(drain)
     app.on_response_prepare.append(add_security_headers)
     app[ROLES] = add_routes(app)
+    app[ANSWER_TYPES] = answer_decoders(ROUTES)
     app[SERVING_OPEN] = settings.serving_auth == "open"
     # Public pages: the API reference and the dashboard (their data come from the API, with the
     # caller's token), and the files they load from the package.

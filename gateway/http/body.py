@@ -13,14 +13,17 @@ all) can hold neither a connection nor a shutdown.
 from __future__ import annotations
 
 import asyncio
+import re
 import zlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import msgspec
 import orjson
 from aiohttp import web
 
 from gateway.errors import (
+    ConfigError,
     PayloadTooLarge,
     RequestError,
     RequestTimeout,
@@ -28,7 +31,8 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.http.state import Gateway
-from gateway.schema import MAX_JSON_DEPTH, nesting_depth, object_at, too_deep
+from gateway.models.card import parse_version
+from gateway.schema import MAX_JSON_DEPTH, nesting_depth, request_error, too_deep
 
 JSON_MEDIA_TYPE: Final = "application/json"
 # wbits: 16 + 15 = gzip only; 32 + 15 = zlib or gzip (auto-detected); -15 = raw deflate.
@@ -153,15 +157,71 @@ def reason_field(body: Mapping[str, Any], required: bool) -> str:
     return reason
 
 
-def object_fields(
-    body: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """A request body as an object of the ``allowed`` fields, with the ``required`` ones."""
-    return object_at(body, "$", allowed, required)
-
-
 async def read_optional_json(request: web.Request, gw: Gateway) -> Any:
     """A body that may be left out (a verb with nothing to say): none is ``{}``."""
     if not request.body_exists:
         return {}
     return await read_json(request, gw)
+
+
+T = TypeVar("T")
+_GOT: Final = re.compile(r", got `[^`]*`$")
+_STEP: Final = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def as_body(value: Any, of: type[T]) -> T:
+    """A parsed JSON body as its documented type (:mod:`gateway.http.api_types`): every field's
+    type, bounds and name checked in one pass; an error (400) names the field and its value."""
+    try:
+        return msgspec.convert(value, of)
+    except msgspec.ValidationError as exc:
+        error = request_error(exc)
+        if error.detail in ("is required", "unknown field"):
+            raise error from None
+        found, bad = _value_at(value, error.where)
+        if found:
+            detail = _GOT.sub("", error.detail)  # "got `int`": the value says more
+            error = RequestError(error.where, f"{detail}, got {_shown(bad)}")
+        raise error from None
+
+
+def _value_at(value: Any, where: str) -> tuple[bool, Any]:
+    """The value at a msgspec path (``$.variants[1].weight``); (False, None) if not found."""
+    rest = where.removeprefix("$")
+    for match in _STEP.finditer(rest):
+        name, index = match.groups()
+        if name is not None and isinstance(value, dict) and name in value:
+            value = value[name]
+        elif index is not None and isinstance(value, list) and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return False, None
+    return True, value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+async def read_body_as(request: web.Request, gw: Gateway, of: type[T], optional: bool = False) -> T:
+    """The request body decoded as ``of`` (a body that may be left out, when ``optional``: as
+    ``{}``)."""
+    value = await (read_optional_json(request, gw) if optional else read_json(request, gw))
+    return as_body(value, of)
+
+
+def required_reason(reason: str | None) -> str:
+    """A reason that must say something (the audit trail keeps it)."""
+    if reason is None or not reason.strip():
+        raise RequestError("$.reason", "is required: say why, for the audit trail")
+    return reason
+
+
+def path_id(request: web.Request, name: str) -> str:
+    """A path parameter naming a model version or a dataset; a malformed one is a 400 naming
+    it (a request error, not an invalid config)."""
+    try:
+        return parse_version(request.match_info[name], name)
+    except ConfigError as exc:
+        raise RequestError(exc.where, exc.detail) from None

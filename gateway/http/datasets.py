@@ -9,15 +9,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-import msgspec
 import orjson
 from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.errors import ConfigError, Conflict, RequestError
-from gateway.http.api_types import DATASET_UPLOAD, TrafficDatasetBody
+from gateway.http.api_types import DATASET_UPLOAD, GatePolicyBody, TrafficDatasetBody
 from gateway.http.auth import actor
-from gateway.http.body import object_fields, read_json, reason_field
+from gateway.http.body import as_body, path_id, read_body_as, read_json
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 from gateway.http.uploads import read_upload
@@ -26,9 +25,7 @@ from gateway.models.dataset_store import parse_description
 from gateway.models.gate_policy import RULES
 from gateway.models.traffic_dataset import build as build_from_traffic
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
-from gateway.schema import object_at, request_error
-
-_TRAFFIC: Final = msgspec.json.Decoder(TrafficDatasetBody)
+from gateway.schema import object_at
 
 
 async def list_datasets(request: web.Request) -> web.Response:
@@ -43,7 +40,7 @@ async def list_datasets(request: web.Request) -> web.Response:
 
 async def get_dataset(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    dataset_id = parse_version(request.match_info["dataset"], "dataset")
+    dataset_id = path_id(request, "dataset")
 
     async def read() -> dict[str, Any]:
         return (await gw.registrar.datasets.get(dataset_id)).to_json()
@@ -108,17 +105,9 @@ async def from_traffic(request: web.Request) -> web.Response:
     (:mod:`gateway.models.traffic_dataset`), registered like an upload."""
     gw = request.app[GATEWAY]
     who = actor(request)
-    body = object_fields(
-        await read_json(request, gw),
-        ("id", "hours", "max_searches", "with_unlabelled", "features", "description", "reason"),
-        ("id",),
-    )
-    try:
-        spec = _TRAFFIC.decode(orjson.dumps(body))
-    except msgspec.ValidationError as exc:
-        raise request_error(exc) from None
+    spec = await read_body_as(request, gw, TrafficDatasetBody)
     dataset_id = parse_version(spec.id, "$.id")
-    reason = reason_field(body, required=False) or "dataset built from traffic"
+    reason = spec.reason or "dataset built from traffic"
     gw.redis_guard.check()
     since_ms = int((time.time() - spec.hours * 3600.0) * 1000)
     exposures: list[ExposureRecord] = []
@@ -164,8 +153,8 @@ async def put_policy(request: web.Request) -> web.Response:
     Read by every gate run that starts afterwards."""
     gw = request.app[GATEWAY]
     who = actor(request)
-    body = object_fields(await read_json(request, gw), (*RULES, "reason"))
-    reason = reason_field(body, required=False)
+    body = await read_json(request, gw)
+    reason = as_body(body, GatePolicyBody).reason or ""
     changes = {k: v for k, v in body.items() if k != "reason"}
     if not changes:
         raise RequestError("$", f"no field to change; the policy's fields: {list(RULES)}")

@@ -13,8 +13,9 @@ from redis.exceptions import RedisError
 from gateway.config import RoutingConfig, experiment_to_dict
 from gateway.control import changes
 from gateway.errors import Conflict, NotFound, RequestError, Unavailable
+from gateway.http import api_types as t
 from gateway.http.auth import actor
-from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
+from gateway.http.body import as_body, read_body_as, read_json, required_reason
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
 
@@ -56,9 +57,14 @@ def _routing(config: RoutingConfig) -> dict[str, Any]:
 async def create(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     body = await read_json(request, gw)
-    if not isinstance(body, dict):
-        raise RequestError("$", "expected an object: the experiment's fields, as in the TOML file")
-    reason = reason_field(body, required=False) or "created"
+    # The type checks every field (400 naming it); the parser, the rules across fields (422).
+    # A status or outcome is left to the change, whose refusal says how an experiment starts.
+    lifecycle = ("status", "outcome")
+    if isinstance(body, dict):
+        typed = as_body({k: v for k, v in body.items() if k not in lifecycle}, t.ExperimentBody)
+    else:
+        typed = as_body(body, t.ExperimentBody)
+    reason = typed.reason or "created"
     data = {k: v for k, v in body.items() if k != "reason"}
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.create_experiment(c, data), reason
@@ -76,7 +82,10 @@ async def patch(request: web.Request) -> web.Response:
     body = await read_json(request, gw)
     if not isinstance(body, dict) or not body:
         raise RequestError("$", "expected a non-empty object of fields to change")
-    reason = reason_field(body, required=False) or "edited"
+    # A field the lifecycle owns is left to the change, whose refusal names the verb to use.
+    owned = set(changes.LIFECYCLE_FIELDS)
+    edit = as_body({k: v for k, v in body.items() if k not in owned}, t.ExperimentEdit)
+    reason = edit.reason or "edited"
     edits = {k: v for k, v in body.items() if k != "reason"}
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.edit_experiment(c, key, edits, time.time()), reason
@@ -87,17 +96,21 @@ async def patch(request: web.Request) -> web.Response:
 
 
 def _verb(
-    name: str, compute: Callable[[RoutingConfig, str, dict[str, Any]], RoutingConfig], **rules: Any
+    name: str,
+    compute: Callable[[RoutingConfig, str, Any], RoutingConfig],
+    reason_required: bool = False,
+    body_type: type | None = None,
 ) -> Callable[[web.Request], Any]:
-    allowed: tuple[str, ...] = ("reason", *rules.get("fields", ()))
-    reason_required: bool = rules.get("reason_required", False)
+    """A lifecycle verb's handler; its body is ``body_type`` (default: a reason, required or
+    not), given to ``compute`` decoded."""
+    of: Any = body_type or (t.ReasonBody if reason_required else t.OptionalReasonBody)
 
     async def handler(request: web.Request) -> web.Response:
         gw = request.app[GATEWAY]
         key = request.match_info["key"]
         experiment_view(gw.router.config, key)
-        body = object_fields(await read_optional_json(request, gw), allowed)
-        reason = reason_field(body, reason_required) or name
+        body = await read_body_as(request, gw, of, optional=True)
+        reason = required_reason(body.reason) if reason_required else body.reason or name
         version, config, diff = await apply_change(
             request, gw, lambda c: compute(c, key, body), reason
         )
@@ -109,11 +122,8 @@ def _verb(
     return handler
 
 
-def _promote(config: RoutingConfig, key: str, body: dict[str, Any]) -> RoutingConfig:
-    variant = body.get("variant")
-    if variant is not None and not isinstance(variant, str):
-        raise RequestError("$.variant", f"expected a variant name, got {variant!r}")
-    return changes.promote(config, key, variant)
+def _promote(config: RoutingConfig, key: str, body: t.PromoteBody) -> RoutingConfig:
+    return changes.promote(config, key, body.variant)
 
 
 async def start(request: web.Request) -> web.Response:
@@ -123,13 +133,9 @@ async def start(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     key = request.match_info["key"]
     experiment_view(gw.router.config, key)
-    body = object_fields(
-        await read_optional_json(request, gw), ("reason", "ignore_missing_features")
-    )
-    ignore = body.get("ignore_missing_features", False)
-    if not isinstance(ignore, bool):
-        raise RequestError("$.ignore_missing_features", f"expected true or false, got {ignore!r}")
-    reason = reason_field(body, required=ignore) or "started"
+    body = await read_body_as(request, gw, t.StartBody, optional=True)
+    ignore = body.ignore_missing_features
+    reason = required_reason(body.reason) if ignore else body.reason or "started"
     await _check_dataset(gw, gw.router.config, key)
     if not ignore:
         await _check_features(gw, gw.router.config, key)
@@ -185,7 +191,7 @@ stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=Tru
 pause = _verb("paused", lambda c, k, _b: changes.pause(c, k, time.time()), reason_required=True)
 resume = _verb("resumed", lambda c, k, _b: changes.resume(c, k, time.time()), reason_required=True)
 archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
-promote = _verb("promoted by hand", _promote, fields=("variant",), reason_required=True)
+promote = _verb("promoted by hand", _promote, reason_required=True, body_type=t.PromoteBody)
 
 
 async def _routing_change(
@@ -207,11 +213,9 @@ async def get_production(request: web.Request) -> web.Response:
 
 async def put_production(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = object_fields(await read_json(request, gw), ("version", "reason"), ("version", "reason"))
-    version_id = body["version"]
-    if not isinstance(version_id, str) or not version_id:
-        raise RequestError("$.version", f"expected a model version id, got {version_id!r}")
-    reason = reason_field(body, required=True)
+    body = await read_body_as(request, gw, t.ProductionBody)
+    version_id = body.version
+    reason = required_reason(body.reason)
     return await _routing_change(
         request, gw, lambda c: changes.set_production(c, version_id), reason
     )
@@ -221,11 +225,9 @@ async def rollback_production(request: web.Request) -> web.Response:
     """Back to an earlier production in one call: ``to`` (any version that was production
     before), else the one before the current one."""
     gw = request.app[GATEWAY]
-    body = object_fields(await read_json(request, gw), ("reason", "to"), ("reason",))
-    reason = reason_field(body, required=True)
-    to = body.get("to")
-    if to is not None and (not isinstance(to, str) or not to):
-        raise RequestError("$.to", f"expected a model version id, got {to!r}")
+    body = await read_body_as(request, gw, t.RollbackBody)
+    reason = required_reason(body.reason)
+    to = body.to
     history = await gw.redis_guard.read(lambda: gw.store.production_history())
     current = gw.router.config.production
     target = changes.rollback_target(history, current, to)
@@ -245,8 +247,7 @@ async def rollback_production(request: web.Request) -> web.Response:
 
 async def freeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
-    reason = reason_field(body, required=True)
+    reason = required_reason((await read_body_as(request, gw, t.ReasonBody)).reason)
     return await _routing_change(
         request, gw, lambda c: changes.freeze(c, time.time()), f"freeze: {reason}"
     )
@@ -254,8 +255,7 @@ async def freeze(request: web.Request) -> web.Response:
 
 async def unfreeze(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    body = object_fields(await read_optional_json(request, gw), ("reason",))
-    reason = reason_field(body, required=False)
+    reason = (await read_body_as(request, gw, t.OptionalReasonBody, optional=True)).reason
     return await _routing_change(
         request,
         gw,

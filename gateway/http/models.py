@@ -9,13 +9,14 @@ from aiohttp import web
 
 from gateway.config import RoutingConfig
 from gateway.config.uses import version_uses
+from gateway.http import api_types as t
 from gateway.http.api_types import MODEL_UPLOAD
 from gateway.http.auth import actor
-from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
+from gateway.http.body import path_id, read_body_as, required_reason
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
 from gateway.http.uploads import read_upload
-from gateway.models.card import ModelCard, parse_declaration, parse_version
+from gateway.models.card import ModelCard, parse_declaration
 
 
 async def _loaded_by(gw: Gateway) -> dict[str, list[str]]:
@@ -55,7 +56,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    version = parse_version(request.match_info["version"], "version")
+    version = path_id(request, "version")
 
     async def read() -> dict[str, Any]:
         return _card_json(await gw.model_store.get(version), await _loaded_by(gw), gw.router.config)
@@ -89,12 +90,10 @@ async def regate(request: web.Request) -> web.Response:
     dataset or the one it would be gated on; audited. 409 while its gates run."""
     gw = request.app[GATEWAY]
     who = actor(request)
-    version = parse_version(request.match_info["version"], "version")
-    body = object_fields(await read_optional_json(request, gw), ("dataset", "reason"))
-    reason = reason_field(body, required=False)
-    dataset = body.get("dataset")
-    if dataset is not None:
-        dataset = parse_version(dataset, "$.dataset")
+    version = path_id(request, "version")
+    body = await read_body_as(request, gw, t.RegateBody, optional=True)
+    reason = body.reason or ""
+    dataset = body.dataset
     gw.redis_guard.check()
     card = await gw.registrar.regate(version, dataset, gw.router.config, who, reason)
     gw.follower.gate_in_background(card.version, who)
@@ -104,10 +103,10 @@ async def regate(request: web.Request) -> web.Response:
 async def retire(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     who = actor(request)
-    version = parse_version(request.match_info["version"], "version")
-    body = object_fields(await read_optional_json(request, gw), ("reason",))
+    version = path_id(request, "version")
+    body = await read_body_as(request, gw, t.OptionalReasonBody, optional=True)
     gw.redis_guard.check()
-    card = await gw.registrar.retire(version, gw.router.config, who, reason_field(body, False))
+    card = await gw.registrar.retire(version, gw.router.config, who, body.reason or "")
     gw.follower.kick()
     return json_response(_card_json(card, await _loaded_by(gw), gw.router.config))
 
@@ -116,9 +115,8 @@ async def override(request: web.Request) -> web.Response:
     """An admin lets a version whose gates failed take traffic anyway; the reason is audited."""
     gw = request.app[GATEWAY]
     who = actor(request)
-    version = parse_version(request.match_info["version"], "version")
-    body = object_fields(await read_json(request, gw), ("reason",), ("reason",))
-    reason = reason_field(body, required=True)
+    version = path_id(request, "version")
+    reason = required_reason((await read_body_as(request, gw, t.ReasonBody)).reason)
     gw.redis_guard.check()
     card = await gw.registrar.override(version, who, reason)
     gw.follower.kick()

@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document, built from the route table and the msgspec request types, and the
-browsable docs page (Swagger UI, vendored under ``gateway/static/swagger-ui``: nothing is
+"""The OpenAPI 3.1 document, built from the route table and the msgspec types of its request
+and answer bodies (the ones the handlers decode with and their answers are checked against),
+and the browsable docs page (Swagger UI, vendored under ``gateway/static/swagger-ui``: nothing is
 fetched from the internet at run time)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import msgspec
 from aiohttp import web
 
 from gateway.http import api_types
+from gateway.http.api_examples import EXAMPLES
 from gateway.http.errors import json_response
 from gateway.http.routes import ROUTES, Route
 from gateway.http.static import STATIC
@@ -41,14 +43,22 @@ _CHANGES: Final = {
     "409": "The change breaks a lifecycle rule or raced with another",
     "422": "The resulting routing config, model card or gate policy is invalid: `where` names the field",
 }
-_SUCCESS: Final = {"POST": "200", "PUT": "200", "PATCH": "200", "DELETE": "200", "GET": "200"}
+# The success statuses: 200 unless listed. A registration answers 200 when the id already
+# holds that very content (nothing new was made).
 _STATUS: Final = {
-    ("POST", "/v1/events"): "202",
-    ("POST", "/v1/experiments"): "201",
-    ("POST", "/v1/tokens"): "201",
-    ("POST", "/v1/models"): "202",
-    ("POST", "/v1/datasets"): "201",
-    ("POST", "/v1/models/{version}/regate"): "202",
+    ("POST", "/v1/events"): ("202",),
+    ("POST", "/v1/experiments"): ("201",),
+    ("POST", "/v1/tokens"): ("201",),
+    ("POST", "/v1/models"): ("202", "200"),
+    ("POST", "/v1/datasets"): ("201", "200"),
+    ("POST", "/v1/datasets/from-traffic"): ("201", "200"),
+    ("POST", "/v1/models/{version}/regate"): ("202",),
+}
+_SUCCESS: Final = {"200": "OK", "201": "Created", "202": "Accepted"}
+# Answers that are not JSON.
+_NOT_JSON: Final = {
+    "/metrics": ("Prometheus text format", "text/plain"),
+    "/v1/experiments/{key}/chart.svg": ("An SVG image", "image/svg+xml"),
 }
 
 
@@ -105,21 +115,23 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
             "required": route.body_required,
             "content": {"application/json": {"schema": schemas[route.body]}},
         }
-    status = _STATUS.get((route.method, route.path), _SUCCESS[route.method])
+    if (route.method, route.path) in EXAMPLES:
+        media = op["requestBody"]["content"]["application/json"]
+        media["examples"] = EXAMPLES[(route.method, route.path)]
     error = {"content": {"application/json": {"schema": {"$ref": _REF.format(name="Error")}}}}
-    responses: dict[str, Any] = {
-        status: {"description": "OK", "content": {"application/json": {"schema": {}}}}
-    }
-    if route.path.endswith(".svg"):
-        responses[status] = {
-            "description": "An SVG image",
-            "content": {"image/svg+xml": {"schema": {"type": "string"}}},
-        }
-    if route.path == "/metrics":
-        responses[status] = {
-            "description": "Prometheus text format",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
+    responses: dict[str, Any] = {}
+    for status in _STATUS.get((route.method, route.path), ("200",)):
+        if route.path in _NOT_JSON:
+            description, media_type = _NOT_JSON[route.path]
+            responses[status] = {
+                "description": description,
+                "content": {media_type: {"schema": {"type": "string"}}},
+            }
+        else:
+            responses[status] = {
+                "description": _SUCCESS[status],
+                "content": {"application/json": {"schema": schemas[route.response]}},
+            }
     extra = dict(_ERRORS)
     if route.role is not None:
         extra |= _GUARDED
@@ -129,6 +141,11 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
         extra |= _CHANGES
     for code, description in extra.items():
         responses[code] = {"description": description} | error
+    if route.path == "/readyz":  # not ready: the same answer, saying why
+        responses["503"] = {
+            "description": "Not ready (draining, or production not loaded here yet): `why` says",
+            "content": {"application/json": {"schema": schemas[route.response]}},
+        }
     op["responses"] = responses
     return op
 
@@ -141,7 +158,10 @@ def document() -> dict[str, Any]:
             for body in route.body if isinstance(route.body, tuple) else (route.body,):
                 if body not in types:
                     types.append(body)
+        if route.response is not None and route.response not in types:
+            types.append(route.response)
     refs, components = msgspec.json.schema_components(types, ref_template=_REF)
+    _ids_or_objects(components["SearchBody"])
     schemas: dict[Any, dict[str, Any]] = dict(zip(types, refs, strict=True))
     for route in ROUTES:
         if isinstance(route.body, tuple):
@@ -166,6 +186,19 @@ def document() -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _ids_or_objects(search: dict[str, Any]) -> None:
+    """msgspec says "a list of ids or objects"; the server takes all plain ids or all objects
+    (one decoder per form, :func:`gateway.schema.parse_search`): say so, as a oneOf."""
+    candidates = search["properties"]["candidates"]
+    ids, objects = candidates.pop("items")["anyOf"]
+    bounds = {k: candidates.pop(k) for k in ("minItems", "maxItems")}
+    candidates["oneOf"] = [
+        {"type": "array", "items": ids, **bounds},
+        {"type": "array", "items": objects, **bounds},
+    ]
+    del candidates["type"]
 
 
 async def openapi_json(request: web.Request) -> web.Response:

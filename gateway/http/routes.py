@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gateway.access.roles import Role
 from gateway.http import admin, datasets, events, health, lifecycle, models, search, shadow, tokens
+from gateway.http import api_answers as a
 from gateway.http import api_types as t
 from gateway.schema import Event, EventBatch, SearchBody
 
@@ -39,59 +40,62 @@ class Route:
     body: Any = None
     body_required: bool = True
     query: tuple[tuple[str, dict[str, Any]], ...] = ()
+    # The 2xx answer's type (msgspec, api_answers): the handler's answer is checked against
+    # it and the OpenAPI document shows it. None: not JSON (an SVG, the Prometheus text).
+    response: Any = None
 
 
 ROUTES: Final[tuple[Route, ...]] = (
-    Route("POST", "/v1/search", search.search, STOREFRONT, "Rank a query's candidates", "serving", SearchBody),
-    Route("POST", "/v1/events", events.events, STOREFRONT, "Report clicks, carts, purchases", "serving", (Event, EventBatch)),
-    Route("GET", "/v1/experiments", admin.list_experiments, VIEWER, "The routing config", "experiments"),
-    Route("POST", "/v1/experiments", lifecycle.create, EXPERIMENTER, "Create an experiment (draft)", "experiments", t.ExperimentBody),
-    Route("GET", "/v1/experiments/{key}", admin.get_experiment, VIEWER, "One experiment with its statistics and evaluation", "experiments"),
-    Route("GET", "/v1/experiments/{key}/history", admin.history, VIEWER, "The experiment's evaluations over time", "experiments"),
+    Route("POST", "/v1/search", search.search, STOREFRONT, "Rank a query's candidates", "serving", SearchBody, response=a.SearchAnswer),
+    Route("POST", "/v1/events", events.events, STOREFRONT, "Report clicks, carts, purchases", "serving", (Event, EventBatch), response=a.EventsAccepted),
+    Route("GET", "/v1/experiments", admin.list_experiments, VIEWER, "The routing config", "experiments", response=a.RoutingView),
+    Route("POST", "/v1/experiments", lifecycle.create, EXPERIMENTER, "Create an experiment (draft)", "experiments", t.ExperimentBody, response=a.ExperimentChange),
+    Route("GET", "/v1/experiments/{key}", admin.get_experiment, VIEWER, "One experiment with its statistics and evaluation", "experiments", response=a.ExperimentDetail),
+    Route("GET", "/v1/experiments/{key}/history", admin.history, VIEWER, "The experiment's evaluations over time", "experiments", response=a.History),
     Route("GET", "/v1/experiments/{key}/chart.svg", admin.chart, VIEWER, "The lift over time as SVG", "experiments"),
-    Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit),
-    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.StartBody, False),
-    Route("POST", "/v1/experiments/{key}/stop", lifecycle.stop, EXPERIMENTER, "Stop a running or paused experiment", "experiments", t.ReasonBody),
-    Route("POST", "/v1/experiments/{key}/pause", lifecycle.pause, EXPERIMENTER, "Pause a running experiment: everyone gets production, its statistics are kept", "experiments", t.ReasonBody),
-    Route("POST", "/v1/experiments/{key}/resume", lifecycle.resume, EXPERIMENTER, "Resume a paused experiment, in the same arms", "experiments", t.ReasonBody),
-    Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody),
-    Route("POST", "/v1/experiments/{key}/archive", lifecycle.archive, EXPERIMENTER, "Archive a concluded experiment", "experiments", t.OptionalReasonBody, False),
-    Route("GET", "/v1/production", lifecycle.get_production, VIEWER, "Production and its history", "production"),
-    Route("PUT", "/v1/production", lifecycle.put_production, ADMIN, "Set production", "production", t.ProductionBody),
-    Route("POST", "/v1/production/rollback", lifecycle.rollback_production, ADMIN, "Back to an earlier production: to (one that was production before), else the previous one", "production", t.RollbackBody),
-    Route("POST", "/v1/freeze", lifecycle.freeze, ADMIN, "Freeze: pause every experiment, everyone gets production", "production", t.ReasonBody),
-    Route("DELETE", "/v1/freeze", lifecycle.unfreeze, ADMIN, "Unfreeze: resume the experiments the freeze paused", "production", t.OptionalReasonBody, False),
-    Route("GET", "/v1/shadow", shadow.list_shadows, VIEWER, "Shadow versions and their agreement", "shadow"),
-    Route("PUT", "/v1/shadow/{version}", shadow.set_shadow, EXPERIMENTER, "Shadow a version on a share of searches", "shadow", t.ShadowBody),
-    Route("DELETE", "/v1/shadow/{version}", shadow.stop_shadow, EXPERIMENTER, "Stop shadowing a version", "shadow", t.OptionalReasonBody, False),
+    Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit, response=a.ExperimentChange),
+    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.StartBody, False, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/stop", lifecycle.stop, EXPERIMENTER, "Stop a running or paused experiment", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/pause", lifecycle.pause, EXPERIMENTER, "Pause a running experiment: everyone gets production, its statistics are kept", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/resume", lifecycle.resume, EXPERIMENTER, "Resume a paused experiment, in the same arms", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/archive", lifecycle.archive, EXPERIMENTER, "Archive a concluded experiment", "experiments", t.OptionalReasonBody, False, response=a.ExperimentVerbAnswer),
+    Route("GET", "/v1/production", lifecycle.get_production, VIEWER, "Production and its history", "production", response=a.ProductionView),
+    Route("PUT", "/v1/production", lifecycle.put_production, ADMIN, "Set production", "production", t.ProductionBody, response=a.RoutingChange),
+    Route("POST", "/v1/production/rollback", lifecycle.rollback_production, ADMIN, "Back to an earlier production: to (one that was production before), else the previous one", "production", t.RollbackBody, response=a.RoutingChange),
+    Route("POST", "/v1/freeze", lifecycle.freeze, ADMIN, "Freeze: pause every experiment, everyone gets production", "production", t.ReasonBody, response=a.RoutingChange),
+    Route("DELETE", "/v1/freeze", lifecycle.unfreeze, ADMIN, "Unfreeze: resume the experiments the freeze paused", "production", t.OptionalReasonBody, False, response=a.RoutingChange),
+    Route("GET", "/v1/shadow", shadow.list_shadows, VIEWER, "Shadow versions and their agreement", "shadow", response=a.Shadows),
+    Route("PUT", "/v1/shadow/{version}", shadow.set_shadow, EXPERIMENTER, "Shadow a version on a share of searches", "shadow", t.ShadowBody, response=a.ShadowChange),
+    Route("DELETE", "/v1/shadow/{version}", shadow.stop_shadow, EXPERIMENTER, "Stop shadowing a version", "shadow", t.OptionalReasonBody, False, response=a.ShadowChange),
     Route("GET", "/v1/audit", admin.audit, VIEWER, "The audit trail, newest first, each entry with its subjects; filtered by subject, actor and time", "audit", query=(
         ("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100, "description": "the most entries returned (matching the filters)"}),
         ("subject", {"type": "string", "description": "one of the entry's subjects exactly (experiment:KEY, model:VERSION, production, freeze, shadow:VERSION, dataset:ID, gate-policy, token:NAME, route:METHOD PATH), or a prefix ending in ':' (experiment:)"}),
         ("actor", {"type": "string", "description": "who made the change (a token's name)"}),
         ("since", {"type": "number", "description": "epoch seconds: entries at or after"}),
         ("until", {"type": "number", "description": "epoch seconds: entries at or before"}),
-    )),
-    Route("GET", "/v1/dead-letters", admin.dead_letters, VIEWER, "Entries the worker could not count, with why, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),)),
-    Route("GET", "/v1/models", models.list_models, VIEWER, "Model versions with their cards", "models"),
-    Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", t.MODEL_UPLOAD),
-    Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models"),
-    Route("DELETE", "/v1/models/{version}", models.retire, EXPERIMENTER, "Retire a version", "models", t.OptionalReasonBody, False),
-    Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody),
-    Route("POST", "/v1/models/{version}/regate", models.regate, EXPERIMENTER, "Run a version's gates again (on a named dataset)", "models", t.RegateBody, False),
-    Route("GET", "/v1/datasets", datasets.list_datasets, VIEWER, "Evaluation datasets", "datasets"),
-    Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD),
-    Route("POST", "/v1/datasets/from-traffic", datasets.from_traffic, EXPERIMENTER, "Build a dataset from logged searches and their outcomes", "datasets", t.TrafficDatasetBody),
-    Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets"),
-    Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models"),
-    Route("PUT", "/v1/gate-policy", datasets.put_policy, ADMIN, "Change the gates' thresholds (audited)", "models", t.GatePolicyBody),
-    Route("GET", "/v1/whoami", tokens.whoami, VIEWER, "The caller's name and role", "access"),
-    Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access"),
-    Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody),
-    Route("DELETE", "/v1/tokens/{name}", tokens.revoke_token, ADMIN, "Revoke a token", "access", t.OptionalReasonBody, False),
-    Route("GET", "/healthz", health.healthz, None, "Liveness", "operations"),
-    Route("GET", "/readyz", health.readyz, None, "Readiness", "operations"),
+    ), response=a.AuditLog),
+    Route("GET", "/v1/dead-letters", admin.dead_letters, VIEWER, "Entries the worker could not count, with why, newest first", "audit", query=(("count", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}),), response=a.DeadLetters),
+    Route("GET", "/v1/models", models.list_models, VIEWER, "Model versions with their cards", "models", response=a.Models),
+    Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", t.MODEL_UPLOAD, response=a.RegisteredModel),
+    Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models", response=a.ModelCardView),
+    Route("DELETE", "/v1/models/{version}", models.retire, EXPERIMENTER, "Retire a version", "models", t.OptionalReasonBody, False, response=a.ModelCardView),
+    Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody, response=a.ModelCardView),
+    Route("POST", "/v1/models/{version}/regate", models.regate, EXPERIMENTER, "Run a version's gates again (on a named dataset)", "models", t.RegateBody, False, response=a.ModelCardView),
+    Route("GET", "/v1/datasets", datasets.list_datasets, VIEWER, "Evaluation datasets", "datasets", response=a.Datasets),
+    Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD, response=a.CreatedDataset),
+    Route("POST", "/v1/datasets/from-traffic", datasets.from_traffic, EXPERIMENTER, "Build a dataset from logged searches and their outcomes", "datasets", t.TrafficDatasetBody, response=a.BuiltDataset),
+    Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets", response=a.DatasetView),
+    Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models", response=a.GatePolicyAnswer),
+    Route("PUT", "/v1/gate-policy", datasets.put_policy, ADMIN, "Change the gates' thresholds (audited)", "models", t.GatePolicyBody, response=a.GatePolicyAnswer),
+    Route("GET", "/v1/whoami", tokens.whoami, VIEWER, "The caller's name and role", "access", response=a.Whoami),
+    Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access", response=a.Tokens),
+    Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody, response=a.CreatedToken),
+    Route("DELETE", "/v1/tokens/{name}", tokens.revoke_token, ADMIN, "Revoke a token", "access", t.OptionalReasonBody, False, response=a.RevokedToken),
+    Route("GET", "/healthz", health.healthz, None, "Liveness", "operations", response=a.Health),
+    Route("GET", "/readyz", health.readyz, None, "Readiness", "operations", response=a.Ready),
     Route("GET", "/metrics", health.prometheus, None, "Prometheus metrics (every process)", "operations"),
-    Route("GET", "/metrics.json", health.metrics_json, None, "This process's counters", "operations"),
+    Route("GET", "/metrics.json", health.metrics_json, None, "This process's counters", "operations", response=a.MetricsJson),
 )  # fmt: skip
 
 

@@ -8,12 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway.control import changes
-from gateway.errors import RequestError
-from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
+from gateway.http import api_types as t
+from gateway.http.body import path_id, read_body_as
 from gateway.http.errors import json_response
 from gateway.http.lifecycle import apply_change
 from gateway.http.state import GATEWAY
-from gateway.models.card import parse_version
 from gateway.ops.agreement import report
 
 
@@ -40,12 +39,10 @@ async def list_shadows(request: web.Request) -> web.Response:
 async def set_shadow(request: web.Request) -> web.Response:
     """``{"share": 0.5, "reason": "..."}``: score that share of production's searches too."""
     gw = request.app[GATEWAY]
-    version = parse_version(request.match_info["version"], "version")
-    body = object_fields(await read_json(request, gw), ("share", "reason"), ("share",))
-    share = body["share"]
-    if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
-        raise RequestError("$.share", f"expected a number in (0, 1], got {share!r}")
-    reason = reason_field(body, required=False) or f"shadow {version} on {share:g}"
+    version = path_id(request, "version")
+    body = await read_body_as(request, gw, t.ShadowBody)
+    share = body.share
+    reason = body.reason or f"shadow {version} on {share:g}"
     result, config, diff = await apply_change(
         request, gw, lambda c: changes.set_shadow(c, version, float(share)), reason
     )
@@ -55,9 +52,9 @@ async def set_shadow(request: web.Request) -> web.Response:
 
 async def stop_shadow(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    version = parse_version(request.match_info["version"], "version")
-    body = object_fields(await read_optional_json(request, gw), ("reason",))
-    reason = reason_field(body, required=False) or f"shadow {version} stopped"
+    version = path_id(request, "version")
+    body = await read_body_as(request, gw, t.OptionalReasonBody, optional=True)
+    reason = body.reason or f"shadow {version} stopped"
     result, config, diff = await apply_change(
         request, gw, lambda c: changes.stop_shadow(c, version), reason
     )

@@ -7,9 +7,9 @@ from aiohttp import web
 
 from gateway.access.roles import Role
 from gateway.access.tokens import TokenRecord
-from gateway.errors import ConfigError, RequestError
+from gateway.http import api_types as t
 from gateway.http.auth import PRINCIPAL, actor
-from gateway.http.body import object_fields, read_json, read_optional_json, reason_field
+from gateway.http.body import read_body_as
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
 
@@ -28,15 +28,10 @@ async def list_tokens(request: web.Request) -> web.Response:
 async def create_token(request: web.Request) -> web.Response:
     """``{"name": "alice", "role": "experimenter", "reason": "..."}`` → the token, once."""
     gw = request.app[GATEWAY]
-    body = object_fields(await read_json(request, gw), ("name", "role", "reason"), ("name", "role"))
-    name = body["name"]
-    if not isinstance(name, str):
-        raise RequestError("$.name", f"expected a name, got {name!r}")
-    try:
-        role = Role.parse(body["role"], "$.role")
-    except ConfigError as exc:
-        raise RequestError(exc.where, exc.detail) from None
-    reason = reason_field(body, required=False) or "token created"
+    body = await read_body_as(request, gw, t.TokenBody)
+    name = body.name
+    role = Role.parse(body.role, "$.role")  # the type took only a role's label
+    reason = body.reason or "token created"
     gw.redis_guard.check()
     token, record = await gw.tokens.create(name, role, actor(request))
     gw.authenticator.invalidate()
@@ -47,8 +42,8 @@ async def create_token(request: web.Request) -> web.Response:
 async def revoke_token(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     name = request.match_info["name"]
-    body = object_fields(await read_optional_json(request, gw), ("reason",))
-    reason = reason_field(body, required=False) or "revoked"
+    body = await read_body_as(request, gw, t.OptionalReasonBody, optional=True)
+    reason = body.reason or "revoked"
     gw.redis_guard.check()
     record = await gw.tokens.revoke(name, actor(request))
     gw.authenticator.invalidate()

@@ -1,17 +1,19 @@
-"""The CLI's admin verbs against a live system (two gateway processes), and a clear error —
-not a traceback — when the gateway is down."""
+"""The CLI's admin verbs against a live system (two gateway processes): tables and -o json, exit
+codes by outcome, one-line errors, closed pipes and Ctrl-C; a clear error when the gateway is down."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from gateway.cli_output import lift
 from gateway.redis_server import free_port
 from gateway.settings import ROOT
 from sim.shoppers import ShopperTraffic
@@ -40,46 +42,97 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(done.stdout)
 
 
-def test_register_create_start_stop_production_freeze(system: System, models_dir: Path) -> None:
-    onnx = models_dir / "cand-v2" / "model.onnx"  # its card.json lies beside it
+def _code(done: subprocess.CompletedProcess[str]) -> int:
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode
+
+
+def test_register_create_start_pause_production_freeze_promote(
+    system: System, models_dir: Path, tmp_path: Path
+) -> None:
+    onnx = models_dir / "cand-v2" / "model.onnx"  # its card.json (naming cand-v2) lies beside it
+    disagree = _abgate(system, "models", "register", str(onnx), "--version", "cand-v9")
+    assert _code(disagree) == 2 and "is 'cand-v9' but the card" in disagree.stderr
+    # The version from the card, when --version is left out.
+    card = json.loads((onnx.parent / "card.json").read_text()) | {"version": "cand-v9"}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    (tmp_path / "model.onnx").write_bytes(onnx.read_bytes())
     card = _json(
-        _abgate(system, "models", "register", str(onnx), "--version", "cand-v9", "--notes", "cli")
+        _abgate(system, "models", "register", str(tmp_path / "model.onnx"), "--notes", "cli")
     )
     assert (card["version"], card["notes"], card["registered_by"]) == ("cand-v9", "cli", "dave")
     listed = _abgate(system, "models", "list")
-    assert "cand-v9" in listed.stdout and "prod-v1" in listed.stdout
-    # The README's ramp example: new weights start a new phase of the running experiment.
+    assert listed.stdout.split()[:4] == ["VERSION", "STATE", "GATES", "IN"], listed.stdout
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
+    assert {"cand-v9", "prod-v1"} <= set(rows)
+    assert rows["prod-v1"].split()[1:4] == ["passed", "passed", "production,"]
+    assert "experiment:better" in rows["cand-v2"]
+    assert {
+        m["version"] for m in _json(_abgate(system, "models", "list", "-o", "json"))["models"]
+    } >= {"cand-v9"}
+    # One verb for a traffic change: new weights start a new phase of the running experiment.
     ramped = _json(
         _abgate(
-            system, "set", "better", "--weights", "control=0.9,candidate=0.1", "--reason", "ramp"
+            system, "experiments", "traffic", "better", "--weights", "control=0.9,candidate=0.1",
+            "--reason", "ramp",
         )
-    )
+    )  # fmt: skip
     assert ramped["experiment"]["phases"][-1]["weights"] == [0.9, 0.1]
+    gone = _abgate(system, "set", "better", "--coverage", "0.5", "--reason", "r")
+    assert _code(gone) == 2 and "abgate experiments traffic KEY" in gone.stderr
     for key in ("better", "worse", "aa"):
         _json(_abgate(system, "experiments", "stop", key, "--reason", "cli test"))
+    assert _code(_abgate(system, "experiments", "status", "better")) == 4  # stopped
     created = _json(
         _abgate(
             system, "experiments", "create", str(ROOT / "configs" / "demo" / "ranker-cand-v2.toml")
         )
     )
     assert created["experiment"]["status"] == "draft"
+    assert _code(_abgate(system, "experiments", "status", "ranker-cand-v2")) == 6  # a draft
     started = _json(_abgate(system, "experiments", "start", "ranker-cand-v2"))
     assert started["experiment"]["status"] == "running"
     refused = _abgate(system, "experiments", "start", "ranker-cand-v2")
-    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert _code(refused) == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "409: experiment 'ranker-cand-v2' is running" in refused.stderr
+    paused = _json(
+        _abgate(system, "experiments", "pause", "ranker-cand-v2", "--reason", "incident")
+    )
+    assert paused["experiment"]["status"] == "paused"
+    status = _abgate(system, "experiments", "status", "ranker-cand-v2")
+    assert _code(status) == 5 and status.stdout.startswith("ranker-cand-v2: paused")
+    resumed = _json(_abgate(system, "experiments", "resume", "ranker-cand-v2", "--reason", "fixed"))
+    assert resumed["experiment"]["status"] == "running"
+    # Production: set twice, then back past the previous one to an earlier one.
     _json(_abgate(system, "production", "set", "cand-v2", "--reason", "cli"))
-    back = _json(_abgate(system, "production", "rollback", "--reason", "cli"))
+    _json(_abgate(system, "production", "set", "worse-v0", "--reason", "cli"))
+    never = _abgate(system, "production", "rollback", "--to", "cand-v9", "--reason", "cli")
+    assert _code(never) == 2 and "409: model version 'cand-v9' was never production" in never.stderr
+    back = _json(_abgate(system, "production", "rollback", "--to", "prod-v1", "--reason", "cli"))
     assert back["production"] == "prod-v1"
+    shown = _abgate(system, "production", "show")
+    assert (
+        shown.stdout.startswith("production: prod-v1")
+        and "rollback from worse-v0 to prod-v1" in shown.stdout
+    )
     shadows = _json(_abgate(system, "shadow", "set", "cand-v9", "--share", "0.5"))["shadows"]
     assert shadows == [{"version": "cand-v9", "share": 0.5}]
-    assert _json(_abgate(system, "shadow", "list"))["shadows"][0]["version"] == "cand-v9"
+    assert (
+        _json(_abgate(system, "shadow", "list", "-o", "json"))["shadows"][0]["version"] == "cand-v9"
+    )
+    assert "cand-v9" in _abgate(system, "shadow", "list").stdout
     assert _json(_abgate(system, "shadow", "stop", "cand-v9"))["shadows"] == []
     frozen = _json(_abgate(system, "freeze", "--reason", "cli"))
     assert frozen["frozen"] is True
     assert _json(_abgate(system, "unfreeze"))["frozen"] is False
-    history = _json(_abgate(system, "production", "show"))["history"]
+    history = _json(_abgate(system, "production", "show", "-o", "json"))["history"]
     assert [h["actor"] for h in history[:2]] == ["dave", "dave"]
+    _json(_abgate(system, "experiments", "promote", "ranker-cand-v2", "--reason", "won"))
+    promoted = _abgate(system, "experiments", "status", "ranker-cand-v2", "-o", "json")
+    assert _code(promoted) == 0 and json.loads(promoted.stdout)["outcome"] == "promoted"
+    table = _abgate(system, "experiments", "list").stdout.splitlines()
+    assert table[0].split()[:3] == ["KEY", "KIND", "STATUS"]
+    assert any(r.startswith("ranker-cand-v2") and "concluded (promoted)" in r for r in table)
 
 
 def test_a_gateway_that_is_down_is_named_without_a_traceback() -> None:
@@ -88,8 +141,8 @@ def test_a_gateway_that_is_down_is_named_without_a_traceback() -> None:
     assert "cannot reach the gateway" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_get_ramp_watch_audit_version_and_the_url_from_the_environment(system: System) -> None:
-    got = _json(_abgate(system, "experiments", "get", "better"))
+def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: System) -> None:
+    got = _json(_abgate(system, "experiments", "get", "better", "-o", "json"))
     assert got["key"] == "better" and got["status"] == "running"
     ramped = _json(
         _abgate(system, "experiments", "ramp", "better", "--coverage", "0.6", "--reason", "step")
@@ -101,29 +154,69 @@ def test_get_ramp_watch_audit_version_and_the_url_from_the_environment(system: S
     assert bad.returncode == 2 and "--weights" in bad.stderr and "Traceback" not in bad.stderr
     neither = _abgate(system, "experiments", "ramp", "better", "--reason", "r")
     assert neither.returncode == 2 and "give --coverage, --weights or both" in neither.stderr
+    ghost = _abgate(system, "experiments", "status", "ghost")
+    assert _code(ghost) == 2 and "404: experiment 'ghost' does not exist" in ghost.stderr
     system.group.spawn("worker", ["worker", "--interval", "0.5"], gateway_env(system.settings, 0))
     traffic = ShopperTraffic(system.base_url, seed=3, concurrency=8, max_shoppers=300)
     assert asyncio.run(traffic.run()).errors == 0
     for _ in range(50):
-        if _json(_abgate(system, "experiments", "get", "better"))["last_evaluation"]:
+        if _json(_abgate(system, "experiments", "get", "better", "-o", "json"))["last_evaluation"]:
             break
         time.sleep(0.2)
+    # Still running when the draws run out: exit 5.
     watched = _abgate(system, "experiments", "watch", "better", "--times", "2", "--interval", "0.1")
-    assert watched.returncode == 0, watched.stderr
+    assert _code(watched) == 5, watched.stderr
     assert watched.stdout.count("better: running") == 2 and "decision:" in watched.stdout
     one = _abgate(system, "experiments", "watch", "better", "--times", "1", "--json")
     assert json.loads(one.stdout)["key"] == "better"
+    listed = _abgate(system, "experiments", "list")
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("better "))
+    evaluation = _json(_abgate(system, "experiments", "get", "better", "-o", "json"))[
+        "last_evaluation"
+    ]
+    assert row.split()[1:4] == ["ab", "running", "purchase_conversion"]
+    assert f"  {lift(evaluation)}  " in row and f"  {sum(evaluation['units'].values())}  " in row
     log = _abgate(system, "audit", "--count", "5")
     assert log.returncode == 0 and "dave" in log.stdout and "step" in log.stdout
+    assert "experiment:better" in log.stdout
     assert json.loads(_abgate(system, "audit", "--count", "2", "--json").stdout)["entries"]
+    about = _json(
+        _abgate(system, "audit", "--subject", "experiment:better", "--since", "10m", "-o", "json")
+    )
+    assert about["entries"] and all("experiment:better" in e["subjects"] for e in about["entries"])
+    assert "step" in [e["reason"] for e in about["entries"]]
+    assert _json(_abgate(system, "audit", "--actor", "nobody", "-o", "json"))["entries"] == []
+    # A closed pipe (`abgate audit | head -0`): quiet, exit 141; Ctrl-C: exit 130.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = dict(os.environ, ABGATE_TOKEN=token_of("dave"))
+        piped = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "audit", "--url", system.base_url],
+            cwd=ROOT, env=env, stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert (piped.returncode, piped.stderr) == (141, "")
+    watching = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "experiments", "watch", "better", "--interval", "60",
+         "--url", system.base_url],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert watching.stdout is not None and watching.stdout.readline().startswith("better: ")
+    watching.send_signal(signal.SIGINT)
+    _, stderr = watching.communicate(timeout=60)
+    assert (watching.returncode, "Traceback" in stderr) == (130, False), stderr
     version = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "--version"], capture_output=True, text=True
     )
     assert version.returncode == 0 and version.stdout.startswith("abgate ")
-    # no --url: ABGATE_URL says where the gateway is
-    env = dict(os.environ, ABGATE_URL=system.base_url, ABGATE_ADMIN_TOKEN="test-token")
+    # no --url: ABGATE_URL says where the gateway is, as host:port without a scheme
+    host_port = system.base_url.removeprefix("http://")
+    env = dict(os.environ, ABGATE_URL=host_port, ABGATE_ADMIN_TOKEN="test-token")
+    env.pop("ABGATE_TOKEN", None)
     listed = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "experiments", "list"],
+        [sys.executable, "-m", "gateway.cli", "experiments", "list", "-o", "json"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert listed.returncode == 0 and json.loads(listed.stdout)["production"]
@@ -133,8 +226,12 @@ def test_tokens_create_whoami_refuse_and_revoke(system: System) -> None:
     created = _json(_abgate(system, "tokens", "create", "zoe", "--role", "experimenter"))
     token = created["token"]
     assert created["role"] == "experimenter" and created["created_by"] == "dave"
-    assert _json(_abgate(system, "whoami", token=token)) == {"name": "zoe", "role": "experimenter"}
-    listed = _json(_abgate(system, "tokens", "list"))["tokens"]
+    assert _json(_abgate(system, "whoami", "-o", "json", token=token)) == {
+        "name": "zoe",
+        "role": "experimenter",
+    }
+    listed = _json(_abgate(system, "tokens", "list", "-o", "json"))["tokens"]
+    assert "zoe" in _abgate(system, "tokens", "list").stdout
     assert {"zoe", "vera"} <= {t["name"] for t in listed}
     assert all("token" not in t and "sha256" not in t for t in listed)
     # An experimenter ramps (audited as zoe) but may not move production.

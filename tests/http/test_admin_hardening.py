@@ -150,10 +150,11 @@ async def test_a_concluded_experiment_cannot_run_again(
 
 
 async def test_config_errors_name_the_experiment_once(client: TestClient) -> None:
-    response = await client.patch("/v1/experiments/better", json={"coverage": 2}, headers=AUTH)
+    weights = {"control": 0.6, "candidate": 0.6}  # each fine alone: the parser's rule
+    response = await client.patch("/v1/experiments/better", json={"weights": weights}, headers=AUTH)
     assert response.status == 422
     error = (await response.json())["error"]
-    assert error["where"] == "experiment 'better'.coverage"
+    assert error["where"] == "experiment 'better'.variants"
     assert error["message"].count("'better'") == 1
 
 

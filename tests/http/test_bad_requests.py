@@ -145,9 +145,9 @@ PATCH_CASES = [
         422,
         "unknown variant(s) ['ghost']",
     ),
-    ("better", {"coverage": 2}, AUTH, 422, "coverage: must be in [0.0, 1.0], got 2"),
+    ("better", {"coverage": 2}, AUTH, 400, "expected `float` <= 1.0, got 2"),
     ("better", {"status": "paused"}, AUTH, 422, "is set by the lifecycle"),
-    ("better", {"speed": "fast"}, AUTH, 422, "unknown field"),
+    ("better", {"speed": "fast"}, AUTH, 400, "unknown field"),
     ("better", {"mde": 0.2}, AUTH, 409, "is running: only ['weights', 'coverage'] can change"),
     ("better", {}, AUTH, 400, "non-empty object"),
 ]

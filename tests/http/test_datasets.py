@@ -312,14 +312,16 @@ async def test_the_cli_creates_lists_regates_and_sets_the_policy(
     )
     assert created["created"] is True and created["format"] == "parquet"
     assert "heldout" in await run("datasets", "list")
-    assert orjson.loads(await run("datasets", "show", "heldout"))["description"] == "q4"
+    shown = orjson.loads(await run("datasets", "show", "heldout", "-o", "json"))
+    assert shown["description"] == "q4"
     policy = orjson.loads(
         await run(
             "gates", "policy", "set", "dataset=heldout", "latency_ratio=off", "--reason", "ours"
         )
     )
     assert policy["policy"]["dataset"] == "heldout"
-    assert orjson.loads(await run("gates", "policy"))["policy"]["dataset"] == "heldout"
+    shown = orjson.loads(await run("gates", "policy", "-o", "json"))
+    assert shown["policy"]["dataset"] == "heldout"
     # No dataset named: the policy's default is used.
     assert (
         await register(client, linear_card("lin-v2", FEATURES), linear_ranker([1.0, 1.0]))

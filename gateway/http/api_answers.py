@@ -1,0 +1,422 @@
+"""The API's 2xx answers as msgspec types: each handler's answer is checked against its type
+(:func:`gateway.http.errors.answer`) and the OpenAPI document is generated from the same
+types, so neither can drift from what is sent.
+
+Answers may grow fields (a client ignores what it does not know), so these types do not
+forbid unknown ones; a field named here is always sent, with this type. Records whose shape
+belongs to another module (a model's gate results, an evaluation's carried state) are objects
+here, described.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+from gateway.http.api_experiment import ExperimentView
+
+Version = Annotated[int, Meta(description="the routing config's version (each change adds one)")]
+
+
+class Diff(Struct):
+    """One leaf of a change: where, and its value before and after."""
+
+    path: str
+    old: Any
+    new: Any
+
+
+# Serving
+
+
+class Ranked(Struct):
+    item_id: int | str
+    score: float
+
+
+class Assignment(Struct):
+    """An experiment the user is in, and their arm."""
+
+    experiment: str
+    variant: str
+    model_version: str
+    phase: int
+
+
+class SearchAnswer(Struct):
+    search_id: Annotated[
+        str, Meta(description="send it back with the events on this page (signed for the user)")
+    ]
+    model_version: Annotated[
+        str,
+        Meta(
+            description="the version that ranked this page: production when a treatment "
+            "could not (its arm stays in assignments), 'interleaved' for a merged page"
+        ),
+    ]
+    results: list[Ranked]
+    assignments: list[Assignment]
+
+
+class EventsAccepted(Struct):
+    accepted: Annotated[int, Meta(ge=1, description="how many events were kept")]
+
+
+# Experiments and the routing config
+
+
+class ShadowShare(Struct):
+    version: str
+    share: float
+
+
+class RoutingView(Struct):
+    """``GET /v1/experiments``: the routing config."""
+
+    version: Version
+    production: str | None
+    frozen: bool
+    namespace_id: str
+    shadows: list[ShadowShare]
+    experiments: list[ExperimentView]
+
+
+class ExperimentChange(Struct):
+    """A change of one experiment: the config's new version, the diff, the experiment."""
+
+    version: Version
+    diff: list[Diff]
+    experiment: ExperimentView
+
+
+class ExperimentVerbAnswer(ExperimentChange, kw_only=True):
+    """A lifecycle verb's answer: the change and the routing it leaves."""
+
+    production: str | None
+    frozen: bool
+
+
+class Decision(Struct):
+    action: str
+    winner: str | None
+    reasons: list[str]
+    blocked_by: list[str]
+    stopped: list[str] = []
+
+
+class Evaluation(Struct, kw_only=True):
+    """One evaluation of an experiment by the worker."""
+
+    experiment: str
+    phase: int
+    ts: float
+    metric: str
+    alpha: float
+    runtime_s: float
+    method: str | None
+    look: int
+    units: dict[str, int]
+    means: dict[str, float]
+    srm_p_value: float | None
+    arms: Annotated[
+        list[dict[str, Any]],
+        Meta(
+            description="each treatment: variant, units, estimate, interval, p-values, guardrails"
+        ),
+    ]
+    decision: Decision
+    cuped: bool
+    variance_reduction: float | None
+    tuning_units: float | None = None
+    applied_version: int | None = None
+    state: dict[str, Any] = {}
+    interleaving: dict[str, Any] | None = None
+    boundaries: dict[str, Any] | None = None
+
+
+Sums = Annotated[
+    dict[str, dict[str, int]], Meta(description="variant -> its exact integer sums (users, ...)")
+]
+
+
+class PhaseResult(Struct):
+    phase: int
+    stats: Sums
+    last_evaluation: Evaluation | None
+    weights: list[float] | None = None
+    started_at: float | None = None
+
+
+class BanditPeriod(Struct):
+    period: int
+    weights: list[float] | dict[str, float] | None
+    units: dict[str, int]
+
+
+class ExperimentDetail(ExperimentView, kw_only=True):
+    """``GET /v1/experiments/{key}``: the experiment, its statistics and last evaluation (an
+    A/B or interleaved one: by phase; a bandit: over every period, and the periods)."""
+
+    last_evaluation: Evaluation | None
+    phase: int | None = None
+    stats: Sums | None = None
+    phase_results: list[PhaseResult] | None = None
+    periods: list[BanditPeriod] | None = None
+    periods_shown_from: int | None = None
+
+
+class HistoryPoint(Struct, kw_only=True):
+    ts: float
+    phase: int = 0
+    arms: list[dict[str, Any]] = []
+
+
+class History(Struct):
+    experiment: str
+    points: Annotated[list[HistoryPoint], Meta(description="oldest first")]
+
+
+# Production, freeze, shadows
+
+
+class ProductionChangeRecord(Struct, rename={"from_": "from"}):
+    from_: str | None
+    to: str | None
+    actor: str
+    reason: str
+    ts: float
+    experiment: Annotated[str | None, Meta(description="the experiment that promoted it")] = None
+    version: int | None = None
+    audit_id: str | None = None
+
+
+class ProductionView(Struct):
+    production: str | None
+    frozen: bool
+    history: Annotated[list[ProductionChangeRecord], Meta(description="newest first")]
+
+
+class RoutingChange(Struct):
+    """A change of production or of the freeze: the new version, the diff, the routing."""
+
+    version: Version
+    diff: list[Diff]
+    production: str | None
+    frozen: bool
+
+
+class LatencyMs(Struct):
+    p50: float | None
+    p99: float | None
+
+
+class ShadowFigures(Struct):
+    version: str
+    share: float
+    searches: int
+    scored: int
+    errors: int
+    error_rate: float
+    dropped: int
+    overlap_at_10: float | None
+    kendall_tau: float | None
+    rbo: float | None
+    score_mean: float | None
+    score_std: float | None
+    latency_ms: LatencyMs
+
+
+class Shadows(Struct):
+    production: str | None
+    shadows: list[ShadowFigures]
+
+
+class ShadowChange(Struct):
+    version: Version
+    diff: list[Diff]
+    shadows: list[ShadowShare]
+
+
+# Audit
+
+
+class AuditEntry(Struct):
+    id: Annotated[str, Meta(description="the stream entry id (ms-seq)")]
+    actor: str
+    reason: str
+    ts: float
+    version: Annotated[int | None, Meta(description="null: a note that changed no config")]
+    diff: list[Diff]
+    subjects: Annotated[
+        list[str],
+        Meta(description="what it concerns: experiment:KEY, model:VERSION, production, ..."),
+    ] = []
+
+
+class AuditLog(Struct):
+    entries: Annotated[list[AuditEntry], Meta(description="newest first")]
+    scan_limited: Annotated[
+        bool, Meta(description="the scan stopped at its limit: older matches may exist")
+    ] = False
+
+
+class DeadLetter(Struct):
+    id: str
+    ts: float
+    error: str
+    stream: str
+    entry: str
+    event: Any
+
+
+class DeadLetters(Struct):
+    entries: list[DeadLetter]
+
+
+# Models and datasets
+
+
+class ModelCardView(Struct, kw_only=True):
+    """A version's card: what it declared, its file, its gates and where it is loaded."""
+
+    version: str
+    inputs: list[dict[str, Any]]
+    output: str
+    parent: str | None
+    dataset: dict[str, Any]
+    offline_metrics: dict[str, Any]
+    description: str
+    notes: str
+    sha256: str
+    size_bytes: int
+    signature: dict[str, Any]
+    registered_by: str
+    registered_at: float
+    state: Literal["gating", "passed", "failed"]
+    gates: dict[str, Any] | None
+    override: dict[str, Any] | None
+    retired: bool
+    usable: Annotated[bool, Meta(description="may take traffic")]
+    gates_history: list[dict[str, Any]]
+    loaded_by: Annotated[list[str], Meta(description="the processes that have it loaded")]
+    in_use_by: Annotated[
+        list[str], Meta(description="production, experiments not over, shadows")
+    ] = []
+
+
+class RegisteredModel(ModelCardView, kw_only=True):
+    created: Annotated[bool, Meta(description="false: this version held this file already")]
+
+
+class LoadedModel(Struct):
+    version: str
+    provider: str
+    batcher: dict[str, int]
+
+
+class Models(Struct):
+    production: str | None
+    models: list[ModelCardView]
+    this_process: list[LoadedModel]
+
+
+class DatasetView(Struct, kw_only=True):
+    id: str
+    sha256: str
+    format: str
+    queries: int
+    candidates: int
+    features: list[str] | None
+    feature_width: int | None
+    size_bytes: int
+    created_by: str
+    created_at: float
+    description: str
+
+
+class CreatedDataset(DatasetView, kw_only=True):
+    created: Annotated[bool, Meta(description="false: this id held this content already")]
+
+
+class BuiltDataset(CreatedDataset, kw_only=True):
+    built: dict[str, Any]
+
+
+class Datasets(Struct):
+    datasets: list[DatasetView]
+
+
+class GatePolicyView(Struct):
+    ndcg_margin: float
+    latency_budget_ms: float
+    latency_candidates: int
+    latency_ratio: float | None
+    latency_runs: int
+    overlap_min: float
+    overlap_max: float
+    dataset: str | None
+
+
+class GatePolicyAnswer(Struct):
+    policy: GatePolicyView
+    stored: Annotated[bool, Meta(description="false: the configured default")]
+    diff: list[Diff] | None = None
+
+
+# Access
+
+
+class Whoami(Struct):
+    name: str
+    role: str
+
+
+class TokenView(Struct):
+    name: str
+    role: str
+    created_at: float
+    created_by: str
+    revoked_at: float | None = None
+    revoked_by: str | None = None
+
+
+class CreatedToken(TokenView, kw_only=True):
+    token: Annotated[str, Meta(description="shown once: keep it")]
+
+
+class RevokedToken(TokenView, kw_only=True):
+    revoked: bool
+
+
+class Tokens(Struct):
+    tokens: list[TokenView]
+
+
+# Operations
+
+
+class Health(Struct):
+    status: Literal["ok"]
+    pid: int
+    config_version: int
+    deployment: str
+
+
+class Ready(Struct):
+    ready: bool
+    searches: Annotated[bool, Meta(description="production is loaded here")]
+    pid: int
+    config_version: int
+    production: str | None
+    models: list[str]
+    redis_ok: bool
+    why: str | None = None
+
+
+class MetricsJson(Struct):
+    pid: int
+    config_version: int
+    counters: dict[str, Any]
+    sink: dict[str, int | None]
+    batchers: dict[str, dict[str, int]]
