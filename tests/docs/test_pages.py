@@ -1,6 +1,7 @@
 """The README is a map: short, opening with the two commands, linking every docs/ page; every
-link in it and in the pages leads somewhere; every metric they name exists; every line `make
-run` suggests is one the cheat-sheet test runs."""
+link in it and in the pages leads somewhere; every metric and make target they name exists;
+every setting the code reads is on the operations page; every line `make run` suggests is one
+the cheat-sheet test runs."""
 
 from __future__ import annotations
 
@@ -77,3 +78,24 @@ def test_what_make_run_suggests_next_is_in_the_cheat_sheet() -> None:
     assert [c for c in commands if c not in sheet] == []
     readme = README.read_text()
     assert all(line.strip() in readme for line in suggested if line.strip())
+
+
+def test_every_make_target_the_pages_name_exists() -> None:
+    makefile = (README.parent / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.M))
+    named = {
+        target
+        for page in [README, *PAGES]
+        for target in re.findall(r"`make ([a-z][a-z-]*)", page.read_text())
+    }
+    assert named and sorted(named - targets) == []
+
+
+def test_every_setting_the_code_reads_is_in_the_operations_page() -> None:
+    read = {
+        name
+        for module in (README.parent / "gateway").rglob("*.py")
+        for name in re.findall(r'"(ABGATE_[A-Z0-9_]+)"', module.read_text())
+    }
+    documented = set(re.findall(r"ABGATE_[A-Z0-9_]+", (DOCS / "operations.md").read_text()))
+    assert read and sorted(read - documented) == []
