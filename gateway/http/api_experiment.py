@@ -137,7 +137,7 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
     """Every field of an experiment but its key and variants, as in ``configs/experiments.toml``
     (flat: the analysis's fields beside the experiment's own)."""
 
-    description: str = ""
+    description: Annotated[str, Meta(description="what it tests, for people")] = ""
     kind: Annotated[
         Kind,
         Meta(description="interleaving: exactly 2 variants; multileaving: 3 to 6 versions"),
@@ -153,11 +153,17 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
             description="[start, end), start < end: running experiments' ranges are disjoint",
         ),
     ] = field(default_factory=lambda: [0.0, 1.0])
-    hash_version: Literal[1, 2] = 2
+    hash_version: Annotated[
+        Literal[1, 2], Meta(description="the user hashing (1: GrowthBook's v1; 2: its v2)")
+    ] = 2
     seed: Annotated[str, Meta(description="the hash seed; default: the key")] = ""
-    primary_metric: Metric = "purchase_conversion"
-    alpha: Annotated[float, Meta(ge=1e-6, le=0.5)] = 0.05
-    min_units_per_arm: Annotated[int, Meta(ge=1)] = 200
+    primary_metric: Annotated[Metric, Meta(description="what decides it (higher is better)")] = (
+        "purchase_conversion"
+    )
+    alpha: Annotated[float, Meta(ge=1e-6, le=0.5, description="the false positive rate")] = 0.05
+    min_units_per_arm: Annotated[
+        int, Meta(ge=1, description="users each arm needs before any decision")
+    ] = 200
     guardrails: Annotated[
         list[GuardrailBody], Meta(description="one per metric; not for a bandit or interleaving")
     ] = []
@@ -168,9 +174,12 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
     mde: Annotated[
         float, Meta(ge=1e-4, le=10.0, description="the minimum detectable effect (relative)")
     ] = 0.05
-    horizon_units_per_arm: Annotated[int, Meta(ge=2, le=10**12)] | None = None
-    looks: Annotated[int, Meta(ge=1, le=1000)] | None = 100
-    correction: Correction = "holm"
+    horizon_units_per_arm: (
+        Annotated[int, Meta(ge=2, le=10**12, description="the planned size (group-sequential)")]
+        | None
+    ) = None
+    looks: Annotated[int, Meta(ge=1, le=1000, description="planned evaluations")] | None = 100
+    correction: Annotated[Correction, Meta(description="across treatments and guardrails")] = "holm"
     min_runtime_s: Annotated[
         Seconds, Meta(description="no promotion sooner after the start (a week by default)")
     ] = DEFAULT_MIN_RUNTIME_S
@@ -183,8 +192,16 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
     max_latency_ratio: Annotated[
         float, Meta(ge=1.0, le=1000.0, description="operational guardrail: p99 over control's")
     ] = 3.0
-    min_ops_requests: Annotated[int, Meta(ge=1, le=10**9)] | None = 50
-    cuped: bool = True
+    min_ops_requests: (
+        Annotated[
+            int,
+            Meta(ge=1, le=10**9, description="scorings an arm needs before its ops guardrails"),
+        ]
+        | None
+    ) = 50
+    cuped: Annotated[
+        bool, Meta(description="CUPED on conversion and revenue, pre-exposure as covariate")
+    ] = True
     attribution_window_s: Annotated[
         float,
         Meta(
@@ -197,13 +214,21 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
     ramp: Annotated[
         list[RampStepBody], Meta(description="a canary schedule; coverage rises step by step")
     ] = []
-    require_shadow: ShadowRequirementBody | None = None
+    require_shadow: (
+        Annotated[
+            ShadowRequirementBody, Meta(description="a shadow phase to pass before it starts")
+        ]
+        | None
+    ) = None
     bandit: Annotated[BanditBody | None, Meta(description='for kind = "bandit" only')] = None
     interleaving: (
         Annotated[InterleavingBody, Meta(description='for kind "interleaving"/"multileaving"')]
         | None
     ) = None
     dataset: DatasetId | None = None
+
+
+_STORED: Final = "kept by the lifecycle (as in an experiment's stored form)"
 
 
 class ExperimentBody(ExperimentFields, forbid_unknown_fields=True, kw_only=True):
@@ -214,12 +239,14 @@ class ExperimentBody(ExperimentFields, forbid_unknown_fields=True, kw_only=True)
     status: Annotated[
         Literal["draft"], Meta(description="created as a draft: start it with .../start")
     ] = "draft"
-    outcome: Literal["none"] = "none"
-    phases: list[PhaseBody] = []
-    ramp_step: Annotated[int, Meta(ge=0)] | None = None
-    ramp_step_started_at: Timestamp = 0.0
-    period: Annotated[int, Meta(ge=0, le=10**9)] | None = None
-    period_started_at: Timestamp = 0.0
+    outcome: Annotated[Literal["none"], Meta(description="set by the lifecycle")] = "none"
+    # The lifecycle's own fields, accepted so that an experiment's stored (or exported) form
+    # can be sent back as it stands.
+    phases: Annotated[list[PhaseBody], Meta(description=_STORED)] = []
+    ramp_step: Annotated[int, Meta(ge=0, description=_STORED)] | None = None
+    ramp_step_started_at: Annotated[Timestamp, Meta(description=_STORED)] = 0.0
+    period: Annotated[int, Meta(ge=0, le=10**9, description=_STORED)] | None = None
+    period_started_at: Annotated[Timestamp, Meta(description=_STORED)] = 0.0
     reason: Reason | None = None
 
 
