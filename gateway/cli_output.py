@@ -172,6 +172,11 @@ def summary(data: Mapping[str, Any]) -> str:
         f"{data['key']}: {data['status']} (outcome {data.get('outcome', 'none')}), "
         f"phase {data.get('phase', 0)}, coverage {data.get('coverage', 1.0):g}",
     ]
+    if data.get("paused_at") is not None:
+        lines.append(
+            f"  paused since {when(data['paused_at'])} UTC: everyone gets production "
+            f"(paused {data.get('paused_s') or 0:.0f} s in all before)"
+        )
     evaluation = data.get("last_evaluation")
     if not evaluation:
         return "\n".join([*lines, "  no evaluation yet"])

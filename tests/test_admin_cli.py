@@ -37,6 +37,12 @@ def test_an_ab_summary_shows_each_arm() -> None:
     text = summary({"key": "better", "status": "running", "last_evaluation": record.to_json()})
     assert "candidate: lift +0.120 [+0.020, +0.250], p=0.01  significant" in text
     assert "decision: continue: waiting" in text
+    paused = summary({"key": "better", "status": "paused", "paused_at": 60.0, "paused_s": 30.0})
+    assert paused.splitlines()[1:] == [
+        "  paused since 1970-01-01 00:01:00 UTC: everyone gets production (paused 30 s in all "
+        "before)",
+        "  no evaluation yet",
+    ]
 
 
 def test_an_interleaved_summary_shows_the_pairs_and_the_order() -> None:
