@@ -11,8 +11,9 @@ floor, a ramp's coverage) stay its own. A test checks that these fields are the 
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal, Union
 
+import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from gateway.config.model import (
@@ -250,15 +251,33 @@ class ExperimentBody(ExperimentFields, forbid_unknown_fields=True, kw_only=True)
     reason: Reason | None = None
 
 
-class ExperimentEdit(ExperimentFields, forbid_unknown_fields=True, kw_only=True):
-    """``PATCH /v1/experiments/{key}``: the fields to change (any of a draft's; ``weights`` and
-    ``coverage`` of a running one); new ``weights`` start a new phase."""
+def _edit() -> Any:
+    """Every field of :class:`ExperimentFields` optional and with no default: an edit changes
+    the fields it names and no others (a default in the document would say otherwise)."""
+    fields: list[tuple[str, Any, Any]] = [
+        (f.name, Union[f.type, UnsetType], UNSET)  # noqa: UP007 (f.type is a runtime value)
+        for f in msgspec.structs.fields(ExperimentFields)
+    ]
+    fields += [
+        ("variants", Union[Annotated[list[VariantBody], Meta(min_length=2)], UnsetType], UNSET),  # noqa: UP007
+        ("weights", Union[Weights, UnsetType], UNSET),  # noqa: UP007
+        ("reason", Union[Reason, None, UnsetType], UNSET),  # noqa: UP007
+    ]
+    edit = msgspec.defstruct(
+        "ExperimentEdit", fields, kw_only=True, forbid_unknown_fields=True, module=__name__
+    )
+    edit.__doc__ = (
+        "``PATCH /v1/experiments/{key}``: the fields to change (any of a draft's; ``weights`` "
+        "and ``coverage`` of a running one); new ``weights`` start a new phase."
+    )
+    return edit
 
-    variants: Annotated[list[VariantBody], Meta(min_length=2)] | None = None
-    weights: (
-        Annotated[dict[str, Share], Meta(description="variant name -> weight, summing to 1")] | None
-    ) = None
-    reason: Reason | None = None
+
+Weights = Annotated[
+    dict[str, Share],
+    Meta(min_length=1, description="variant name -> weight, summing to 1: starts a new phase"),
+]
+ExperimentEdit: Final[Any] = _edit()
 
 
 class VariantView(Struct):
