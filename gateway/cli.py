@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.access.tokens import new_token
 from gateway.admin_cli import add_admin_commands
@@ -22,6 +22,9 @@ from gateway.errors import ConfigError, GatewayError
 from gateway.processes import ProcessGroup, wait_ready
 from gateway.redis_server import shared_embedded_redis
 from gateway.settings import DEMO_ADMIN_TOKEN, ROOT, Settings
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 log = logging.getLogger("abgate")
 
@@ -336,6 +339,11 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"abgate: {self.prog}: {message} (see {self.prog} --help)\n")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops a failed write silently; a closed stdout stops abgate (exit 141).
+        if message:
+            (file or sys.stderr).write(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
