@@ -90,6 +90,21 @@ class Upload:
     json_description: str
     file_part: str
     file_description: str
+    # The JSON part's type, when it has one (the document shows it; the handler decodes it).
+    json_type: type | None = None
+
+
+class DatasetMeta(Struct, forbid_unknown_fields=True):
+    """The ``meta`` part of a dataset upload."""
+
+    id: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="the dataset's id, for good"
+        ),
+    ]
+    description: Annotated[str, Meta(max_length=2000)] = ""
+    reason: Reason | None = None
 
 
 MODEL_UPLOAD: Final = Upload("card", "the model card (JSON)", "model", "the ONNX file")
@@ -98,6 +113,7 @@ DATASET_UPLOAD: Final = Upload(
     'JSON: {"id": "...", "description": "...", "reason": "..."} (description, reason optional)',
     "file",
     "the dataset file (JSON lines or Parquet)",
+    DatasetMeta,
 )
 
 

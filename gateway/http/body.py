@@ -204,6 +204,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def as_part(value: Any, of: type[T], part: str) -> T:
+    """A multipart upload's JSON part as its type; errors name the part (``meta.id``)."""
+    try:
+        return as_body(value, of)
+    except RequestError as exc:
+        raise RequestError(part + exc.where.removeprefix("$"), exc.detail) from None
+
+
 async def read_body_as(request: web.Request, gw: Gateway, of: type[T], optional: bool = False) -> T:
     """The request body decoded as ``of`` (a body that may be left out, when ``optional``: as
     ``{}``)."""

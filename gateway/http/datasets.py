@@ -14,18 +14,21 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from gateway.errors import ConfigError, Conflict, RequestError
-from gateway.http.api_types import DATASET_UPLOAD, GatePolicyBody, TrafficDatasetBody
+from gateway.http.api_types import (
+    DATASET_UPLOAD,
+    DatasetMeta,
+    GatePolicyBody,
+    TrafficDatasetBody,
+)
 from gateway.http.auth import actor
-from gateway.http.body import as_body, path_id, read_body_as, read_json
+from gateway.http.body import as_body, as_part, path_id, read_body_as, read_json
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
 from gateway.http.uploads import read_upload
 from gateway.models.card import parse_version
-from gateway.models.dataset_store import parse_description
 from gateway.models.gate_policy import RULES
 from gateway.models.traffic_dataset import build as build_from_traffic
 from gateway.records import ExposureRecord, OutcomeRecord, RecordError
-from gateway.schema import object_at
 
 
 async def list_datasets(request: web.Request) -> web.Response:
@@ -60,9 +63,8 @@ async def create(request: web.Request) -> web.Response:
         request, gw, DATASET_UPLOAD, upload, gw.settings.max_dataset_bytes
     )
     try:
-        fields = object_at(meta, "meta", ("id", "description"), ("id",))
-        dataset_id = parse_version(fields["id"], "meta.id")
-        description = parse_description(fields.get("description", ""), "meta.description")
+        fields = as_part(meta, DatasetMeta, "meta")
+        dataset_id, description = fields.id, fields.description
         gw.redis_guard.check()
     except BaseException:
         datasets.files.discard(upload)

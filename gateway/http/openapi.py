@@ -88,6 +88,9 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
         op["parameters"] = params
     if isinstance(route.body, api_types.Upload):
         form = route.body
+        json_part: dict[str, Any] = {"type": "string", "description": form.json_description}
+        if form.json_type is not None:
+            json_part = {"description": form.json_description} | schemas[form.json_type]
         op["requestBody"] = {
             "required": True,
             "content": {
@@ -96,10 +99,7 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
                         "type": "object",
                         "required": [form.json_part, form.file_part],
                         "properties": {
-                            form.json_part: {
-                                "type": "string",
-                                "description": form.json_description,
-                            },
+                            form.json_part: json_part,
                             form.file_part: {
                                 "type": "string",
                                 "contentMediaType": "application/octet-stream",
@@ -110,6 +110,9 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
                 }
             },
         }
+        if form.json_type is not None:
+            media = op["requestBody"]["content"]["multipart/form-data"]
+            media["encoding"] = {form.json_part: {"contentType": "application/json"}}
     elif route.body is not None:
         op["requestBody"] = {
             "required": route.body_required,
@@ -154,7 +157,10 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
 def document() -> dict[str, Any]:
     types: list[Any] = [api_types.Error]
     for route in ROUTES:
-        if route.body is not None and not isinstance(route.body, api_types.Upload):
+        if isinstance(route.body, api_types.Upload):
+            if route.body.json_type is not None and route.body.json_type not in types:
+                types.append(route.body.json_type)
+        elif route.body is not None:
             for body in route.body if isinstance(route.body, tuple) else (route.body,):
                 if body not in types:
                     types.append(body)
