@@ -15,11 +15,8 @@ from gateway.models.card import read_declaration
 from gateway.models.gate_cache import GateCache, job_key
 from gateway.models.gate_policy import GatePolicy
 from gateway.models.registrar import Registrar
-from gateway.settings import ROOT
 from tests.models.hostile import never_ending_card, never_ending_model, store_never_ending
 from tests.models.test_gate_process import job_for
-
-DEMO = ROOT / "var" / "demo-models"
 
 
 def test_the_key_changes_with_anything_the_record_depends_on(tmp_path: Path) -> None:
@@ -50,17 +47,17 @@ def test_a_kept_record_comes_back_with_the_time_of_its_reuse(tmp_path: Path) -> 
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["bad.json", "k.json"]
 
 
-async def _store(registrar: Registrar, version: str) -> None:
+async def _store(registrar: Registrar, demo: Path, version: str) -> None:
     """A demo version in this registrar's store and on disk, "gating"."""
     upload = registrar.artifacts.root / "incoming.onnx"
     upload.parent.mkdir(parents=True, exist_ok=True)
-    upload.write_bytes((DEMO / version / "model.onnx").read_bytes())
-    declaration = read_declaration(DEMO / version / "card.json")
+    upload.write_bytes((demo / version / "model.onnx").read_bytes())
+    declaration = read_declaration(demo / version / "card.json")
     await registrar.register(declaration, upload, "test", "registered")
 
 
 async def test_the_registrar_keeps_finished_runs_and_never_a_deadline(
-    registrar: Registrar, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    registrar: Registrar, tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache = GateCache(tmp_path / "cache")
     registrar.gate_cache = cache
@@ -70,7 +67,7 @@ async def test_the_registrar_keeps_finished_runs_and_never_a_deadline(
     assert not cache.directory.exists()  # a deadline is never kept
 
     registrar.gate_timeout_s = 300.0
-    await _store(registrar, "prod-v1")
+    await _store(registrar, models_dir, "prod-v1")
     first = await registrar.gate("prod-v1", None, "test")
     assert first.state == "passed" and len(list(cache.directory.iterdir())) == 1
 
@@ -91,7 +88,7 @@ async def test_the_registrar_keeps_finished_runs_and_never_a_deadline(
         raise AssertionError("a child process ran for a kept record")
 
     monkeypatch.setattr(registrar_module, "run_in_child", no_child)
-    await _store(other, "prod-v1")
+    await _store(other, models_dir, "prod-v1")
     again = await other.gate("prod-v1", None, "test")
     assert again.state == "passed" and again.gates is not None and first.gates is not None
     assert {**again.gates, "ran_at": 0} == {**first.gates, "ran_at": 0}
@@ -101,5 +98,5 @@ async def test_the_registrar_keeps_finished_runs_and_never_a_deadline(
         await other.policies.change({"ndcg_margin": 0.5}, "test", "stricter")
         await other.store.redis.delete(other.store.keys.models)
         await other.store.redis.delete(other.claims.runs_key)
-        await _store(other, "prod-v1")
+        await _store(other, models_dir, "prod-v1")
         await other.gate("prod-v1", None, "test")
