@@ -7,11 +7,13 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.http.api_answers import SearchAnswer
 from gateway.http.state import Gateway
 from gateway.interleave.team_draft import team_draft
 from gateway.schema import parse_search
@@ -60,6 +62,10 @@ async def test_the_page_is_the_team_draft_of_every_variant(
     response = await client.post("/v1/search", json=body)
     assert response.status == 200, await response.text()
     data = await response.json()
+    # The hot path builds its answer by hand: it is still the documented type.
+    assert msgspec.json.decode(await response.read(), type=SearchAnswer).model_version == (
+        "interleaved"
+    )
     assert data["assignments"][0]["experiment"] == key
     assert data["assignments"][0]["variant"] == "interleaved"
     page = [r["item_id"] for r in data["results"]]
