@@ -65,7 +65,7 @@ class ShadowBody(Struct, forbid_unknown_fields=True):
 
 class TokenBody(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")]
-    role: Literal["viewer", "experimenter", "admin"]
+    role: Literal["storefront", "viewer", "experimenter", "admin"]
     reason: Reason | None = None
 
 

@@ -158,3 +158,14 @@ async def test_the_dashboard_page_is_served_and_the_root_leads_to_it(client: Tes
     assert (await client.get("/static/dashboard.js")).status == 200
     svg = await client.get("/v1/experiments/better/chart.svg")
     assert svg.status == 401  # the chart is data: a viewer's token at least
+
+
+def test_a_token_body_takes_every_role() -> None:
+    """The type that validates POST /v1/tokens lists the roles: each one can be given (the
+    storefront's was left out once, and storefront tokens could not be created)."""
+    from typing import get_args, get_type_hints
+
+    from gateway.access.roles import Role
+    from gateway.http.api_types import TokenBody
+
+    assert set(get_args(get_type_hints(TokenBody)["role"])) == {r.label for r in Role}
