@@ -26,13 +26,13 @@ TUNED = 2 * HORIZON  # N*, total units
 METRICS = ("conversion", "revenue", "ctr", "cuped")
 # replications: (A/A, each lift), full and quick
 REPS = {
-    "conversion": ((4_000, 2_000), (400, 200)),
-    "revenue": ((4_000, 2_000), (400, 200)),
-    "ctr": ((2_000, 500), (100, 50)),
-    "cuped": ((1_000, 500), (60, 30)),
+    "conversion": ((4_000, 2_000), (100, 50)),
+    "revenue": ((4_000, 2_000), (100, 50)),
+    "ctr": ((2_000, 500), (40, 20)),
+    "cuped": ((1_000, 500), (30, 15)),
 }
 CHUNK = {"conversion": 1_000, "revenue": 500, "ctr": 100, "cuped": 50}
-BANDIT_SEEDS = ((100,), (10,))
+BANDIT_SEEDS = ((100,), (3,))
 DEFAULT_METHOD = "group-sequential, O'Brien–Fleming, 100 looks"
 
 
