@@ -289,7 +289,15 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#audit tbody tr"), what="audit")
     subject = browser.find_element(By.ID, "audit-subject")
     subject.send_keys("experiment:better")
-    browser.find_element(By.ID, "audit-apply").click()
+
+    def apply_filter() -> None:
+        """Submit the filter and wait until the page it leads to is drawn (its fields are
+        new ones: typing into the old page's would be lost)."""
+        browser.find_element(By.ID, "audit-apply").click()
+        drawn = "return document.querySelector('#view').dataset.page === location.hash"
+        wait(lambda: browser.execute_script(drawn), what="the filtered page drawn")
+
+    apply_filter()
     expected = _audit(system, "&subject=experiment:better")
     assert len(expected) >= 4  # created (seeded), paused, resumed, stopped, decisions
 
@@ -305,14 +313,14 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     assert not any("overridden from the dashboard test" in r.text for r in rows)
     actor = browser.find_element(By.ID, "audit-actor")
     actor.send_keys("ed")
-    browser.find_element(By.ID, "audit-apply").click()
+    apply_filter()
     expected = _audit(system, "&subject=experiment:better&actor=ed")
     assert len(expected) == 3  # paused, resumed, stopped
     rows = wait(shown, what="ed's entries on experiment:better")
     assert all(r.find_element(By.CSS_SELECTOR, ".actor").text == "ed" for r in rows)
     # And by time: all three are within the last 15 minutes (the API's since, from the page).
     Select(browser.find_element(By.ID, "audit-within")).select_by_value("900")
-    browser.find_element(By.ID, "audit-apply").click()
+    apply_filter()
     wait(lambda: "within=900" in browser.current_url, what="the time filter applied")
     rows = wait(shown, what="ed's entries on experiment:better in the last 15 minutes")
     browser.find_element(By.ID, "audit-subject").clear()
