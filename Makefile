@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk faults
+.PHONY: run test test-fast lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk faults
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/abgate run
 
+# The suite in TEST_PROCS processes (pytest-xdist; a test module stays in one): most of a test's
+# time is waiting on the processes it started, not CPU. Bytecode is written (a shell may say
+# PYTHONDONTWRITEBYTECODE): every gateway, worker, gate run and CLI call the suite starts
+# imports the package, compiled once instead of each time.
+TEST_PROCS ?= 3
+PYTEST     := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PYTEST) -n $(TEST_PROCS) --dist loadfile
+
+# The inner loop (under two minutes here): everything but tests/e2e and the few slow modules
+# tests/conftest.py lists (SLOW_MODULES); `make test` runs them all.
+test-fast: $(STAMP)
+	$(PYTEST) -n $(TEST_PROCS) --dist loadfile -m "not slow"
 
 # The dashboard test drives Debian's chromium through chromedriver: installed here when missing
 # and apt-get is at hand (as root); otherwise that one test says so and is skipped.

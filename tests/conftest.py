@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -18,6 +20,27 @@ from tests.tokens import seed_tokens
 
 TEST_CONFIGS = Path(__file__).parent / "configs"
 GATE_CACHE_ENV = "ABGATE_GATE_CACHE_DIR"
+
+
+# Modules outside tests/e2e that start live systems or run for many seconds: with tests/e2e,
+# what `make test-fast` leaves out (`-m "not slow"`); `make test` runs everything.
+SLOW_MODULES: Final = frozenset(
+    {
+        "tests/http/test_api_properties.py",
+        "tests/http/test_fuzz.py",
+        "tests/sim/test_study.py",
+        "tests/sim/test_interleaving_study.py",
+        "tests/worker/test_consumer_faults.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent.parent
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        if where.startswith("tests/e2e/") or where in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -75,7 +98,11 @@ def models_dir() -> Path:
     from sim.build import ensure_demo_models
 
     directory = ROOT / "var" / "demo-models"
-    ensure_demo_models(directory, log=lambda _msg: None)
+    directory.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist's workers all ask at once on a fresh clone: one builds, the others wait.
+    with open(directory.parent / "demo-models.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ensure_demo_models(directory, log=lambda _msg: None)
     return directory
 
 
