@@ -58,10 +58,24 @@ async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) ->
     last = later[-1]["weights"]
     assert last[1] == max(last) and last[2] <= FLOOR + 0.01, last
     units = {v: sum(p["units"][v] for p in later) for v in ("control", "candidate", "worse")}
-    total = sum(units.values())
     # (prod-v1 loses clearly too: once both are ruled out, both keep only their floor)
     assert units["candidate"] > 5 * max(units["control"], units["worse"]), units
-    assert units["worse"] / total <= FLOOR + 0.03, units
+    # Where the worst arm's weight is down to its floor, it gets no more users than that weight
+    # gives, up to sampling: its units are a sum of binomials, bounded at mean + 4 sd. (Which
+    # periods come after the burn-in with the worst arm not yet ruled out depends on how fast
+    # the shoppers arrive: those are left out, not the bound widened.)
+    floored = [p for p in later if p["weights"][2] <= FLOOR + 0.01]
+    assert floored, later
+    sizes = [sum(p["units"].values()) for p in floored]
+    mean = sum(n * p["weights"][2] for n, p in zip(sizes, floored, strict=True))
+    sd = (
+        sum(
+            n * p["weights"][2] * (1 - p["weights"][2]) for n, p in zip(sizes, floored, strict=True)
+        )
+        ** 0.5
+    )
+    worst = sum(p["units"]["worse"] for p in floored)
+    assert worst <= mean + 4 * sd + 1, (worst, mean, sd, floored)
     # SRM per period against its own weights: every period's split matches its weights.
     assert data["last_evaluation"]["srm_p_value"] > 0.001
     await asyncio.sleep(0)
