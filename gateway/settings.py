@@ -10,6 +10,7 @@ from pathlib import Path
 from gateway.errors import ConfigError
 from gateway.keys import MAX_SHARDS, Keys
 from gateway.models.gate_policy import GatePolicy
+from gateway.redis_client import check_url
 
 ROOT = Path(__file__).resolve().parent.parent
 # The token of the demo: well known, so anyone who can reach the port can change experiments.
@@ -176,7 +177,7 @@ class Settings:
             raise ConfigError("ABGATE_PREFIX", f"letters, digits, '-' and '_' only, got {prefix!r}")
         admin_token, admin_token_is_default = _admin_token()
         return cls(
-            redis_url=os.environ.get("REDIS_URL") or None,
+            redis_url=check_url(os.environ["REDIS_URL"]) if os.environ.get("REDIS_URL") else None,
             prefix=prefix,
             var_dir=var_dir,
             models_dir=Path(os.environ.get("ABGATE_MODELS_DIR", var_dir / "models")),

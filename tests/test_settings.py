@@ -68,3 +68,26 @@ def test_the_worker_caps_default_to_the_settings_defaults() -> None:
 
     defaults = Settings.from_env()
     assert EventCaps() == EventCaps(defaults.max_events_per_search, defaults.max_purchases_per_day)
+
+
+@pytest.mark.parametrize("url", ["x", "http://127.0.0.1:6379", "redis://", "127.0.0.1:6379"])
+def test_a_redis_url_that_names_no_redis_is_refused(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    with pytest.raises(ConfigError, match=r"^REDIS_URL: expected redis://HOST:PORT"):
+        Settings.from_env()
+    # The command that reads it says so in one line (it was a traceback from the client).
+    from gateway.cli import main
+
+    assert main(["worker"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("abgate: REDIS_URL: expected redis://HOST:PORT") and repr(url) in line
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:6379/0", "rediss://h:1", "unix:///tmp/r.sock", "redis+cluster://h:1"]
+)
+def test_every_kind_of_redis_url_is_taken(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    assert Settings.from_env().redis_url == url
