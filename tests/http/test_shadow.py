@@ -51,6 +51,37 @@ async def _search(client: TestClient, user: str) -> dict[str, Any]:
     return data
 
 
+async def _shadows(client: TestClient) -> list[dict[str, Any]]:
+    data = await (await client.get("/v1/shadow", headers=auth("vera"))).json()
+    shadows: list[dict[str, Any]] = data["shadows"]
+    return shadows
+
+
+async def _search_until_scored(client: TestClient, prefix: str, scored_before: int = 0) -> int:
+    """Searches (each answered by production) in rounds until the worker has scored one more
+    than ``scored_before``; how many were made."""
+    made = 0
+    for _ in range(120):
+        for _ in range(10):
+            page = await _search(client, f"{prefix}{made}")
+            assert page["assignments"] == []  # the response is production's, as before
+            made += 1
+        await asyncio.sleep(0.5)
+        if (await _shadows(client))[0]["scored"] > scored_before:
+            return made
+    raise AssertionError(f"the shadow worker scored nothing in {made} searches")
+
+
+async def _shadow_once_counted(client: TestClient, offered: int) -> dict[str, Any]:
+    """The shadow's figures once each offered search is scored or dropped (bounded)."""
+    for _ in range(600):
+        (shadow,) = await _shadows(client)
+        if shadow["searches"] + shadow["dropped"] >= offered:
+            return shadow
+        await asyncio.sleep(0.1)
+    return shadow
+
+
 async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
     client: TestClient, gateway: Gateway
 ) -> None:
@@ -58,20 +89,14 @@ async def test_a_shadow_version_is_scored_off_the_response_path_and_reported(
         await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
     response = await client.put("/v1/shadow/cand-v2", json={"share": 1.0}, headers=AUTH)
     assert response.status == 200, await response.text()
-    for i in range(60):
-        page = await _search(client, f"u{i}")
-        assert page["assignments"] == []  # the response is production's, as before
-    # The worker runs at the lowest CPU priority and starts with the shadow: on a loaded machine
-    # it may wait a while for a core. Bounded, never timed.
-    for _ in range(600):
-        await asyncio.sleep(0.1)
-        data = await (await client.get("/v1/shadow", headers=auth("vera"))).json()
-        (shadow,) = data["shadows"]
-        if shadow["searches"] + shadow["dropped"] >= 60:
-            break
+    # The worker starts with the shadow, at the lowest CPU priority: until it has loaded the
+    # models, jobs wait and those older than MAX_AGE_S are dropped (counted). Searches go on
+    # until it scores (bounded, never timed), then every offered one is accounted for.
+    offered = await _search_until_scored(client, "u")
+    shadow = await _shadow_once_counted(client, offered)
     # Every offered search is scored or, when this process is busy serving, dropped and counted.
     assert (shadow["version"], shadow["share"]) == ("cand-v2", 1.0)
-    assert shadow["searches"] + shadow["dropped"] == 60 and shadow["searches"] > 0
+    assert shadow["searches"] + shadow["dropped"] == offered and shadow["searches"] > 0
     assert shadow["errors"] == 0
     assert 0.0 < shadow["overlap_at_10"] < 1.0 and -1.0 <= shadow["kendall_tau"] <= 1.0
     assert shadow["latency_ms"]["p50"] > 0 and shadow["score_std"] > 0
@@ -166,11 +191,7 @@ async def test_a_dead_shadow_worker_costs_searches_nothing_and_comes_back(
             break
         await asyncio.sleep(0.1)
     assert restarted is not None and restarted is not process and restarted.returncode is None
-    for i in range(20):
-        await _search(client, f"r{i}")
-    for _ in range(600):  # the restarted worker loads the models at the lowest CPU priority
-        await asyncio.sleep(0.1)
-        (shadow,) = (await (await client.get("/v1/shadow", headers=auth("vera"))).json())["shadows"]
-        if shadow["scored"] >= 15:
-            break
-    assert shadow["dropped"] >= 20 and shadow["scored"] >= 15, shadow
+    before = (await _shadows(client))[0]["scored"]
+    offered = 21 + await _search_until_scored(client, "r", scored_before=before)
+    shadow = await _shadow_once_counted(client, offered)
+    assert shadow["dropped"] >= 20 and shadow["scored"] > before, shadow
