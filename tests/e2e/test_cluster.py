@@ -10,6 +10,7 @@ import asyncio
 from dataclasses import replace
 
 import aiohttp
+import pytest
 
 from gateway.redis_client import redis_client
 from gateway.redis_cluster import LocalCluster
@@ -24,6 +25,9 @@ MAX_SHOPPERS = 30_000
 SHARDS = 12
 
 
+# Bounded by the shoppers it may send (MAX_SHOPPERS); with other modules' systems beside it
+# (make test runs three at once) that can take longer than the suite's default timeout.
+@pytest.mark.timeout(900)
 async def test_the_decision_loop_on_a_redis_cluster(
     settings: Settings, redis_cluster: LocalCluster
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import pytest
 
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System
@@ -32,6 +33,9 @@ async def _audit(base: str) -> list[dict]:
         return (await response.json())["entries"]
 
 
+# Bounded by the shoppers it may send (MAX_SHOPPERS); with other modules' systems beside it
+# (make test runs three at once) that can take longer than the suite's default timeout.
+@pytest.mark.timeout(900)
 async def test_promote_better_rollback_worse_keep_aa(system: System, worker: None) -> None:
     served = 0
     experiments = await _experiments(system.base_url)

@@ -34,7 +34,7 @@ def test_a_short_locust_run_has_no_failures(system: System, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr[-3000:]
     with open(tmp_path / "run_stats.csv", encoding="utf-8") as f:
         rows = {row["Name"]: row for row in csv.DictReader(f)}
-    assert int(rows["/v1/search"]["Request Count"]) > 10
+    assert int(rows["/v1/search"]["Request Count"]) > 0  # how many: the machine's, not asserted
     assert int(rows["/v1/events"]["Request Count"]) > 0
     assert int(rows["Aggregated"]["Failure Count"]) == 0
     assert int(rows["/v1/experiments/{key}"]["Request Count"]) > 0
