@@ -16,6 +16,15 @@ from gateway.redis_server import free_port
 from gateway.settings import Settings
 
 
+def user_env() -> dict[str, str]:
+    """This process's environment as a user's shell has it: no ABGATE_ setting, except the
+    suite's own (the gate cache, tests/conftest.py), which changes no behaviour under test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ABGATE_")}
+    if os.environ.get("ABGATE_GATE_CACHE_DIR"):
+        env["ABGATE_GATE_CACHE_DIR"] = os.environ["ABGATE_GATE_CACHE_DIR"]
+    return env
+
+
 def gateway_env(settings: Settings, port: int) -> dict[str, str]:
     assert settings.redis_url
     return {

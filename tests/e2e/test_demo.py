@@ -5,7 +5,6 @@ failing its offline gate, forced through and rolled back."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import redis
 
 from gateway.redis_server import EmbeddedRedis, free_port
 from gateway.settings import ROOT
+from tests.live import user_env
 
 
 def _a_served_deployment(var: Path) -> tuple[Path, bytes]:
@@ -36,7 +36,7 @@ def _a_served_deployment(var: Path) -> tuple[Path, bytes]:
 def test_make_run_tells_the_lifecycle(models_dir: Path, tmp_path: Path) -> None:
     var = tmp_path / "var"
     spooled, spool_bytes = _a_served_deployment(var)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ABGATE_") and k != "REDIS_URL"}
+    env = {k: v for k, v in user_env().items() if k != "REDIS_URL"}
     env |= {
         "ABGATE_VAR_DIR": str(var),
         "ABGATE_SEED_MODELS": str(models_dir),

@@ -28,6 +28,7 @@ import redis
 from gateway.redis_server import EmbeddedRedis, free_port
 from gateway.settings import ROOT
 from tests.http.test_models import form
+from tests.live import user_env
 
 ADMIN = {"Authorization": "Bearer from-nothing-admin-secret"}
 SEARCH = {"user_id": "u1", "query": "tent", "candidates": [1, 2, 3]}
@@ -37,7 +38,7 @@ START_S = 120.0
 def _env(redis_server: EmbeddedRedis, prefix: str, tmp_path: Path, port: int) -> dict[str, str]:
     """No ABGATE_ROUTING (the shipped file names no production) and no demo models: the seed
     models folder is an empty one."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ABGATE_")}
+    env = user_env()
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     (tmp_path / "no-demo-models").mkdir(exist_ok=True)
     return env | {
