@@ -65,7 +65,9 @@ def caller_token() -> str | None:
 
 
 def _client(args: argparse.Namespace) -> AdminClient:
-    return AdminClient(base_url(args.url), caller_token())
+    # The verb's own --url, else the one given before the command (abgate --url H:P VERB).
+    url = getattr(args, "url", None) or getattr(args, "global_url", None) or default_url()
+    return AdminClient(base_url(url), caller_token())
 
 
 def _print_json(data: Any) -> int:
@@ -387,12 +389,27 @@ def _policy_table(data: Any) -> str:
 # --- the parser ----------------------------------------------------------------------------
 
 
+def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
+    """An argparse type: a number above zero (a usage error names the option and the value)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+        return value
+
+    return parse
+
+
 def _common(p: argparse.ArgumentParser, func: Verb, read: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "--url",
-        default=default_url(),
+        default=None,
         help="the gateway, host:port or http(s)://host:port (default: ABGATE_URL, else "
-        "127.0.0.1:ABGATE_PORT)",
+        "127.0.0.1:ABGATE_PORT); also taken before the command",
     )
     if read:
         p.add_argument(
@@ -436,7 +453,9 @@ def _group(sub: Any, name: str, help: str) -> Any:
 def add_admin_commands(sub: Any) -> None:
     _models(_group(sub, "models", "the model registry: register, list, show, retire, ..."))
     _datasets(_group(sub, "datasets", "evaluation datasets: create, list, show, from-traffic"))
-    _gates(_group(sub, "gates", "the gates' policy: show, set"))
+    _gates(
+        _group(sub, "gates", "the gates' policy: view and change it (abgate gates policy --help)")
+    )
     _experiments(_group(sub, "experiments", "experiments: list, show, status, create, start, ..."))
     _production(_group(sub, "production", "the production version: show, set, rollback"))
     _shadow(_group(sub, "shadow", "shadow versions: list (with agreement), set, stop"))
@@ -666,13 +685,18 @@ def _experiments(esub: Any) -> None:
     )
     watch.add_argument("key", help="the experiment's key")
     watch.add_argument(
-        "--interval", type=float, default=2.0, help="seconds between draws (default 2)"
+        "--interval",
+        type=_positive(float),
+        default=2.0,
+        help="seconds between draws (default 2)",
     )
     watch.add_argument(
-        "--timeout", type=float, help="give up (exit 5) after this many seconds still running"
+        "--timeout",
+        type=_positive(float),
+        help="give up (exit 5) after this many seconds still running",
     )
     watch.add_argument(
-        "--times", type=int, default=0, help="give up (exit 5) after this many draws"
+        "--times", type=_positive(int), default=0, help="give up (exit 5) after this many draws"
     )
     create = _command(
         esub,

@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -338,7 +339,11 @@ class Parser(argparse.ArgumentParser):
     """A usage error is one line on stderr, ``abgate: ...``, and exit 2 (as every user error)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"abgate: {self.prog}: {message} (see {self.prog} --help)\n")
+        # argparse lists every choice of an invalid one, the hidden internal commands too.
+        message = re.sub(r" \(choose from .*\)$", "", message)
+        command = self.prog.removeprefix("abgate").strip()  # "experiments traffic", or ""
+        where = f"{command}: " if command else ""
+        self.exit(2, f"abgate: {where}{message} (see {self.prog} --help)\n")
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
         # argparse drops a failed write silently; a closed stdout stops abgate (exit 141).
@@ -356,6 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"abgate {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO")
+    parser.add_argument(
+        "--url",
+        dest="global_url",
+        metavar="URL",
+        help="the gateway for the admin commands, host:port or http(s)://host:port (default: "
+        "ABGATE_URL, else 127.0.0.1:ABGATE_PORT); the command's own --url wins",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
     run = sub.add_parser(
         "run", help="the whole system on embedded defaults, with simulated shoppers"

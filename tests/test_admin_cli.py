@@ -116,6 +116,44 @@ def test_the_help_lists_the_public_commands_and_no_suppressed_one() -> None:
     assert "0 promoted; 3 rolled back; 4 stopped" in watch and "5 still running" in watch
 
 
+def test_the_url_may_come_before_the_command_and_the_verbs_own_wins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway import admin_cli
+
+    monkeypatch.delenv("ABGATE_URL", raising=False)
+    monkeypatch.setenv("ABGATE_PORT", "9999")
+    seen = []
+    monkeypatch.setattr(admin_cli, "AdminClient", lambda url, token: seen.append(url))
+    for argv in (
+        ["--url", "h:1", "whoami"],
+        ["whoami", "--url", "h:2"],
+        ["--url", "h:1", "whoami", "--url", "h:2"],
+        ["whoami"],
+    ):
+        args = build_parser().parse_args(argv)
+        admin_cli._client(args)
+    assert seen == ["http://h:1", "http://h:2", "http://h:2", "http://127.0.0.1:9999"]
+
+
+def test_a_usage_error_is_one_line_that_lists_no_internal_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for argv, prog in (
+        (["bogus"], "abgate"),
+        (["experiments", "bogus"], "abgate experiments"),
+        (["experiments", "watch", "k", "--timeout", "-5"], "abgate experiments watch"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            build_parser().parse_args(argv)
+        assert stopped.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        command = prog.removeprefix("abgate").strip()
+        said = f"abgate: {command}: " if command else "abgate: argument"
+        assert line.startswith(said) and line.endswith(f"(see {prog} --help)"), line
+        assert not any(h.strip() in line for h in HIDDEN) and "choose from" not in line
+
+
 HIDDEN = ("serve-one", "shadow-worker", "set ")
 INTERNAL = {"serve-one", "shadow-worker", "set"}  # started by abgate itself; set: a pointer
 

@@ -166,10 +166,28 @@ class ExperimentDetail(ExperimentView, kw_only=True):
     periods_shown_from: int | None = None
 
 
+class HistoryArm(Struct, kw_only=True):
+    variant: str
+    scale: Literal["relative", "absolute"]
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant: bool
+
+
 class HistoryPoint(Struct, kw_only=True):
+    """One evaluation, reduced to what a chart over time needs (EvaluationRecord.point)."""
+
     ts: float
     phase: int = 0
-    arms: list[dict[str, Any]] = []
+    look: int | None = None
+    runtime_s: Annotated[float | None, Meta(description="paused time excluded")] = None
+    units: Annotated[dict[str, int], Meta(description="users per arm")] = {}
+    srm_p_value: float | None = None
+    cuped: bool | None = None
+    action: Annotated[str | None, Meta(description="the decision: continue, promote, ...")] = None
+    blocked_by: Annotated[list[str], Meta(description="what held a decision back")] = []
+    arms: list[HistoryArm] = []
 
 
 class History(Struct):
@@ -252,6 +270,19 @@ class AuditEntry(Struct):
         list[str],
         Meta(description="what it concerns: experiment:KEY, model:VERSION, production, ..."),
     ] = []
+    model: Annotated[str | None, Meta(description="a model version's change: its version")] = None
+    dataset: Annotated[str | None, Meta(description="a dataset registered: its id")] = None
+    gate_policy: Annotated[bool | None, Meta(description="the gate policy changed")] = None
+    token: Annotated[
+        dict[str, Any] | None, Meta(description="a token created or revoked: name, role")
+    ] = None
+    refused: Annotated[
+        dict[str, Any] | None,
+        Meta(
+            description="a refused attempt: reason, method, route, path, remotes, count, "
+            "first_at (refusals of one kind are grouped)"
+        ),
+    ] = None
 
 
 class AuditLog(Struct):

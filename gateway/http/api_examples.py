@@ -31,7 +31,7 @@ EXAMPLES: Final[dict[tuple[str, str], dict[str, dict[str, Any]]]] = {
             "value": {
                 "user_id": "u-123",
                 "query": "running shoes",
-                "candidates": [1042, 2210, 3377, 4512],
+                "candidates": [1042, 2210, 277, 2951],
                 "k": 3,
             },
         },

@@ -182,8 +182,9 @@ def document() -> dict[str, Any]:
             "version": _version(),
             "description": (
                 "A/B experimentation and traffic-splitting gateway for search ranking models. "
-                "Searches and events need no token; every other /v1 route needs a bearer token "
-                "of the role it names (viewer < experimenter < admin)."
+                "Every /v1 route needs a bearer token of the role it names: searches and events "
+                "a storefront token (unless the deployment opens them, ABGATE_SERVING_AUTH="
+                "open), the rest a person's (viewer < experimenter < admin)."
             ),
         },
         "paths": paths,
