@@ -24,7 +24,6 @@ from gateway import cli_output as out
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
-from gateway.models.gate_policy import parse_assignments
 
 summary = out.summary  # the watch's terminal summary (kept importable from here)
 
@@ -204,6 +203,10 @@ def _datasets_table(data: Any) -> str:
 
 
 def gates_policy_set(args: argparse.Namespace) -> int:
+    # Imported here: the policy module brings numpy, which no other verb needs (a CLI call's
+    # start-up is most of its time).
+    from gateway.models.gate_policy import parse_assignments
+
     body = parse_assignments(args.assignments)
     if args.reason:
         body["reason"] = args.reason

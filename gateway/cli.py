@@ -16,16 +16,14 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from gateway.access.tokens import new_token
 from gateway.admin_cli import add_admin_commands
-from gateway.client import AdminClient
 from gateway.errors import ConfigError, GatewayError
-from gateway.processes import ProcessGroup, wait_ready
-from gateway.redis_server import shared_embedded_redis
-from gateway.settings import DEMO_ADMIN_TOKEN, ROOT, Settings
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
+
+    from gateway.processes import ProcessGroup
+    from gateway.settings import Settings
 
 log = logging.getLogger("abgate")
 
@@ -55,6 +53,8 @@ def _ensure_models(settings: Settings) -> None:
 def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
     """Yield the Redis URL: REDIS_URL if set, else an embedded server (under var/redis/<prefix>
     unless ``data_dir`` says otherwise)."""
+    from gateway.redis_server import shared_embedded_redis
+
     if settings.redis_url:
         yield settings.redis_url
         return
@@ -70,6 +70,7 @@ def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
 
 def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:
     from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
+    from gateway.processes import wait_ready
 
     env = {
         "REDIS_URL": redis_url,
@@ -105,6 +106,9 @@ def _wait_for_signal(group: ProcessGroup) -> None:
 def admin_token_for_serve() -> None:
     """Outside the demo the well-known token is refused; when none is set, one is generated
     for this run, printed once, and handed to the gateway processes."""
+    from gateway.access.tokens import new_token
+    from gateway.settings import DEMO_ADMIN_TOKEN
+
     raw = os.environ.get("ABGATE_ADMIN_TOKEN")
     if raw == DEMO_ADMIN_TOKEN:
         raise ConfigError(
@@ -161,6 +165,9 @@ def check_seed(settings: Settings, redis_url: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.processes import ProcessGroup
+    from gateway.settings import Settings
+
     if args.seed is not None:
         os.environ["ABGATE_SEED"] = str(Path(args.seed).resolve())
     admin_token_for_serve()
@@ -187,6 +194,7 @@ def cmd_serve_one(args: argparse.Namespace) -> int:
     from gateway.http.app import build_app
     from gateway.http.connections import raise_descriptor_limit
     from gateway.http.server import serve
+    from gateway.settings import Settings
 
     raise_descriptor_limit()
     settings = Settings.from_env()
@@ -216,6 +224,7 @@ def cmd_shadow_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from gateway.settings import Settings
     from gateway.worker.service import run_worker
 
     settings = Settings.from_env()
@@ -243,6 +252,8 @@ def demo_corner() -> Path:
     each time), so neither an earlier demo nor an ``abgate serve`` deployment in the same
     checkout (or on the same ``REDIS_URL``) is touched. Sets the environment that the demo's
     processes inherit; returns the demo's embedded Redis data directory."""
+    from gateway.settings import ROOT
+
     var_dir = Path(os.environ.get("ABGATE_VAR_DIR", ROOT / "var"))
     os.environ.setdefault("ABGATE_SEED_MODELS", str(var_dir / "demo-models"))  # the build cache
     demo_dir = var_dir / "demo"
@@ -258,6 +269,9 @@ def demo_corner() -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from gateway.client import AdminClient
+    from gateway.processes import ProcessGroup
+    from gateway.settings import Settings
     from sim.demo import run_story
 
     redis_dir = demo_corner()
@@ -322,6 +336,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_build_models(args: argparse.Namespace) -> int:
+    from gateway.settings import Settings
+
     settings = Settings.from_env()
     _ensure_models(settings)
     return 0

@@ -10,30 +10,12 @@ stays on one slot. The two clients share the command API; the cluster client is 
 
 from __future__ import annotations
 
-from typing import Final, cast
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.errors import ConfigError
-
-CLUSTER_SCHEMES: Final = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-
-
-# What REDIS_URL may name: one Redis (TCP, TLS or a unix socket) or a cluster.
-SCHEMES: Final = ("redis", "rediss", "unix", *CLUSTER_SCHEMES)
-
-
-def check_url(url: str, where: str = "REDIS_URL") -> str:
-    """``url`` if it names a Redis the clients can reach; else a ConfigError naming ``where``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in SCHEMES or not rest:
-        raise ConfigError(
-            where,
-            f"expected redis://HOST:PORT[/DB] (or {', '.join(s + '://' for s in SCHEMES[1:])}), "
-            f"got {url!r}",
-        )
-    return url
+from gateway.redis_urls import CLUSTER_SCHEMES
 
 
 def is_cluster_url(url: str) -> bool:

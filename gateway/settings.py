@@ -10,7 +10,7 @@ from pathlib import Path
 from gateway.errors import ConfigError
 from gateway.keys import MAX_SHARDS, Keys
 from gateway.models.gate_policy import GatePolicy
-from gateway.redis_client import check_url
+from gateway.redis_urls import check_url
 
 ROOT = Path(__file__).resolve().parent.parent
 # The token of the demo: well known, so anyone who can reach the port can change experiments.

@@ -393,3 +393,15 @@ def test_output_into_a_closed_pipe_stops_quietly() -> None:
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+def test_the_cli_starts_without_numpy_redis_or_the_serving_stack() -> None:
+    """A CLI call is mostly its start-up (pipelines call it in loops): the admin verbs import
+    neither numpy, nor the Redis client, nor the settings; the serving commands do, when run."""
+    heavy = ("numpy", "redis", "onnxruntime", "gateway.settings", "gateway.http.app")
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, gateway.cli; print(' '.join(sorted(sys.modules)))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    loaded = set(done.stdout.split())
+    assert not [m for m in heavy if m in loaded], [m for m in heavy if m in loaded]
