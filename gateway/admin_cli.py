@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from gateway import cli_output as out
+from gateway import cli_results
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
@@ -279,7 +280,8 @@ def experiments_list(args: argparse.Namespace) -> int:
 
 
 def experiments_show(args: argparse.Namespace) -> int:
-    return _show(args, _client(args).get(f"/v1/experiments/{_seg(args.key)}"), out.summary)
+    """Every metric of every arm as a table (cli_results), or the API's answer (--json)."""
+    return _show(args, _client(args).get(f"/v1/experiments/{_seg(args.key)}"), cli_results.show)
 
 
 def experiments_status(args: argparse.Namespace) -> int:
@@ -655,7 +657,12 @@ def _experiments(esub: Any) -> None:
         read=True,
     )
     show = _command(
-        esub, "show", experiments_show, "one experiment with its result", ("get",), read=True
+        esub,
+        "show",
+        experiments_show,
+        "one experiment's results: every metric of every arm, time to decision, health",
+        ("get",),
+        read=True,
     )
     show.add_argument("key", help="the experiment's key")
     status = _command(

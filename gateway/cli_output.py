@@ -188,7 +188,7 @@ def summary(data: Mapping[str, Any]) -> str:
     )
     interleaved = evaluation.get("interleaving")
     if interleaved:
-        lines += _interleaving_lines(interleaved)
+        lines += interleaving_lines(interleaved)
     else:
         for arm in evaluation.get("arms", []):
             low, high = arm.get("ci_low"), arm.get("ci_high")
@@ -214,7 +214,7 @@ def summary(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _interleaving_lines(report: Mapping[str, Any]) -> list[str]:
+def interleaving_lines(report: Mapping[str, Any]) -> list[str]:
     share = report.get("competitive_share")
     lines = [
         f"  {report['searches']} interleaved searches, {report.get('settled', 0)} users settled, "
