@@ -5,20 +5,77 @@ Each evaluation of each arm is one ``<circle class="point">`` carrying its time,
 and interval as data attributes, so a reader (or a browser test) can check what is drawn
 against the history it came from. An interval end that is still infinite (the first looks of
 a confidence sequence) is drawn to the edge of the plot.
+
+Phase changes (new weights re-randomise) and ramp steps (coverage changes) are vertical marks
+labelled ``phase 2`` or ``ramp 25 %`` (:func:`chart_marks`: from the experiment's phases and
+its audit trail).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 WIDTH: Final = 760
 HEIGHT: Final = 320
 MARGIN: Final = (16, 20, 36, 64)  # top, right, bottom, left
 COLOURS: Final = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+MARK_COLOURS: Final = {"phase": "#777", "ramp": "#b86e00"}
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A moment drawn across the chart: a phase change or a ramp step, with its label."""
+
+    ts: float
+    kind: Literal["phase", "ramp"]
+    label: str
+
+
+def chart_marks(
+    points: Sequence[Mapping[str, Any]],
+    phases: Sequence[Mapping[str, Any]] = (),
+    audit: Sequence[Mapping[str, Any]] = (),
+    key: str = "",
+) -> list[Mark]:
+    """The phase changes and ramp steps of experiment ``key``, oldest first.
+
+    A phase starts at its ``started_at`` (the experiment's ``phases``, as the API writes them;
+    phase 0 is the start, not marked); without them (a bandit, whose periods are not phases,
+    or a config seeded from a file), where the points' phase changes. A ramp step is an audit
+    entry that changes the experiment's coverage (the worker's ramp schedule or a person's
+    ``abgate experiments ramp``), labelled with the new coverage."""
+    marks: list[Mark] = []
+    started = [(i, p.get("started_at")) for i, p in enumerate(phases)]
+    if any(i > 0 and isinstance(ts, int | float) for i, ts in started):
+        marks += [
+            Mark(float(ts), "phase", f"phase {i}")
+            for i, ts in started
+            if i > 0 and isinstance(ts, int | float)
+        ]
+    else:
+        marks += [
+            Mark(float(after["ts"]), "phase", f"phase {int(after['phase'])}")
+            for before, after in itertools.pairwise(points)
+            if after.get("phase") != before.get("phase")
+        ]
+    coverage = f"experiments[{key!r}].coverage"
+    for entry in audit:
+        ts = entry.get("ts")
+        for change in entry.get("diff") or ():
+            new = change.get("new")
+            if (
+                change.get("path") == coverage
+                and isinstance(ts, int | float)
+                and isinstance(new, int | float)
+                and isinstance(change.get("old"), int | float)
+            ):
+                marks.append(Mark(float(ts), "ramp", f"ramp {new * 100:g} %"))
+    return sorted(marks, key=lambda m: m.ts)
 
 
 def _finite(x: Any) -> float | None:
@@ -55,7 +112,11 @@ def _y_range(points: Sequence[dict[str, Any]]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def lift_chart(points: Sequence[dict[str, Any]], title: str = "") -> str:
+def lift_chart(
+    points: Sequence[dict[str, Any]], title: str = "", marks: Sequence[Mark] | None = None
+) -> str:
+    """The chart of ``points``; ``marks`` (default: the phase changes between the points) drawn
+    where they fall within the points' time span."""
     top, right, bottom, left = MARGIN
     plot_w, plot_h = WIDTH - left - right, HEIGHT - top - bottom
     parts = [
@@ -96,16 +157,19 @@ def lift_chart(points: Sequence[dict[str, Any]], title: str = "") -> str:
             f'<text class="time-tick" x="{x(t0 + tick):.1f}" y="{top + plot_h + 16}" '
             f'text-anchor="middle" font-size="11" fill="#444">{label}</text>'
         )
-    # Phase changes (a weight change re-randomises): a dashed line where each one starts.
-    for before, after in itertools.pairwise(points):
-        if after.get("phase") != before.get("phase"):
-            px = x(float(after["ts"]))
-            parts.append(
-                f'<line class="phase" x1="{px:.1f}" x2="{px:.1f}" y1="{top}" '
-                f'y2="{top + plot_h}" stroke="#999" stroke-dasharray="4 3"/>'
-                f'<text x="{px + 3:.1f}" y="{top + 12}" font-size="10" fill="#666">'
-                f"phase {int(after['phase'])}</text>"
-            )
+    # Phase changes and ramp steps: a dashed line where each one happens, labelled.
+    for mark in chart_marks(points) if marks is None else marks:
+        if not t0 <= mark.ts <= t1:
+            continue
+        px = x(mark.ts)
+        label_y = top + (12 if mark.kind == "phase" else 24)
+        parts.append(
+            f'<line class="{mark.kind}" data-ts="{mark.ts:.3f}" data-label="{escape(mark.label)}" '
+            f'x1="{px:.1f}" x2="{px:.1f}" y1="{top}" y2="{top + plot_h}" '
+            f'stroke="{MARK_COLOURS[mark.kind]}" stroke-dasharray="4 3"/>'
+            f'<text class="mark-label" x="{px + 3:.1f}" y="{label_y}" font-size="10" '
+            f'fill="{MARK_COLOURS[mark.kind]}">{escape(mark.label)}</text>'
+        )
     arms = sorted({a["variant"] for p in points for a in p.get("arms", [])})
     for i, arm in enumerate(arms):
         colour = COLOURS[i % len(COLOURS)]

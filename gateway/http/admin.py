@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway.config import phase_stats_id, routing_to_dict
 from gateway.control.audit import AuditFilter, subjects
-from gateway.dashboard.chart import lift_chart
+from gateway.dashboard.chart import chart_marks, lift_chart
 from gateway.errors import RequestError
 from gateway.evaluations import read_history
 from gateway.http.errors import json_response
@@ -73,19 +73,42 @@ async def history(request: web.Request) -> web.Response:
 
 
 async def chart(request: web.Request) -> web.Response:
-    """The lift of each arm with its interval over time, drawn as SVG (for the dashboard)."""
+    """The lift of each arm with its interval over time, drawn as SVG (for the dashboard), its
+    phase changes and ramp steps marked."""
     gw = request.app[GATEWAY]
     key = request.match_info["key"]
-    experiment_view(gw.router.config, key)
-    points = await gw.redis_guard.read(lambda: read_history(gw.redis, gw.keys, key))
+    view = experiment_view(gw.router.config, key)
+
+    async def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        points = await read_history(gw.redis, gw.keys, key)
+        since = points[0]["ts"] if points else None
+        return points, [] if since is None else await _audit_since(gw, since)
+
+    points, audit = await gw.redis_guard.read(read)
     interleaved = gw.router.config.experiment(key).interleaved
     what = (
         "users' preference for each version over the control" if interleaved else "lift of each arm"
     )
+    marks = chart_marks(points, view.get("phases") or (), audit, key)
     return web.Response(
-        text=lift_chart(points, f"{what} of {key} over time"),
+        text=lift_chart(points, f"{what} of {key} over time", marks),
         content_type="image/svg+xml",
     )
+
+
+async def _audit_since(gw: Any, since: float) -> list[dict[str, Any]]:
+    """The audit entries from ``since`` on, oldest first, at most MAX_AUDIT_SCAN of them."""
+    found: list[dict[str, Any]] = []
+    bottom = str(int(since * 1000))
+    while len(found) < MAX_AUDIT_SCAN:
+        page: Any = await gw.redis.xrange(
+            gw.keys.audit, min=bottom, max="+", count=min(AUDIT_PAGE, MAX_AUDIT_SCAN - len(found))
+        )
+        found += [orjson.loads(fields[b"e"]) for _, fields in page]
+        if len(page) < AUDIT_PAGE:
+            break
+        bottom = "(" + page[-1][0].decode()
+    return found
 
 
 async def dashboard(request: web.Request) -> web.FileResponse:

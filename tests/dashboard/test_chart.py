@@ -1,5 +1,5 @@
 """The lift chart: one point per evaluation and arm, carrying the values it was drawn from;
-infinite interval ends drawn to the edge; phases marked; text escaped."""
+infinite interval ends drawn to the edge; phase changes and ramp steps marked; text escaped."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import itertools
 import math
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from gateway.dashboard.chart import (
     HEIGHT,
     MARGIN,
     MAX_TIME_TICKS,
+    Mark,
     _nice_ticks,
+    chart_marks,
     lift_chart,
     time_ticks,
 )
@@ -117,3 +121,51 @@ def test_the_chart_draws_the_time_ticks() -> None:
     svg = ET.fromstring(lift_chart(points))
     drawn = [t.text for t in svg.findall(".//s:text[@class='time-tick']", NS)]
     assert drawn == ["0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s"]
+
+
+def _coverage(ts: float, key: str, old: float | None, new: float | None) -> dict:
+    return {"ts": ts, "diff": [{"path": f"experiments[{key!r}].coverage", "old": old, "new": new}]}
+
+
+def test_marks_phase_starts_and_ramp_steps() -> None:
+    phases = [
+        {"weights": [0.5, 0.5], "started_at": 90.0},
+        {"weights": [0.9, 0.1], "started_at": 103.0},
+    ]
+    audit = [
+        _coverage(101.0, "better", 0.05, 0.25),
+        _coverage(102.0, "other", 0.25, 0.5),  # another experiment's
+        {"ts": 102.5, "diff": [{"path": "experiments['better'].status", "old": "running",
+                                "new": "paused"}]},
+        _coverage(80.0, "better", None, 0.05),  # created: no step
+        _coverage(105.5, "better", 0.25, 1.0),
+        {"ts": 106.0, "diff": []},
+    ]  # fmt: skip
+    marks = chart_marks([], phases, audit, "better")
+    assert marks == [
+        Mark(101.0, "ramp", "ramp 25 %"),
+        Mark(103.0, "phase", "phase 1"),
+        Mark(105.5, "ramp", "ramp 100 %"),
+    ]
+    # Without the phases' start times: where the points' phase changes.
+    points = [_point(100.0, 0, []), _point(104.0, 1, []), _point(106.0, 2, [])]
+    assert chart_marks(points) == [Mark(104.0, "phase", "phase 1"), Mark(106.0, "phase", "phase 2")]
+
+
+def test_the_chart_draws_the_marks_within_its_span() -> None:
+    points = [_point(100.0 + i, 0, [("cand", 0.01, -0.1, 0.1)]) for i in range(7)]
+    marks = [Mark(99.0, "ramp", "ramp 5 %"), Mark(101.0, "ramp", "ramp 25 %"),
+             Mark(103.0, "phase", "phase 1"), Mark(104.5, "ramp", "ramp <100> %")]  # fmt: skip
+    svg = ET.fromstring(lift_chart(points, marks=marks))
+    lines = svg.findall(".//s:line[@data-label]", NS)
+    assert [(line.get("class"), line.get("data-label"), _f(line, "data-ts")) for line in lines] == [
+        ("ramp", "ramp 25 %", 101.0),
+        ("phase", "phase 1", 103.0),
+        ("ramp", "ramp <100> %", 104.5),  # escaped in the SVG, read back as written
+    ]
+    labels = [t.text for t in svg.findall(".//s:text[@class='mark-label']", NS)]
+    assert labels == ["ramp 25 %", "phase 1", "ramp <100> %"]
+    # Drawn where they happen: 1/6 and 1/2 of the way along the plot.
+    left, width = MARGIN[3], 760 - MARGIN[3] - MARGIN[1]
+    assert _f(lines[0], "x1") == pytest.approx(left + width / 6, abs=0.1)
+    assert _f(lines[1], "x1") == pytest.approx(left + width / 2, abs=0.1)

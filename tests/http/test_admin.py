@@ -1,9 +1,14 @@
-"""PATCH /v1/experiments/{key}: validated, atomic, audited, applied."""
+"""PATCH /v1/experiments/{key}: validated, atomic, audited, applied; the chart marks the ramp
+steps and phases it made."""
 
 from __future__ import annotations
 
+import time
+import xml.etree.ElementTree as ET
 from typing import Any
 
+import orjson
+import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
@@ -100,3 +105,38 @@ async def test_audit_entries_name_their_subjects_and_filter_by_them(
     ):
         error = (await audit(query, 400))["error"]
         assert error["where"] == where, error
+
+
+async def test_the_chart_marks_the_ramp_steps_and_the_phase_changes(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """A coverage change is a ramp step (from the audit trail), a weight change a phase (from
+    its start): each drawn where it happened, labelled."""
+    history = gateway.keys.evaluation_history("better")
+    point = {"phase": 0, "arms": [{"variant": "candidate", "scale": "relative", "estimate": 0.1,
+                                   "ci_low": -0.2, "ci_high": 0.4, "significant": False}]}  # fmt: skip
+    await gateway.redis.rpush(history, orjson.dumps(point | {"ts": time.time() - 5}))
+    for body in ({"coverage": 0.25}, {"weights": {"control": 0.6, "candidate": 0.4}}):
+        done = await client.patch(
+            "/v1/experiments/better", json=body | {"reason": "r"}, headers=AUTH
+        )
+        assert done.status == 200, await done.text()
+    await gateway.redis.rpush(history, orjson.dumps(point | {"ts": time.time() + 5, "phase": 1}))
+    svg = await client.get("/v1/experiments/better/chart.svg", headers=auth("vera"))
+    assert svg.status == 200, await svg.text()
+    drawn = ET.fromstring(await svg.text())
+    marks = [
+        (line.get("class"), line.get("data-label"), float(line.get("data-ts") or "nan"))
+        for line in drawn.iter("{http://www.w3.org/2000/svg}line")
+        if line.get("data-label")
+    ]
+    entries = (await (await client.get("/v1/audit?count=2", headers=auth("vera"))).json())[
+        "entries"
+    ]
+    view = await (await client.get("/v1/experiments/better", headers=auth("vera"))).json()
+    assert [(kind, label) for kind, label, _ in marks] == [
+        ("ramp", "ramp 25 %"),
+        ("phase", "phase 1"),
+    ]
+    assert marks[0][2] == pytest.approx(entries[1]["ts"], abs=1e-3)
+    assert marks[1][2] == pytest.approx(view["phases"][1]["started_at"], abs=1e-3)
