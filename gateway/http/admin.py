@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from gateway.catalogue.sums import EMPTY
 from gateway.config import phase_stats_id, routing_to_dict
 from gateway.control.audit import AuditFilter, subjects
 from gateway.dashboard.chart import chart_marks, lift_chart
@@ -137,9 +138,7 @@ async def _bandit_view(gw: Any, key: str) -> dict[str, Any]:
             {
                 "period": p,
                 "weights": weights.get(p),
-                "units": {
-                    v.name: stats.get(v.name, {}).get("users", 0) for v in experiment.variants
-                },
+                "units": {v.name: stats.get(v.name, EMPTY).users for v in experiment.variants},
             }
         )
     return {

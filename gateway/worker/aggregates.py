@@ -1,5 +1,11 @@
 """Per-user aggregates and per-variant sufficient statistics in Redis, updated by atomic Lua scripts.
 
+These scripts decide which event counts, for which user, arm and phase; which sums an arm
+keeps and how each event moves them is the metric catalogue's (:mod:`gateway.catalogue`: its
+quantities' update rules, squares and cross-products become the scripts' ``unit_values``,
+``increments`` and ``apply``), so a new metric is an entry there, not a change here. The sums
+named below are the catalogue's.
+
 Each script de-duplicates inside the same atomic step as the update — a search's
 exposure by its ``search_id``, an outcome by its ``event_id`` within its search
 (:meth:`gateway.keys.ShardKeys.seen`) — so a redelivered or replayed event changes
@@ -81,6 +87,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from gateway.catalogue.lua import lua_prelude
+from gateway.catalogue.quantities import CATALOGUE, USER_VALUE_CAP, Catalogue
 from gateway.config.model import MAX_ATTRIBUTION_WINDOW_S
 from gateway.config.parse import MAX_MULTILEAVED
 from gateway.keys import lua_key_constants
@@ -118,7 +126,7 @@ MAX_PURCHASE_CENTS: Final = round(MAX_PURCHASE_VALUE * 100)
 # Per-user revenue enters the statistics capped here (winsorised): squares of
 # capped values stay below 2**53, where Lua's doubles hold integers exactly.
 # The uncapped total is kept on the unit.
-USER_REVENUE_CAP_CENTS: Final = 90_000_000
+USER_REVENUE_CAP_CENTS: Final = USER_VALUE_CAP
 # Per-variant sums are Redis 64-bit integers; a script refuses to pass this.
 MAX_SUM: Final = 9_000_000_000_000_000_000
 
@@ -146,28 +154,20 @@ for i = 7, #ARGV, 2 do
   if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
   assigned[exp] = true
   local ukey = p .. K_UNIT .. exp .. ':' .. user
-  local first = redis.call('HGET', ukey, 'variant')
-  local s = tonumber(redis.call('HGET', ukey, 'searches') or '0') + 1
-  local c = tonumber(redis.call('HGET', ukey, 'clicks') or '0')
-  local r = math.min(tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0'), CAP)
-  local more = redis.call(
-    'HMGET', ukey, 'clicked_searches', 'carts', 'rr', 'dcg', 't0', 't1', 'xr')
+  local more = redis.call('HMGET', ukey, 'variant', 't0', 't1', 'xr')
+  local first = more[1] or false
+  local raw, v = unit_values(ukey)
   -- When the user was first and last exposed in this phase, and (on their first exposure in
   -- it) the phase their exposure index names for the experiment: a purchase at checkout is
   -- attributed from them (OUTCOME_LUA). A phase's stats id is "key" or "key@n".
-  local t0, t1 = tonumber(more[5] or ''), tonumber(more[6] or '')
+  local t0, t1 = tonumber(more[2] or ''), tonumber(more[3] or '')
   -- the index lives while the user is exposed: its time to live is renewed on the first
   -- exposure of each day (the day this unit last renewed it: 'xr')
-  local renews = ts > 0 and tostring(math.floor(ts / 86400)) ~= more[7]
+  local renews = ts > 0 and tostring(math.floor(ts / 86400)) ~= more[4]
   local key = string.match(exp, '^[^@]+')
   local indexed
   if ts > 0 and not t1 then indexed = redis.call('HGET', xkey, key) or '' end
-  plan[#plan + 1] = {exp, variant, ukey, first, s, c, r, {
-    clicked_searches = tonumber(more[1] or '0'),
-    carts = tonumber(more[2] or '0'),
-    rr = math.min(tonumber(more[3] or '0'), CAP),
-    dcg = math.min(tonumber(more[4] or '0'), CAP),
-  }, t0, t1, key, indexed, renews}
+  plan[#plan + 1] = {exp, variant, ukey, first, raw, v, t0, t1, key, indexed, renews}
 end
 local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
@@ -197,40 +197,26 @@ redis.call('HSET', skey, '_user', user)
 if items ~= '' then redis.call('HSET', skey, '_items', items) end  -- the page: SEP id SEP ... id SEP
 redis.call('EXPIRE', skey, SEARCH_TTL)
 for _, step in ipairs(plan) do
-  local exp, variant, ukey, first, s, c = step[1], step[2], step[3], step[4], step[5], step[6]
-  local r = step[7]
+  local exp, variant, ukey, first, raw, v = step[1], step[2], step[3], step[4], step[5], step[6]
   local stats = p .. K_STATS .. exp
   redis.call('HSET', skey, exp, variant)
   if not first then
-    redis.call('HSET', ukey, 'variant', variant, 'pre_p', pre_p, 'pre_r', pre_r)
-    redis.call('HINCRBY', stats, variant .. ':users', 1)
-    if pre_p > 0 then
-      redis.call('HINCRBY', stats, variant .. ':pre_purchases', pre_p)
-      redis.call('HINCRBY', stats, variant .. ':pre_purchases_sq', pre_p * pre_p)
-    end
-    if pre_r > 0 then
-      redis.call('HINCRBY', stats, variant .. ':pre_revenue', pre_r)
-      redis.call('HINCRBY', stats, variant .. ':pre_revenue_sq', pre_r * pre_r)
-    end
+    redis.call('HSET', ukey, 'variant', variant)
+    redis.call('HINCRBY', stats, variant .. ':' .. SUM_USERS, 1)
+    apply(stats, variant, ukey, raw, v, increments('first_exposure', v, 0, false, 0, pre_p, pre_r))
     first = variant
   end
-  local t0, t1, key, indexed = step[9], step[10], step[11], step[12]
-  local fields = {'searches', s}
+  local t0, t1, key, indexed = step[7], step[8], step[9], step[10]
+  local fields = {}
   if ts > 0 and (not t0 or ts < t0) then fields[#fields + 1] = 't0' fields[#fields + 1] = ARGV[6] end
   if ts > 0 and (not t1 or ts > t1) then fields[#fields + 1] = 't1' fields[#fields + 1] = ARGV[6] end
-  if step[13] then
+  if step[11] then
     fields[#fields + 1] = 'xr'
     fields[#fields + 1] = math.floor(ts / 86400)
     renew = true
   end
-  redis.call('HSET', ukey, unpack(fields))
-  redis.call('HINCRBY', stats, first .. ':searches', 1)
-  redis.call('HINCRBY', stats, first .. ':searches_sq', 2 * s - 1)
-  if c > 0 then redis.call('HINCRBY', stats, first .. ':clicks_x_searches', c) end
-  if r > 0 then redis.call('HINCRBY', stats, first .. ':revenue_x_searches', r) end
-  for name, v in pairs(step[8]) do  -- ratio metrics per search: their x-searches sums
-    if v > 0 then redis.call('HINCRBY', stats, first .. ':' .. name .. '_x_searches', v) end
-  end
+  if #fields > 0 then redis.call('HSET', ukey, unpack(fields)) end
+  apply(stats, first, ukey, raw, v, increments('exposure', v, 0, false, 0, pre_p, pre_r))
   -- the exposure index names the user's latest phase of each experiment (a late exposure
   -- of an earlier phase does not move it back)
   if indexed and (indexed == '' or phase(exp) >= phase(indexed)) then
@@ -342,7 +328,7 @@ if capped then
   redis.call('SET', seen, 1, 'EX', SEEN_TTL)
   for _, exp in ipairs(exps) do
     local variant = redis.call('HGET', p .. K_UNIT .. exp .. ':' .. user, 'variant')
-    if variant then redis.call('HINCRBY', p .. K_STATS .. exp, variant .. ':capped', 1) end
+    if variant then redis.call('HINCRBY', p .. K_STATS .. exp, variant .. ':' .. SUM_CAPPED, 1) end
   end
   return CAPPED
 end
@@ -397,56 +383,17 @@ for i = 1, #fields, 2 do
     end
   end
 end
+local first_click = kind == 'click' and not own['_clicked']
 for _, exp in ipairs(exps) do
   local ukey = p .. K_UNIT .. exp .. ':' .. user
   local stats = p .. K_STATS .. exp
   local variant = redis.call('HGET', ukey, 'variant')
   if not variant then return INVALID end
-  local step = {ukey = ukey, stats = stats, variant = variant}
-  if kind == 'click' then
-    step.c = tonumber(redis.call('HGET', ukey, 'clicks') or '0') + 1
-    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-    -- click metrics per search (per user, summed): searches with a click, the reciprocal
-    -- rank of the search's first click, and DCG@10 of its clicks, in thousandths
-    local gains = {}
-    if not own['_clicked'] then
-      gains.clicked_searches = 1
-      gains.rr = math.floor(SCALE / (position + 1) + 0.5)
-    end
-    if position < DCG_K then
-      gains.dcg = math.floor(SCALE * math.log(2) / math.log(position + 2) + 0.5)
-    end
-    step.gains = {}
-    for name, d in pairs(gains) do
-      local raw = tonumber(redis.call('HGET', ukey, name) or '0')
-      local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
-      step.gains[name] = {raw + d, after - before, after * after - before * before}
-    end
-    -- where the clicks land: the reciprocal rank of every click, a ratio over clicks
-    local raw = tonumber(redis.call('HGET', ukey, 'rrc') or '0')
-    local d = math.floor(SCALE / (position + 1) + 0.5)
-    local before, after = math.min(raw, CAP), math.min(raw + d, CAP)
-    step.rrc = {
-      raw + d, after - before, after * after - before * before,
-      after * step.c - before * (step.c - 1),
-    }
-  elseif kind == 'add_to_cart' then
-    step.k = tonumber(redis.call('HGET', ukey, 'carts') or '0') + 1
-    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-  elseif kind == 'purchase' then
-    step.s = tonumber(redis.call('HGET', ukey, 'searches') or '0')
-    step.pre_p = tonumber(redis.call('HGET', ukey, 'pre_p') or '0')
-    step.pre_r = tonumber(redis.call('HGET', ukey, 'pre_r') or '0')
-    local before = tonumber(redis.call('HGET', ukey, 'revenue_cents') or '0')
-    local capped_before = math.min(before, CAP)
-    local capped_after = math.min(before + cents, CAP)
-    step.raw = before + cents
-    step.d = capped_after - capped_before
-    step.dsq = capped_after * capped_after - capped_before * capped_before
-    local sum_sq = tonumber(redis.call('HGET', stats, variant .. ':revenue_cents_sq') or '0')
-    if sum_sq + step.dsq > MAX_SUM then return OVERFLOW end
-  end
-  plan[#plan + 1] = step
+  local raw, v = unit_values(ukey)
+  -- how this event moves the user's values (gateway.catalogue: their update rules)
+  local d = increments(kind, v, position, first_click, cents, 0, 0)
+  if not guard_ok(stats, variant, v, d) then return OVERFLOW end
+  plan[#plan + 1] = {ukey = ukey, stats = stats, variant = variant, raw = raw, v = v, d = d}
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
@@ -463,50 +410,7 @@ if kind == 'purchase' then
   redis.call('EXPIRE', akey, ACTIVITY_TTL)
 end
 for _, step in ipairs(plan) do
-  local ukey, stats, variant = step.ukey, step.stats, step.variant
-  if kind == 'click' then
-    redis.call('HSET', ukey, 'clicks', step.c)
-    redis.call('HINCRBY', stats, variant .. ':clicks', 1)
-    redis.call('HINCRBY', stats, variant .. ':clicks_sq', 2 * step.c - 1)
-    redis.call('HINCRBY', stats, variant .. ':clicks_x_searches', step.s)
-    for name, g in pairs(step.gains) do
-      redis.call('HSET', ukey, name, g[1])
-      if g[2] > 0 then
-        redis.call('HINCRBY', stats, variant .. ':' .. name, g[2])
-        redis.call('HINCRBY', stats, variant .. ':' .. name .. '_sq', g[3])
-        redis.call('HINCRBY', stats, variant .. ':' .. name .. '_x_searches', g[2] * step.s)
-      end
-    end
-    redis.call('HSET', ukey, 'rrc', step.rrc[1])
-    if step.rrc[2] > 0 then
-      redis.call('HINCRBY', stats, variant .. ':rrc', step.rrc[2])
-      redis.call('HINCRBY', stats, variant .. ':rrc_sq', step.rrc[3])
-    end
-    redis.call('HINCRBY', stats, variant .. ':rrc_x_clicks', step.rrc[4])
-  elseif kind == 'add_to_cart' then
-    redis.call('HSET', ukey, 'carts', step.k)
-    redis.call('HINCRBY', stats, variant .. ':carts', 1)
-    redis.call('HINCRBY', stats, variant .. ':carts_sq', 2 * step.k - 1)
-    redis.call('HINCRBY', stats, variant .. ':carts_x_searches', step.s)
-  else
-    if redis.call('HSETNX', ukey, 'converted', 1) == 1 then
-      redis.call('HINCRBY', stats, variant .. ':converters', 1)
-      if step.pre_p > 0 then
-        redis.call('HINCRBY', stats, variant .. ':converters_x_pre', step.pre_p)
-      end
-    end
-    redis.call('HSET', ukey, 'revenue_cents', step.raw)
-    if step.d > 0 then
-      redis.call('HINCRBY', stats, variant .. ':revenue_cents', step.d)
-      redis.call('HINCRBY', stats, variant .. ':revenue_cents_sq', step.dsq)
-      if step.s > 0 then
-        redis.call('HINCRBY', stats, variant .. ':revenue_x_searches', step.d * step.s)
-      end
-      if step.pre_r > 0 then
-        redis.call('HINCRBY', stats, variant .. ':revenue_x_pre', step.d * step.pre_r)
-      end
-    end
-  end
+  apply(step.stats, step.variant, step.ukey, step.raw, step.v, step.d)
 end
 for _, step in ipairs(il_plan) do
   local ilkey = step.ilkey
@@ -570,7 +474,12 @@ return #users
 """
 
 
-def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_TTL_S) -> str:
+def _lua(
+    script: str,
+    seen_ttl_s: int = SEEN_TTL_S,
+    search_ttl_s: int = SEARCH_TTL_S,
+    catalogue: Catalogue = CATALOGUE,
+) -> str:
     constants = {
         "SEEN_TTL": seen_ttl_s,
         "SEARCH_TTL": search_ttl_s,
@@ -595,7 +504,11 @@ def _lua(script: str, seen_ttl_s: int = SEEN_TTL_S, search_ttl_s: int = SEARCH_T
         "SCALE": CLICK_METRIC_SCALE,
         "DCG_K": DCG_K,
     }
-    body = re.sub(r"\b[A-Z_]{3,}\b", lambda m: str(constants.get(m.group(0), m.group(0))), script)
+    body = re.sub(
+        r"\b[A-Z_]{3,}\b",
+        lambda m: str(constants.get(m.group(0), m.group(0))),
+        lua_prelude(catalogue) + script,
+    )
     return lua_key_constants() + body
 
 
@@ -619,11 +532,11 @@ class EventTtls:
     seen_s: int = SEEN_TTL_S
     search_s: int = SEARCH_TTL_S
 
-    def exposure_lua(self) -> str:
-        return _lua(_EXPOSURE_LUA, self.seen_s, self.search_s)
+    def exposure_lua(self, catalogue: Catalogue = CATALOGUE) -> str:
+        return _lua(_EXPOSURE_LUA, self.seen_s, self.search_s, catalogue)
 
-    def outcome_lua(self) -> str:
-        return _lua(_OUTCOME_LUA, self.seen_s, self.search_s)
+    def outcome_lua(self, catalogue: Catalogue = CATALOGUE) -> str:
+        return _lua(_OUTCOME_LUA, self.seen_s, self.search_s, catalogue)
 
 
 SETTLE_LUA: Final = _lua(_SETTLE_LUA)

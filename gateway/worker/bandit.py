@@ -12,13 +12,17 @@ import logging
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from redis.asyncio import Redis
 
 from gateway.bandit.decide import BanditRules, decide
 from gateway.bandit.periods import Period, period_srm, weighted_rewards
+from gateway.catalogue.metrics import BY_NAME as METRICS_BY_NAME
+from gateway.catalogue.metrics import estimate
+from gateway.catalogue.quantities import USERS
+from gateway.catalogue.sums import EMPTY, VariantSums
 from gateway.config import Experiment, phase_stats_id
 from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import rebalance
@@ -27,38 +31,27 @@ from gateway.errors import Conflict
 from gateway.evaluations import store_evaluation
 from gateway.keys import Keys
 from gateway.records import DecisionRecord, EvaluationRecord
-from gateway.variant_stats import STAT_FIELDS, read_variant_stats
+from gateway.variant_stats import read_variant_stats
 from gateway.worker.conclusion import apply_conclusion
-from stats.effects import ArmEstimate, mean_estimate, ratio_estimate
+from stats.effects import ArmEstimate
 from stats.srm import SRM_P_THRESHOLD
-from stats.sufficient import MeanStats, PairStats
 
 log = logging.getLogger("abgate.worker")
 
 
+# A bandit's reward: the catalogue metric it is (gateway.catalogue.metrics).
+REWARD_METRIC: Final = {
+    "purchase_conversion": "purchase_conversion",
+    "click": "click_through_rate",
+    "revenue_per_search": "revenue_per_search",
+}
+
+
 def reward_estimate(reward: str, row: Mapping[str, int]) -> ArmEstimate:
     """One arm's reward from its integer sums (per user; ratios by the delta method)."""
-    users = int(row.get("users", 0))
-    if users == 0:
+    if int(row.get(USERS, 0)) == 0:
         return ArmEstimate(0, float("nan"), float("inf"))
-    if reward == "purchase_conversion":
-        converters = int(row.get("converters", 0))
-        return mean_estimate(MeanStats.from_int_sums(users, converters, converters))
-    numerator = "clicks" if reward == "click" else "revenue_cents"
-    cross = "clicks_x_searches" if reward == "click" else "revenue_x_searches"
-    estimate = ratio_estimate(
-        PairStats.from_int_sums(
-            users,
-            int(row.get(numerator, 0)),
-            int(row.get("searches", 0)),
-            int(row.get(f"{numerator}_sq", 0)),
-            int(row.get("searches_sq", 0)),
-            int(row.get(cross, 0)),
-        )
-    )
-    if reward == "revenue_per_search":  # cents -> currency units
-        return ArmEstimate(estimate.n, estimate.mean / 100, estimate.variance / 10_000)
-    return estimate
+    return estimate(METRICS_BY_NAME[REWARD_METRIC[reward]], row)
 
 
 def rules_for(experiment: Experiment) -> BanditRules:
@@ -78,7 +71,7 @@ def rules_for(experiment: Experiment) -> BanditRules:
 
 async def read_periods(
     redis: Redis, keys: Keys, experiment: Experiment
-) -> list[tuple[tuple[float, ...] | None, dict[str, dict[str, int]]]]:
+) -> list[tuple[tuple[float, ...] | None, dict[str, VariantSums]]]:
     """Every period's weights (as recorded) and per-variant sums, oldest first."""
     key = experiment.key
     current = orjson.dumps([v.weight for v in experiment.variants])
@@ -105,14 +98,12 @@ def evaluate_bandit(
     assert experiment.bandit is not None
     reward = experiment.bandit.reward
     names = [v.name for v in experiment.variants]
-    empty = dict.fromkeys(STAT_FIELDS, 0)
     parsed = [
-        Period(w, tuple(reward_estimate(reward, stats.get(n, empty)) for n in names))
+        Period(w, tuple(reward_estimate(reward, stats.get(n, EMPTY)) for n in names))
         for w, stats in periods
     ]
     pooled_rows = [
-        {f: sum(stats.get(n, empty).get(f, 0) for _, stats in periods) for f in STAT_FIELDS}
-        for n in names
+        sum((VariantSums(stats.get(n, EMPTY)) for _, stats in periods), EMPTY) for n in names
     ]
     pooled = [reward_estimate(reward, row) for row in pooled_rows]
     rewards = weighted_rewards(parsed, pooled)

@@ -34,6 +34,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from gateway.catalogue.quantities import CATALOGUE, Catalogue
 from gateway.config import INTERLEAVED_ARM, RoutingConfig, phase_stats_id
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys, ShardKeys
@@ -88,7 +89,11 @@ class ConsumerStats:
 def attribution_windows(config: RoutingConfig) -> str:
     """The running experiments' attribution windows as the outcome script reads them:
     ``"key=seconds,..."`` (keys hold no ',' or '=')."""
-    return ",".join(f"{e.key}={int(e.analysis.attribution_window_s)}" for e in config.running)
+    windows = [f"{e.key}={int(e.analysis.attribution_window_s)}" for e in config.running]
+    holdout = config.holdout  # its exposure index entry is its stats id (no '@': phase 0)
+    if holdout is not None and holdout.active:
+        windows.append(f"{holdout.stats_id}={int(holdout.attribution_window_s)}")
+    return ",".join(windows)
 
 
 @dataclass
@@ -126,13 +131,14 @@ class StreamConsumer:
     shard: int = 0
     ttls: EventTtls = field(default_factory=EventTtls)
     caps: EventCaps = field(default_factory=EventCaps)
+    catalogue: Catalogue = CATALOGUE  # what the scripts keep (gateway.catalogue)
     _exposure_lua: str = field(init=False, default="")
     _outcome_lua: str = field(init=False, default="")
     _windows: AttributionWindows = field(init=False)
 
     def __post_init__(self) -> None:
-        self._exposure_lua = self.ttls.exposure_lua()
-        self._outcome_lua = self.ttls.outcome_lua()
+        self._exposure_lua = self.ttls.exposure_lua(self.catalogue)
+        self._outcome_lua = self.ttls.outcome_lua(self.catalogue)
         self._windows = AttributionWindows(ConfigStore(self.redis, self.keys))
 
     @property

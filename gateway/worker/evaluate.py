@@ -41,10 +41,13 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.catalogue.metrics import BY_NAME as METRICS_BY_NAME
+from gateway.catalogue.metrics import estimates, pair_stats
+from gateway.catalogue.sums import InconsistentSums, check_sums
 from gateway.config import Experiment, Variant
 from gateway.control.actors import DECISION_LOOP
 from gateway.control.changes import advance_ramp
@@ -61,8 +64,7 @@ from gateway.records import (
     GuardrailResult,
     RecordError,
 )
-from gateway.variant_stats import STAT_FIELDS, read_variant_stats
-from gateway.worker.aggregates import CLICK_METRIC_SCALE
+from gateway.variant_stats import read_variant_stats
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import (
     boundaries_from_json,
@@ -77,113 +79,23 @@ from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
     ArmEstimate,
     cuped_estimates,
-    mean_estimate,
     pooled_estimate,
-    ratio_estimate,
 )
 from stats.inference import Inference
 from stats.planning import units_per_arm
 from stats.srm import srm_check
-from stats.sufficient import MeanStats, PairStats
 
 log = logging.getLogger("abgate.worker")
 
 
-class InconsistentStats(ValueError):
-    """Integer sums that no sequence of events could have produced."""
-
-
 def check_row(variant: str, row: Mapping[str, int]) -> None:
-    """Raise :class:`InconsistentStats` if one arm's sums contradict each other."""
-    users = int(row.get("users", 0))
-    for name in STAT_FIELDS:
-        if int(row.get(name, 0)) < 0:
-            raise InconsistentStats(f"{variant}: {name} is negative ({row.get(name)})")
-    if int(row.get("converters", 0)) > users:
-        raise InconsistentStats(
-            f"{variant}: {row.get('converters')} converters but only {users} users"
-        )
-    if int(row.get("clicked_searches", 0)) > int(row.get("searches", 0)):
-        raise InconsistentStats(
-            f"{variant}: {row.get('clicked_searches')} searches with a click but only "
-            f"{row.get('searches')} searches"
-        )
-    for total, square in (
-        ("revenue_cents", "revenue_cents_sq"),
-        ("searches", "searches_sq"),
-        ("clicks", "clicks_sq"),
-        ("clicked_searches", "clicked_searches_sq"),
-        ("carts", "carts_sq"),
-        ("rr", "rr_sq"),
-        ("dcg", "dcg_sq"),
-        ("rrc", "rrc_sq"),
-    ):
-        s, sq = int(row.get(total, 0)), int(row.get(square, 0))
-        if users and users * sq < s * s:  # Cauchy–Schwarz: n Σx² >= (Σx)²
-            raise InconsistentStats(f"{variant}: {square} {sq} is below {total}²/users")
+    """Raise :class:`InconsistentSums` if one arm's sums contradict each other."""
+    check_sums(variant, row)
 
 
 def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
-    """Every metric's estimate for one arm from its integer sums."""
-    users = int(row.get("users", 0))
-    converters = int(row.get("converters", 0))
-    conversion = mean_estimate(MeanStats.from_int_sums(users, converters, converters))
-    cents = mean_estimate(
-        MeanStats.from_int_sums(
-            users, int(row.get("revenue_cents", 0)), int(row.get("revenue_cents_sq", 0))
-        )
-    )
-    revenue = ArmEstimate(cents.n, cents.mean / 100, cents.variance / 10_000)
-
-    def per_search(name: str, scale: float = 1.0) -> ArmEstimate:
-        return _ratio(row, name, "searches", scale)
-
-    return {
-        "purchase_conversion": conversion,
-        "revenue_per_user": revenue,
-        "click_through_rate": per_search("clicks"),
-        "clicked_search_rate": per_search("clicked_searches"),
-        "carts_per_search": per_search("carts"),
-        "mrr_first_click": per_search("rr", CLICK_METRIC_SCALE),
-        "dcg_at_10": per_search("dcg", CLICK_METRIC_SCALE),
-        "mrr_clicks": _ratio(row, "rrc", "clicks", CLICK_METRIC_SCALE),
-    }
-
-
-def _ratio(row: Mapping[str, int], x: str, y: str, scale: float = 1.0) -> ArmEstimate:
-    """Σ x / Σ y over users, by the delta method, in the metric's units (x / scale)."""
-    e = ratio_estimate(
-        PairStats.from_int_sums(
-            int(row.get("users", 0)),
-            int(row.get(x, 0)),
-            int(row.get(y, 0)),
-            int(row.get(f"{x}_sq", 0)),
-            int(row.get(f"{y}_sq", 0)),
-            int(row.get(f"{x}_x_{y}", 0)),
-        )
-    )
-    return ArmEstimate(e.n, e.mean / scale, e.variance / scale**2)
-
-
-# metric -> (x, x², covariate y, y², xy, scale of x to the metric's units)
-COVARIATES: Final = {
-    "purchase_conversion": (
-        "converters",
-        "converters",
-        "pre_purchases",
-        "pre_purchases_sq",
-        "converters_x_pre",
-        1.0,
-    ),
-    "revenue_per_user": (
-        "revenue_cents",
-        "revenue_cents_sq",
-        "pre_revenue",
-        "pre_revenue_sq",
-        "revenue_x_pre",
-        100.0,
-    ),
-}
+    """Every metric's estimate for one arm from its integer sums (gateway.catalogue.metrics)."""
+    return estimates(row)
 
 
 def cuped_primary(
@@ -191,20 +103,11 @@ def cuped_primary(
 ) -> tuple[list[ArmEstimate], float] | None:
     """CUPED-adjusted estimates of ``metric`` per arm and the variance reduction, or None when
     the metric has no covariate or the covariate does not vary yet."""
-    if metric not in COVARIATES:
+    m = METRICS_BY_NAME.get(metric)
+    if m is None or m.covariate is None:
         return None
-    x, xx, y, yy, xy, scale = COVARIATES[metric]
-    pairs = [
-        PairStats.from_int_sums(
-            int(r.get("users", 0)),
-            int(r.get(x, 0)),
-            int(r.get(y, 0)),
-            int(r.get(xx, 0)),
-            int(r.get(yy, 0)),
-            int(r.get(xy, 0)),
-        )
-        for r in rows
-    ]
+    covariate, scale = m.covariate, m.scale
+    pairs = [pair_stats(r, m.x, covariate) for r in rows]
     if sum(p.m2_y for p in pairs) <= 0 or any(p.n < 2 for p in pairs):
         return None
     adjusted = [
@@ -316,7 +219,7 @@ def evaluate(
     try:
         for v in experiment.variants:
             check_row(v.name, stats.get(v.name, empty))
-    except InconsistentStats as exc:  # what was chosen so far stands, CUPED included
+    except InconsistentSums as exc:  # what was chosen so far stands, CUPED included
         return replace(
             base,
             units={v.name: int(stats.get(v.name, empty).get("users", 0)) for v in variants},

@@ -145,8 +145,8 @@ async def evaluate_interleaved(
     assert experiment.interleaving is not None
     await settle(redis, keys, sid, len(experiment.variants), experiment.interleaving.settle_s)
     sums = await read_interleaving(redis, keys, sid, len(experiment.variants))
-    arm = (await read_variant_stats(redis, keys, sid)).get(INTERLEAVED_ARM, {})
-    users = arm.get("users", 0)
+    arm = (await read_variant_stats(redis, keys, sid)).get(INTERLEAVED_ARM)
+    users = arm.users if arm is not None else 0
     return evaluate_interleaving(experiment, sums, users, runtime_s, previous)
 
 

@@ -63,14 +63,17 @@ async def test_unacknowledged_entries_are_reapplied_after_a_restart(
 @pytest.mark.parametrize("sharded", [("single", 1), ("single", 5), ("cluster", 7)], indirect=True)
 async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> None:
     """Random traffic through the real scripts; each variant's sums recomputed from each
-    user's values (CUPED's pre-exposure covariates and revenue per search's cross-product
-    included). With several shards (one Redis, or a three-master Redis Cluster) each user's
-    entries go to their shard's streams, one consumer per shard applies them, and the sums the
-    evaluator reads are each shard's added up: the same figures as one shard's."""
+    user's values by the catalogue's rule (Σx, Σx², Σxy of gateway.catalogue.quantities;
+    CUPED's pre-exposure covariates and the ratios' cross-products included), the values
+    themselves counted here from the events, independently of the scripts. Every sum the
+    scripts write is the catalogue's, and every catalogue sum is written. With several shards
+    (one Redis, or a three-master Redis Cluster) each user's entries go to their shard's
+    streams, one consumer per shard applies them, and the sums the evaluator reads are each
+    shard's added up: the same figures as one shard's."""
     import math
     import random
 
-    from gateway.variant_stats import STAT_FIELDS
+    from gateway.catalogue.quantities import CATALOGUE, SUM_NAMES
 
     redis, keys = sharded.redis, sharded.keys
     rng = random.Random(7)
@@ -85,16 +88,17 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
             unit = units.get((experiment, user))
             if unit is None:
                 p, r = activity[user]
-                unit = units[experiment, user] = {
-                    "variant": rng.choice("ab"), "s": 0, "c": 0, "r": 0, "conv": 0,
-                    "pre_p": min(p, 1000), "pre_r": min(r // 100, 100_000),
-                    "cs": 0, "rr": 0, "dcg": 0, "k": 0, "rrc": 0,
-                }  # fmt: skip
+                unit = units[experiment, user] = dict.fromkeys(
+                    (q.name for q in CATALOGUE.quantities), 0
+                )
+                unit["variant"] = rng.choice("ab")
+                unit["pre_purchases"] = min(p, 1000)
+                unit["pre_revenue"] = min(r // 100, 100_000)
             sid = f"{experiment}-s{n}"
             await redis.xadd(
                 keys.for_user(user).exposures, exposure(sid, user, str(unit["variant"]), experiment)
             )
-            unit["s"] += 1
+            unit["searches"] += 1
             clicked = False
             for k in range(rng.choice([0, 0, 1, 2])):
                 kind = rng.choice(["click", "click", "purchase", "add_to_cart"])
@@ -105,58 +109,35 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
                     outcome(f"{sid}-{k}", sid, kind, cents / 100, pos, user),
                 )
                 if kind == "click":
-                    unit["c"] += 1
+                    unit["clicks"] += 1
                     unit["rrc"] += math.floor(1000 / (pos + 1) + 0.5)
                     if not clicked:  # the search's first click: clicked, its reciprocal rank
                         clicked = True
-                        unit["cs"] += 1
+                        unit["clicked_searches"] += 1
                         unit["rr"] += math.floor(1000 / (pos + 1) + 0.5)
                     if pos < 10:  # DCG@10 in thousandths
                         unit["dcg"] += math.floor(1000 / math.log2(pos + 2) + 0.5)
                 elif kind == "add_to_cart":
-                    unit["k"] += 1
+                    unit["carts"] += 1
                 elif kind == "purchase":
-                    unit["r"] += cents
-                    unit["conv"] = 1
+                    unit["revenue_cents"] += cents
+                    unit["converters"] = 1
                     activity[user][0] += 1
                     activity[user][1] += cents
             await sharded.step()  # in order: pre-exposure means before this search
+    written: set[str] = set()
     for experiment in ("x", "y"):
         stats = await read_variant_stats(redis, keys, experiment)
+        for shard in keys.all_shards:
+            for name in await redis.hkeys(shard.stats(experiment)):
+                written.add((name.decode() if isinstance(name, bytes) else name).partition(":")[2])
         for variant in "ab":
             us = [u for (e, _), u in units.items() if e == experiment and u["variant"] == variant]
-            expected = {
-                "users": len(us),
-                "converters": sum(u["conv"] for u in us),
-                "revenue_cents": sum(u["r"] for u in us),
-                "revenue_cents_sq": sum(u["r"] ** 2 for u in us),
-                "searches": sum(u["s"] for u in us),
-                "searches_sq": sum(u["s"] ** 2 for u in us),
-                "clicks": sum(u["c"] for u in us),
-                "clicks_sq": sum(u["c"] ** 2 for u in us),
-                "clicks_x_searches": sum(u["c"] * u["s"] for u in us),
-                "revenue_x_searches": sum(u["r"] * u["s"] for u in us),
-                "pre_purchases": sum(u["pre_p"] for u in us),
-                "pre_purchases_sq": sum(u["pre_p"] ** 2 for u in us),
-                "converters_x_pre": sum(u["conv"] * u["pre_p"] for u in us),
-                "pre_revenue": sum(u["pre_r"] for u in us),
-                "pre_revenue_sq": sum(u["pre_r"] ** 2 for u in us),
-                "revenue_x_pre": sum(u["r"] * u["pre_r"] for u in us),
-                "carts": sum(u["k"] for u in us),
-                "carts_sq": sum(u["k"] ** 2 for u in us),
-                "carts_x_searches": sum(u["k"] * u["s"] for u in us),
-                "rrc": sum(u["rrc"] for u in us),
-                "rrc_sq": sum(u["rrc"] ** 2 for u in us),
-                "rrc_x_clicks": sum(u["rrc"] * u["c"] for u in us),
-            }
-            for name, key in (("clicked_searches", "cs"), ("rr", "rr"), ("dcg", "dcg")):
-                expected[name] = sum(u[key] for u in us)
-                expected[f"{name}_sq"] = sum(u[key] ** 2 for u in us)
-                expected[f"{name}_x_searches"] = sum(u[key] * u["s"] for u in us)
-            got = {f: stats.get(variant, {}).get(f, 0) for f in expected}
-            assert got == expected, (experiment, variant)
-            assert set(expected) <= set(STAT_FIELDS)
-    assert sum(u["pre_p"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
+            expected = CATALOGUE.expected_sums(us)
+            assert dict(stats.get(variant, {})) == expected, (experiment, variant)
+    assert written <= set(SUM_NAMES), written - set(SUM_NAMES)
+    assert written == set(SUM_NAMES) - {"capped"}, set(SUM_NAMES) - written  # all are kept
+    assert sum(u["pre_purchases"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
     if keys.shards > 1:  # the users really are spread: several shards hold sums
         holding = [await redis.exists(shard.stats("x")) for shard in keys.all_shards]
         assert sum(holding) >= 3, holding
