@@ -204,6 +204,107 @@ function guardrailList(evaluation) {
   return items.length ? el("ul", { id: "guardrails" }, items) : el("p", {}, "No guardrails.");
 }
 
+// --- results: every metric of every arm (the evaluation's "metrics"), time to decision, health
+
+// Numbers as the CLI writes them (gateway/cli_results.py): a share as a percentage with one
+// decimal, currency with two, anything else with three significant figures; counts grouped.
+const finite = (v) => typeof v === "number" && Number.isFinite(v);
+const grouped = (n) => (finite(n) ? String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, " ") : "–");
+function valueText(v, unit) {
+  if (!finite(v)) return "–";
+  if (unit === "share") return `${(v * 100).toFixed(1)} %`;
+  if (unit === "currency") return v.toFixed(2);
+  return Number(v.toPrecision(3)).toString();
+}
+// A lift, or an interval end, in the lift's scale: relative in %, a share's absolute in
+// percentage points, else in the metric's unit; an end not finite yet is ∞.
+function signed(v, relative, unit, end) {
+  if (v === null || v === undefined) return end < 0 ? "−∞" : "∞";
+  if (!finite(v)) return "–";
+  const sign = v >= 0 ? "+" : "−";
+  const a = Math.abs(v);
+  if (relative || unit === "share") return `${sign}${(a * 100).toFixed(1)}`;
+  if (unit === "currency") return `${sign}${a.toFixed(2)}`;
+  return `${sign}${Number(a.toPrecision(3))}`;
+}
+const liftUnit = (relative, unit) => (relative ? " %" : unit === "share" ? " pp" : "");
+const pText = (p) => (!finite(p) ? "–" : p < 0.001 ? "<0.001" : p.toFixed(3));
+
+function testText(lift, unit) {
+  const relative = lift.scale !== "absolute";
+  if (!finite(lift.margin)) return lift.test || "–";
+  const margin = relative || unit === "share" ? `${Number((lift.margin * 100).toPrecision(3))}${relative ? " %" : " pp"}` : lift.margin;
+  return `${lift.test} (margin ${margin})`;
+}
+
+function resultsTable(evaluation) {
+  const metrics = (evaluation && evaluation.metrics) || [];
+  if (!metrics.length) return "";
+  const rows = [];
+  for (const m of metrics) {
+    const lifts = {};
+    for (const l of m.lifts || []) lifts[l.variant] = l;
+    const lower = m.direction === "lower";
+    (m.arms || []).forEach((a, i) => {
+      const l = lifts[a.variant];
+      const relative = l && l.scale !== "absolute";
+      const suffix = l ? liftUnit(relative, m.unit) : "";
+      rows.push(el("tr", { "data-metric": m.metric, "data-variant": a.variant, class: i === 0 ? "first" : "" },
+        el("td", { class: "metric" }, i === 0 ? m.label || m.metric : ""),
+        el("td", { class: "role" }, i === 0 ? el("span", { class: `badge role-${m.role}` }, m.role) : ""),
+        el("td", { class: `direction ${lower ? "lower" : "higher"}` }, i === 0 ? (lower ? "↓ lower is better" : "↑ higher is better") : ""),
+        el("td", { class: "arm" }, a.variant),
+        el("td", { class: "num value" }, valueText(a.value, m.unit)),
+        el("td", { class: "num n" }, grouped(a.n)),
+        el("td", { class: "num lift" }, l ? `${signed(l.lift, relative, m.unit, 0)}${suffix}` : "–"),
+        el("td", { class: "num interval" }, l ? `[${signed(l.ci_low, relative, m.unit, -1)}, ${signed(l.ci_high, relative, m.unit, 1)}]${suffix}` : "–"),
+        el("td", { class: "num p" }, l ? pText(l.p_value) : "–"),
+        el("td", { class: "test" }, l ? testText(l, m.unit) : "–"),
+        el("td", { class: "significance" }, l && l.significant ? el("span", { class: "sig" }, "✓ significant") : ""),
+      ));
+    });
+  }
+  return el("div", {}, el("h2", {}, "Results"),
+    table(["metric", "role", "better", "arm", "value", "n", "lift", "always-valid interval", "p", "test", ""], rows, { id: "results" }));
+}
+
+// Users still needed before the success test can conclude at the planned effect, and the days
+// that takes at the current rate; or why it is not known.
+function timeToDecision(exp, evaluation) {
+  if (!evaluation || (exp.kind && exp.kind !== "ab")) return "";
+  const t = evaluation.time_to_decision;
+  if (!t) return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), "not known yet (no test planned: too few users so far).");
+  const planned = ` (${grouped(t.units)} of ${grouped(t.tuning_units)} planned${finite(t.effect) ? `, to detect a ${Number((t.effect * 100).toPrecision(3))} % effect` : ""})`;
+  if (finite(t.units_needed) && t.units_needed <= 0) {
+    return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), `enough users for the planned test${planned}.`);
+  }
+  return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), "about ",
+    el("span", { class: "units-needed" }, grouped(t.units_needed)), ` more users needed${planned}`,
+    finite(t.days_left) && finite(t.units_per_day)
+      ? [", ~", el("span", { class: "days-left" }, Number(t.days_left.toPrecision(2)).toString()), ` days at the current rate (${grouped(t.units_per_day)} users a day).`]
+      : "; days unknown (no traffic rate yet).");
+}
+
+// Each arm's requests, errors, scoring time, and a treatment's latency test against control.
+function opsTable(evaluation) {
+  const ops = (evaluation && evaluation.ops) || [];
+  if (!ops.length) return "";
+  const ms = (v) => (finite(v) ? v.toFixed(1) : "–");
+  const rows = ops.map((o) => {
+    const t = o.latency;
+    const test = t && finite(t.quantile) ? [`p${Number((t.quantile * 100).toPrecision(3))} ×${num(t.ratio, 3)} [${num(t.ci_low, 3)}, ${t.ci_high === null ? "∞" : num(t.ci_high, 3)}] `,
+      el("span", { class: `badge ${t.breached ? "fail" : "pass"}` }, t.breached ? "breached" : "holds")] : "–";
+    return el("tr", { "data-variant": o.variant },
+      el("td", {}, o.variant), el("td", { class: "num requests" }, grouped(o.requests)),
+      el("td", { class: "num errors" }, grouped(o.errors)),
+      el("td", { class: "num error-rate" }, finite(o.error_rate) ? `${(o.error_rate * 100).toFixed(2)} %` : "–"),
+      el("td", { class: "num p50" }, ms(o.p50_ms)), el("td", { class: "num p99" }, ms(o.p99_ms)),
+      el("td", { class: "latency-test" }, test));
+  });
+  return el("div", {}, el("h3", {}, "Operational health"),
+    table(["arm", "requests", "errors", "error rate", "p50 ms", "p99 ms", "latency test"], rows, { id: "ops" }));
+}
+
 function actionsPanel(exp, reload) {
   if (!may("experimenter")) return el("p", {}, el("small", {}, `Signed in as a viewer: no actions.`));
   const path = `/v1/experiments/${encodeURIComponent(exp.key)}`;
@@ -273,17 +374,23 @@ async function experimentView(key) {
     el("h2", {}, exp.interleaving ? "Users' preference over time" : "Lift over time"),
     chart,
     armsTable(exp, evaluation),
+    resultsTable(evaluation),
+    timeToDecision(exp, evaluation),
+    opsTable(evaluation),
     interleavingPanel(evaluation),
     el("div", { class: "grid" },
       el("div", {},
         el("h3", {}, "Decision"),
         decision ? el("p", { id: "decision" }, el("b", {}, decision.action),
-          decision.winner ? ` → ${decision.winner}` : "") : el("p", {}, "Not evaluated yet."),
+          decision.winner ? ` → ${decision.winner}` : "",
+          decision.rule ? el("small", { id: "decision-rule" }, ` (rule: ${decision.rule})`) : "") : el("p", {}, "Not evaluated yet."),
         decision && decision.blocked_by.length ? el("p", { id: "blocked" }, "Blocked by: ", decision.blocked_by.join(", ")) : "",
         decision ? el("ul", {}, decision.reasons.map((x) => el("li", {}, x))) : "",
         el("p", { id: "srm" }, "SRM p-value: ", evaluation ? num(evaluation.srm_p_value, 3) : "–",
           evaluation && evaluation.cuped ? ` · CUPED (variance −${pct(evaluation.variance_reduction)})` : ""),
-        el("h3", {}, "Guardrails"), guardrailList(evaluation)),
+        // With every metric in the results table, the guardrails are its rows.
+        evaluation && evaluation.metrics && evaluation.metrics.length ? ""
+          : [el("h3", {}, "Guardrails"), guardrailList(evaluation)]),
       el("div", {},
         el("h3", {}, "Phases"), table(["phase", "weights", "started"], phases),
         ramp.length ? el("h3", {}, "Ramp") : "", ramp.length ? table(["step", "coverage", "hold s", ""], ramp) : "",
