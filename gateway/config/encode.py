@@ -79,4 +79,5 @@ def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
         "namespace_id": config.namespace_id,
         "shadows": [{"version": s.version, "share": s.share} for s in config.shadows],
         "experiments": [experiment_to_dict(e) for e in config.experiments],
+        "holdout": None if config.holdout is None else asdict(config.holdout),
     }

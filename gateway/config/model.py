@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
+from gateway.config.holdout import Holdout
+
 Status = Literal["draft", "running", "paused", "concluded", "archived"]
 # Who paused an experiment: a person (it resumes when a person resumes it) or a freeze (it
 # resumes when the freeze is lifted).
@@ -319,7 +321,8 @@ class RoutingConfig:
     ``production`` serves everyone not in a running experiment; ``None`` in a deployment that
     has none yet (an empty store: its searches are refused until a version is set), where no
     experiment runs and no version is shadowed. ``frozen`` (set by a freeze) keeps every
-    experiment from starting until it is lifted.
+    experiment from starting until it is lifted. ``holdout`` keeps a share of the users on a
+    baseline version, outside every experiment (:mod:`gateway.config.holdout`).
     """
 
     production: str | None
@@ -327,6 +330,7 @@ class RoutingConfig:
     namespace_id: str = "ranking"
     frozen: bool = False
     shadows: tuple[Shadow, ...] = ()
+    holdout: Holdout | None = None
 
     def experiment(self, key: str) -> Experiment:
         for experiment in self.experiments:
@@ -348,7 +352,7 @@ class RoutingConfig:
 
     def routed_versions(self) -> frozenset[str]:
         """The model versions this config can send a search to."""
-        versions = self._production()
+        versions = self._production() | self._holdout()
         for experiment in self.running:
             versions |= {v.model_version for v in experiment.variants if v.weight > 0}
         return frozenset(versions)
@@ -363,7 +367,7 @@ class RoutingConfig:
     def referenced_versions(self) -> frozenset[str]:
         """Versions production, a shadow, a draft or a running or paused experiment names: not
         to be retired, and loaded by every gateway."""
-        versions = self._production() | set(self.shadow_versions())
+        versions = self._production() | set(self.shadow_versions()) | self._holdout()
         for experiment in self.experiments:
             if experiment.status in ("draft", "running", "paused"):
                 versions |= experiment.model_versions
@@ -371,6 +375,10 @@ class RoutingConfig:
 
     def _production(self) -> set[str]:
         return set() if self.production is None else {self.production}
+
+    def _holdout(self) -> set[str]:
+        """The baseline of a holdout that has not ended: its users are routed to it."""
+        return {self.holdout.version} if self.holdout is not None and self.holdout.active else set()
 
     def with_experiment(self, updated: Experiment) -> RoutingConfig:
         if not self.has(updated.key):

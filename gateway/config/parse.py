@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Final, cast, get_args
 
+from gateway.config.holdout import MAX_HOLDOUT_SHARE, Holdout
 from gateway.config.model import (
     DEFAULT_ATTRIBUTION_WINDOW_S,
     DEFAULT_MIN_RUNTIME_S,
@@ -480,7 +481,15 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
     _take(
         data,
         "config",
-        ("production", "default_model_version", "experiments", "namespace_id", "frozen", "shadows"),
+        (
+            "production",
+            "default_model_version",
+            "experiments",
+            "namespace_id",
+            "frozen",
+            "shadows",
+            "holdout",
+        ),
     )
     if "production" in data and "default_model_version" in data:
         raise ConfigError(
@@ -507,9 +516,52 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
         namespace_id=_str(data, "namespace_id", "config", "ranking"),
         frozen=frozen,
         shadows=_shadows(data.get("shadows", [])),
+        holdout=parse_holdout(data.get("holdout"), "config.holdout"),
     )
     validate_routing(config)
     return config
+
+
+HOLDOUT_FIELDS: Final = tuple(Holdout.__dataclass_fields__)
+
+
+def parse_holdout(raw: Any, where: str) -> Holdout | None:
+    """A holdout (None: none): ``share`` in (0, MAX_HOLDOUT_SHARE], ``ends_at`` after
+    ``started_at``, the attribution window as an experiment's."""
+    if raw is None:
+        return None
+    _take(raw, where, HOLDOUT_FIELDS)
+    started = _number(raw, "started_at", where, math.nan, 0.0, 1e11)
+    share = _number(raw, "share", where, math.nan, 0.0, MAX_HOLDOUT_SHARE)
+    if share <= 0:
+        raise ConfigError(f"{where}.share", f"must be above 0, got {share!r}")
+    ends = None if raw.get("ends_at") is None else _number(raw, "ends_at", where, 0, 0, 1e11)
+    if ends is not None and ends <= started:
+        raise ConfigError(
+            f"{where}.ends_at", f"must be after started_at ({started:.0f}), got {ends!r}"
+        )
+    ended = None if raw.get("ended_at") is None else _number(raw, "ended_at", where, 0, 0, 1e11)
+    seed = raw.get("seed", "")
+    if not isinstance(seed, str) or len(seed) > 128:
+        raise ConfigError(
+            f"{where}.seed", f"expected a string of at most 128 characters, got {seed!r}"
+        )
+    return Holdout(
+        version=_str(raw, "version", where),
+        share=share,
+        started_at=started,
+        ends_at=ends,
+        ended_at=ended,
+        seed=seed,
+        attribution_window_s=_number(
+            raw,
+            "attribution_window_s",
+            where,
+            DEFAULT_ATTRIBUTION_WINDOW_S,
+            MIN_ATTRIBUTION_WINDOW_S,
+            MAX_ATTRIBUTION_WINDOW_S,
+        ),
+    )
 
 
 def _shadows(raw: Any) -> tuple[Shadow, ...]:
@@ -552,6 +604,12 @@ def validate_routing(config: RoutingConfig) -> None:
     if config.production in shadows:
         raise ConfigError(
             "config.shadows", f"{config.production!r} is production: it cannot also be a shadow"
+        )
+    if config.holdout is not None and config.holdout.active and config.production is None:
+        raise ConfigError(
+            "config.holdout",
+            "needs a production version: the users outside the holdout are production's "
+            "(set it first: PUT /v1/production)",
         )
     if config.frozen and config.running:
         raise ConfigError(

@@ -1,5 +1,6 @@
 """Where a model version is in use, in the words of the audit trail's subjects: production,
-an experiment that is not over (a draft, running or paused one: each arm's version), a shadow.
+an experiment that is not over (a draft, running or paused one: each arm's version), a shadow,
+the running holdout's baseline.
 A version in use is not retired (409), and the dashboard offers no "Retire" for it."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ HOLDING_STATUSES = frozenset({"draft", "running", "paused"})
 
 def version_uses(config: RoutingConfig, version: str) -> tuple[str, ...]:
     """``"production"``, ``"experiment:KEY"`` for each experiment not over that names the
-    version in an arm, ``"shadow:VERSION"`` while it runs in shadow; empty when unused."""
+    version in an arm, ``"shadow:VERSION"`` while it runs in shadow, ``"holdout"`` while a
+    running holdout keeps users on it; empty when unused."""
     uses: list[str] = []
     if config.production == version:
         uses.append("production")
@@ -23,4 +25,6 @@ def version_uses(config: RoutingConfig, version: str) -> tuple[str, ...]:
     ]
     if version in config.shadow_versions():
         uses.append(f"shadow:{version}")
+    if config.holdout is not None and config.holdout.active and config.holdout.version == version:
+        uses.append("holdout")
     return tuple(uses)

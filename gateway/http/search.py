@@ -57,10 +57,11 @@ async def _rank(gw: Gateway, version: str, query: SearchRequest) -> Float32Array
 async def _score(
     gw: Gateway, route: Route, production: str, query: SearchRequest
 ) -> tuple[str, Float32Array]:
-    """(the version that served, its scores); a failing treatment falls back to production."""
-    if not route.assignments:
+    """(the version that served, its scores); a failing treatment, or a failing holdout
+    baseline, falls back to production."""
+    a = route.assignments[0] if route.assignments else route.holdout
+    if a is None or (route.model_version == production and not route.assignments):
         return route.model_version, await _rank(gw, route.model_version, query)
-    a = route.assignments[0]
     stats_id = phase_stats_id(a.experiment, a.phase)
     started = time.perf_counter()
     try:
@@ -220,7 +221,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
             request[OUTCOME] = "fallback"
         order = np.argsort(-scores, kind="stable")[: query.k]
         top, shown = order.tolist(), scores[order].tolist()  # Python ints and floats at once
-        if not route.assignments:
+        if not route.assignments and served == production:
             _offer_shadows(gw, router.config.shadows, search_id, query, scores)
     request[SERVED] = served
     results = [
@@ -229,7 +230,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
     ]
     assignments = tuple(
         AssignmentRecord(a.experiment, a.variant, a.model_version, a.phase)
-        for a in route.assignments
+        for a in (*route.assignments, *(() if route.holdout is None else (route.holdout,)))
     )
     exposure = ExposureRecord(
         event_id=search_id,

@@ -386,6 +386,7 @@ _RELEASE: Final = {
     "production": "make another version production",
     "experiment": "stop or archive the experiment",
     "shadow": "stop its shadow",
+    "holdout": "end the holdout (DELETE /v1/holdout)",
 }
 
 

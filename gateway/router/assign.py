@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gateway.config import INTERLEAVED_ARM, Experiment, RoutingConfig, Variant
+from gateway.config.holdout import HOLDOUT_ARM, REST_ARM
 from gateway.errors import NoProduction
 from gateway.router.bucketing import BucketRange, bucket_ranges, choose_variant
 from gateway.router.hashing import unit_hash
+from gateway.router.holdout import held_out
 
 
 @dataclass(frozen=True)
@@ -24,11 +26,16 @@ class Route:
 
     ``interleave`` (an interleaved experiment's variants, in order: team i is variant i) asks
     for a page merged from every one of their versions; ``model_version`` is then the first
-    variant's."""
+    variant's.
+
+    ``holdout`` is the user's arm of the running holdout (its stats id, ``holdout`` or
+    ``rest``), recorded with the exposure beside ``assignments`` (the experiments'); None
+    while there is none. A held-out user has no experiment assignment."""
 
     model_version: str
     assignments: tuple[Assignment, ...]
     interleave: tuple[Variant, ...] = ()
+    holdout: Assignment | None = None
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,22 @@ class Router:
         return choose_variant(n, ranges)
 
     def route(self, unit_id: str) -> Route:
-        """The model version for ``unit_id`` and the experiment assignments it implies.
+        """The model version for ``unit_id`` and the assignments it implies.
 
-        Running experiments share one namespace (disjoint ranges, checked at
+        A user held out by the running holdout gets its baseline version and no experiment;
+        everyone else is routed as if there were no holdout, tagged with its ``rest`` arm.
+        """
+        holdout = self.config.holdout
+        if holdout is None or not holdout.active:
+            return self._route(unit_id)
+        if held_out(holdout, unit_id):
+            tag = Assignment(holdout.stats_id, HOLDOUT_ARM, holdout.version)
+            return Route(holdout.version, (), holdout=tag)
+        route = self._route(unit_id)
+        return replace(route, holdout=Assignment(holdout.stats_id, REST_ARM, route.model_version))
+
+    def _route(self, unit_id: str) -> Route:
+        """Running experiments share one namespace (disjoint ranges, checked at
         validation), so a unit is in at most one ranking experiment; drafts and
         concluded experiments route nobody, so their users get production
         (:class:`NoProduction` while the deployment has none: no experiment runs then).
