@@ -170,6 +170,7 @@ def ops_table(ops: Sequence[Mapping[str, Any]]) -> str:
             test = (
                 f"p{q * 100:g} ×{_plain(latency.get('ratio'))} "
                 f"[{_plain(low)}, {'∞' if high is None else _plain(high)}]"
+                + (f" margin ×{_plain(latency['margin'])}" if latency.get("margin") else "")
                 + (" breached" if latency.get("breached") else "")
                 if isinstance(q, int | float)
                 else NO_VALUE

@@ -71,10 +71,10 @@ REVENUE = {
 }  # fmt: skip
 OPS = [
     {"variant": "control", "requests": 1200, "errors": 3, "error_rate": 0.0025, "p50_ms": 4.1,
-     "p99_ms": 12.0},
+     "p99_ms": 12.0, "latency": None},
     {"variant": "candidate", "requests": 1190, "errors": 0, "error_rate": 0.0, "p50_ms": 4.4,
      "p99_ms": 13.25, "latency": {"quantile": 0.99, "ratio": 1.1, "ci_low": 0.95,
-                                  "ci_high": 1.31, "breached": False}},
+                                  "ci_high": 1.31, "margin": 1.5, "p_value": 0.9, "breached": False}},
 ]  # fmt: skip
 
 
@@ -160,7 +160,7 @@ def test_each_arms_health() -> None:
     assert lines[0].split() == ["ARM", "REQUESTS", "ERRORS", "ERROR", "RATE", "P50", "MS", "P99",
                                 "MS", "LATENCY", "TEST"]  # fmt: skip
     assert lines[1].split() == ["control", "1", "200", "3", "0.25", "%", "4.1", "12.0", "-"]
-    assert lines[2].endswith("p99 ×1.1 [0.95, 1.31]")
+    assert lines[2].endswith("p99 ×1.1 [0.95, 1.31] margin ×1.5")
 
 
 def test_the_whole_show() -> None:

@@ -292,7 +292,7 @@ function opsTable(evaluation) {
   const ms = (v) => (finite(v) ? v.toFixed(1) : "–");
   const rows = ops.map((o) => {
     const t = o.latency;
-    const test = t && finite(t.quantile) ? [`p${Number((t.quantile * 100).toPrecision(3))} ×${num(t.ratio, 3)} [${num(t.ci_low, 3)}, ${t.ci_high === null ? "∞" : num(t.ci_high, 3)}] `,
+    const test = t && finite(t.quantile) ? [`p${Number((t.quantile * 100).toPrecision(3))} ×${num(t.ratio, 3)} [${num(t.ci_low, 3)}, ${t.ci_high === null ? "∞" : num(t.ci_high, 3)}]${finite(t.margin) ? ` margin ×${num(t.margin, 3)}` : ""} `,
       el("span", { class: `badge ${t.breached ? "fail" : "pass"}` }, t.breached ? "breached" : "holds")] : "–";
     return el("tr", { "data-variant": o.variant },
       el("td", {}, o.variant), el("td", { class: "num requests" }, grouped(o.requests)),
