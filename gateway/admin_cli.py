@@ -1,5 +1,5 @@
 """The admin verbs of ``abgate``: models, datasets, gates, experiments, production, shadow,
-freeze, tokens, audit. Each is a call of the admin API (:mod:`gateway.client`).
+freeze, tokens, webhooks, audit. Each is a call of the admin API (:mod:`gateway.client`).
 
 Read verbs print a table for a person, or the API's answer as JSON with ``-o json``; changes
 print the API's answer as JSON. A user error (a bad option or file, a refusal by the gateway,
@@ -379,6 +379,33 @@ def _tokens_table(data: Any) -> str:
     return out.table(("name", "role", "created by", "created"), rows)
 
 
+def _webhooks_table(data: Any) -> str:
+    rows = [
+        (w.get("name"), w.get("url"), ",".join(w.get("events") or ()), w.get("created_by"))
+        for w in data.get("webhooks") or []
+    ]
+    return out.table(("name", "url", "events", "created by"), rows)
+
+
+def _deliveries_table(data: Any) -> str:
+    rows = [
+        (
+            out.when(a.get("ts")),
+            a.get("type"),
+            a.get("delivery"),
+            a.get("attempt"),
+            a.get("outcome"),
+            a.get("status") if a.get("status") is not None else a.get("error"),
+            out.when(a.get("next_retry_at")) if a.get("next_retry_at") else "",
+        )
+        for a in data.get("attempts") or []
+    ]
+    waiting = len(data.get("waiting") or ())
+    return f"{waiting} waiting\n" + out.table(
+        ("time", "event", "delivery", "attempt", "outcome", "answer", "next retry"), rows
+    )
+
+
 def _dead_letters_table(data: Any) -> str:
     rows = [
         (out.when(e.get("ts")), e.get("stream"), e.get("entry"), e.get("error"))
@@ -490,6 +517,7 @@ def add_admin_commands(sub: Any) -> None:
         read=True,
     )
     _tokens(_group(sub, "tokens", "access tokens (admin): list, create, revoke"))
+    _webhooks(_group(sub, "webhooks", "signed webhooks (admin): list, add, remove, deliveries"))
     dead = _command(
         sub,
         "dead-letters",
@@ -808,6 +836,65 @@ def _shadow(ssub: Any) -> None:
         "stop shadowing a version",
     )
     sstop.add_argument("version", help="the version id")
+
+
+def _webhooks(wsub: Any) -> None:
+    _command(
+        wsub,
+        "list",
+        _read(lambda a: "/v1/webhooks", _webhooks_table),
+        "endpoints and what they receive (never their secrets)",
+        read=True,
+    )
+    add = _command(
+        wsub,
+        "add",
+        _api(
+            "POST",
+            lambda a: "/v1/webhooks",
+            lambda a: (
+                {"name": a.name, "url": a.url, "events": a.events}
+                | ({"secret": a.secret} if a.secret else {})
+                | ({"reason": a.reason} if a.reason else {})
+            ),
+        ),
+        "register an endpoint; without --secret one is generated and printed once",
+    )
+    add.add_argument("name", help="the endpoint's name")
+    add.add_argument("url", help="http:// or https:// address that receives the POSTs")
+    add.add_argument(
+        "--events",
+        nargs="+",
+        default=["*"],
+        metavar="TYPE",
+        help="event types: decision, production.moved, gate.result, experiment.changed, "
+        "alert.srm, alert.guardrail; or * (default) for every one",
+    )
+    add.add_argument("--secret", default="", help="the signing key (default: generated)")
+    add.add_argument("--reason", default="", help="why (audited)")
+    remove = _command(
+        wsub,
+        "remove",
+        _api(
+            "DELETE",
+            lambda a: f"/v1/webhooks/{_seg(a.name)}",
+            lambda a: {"reason": a.reason} if a.reason else {},
+        ),
+        "remove an endpoint (its waiting deliveries are dropped)",
+    )
+    remove.add_argument("name", help="the endpoint's name")
+    remove.add_argument("--reason", default="", help="why (audited)")
+    log = _command(
+        wsub,
+        "deliveries",
+        _read(
+            lambda a: f"/v1/webhooks/{_seg(a.name)}/deliveries?count={a.count}", _deliveries_table
+        ),
+        "an endpoint's delivery log, newest first: each attempt's answer or error",
+        read=True,
+    )
+    log.add_argument("name", help="the endpoint's name")
+    log.add_argument("--count", type=int, default=20, help="the newest this many (default 20)")
 
 
 def _tokens(tsub: Any) -> None:

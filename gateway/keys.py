@@ -249,3 +249,33 @@ class Keys:
     def ops(self, stats_id: str) -> str:
         """Hash: the gateways' operational counts for one experiment phase, by variant."""
         return f"{self.base}:ops:{stats_id}"
+
+    # --- webhooks (gateway.webhooks)
+    @property
+    def webhooks(self) -> str:
+        """Hash: endpoint name -> its registration (JSON: url, events, secret, who, when)."""
+        return f"{self.base}:webhooks"
+
+    @property
+    def webhook_cursor(self) -> str:
+        """String: the id of the last audit entry the dispatcher turned into deliveries."""
+        return f"{self.base}:webhooks:cursor"
+
+    @property
+    def webhook_pending(self) -> str:
+        """Hash: delivery id -> a delivery not yet delivered nor given up (JSON, its body)."""
+        return f"{self.base}:webhooks:pending"
+
+    @property
+    def webhook_alerts(self) -> str:
+        """Hash: experiment phase (stats id) -> the alerts its last evaluation raised (JSON)."""
+        return f"{self.base}:webhooks:alerts"
+
+    @property
+    def webhook_lease(self) -> str:
+        """String, expiring: the worker whose dispatcher sends (one at a time)."""
+        return f"{self.base}:webhooks:lease"
+
+    def webhook_log(self, name: str) -> str:
+        """List, newest first, bounded: one endpoint's delivery attempts (JSON)."""
+        return f"{self.base}:webhooks:log:{name}"

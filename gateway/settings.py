@@ -144,6 +144,11 @@ class Settings:
     feature_log_max_values: int = 20_000
     # An evaluation dataset's upload (POST /v1/datasets), as sent.
     max_dataset_bytes: int = 256 << 20
+    # Webhooks (gateway.webhooks): one POST's deadline; a failed delivery is tried again after
+    # about webhook_retry_s, doubling each time (up to an hour), webhook_attempts times in all.
+    webhook_timeout_s: float = 10.0
+    webhook_retry_s: float = 10.0
+    webhook_attempts: int = 8
 
     @property
     def scores_inline(self) -> bool:
@@ -237,4 +242,7 @@ class Settings:
             feature_log_share=_env_float("ABGATE_FEATURE_LOG_SHARE", 0.0, 0.0, 1.0),
             feature_log_max_values=_env_int("ABGATE_FEATURE_LOG_MAX_VALUES", 20_000, 1, 1_000_000),
             max_dataset_bytes=_env_int("ABGATE_MAX_DATASET_BYTES", 256 << 20, 1024, 16 << 30),
+            webhook_timeout_s=_env_float("ABGATE_WEBHOOK_TIMEOUT_S", 10.0, 0.1, 300.0),
+            webhook_retry_s=_env_float("ABGATE_WEBHOOK_RETRY_S", 10.0, 0.01, 3600.0),
+            webhook_attempts=_env_int("ABGATE_WEBHOOK_ATTEMPTS", 8, 1, 100),
         )

@@ -43,6 +43,9 @@ def subjects(entry: Mapping[str, Any]) -> list[str]:
     token = entry.get("token")
     if isinstance(token, Mapping) and token.get("name"):
         found[f"token:{token['name']}"] = None
+    webhook = entry.get("webhook")
+    if isinstance(webhook, Mapping) and webhook.get("name"):
+        found[f"webhook:{webhook['name']}"] = None
     refused = entry.get("refused")
     if isinstance(refused, Mapping) and refused.get("method"):
         route = refused.get("route") or refused.get("path") or "?"

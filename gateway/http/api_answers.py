@@ -424,6 +424,58 @@ class Tokens(Struct):
     tokens: list[TokenView]
 
 
+# Webhooks
+
+
+class WebhookView(Struct, kw_only=True):
+    name: str
+    url: str
+    events: list[str]
+    created_at: float
+    created_by: str
+
+
+class CreatedWebhook(WebhookView, kw_only=True):
+    secret: (
+        Annotated[str, Meta(description="generated: shown this once, keep it")] | None
+    ) = None
+
+
+class RemovedWebhook(WebhookView, kw_only=True):
+    removed: bool
+
+
+class Webhooks(Struct):
+    webhooks: list[WebhookView]
+    event_types: Annotated[list[str], Meta(description="what an endpoint may subscribe to")]
+
+
+class WebhookAttempt(Struct, kw_only=True):
+    delivery: Annotated[str, Meta(description="the X-Abgate-Delivery id, the same on retries")]
+    event_id: str
+    type: str
+    attempt: int
+    ts: float
+    outcome: Literal["delivered", "retried", "failed", "dropped"]
+    status: Annotated[int, Meta(description="the endpoint's HTTP status")] | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    next_retry_at: Annotated[float, Meta(description="epoch seconds")] | None = None
+
+
+class WaitingDelivery(Struct, kw_only=True):
+    delivery: str
+    event_id: str
+    type: str
+    attempts: Annotated[int, Meta(description="made so far")]
+
+
+class WebhookDeliveries(Struct):
+    webhook: str
+    waiting: Annotated[list[WaitingDelivery], Meta(description="not yet delivered nor given up")]
+    attempts: Annotated[list[WebhookAttempt], Meta(description="the delivery log, newest first")]
+
+
 # Operations
 
 

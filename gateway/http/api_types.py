@@ -13,6 +13,7 @@ from typing import Annotated, Final, Literal
 from msgspec import Meta, Struct
 
 from gateway.http.api_experiment import ExperimentBody, ExperimentEdit, Reason
+from gateway.webhooks.events import EventType
 
 __all__ = ["ExperimentBody", "ExperimentEdit"]  # with the other bodies, for the route table
 
@@ -178,6 +179,43 @@ class GatePolicyBody(Struct, forbid_unknown_fields=True):
             Meta(
                 pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                 description="the deployment's default dataset; null: the configured file",
+            ),
+        ]
+        | None
+    ) = None
+    reason: Reason | None = None
+
+
+WebhookSubscription = Annotated[
+    EventType | Literal["*"],
+    Meta(description="an event type, or * for every one (docs/operations.md#webhooks)"),
+]
+
+
+class WebhookBody(Struct, forbid_unknown_fields=True):
+    name: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+            description="the endpoint's name (its delivery log's, and the CLI's)",
+        ),
+    ]
+    url: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=2000,
+            description="http:// or https:// (loopback allowed), no credentials in it",
+        ),
+    ]
+    events: Annotated[list[WebhookSubscription], Meta(min_length=1, max_length=32)]
+    secret: (
+        Annotated[
+            str,
+            Meta(
+                pattern=r"^[!-~]{16,200}$",
+                description="the HMAC key: 16 to 200 printable characters; left out, one is "
+                "generated and shown once",
             ),
         ]
         | None

@@ -49,6 +49,7 @@ _STATUS: Final = {
     ("POST", "/v1/events"): ("202",),
     ("POST", "/v1/experiments"): ("201",),
     ("POST", "/v1/tokens"): ("201",),
+    ("POST", "/v1/webhooks"): ("201",),
     ("POST", "/v1/models"): ("202", "200"),
     ("POST", "/v1/datasets"): ("201", "200"),
     ("POST", "/v1/datasets/from-traffic"): ("201", "200"),

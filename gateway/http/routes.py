@@ -14,7 +14,18 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.access.roles import Role
-from gateway.http import admin, datasets, events, health, lifecycle, models, search, shadow, tokens
+from gateway.http import (
+    admin,
+    datasets,
+    events,
+    health,
+    lifecycle,
+    models,
+    search,
+    shadow,
+    tokens,
+    webhooks,
+)
 from gateway.http import api_answers as a
 from gateway.http import api_types as t
 from gateway.schema import Event, EventBatch, SearchBody
@@ -92,6 +103,10 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access", response=a.Tokens),
     Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody, response=a.CreatedToken),
     Route("DELETE", "/v1/tokens/{name}", tokens.revoke_token, ADMIN, "Revoke a token", "access", t.OptionalReasonBody, False, response=a.RevokedToken),
+    Route("GET", "/v1/webhooks", webhooks.list_webhooks, ADMIN, "Webhook endpoints (never their secrets) and the event types", "webhooks", response=a.Webhooks),
+    Route("POST", "/v1/webhooks", webhooks.create_webhook, ADMIN, "Register a webhook endpoint (a generated secret is shown once)", "webhooks", t.WebhookBody, response=a.CreatedWebhook),
+    Route("DELETE", "/v1/webhooks/{name}", webhooks.remove_webhook, ADMIN, "Remove a webhook endpoint", "webhooks", t.OptionalReasonBody, False, response=a.RemovedWebhook),
+    Route("GET", "/v1/webhooks/{name}/deliveries", webhooks.deliveries, ADMIN, "A webhook's waiting deliveries and its delivery log, newest first", "webhooks", query=(("count", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50, "description": "the most attempts returned"}),), response=a.WebhookDeliveries),
     Route("GET", "/healthz", health.healthz, None, "Liveness", "operations", response=a.Health),
     Route("GET", "/readyz", health.readyz, None, "Readiness", "operations", response=a.Ready),
     Route("GET", "/metrics", health.prometheus, None, "Prometheus metrics (every process)", "operations"),

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.records import OUTCOME_TYPES
+from gateway.webhooks.records import AttemptOutcome
 from gateway.worker.consumer import ConsumerStats
 from stats.decision import Action
 
@@ -41,6 +42,7 @@ class WorkerState:
     lag: dict[str, int] = field(default_factory=dict)  # stream -> entries not yet read
     last_turn: float = field(default_factory=time.monotonic)
     last_error: str = ""
+    webhooks: Counter[str] = field(default_factory=Counter)  # delivery attempts by outcome
 
 
 class WorkerCollector:
@@ -82,6 +84,15 @@ class WorkerCollector:
         for kind in sorted({*OUTCOME_TYPES, *s.applied_types}):
             applied.add_metric([kind], s.applied_types[kind])
         yield applied
+        webhooks = CounterMetricFamily(
+            "abgate_webhook_deliveries",
+            "Webhook delivery attempts, by outcome: delivered, retried (tried again later), "
+            "failed (the last attempt failed), dropped (its endpoint was removed)",
+            labels=["outcome"],
+        )
+        for outcome in get_args(AttemptOutcome):
+            webhooks.add_metric([outcome], self.state.webhooks[outcome])
+        yield webhooks
         lag = GaugeMetricFamily(
             "abgate_worker_stream_lag", "Entries not yet read by the group", labels=["stream"]
         )

@@ -21,6 +21,9 @@ from gateway.layout import check_layout
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
 from gateway.tasks import cancel_and_wait
+from gateway.webhooks.backoff import RETRY_CAP_S, RetryPolicy
+from gateway.webhooks.dispatcher import Dispatcher, DispatchSettings
+from gateway.webhooks.store import WebhookStore
 from gateway.worker.aggregates import EventCaps, EventTtls
 from gateway.worker.consumer import GROUP, ConsumerStats, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
@@ -124,6 +127,18 @@ async def run_worker(
         tasks = [
             loop.create_task(_consume(c, state, stop), name=f"consume-{c.shard}") for c in consumers
         ]
+        # Webhooks: a task of its own, so a slow receiver never holds up a decision.
+        dispatcher = Dispatcher(
+            WebhookStore(redis, keys),
+            keys,
+            DispatchSettings(
+                RetryPolicy(settings.webhook_attempts, settings.webhook_retry_s, RETRY_CAP_S),
+                timeout_s=settings.webhook_timeout_s,
+            ),
+            state.webhooks,
+            holder=name,
+        )
+        tasks.append(loop.create_task(dispatcher.run(stop), name="webhooks"))
         next_eval = loop.time() + eval_interval_s
         next_trim = loop.time()
         while not stop.is_set():
