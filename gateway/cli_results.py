@@ -77,6 +77,8 @@ def lift_text(lift: Mapping[str, Any], unit: str) -> str:
     low, high = lift.get("ci_low"), lift.get("ci_high")
     low_text = "-∞" if low is None else _signed(low, relative, unit)
     high_text = "∞" if high is None else _signed(high, relative, unit)
+    if not isinstance(lift.get("lift"), int | float):
+        return NO_VALUE  # not defined yet (an arm without users)
     return f"{_signed(lift.get('lift'), relative, unit)}{suffix} [{low_text}, {high_text}]"
 
 
@@ -110,10 +112,18 @@ def metric_rows(metrics: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
                     NO_VALUE if lift is None else lift_text(lift, unit),
                     NO_VALUE if lift is None else p_text(lift.get("p_value")),
                     NO_VALUE if lift is None else _test_text(lift, unit),
-                    "✓" if lift is not None and lift.get("significant") else "",
+                    _verdict(lift),
                 )
             )
     return rows
+
+
+def _verdict(lift: Mapping[str, Any] | None) -> str:
+    """✓ for a significant result, ``harm`` for a significant harm (a breached guardrail, a
+    deterioration); nothing otherwise."""
+    if lift is None:
+        return ""
+    return "harm" if lift.get("harm") else "✓" if lift.get("significant") else ""
 
 
 def _test_text(lift: Mapping[str, Any], unit: str) -> str:
@@ -137,15 +147,15 @@ def metrics_table(metrics: Sequence[Mapping[str, Any]]) -> str:
 
 def time_to_decision(ttd: Mapping[str, Any] | None) -> str:
     """``about N more users needed (n of N planned), ~D days at the current rate``, or why it
-    is not known."""
-    if not ttd:
+    is not known (no units needed known yet). The planned total is ``units_to_conclude``
+    where the record has it, else ``tuning_units``."""
+    needed = ttd.get("units_needed") if ttd else None
+    if not ttd or not isinstance(needed, int | float):
         return "time to decision: not known yet (no test planned: too few users so far)"
-    needed = ttd.get("units_needed")
     effect = ttd.get("effect")
     planned = f" to detect a {effect * 100:.3g} % effect" if isinstance(effect, int | float) else ""
-    so_far = (
-        f" ({grouped(ttd.get('units'))} of {grouped(ttd.get('tuning_units'))} planned{planned})"
-    )
+    total = ttd.get("units_to_conclude") or ttd.get("tuning_units")
+    so_far = f" ({grouped(ttd.get('units'))} of {grouped(total)} planned{planned})"
     if isinstance(needed, int | float) and needed <= 0:
         return "time to decision: enough users for the planned test" + so_far
     days = ttd.get("days_left")

@@ -129,6 +129,15 @@ def test_a_lift_with_its_interval(lift: dict[str, Any], unit: str, text: str) ->
     assert lift_text(lift, unit) == text
 
 
+def test_a_lift_not_defined_yet_and_a_harm() -> None:
+    assert (
+        lift_text({"scale": "relative", "lift": None, "ci_low": None, "ci_high": None}, "share")
+        == "-"
+    )
+    harm = dict(ABANDONMENT, lifts=[ABANDONMENT["lifts"][0] | {"harm": True, "p_value": None}])
+    assert metric_rows([harm])[1][-3:] == ("-", "non-inferiority (margin 2 pp)", "harm")
+
+
 def test_one_row_per_metric_and_arm() -> None:
     rows = metric_rows([CONVERSION, ABANDONMENT])
     assert rows == [
@@ -153,6 +162,10 @@ def test_time_to_decision_or_why_not() -> None:
     assert time_to_decision(no_rate).endswith("; days unknown (no traffic rate yet)")
     assert "enough users" in time_to_decision(ttd | {"units_needed": 0})
     assert time_to_decision(None).startswith("time to decision: not known yet")
+    unknown = ttd | {"units_needed": None, "days_left": None}
+    assert time_to_decision(unknown).startswith("time to decision: not known yet")
+    # The planned total: units_to_conclude where the record has it.
+    assert "(2 717 of 30 000 planned" in time_to_decision(ttd | {"units_to_conclude": 30000})
 
 
 def test_each_arms_health() -> None:

@@ -256,11 +256,12 @@ function resultsTable(evaluation) {
         el("td", { class: "arm" }, a.variant),
         el("td", { class: "num value" }, valueText(a.value, m.unit)),
         el("td", { class: "num n" }, grouped(a.n)),
-        el("td", { class: "num lift" }, l ? `${signed(l.lift, relative, m.unit, 0)}${suffix}` : "–"),
-        el("td", { class: "num interval" }, l ? `[${signed(l.ci_low, relative, m.unit, -1)}, ${signed(l.ci_high, relative, m.unit, 1)}]${suffix}` : "–"),
+        el("td", { class: "num lift" }, l && finite(l.lift) ? `${signed(l.lift, relative, m.unit, 0)}${suffix}` : "–"),
+        el("td", { class: "num interval" }, l && finite(l.lift) ? `[${signed(l.ci_low, relative, m.unit, -1)}, ${signed(l.ci_high, relative, m.unit, 1)}]${suffix}` : "–"),
         el("td", { class: "num p" }, l ? pText(l.p_value) : "–"),
         el("td", { class: "test" }, l ? testText(l, m.unit) : "–"),
-        el("td", { class: "significance" }, l && l.significant ? el("span", { class: "sig" }, "✓ significant") : ""),
+        el("td", { class: "significance" }, l && l.harm ? el("span", { class: "harm" }, "✗ harm")
+          : l && l.significant ? el("span", { class: "sig" }, "✓ significant") : ""),
       ));
     });
   }
@@ -273,8 +274,8 @@ function resultsTable(evaluation) {
 function timeToDecision(exp, evaluation) {
   if (!evaluation || (exp.kind && exp.kind !== "ab")) return "";
   const t = evaluation.time_to_decision;
-  if (!t) return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), "not known yet (no test planned: too few users so far).");
-  const planned = ` (${grouped(t.units)} of ${grouped(t.tuning_units)} planned${finite(t.effect) ? `, to detect a ${Number((t.effect * 100).toPrecision(3))} % effect` : ""})`;
+  if (!t || !finite(t.units_needed)) return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), "not known yet (no test planned: too few users so far).");
+  const planned = ` (${grouped(t.units)} of ${grouped(t.units_to_conclude || t.tuning_units)} planned${finite(t.effect) ? `, to detect a ${Number((t.effect * 100).toPrecision(3))} % effect` : ""})`;
   if (finite(t.units_needed) && t.units_needed <= 0) {
     return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), `enough users for the planned test${planned}.`);
   }
