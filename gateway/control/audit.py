@@ -24,15 +24,20 @@ _KEYED = {
     "models": "model",
     "datasets": "dataset",
 }
-_FIELDS = {"production": "production", "frozen": "freeze", "gate_policy": "gate-policy"}
+_FIELDS = {
+    "production": "production",
+    "frozen": "freeze",
+    "gate_policy": "gate-policy",
+    "holdout": "holdout",
+}
 # A diff of a whole keyed list (from or to empty) names its members by these fields.
 _MEMBER_KEY = {"experiments": "key", "shadows": "version"}
 
 
 def subjects(entry: Mapping[str, Any]) -> list[str]:
     """What ``entry`` concerns, in order of first mention, each once: ``experiment:KEY``,
-    ``model:VERSION``, ``production``, ``freeze``, ``shadow:VERSION``, ``dataset:ID``,
-    ``gate-policy``, ``token:NAME``, ``route:METHOD PATH`` (a refused request)."""
+    ``model:VERSION``, ``production``, ``freeze``, ``holdout``, ``shadow:VERSION``,
+    ``dataset:ID``, ``gate-policy``, ``token:NAME``, ``route:METHOD PATH`` (a refused request)."""
     found: dict[str, None] = {}
     if entry.get("model"):
         found[f"model:{entry['model']}"] = None

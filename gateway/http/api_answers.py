@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from gateway.holdout_report import HoldoutReport
 from gateway.http.api_experiment import ExperimentView
 
 Version = Annotated[int, Meta(description="the routing config's version (each change adds one)")]
@@ -80,6 +81,7 @@ class RoutingView(Struct):
     namespace_id: str
     shadows: list[ShadowShare]
     experiments: list[ExperimentView]
+    holdout: HoldoutSettings | None = None
 
 
 class ExperimentChange(Struct):
@@ -254,6 +256,41 @@ class ShadowChange(Struct):
     version: Version
     diff: list[Diff]
     shadows: list[ShadowShare]
+
+
+# The holdout
+
+
+class HoldoutSettings(Struct):
+    """The deployment's holdout as the routing config keeps it: ``share`` of the users kept
+    on ``version``."""
+
+    version: str
+    share: float
+    started_at: float
+    ends_at: Annotated[float | None, Meta(description="its planned end (unix s)")]
+    ended_at: Annotated[float | None, Meta(description="when it ended; null while it runs")]
+    seed: str
+    attribution_window_s: float
+
+
+class HoldoutConfig(HoldoutSettings):
+    stats_id: Annotated[str, Meta(description="whose sums its exposures add to")]
+    active: Annotated[bool, Meta(description="routing users: it has not ended")]
+
+
+class HoldoutView(Struct):
+    """``GET /v1/holdout``: the holdout (null: none) and its latest report (null until the
+    worker has made one)."""
+
+    holdout: HoldoutConfig | None
+    report: HoldoutReport | None
+
+
+class HoldoutChange(Struct):
+    version: Version
+    diff: list[Diff]
+    holdout: HoldoutConfig | None
 
 
 # Audit

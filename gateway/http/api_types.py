@@ -64,6 +64,26 @@ class ShadowBody(Struct, forbid_unknown_fields=True):
     reason: Reason | None = None
 
 
+class HoldoutBody(Struct, forbid_unknown_fields=True):
+    """Begin the deployment's holdout: ``share`` of the users on ``version`` from now on."""
+
+    version: Annotated[
+        str, Meta(min_length=1, max_length=64, description="the frozen baseline: a ready version")
+    ]
+    share: Annotated[
+        float, Meta(gt=0.0, le=0.2, description="of all users, held out (at most a fifth)")
+    ]
+    reason: RequiredReason
+    window_s: (
+        Annotated[float, Meta(gt=0.0, le=3.2e9, description="it ends this long after it begins")]
+        | None
+    ) = None
+    seed: Annotated[str, Meta(max_length=128, description="hash seed (default: its stats id)")] = ""
+    attribution_window_s: (
+        Annotated[float, Meta(ge=60, le=90 * 24 * 3600, description="as an experiment's")] | None
+    ) = None
+
+
 class TokenBody(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$")]
     role: Literal["storefront", "viewer", "experimenter", "admin"]

@@ -28,6 +28,7 @@ from gateway.worker.aggregates import EventCaps, EventTtls
 from gateway.worker.consumer import GROUP, ConsumerStats, StreamConsumer
 from gateway.worker.evaluate import evaluate_all
 from gateway.worker.health import WorkerState, start_health_server
+from gateway.worker.holdout import report_holdout
 from gateway.worker.retention import expire_concluded, trim_streams
 
 TRIM_INTERVAL_S = 10.0
@@ -148,6 +149,7 @@ async def run_worker(
                 if loop.time() >= next_eval:
                     next_eval = loop.time() + eval_interval_s
                     records = await evaluate_all(redis, keys, store)
+                    await report_holdout(redis, keys, store)  # informs; decides nothing
                     state.evaluations += 1
                     state.decisions.update(
                         r.decision.action for r in records if r.applied_version is not None
