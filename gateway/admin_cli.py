@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from gateway import cli_holdout, cli_results
 from gateway import cli_output as out
-from gateway import cli_results
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
@@ -491,6 +491,9 @@ def add_admin_commands(sub: Any) -> None:
     _experiments(_group(sub, "experiments", "experiments: list, show, status, create, start, ..."))
     _production(_group(sub, "production", "the production version: show, set, rollback"))
     _shadow(_group(sub, "shadow", "shadow versions: list (with agreement), set, stop"))
+    _holdout(
+        _group(sub, "holdout", "the deployment's holdout: show (its cumulative lift), set, end")
+    )
     freeze = _command(
         sub,
         "freeze",
@@ -836,6 +839,42 @@ def _shadow(ssub: Any) -> None:
         "stop shadowing a version",
     )
     sstop.add_argument("version", help="the version id")
+
+
+def _holdout(hsub: Any) -> None:
+    _command(
+        hsub,
+        "show",
+        _read(lambda a: "/v1/holdout", cli_holdout.holdout_text),
+        "the holdout and its cumulative lift since it began",
+        read=True,
+    )
+    hset = _command(
+        hsub,
+        "set",
+        _api(
+            "PUT",
+            lambda a: "/v1/holdout",
+            lambda a: (
+                {"version": a.version, "share": a.share, "reason": a.reason}
+                | ({"window_s": a.window_days * 86_400.0} if a.window_days is not None else {})
+                | ({"seed": a.seed} if a.seed else {})
+            ),
+        ),
+        "begin a holdout: a share of users kept on a baseline version",
+    )
+    hset.add_argument("version", help="the frozen baseline (a ready version)")
+    hset.add_argument("--share", type=float, required=True, help="of all users, (0, 0.2]")
+    hset.add_argument("--window-days", type=float, default=None, help="it ends after this long")
+    hset.add_argument("--seed", default="", help="hash seed (default: its stats id)")
+    hset.add_argument("--reason", required=True, help="why (audited)")
+    hend = _command(
+        hsub,
+        "end",
+        _api("DELETE", lambda a: "/v1/holdout", lambda a: {"reason": a.reason}),
+        "end the holdout: its users are routed as everyone else; its report stays",
+    )
+    hend.add_argument("--reason", required=True, help="why (audited)")
 
 
 def _webhooks(wsub: Any) -> None:
