@@ -209,6 +209,23 @@ class Keys:
         """String: the gates' thresholds (JSON); absent until first set (the settings' default)."""
         return f"{self.base}:gate-policy"
 
+    # --- approvals (gateway.control.approval_store)
+    @property
+    def approval_policy(self) -> str:
+        """String: which changes need a second admin (JSON); absent: none (the default)."""
+        return f"{self.base}:approval-policy"
+
+    @property
+    def approvals(self) -> str:
+        """Hash: approval id -> a change held for a second admin, and what became of it (JSON)."""
+        return f"{self.base}:approvals"
+
+    @property
+    def approvals_open(self) -> str:
+        """Hash: what a held change is about (the decision loop's: one per experiment) -> the
+        id of its latest request, so the loop asks once."""
+        return f"{self.base}:approvals:open"
+
     # --- events and statistics
     @property
     def dead_letters(self) -> str:

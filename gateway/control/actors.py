@@ -12,4 +12,6 @@ from typing import Final
 DECISION_LOOP: Final = "decision-loop"
 GATEWAY_STARTUP: Final = "gateway-startup"
 WORKER_STARTUP: Final = "worker-startup"
-SYSTEM_ACTORS: Final = frozenset({DECISION_LOOP, GATEWAY_STARTUP, WORKER_STARTUP})
+# Marks a held change that nobody approved or rejected in time as expired.
+APPROVAL_EXPIRY: Final = "approval-expiry"
+SYSTEM_ACTORS: Final = frozenset({DECISION_LOOP, GATEWAY_STARTUP, WORKER_STARTUP, APPROVAL_EXPIRY})

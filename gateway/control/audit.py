@@ -28,6 +28,7 @@ _FIELDS = {
     "production": "production",
     "frozen": "freeze",
     "gate_policy": "gate-policy",
+    "approval_policy": "approval-policy",
     "holdout": "holdout",
 }
 # A diff of a whole keyed list (from or to empty) names its members by these fields.
@@ -36,8 +37,10 @@ _MEMBER_KEY = {"experiments": "key", "shadows": "version"}
 
 def subjects(entry: Mapping[str, Any]) -> list[str]:
     """What ``entry`` concerns, in order of first mention, each once: ``experiment:KEY``,
-    ``model:VERSION``, ``production``, ``freeze``, ``holdout``, ``shadow:VERSION``,
-    ``dataset:ID``, ``gate-policy``, ``token:NAME``, ``route:METHOD PATH`` (a refused request)."""
+    ``model:VERSION``, ``production``, ``freeze``, ``holdout``, ``shadow:VERSION``, ``dataset:ID``,
+    ``gate-policy``, ``token:NAME``, ``route:METHOD PATH`` (a refused request),
+    ``approval:ID`` (a held change, with the subjects of the change it holds),
+    ``approval-policy``."""
     found: dict[str, None] = {}
     if entry.get("model"):
         found[f"model:{entry['model']}"] = None
@@ -48,6 +51,11 @@ def subjects(entry: Mapping[str, Any]) -> list[str]:
     token = entry.get("token")
     if isinstance(token, Mapping) and token.get("name"):
         found[f"token:{token['name']}"] = None
+    approval = entry.get("approval")
+    if isinstance(approval, Mapping) and approval.get("id"):
+        found[f"approval:{approval['id']}"] = None
+        for concern in approval.get("concerns") or ():
+            found[str(concern)] = None
     webhook = entry.get("webhook")
     if isinstance(webhook, Mapping) and webhook.get("name"):
         found[f"webhook:{webhook['name']}"] = None

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import PurePath
 from typing import Any, Final
 
@@ -146,11 +146,13 @@ class ConfigStore:
         actor: str,
         reason: str,
         check: Callable[[RoutingConfig, RoutingConfig], Awaitable[None]] | None = None,
+        audit_extra: Mapping[str, Any] | None = None,
     ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
         """Apply ``compute`` to the current config atomically; retried if another change wins.
 
         ``check(old, new)`` may refuse the change (by raising) before it is written,
-        e.g. when it routes to a model version that is not ready everywhere.
+        e.g. when it routes to a model version that is not ready everywhere. ``audit_extra``
+        adds fields to its audit entry (the approval a held change was applied with).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + RETRY_DEADLINE_S
@@ -168,7 +170,7 @@ class ConfigStore:
             if validated.production != current.production:
                 history = _history(actor, reason, current, validated)
             new_version = await self._cas(
-                version, validated, _audit(actor, reason, changes), history
+                version, validated, _audit(actor, reason, changes, audit_extra), history
             )
             if new_version is not None:
                 return int(new_version), validated, changes
@@ -225,12 +227,17 @@ def note_entry(actor: str, reason: str, ts: float, **extra: Any) -> bytes:
     )
 
 
-def _audit(actor: str, reason: str, changes: list[dict[str, Any]]) -> bytes:
+def _audit(
+    actor: str,
+    reason: str,
+    changes: list[dict[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
     record = {
         "actor": actor,
         "reason": reason,
         "ts": time.time(),
         "version": "__VERSION__",
         "diff": changes,
-    }
+    } | dict(extra or {})
     return orjson.dumps(record)

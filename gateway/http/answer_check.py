@@ -28,12 +28,18 @@ class AnswerMismatch(Exception):
 
 
 def answer_decoders(routes: Iterable[Any]) -> Decoders:
-    """(method, path) -> a decoder of the route's answer type, for the routes that have one."""
-    return {
+    """(method, path) -> a decoder of the route's answer type, for the routes that have one;
+    (method, path, 202) -> the held answer's, for a change the approval policy may hold."""
+    routes = list(routes)
+    decoders: dict[Any, msgspec.json.Decoder[Any]] = {
         (r.method, r.path): msgspec.json.Decoder(r.response)
         for r in routes
         if r.response is not None and (r.method, r.path) not in UNCHECKED
     }
+    for r in routes:
+        if getattr(r, "held", None) is not None:
+            decoders[(r.method, r.path, 202)] = msgspec.json.Decoder(r.held)
+    return decoders
 
 
 def check_answer(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> None:
@@ -51,7 +57,10 @@ async def answer_middleware(request: web.Request, handler: Handler) -> web.Strea
     resource = request.match_info.route.resource
     if resource is None or not isinstance(response.body, bytes):
         return response
-    decoder = request.app[ANSWER_TYPES].get((request.method, resource.canonical))
+    types = request.app[ANSWER_TYPES]
+    decoder = types.get((request.method, resource.canonical, response.status)) or types.get(
+        (request.method, resource.canonical)
+    )
     if decoder is not None:
         check_answer(decoder, response.body, f"{request.method} {resource.canonical}")
     return response

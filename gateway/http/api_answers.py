@@ -320,6 +320,15 @@ class AuditEntry(Struct):
             "first_at (refusals of one kind are grouped)"
         ),
     ] = None
+    approval: Annotated[
+        dict[str, Any] | None,
+        Meta(
+            description="a change held for a second admin: id, event (requested, approved, "
+            "applied, rejected, expired, failed), change, target, requested_by, approved_by "
+            "(applied), concerns (the change's subjects)"
+        ),
+    ] = None
+    approval_policy: Annotated[bool | None, Meta(description="the approval policy changed")] = None
 
 
 class AuditLog(Struct):

@@ -14,6 +14,7 @@ from gateway.config import RoutingConfig, experiment_to_dict
 from gateway.control import changes
 from gateway.errors import Conflict, NotFound, RequestError, Unavailable
 from gateway.http import api_types as t
+from gateway.http.approval_gate import held
 from gateway.http.auth import actor
 from gateway.http.body import as_body, read_body_as, read_json, required_reason
 from gateway.http.errors import json_response
@@ -27,10 +28,23 @@ async def apply_change(
     reason: str,
 ) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
     """One audited change by the caller; refused if it routes to a version not ready everywhere."""
-    who = actor(request)
+    return await apply_as(gw, actor(request), compute, reason)
+
+
+async def apply_as(
+    gw: Gateway,
+    who: str,
+    compute: Callable[[RoutingConfig], RoutingConfig],
+    reason: str,
+    audit_extra: dict[str, Any] | None = None,
+) -> tuple[int, RoutingConfig, list[dict[str, Any]]]:
+    """:func:`apply_change` by ``who`` (an approved change: its requester, ``audit_extra``
+    naming the approval)."""
     gw.redis_guard.check()
     try:
-        result = await gw.store.change(compute, actor=who, reason=reason, check=gw.routing_check)
+        result = await gw.store.change(
+            compute, actor=who, reason=reason, check=gw.routing_check, audit_extra=audit_extra
+        )
     except (RedisError, OSError) as exc:
         gw.redis_guard.failed()
         raise Unavailable(
@@ -87,6 +101,22 @@ async def patch(request: web.Request) -> web.Response:
     edit = as_body({k: v for k, v in body.items() if k not in owned}, t.ExperimentEdit)
     reason = edit.reason or "edited"
     edits = {k: v for k, v in body.items() if k != "reason"}
+    current = gw.router.config.experiment(key)
+    if current.live and isinstance(edits.get("coverage"), int | float):
+        hold = await held(
+            request,
+            gw,
+            change="experiment.edit",
+            target=key,
+            params={"key": key, "edits": edits},
+            summary=f"raise the coverage of experiment {key!r} from {current.coverage:g} to "
+            f"{edits['coverage']:g}",
+            reason=reason,
+            compute=lambda c: changes.edit_experiment(c, key, edits, time.time()),
+            coverage=(current.coverage, float(edits["coverage"])),
+        )
+        if hold is not None:
+            return hold
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.edit_experiment(c, key, edits, time.time()), reason
     )
@@ -122,8 +152,34 @@ def _verb(
     return handler
 
 
-def _promote(config: RoutingConfig, key: str, body: t.PromoteBody) -> RoutingConfig:
-    return changes.promote(config, key, body.variant)
+async def promote(request: web.Request) -> web.Response:
+    """Make an arm's version production, concluding the experiment (held for a second admin
+    when the approval policy covers production moves)."""
+    gw = request.app[GATEWAY]
+    key = request.match_info["key"]
+    experiment_view(gw.router.config, key)
+    body = await read_body_as(request, gw, t.PromoteBody)
+    reason = required_reason(body.reason)
+    variant = body.variant
+    hold = await held(
+        request,
+        gw,
+        change="experiment.promote",
+        target=key,
+        params={"key": key, "variant": variant},
+        summary=f"promote {variant or 'the treatment'} of experiment {key!r} to production",
+        reason=reason,
+        compute=lambda c: changes.promote(c, key, variant),
+    )
+    if hold is not None:
+        return hold
+    version, config, diff = await apply_change(
+        request, gw, lambda c: changes.promote(c, key, variant), reason
+    )
+    return json_response(
+        {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
+        | _routing(config)
+    )
 
 
 async def start(request: web.Request) -> web.Response:
@@ -136,9 +192,22 @@ async def start(request: web.Request) -> web.Response:
     body = await read_body_as(request, gw, t.StartBody, optional=True)
     ignore = body.ignore_missing_features
     reason = required_reason(body.reason) if ignore else body.reason or "started"
-    await _check_dataset(gw, gw.router.config, key)
-    if not ignore:
-        await _check_features(gw, gw.router.config, key)
+    await check_startable(gw, key, ignore)
+    draft = gw.router.config.experiment(key)
+    reach = max((draft.coverage, *(step.coverage for step in draft.ramp)))
+    hold = await held(
+        request,
+        gw,
+        change="experiment.start",
+        target=key,
+        params={"key": key, "ignore_missing_features": ignore},
+        summary=f"start experiment {key!r} at coverage {reach:g}",
+        reason=reason,
+        compute=lambda c: changes.start(c, key, time.time()),
+        coverage=(0.0, reach),
+    )
+    if hold is not None:
+        return hold
     version, config, diff = await apply_change(
         request, gw, lambda c: changes.start(c, key, time.time()), reason
     )
@@ -146,6 +215,14 @@ async def start(request: web.Request) -> web.Response:
         {"version": version, "diff": diff, "experiment": experiment_view(config, key)}
         | _routing(config)
     )
+
+
+async def check_startable(gw: Gateway, key: str, ignore_missing_features: bool) -> None:
+    """Refuse (409) a start whose versions' gates did not run on its dataset or that read
+    features recent searches lack (unless ``ignore_missing_features``)."""
+    await _check_dataset(gw, gw.router.config, key)
+    if not ignore_missing_features:
+        await _check_features(gw, gw.router.config, key)
 
 
 async def _check_dataset(gw: Gateway, config: RoutingConfig, key: str) -> None:
@@ -191,7 +268,6 @@ stop = _verb("stopped", lambda c, k, _b: changes.stop(c, k), reason_required=Tru
 pause = _verb("paused", lambda c, k, _b: changes.pause(c, k, time.time()), reason_required=True)
 resume = _verb("resumed", lambda c, k, _b: changes.resume(c, k, time.time()), reason_required=True)
 archive = _verb("archived", lambda c, k, _b: changes.archive(c, k))
-promote = _verb("promoted by hand", _promote, reason_required=True, body_type=t.PromoteBody)
 
 
 async def _routing_change(
@@ -216,6 +292,18 @@ async def put_production(request: web.Request) -> web.Response:
     body = await read_body_as(request, gw, t.ProductionBody)
     version_id = body.version
     reason = required_reason(body.reason)
+    hold = await held(
+        request,
+        gw,
+        change="production.set",
+        target="production",
+        params={"version": version_id},
+        summary=f"set production to {version_id!r}",
+        reason=reason,
+        compute=lambda c: changes.set_production(c, version_id),
+    )
+    if hold is not None:
+        return hold
     return await _routing_change(
         request, gw, lambda c: changes.set_production(c, version_id), reason
     )
@@ -231,6 +319,26 @@ async def rollback_production(request: web.Request) -> web.Response:
     history = await gw.redis_guard.read(lambda: gw.store.production_history())
     current = gw.router.config.production
     target = changes.rollback_target(history, current, to)
+    compute = rollback_change(current, target)
+    hold = await held(
+        request,
+        gw,
+        change="production.rollback",
+        target="production",
+        params={"from": current, "to": target},
+        summary=f"roll production back from {current!r} to {target!r}",
+        reason=f"rollback from {current} to {target}: {reason}",
+        compute=compute,
+    )
+    if hold is not None:
+        return hold
+    return await _routing_change(
+        request, gw, compute, f"rollback from {current} to {target}: {reason}"
+    )
+
+
+def rollback_change(current: str | None, target: str) -> Callable[[RoutingConfig], RoutingConfig]:
+    """Production back from ``current`` to ``target``; refused if it moved meanwhile."""
 
     def compute(config: RoutingConfig) -> RoutingConfig:
         if config.production != current:
@@ -240,9 +348,7 @@ async def rollback_production(request: web.Request) -> web.Response:
             )
         return changes.set_production(config, target)
 
-    return await _routing_change(
-        request, gw, compute, f"rollback from {current} to {target}: {reason}"
-    )
+    return compute
 
 
 async def freeze(request: web.Request) -> web.Response:

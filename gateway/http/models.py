@@ -11,6 +11,7 @@ from gateway.config import RoutingConfig
 from gateway.config.uses import version_uses
 from gateway.http import api_types as t
 from gateway.http.api_types import MODEL_UPLOAD
+from gateway.http.approval_gate import held
 from gateway.http.auth import actor
 from gateway.http.body import path_id, read_body_as, required_reason
 from gateway.http.errors import json_response
@@ -117,6 +118,22 @@ async def override(request: web.Request) -> web.Response:
     who = actor(request)
     version = path_id(request, "version")
     reason = required_reason((await read_body_as(request, gw, t.ReasonBody)).reason)
+    card = await gw.redis_guard.read(lambda: gw.model_store.get(version))  # 404 naming it
+    if card.state in ("gating", "passed"):  # refused now, never held
+        await gw.registrar.override(version, who, reason)
+    hold = await held(
+        request,
+        gw,
+        change="model.override",
+        target=version,
+        params={"version": version},
+        summary=f"let version {version!r} take traffic although its gates {card.state}",
+        reason=reason,
+        would=[{"path": f"models[{version!r}].override", "old": card.override, "new": "set"}],
+        concerns=[f"model:{version}"],
+    )
+    if hold is not None:
+        return hold
     gw.redis_guard.check()
     card = await gw.registrar.override(version, who, reason)
     gw.follower.kick()

@@ -26,6 +26,7 @@ _PARAM_SCHEMAS: Final = {
     "version": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
     "dataset": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
     "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,63}$"},
+    "approval": {"type": "string", "pattern": r"^[A-Za-z0-9]{1,64}$"},
 }
 # The answers every route may give, besides its success.
 _ERRORS: Final = {
@@ -136,6 +137,12 @@ def _operation(route: Route, schemas: dict[type, dict[str, Any]]) -> dict[str, A
                 "description": _SUCCESS[status],
                 "content": {"application/json": {"schema": schemas[route.response]}},
             }
+    if route.held is not None:  # the approval policy may hold the change for a second admin
+        responses["202"] = {
+            "description": "Accepted, not applied: the approval policy holds it for another "
+            "admin (GET /v1/approvals)",
+            "content": {"application/json": {"schema": schemas[route.held]}},
+        }
     extra = dict(_ERRORS)
     if route.role is not None:
         extra |= _GUARDED
@@ -167,6 +174,8 @@ def document() -> dict[str, Any]:
                     types.append(body)
         if route.response is not None and route.response not in types:
             types.append(route.response)
+        if route.held is not None and route.held not in types:
+            types.append(route.held)
     refs, components = msgspec.json.schema_components(types, ref_template=_REF)
     _ids_or_objects(components["SearchBody"])
     schemas: dict[Any, dict[str, Any]] = dict(zip(types, refs, strict=True))

@@ -14,6 +14,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from gateway.access.roles import Role
+from gateway.control.approvals import ApprovalRequest
 from gateway.http import (
     admin,
     datasets,
@@ -28,7 +29,9 @@ from gateway.http import (
     webhooks,
 )
 from gateway.http import api_answers as a
+from gateway.http import api_approvals as ap_t
 from gateway.http import api_types as t
+from gateway.http import approvals as ap
 from gateway.schema import Event, EventBatch, SearchBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,6 +58,8 @@ class Route:
     # The 2xx answer's type (msgspec, api_answers): the handler's answer is checked against
     # it and the OpenAPI document shows it. None: not JSON (an SVG, the Prometheus text).
     response: Any = None
+    # A change the approval policy may hold for a second admin: its 202 answer's type.
+    held: Any = None
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -65,16 +70,16 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/experiments/{key}", admin.get_experiment, VIEWER, "One experiment with its statistics and evaluation", "experiments", response=a.ExperimentDetail),
     Route("GET", "/v1/experiments/{key}/history", admin.history, VIEWER, "The experiment's evaluations over time", "experiments", response=a.History),
     Route("GET", "/v1/experiments/{key}/chart.svg", admin.chart, VIEWER, "The lift over time as SVG", "experiments"),
-    Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit, response=a.ExperimentChange),
-    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.StartBody, False, response=a.ExperimentVerbAnswer),
+    Route("PATCH", "/v1/experiments/{key}", lifecycle.patch, EXPERIMENTER, "Edit or ramp an experiment", "experiments", t.ExperimentEdit, response=a.ExperimentChange, held=ap_t.PendingApproval),
+    Route("POST", "/v1/experiments/{key}/start", lifecycle.start, EXPERIMENTER, "Start a draft", "experiments", t.StartBody, False, response=a.ExperimentVerbAnswer, held=ap_t.PendingApproval),
     Route("POST", "/v1/experiments/{key}/stop", lifecycle.stop, EXPERIMENTER, "Stop a running or paused experiment", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
     Route("POST", "/v1/experiments/{key}/pause", lifecycle.pause, EXPERIMENTER, "Pause a running experiment: everyone gets production, its statistics are kept", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
     Route("POST", "/v1/experiments/{key}/resume", lifecycle.resume, EXPERIMENTER, "Resume a paused experiment, in the same arms", "experiments", t.ReasonBody, response=a.ExperimentVerbAnswer),
-    Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody, response=a.ExperimentVerbAnswer),
+    Route("POST", "/v1/experiments/{key}/promote", lifecycle.promote, ADMIN, "Make an arm's version production", "experiments", t.PromoteBody, response=a.ExperimentVerbAnswer, held=ap_t.PendingApproval),
     Route("POST", "/v1/experiments/{key}/archive", lifecycle.archive, EXPERIMENTER, "Archive a concluded experiment", "experiments", t.OptionalReasonBody, False, response=a.ExperimentVerbAnswer),
     Route("GET", "/v1/production", lifecycle.get_production, VIEWER, "Production and its history", "production", response=a.ProductionView),
-    Route("PUT", "/v1/production", lifecycle.put_production, ADMIN, "Set production", "production", t.ProductionBody, response=a.RoutingChange),
-    Route("POST", "/v1/production/rollback", lifecycle.rollback_production, ADMIN, "Back to an earlier production: to (one that was production before), else the previous one", "production", t.RollbackBody, response=a.RoutingChange),
+    Route("PUT", "/v1/production", lifecycle.put_production, ADMIN, "Set production", "production", t.ProductionBody, response=a.RoutingChange, held=ap_t.PendingApproval),
+    Route("POST", "/v1/production/rollback", lifecycle.rollback_production, ADMIN, "Back to an earlier production: to (one that was production before), else the previous one", "production", t.RollbackBody, response=a.RoutingChange, held=ap_t.PendingApproval),
     Route("POST", "/v1/freeze", lifecycle.freeze, ADMIN, "Freeze: pause every experiment, everyone gets production", "production", t.ReasonBody, response=a.RoutingChange),
     Route("DELETE", "/v1/freeze", lifecycle.unfreeze, ADMIN, "Unfreeze: resume the experiments the freeze paused", "production", t.OptionalReasonBody, False, response=a.RoutingChange),
     Route("GET", "/v1/shadow", shadow.list_shadows, VIEWER, "Shadow versions and their agreement", "shadow", response=a.Shadows),
@@ -95,7 +100,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/models", models.register, EXPERIMENTER, "Register a version (card + ONNX file)", "models", t.MODEL_UPLOAD, response=a.RegisteredModel),
     Route("GET", "/v1/models/{version}", models.get_model, VIEWER, "One version's card and gates", "models", response=a.ModelCardView),
     Route("DELETE", "/v1/models/{version}", models.retire, EXPERIMENTER, "Retire a version", "models", t.OptionalReasonBody, False, response=a.ModelCardView),
-    Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody, response=a.ModelCardView),
+    Route("POST", "/v1/models/{version}/override", models.override, ADMIN, "Let a version whose gates failed take traffic", "models", t.ReasonBody, response=a.ModelCardView, held=ap_t.PendingApproval),
     Route("POST", "/v1/models/{version}/regate", models.regate, EXPERIMENTER, "Run a version's gates again (on a named dataset)", "models", t.RegateBody, False, response=a.ModelCardView),
     Route("GET", "/v1/datasets", datasets.list_datasets, VIEWER, "Evaluation datasets", "datasets", response=a.Datasets),
     Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD, response=a.CreatedDataset),
@@ -103,6 +108,12 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets", response=a.DatasetView),
     Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models", response=a.GatePolicyAnswer),
     Route("PUT", "/v1/gate-policy", datasets.put_policy, ADMIN, "Change the gates' thresholds (audited)", "models", t.GatePolicyBody, response=a.GatePolicyAnswer),
+    Route("GET", "/v1/approval-policy", ap.get_policy, VIEWER, "Which changes need a second admin's approval", "approvals", response=ap_t.ApprovalPolicyAnswer),
+    Route("PUT", "/v1/approval-policy", ap.put_policy, ADMIN, "Change which changes need a second admin (audited; loosening a policy in force is itself held)", "approvals", ap_t.ApprovalPolicyBody, response=ap_t.ApprovalPolicyAnswer, held=ap_t.PendingApproval),
+    Route("GET", "/v1/approvals", ap.list_approvals, VIEWER, "Changes held for a second admin: pending, and the recent decided ones", "approvals", response=ap_t.Approvals),
+    Route("GET", "/v1/approvals/{approval}", ap.get_approval, VIEWER, "One held change: what it would do, who asked, what became of it", "approvals", response=ApprovalRequest),
+    Route("POST", "/v1/approvals/{approval}/approve", ap.approve, ADMIN, "Approve a held change (not one's own) and make it now, checked against the config of this moment", "approvals", ap_t.ApproveBody, False, response=ApprovalRequest),
+    Route("POST", "/v1/approvals/{approval}/reject", ap.reject, ADMIN, "Reject a held change, saying why", "approvals", t.ReasonBody, response=ApprovalRequest),
     Route("GET", "/v1/whoami", tokens.whoami, VIEWER, "The caller's name and role", "access", response=a.Whoami),
     Route("GET", "/v1/tokens", tokens.list_tokens, ADMIN, "Token names and roles", "access", response=a.Tokens),
     Route("POST", "/v1/tokens", tokens.create_token, ADMIN, "Create a token (shown once)", "access", t.TokenBody, response=a.CreatedToken),

@@ -17,7 +17,13 @@ from tests.tokens import audited_changes, auth
 
 # Path parameters that exist (or, for destructive verbs, that do not, so nothing is changed
 # while the gate is what is under test).
-PARAMS = {"key": "better", "version": "nope-v9", "name": "nobody", "dataset": "nope-d9"}
+PARAMS = {
+    "key": "better",
+    "version": "nope-v9",
+    "name": "nobody",
+    "dataset": "nope-d9",
+    "approval": "nope0",
+}
 CALLERS: dict[str, Role | None] = {
     "vera": Role.VIEWER,
     "ed": Role.EXPERIMENTER,
@@ -62,6 +68,9 @@ def test_every_change_needs_more_than_a_viewer_and_every_read_a_viewer() -> None
         ("POST", "/v1/freeze"),
         ("POST", "/v1/models/{version}/override"),
         ("POST", "/v1/tokens"),
+        ("PUT", "/v1/approval-policy"),
+        ("POST", "/v1/approvals/{approval}/approve"),
+        ("POST", "/v1/approvals/{approval}/reject"),
     } <= admin_only
 
 
