@@ -72,7 +72,7 @@ from gateway.worker.carried import (
     state_from_json,
     state_to_json,
 )
-from gateway.worker.conclusion import apply_arm_stops, apply_conclusion
+from gateway.worker.conclusion import apply_arm_stops, apply_conclusion, held_for_approval
 from gateway.worker.interleaving import confirmation, evaluate_interleaved
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
@@ -377,6 +377,7 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         breached = await _operational_breaches(redis, keys, experiment)
         if breached:
             record = record.rolled_back(experiment.control.name, breached)
+        record = await held_for_approval(store, experiment, record)  # the approval policy
         await store_evaluation(redis, keys, sid, experiment.key, record)
         record, promotion = confirmation(experiment, record, now)
         record, concluded = await apply_conclusion(store, experiment, record, promotion)
