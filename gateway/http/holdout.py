@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from gateway.config import RoutingConfig
@@ -37,7 +38,12 @@ async def get_holdout(request: web.Request) -> web.Response:
     if config.holdout is not None:
         stats_id = config.holdout.stats_id
         report = await gw.redis_guard.read(lambda: read_report(gw.redis, gw.keys, stats_id))
-    return json_response({"holdout": holdout_view(config), "report": report})
+    return json_response(
+        {
+            "holdout": holdout_view(config),
+            "report": None if report is None else msgspec.to_builtins(report),
+        }
+    )
 
 
 async def put_holdout(request: web.Request) -> web.Response:
