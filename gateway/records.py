@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, cast
 
+import msgspec
 import numpy as np
 import orjson
 
 from gateway.inference.feature_table import FeatureTable
+from gateway.results import MetricResult, TimeToDecision
 
 OutcomeType = Literal["click", "add_to_cart", "purchase"]
 OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
@@ -492,13 +494,93 @@ class InterleavingReport:
 
 
 @dataclass(frozen=True)
+class LatencyTestRecord:
+    """The latency guardrail's always-valid test of one treatment (gateway.ops.guardrails):
+    its quantile over the control's, the ratio's interval (each end one-sided at α; an
+    unbounded end is None), the margin it is held to, and whether it is breached."""
+
+    quantile: float
+    ratio: float | None
+    ci_low: float
+    ci_high: float | None
+    margin: float
+    p_value: float
+    breached: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "quantile": self.quantile,
+            "ratio": self.ratio,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "margin": self.margin,
+            "p_value": self.p_value,
+            "breached": self.breached,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LatencyTestRecord:
+        return cls(
+            float(data["quantile"]),
+            _optional_float(data.get("ratio")),
+            float(data["ci_low"]),
+            _optional_float(data.get("ci_high")),
+            float(data["margin"]),
+            float(data["p_value"]),
+            bool(data["breached"]),
+        )
+
+
+@dataclass(frozen=True)
+class ArmOpsRecord:
+    """One arm's operational health in a phase: scorings, failures, scoring-time p50 and p99
+    (None without a timed scoring), and on a treatment its latency test."""
+
+    variant: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p99_ms: float | None
+    latency: LatencyTestRecord | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "variant": self.variant,
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p50_ms": self.p50_ms,
+            "p99_ms": self.p99_ms,
+            "latency": None if self.latency is None else self.latency.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ArmOpsRecord:
+        latency = data.get("latency")
+        return cls(
+            str(data["variant"]),
+            int(data["requests"]),
+            int(data["errors"]),
+            float(data["error_rate"]),
+            _optional_float(data.get("p50_ms")),
+            _optional_float(data.get("p99_ms")),
+            None if latency is None else LatencyTestRecord.from_json(latency),
+        )
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     action: str  # continue, promote, rollback, stop-inconclusive, stop-arms
     winner: str | None
     reasons: tuple[str, ...]
-    # What keeps a decision from being taken: min_units, srm, min_runtime, guardrail.
+    # What keeps a decision from being taken: min_units, srm, min_runtime, guardrail,
+    # deterioration.
     blocked_by: tuple[str, ...] = ()
     stopped: tuple[str, ...] = ()  # stop-arms: the treatments whose traffic goes to control
+    # The rule that fired (stats.decision.Rule; "operational" for an operational guardrail's
+    # rollback); None for records without one (bandits, interleaving, older records).
+    rule: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -507,6 +589,7 @@ class DecisionRecord:
             "reasons": list(self.reasons),
             "blocked_by": list(self.blocked_by),
             "stopped": list(self.stopped),
+            "rule": self.rule,
         }
 
 
@@ -539,6 +622,11 @@ class EvaluationRecord:
     interleaving: InterleavingReport | None = None  # an interleaved experiment's findings
     # group-sequential: the boundary recursion as of the last look (gateway.worker.carried)
     boundaries: dict[str, Any] | None = None
+    # Each arm's operational health, the control's first (gateway.ops.guardrails.review).
+    ops: tuple[ArmOpsRecord, ...] = ()
+    # Every metric of the catalogue, each arm's value and each treatment's lift (gateway.results)
+    metrics: tuple[MetricResult, ...] = ()
+    time_to_decision: TimeToDecision | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -562,6 +650,9 @@ class EvaluationRecord:
             "variance_reduction": self.variance_reduction,
             "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
             "boundaries": self.boundaries,
+            "ops": [o.to_json() for o in self.ops],
+            "metrics": msgspec.to_builtins(self.metrics),
+            "time_to_decision": msgspec.to_builtins(self.time_to_decision),
         }
 
     def encode(self) -> bytes:
@@ -596,7 +687,9 @@ class EvaluationRecord:
         """This record with its decision replaced by a rollback for operational breaches: no
         statistics are needed to stop a ranker that fails or is slow."""
         reasons = tuple(f"operational guardrail: {b}" for b in breaches)
-        return replace(self, decision=DecisionRecord("rollback", control, reasons))
+        return replace(
+            self, decision=DecisionRecord("rollback", control, reasons, rule="operational")
+        )
 
     @classmethod
     def from_json(cls, raw: bytes | str | dict[str, Any]) -> EvaluationRecord:
@@ -615,6 +708,7 @@ class EvaluationRecord:
                     tuple(decision["reasons"]),
                     tuple(decision.get("blocked_by", ())),
                     tuple(decision.get("stopped", ())),
+                    decision.get("rule"),
                 ),
                 phase=int(data.get("phase", 0)),
                 method=data.get("method"),
@@ -634,6 +728,11 @@ class EvaluationRecord:
                     else InterleavingReport.from_json(data["interleaving"])
                 ),
                 boundaries=data.get("boundaries"),
+                ops=tuple(ArmOpsRecord.from_json(o) for o in data.get("ops") or ()),
+                metrics=msgspec.convert(data.get("metrics") or (), tuple[MetricResult, ...]),
+                time_to_decision=msgspec.convert(
+                    data.get("time_to_decision"), TimeToDecision | None
+                ),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

@@ -67,6 +67,11 @@ class AnalysisPlan:
     correction: Correction = "holm"
     guardrails: tuple[tuple[str, float], ...] = ()  # (metric, relative margin)
     horizon_units_per_arm: int | None = None
+    # Which way is better, by metric: +1 higher, -1 lower (absent: higher).
+    directions: Mapping[str, int] = field(default_factory=dict)
+    # Deterioration: metrics each treatment is tested on for a significant harm (one-sided,
+    # Bonferroni at alpha / their number); a harm blocks its promotion.
+    deterioration: tuple[str, ...] = ()
     looks: int = 100
     spending: Spending = "obrien-fleming"
 
@@ -104,6 +109,7 @@ class Running:
 class ArmState:
     primary: Running = field(default_factory=Running)
     guardrails: Mapping[str, Running] = field(default_factory=dict)
+    deterioration: Mapping[str, Running] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -216,22 +222,48 @@ def _group_sequential(
     return out, checkpoint
 
 
-def _guardrail(
-    control: ArmEstimate, treatment: ArmEstimate, margin: float, plan: AnalysisPlan, prev: Running
+def _one_sided(
+    control: ArmEstimate,
+    treatment: ArmEstimate,
+    margin: float,
+    better: int,
+    alpha: float,
+    plan: AnalysisPlan,
+    prev: Running,
 ) -> tuple[Inference, Running]:
+    """The always-valid test that the treatment is worse than ``margin`` allows (H0: lift ≥
+    −margin when higher is better, ≤ +margin when lower is), with its running minimum p and
+    its running one-sided bound (Johari et al. 2022 eq. (4); Howard et al. 2021 section 2)."""
     effect = lift_effect(control, treatment)
-    null = -margin if effect.relative else -margin * control.mean
+    scale = 1.0 if effect.relative else control.mean
+    null = -better * margin * scale
+    alternative: Literal["less", "greater"] = "less" if better > 0 else "greater"
     if not effect.defined or effect.units < 1:  # nothing new: what was found stands
-        _, high = prev.intervals.get(plan.alpha, (-math.inf, math.inf))
-        carried = Inference(cs.METHOD, effect.estimate, -math.inf, high, prev.p_min, null, "less")
+        low, high = prev.intervals.get(alpha, (-math.inf, math.inf))
+        carried = Inference(cs.METHOD, effect.estimate, low, high, prev.p_min, null, alternative)
         return carried, prev
-    tau2 = float(cs.tau2(effect.variance, effect.units, plan.tuning_units, plan.alpha))
-    now = one_sided(cs.METHOD, effect, tau2, plan.alpha, "less", null)
+    tau2 = float(cs.tau2(effect.variance, effect.units, plan.tuning_units, alpha))
+    now = one_sided(cs.METHOD, effect, tau2, alpha, alternative, null)
     state = prev if prev.relative == effect.relative else Running(relative=effect.relative)
-    _, high = state.narrowed(plan.alpha, -math.inf, now.ci_high)
+    low, high = state.narrowed(alpha, now.ci_low, now.ci_high)
     p = min(state.p_min, now.p_value)
-    state = Running(p, effect.relative, {plan.alpha: (-math.inf, high)})
-    return replace(now, ci_high=high, p_value=p), state
+    state = Running(p, effect.relative, {alpha: (low, high)})
+    return replace(now, ci_low=low, ci_high=high, p_value=p), state
+
+
+def _guardrail(
+    control: ArmEstimate,
+    treatment: ArmEstimate,
+    margin: float,
+    plan: AnalysisPlan,
+    prev: Running,
+    better: int = 1,
+) -> tuple[Inference, Running]:
+    """Non-inferiority at the plan's alpha, not corrected across guardrails (Schultzberg,
+    Ankargren & Frånberg, "Risk-aware product decisions in A/B tests with multiple metrics",
+    2024: guardrails are not corrected; the success metric's power is, see
+    stats.planning.risk_aware_power)."""
+    return _one_sided(control, treatment, margin, better, plan.alpha, plan, prev)
 
 
 def analyse(
@@ -253,6 +285,7 @@ def analyse(
     effects = [lift_effect(base, t.metrics[plan.primary_metric]) for t in treatments]
     units = [base.n] + [t.metrics[plan.primary_metric].n for t in treatments]
     previous = [state.get(t.variant, ArmState()) for t in treatments]
+    better = plan.directions.get(plan.primary_metric, 1)
     primaries = [p.primary for p in previous]
     look, horizon_reached, checkpoint = last_look, False, None
     # (inference, adjusted p, boundary p, significant, direction, relative scale, carried state)
@@ -288,9 +321,24 @@ def analyse(
                 margin,
                 plan,
                 prev.guardrails.get(metric, Running()),
+                plan.directions.get(metric, 1),
             )
             guardrails.append(GuardrailResult(metric, margin, guard))
             guard_state[metric] = kept
+        harms, harm_state = [], {}
+        alpha_harm = plan.alpha / max(1, len(plan.deterioration))
+        for metric in plan.deterioration:
+            harm, kept = _one_sided(
+                control.metrics[metric],
+                t.metrics[metric],
+                0.0,
+                plan.directions.get(metric, 1),
+                alpha_harm,
+                plan,
+                prev.deterioration.get(metric, Running()),
+            )
+            harms.append(GuardrailResult(metric, 0.0, harm))
+            harm_state[metric] = kept
         analyses.append(
             ArmAnalysis(
                 t.variant,
@@ -303,9 +351,11 @@ def analyse(
                 relative=relative,
                 p_boundary=boundary_p,
                 look=look if plan.method == "group-sequential" else None,
+                better=better,
+                deteriorations=tuple(harms),
             )
         )
-        new_state[t.variant] = ArmState(carried, guard_state)
+        new_state[t.variant] = ArmState(carried, guard_state, harm_state)
     srm = srm_check(units, [a.weight for a in arms])
     decision = decide(control.variant, base.n, analyses, srm, settings, runtime_s, horizon_reached)
     return Analysis(tuple(analyses), srm, decision, look, new_state, checkpoint)

@@ -9,8 +9,10 @@ Pure and total: every branch returns its reasons in words. The rules, in order:
    runtime or the planned horizon: no later look can settle it).
 3. A treatment whose guardrail is significantly breached is out.
 4. Winners are treatments significantly better on the primary metric with no
-   breached guardrail. Promote the best — but only once the minimum runtime
-   has passed (day-of-week and novelty effects); rolling back is never delayed.
+   breached guardrail. A winner significantly worse on a deterioration metric
+   is not promoted (it goes on running; a person decides). Promote the best —
+   but only once the minimum runtime has passed (day-of-week and novelty
+   effects); rolling back is never delayed.
 5. Every treatment significantly worse or out on a guardrail → rollback.
 6. Past the maximum runtime, or past the planned horizon's last look →
    stop-inconclusive (keep control).
@@ -18,6 +20,9 @@ Pure and total: every branch returns its reasons in words. The rules, in order:
    stop those arms (their traffic goes to control, in a new phase) and go on
    with the others; like a rollback, never delayed.
 8. Otherwise continue.
+
+"Better" is the primary metric's direction (higher, or lower for a metric such
+as abandonment). Every decision names the rule that fired (:data:`Rule`).
 """
 
 from __future__ import annotations
@@ -63,14 +68,21 @@ class ArmAnalysis:
     relative: bool = True  # False: an absolute difference (the control's mean is 0)
     p_boundary: float | None = None  # group-sequential: the nominal level of this look's boundary
     look: int | None = None  # group-sequential: the look reported
+    better: int = 1  # the primary metric's better side: +1 higher, -1 lower
+    # deterioration tests (one-sided, H0: no harm), each a GuardrailResult with margin 0
+    deteriorations: tuple[GuardrailResult, ...] = ()
 
     @property
     def wins(self) -> bool:
-        return self.significant and self.direction > 0
+        return self.significant and self.direction == self.better
 
     @property
     def loses(self) -> bool:
-        return self.significant and self.direction < 0
+        return self.significant and self.direction == -self.better
+
+    @property
+    def harmed(self) -> tuple[GuardrailResult, ...]:
+        return tuple(d for d in self.deteriorations if d.breached)
 
     @property
     def breached(self) -> tuple[GuardrailResult, ...]:
@@ -78,7 +90,20 @@ class ArmAnalysis:
 
 
 # What keeps a decision from being taken, by name (the reasons say it in words).
-Block = Literal["min_units", "srm", "min_runtime", "guardrail"]
+Block = Literal["min_units", "srm", "min_runtime", "guardrail", "deterioration"]
+# The rule that fired, by name: the decision's reasons say it in words.
+Rule = Literal[
+    "min_units",  # too few units in some arm
+    "srm",  # sample ratio mismatch: the data are not acted on
+    "success",  # a treatment wins on the success metric: promoted
+    "min_runtime",  # a winner waits for the minimum runtime
+    "deterioration",  # a winner is significantly worse on another metric: not promoted
+    "guardrail",  # treatments out on a guardrail (rolled back or stopped)
+    "inferior",  # treatments significantly worse on the success metric
+    "max_runtime",  # stopped: the maximum runtime passed with no decision
+    "horizon",  # stopped: the planned horizon passed with no decision
+    "no_difference",  # nothing significant yet: continue
+]
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,7 @@ class Decision:
     reasons: tuple[str, ...]
     blocked_by: tuple[Block, ...] = ()
     stopped: tuple[str, ...] = ()  # "stop-arms": the treatments to stop
+    rule: Rule = "no_difference"
 
 
 def _lift(arm: ArmAnalysis) -> str:
@@ -117,36 +143,43 @@ def decide(
     """Apply the rules above to one experiment."""
     expired = settings.max_runtime_s is not None and runtime_s >= settings.max_runtime_s
     ended = ""  # why the test is over, if it is
+    end_rule: Rule = "no_difference"
     if expired:
-        ended = "maximum runtime reached"
+        ended, end_rule = "maximum runtime reached", "max_runtime"
     elif horizon_reached:
-        ended = "planned horizon reached"
+        ended, end_rule = "planned horizon reached", "horizon"
     small = [a.variant for a in arms if a.units < settings.min_units_per_arm]
     if control_units < settings.min_units_per_arm:
         small.insert(0, control)
     if small:
         reason = f"fewer than {settings.min_units_per_arm} units in {small}"
         if ended:
-            return Decision("stop-inconclusive", control, (reason, ended))
-        return Decision("continue", None, (reason,), ("min_units",))
+            return Decision("stop-inconclusive", control, (reason, ended), rule=end_rule)
+        return Decision("continue", None, (reason,), ("min_units",), rule="min_units")
     if srm.mismatch:
         reason = f"sample ratio mismatch (p={srm.p_value:.2g}); not acting on these data"
         if ended:
-            return Decision("stop-inconclusive", control, (reason, ended))
-        return Decision("continue", None, (reason,), ("srm",))
+            return Decision("stop-inconclusive", control, (reason, ended), rule=end_rule)
+        return Decision("continue", None, (reason,), ("srm",), rule="srm")
 
     reasons: list[str] = []
     out: set[str] = set()
     for arm in arms:
         for g in arm.breached:
             out.add(arm.variant)
-            reasons.append(
-                f"{arm.variant} breaches guardrail {g.metric}: lift {g.inference.estimate:+.1%} "
-                f"is significantly below -{g.margin:.1%} (p={g.inference.p_value:.2g})"
-            )
+            reasons.append(f"{arm.variant} breaches guardrail {g.metric}: {_bound(g)}")
     winners = sorted(
-        (a for a in arms if a.wins and a.variant not in out), key=lambda a: -a.primary.estimate
+        (a for a in arms if a.wins and a.variant not in out),
+        key=lambda a: -a.better * a.primary.estimate,
     )
+    harmed = [a for a in winners if a.harmed]
+    winners = [a for a in winners if not a.harmed]
+    for a in harmed:
+        worse = "; ".join(f"{d.metric} {_harm(d)}" for d in a.harmed)
+        reasons.append(
+            f"{a.variant} beats {control} ({_lift(a)}) but is significantly worse on {worse}: "
+            "not promoted (deterioration); stop it or promote it by hand"
+        )
     if winners:
         best = winners[0]
         why = f"{best.variant} beats {control}: {_lift(best)}"
@@ -161,15 +194,20 @@ def decide(
                     f"({runtime_s:.0f}s of {settings.min_runtime_s:.0f}s)",
                 ),
                 ("min_runtime",),
+                rule="min_runtime",
             )
-        return Decision("promote", best.variant, (*reasons, why))
+        return Decision("promote", best.variant, (*reasons, why), rule="success")
     stopped = [a for a in arms if a.loses or a.variant in out]
     losing = [f"{a.variant} loses to {control}: {_lift(a)}" for a in stopped if a.loses]
+    rule: Rule = "guardrail" if out else "inferior"
     if arms and len(stopped) == len(arms):
-        return Decision("rollback", control, (*reasons, *losing))
+        return Decision("rollback", control, (*reasons, *losing), rule=rule)
     if ended:
         return Decision(
-            "stop-inconclusive", control, (*reasons, f"{ended} with no significant difference")
+            "stop-inconclusive",
+            control,
+            (*reasons, f"{ended} with no significant difference"),
+            rule=end_rule,
         )
     if stopped:
         names = [a.variant for a in stopped]
@@ -179,5 +217,23 @@ def decide(
             f"stopping {', '.join(names)}: {whose} traffic goes to {control} in a new phase; "
             f"the test goes on for {', '.join(rest)}"
         )
-        return Decision("stop-arms", None, (*reasons, *losing, why), stopped=tuple(names))
+        return Decision(
+            "stop-arms", None, (*reasons, *losing, why), stopped=tuple(names), rule=rule
+        )
+    if harmed:
+        return Decision("continue", None, tuple(reasons), ("deterioration",), rule="deterioration")
     return Decision("continue", None, (*reasons, "no significant difference yet"))
+
+
+def _bound(g: GuardrailResult) -> str:
+    """A breached one-sided test in words: its lift against the margin it was held to."""
+    i = g.inference
+    if i.alternative == "greater":  # lower is better: breached above +margin
+        return f"lift {i.estimate:+.1%} is significantly above +{g.margin:.1%} (p={i.p_value:.2g})"
+    return f"lift {i.estimate:+.1%} is significantly below -{g.margin:.1%} (p={i.p_value:.2g})"
+
+
+def _harm(d: GuardrailResult) -> str:
+    i = d.inference
+    side = "up" if i.alternative == "greater" else "down"
+    return f"({side} {i.estimate:+.1%}, p={i.p_value:.2g})"

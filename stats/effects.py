@@ -34,6 +34,8 @@ import numpy.typing as npt
 from stats.sufficient import MeanStats, PairStats
 
 Array = npt.NDArray[np.float64]
+# Below this share of its terms a difference of float64 terms is cancellation noise.
+RELATIVE_PRECISION = 1e-12
 
 
 def ratio_moments(
@@ -49,7 +51,10 @@ def ratio_moments(
         np.asarray(a, dtype=np.float64) for a in (n, mean_x, mean_y, var_x, var_y, cov_xy)
     )
     ratio = mx / my
-    unit = np.maximum(vx - 2 * ratio * c + ratio * ratio * vy, 0.0)
+    unit = vx - 2 * ratio * c + ratio * ratio * vy
+    # x ∝ y (every unit's ratio alike) cancels to rounding noise, not to 0: below the terms'
+    # relative precision it is 0 (else a constant ratio would "differ" between arms by 1e-16).
+    unit = np.where(unit > RELATIVE_PRECISION * (vx + ratio * ratio * vy), unit, 0.0)
     return np.asarray(ratio), np.asarray(unit / (n_ * my * my))
 
 
@@ -192,8 +197,9 @@ def without_degenerate_variance(
         return control, treatment
     both = pooled_estimate((control, treatment))
     pooled = both.variance * both.n  # the units' variance, not the mean's
-    if not pooled > 0:
-        return control, treatment  # every unit in both arms has the same value: no information
+    if not pooled > RELATIVE_PRECISION * both.mean * both.mean:
+        # every unit in both arms has the same value (up to rounding): no information
+        return control, treatment
 
     def pooled_if_degenerate(arm: ArmEstimate) -> ArmEstimate:
         return replace(arm, variance=pooled / arm.n) if arm.n >= 2 and arm.variance == 0 else arm

@@ -55,6 +55,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
         "max_latency_ratio": a.max_latency_ratio,
         "min_ops_requests": a.min_ops_requests,
         "cuped": a.cuped,
+        "deterioration": a.deterioration,
         "attribution_window_s": a.attribution_window_s,
         "phases": [
             {"weights": list(p.weights), "started_at": p.started_at} for p in experiment.phases

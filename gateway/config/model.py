@@ -29,8 +29,10 @@ Status = Literal["draft", "running", "paused", "concluded", "archived"]
 PausedBy = Literal["hand", "freeze"]
 # promoted_to_ab: an interleaved experiment's winner went on to an A/B test (its key + "-ab").
 Outcome = Literal["none", "promoted", "promoted_to_ab", "rolled_back", "inconclusive", "stopped"]
-# Per user; the per-search ones are ratios of per-user sums (delta method). Higher is better
-# for each: click_through_rate is clicks per search, clicked_search_rate one minus
+# The metrics an experiment may be decided or guarded on: gateway.catalogue.metrics defines
+# each (estimator, direction, unit). Per user; the per-search ones are ratios of per-user sums
+# (delta method). Higher is better for each but abandonment_rate (searches with no click,
+# lower is better): click_through_rate is clicks per search, clicked_search_rate one minus
 # abandonment (searches with no click), mrr_first_click the mean reciprocal rank of each
 # search's first click, dcg_at_10 a click-based DCG@10 per search, mrr_clicks where the clicks
 # land (the mean of 1/(position+1) over all clicks: a ratio over clicks). Click and cart
@@ -45,6 +47,8 @@ Metric = Literal[
     "mrr_first_click",
     "dcg_at_10",
     "mrr_clicks",
+    "abandonment_rate",
+    "revenue_per_search",
 ]
 SequentialMethod = Literal["auto", "confidence-sequence", "msprt", "group-sequential"]
 Correction = Literal["holm", "benjamini-hochberg", "bonferroni"]
@@ -141,6 +145,9 @@ class Analysis:
     # CUPED (Deng et al. 2013) on conversion and revenue, with each user's purchases or
     # revenue before their first exposure as the covariate, once any user has some.
     cuped: bool = True
+    # Every other metric of the catalogue is tested for a significant harm (one-sided,
+    # Bonferroni across them); a winner with one is not promoted (stats.decision).
+    deterioration: bool = True
     # A purchase sent without a search id (at checkout) counts for the user's arm when the
     # user's exposure to the experiment is at most this long before it
     # (gateway.worker.aggregates); purchases with a search id count for that search's arm.

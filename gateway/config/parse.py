@@ -277,6 +277,7 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
             max_latency_ratio=_number(data, "max_latency_ratio", where, 3.0, 1.0, 1000.0),
             min_ops_requests=_optional_int(data, "min_ops_requests", where, 1, 10**9) or 50,
             cuped=_bool(data, "cuped", where, True),
+            deterioration=_bool(data, "deterioration", where, True),
             attribution_window_s=_number(
                 data,
                 "attribution_window_s",

@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 
 from gateway.holdout_report import HoldoutReport
 from gateway.http.api_experiment import ExperimentView
+from gateway.results import MetricResult, TimeToDecision
 
 Version = Annotated[int, Meta(description="the routing config's version (each change adds one)")]
 
@@ -105,6 +106,39 @@ class Decision(Struct):
     reasons: list[str]
     blocked_by: list[str]
     stopped: list[str] = []
+    rule: Annotated[
+        str | None,
+        Meta(
+            description="the rule that fired: min_units, srm, success, min_runtime, "
+            "deterioration, guardrail, inferior, max_runtime, horizon, no_difference, "
+            "operational (None: a bandit's or interleaving's decision, or an older record)"
+        ),
+    ] = None
+
+
+class LatencyTest(Struct, kw_only=True):
+    """A treatment's latency guardrail: its scoring-time quantile over the control's, by an
+    always-valid sequential test (each end of the interval one-sided at the experiment's α)."""
+
+    quantile: Annotated[float, Meta(description="which quantile: 0.99, the p99")]
+    ratio: Annotated[float | None, Meta(description="treatment's quantile / control's")]
+    ci_low: float
+    ci_high: Annotated[float | None, Meta(description="None: not bounded yet")]
+    margin: Annotated[float, Meta(description="max_latency_ratio: breached above it")]
+    p_value: Annotated[float, Meta(description="always-valid, of ratio <= margin")]
+    breached: bool
+
+
+class ArmOps(Struct, kw_only=True):
+    """One arm's operational health in the phase."""
+
+    variant: str
+    requests: Annotated[int, Meta(description="scorings, failed ones included")]
+    errors: Annotated[int, Meta(description="failed or timed-out scorings")]
+    error_rate: float
+    p50_ms: Annotated[float | None, Meta(description="upper edge of its histogram bucket")]
+    p99_ms: float | None
+    latency: Annotated[LatencyTest | None, Meta(description="a treatment's latency test")] = None
 
 
 class Evaluation(Struct, kw_only=True):
@@ -135,6 +169,18 @@ class Evaluation(Struct, kw_only=True):
     state: dict[str, Any] = {}
     interleaving: dict[str, Any] | None = None
     boundaries: dict[str, Any] | None = None
+    ops: Annotated[list[ArmOps], Meta(description="each arm's health, the control's first")] = []
+    metrics: Annotated[
+        list[MetricResult],
+        Meta(
+            description="every metric: each arm's value (the control first), each treatment's "
+            "lift with its always-valid interval, its test and role"
+        ),
+    ] = []
+    time_to_decision: Annotated[
+        TimeToDecision | None,
+        Meta(description="units and days until the success test concludes at the planned effect"),
+    ] = None
 
 
 Sums = Annotated[
@@ -482,9 +528,7 @@ class WebhookView(Struct, kw_only=True):
 
 
 class CreatedWebhook(WebhookView, kw_only=True):
-    secret: (
-        Annotated[str, Meta(description="generated: shown this once, keep it")] | None
-    ) = None
+    secret: Annotated[str, Meta(description="generated: shown this once, keep it")] | None = None
 
 
 class RemovedWebhook(WebhookView, kw_only=True):

@@ -158,9 +158,9 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
         Literal[1, 2], Meta(description="the user hashing (1: GrowthBook's v1; 2: its v2)")
     ] = 2
     seed: Annotated[str, Meta(description="the hash seed; default: the key")] = ""
-    primary_metric: Annotated[Metric, Meta(description="what decides it (higher is better)")] = (
-        "purchase_conversion"
-    )
+    primary_metric: Annotated[
+        Metric, Meta(description="what decides it (higher is better; abandonment_rate: lower)")
+    ] = "purchase_conversion"
     alpha: Annotated[float, Meta(ge=1e-6, le=0.5, description="the false positive rate")] = 0.05
     min_units_per_arm: Annotated[
         int, Meta(ge=1, description="users each arm needs before any decision")
@@ -202,6 +202,13 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
     ) = 50
     cuped: Annotated[
         bool, Meta(description="CUPED on conversion and revenue, pre-exposure as covariate")
+    ] = True
+    deterioration: Annotated[
+        bool,
+        Meta(
+            description="test every other metric for a significant harm (Bonferroni across "
+            "them); a winner with one is not promoted"
+        ),
     ] = True
     attribution_window_s: Annotated[
         float,
@@ -328,6 +335,7 @@ class ExperimentView(Struct, kw_only=True):
     max_latency_ratio: float
     min_ops_requests: int
     cuped: bool
+    deterioration: bool
     attribution_window_s: float
     phases: list[PhaseView]
     ramp: list[RampStepView]

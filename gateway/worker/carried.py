@@ -55,6 +55,7 @@ def state_to_json(state: Mapping[str, ArmState]) -> dict[str, Any]:
         variant: {
             "primary": _running_json(arm.primary),
             "guardrails": {m: _running_json(r) for m, r in arm.guardrails.items()},
+            "deterioration": {m: _running_json(r) for m, r in arm.deterioration.items()},
         }
         for variant, arm in state.items()
     }
@@ -67,6 +68,7 @@ def state_from_json(data: Mapping[str, Any] | None) -> dict[str, ArmState]:
         out[variant] = ArmState(
             _running(arm.get("primary", {})),
             {m: _running(r) for m, r in arm.get("guardrails", {}).items()},
+            {m: _running(r) for m, r in arm.get("deterioration", {}).items()},
         )
     return out
 

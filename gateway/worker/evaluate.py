@@ -41,12 +41,12 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Final
 
 from redis.asyncio import Redis
 
 from gateway.catalogue.metrics import BY_NAME as METRICS_BY_NAME
-from gateway.catalogue.metrics import estimates, pair_stats
+from gateway.catalogue.metrics import METRICS, estimates, pair_stats
 from gateway.catalogue.sums import InconsistentSums, check_sums
 from gateway.config import Experiment, Variant
 from gateway.control.actors import DECISION_LOOP
@@ -55,8 +55,9 @@ from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.evaluations import store_evaluation
 from gateway.keys import Keys
-from gateway.ops.guardrails import OpsLimits, breaches, parse_ops
+from gateway.ops.guardrails import OpsLimits, parse_ops, review
 from gateway.records import (
+    ArmOpsRecord,
     ArmResult,
     DecisionRecord,
     Estimate,
@@ -74,6 +75,7 @@ from gateway.worker.carried import (
 )
 from gateway.worker.conclusion import apply_arm_stops, apply_conclusion, held_for_approval
 from gateway.worker.interleaving import confirmation, evaluate_interleaved
+from gateway.worker.report import metric_results, time_to_decision
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
@@ -82,10 +84,12 @@ from stats.effects import (
     pooled_estimate,
 )
 from stats.inference import Inference
-from stats.planning import units_per_arm
+from stats.planning import risk_aware_power, units_per_arm
 from stats.srm import srm_check
 
 log = logging.getLogger("abgate.worker")
+# The success test's planned power before the guardrails' share (stats.planning.risk_aware_power)
+POWER: Final = 0.8
 
 
 def check_row(variant: str, row: Mapping[str, int]) -> None:
@@ -135,7 +139,8 @@ def planned_tuning(experiment: Experiment, arms: Sequence[ArmEstimate]) -> float
         if estimate.n >= 2 and estimate.mean != 0 and math.isfinite(estimate.variance):
             cv2 = estimate.variance * estimate.n / estimate.mean**2
             if cv2 > 0:
-                return 2.0 * units_per_arm(cv2, analysis.mde, analysis.alpha)
+                power = risk_aware_power(POWER, len(analysis.guardrails))
+                return 2.0 * units_per_arm(cv2, analysis.mde, analysis.alpha, power)
     return None
 
 
@@ -155,7 +160,19 @@ def plan_for(experiment: Experiment, tuning_units: float) -> AnalysisPlan:
         guardrails=tuple((g.metric, g.margin) for g in a.guardrails),
         horizon_units_per_arm=a.horizon_units_per_arm,
         looks=a.looks,
+        directions={m.name: 1 if m.direction == "higher" else -1 for m in METRICS},
+        deterioration=deterioration_metrics(experiment),
     )
+
+
+def deterioration_metrics(experiment: Experiment) -> tuple[str, ...]:
+    """Every catalogue metric but the success metric and the guardrails (those have tests of
+    their own), when the experiment tests for deterioration."""
+    a = experiment.analysis
+    if not a.deterioration:
+        return ()
+    guarded = {a.primary_metric, *(g.metric for g in a.guardrails)}
+    return tuple(m.name for m in METRICS if m.name not in guarded)
 
 
 def _estimate(i: Inference) -> Estimate:
@@ -183,8 +200,10 @@ def _arm(a: ArmAnalysis) -> ArmResult:
     )
 
 
-def _continue(*reasons: str, blocked_by: tuple[str, ...] = ()) -> DecisionRecord:
-    return DecisionRecord("continue", None, tuple(reasons), blocked_by)
+def _continue(
+    *reasons: str, blocked_by: tuple[str, ...] = (), rule: str | None = None
+) -> DecisionRecord:
+    return DecisionRecord("continue", None, tuple(reasons), blocked_by, rule=rule)
 
 
 def tested_variants(experiment: Experiment) -> list[Variant]:
@@ -225,7 +244,10 @@ def evaluate(
             units={v.name: int(stats.get(v.name, empty).get("users", 0)) for v in variants},
             decision=_continue(f"statistics are inconsistent ({exc}); not acting on them"),
         )
-    arms = [ArmData(v.name, v.weight, arm_metrics(stats.get(v.name, empty))) for v in variants]
+    rows = [stats.get(v.name, empty) for v in variants]
+    arms = [
+        ArmData(v.name, v.weight, arm_metrics(row)) for v, row in zip(variants, rows, strict=True)
+    ]
     analysis = experiment.analysis
     # CUPED: decided once, with N*; before that, whenever the covariate varies.
     decided = base.tuning_units is not None
@@ -273,7 +295,11 @@ def evaluate(
         return replace(
             base,
             srm_p_value=srm.p_value,
-            decision=_continue(*reasons, blocked_by=tuple(blocked)),
+            decision=_continue(
+                *reasons, blocked_by=tuple(blocked), rule="srm" if srm.mismatch else "min_units"
+            ),
+            metrics=metric_results(experiment, arms, rows),
+            time_to_decision=time_to_decision(experiment, arms, None, runtime_s),
         )
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
@@ -304,8 +330,11 @@ def evaluate(
             tuple(result.decision.reasons),
             tuple(result.decision.blocked_by),
             result.decision.stopped,
+            result.decision.rule,
         ),
         state=state_to_json(result.state),
+        metrics=metric_results(experiment, arms, rows, result.arms),
+        time_to_decision=time_to_decision(experiment, arms, plan, runtime_s),
         boundaries=boundaries_to_json(result.boundaries),
     )
 
@@ -321,16 +350,21 @@ async def _previous(redis: Redis, keys: Keys, key: str) -> EvaluationRecord | No
         return None
 
 
-async def _operational_breaches(redis: Redis, keys: Keys, experiment: Experiment) -> list[str]:
+async def _operational_review(
+    redis: Redis, keys: Keys, experiment: Experiment
+) -> tuple[tuple[ArmOpsRecord, ...], list[str]]:
+    """Each arm's operational figures and the treatments' breaches, in words."""
     raw: Any = await redis.hgetall(keys.ops(experiment.stats_id))
     ops = parse_ops({(k.decode() if isinstance(k, bytes) else k): int(v) for k, v in raw.items()})
     a = experiment.analysis
-    return breaches(
-        experiment.control.name,
-        [v.name for v in experiment.variants[1:]],
-        ops,
-        OpsLimits(a.max_error_rate, a.max_latency_ratio, a.min_ops_requests),
-    )
+    limits = OpsLimits(a.max_error_rate, a.max_latency_ratio, a.min_ops_requests, a.alpha)
+    treatments = [v.name for v in experiment.variants[1:]]
+    # Off the event loop: the latency test searches each treatment's interval.
+    return await asyncio.to_thread(review, experiment.control.name, treatments, ops, limits)
+
+
+async def _operational_breaches(redis: Redis, keys: Keys, experiment: Experiment) -> list[str]:
+    return (await _operational_review(redis, keys, experiment))[1]
 
 
 def runtime_s(experiment: Experiment, started: float, now: float) -> float:
@@ -374,7 +408,8 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
             # Off the event loop: a group-sequential look takes a step of the boundary recursion.
             stats = await read_variant_stats(redis, keys, sid)
             record = await asyncio.to_thread(evaluate, experiment, stats, runtime, previous)
-        breached = await _operational_breaches(redis, keys, experiment)
+        figures, breached = await _operational_review(redis, keys, experiment)
+        record = replace(record, ops=figures)
         if breached:
             record = record.rolled_back(experiment.control.name, breached)
         record = await held_for_approval(store, experiment, record)  # the approval policy

@@ -121,7 +121,8 @@ def test_stats_settings_round_trip() -> None:
             {"guardrails": [{"metric": "bounce_rate", "margin": 0.01}]},
             "guardrails[0].metric: must be one of ['purchase_conversion', 'revenue_per_user', "
             "'click_through_rate', 'clicked_search_rate', 'carts_per_search', 'mrr_first_click', "
-            "'dcg_at_10', 'mrr_clicks'], got 'bounce_rate'",
+            "'dcg_at_10', 'mrr_clicks', 'abandonment_rate', 'revenue_per_search'], "
+            "got 'bounce_rate'",
         ),
         ({"guardrails": [{"metric": "click_through_rate"}]}, "guardrails[0].margin: is required"),
         (

@@ -121,3 +121,56 @@ def test_no_arm_is_stopped_while_a_decision_on_the_whole_test_is_due_or_blocked(
     # Past the maximum runtime the whole test stops instead.
     late = decide("a", 1000, [loser, _arm("c", 0.0, False)], OK_SRM, SETTINGS, 4000)
     assert late.action == "stop-inconclusive"
+
+
+def _harm(metric: str, harmed: bool, alternative: str = "less") -> GuardrailResult:
+    high = -0.01 if harmed else 0.03
+    bound = Inference("confidence-sequence", -0.04, -math.inf, high, 0.001, 0.0, "less")
+    if alternative == "greater":
+        bound = Inference(
+            "confidence-sequence", 0.04, 0.01 if harmed else -0.03, math.inf, 0.001, 0.0, "greater"
+        )
+    return GuardrailResult(metric, 0.0, bound)
+
+
+def test_a_winner_worse_on_a_deterioration_metric_is_not_promoted() -> None:
+    from dataclasses import replace
+
+    winner = _arm("b", 0.1, True)
+    harmed = replace(winner, deteriorations=(_harm("abandonment_rate", True, "greater"),))
+    decision = decide("a", 1000, [harmed], OK_SRM, SETTINGS, 120)
+    assert decision.action == "continue" and decision.rule == "deterioration"
+    assert decision.blocked_by == ("deterioration",)
+    assert "significantly worse on abandonment_rate (up +4.0%" in decision.reasons[0]
+    clean = replace(winner, deteriorations=(_harm("abandonment_rate", False, "greater"),))
+    promoted = decide("a", 1000, [clean], OK_SRM, SETTINGS, 120)
+    assert promoted.action == "promote" and promoted.rule == "success"
+    # another winner without harm is promoted instead
+    other = _arm("c", 0.05, True)
+    assert decide("a", 1000, [harmed, other], OK_SRM, SETTINGS, 120).winner == "c"
+
+
+def test_lower_is_better_wins_below_zero() -> None:
+    from dataclasses import replace
+
+    lower = replace(_arm("b", -0.1, True), better=-1)
+    decision = decide("a", 1000, [lower], OK_SRM, SETTINGS, 120)
+    assert decision.action == "promote" and decision.winner == "b"
+    worse = replace(_arm("b", 0.1, True), better=-1)
+    assert decide("a", 1000, [worse], OK_SRM, SETTINGS, 120).action == "rollback"
+
+
+def test_every_decision_names_its_rule() -> None:
+    cases = {
+        "min_units": decide("a", 1000, [_arm("b", 0.2, True, units=50)], OK_SRM, SETTINGS, 100),
+        "srm": decide("a", 1000, [_arm("b", 0.2, True)], SrmResult(1e-6, 30.0), SETTINGS, 100),
+        "min_runtime": decide("a", 1000, [_arm("b", 0.2, True)], OK_SRM, SETTINGS, 30),
+        "success": decide("a", 1000, [_arm("b", 0.2, True)], OK_SRM, SETTINGS, 120),
+        "inferior": decide("a", 1000, [_arm("b", -0.2, True)], OK_SRM, SETTINGS, 120),
+        "guardrail": decide(
+            "a", 1000, [_arm("b", 0.2, True, breached=True)], OK_SRM, SETTINGS, 120
+        ),
+        "max_runtime": decide("a", 1000, [_arm("b", 0.0, False)], OK_SRM, SETTINGS, 4000),
+        "no_difference": decide("a", 1000, [_arm("b", 0.0, False)], OK_SRM, SETTINGS, 120),
+    }
+    assert {rule: d.rule for rule, d in cases.items()} == {rule: rule for rule in cases}

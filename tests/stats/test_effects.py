@@ -71,3 +71,18 @@ def test_winsorize_caps_values_and_refuses_a_bad_cap() -> None:
     assert list(winsorize([1.0, 50.0, 500.0], 100.0)) == [1.0, 50.0, 100.0]
     with pytest.raises(ValueError, match="cap"):
         winsorize([1.0], 0.0)
+
+
+def test_a_constant_ratio_in_both_arms_is_no_difference() -> None:
+    """x ∝ y in every unit of both arms: the delta method's variance cancels to rounding noise,
+    which must read as 0 (no information), not as a difference of 1e-16 with a tinier SE."""
+    from stats.effects import lift_effect, ratio_estimate
+    from stats.sufficient import PairStats
+
+    rng = np.random.default_rng(1)
+    arms = []
+    for n in (4000, 4100):
+        y = rng.integers(1, 9, n).astype(float)
+        arms.append(ratio_estimate(PairStats.of(list(0.55 * y), list(y))))
+    assert all(a.variance == 0 for a in arms)
+    assert not lift_effect(arms[0], arms[1]).defined

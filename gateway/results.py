@@ -1,0 +1,73 @@
+"""An evaluation's results as an experimenter reads them: every metric of the catalogue with
+each arm's value and each treatment's lift, its test and role, and the time to a decision.
+Typed, frozen records (the worker writes them into the evaluation record, the API serves
+them, the CLI and the dashboard show them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from msgspec import Struct
+
+from gateway.catalogue.metrics import Direction, Per, Unit
+
+# success: decides the experiment (superiority, corrected across arms); guardrail: must not be
+# worse than its margin (non-inferiority, not corrected); deterioration: tested for a
+# significant harm, which blocks a promotion (Bonferroni across these metrics); monitor: shown,
+# not tested (the experiment turned deterioration tests off).
+Role = Literal["success", "guardrail", "deterioration", "monitor"]
+Test = Literal["superiority", "non-inferiority", "deterioration", "none"]
+
+
+class ArmValue(Struct, frozen=True, kw_only=True):
+    """One arm's value of one metric: a share or mean over ``n`` users, searches or clicks."""
+
+    variant: str
+    value: float | None  # None: not defined yet (no users, or no searches)
+    n: int
+    users: int
+    std_error: float | None
+
+
+class MetricLift(Struct, frozen=True, kw_only=True):
+    """One treatment's lift over the control on one metric, with the always-valid interval
+    at the experiment's alpha (a one-sided test's open end is None) and the test's verdict:
+    ``significant`` for a superiority test that concluded (either side), ``harm`` for a
+    significant harm (a breached guardrail, a deterioration, a significant loss)."""
+
+    variant: str
+    scale: Literal["relative", "absolute"]
+    lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    test: Test
+    margin: float | None = None
+    significant: bool = False
+    harm: bool = False
+
+
+class MetricResult(Struct, frozen=True, kw_only=True):
+    metric: str
+    label: str
+    role: Role
+    direction: Direction
+    unit: Unit
+    per: Per
+    arms: tuple[ArmValue, ...]
+    lifts: tuple[MetricLift, ...]
+
+
+class TimeToDecision(Struct, frozen=True, kw_only=True):
+    """How far the success test is from concluding at the planned effect: the total units it
+    needs (``units_needed`` more than it has), and at the rate users have come so far, the
+    days that takes. None where not known yet (too few users, or no rate yet)."""
+
+    effect: float  # the planned (minimum detectable) effect, relative
+    tuning_units: float | None
+    units: int
+    units_to_conclude: float | None
+    units_needed: float | None
+    units_per_day: float | None
+    days_left: float | None
+    method: str | None = None
