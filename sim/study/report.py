@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.study import bandits, methods, streams
+from sim.study import bandits, decision_rule, methods, streams
 from stats.confidence_sequence import GROWTHBOOK_DEFAULT_TUNING
 from stats.effects import relative_lift
 
@@ -187,6 +187,13 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
         for p in drift_policies
         for s in range(n_seeds)
     ]
+    aa_reps, effect_reps = decision_rule.REPS[1 if quick else 0]
+    rule_futures = [
+        (lift, pool.submit(decision_rule.play_many, seed + 104_729 * (1 + start), lift, count))
+        for lift, reps in ((0.0, aa_reps), (decision_rule.MDE, effect_reps))
+        for start in range(0, reps, decision_rule.CHUNK)
+        for count in [min(decision_rule.CHUNK, reps - start)]
+    ]
     tallies: dict[tuple[str, float, str], Tally] = defaultdict(Tally)
     for metric, lift, future in futures:
         for name, tally in future.result().items():
@@ -197,7 +204,11 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
     drifting: dict[str | None, list[bandits.BanditRun]] = defaultdict(list)
     for p, drift_future in drift_futures:
         drifting[p].append(drift_future.result())
-    return render(tallies, runs, quick, drifting)
+    rule_runs: dict[float, list[decision_rule.RuleRun]] = defaultdict(list)
+    for lift, rule_future in rule_futures:
+        rule_runs[lift].extend(rule_future.result())
+    rule = decision_rule.section(rule_runs[0.0], rule_runs[decision_rule.MDE], ALPHA)
+    return render(tallies, runs, quick, drifting) + "\n" + "\n".join(rule) + "\n"
 
 
 TITLES = {

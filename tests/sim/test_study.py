@@ -34,3 +34,15 @@ def test_quick_run_writes_the_report(tmp_path: Path) -> None:
     for heading in ("Purchase conversion", "Revenue per user", "Click-through rate", "Bandits"):
         assert heading in text
     assert "false-positive rate" in text
+    assert "The whole decision rule" in text and "realised / forecast" in text
+
+
+def test_the_whole_rule_is_taken_by_the_worker_and_forecasts_its_time() -> None:
+    """A few runs of the decision-rule study: a planned effect is promoted, its forecast made."""
+    from sim.study import decision_rule
+
+    runs = decision_rule.play_many(5000, decision_rule.MDE, 3)
+    assert all(r.forecast is not None and r.forecast > 0 for r in runs)
+    assert sum(r.action == "promote" for r in runs) >= 2
+    lines = decision_rule.section(decision_rule.play_many(1000, 0.0, 2), runs, 0.05)
+    assert any("A/A, 2" in line for line in lines)
