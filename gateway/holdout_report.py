@@ -2,8 +2,8 @@
 (:mod:`gateway.worker.holdout`) and ``GET /v1/holdout`` answers.
 
 The latest report is kept in the decisions hash (``Keys.decisions``) under the holdout's stats
-id, beside each experiment phase's latest evaluation: a stats id holds a ':' that no experiment
-key does, so the two never meet.
+id, beside each experiment phase's latest evaluation: a holdout's stats id holds a '~' that no
+experiment key does, so the two never meet.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_no_holdout_says_how_to_begin_one() -> None:
 
 def test_a_holdout_without_a_report_says_so() -> None:
     text = holdout_text(_answer(report=False))
-    assert text.startswith("holdout holdout:1765000000: 5 % of users on old-v0 since")
+    assert text.startswith("holdout holdout~1765000000: 5 % of users on old-v0 since")
     assert "no report yet" in text
 
 

@@ -6,9 +6,12 @@ A held-out user gets the baseline version for every search and is in no experime
 else is routed as if there were no holdout. Which users are held out is a pure function of the
 user id and the holdout's own seed (:mod:`gateway.router.holdout`), so it is sticky across
 processes, restarts, production moves and experiments. Its statistics are kept under
-``stats_id`` as an experiment phase's are, with two arms, ``holdout`` and ``rest``; a stats id
-holds a ':', which no experiment key does (:data:`gateway.config.parse.KEY_RE`), so the two
-never share sums.
+``stats_id`` as an experiment phase's are, with two arms, ``holdout`` and ``rest``. Its stats
+id, ``holdout~<started_at>``, holds a '~', which no experiment key does
+(:data:`gateway.config.parse.KEY_RE`): the two never share sums, and no experiment's per-user
+key pattern (``unit:<key>:*``, ``unit:<key>@*``, the retention's scan) matches the holdout's.
+Not ':' (an experiment keyed "holdout" would match ``unit:holdout:*``), nor '@' (a phase's
+separator), nor a leading '_' (the exposure script's own fields).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ class Holdout:
 
     @property
     def stats_id(self) -> str:
-        """Whose sums its exposures and outcomes add to: ``holdout:<started_at, whole s>``."""
-        return f"holdout:{int(self.started_at)}"
+        """Whose sums its exposures and outcomes add to: ``holdout~<started_at, whole s>``."""
+        return f"holdout~{int(self.started_at)}"
 
     @property
     def hash_seed(self) -> str:

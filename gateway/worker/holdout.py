@@ -36,6 +36,7 @@ from gateway.holdout_report import (
 from gateway.keys import Keys
 from gateway.variant_stats import read_variant_stats
 from gateway.worker.evaluate import arm_metrics
+from gateway.worker.retention import glob_literal
 from stats import confidence_sequence as cs
 from stats.effects import ArmEstimate, lift_effect
 
@@ -150,9 +151,12 @@ def summary(holdout: Holdout, metrics: Sequence[HoldoutMetric], moves: int) -> s
     )
 
 
-async def report_holdout(redis: Redis, keys: Keys, store: ConfigStore) -> HoldoutReport | None:
+async def report_holdout(
+    redis: Redis, keys: Keys, store: ConfigStore, grace_s: float
+) -> HoldoutReport | None:
     """One pass: end the holdout if its window is over, then compute and keep its report (None
-    without a holdout)."""
+    without a holdout). An ended holdout's per-user keys are given ``grace_s`` to live, once
+    (as a concluded experiment's: :func:`gateway.worker.retention.expire_concluded`)."""
     _, config = await store.load()
     now = time.time()
     if window_over(config, now):
@@ -164,7 +168,39 @@ async def report_holdout(redis: Redis, keys: Keys, store: ConfigStore) -> Holdou
     history = await store.production_history(HISTORY_COUNT)
     report = holdout_report(holdout, stats, history, config.production, now)
     await store_report(redis, keys, report)
+    if not holdout.active:
+        await expire_ended(redis, keys, holdout.stats_id, grace_s)
     return report
+
+
+async def expire_ended(redis: Redis, keys: Keys, stats_id: str, grace_s: float) -> int | None:
+    """A time to live of ``grace_s`` on each of an ended holdout's per-user keys, once (its
+    stats id is then remembered in ``keys.expired``); how many, or None if done before. Its
+    sums and report stay."""
+    if await redis.sismember(keys.expired, stats_id):
+        return None
+    ttl, count = max(1, int(grace_s)), 0
+    for shard in keys.all_shards:
+        pattern = glob_literal(shard.unit(stats_id, "")) + "*"  # "{tag}:unit:holdout~<t>:*"
+        batch: list[Any] = []
+        async for key in redis.scan_iter(match=pattern, count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                count += await _expire(redis, batch, ttl)
+                batch = []
+        count += await _expire(redis, batch, ttl)
+    await redis.sadd(keys.expired, stats_id)
+    log.info("holdout %s ended: %d per-user keys expire in %.0f s", stats_id, count, grace_s)
+    return count
+
+
+async def _expire(redis: Redis, batch: list[Any], ttl: int) -> int:
+    if not batch:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for key in batch:
+        pipe.expire(key, ttl)
+    return sum(bool(r) for r in await pipe.execute())
 
 
 async def _end(store: ConfigStore, config: RoutingConfig, now: float) -> RoutingConfig:

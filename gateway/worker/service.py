@@ -149,7 +149,7 @@ async def run_worker(
                 if loop.time() >= next_eval:
                     next_eval = loop.time() + eval_interval_s
                     records = await evaluate_all(redis, keys, store)
-                    await report_holdout(redis, keys, store)  # informs; decides nothing
+                    await report_holdout(redis, keys, store, settings.unit_grace_s)
                     state.evaluations += 1
                     state.decisions.update(
                         r.decision.action for r in records if r.applied_version is not None

@@ -3,6 +3,7 @@ back unchanged."""
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
@@ -61,6 +62,10 @@ def test_its_stats_id_cannot_be_an_experiment_key() -> None:
     from gateway.config import KEY_RE
 
     holdout = Holdout("v", 0.1, STARTED)
-    assert holdout.stats_id == "holdout:1700000000"
+    assert holdout.stats_id == "holdout~1700000000"
     assert not KEY_RE.match(holdout.stats_id)
     assert not holdout.stats_id.startswith("_")  # the exposure script refuses those
+    # No experiment's per-user keys pattern (the retention's scan) reaches the holdout's:
+    for key in ("holdout", "h", "holdout-1700000000"):
+        for pattern in (f"unit:{key}:*", f"unit:{key}@*"):
+            assert not fnmatch.fnmatchcase(f"unit:{holdout.stats_id}:user-1", pattern)

@@ -60,7 +60,7 @@ async def test_a_holdout_is_begun_routes_its_users_and_is_ended_audited(
     assert (begun["version"], begun["share"], begun["active"]) == ("prod-v1", 0.2, True)
     assert begun["ends_at"] == begun["started_at"] + 86_400
     stats_id = begun["stats_id"]
-    assert stats_id == f"holdout:{int(begun['started_at'])}"
+    assert stats_id == f"holdout~{int(begun['started_at'])}"
 
     held = rest = 0
     for i in range(200):

@@ -4,13 +4,21 @@ rest's lift over the holdout with its always-valid interval, the production move
 from __future__ import annotations
 
 import math
+import time
 
 import msgspec
+from redis.asyncio import Redis
 
+from gateway.config import RoutingConfig
 from gateway.config.holdout import Holdout
-from gateway.holdout_report import HoldoutReport
+from gateway.control.holdout import begin_holdout
+from gateway.control.store import ConfigStore
+from gateway.holdout_report import HoldoutReport, read_report
+from gateway.keys import Keys
+from gateway.worker.consumer import StreamConsumer
 from gateway.worker.evaluate import arm_metrics
-from gateway.worker.holdout import holdout_report, promotions_since
+from gateway.worker.holdout import expire_ended, holdout_report, promotions_since, report_holdout
+from tests.worker.entries import exposure
 
 T0 = 1_765_000_000.0  # 2025-12-06
 HOLDOUT = Holdout("old-v0", 0.05, T0)
@@ -69,3 +77,43 @@ def test_promotions_are_the_moves_within_the_holdout_oldest_first() -> None:
     ended = Holdout("old-v0", 0.05, T0, ended_at=T0 + 150)
     assert [p.to for p in promotions_since(ended, HISTORY)] == ["mid-v1"]
     assert b'"from":"old-v0"' in msgspec.json.encode(moves[0])
+
+
+async def test_the_worker_reports_from_the_scripts_sums_and_expires_an_ended_holdout(
+    redis: Redis, prefix: str
+) -> None:
+    """Real Redis, the real scripts: exposures tagged with the holdout's arms become its
+    report's users; a holdout past its window is ended (audited, by the decision loop) and its
+    per-user keys are given the grace to live, once."""
+    keys = Keys(prefix, 2)
+    store = ConfigStore(redis, keys)
+    now = time.time()
+    await store.seed(RoutingConfig(production="new-v2"), "test")
+    await store.change(
+        lambda c: begin_holdout(c, "old-v0", 0.1, now - 100, window_s=50.0), "carol", "begin"
+    )
+    _, config = await store.load()
+    holdout = config.holdout
+    assert holdout is not None
+    consumers = [StreamConsumer(redis, keys, "c1", shard=n) for n in range(2)]
+    for consumer in consumers:
+        await consumer.setup()
+    arms = {f"u{i}": "holdout" if i < 3 else "rest" for i in range(10)}
+    for i, (user, arm) in enumerate(arms.items()):
+        entry = exposure(f"s{i}", user, arm, holdout.stats_id, ts=now - 60)
+        await redis.xadd(keys.for_user(user).exposures, entry)
+    for consumer in consumers:
+        await consumer.step(block_ms=None)
+
+    report = await report_holdout(redis, keys, store, grace_s=3600)
+    assert report is not None and report.users == {"holdout": 3, "rest": 7}
+    assert await read_report(redis, keys, holdout.stats_id) == report
+    _, config = await store.load()
+    assert config.holdout is not None and config.holdout.ended_at == now - 50  # its planned end
+    entry = (await store.audit_log(1))[0]
+    assert entry["actor"] == "decision-loop" and "window is over" in entry["reason"]
+    units = [k async for k in redis.scan_iter(match=f"{{{prefix}.*}}:unit:holdout~*")]
+    assert len(units) == 10
+    ttls = [await redis.ttl(k) for k in units]
+    assert all(0 < ttl <= 3600 for ttl in ttls), ttls
+    assert await expire_ended(redis, keys, holdout.stats_id, 3600) is None  # once
