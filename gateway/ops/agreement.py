@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.models.ranking_metrics import kendall_tau, ranked_overlap, ranked_rbo, ranking
-from gateway.ops.histogram import percentile
+from gateway.ops.histogram import field_bucket, percentile
 
 TAU_DEPTH: Final = 20
 
@@ -82,7 +82,7 @@ def report(raw: Mapping[str, float]) -> dict[str, Any]:
     scored = int(raw.get("scored", 0))
     errors = int(raw.get("errors", 0))
     n_scores = raw.get("score_n", 0.0)
-    latency = {int(k[4:]): int(v) for k, v in raw.items() if k.startswith("lat:")}
+    latency = {index: int(v) for k, v in raw.items() if (index := field_bucket(k)) is not None}
 
     def mean(name: str) -> float | None:
         return raw.get(name, 0.0) / scored if scored else None

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.keys import Keys
-from gateway.ops.histogram import bucket
+from gateway.ops.histogram import latency_field
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.ops")
@@ -84,7 +84,7 @@ class OpsMeter:
         self.redis = redis
         self.keys = keys
         self.interval_s = interval_s
-        # (stats id, field) -> count; fields "<variant>:requests|errors|lat:<bucket>".
+        # (stats id, field) -> count; fields "<variant>:requests|errors|lat16:<bucket>".
         self._counts: Counter[tuple[str, str]] = Counter()
         # Searches since the last flush by the feature names they carried (usually one set).
         self._feature_sets: Counter[tuple[str, ...] | None] = Counter()
@@ -95,7 +95,7 @@ class OpsMeter:
 
     def scored(self, stats_id: str, variant: str, latency_ms: float) -> None:
         self._counts[(stats_id, f"{variant}:requests")] += 1
-        self._counts[(stats_id, f"{variant}:lat:{bucket(latency_ms)}")] += 1
+        self._counts[(stats_id, f"{variant}:{latency_field(latency_ms)}")] += 1
 
     def failed(self, stats_id: str, variant: str, missing_features: bool = False) -> None:
         self._counts[(stats_id, f"{variant}:requests")] += 1

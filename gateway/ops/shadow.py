@@ -34,7 +34,7 @@ from gateway.inference.feature_table import FeatureTable
 from gateway.inference.registry import OnnxRanker
 from gateway.keys import Keys
 from gateway.ops.agreement import Agreement, agreements
-from gateway.ops.histogram import bucket
+from gateway.ops.histogram import latency_field
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.shadow")
@@ -230,7 +230,7 @@ class ShadowScorer:
         v = job.version
         ints, floats = self.figures.ints, self.figures.floats
         ints[(v, "scored")] += 1
-        ints[(v, f"lat:{bucket(took_ms)}")] += 1
+        ints[(v, latency_field(took_ms))] += 1
         floats[(v, "overlap_sum")] += agree.overlap_at_10
         floats[(v, "tau_sum")] += agree.kendall_tau
         floats[(v, "rbo_sum")] += agree.rbo

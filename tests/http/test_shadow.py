@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from gateway.http.state import Gateway
 from gateway.ops.agreement import agreement, report
-from gateway.ops.histogram import bucket
+from gateway.ops.histogram import latency_field
 from tests.tokens import auth
 
 AUTH = auth("frank")
@@ -32,7 +32,7 @@ def test_agreement_and_report() -> None:
             "score_sum": 10.0,
             "score_sq_sum": 25.0,
             "score_n": 5,
-            f"lat:{bucket(2.0)}": 4,
+            latency_field(2.0): 4,
         }
     )
     assert figures["searches"] == 5 and figures["error_rate"] == 0.2 and figures["dropped"] == 2
