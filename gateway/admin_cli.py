@@ -418,6 +418,63 @@ def _policy_table(data: Any) -> str:
     return out.fields(data.get("policy") or data)
 
 
+def _approvals_table(data: Any) -> str:
+    """Pending requests, then the recent decided ones."""
+
+    def rows(items: list[Any]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                r.get("id"),
+                r.get("status"),
+                r.get("summary"),
+                r.get("requested_by"),
+                out.when(r.get("requested_at")),
+                r.get("decided_by"),
+                r.get("reason"),
+            )
+            for r in items
+        ]
+
+    head = ("id", "status", "change", "asked by", "asked", "decided by", "reason")
+    pending, recent = data.get("pending") or [], data.get("recent") or []
+    parts = [f"pending: {len(pending)}"]
+    if pending:
+        parts.append(out.table(head, rows(pending)))
+    if recent:
+        parts.append("recent:\n" + out.table(head, rows(recent)))
+    return "\n\n".join(parts)
+
+
+_FLAGS = {"true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
+
+
+def _policy_value(key: str, text: str) -> Any:
+    """A ``key=value`` word of ``approval-policy set`` as its JSON value."""
+    lowered = text.lower()
+    if key in ("production", "gate_override", "decision_loop"):
+        if lowered not in _FLAGS:
+            raise ConfigError(key, f"expected true or false, got {text!r}")
+        return _FLAGS[lowered]
+    if key == "coverage_above" and lowered in ("null", "none", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the gateway names the field and the value
+
+
+def approval_policy_set(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {}
+    for pair in args.assignments:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(pair, "expected key=value")
+        body[key] = _policy_value(key, text)
+    if args.reason:
+        body["reason"] = args.reason
+    return _print_json(_client(args).request("PUT", "/v1/approval-policy", body))
+
+
 # --- the parser ----------------------------------------------------------------------------
 
 
@@ -520,6 +577,10 @@ def add_admin_commands(sub: Any) -> None:
         read=True,
     )
     _tokens(_group(sub, "tokens", "access tokens (admin): list, create, revoke"))
+    _approvals(
+        _group(sub, "approvals", "changes held for a second admin: list, show, approve, reject")
+    )
+    _approval_policy(_group(sub, "approval-policy", "which changes need a second admin: show, set"))
     _webhooks(_group(sub, "webhooks", "signed webhooks (admin): list, add, remove, deliveries"))
     dead = _command(
         sub,
@@ -967,3 +1028,65 @@ def _tokens(tsub: Any) -> None:
     )
     trevoke.add_argument("name", help="the token's name")
     trevoke.add_argument("--reason", default="", help="why (audited)")
+
+
+def _approvals(asub: Any) -> None:
+    _command(
+        asub,
+        "list",
+        _read(lambda a: "/v1/approvals", _approvals_table),
+        "pending requests, then the recent decided ones",
+        read=True,
+    )
+    show = _command(
+        asub,
+        "show",
+        _read(lambda a: f"/v1/approvals/{_seg(a.id)}", out.fields),
+        "one request: what it would do, who asked, what became of it",
+        read=True,
+    )
+    show.add_argument("id", help="the request's id")
+    approve = _command(
+        asub,
+        "approve",
+        _api(
+            "POST",
+            lambda a: f"/v1/approvals/{_seg(a.id)}/approve",
+            lambda a: {"reason": a.reason} if a.reason else None,
+        ),
+        "approve a request (not your own) and make its change now",
+    )
+    approve.add_argument("id", help="the request's id")
+    approve.add_argument("--reason", default="", help="why (audited)")
+    reject = _command(
+        asub,
+        "reject",
+        _api(
+            "POST",
+            lambda a: f"/v1/approvals/{_seg(a.id)}/reject",
+            lambda a: {"reason": a.reason},
+        ),
+        "reject a request (or withdraw your own); nothing changes",
+    )
+    reject.add_argument("id", help="the request's id")
+    reject.add_argument("--reason", required=True, help="why (audited)")
+
+
+def _approval_policy(psub: Any) -> None:
+    _command(
+        psub,
+        "show",
+        _read(lambda a: "/v1/approval-policy", _policy_table),
+        "the policy in force",
+        ("get",),
+        read=True,
+    )
+    pset = _command(
+        psub,
+        "set",
+        approval_policy_set,
+        "change fields, e.g. production=true coverage_above=0.5 decision_loop=true "
+        "expires_after_s=86400 (audited; loosening a policy in force waits for a second admin)",
+    )
+    pset.add_argument("assignments", nargs="+", metavar="key=value", help="the fields to change")
+    pset.add_argument("--reason", default="", help="why (audited)")

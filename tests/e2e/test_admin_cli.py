@@ -222,7 +222,9 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
     assert listed.returncode == 0 and json.loads(listed.stdout)["production"]
 
 
-def test_tokens_create_whoami_refuse_and_revoke(system: System) -> None:
+def test_tokens_create_whoami_refuse_and_revoke_and_a_second_admin_approves(
+    system: System,
+) -> None:
     created = _json(_abgate(system, "tokens", "create", "zoe", "--role", "experimenter"))
     token = created["token"]
     assert created["role"] == "experimenter" and created["created_by"] == "dave"
@@ -246,3 +248,49 @@ def test_tokens_create_whoami_refuse_and_revoke(system: System) -> None:
     time.sleep(1.2)  # every process re-reads the tokens at least once a second
     gone = _abgate(system, "whoami", token=token)
     assert gone.returncode != 0 and "401" in gone.stderr
+    _a_second_admin_approves(system)
+
+
+def _a_second_admin_approves(system: System) -> None:
+    """With production moves under the approval policy, dave's move waits for erin."""
+    assert _json(_abgate(system, "approval-policy", "show", "-o", "json"))["stored"] is False
+    changed = _json(_abgate(system, "approval-policy", "set", "production=true", "--reason", "r"))
+    assert changed["policy"]["production"] is True
+    asked = _json(_abgate(system, "production", "set", "cand-v2", "--reason", "ship"))
+    approval = asked["approval"]
+    assert (approval["status"], approval["requested_by"]) == ("pending", "dave")
+    history = _json(_abgate(system, "production", "show", "-o", "json"))["history"]
+    assert history[0]["to"] == "prod-v1"
+    own = _abgate(system, "approvals", "approve", approval["id"])
+    assert _code(own) == 2 and "403" in own.stderr and "cannot approve it" in own.stderr
+    assert len(own.stderr.strip().splitlines()) == 1
+    listed = _abgate(system, "approvals", "list").stdout
+    assert "pending: 1" in listed and approval["id"] in listed and "set production" in listed
+    done = _json(
+        _abgate(system, "approvals", "approve", approval["id"], "--reason", "ok",
+                token=token_of("erin"))
+    )  # fmt: skip
+    assert (done["status"], done["decided_by"]) == ("approved", "erin")
+    history = _json(_abgate(system, "production", "show", "-o", "json"))["history"]
+    assert (history[0]["from"], history[0]["to"], history[0]["actor"]) == (
+        "prod-v1",
+        "cand-v2",
+        "dave",
+    )
+    trail = _json(_abgate(system, "audit", "--json", "--subject", f"approval:{approval['id']}"))
+    assert [(e["actor"], e["approval"]["event"]) for e in trail["entries"]] == [
+        ("dave", "applied"),
+        ("erin", "approved"),
+        ("dave", "requested"),
+    ]
+    # A rejected request changes nothing.
+    back = _json(_abgate(system, "production", "rollback", "--reason", "slow"))["approval"]
+    rejected = _json(
+        _abgate(system, "approvals", "reject", back["id"], "--reason", "not now",
+                token=token_of("erin"))
+    )  # fmt: skip
+    assert rejected["status"] == "rejected"
+    history = _json(_abgate(system, "production", "show", "-o", "json"))["history"]
+    assert history[0]["to"] == "cand-v2"
+    shown = _abgate(system, "approvals", "show", back["id"]).stdout
+    assert "rejected" in shown and "not now" in shown

@@ -30,7 +30,9 @@ async def _error(response: Any, status: int, text: str) -> dict[str, Any]:
 
 async def _policy(client: TestClient, **fields: Any) -> dict[str, Any]:
     return await _ok(
-        await client.put("/v1/approval-policy", json=fields | {"reason": "four eyes"}, headers=ALICE)
+        await client.put(
+            "/v1/approval-policy", json=fields | {"reason": "four eyes"}, headers=ALICE
+        )
     )
 
 
@@ -47,7 +49,9 @@ async def test_the_default_policy_holds_nothing(client: TestClient, gateway: Gat
         "stored": False,
     }
     moved = await _ok(
-        await client.put("/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE)
+        await client.put(
+            "/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE
+        )
     )
     assert moved["production"] == "cand-v2" == gateway.router.config.production
     listed = await _ok(await client.get("/v1/approvals", headers=VERA))
@@ -86,9 +90,7 @@ async def test_a_production_move_waits_for_a_second_admin(
     )
     assert "four-eyes" in own["message"]
     # An experimenter cannot decide at all (admins only).
-    await _error(
-        await client.post(f"/v1/approvals/{pending['id']}/approve", headers=ED), 403, ""
-    )
+    await _error(await client.post(f"/v1/approvals/{pending['id']}/approve", headers=ED), 403, "")
     assert gateway.router.config.production == "prod-v1"
 
     done = await _ok(
@@ -108,9 +110,7 @@ async def test_a_production_move_waits_for_a_second_admin(
     assert f"approval {pending['id']}, approved by bob" in history[0]["reason"]
 
     # The trail: asked by alice, approved by bob, then the change itself naming both.
-    trail = await _ok(
-        await client.get(f"/v1/audit?subject=approval:{pending['id']}", headers=VERA)
-    )
+    trail = await _ok(await client.get(f"/v1/audit?subject=approval:{pending['id']}", headers=VERA))
     entries = list(reversed(trail["entries"]))
     assert [(e["actor"], e["approval"]["event"]) for e in entries] == [
         ("alice", "requested"),
@@ -131,7 +131,9 @@ async def test_a_production_move_waits_for_a_second_admin(
 
 async def test_a_rejected_request_changes_nothing(client: TestClient, gateway: Gateway) -> None:
     await _ok(
-        await client.put("/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE)
+        await client.put(
+            "/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE
+        )
     )
     await _policy(client, production=True)
     asked = await _ok(
@@ -174,9 +176,7 @@ async def test_an_approved_change_is_checked_again_when_it_is_made(
     )
     assert gateway.router.config.experiment("better").status == "running"
     # Meanwhile the experiment is stopped (no approval needed for that).
-    await _ok(
-        await client.post("/v1/experiments/better/stop", json={"reason": "x"}, headers=ALICE)
-    )
+    await _ok(await client.post("/v1/experiments/better/stop", json={"reason": "x"}, headers=ALICE))
     approval_id = asked["approval"]["id"]
     await _error(
         await client.post(f"/v1/approvals/{approval_id}/approve", headers=BOB),
@@ -265,7 +265,9 @@ async def test_coverage_above_the_policy_waits_and_loosening_the_policy_too(
 async def test_a_request_expires_unapproved(client: TestClient, gateway: Gateway) -> None:
     await _policy(client, production=True, expires_after_s=60)
     asked = await _ok(
-        await client.put("/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE),
+        await client.put(
+            "/v1/production", json={"version": "cand-v2", "reason": "x"}, headers=ALICE
+        ),
         202,
     )
     approval_id = asked["approval"]["id"]
