@@ -44,7 +44,10 @@ async def get_experiment(request: web.Request) -> web.Response:
         raw = await gw.redis.hget(gw.keys.decisions, sid)
         return {
             "phase": index,
-            "stats": await read_variant_stats(gw.redis, gw.keys, sid),
+            # VariantSums is a Mapping, not a dict: its JSON is the plain dict of its sums.
+            "stats": {
+                v: dict(s) for v, s in (await read_variant_stats(gw.redis, gw.keys, sid)).items()
+            },
             "last_evaluation": None if raw is None else EvaluationRecord.from_json(raw).to_json(),
         }
 

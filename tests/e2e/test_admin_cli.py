@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.cli_output import lift
+from gateway.cli_results import grouped, lift_text, value_text
 from gateway.redis_server import free_port
 from gateway.settings import ROOT
 from sim.shoppers import ShopperTraffic
@@ -45,6 +46,73 @@ def _json(done: subprocess.CompletedProcess[str]) -> Any:
 def _code(done: subprocess.CompletedProcess[str]) -> int:
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode
+
+
+RESULT_COLUMNS = ("METRIC", "ROLE", "ARM", "VALUE", "N", "LIFT [INTERVAL]", "P", "TEST", "SIG")
+
+
+def _result_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """``experiments show``'s metric table: (metric label, arm) -> its cells by column."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("METRIC "))
+    head, offsets = lines[start], list[int]()
+    for name in RESULT_COLUMNS:
+        offsets.append(head.index(name, offsets[-1] if offsets else 0))
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    metric = ""
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        cells = [line[a:b].strip() for a, b in zip(offsets, [*offsets[1:], None], strict=True)]
+        cell = dict(zip(RESULT_COLUMNS, cells, strict=True))
+        metric = cell["METRIC"] or metric
+        rows[(metric.removesuffix(" (lower is better)"), cell["ARM"])] = cell
+    return rows
+
+
+def _show_differs(text: str, view: dict[str, Any]) -> list[str]:
+    """What ``experiments show`` prints that is not the API's figures."""
+    evaluation = view["last_evaluation"]
+    wrong = []
+    units = ", ".join(f"{arm} {grouped(n)}" for arm, n in evaluation["units"].items())
+    if f"  users: {units}; SRM p=" not in text:
+        wrong.append(f"users {units!r}")
+    if f"  decision: {evaluation['decision']['action']}" not in text:
+        wrong.append("decision")
+    rows = _result_rows(text)
+    for m in evaluation["metrics"]:
+        lifts = {lift["variant"]: lift for lift in m["lifts"]}
+        for arm in m["arms"]:
+            row = rows.get((m["label"], arm["variant"]))
+            lift = lifts.get(arm["variant"])
+            expected = {
+                "VALUE": value_text(arm["value"], m["unit"]),
+                "N": grouped(arm["n"]),
+                "LIFT [INTERVAL]": "-" if lift is None else lift_text(lift, m["unit"]),
+                "SIG": ""
+                if lift is None
+                else "harm"
+                if lift.get("harm")
+                else "✓"
+                if lift["significant"]
+                else "",
+            }
+            if row is None or any(row[k] != v for k, v in expected.items()):
+                wrong.append(f"{m['metric']}/{arm['variant']}: {row} for {expected}")
+    ttd = evaluation.get("time_to_decision")
+    if (
+        ttd
+        and (ttd["units_needed"] or 0) > 0
+        and f"about {grouped(ttd['units_needed'])} more" not in text
+    ):
+        wrong.append(f"time to decision {ttd}")
+    for arm in evaluation.get("ops") or []:
+        if not any(
+            line.startswith(f"{arm['variant']} ") and f"  {grouped(arm['requests'])}  " in line
+            for line in text.splitlines()
+        ):
+            wrong.append(f"ops {arm}")
+    return wrong
 
 
 def test_register_create_start_pause_production_freeze_promote(
@@ -90,6 +158,8 @@ def test_register_create_start_pause_production_freeze_promote(
     )
     assert created["experiment"]["status"] == "draft"
     assert _code(_abgate(system, "experiments", "status", "ranker-cand-v2")) == 6  # a draft
+    draft = _abgate(system, "experiments", "show", "ranker-cand-v2")
+    assert _code(draft) == 0 and draft.stdout.splitlines()[-1] == "  no evaluation yet"
     started = _json(_abgate(system, "experiments", "start", "ranker-cand-v2"))
     assert started["experiment"]["status"] == "running"
     refused = _abgate(system, "experiments", "start", "ranker-cand-v2")
@@ -167,6 +237,20 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
     watched = _abgate(system, "experiments", "watch", "better", "--times", "2", "--interval", "0.1")
     assert _code(watched) == 5, watched.stderr
     assert watched.stdout.count("better: running") == 2 and "decision:" in watched.stdout
+    # show: every metric of every arm, as the API has them (the figures hold still once the
+    # worker has counted the shoppers: read both again until they agree); --json: the API's.
+    differences: list[str] = ["not compared"]
+    for _ in range(40):
+        shown = _abgate(system, "experiments", "show", "better")
+        assert _code(shown) == 0, shown.stderr
+        view = _json(_abgate(system, "experiments", "show", "better", "--json"))
+        assert view["key"] == "better" and view["last_evaluation"]
+        differences = _show_differs(shown.stdout, view)
+        if not differences:
+            break
+        time.sleep(0.5)
+    assert not differences, (differences, shown.stdout)
+    assert shown.stdout.startswith("better  ab, running, phase 0, coverage 0.6, runtime ")
     one = _abgate(system, "experiments", "watch", "better", "--times", "1", "--json")
     assert json.loads(one.stdout)["key"] == "better"
     listed = _abgate(system, "experiments", "list")
