@@ -57,9 +57,10 @@ def holdout_text(data: Mapping[str, Any]) -> str:
             if lift["ci_low"] is not None
             else "-"
         )
+        lower = " (lower is better)" if m.get("direction") == "lower" else ""
         rows.append(
             (
-                m["metric"],
+                m["metric"] + lower,
                 f"{_value(arms['holdout']['value'])} (n {arms['holdout']['n']})",
                 f"{_value(arms['rest']['value'])} (n {arms['rest']['n']})",
                 _pct(lift["lift"], scale),

@@ -42,9 +42,17 @@ class HoldoutLift(Struct, frozen=True):
 
 
 class HoldoutMetric(Struct, frozen=True):
+    """One metric of the catalogue (:mod:`gateway.catalogue.metrics`): its arms and the lift."""
+
     metric: str
     arms: list[HoldoutArmValue]
     lift: HoldoutLift
+    label: str = ""
+    direction: Annotated[
+        Literal["higher", "lower"], Meta(description="which way is better: read the lift so")
+    ] = "higher"
+    unit: Literal["share", "currency", "count", "score"] = "count"
+    per: Literal["user", "search", "click"] = "user"
 
 
 class Promotion(Struct, frozen=True):

@@ -53,5 +53,6 @@ def test_the_report_shows_the_summary_each_metric_and_the_moves() -> None:
     row = next(line for line in lines if line.startswith("purchase_conversion"))
     assert "0.1 (n 1000)" in row and "0.15 (n 19000)" in row and "+50.0 %" in row
     assert row.rstrip().endswith("yes")
+    assert any(line.startswith("abandonment_rate (lower is better)") for line in lines)
     assert "production moves since it began: 1" in lines
     assert any("old-v0" in line and "mid-v1" in line and "carol" in line for line in lines)

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from gateway.catalogue.metrics import BY_NAME as METRICS_BY_NAME
 from gateway.config import RoutingConfig
 from gateway.config.holdout import HOLDOUT_ARM, REST_ARM, Holdout
 from gateway.control.actors import DECISION_LOOP
@@ -74,6 +75,14 @@ def _lift(holdout: ArmEstimate, rest: ArmEstimate) -> HoldoutLift:
     )
 
 
+def _described(name: str) -> dict[str, Any]:
+    """The catalogue's words for a metric: label, direction, unit, per."""
+    m = METRICS_BY_NAME.get(name)
+    if m is None:
+        return {"label": name.replace("_", " ")}
+    return {"label": m.label, "direction": m.direction, "unit": m.unit, "per": m.per}
+
+
 def promotions_since(holdout: Holdout, history: Sequence[Mapping[str, Any]]) -> list[Promotion]:
     """Production moves (newest-first ``history``) from the holdout's start to its end, oldest
     first."""
@@ -108,6 +117,7 @@ def holdout_report(
             metric=name,
             arms=[_arm(arm, estimates[arm][name]) for arm in (HOLDOUT_ARM, REST_ARM)],
             lift=_lift(estimates[HOLDOUT_ARM][name], estimates[REST_ARM][name]),
+            **_described(name),
         )
         for name in estimates[HOLDOUT_ARM]
     ]

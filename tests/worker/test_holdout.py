@@ -55,6 +55,14 @@ def test_each_metric_is_the_workers_estimate_and_the_lift_is_rest_over_holdout()
     assert lift.ci_low is not None and lift.ci_high is not None
     assert lift.ci_low < 0.5 < lift.ci_high and lift.significant and lift.p_value < 0.05
     assert {m.metric for m in report.metrics} == set(arm_metrics(stats["rest"]))
+    assert (conversion.label, conversion.direction, conversion.unit, conversion.per) == (
+        "purchase conversion",
+        "higher",
+        "share",
+        "user",
+    )
+    abandonment = next(m for m in report.metrics if m.metric == "abandonment_rate")
+    assert abandonment.direction == "lower"
     assert report.users == {"holdout": 1000, "rest": 19000}
     assert report.summary.startswith(
         "cumulative lift of 2 promotions since 2025-12-06: purchase_conversion +50.0 % ["
