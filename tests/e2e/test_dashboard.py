@@ -2,7 +2,8 @@
 against a live system: two gateway processes, the worker, simulated shoppers over HTTP.
 
 A viewer sees the experiment's chart holding exactly the evaluation points the worker kept,
-and no actions; an experimenter pauses, resumes and stops the experiment through the page,
+its results (every metric of every arm: value, count, lift, interval, p, test, role; the time to
+decision; each arm's health) as the API has them, and no actions; an experimenter pauses, resumes and stops the experiment through the page,
 each with the reason typed there, and retires a version once nothing uses it; an admin
 overrides a version's failed gates from the page, which then reads "overridden" and offers
 neither an override nor (while an experiment names it) a retire; the audit page names each
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -127,6 +129,116 @@ def _act(browser: Any, reason: str, button: str) -> None:
     _click(browser, button)
 
 
+# The experiment page's results as drawn: each metric's rows (first row: its label, role and
+# direction), the time to decision and each arm's health, read in one go.
+RESULTS_SCRIPT = """const cells = (tr) => Object.fromEntries([...tr.querySelectorAll('td')]
+    .map((td) => [td.className.replace(/^num /, '').split(' ')[0], td.textContent]));
+  const rows = [...document.querySelectorAll('#results tbody tr')].map((tr) =>
+    ({key: tr.dataset.metric, variant: tr.dataset.variant, ...cells(tr)}));
+  const ops = [...document.querySelectorAll('#ops tbody tr')].map((tr) =>
+    ({variant: tr.dataset.variant, ...cells(tr)}));
+  const ttd = document.getElementById('time-to-decision');
+  return {rows, ops, ttd: ttd ? ttd.textContent : null};"""
+
+
+def _shown(text: str) -> float | None:
+    """A number as the page writes it (grouped, signed with −, in % or pp); ∞ as None."""
+    cleaned = text.replace("−", "-").replace("%", "").replace("pp", "").replace(" ", "").strip()
+    return None if cleaned.lstrip("+-") == "∞" else float(cleaned)
+
+
+def _near(text: str, value: float | None, unit: str, relative: bool = False) -> bool:
+    """Whether ``text`` shows ``value`` to its printed precision: a share or a relative lift in
+    % (or points) with one decimal, currency with two, anything else to three figures."""
+    shown = _shown(text)
+    if value is None or shown is None:
+        return value is None and shown is None
+    if relative or unit == "share":
+        return abs(shown - value * 100) <= 0.051
+    if unit == "currency":
+        return abs(shown - value) <= 0.0051
+    return abs(shown - value) <= 0.0051 * max(abs(value), 1e-12)
+
+
+def _results_differ(page: dict[str, Any], evaluation: dict[str, Any]) -> list[str]:
+    """Every figure of the API's evaluation that the page does not show as it is."""
+    wrong: list[str] = []
+    rows = {(r["key"], r["variant"]): r for r in page["rows"]}
+    metrics = evaluation.get("metrics") or []
+    if not metrics:
+        return ["the API's evaluation has no metrics"]
+    if len(rows) != sum(len(m["arms"]) for m in metrics):
+        wrong.append(f"{len(rows)} rows for {[m['metric'] for m in metrics]}")
+    for m in metrics:
+        unit = m["unit"]
+        lifts = {lift["variant"]: lift for lift in m["lifts"]}
+        for i, arm in enumerate(m["arms"]):
+            row = rows.get((m["metric"], arm["variant"]))
+            where = f"{m['metric']}/{arm['variant']}"
+            if row is None:
+                wrong.append(f"{where}: no row")
+                continue
+            if i == 0 and (row["metric"], row["role"]) != (m["label"], m["role"]):
+                wrong.append(f"{where}: label/role {row['metric']!r}/{row['role']!r}")
+            if i == 0 and ("lower is better" in row["direction"]) != (m["direction"] == "lower"):
+                wrong.append(f"{where}: direction {row['direction']!r}")
+            if not _near(row["value"], arm["value"], unit):
+                wrong.append(f"{where}: value {row['value']!r} for {arm['value']}")
+            if _shown(row["n"]) != arm["n"]:
+                wrong.append(f"{where}: n {row['n']!r} for {arm['n']}")
+            lift = lifts.get(arm["variant"])
+            if lift is None:
+                if row["lift"] != "–":
+                    wrong.append(f"{where}: a lift {row['lift']!r} on the control")
+                continue
+            relative = lift["scale"] == "relative"
+            if lift["lift"] is None:  # not defined yet: no figures
+                if (row["lift"], row["interval"]) != ("–", "–"):
+                    wrong.append(f"{where}: {row['lift']!r} {row['interval']!r} for no lift")
+            else:
+                low, high = row["interval"].rstrip(" %p").strip("[]").split(", ")
+                for name, text, value in (("lift", row["lift"], lift["lift"]), ("ci_low", low,
+                                          lift["ci_low"]), ("ci_high", high, lift["ci_high"])):  # fmt: skip
+                    if not _near(text, value, unit, relative):
+                        wrong.append(f"{where}: {name} {text!r} for {value}")
+            p = lift["p_value"]
+            if p is None:
+                shown_p = row["p"] == "–"
+            else:
+                shown_p = row["p"] == "<0.001" if p < 0.001 else abs(float(row["p"]) - p) <= 0.00051
+            if not shown_p:
+                wrong.append(f"{where}: p {row['p']!r} for {p}")
+            if not row["test"].startswith(lift["test"]):
+                wrong.append(f"{where}: test {row['test']!r} for {lift['test']}")
+            verdict = "harm" if lift.get("harm") else "significant" if lift["significant"] else ""
+            if (verdict and verdict not in row["significance"]) or (
+                not verdict and row["significance"]
+            ):
+                wrong.append(f"{where}: {row['significance']!r} for {verdict or 'nothing'}")
+    ttd = evaluation.get("time_to_decision")
+    if ttd is None or ttd["units_needed"] is None:
+        if "not known yet" not in (page["ttd"] or ""):
+            wrong.append(f"time to decision {page['ttd']!r} for none")
+    elif ttd["units_needed"] > 0:
+        text = page["ttd"] or ""
+        needed = f"about {round(ttd['units_needed']):,} more users".replace(",", " ")
+        days = re.search(r"~(\S+) days at the current rate", text)
+        if needed not in text:
+            wrong.append(f"time to decision {text!r} for {ttd}")
+        if ttd["days_left"] is not None and not (
+            days and abs(float(days[1]) - ttd["days_left"]) <= 0.051 * max(ttd["days_left"], 1)
+        ):
+            wrong.append(f"days left {text!r} for {ttd['days_left']}")
+    ops = {o["variant"]: o for o in page["ops"]}
+    for arm in evaluation.get("ops") or []:
+        shown = ops.get(arm["variant"])
+        if shown is None or _shown(shown["requests"]) != arm["requests"]:
+            wrong.append(f"ops {arm['variant']}: {shown} for {arm}")
+        elif not _near(shown["error-rate"], arm["error_rate"], "share"):
+            wrong.append(f"ops {arm['variant']}: error rate {shown['error-rate']!r} for {arm}")
+    return wrong
+
+
 def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     system: System, browser: Any, tmp_path: Path, models_dir: Path
 ) -> None:
@@ -167,6 +279,21 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     users = _texts(browser, "#arms td.users")
     assert len(users) == 2 and all(int(u) > 0 for u in users)
     assert _texts(browser, "#srm")[0].startswith("SRM p-value")
+    # Every metric of every arm, the time to decision and each arm's health, as the API has
+    # them (the page and the API read at nearly the same moment: once the shoppers are done,
+    # the figures hold still from one evaluation to the next).
+    differences: list[str] = []
+
+    def results_match() -> bool:
+        page = browser.execute_script(RESULTS_SCRIPT)
+        evaluation = get(system, "/v1/experiments/better")["last_evaluation"]
+        differences[:] = _results_differ(page, evaluation)
+        return not differences
+
+    try:
+        wait(results_match, timeout=30, what="the results as the API has them")
+    except AssertionError:
+        raise AssertionError(f"the page's results differ from the API's: {differences}") from None
     assert not browser.find_elements(By.ID, "stop")  # a viewer takes no action
     shots = [tmp_path / "dashboard-experiment.png"]
     if os.environ.get("ABGATE_SCREENSHOT_DIR"):
@@ -327,6 +454,38 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     browser.find_element(By.ID, "audit-subject").send_keys(":")
     browser.find_element(By.ID, "audit-apply").click()  # a bad filter: the API's 400, shown
     wait(lambda: "?subject" in browser.find_element(By.ID, "audit-error").text, what="the error")
+    # Approvals: with production moves held for a second admin, carol's move waits (her page
+    # offers to withdraw it, not to approve it); dave approves it from the page, and it moves.
+    _send(system, "PUT", "/v1/approval-policy", {"production": True, "reason": "four eyes"})
+    wait(lambda: len(get(system, "/v1/models/worse-v0")["loaded_by"]) == 2,
+         what="worse-v0 loaded everywhere")  # fmt: skip
+    held = _send(system, "PUT", "/v1/production", {"version": "worse-v0", "reason": "held"})
+    approval = held["approval"]["id"]
+    pending = f"#approvals-pending tr[data-id='{approval}']"
+    browser.get(system.base_url + "/dashboard#/approvals")
+    row = wait(lambda: browser.find_element(By.CSS_SELECTOR, pending), what="the request")
+    assert "set production to 'worse-v0'" in row.text and "carol" in row.text
+    assert not row.find_elements(By.CSS_SELECTOR, "button.approve")
+    assert row.find_element(By.CSS_SELECTOR, "button.reject").text == "Withdraw"
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in(browser, system.base_url, "dave")
+    browser.get(system.base_url + "/dashboard#/approvals")
+    _act(browser, "approved from the dashboard test", f"{pending} .approve")
+    wait(lambda: get(system, "/v1/production")["production"] == "worse-v0", what="it moved")
+    wait(lambda: _texts(browser, f"#approvals-recent tr[data-id='{approval}'] .badge")
+         == ["approved"], what="the request approved")  # fmt: skip
+    decided = get(system, f"/v1/approvals/{approval}")
+    assert (decided["decided_by"], decided["decision_reason"]) == (
+        "dave",
+        "approved from the dashboard test",
+    )
+    # A held change made from the page says it waits (and nothing moves).
+    browser.get(system.base_url + "/dashboard#/production")
+    _act(browser, "rolled back from the dashboard test", "#rollback")
+    wait(lambda: "waits for another admin's approval" in _texts(browser, "#action-result")[0],
+         what="the rollback held")  # fmt: skip
+    assert get(system, "/v1/production")["production"] == "worse-v0"
+
     # The API reference renders under the same policy; neither page had anything blocked.
     browser.get(system.base_url + "/docs")
     wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".opblock"), what="the API reference")
