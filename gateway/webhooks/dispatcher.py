@@ -57,7 +57,8 @@ class DispatchSettings:
     timeout_s: float = 10.0  # one POST, connection included
     senders: int = 4  # POSTs at once
     queue_size: int = 256  # deliveries due and waiting for a sender (the rest wait in Redis)
-    poll_s: float = 0.25  # how often the sources are read
+    poll_s: float = 0.25  # how often the audit stream is read
+    alert_interval_s: float = 1.0  # how often the evaluations are read (about one a second)
 
 
 class Dispatcher:
@@ -80,6 +81,7 @@ class Dispatcher:
         self._due: dict[str, float] = {}  # delivery id -> loop time it is due
         self._taken: set[str] = set()  # queued or being sent
         self._leader = False
+        self._next_alerts = 0.0  # loop time of the next read of the evaluations
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -152,25 +154,37 @@ class Dispatcher:
         self._schedule_now(deliveries)
 
     async def _read_evaluations(self, endpoints: list[Endpoint]) -> None:
+        """Alerts from the latest evaluation of each live experiment phase, and a last time
+        from a phase that has just ended (concluded, or a new phase begun): its final
+        evaluation may have raised one as it concluded."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_alerts:
+            return
+        self._next_alerts = now + self.settings.alert_interval_s
         _, config = await self.config.load()
-        stats_ids = [phase_stats_id(e.key, e.phase) for e in config.live]
+        live = [phase_stats_id(e.key, e.phase) for e in config.live]
+        before = await self.store.alert_state()
+        ended = [s for s in before if s not in live]
+        stats_ids = live + ended
         if not stats_ids:
             return
         records = await self.store.redis.hmget(self.store.keys.decisions, stats_ids)
-        before = await self.store.raised_alerts(stats_ids)
         events: list[WebhookEvent] = []
         changed: dict[str, list[str]] = {}
         for stats_id, raw in zip(stats_ids, records, strict=True):
+            previous = before.get(stats_id)
             if raw is None:
+                if previous is None:
+                    changed[stats_id] = []  # seen live: read once more when it ends
                 continue
-            started, raised = new_alerts(stats_id, orjson.loads(raw), before.get(stats_id, ()))
+            started, raised = new_alerts(stats_id, orjson.loads(raw), previous or ())
             events += started
-            if raised != before.get(stats_id, []):
+            if raised != previous:
                 changed[stats_id] = raised
-        if not changed:
+        if not changed and not ended:
             return
         deliveries = self._deliveries(events, endpoints)
-        await self.store.enqueue(deliveries, alerts=changed)
+        await self.store.enqueue(deliveries, alerts=changed, forget=ended)
         self._schedule_now(deliveries)
 
     @staticmethod

@@ -5,7 +5,7 @@ alerts each experiment phase last raised, and each endpoint's bounded delivery l
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import orjson
@@ -144,9 +144,11 @@ class WebhookStore:
         deliveries: Sequence[Delivery],
         cursor: str | None = None,
         alerts: dict[str, list[str]] | None = None,
+        forget: Sequence[str] = (),
     ) -> None:
         """Store new deliveries (one already stored is kept as it is: a re-read makes the same
-        ids), with the cursor and the alert state they were read up to, in one transaction."""
+        ids), with the cursor and the alert state they were read up to, in one transaction;
+        ``forget``: phases whose alerts are no longer followed (they ended)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             for d in deliveries:
                 pipe.hsetnx(self.keys.webhook_pending, d.id, d.encode())
@@ -154,6 +156,8 @@ class WebhookStore:
                 pipe.set(self.keys.webhook_cursor, cursor)
             for stats_id, raised in (alerts or {}).items():
                 pipe.hset(self.keys.webhook_alerts, stats_id, orjson.dumps(raised))
+            if forget:
+                pipe.hdel(self.keys.webhook_alerts, *forget)
             await pipe.execute()
 
     async def pending(self) -> list[Delivery]:
@@ -177,9 +181,8 @@ class WebhookStore:
                 pipe.hset(self.keys.webhook_pending, delivery.id, delivery.encode())
             await pipe.execute()
 
-    async def raised_alerts(self, stats_ids: Iterable[str]) -> dict[str, list[str]]:
-        ids = list(stats_ids)
-        if not ids:
-            return {}
-        raw: list[Any] = await self.redis.hmget(self.keys.webhook_alerts, ids)
-        return {s: orjson.loads(r) for s, r in zip(ids, raw, strict=True) if r is not None}
+    async def alert_state(self) -> dict[str, list[str]]:
+        """Phase (stats id) -> the alerts its latest evaluation raised, for every phase the
+        dispatcher follows."""
+        raw: dict[Any, Any] = await self.redis.hgetall(self.keys.webhook_alerts)
+        return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in raw.items()}

@@ -15,6 +15,8 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.config import load_routing_file
+from gateway.control.actors import DECISION_LOOP
+from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys
 from gateway.redis_client import redis_client
@@ -29,7 +31,12 @@ from tests.conftest import TEST_CONFIGS
 from tests.webhooks.conftest import Receiver
 
 SECRET = "whsec_dispatcher-test-secret"
-FAST = DispatchSettings(RetryPolicy(attempts=3, base_s=0.05, cap_s=0.2), timeout_s=2.0, poll_s=0.02)
+FAST = DispatchSettings(
+    RetryPolicy(attempts=3, base_s=0.05, cap_s=0.2),
+    timeout_s=2.0,
+    poll_s=0.02,
+    alert_interval_s=0.02,
+)
 
 
 @pytest.fixture
@@ -240,3 +247,50 @@ async def test_an_evaluation_s_srm_alert_is_sent_once(
     event = orjson.loads(alert.body)
     assert alert.headers["X-Abgate-Event"] == "alert.srm"
     assert event["data"]["experiment"] == "better" and event["data"]["srm_p_value"] == 1e-7
+
+
+async def test_the_final_evaluation_of_a_concluded_phase_is_read_once_more(
+    redis: Redis, settings: Settings, store: ConfigStore, receiver: Receiver
+) -> None:
+    """A rollback for an operational breach concludes the experiment in the same pass that
+    stores the evaluation raising it: the alert must still be sent (and the phase then
+    forgotten), as must the decision itself."""
+    keys = settings.keys
+    webhooks = WebhookStore(redis, keys)
+    await _register(redis, keys, "oncall", receiver.url, ("alert.guardrail", "decision"))
+    running = Running(redis, keys)
+    try:
+        await _until(lambda: _follows(webhooks, "worse"))  # seen live, no evaluation yet
+        record = {
+            "experiment": "worse",
+            "phase": 0,
+            "ts": time.time(),
+            "look": 1,
+            "decision": {
+                "action": "rollback",
+                "reasons": ["operational guardrail: candidate fails 40% of its searches"],
+                "blocked_by": [],
+            },
+            "arms": [],
+        }
+        await redis.hset(keys.decisions, "worse", orjson.dumps(record))
+        await store.change(
+            lambda c: conclude(c, "worse", "control", "rolled_back"),
+            actor=DECISION_LOOP,
+            reason="operational guardrail: candidate fails 40% of its searches",
+        )
+        got = await receiver.wait_for(2)
+        await _until(lambda: _forgotten(webhooks, "worse"))
+    finally:
+        await running.stop()
+    by_type = {r.headers["X-Abgate-Event"]: orjson.loads(r.body) for r in got}
+    assert by_type["alert.guardrail"]["data"]["alert"] == "operational"
+    assert by_type["decision"]["data"]["outcome"] == "rolled_back"
+
+
+async def _follows(webhooks: WebhookStore, stats_id: str) -> bool:
+    return stats_id in await webhooks.alert_state()
+
+
+async def _forgotten(webhooks: WebhookStore, stats_id: str) -> bool:
+    return stats_id not in await webhooks.alert_state()

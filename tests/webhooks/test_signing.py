@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,3 +75,27 @@ def test_new_secrets_are_long_random_and_prefixed() -> None:
     secrets = {new_secret() for _ in range(100)}
     assert len(secrets) == 100
     assert all(s.startswith(SECRET_PREFIX) and len(s) >= 40 for s in secrets)
+
+
+def _documented_verify() -> Any:
+    """The receiver's check that docs/operations.md#webhooks shows, run as it is written."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    section = page.split("## Webhooks", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/operations.md#webhooks", "exec"), namespace)
+    return namespace["verify"]
+
+
+def test_the_documented_receiver_check_takes_a_signature_and_refuses_a_forgery() -> None:
+    documented = _documented_verify()
+    now = int(time.time())
+    documented(SECRET, signature_header(SECRET, now, BODY), BODY)
+    for header, body in (
+        (signature_header(SECRET, now, BODY), BODY + b"x"),
+        (signature_header("whsec_other", now, BODY), BODY),
+        (signature_header(SECRET, now - 3600, BODY), BODY),
+        ("v1=00", BODY),
+    ):
+        with pytest.raises(ValueError):
+            documented(SECRET, header, body)
