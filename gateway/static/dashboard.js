@@ -96,8 +96,11 @@ function message(text, ok) {
 
 async function act(method, path, body, after) {
   try {
-    await api(method, path, body);
-    message(`${method} ${path}: done`, true);
+    const answer = await api(method, path, body);
+    // A change the approval policy holds is answered 202 with its request: nothing changed yet.
+    const held = answer && answer.approval && answer.approval.status === "pending";
+    message(held ? `${method} ${path}: not applied yet: it waits for another admin's approval `
+      + `(${answer.approval.id}, see Approvals)` : `${method} ${path}: done`, true);
     const reason = $("#reason");
     if (reason) reason.value = "";  // said for this action: the next one needs its own
     if (after) await after();
@@ -480,6 +483,39 @@ async function productionView() {
       el("td", {}, h.reason), el("td", {}, h.experiment || "")))));
 }
 
+// Changes held for a second admin: the pending ones (an admin approves or rejects another's,
+// withdraws their own), then the recent decided ones.
+async function approvalsView() {
+  const data = await api("GET", "/v1/approvals");
+  const reload = () => approvalsView();
+  const reason = reasonInput("reason (audited; required to reject)");
+  const path = (r, verb) => `/v1/approvals/${encodeURIComponent(r.id)}/${verb}`;
+  const mine = (r) => state.who && r.requested_by === state.who.name;
+  const pending = data.pending.map((r) => el("tr", { "data-id": r.id },
+    el("td", {}, el("code", {}, r.id)), el("td", { class: "summary" }, r.summary),
+    el("td", {}, r.requested_by), el("td", {}, when(r.requested_at)), el("td", {}, r.reason),
+    el("td", {}, el("small", {}, r.rule)), el("td", {}, when(r.expires_at)),
+    el("td", {},
+      may("admin") && !mine(r)
+        ? el("button", { class: "approve", onclick: reasoned(reason, false, "POST", path(r, "approve"), {}, reload) }, "Approve") : "",
+      may("admin")
+        ? el("button", { class: "reject", onclick: reasoned(reason, true, "POST", path(r, "reject"), {}, reload) }, mine(r) ? "Withdraw" : "Reject") : "")));
+  const recent = data.recent.map((r) => el("tr", { "data-id": r.id },
+    el("td", {}, el("code", {}, r.id)), el("td", {}, el("span", { class: `badge approval-${r.status}` }, r.status)),
+    el("td", {}, r.summary), el("td", {}, r.requested_by), el("td", {}, r.decided_by || "–"),
+    el("td", {}, when(r.decided_at)), el("td", {}, r.error || r.decision_reason || "")));
+  show(el("h1", {}, "Approvals"),
+    el("p", {}, el("small", {}, "Changes the approval policy holds for a second admin (abgate approval-policy show).")),
+    may("admin") ? el("div", { class: "panel actions" }, el("label", { for: "reason" }, "Why: "), reason,
+      el("p", { id: "action-result" })) : "",
+    el("h3", {}, `Pending (${data.pending.length})`),
+    data.pending.length ? table(["id", "what", "asked by", "asked", "why", "rule", "expires", ""], pending, { id: "approvals-pending" })
+      : el("p", { id: "approvals-none" }, "Nothing waits for approval."),
+    el("h3", {}, "Recent"),
+    table(["id", "status", "what", "asked by", "decided by", "decided", "why"], recent, { id: "approvals-recent" }));
+  schedule(reload);
+}
+
 // The audit page's filter lives in the address (#/audit?subject=…&actor=…&within=…), so a
 // filtered trail can be linked to; `within` (seconds back from now) becomes the API's `since`.
 const WITHIN = [["", "any time"], ["900", "the last 15 minutes"], ["3600", "the last hour"],
@@ -543,6 +579,7 @@ async function route() {
     if (hash.startsWith("/experiments/")) await experimentView(decodeURIComponent(hash.slice(13)));
     else if (hash === "/models") await modelsView();
     else if (hash === "/production") await productionView();
+    else if (hash === "/approvals") await approvalsView();
     else if (hash === "/audit" || hash.startsWith("/audit?")) await auditView(hash.slice(7));
     else await experimentsView();
   } catch (e) {
