@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-from gateway import cli_holdout, cli_results
+from gateway import cli_holdout, cli_segments
 from gateway import cli_output as out
 from gateway.access.roles import Role
 from gateway.client import AdminClient
@@ -280,8 +280,31 @@ def experiments_list(args: argparse.Namespace) -> int:
 
 
 def experiments_show(args: argparse.Namespace) -> int:
-    """Every metric of every arm as a table (cli_results), or the API's answer (--json)."""
-    return _show(args, _client(args).get(f"/v1/experiments/{_seg(args.key)}"), cli_results.show)
+    """Every metric of every arm as a table with the alerts and segments (cli_results,
+    cli_segments), or the API's answer (--json)."""
+    return _show(args, _client(args).get(f"/v1/experiments/{_seg(args.key)}"), cli_segments.show)
+
+
+def experiments_segments(args: argparse.Namespace) -> int:
+    """One metric by segment (the drill-down), each lift in its metric's unit (read from the
+    experiment's evaluation), or the API's answer (--json)."""
+    client = _client(args)
+    query = {k: v for k, v in (("metric", args.metric), ("dimension", args.dimension)) if v}
+    path = f"/v1/experiments/{_seg(args.key)}/segments"
+    answer = client.get(f"{path}?{urlencode(query)}" if query else path)
+    if args.output == "json":
+        return _print_json(answer)
+    view = client.get(f"/v1/experiments/{_seg(args.key)}")
+    print(cli_segments.drilldown_text(answer, cli_segments.units_of(view)))
+    return 0
+
+
+def segments_set(args: argparse.Namespace) -> int:
+    dimensions = (
+        None if args.file is None else _json_file(_existing(args.file, "dimensions"), "dimensions")
+    )
+    body = cli_segments.dimensions_body(args.dimension or (), dimensions, args.reason)
+    return _print_json(_client(args).request("PUT", "/v1/segments", body))
 
 
 def experiments_status(args: argparse.Namespace) -> int:
@@ -548,6 +571,7 @@ def add_admin_commands(sub: Any) -> None:
     _experiments(_group(sub, "experiments", "experiments: list, show, status, create, start, ..."))
     _production(_group(sub, "production", "the production version: show, set, rollback"))
     _shadow(_group(sub, "shadow", "shadow versions: list (with agreement), set, stop"))
+    _segments(_group(sub, "segments", "the dimensions results are broken down by: show, set"))
     _holdout(
         _group(sub, "holdout", "the deployment's holdout: show (its cumulative lift), set, end")
     )
@@ -757,6 +781,17 @@ def _experiments(esub: Any) -> None:
         read=True,
     )
     show.add_argument("key", help="the experiment's key")
+    drill = _command(
+        esub,
+        "segments",
+        experiments_segments,
+        "one metric by segment: users, values and lift per segment, how far it differs from the "
+        "rest of its dimension, the alerts",
+        read=True,
+    )
+    drill.add_argument("key", help="the experiment's key")
+    drill.add_argument("--metric", help="a catalogue metric (default: the primary metric)")
+    drill.add_argument("--dimension", help="one dimension (default: every declared one)")
     status = _command(
         esub,
         "status",
@@ -900,6 +935,37 @@ def _shadow(ssub: Any) -> None:
         "stop shadowing a version",
     )
     sstop.add_argument("version", help="the version id")
+
+
+def _segments(ssub: Any) -> None:
+    _command(
+        ssub,
+        "show",
+        _read(lambda a: "/v1/segments", cli_segments.dimensions_table),
+        "the declared dimensions: name, source, values kept (the rest count as other)",
+        ("get",),
+        read=True,
+    )
+    sset = _command(
+        ssub,
+        "set",
+        segments_set,
+        "declare the dimensions (all of them: the list replaces the one in force; audited); "
+        "users first exposed after it are counted by them",
+    )
+    sset.add_argument(
+        "--dimension",
+        action="append",
+        metavar="NAME=SOURCE[:V1,V2,...]",
+        help="a dimension, repeatable: device=context.device:mobile,desktop,tablet (a search "
+        "context field and the values kept), shopper=shopper (new / returning), "
+        "query_class=query_class (head / torso / tail)",
+    )
+    sset.add_argument(
+        "--file",
+        help="a JSON list of {name, source, values} instead of --dimension ([] declares none)",
+    )
+    sset.add_argument("--reason", required=True, help="why (audited)")
 
 
 def _holdout(hsub: Any) -> None:

@@ -252,9 +252,13 @@ def header(view: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def show(view: Mapping[str, Any]) -> str:
-    """The whole of ``abgate experiments show``: see the module's docstring."""
-    lines = header(view)
+def show(
+    view: Mapping[str, Any], notes: Sequence[str] = (), after_metrics: Sequence[str] = ()
+) -> str:
+    """The whole of ``abgate experiments show``: see the module's docstring. ``notes`` are
+    lines under the header (the alerts), ``after_metrics`` sections after the metrics table
+    (the segments): :func:`gateway.cli_segments.show` gives both."""
+    lines = [*header(view), *notes]
     evaluation = view.get("last_evaluation") or {}
     if not evaluation:
         return "\n".join(lines)
@@ -268,6 +272,7 @@ def show(view: Mapping[str, Any]) -> str:
         sections.append(metrics_table(metrics))
     elif not evaluation.get("interleaving"):
         sections.append(f"{evaluation.get('metric', 'lift')}: {lift(evaluation)}")
+    sections += after_metrics
     state = evaluation.get("state") or {}
     if "p_best" in state:
         sections.append("P(best): " + ", ".join(f"{k} {v:.3f}" for k, v in state["p_best"].items()))
