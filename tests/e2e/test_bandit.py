@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.cli_results import show
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.e2e.conftest import System, get_json, seeded_system
@@ -82,4 +83,8 @@ async def test_the_best_arm_takes_the_traffic_and_is_promoted(bandit: System) ->
     assert worst <= mean + 4 * sd + 1, (worst, mean, sd, floored)
     # SRM per period against its own weights: every period's split matches its weights.
     assert data["last_evaluation"]["srm_p_value"] > 0.001
+    # abgate experiments show: what a bandit has (its period, P(best)), no A/B test's figures.
+    shown = show(data)
+    assert shown.startswith("bandit  bandit, concluded (promoted), period "), shown
+    assert "P(best): " in shown and "time to decision" not in shown, shown
     await asyncio.sleep(0)

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from gateway.cli_results import show
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.e2e.browser import browser, sign_in, wait
@@ -71,6 +72,9 @@ async def test_interleaving_decides_and_an_a_i_test_does_not(
     # Multileaving: the versions ordered by quality, the winner on to an A/B test.
     assert ml["last_evaluation"]["interleaving"]["order"] == ["candidate", "production", "worse"]
     assert (ml["status"], ml["outcome"]) == ("concluded", "promoted_to_ab")
+    shown = show(ml)  # abgate experiments show: the pairs and the order, no A/B figures
+    assert "most preferred first: candidate > production > worse" in shown, shown
+    assert "interleaved searches" in shown and "time to decision" not in shown, shown
     assert ab["status"] == "running" and ab["kind"] == "ab"
     assert [v["model_version"] for v in ab["variants"]] == ["prod-v1", "cand-v2"]
     # An A/B test on a click metric beside them: DCG@10 per search from the events' positions.
