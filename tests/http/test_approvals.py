@@ -4,11 +4,16 @@ would have made it, checked against the config of that moment; every step audite
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from gateway.control.approval_store import ApprovalStore, new_id
+from gateway.control.approvals import ApprovalRequest
 from gateway.http.state import Gateway
+from tests.http.test_models import card_of, register, wait_for
 from tests.tokens import audited_changes, auth
 
 ALICE, BOB, VERA, ED = auth("alice"), auth("bob"), auth("vera"), auth("ed")
@@ -286,3 +291,85 @@ async def test_a_request_expires_unapproved(client: TestClient, gateway: Gateway
     assert gateway.router.config.production == "prod-v1"
     trail = await _ok(await client.get(f"/v1/audit?subject=approval:{approval_id}", headers=VERA))
     assert [e["actor"] for e in trail["entries"]] == ["approval-expiry", "alice"]
+
+
+async def test_a_gate_override_and_a_wide_start_wait_then_apply(
+    client: TestClient, gateway: Gateway, models_dir: Path
+) -> None:
+    onnx = (models_dir / "worse-v0" / "model.onnx").read_bytes()
+    card = card_of(models_dir, "worse-v0", "worse-v1")
+    assert (await register(client, card, onnx)).status == 202
+    await wait_for(client, "worse-v1", lambda c: c["state"] == "failed")
+    await _policy(client, gate_override=True, coverage_above=0.5)
+
+    asked = await _ok(
+        await client.post("/v1/models/worse-v1/override", json={"reason": "try"}, headers=ALICE),
+        202,
+    )
+    assert asked["approval"]["subjects"] == ["model:worse-v1"]
+    assert (await _ok(await client.get("/v1/models/worse-v1", headers=VERA)))["override"] is None
+    await _ok(await client.post(f"/v1/approvals/{asked['approval']['id']}/approve", headers=BOB))
+    overridden = await wait_for(client, "worse-v1", lambda c: bool(c["loaded_by"]))
+    assert overridden["override"]["actor"] == "alice"
+    assert (
+        f"approval {asked['approval']['id']}, approved by bob" in overridden["override"]["reason"]
+    )
+
+    for key in ("better", "worse", "aa"):
+        await _ok(
+            await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=ED)
+        )
+    draft = {
+        "key": "wide",
+        "namespace_range": [0.0, 1.0],
+        "coverage": 0.8,
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+            {"name": "candidate", "model_version": "worse-v1", "weight": 0.5},
+        ],
+    }
+    await _ok(await client.post("/v1/experiments", json=draft, headers=ED), 201)
+    held = await _ok(await client.post("/v1/experiments/wide/start", headers=ED), 202)
+    assert held["approval"]["summary"] == "start experiment 'wide' at coverage 0.8"
+    assert gateway.router.config.experiment("wide").status == "draft"
+    await _ok(await client.post(f"/v1/approvals/{held['approval']['id']}/approve", headers=BOB))
+    assert gateway.router.config.experiment("wide").status == "running"
+
+
+async def test_the_decision_loops_promotion_is_made_when_approved(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """A request the decision loop asked for (as the worker does: gateway.worker.conclusion),
+    approved over HTTP: production moves and the experiment concludes, by decision-loop; one
+    asked on an earlier phase no longer applies."""
+    store = ApprovalStore(gateway.redis, gateway.keys)
+
+    async def asked(key: str, phase: int) -> str:
+        request = ApprovalRequest(
+            id=new_id(),
+            change="decision.promote",
+            target=key,
+            params={"key": key, "winner": "candidate", "phase": phase},
+            summary=f"promote candidate of {key}",
+            diff=[{"path": "production", "old": "prod-v1", "new": "cand-v2"}],
+            rule="decision_loop: ...",
+            subjects=[f"experiment:{key}", "production"],
+            requested_by="decision-loop",
+            reason="candidate wins",
+            requested_at=time.time(),
+            expires_at=time.time() + 3600,
+        )
+        return (await store.ask(request)).id
+
+    stale = await asked("worse", 1)  # 'worse' runs in its phase 0
+    await _error(
+        await client.post(f"/v1/approvals/{stale}/approve", headers=BOB), 409, "phase 0 now"
+    )
+    fresh = await asked("better", 0)
+    done = await _ok(await client.post(f"/v1/approvals/{fresh}/approve", headers=BOB))
+    assert done["status"] == "approved" and done["applied_version"] is not None
+    better = gateway.router.config.experiment("better")
+    assert (better.status, better.outcome) == ("concluded", "promoted")
+    assert gateway.router.config.production == "cand-v2"
+    history = (await _ok(await client.get("/v1/production", headers=VERA)))["history"]
+    assert (history[0]["actor"], history[0]["experiment"]) == ("decision-loop", "better")
