@@ -309,6 +309,117 @@ function opsTable(evaluation) {
     table(["arm", "requests", "errors", "error rate", "p50 ms", "p99 ms", "latency test"], rows, { id: "ops" }));
 }
 
+// --- alerts and segments (the evaluation's "alerts"; GET /v1/experiments/{key}/segments) -----
+
+const ALERT_KINDS = { segment: "segment", segment_srm: "segment SRM", pre_exposure_bias: "pre-exposure bias",
+  event_health: "event health" };
+
+// What the evaluation found that an experimenter should look at before acting, strong ones
+// first; the ones a promotion waits for are marked. Nothing here is acted on by itself.
+function alertsPanel(evaluation) {
+  const alerts = [...((evaluation && evaluation.alerts) || [])]
+    .sort((a, b) => (a.level !== "strong") - (b.level !== "strong") || !a.blocks - !b.blocks);
+  if (!alerts.length) return "";
+  return el("div", { id: "alerts", class: "panel alerts" }, el("h3", {}, `Alerts (${alerts.length})`),
+    el("ul", {}, alerts.map((a) => el("li", { class: `alert ${a.level}`, "data-kind": a.kind,
+      "data-dimension": a.dimension || "", "data-value": a.value || "", "data-variant": a.variant || "" },
+    el("span", { class: `badge level ${a.level}` }, a.level), " ",
+    el("span", { class: "kind" }, ALERT_KINDS[a.kind] || a.kind), ": ",
+    el("span", { class: "message" }, a.message),
+    a.blocks ? [" ", el("span", { class: "badge blocks" }, "blocks promotion")] : ""))));
+}
+
+// The level of the strongest alert on a segment (its dimension and value; its metric and
+// treatment where the alert names them), or "".
+function segmentAlert(alerts, s, variant) {
+  const levels = (alerts || []).filter((a) => a.dimension === s.dimension && a.value === s.value
+    && (!a.metric || a.metric === s.metric) && (!a.variant || a.variant === variant)).map((a) => a.level);
+  return levels.includes("strong") ? "strong" : levels[0] || "";
+}
+
+// The drill-down the page shows, per experiment: the metric and dimension last chosen there.
+const segmentChoice = (key) => (state.segments && state.segments[key]) || { metric: "", dimension: "" };
+
+async function segmentsDrilldown(key, exp, evaluation) {
+  if (!evaluation || (exp.kind && exp.kind !== "ab")) return null;
+  const choice = segmentChoice(key);
+  const query = new URLSearchParams();
+  if (choice.metric) query.set("metric", choice.metric);
+  if (choice.dimension) query.set("dimension", choice.dimension);
+  try {
+    return await api("GET", `/v1/experiments/${encodeURIComponent(key)}/segments${query.toString() ? `?${query}` : ""}`);
+  } catch (e) {
+    if (e.status === 401) throw e;
+    return { error: e.message };
+  }
+}
+
+// A dimension and a metric selector (the choice fetches the drill-down again) and one row per
+// segment and treatment: users and value per arm, the lift there with its always-valid
+// interval, the lift in the rest of the dimension, the p of their difference, the segment's
+// SRM p, and the alert on it.
+function segmentsSection(key, evaluation, drill, reload) {
+  if (!drill) return "";
+  const choice = segmentChoice(key);
+  const choose = (field) => (ev) => {
+    state.segments = { ...(state.segments || {}), [key]: { ...choice, [field]: ev.target.value } };
+    reload();
+  };
+  const metrics = (evaluation.metrics || []).map((m) => [m.metric, m.label || m.metric]);
+  const metric = drill.metric || choice.metric || evaluation.metric;
+  if (metric && !metrics.some(([name]) => name === metric)) metrics.unshift([metric, metric]);
+  const dimensions = [...(drill.dimensions || [])];
+  if (choice.dimension && !dimensions.includes(choice.dimension)) dimensions.push(choice.dimension);
+  const option = (value, label, chosen) => {
+    const o = el("option", { value }, label);
+    o.selected = value === chosen;
+    return o;
+  };
+  const selectors = el("p", { class: "segment-choice" },
+    el("label", { for: "segment-dimension" }, "Dimension "),
+    el("select", { id: "segment-dimension", onchange: choose("dimension") },
+      option("", "every dimension", choice.dimension), dimensions.map((d) => option(d, d, choice.dimension))),
+    " ", el("label", { for: "segment-metric" }, "metric "),
+    el("select", { id: "segment-metric", onchange: choose("metric") },
+      metrics.map(([name, label]) => option(name, label, metric))));
+  const heading = el("h2", {}, "Segments");
+  if (drill.error) return el("div", { id: "segments" }, heading, selectors, el("p", { class: "error", id: "segments-error" }, drill.error));
+  const m = (evaluation.metrics || []).find((x) => x.metric === drill.metric) || {};
+  const unit = m.unit || "";
+  const alerts = drill.alerts || [];
+  const rows = [];
+  for (const s of drill.segments || []) {
+    const rest = {};
+    for (const l of s.rest_lifts || []) rest[l.variant] = l;
+    const users = Object.entries(s.users || {}).map(([arm, n]) => `${arm} ${grouped(n)}`).join(" · ");
+    const values = (s.arms || []).map((a) => `${a.variant} ${valueText(a.value, unit)}`).join(" · ");
+    for (const l of s.lifts || []) {
+      const relative = l.scale !== "absolute";
+      const suffix = liftUnit(relative, unit);
+      const interval = (x) => (x && finite(x.lift) ? `[${signed(x.ci_low, relative, unit, -1)}, ${signed(x.ci_high, relative, unit, 1)}]${suffix}` : "–");
+      const other = rest[l.variant];
+      const level = segmentAlert(alerts, s, l.variant);
+      rows.push(el("tr", { "data-dimension": s.dimension, "data-value": s.value, "data-variant": l.variant, class: level ? `alerted ${level}` : "" },
+        el("td", { class: "segment" }, `${s.dimension} = ${s.value}`),
+        el("td", { class: "num users" }, users),
+        el("td", { class: "num values" }, values),
+        el("td", { class: "arm" }, l.variant),
+        el("td", { class: "num lift" }, finite(l.lift) ? `${signed(l.lift, relative, unit, 0)}${suffix}` : "–"),
+        el("td", { class: "num interval" }, interval(l)),
+        el("td", { class: "num rest" }, other && finite(other.lift) ? `${signed(other.lift, relative, unit, 0)}${suffix} ${interval(other)}` : "–"),
+        el("td", { class: "num differs" }, pText((s.differs_p || {})[l.variant])),
+        el("td", { class: "num srm" }, pText(s.srm_p_value)),
+        el("td", { class: "alert" }, level ? el("span", { class: `badge level ${level}` }, `⚠ ${level}`) : "")));
+    }
+  }
+  return el("div", { id: "segments" }, heading, selectors,
+    rows.length ? table(["segment", "users", "value", "arm", "lift", "always-valid interval", "rest of the dimension",
+      "differs p", "SRM p", "alert"], rows, { id: "segment-table" })
+      : el("p", { id: "segments-empty" }, (drill.dimensions || []).length
+        ? "No segment has users yet."
+        : "No dimensions declared: an admin declares them with abgate segments set (or PUT /v1/segments)."));
+}
+
 function actionsPanel(exp, reload) {
   if (!may("experimenter")) return el("p", {}, el("small", {}, `Signed in as a viewer: no actions.`));
   const path = `/v1/experiments/${encodeURIComponent(exp.key)}`;
@@ -356,6 +467,7 @@ async function experimentView(key) {
   const evaluation = exp.last_evaluation;
   const decision = evaluation ? evaluation.decision : null;
   const reload = () => experimentView(key);
+  const drill = await segmentsDrilldown(key, exp, evaluation);
   const versions = new Set(exp.variants.map((v) => v.model_version));
   const shadowRows = (shadows.shadows || []).filter((s) => versions.has(s.version)).map((s) => el("tr", {},
     el("td", {}, s.version), el("td", { class: "num" }, s.share),
@@ -373,12 +485,14 @@ async function experimentView(key) {
     el("h1", {}, exp.key, " ", el("span", { class: `badge ${exp.status}`, id: "status" }, exp.status),
       exp.outcome && exp.outcome !== "none" ? el("span", { class: "badge", id: "outcome" }, exp.outcome) : ""),
     pausedNote(exp),
+    alertsPanel(evaluation),
     el("p", {}, exp.description || "", " ", el("small", {},
       `primary metric ${exp.primary_metric} · α ${exp.alpha} · ${exp.method} · coverage ${exp.coverage} · phase ${exp.phase ?? 0}`)),
     el("h2", {}, exp.interleaving ? "Users' preference over time" : "Lift over time"),
     chart,
     armsTable(exp, evaluation),
     resultsTable(evaluation),
+    segmentsSection(key, evaluation, drill, reload),
     timeToDecision(exp, evaluation),
     opsTable(evaluation),
     interleavingPanel(evaluation),
