@@ -626,8 +626,8 @@ def add_admin_commands(sub: Any) -> None:
     log.add_argument(
         "--subject",
         help="only entries about this: experiment:KEY, model:VERSION, production, freeze, "
-        "shadow:VERSION, dataset:ID, gate-policy, token:NAME, route:METHOD PATH; or a prefix "
-        "ending in ':' (experiment:)",
+        "shadow:VERSION, dataset:ID, gate-policy, token:NAME, approval:ID, approval-policy, "
+        "route:METHOD PATH; or a prefix ending in ':' (experiment:)",
     )
     log.add_argument("--actor", help="only changes by this token's name")
     log.add_argument("--since", metavar="TIME", help="only entries at or after TIME")
