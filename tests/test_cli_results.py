@@ -19,7 +19,7 @@ from gateway.cli_results import (
     value_text,
 )
 
-CONVERSION = {
+CONVERSION: dict[str, Any] = {
     "metric": "purchase_conversion",
     "label": "purchase conversion",
     "role": "success",
@@ -36,7 +36,7 @@ CONVERSION = {
          "significant": True},
     ],
 }  # fmt: skip
-ABANDONMENT = {
+ABANDONMENT: dict[str, Any] = {
     "metric": "abandonment",
     "label": "search abandonment",
     "role": "guardrail",
@@ -53,7 +53,7 @@ ABANDONMENT = {
          "significant": False},
     ],
 }  # fmt: skip
-REVENUE = {
+REVENUE: dict[str, Any] = {
     "metric": "revenue_per_user",
     "label": "revenue per user",
     "role": "monitor",
@@ -69,7 +69,7 @@ REVENUE = {
          "ci_high": 2.81, "p_value": 0.31, "test": "none", "margin": None, "significant": False},
     ],
 }  # fmt: skip
-OPS = [
+OPS: list[dict[str, Any]] = [
     {"variant": "control", "requests": 1200, "errors": 3, "error_rate": 0.0025, "p50_ms": 4.1,
      "p99_ms": 12.0, "latency": None},
     {"variant": "candidate", "requests": 1190, "errors": 0, "error_rate": 0.0, "p50_ms": 4.4,
@@ -134,7 +134,8 @@ def test_a_lift_not_defined_yet_and_a_harm() -> None:
         lift_text({"scale": "relative", "lift": None, "ci_low": None, "ci_high": None}, "share")
         == "-"
     )
-    harm = dict(ABANDONMENT, lifts=[ABANDONMENT["lifts"][0] | {"harm": True, "p_value": None}])
+    (lift,) = ABANDONMENT["lifts"]
+    harm = dict(ABANDONMENT, lifts=[{**lift, "harm": True, "p_value": None}])
     assert metric_rows([harm])[1][-3:] == ("-", "non-inferiority (margin 2 pp)", "harm")
 
 
