@@ -14,7 +14,7 @@ from aiohttp import web
 from gateway.config import RoutingConfig
 from gateway.control import changes
 from gateway.control.approvals import ApprovalRequest, audit_note, parse_policy
-from gateway.errors import ConfigError, Conflict, NotFound, RequestError
+from gateway.errors import ConfigError, Conflict, GatewayError, RequestError, Unavailable
 from gateway.http import lifecycle
 from gateway.http.api_approvals import ApprovalPolicyBody, ApproveBody
 from gateway.http.api_types import ReasonBody
@@ -112,7 +112,9 @@ async def approve(request: web.Request) -> web.Response:
     )
     try:
         version = await _replay(gw, decided)
-    except (Conflict, ConfigError, NotFound) as exc:
+    except Unavailable:
+        raise  # Redis: the trail and the request say how far it got
+    except GatewayError as exc:  # refused now: by the lifecycle, the config's rules, the registry
         why = str(exc)
         await store.decide(
             decided,
