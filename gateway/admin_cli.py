@@ -956,10 +956,10 @@ def _segments(ssub: Any) -> None:
     sset.add_argument(
         "--dimension",
         action="append",
-        metavar="NAME=SOURCE[:V1,V2,...]",
+        metavar="NAME[=SOURCE][:V1,V2,...]",
         help="a dimension, repeatable: device=context.device:mobile,desktop,tablet (a search "
-        "context field and the values kept), shopper=shopper (new / returning), "
-        "query_class=query_class (head / torso / tail)",
+        "context field and the values kept; the source defaults to context.NAME), "
+        "shopper=shopper (new / returning), query_class=query_class (head / torso / tail)",
     )
     sset.add_argument(
         "--file",

@@ -2,7 +2,7 @@
 
 Pure: the API's answers in, text out (``experiments show``'s alerts and short segments table,
 ``experiments segments``' drill-down, ``segments show``'s dimensions), and ``segments set``'s
-``--dimension name=source[:v1,v2,...]`` as the API's body. A segment row carries a ⚠ with the
+``--dimension name[=source][:v1,v2,...]`` as the API's body. A segment row carries a ⚠ with the
 alert's level where the evaluation raised a differential-impact alert on it.
 """
 
@@ -174,14 +174,17 @@ def dimensions_table(answer: Mapping[str, Any]) -> str:
 
 
 def parse_dimension(text: str) -> dict[str, Any]:
-    """``name=source[:v1,v2,...]`` (``device=context.device:mobile,desktop``,
-    ``shopper=shopper``) as the API's ``{name, source, values}``; without values the
-    gateway takes a fixed source's own (shopper, query_class). The gateway checks the rest."""
-    name, sep, spec = text.partition("=")
-    source, colon, listed = spec.partition(":")
-    if not sep or not name.strip() or not source.strip():
-        raise ConfigError("--dimension", f"expected name=source[:value,value,...], got {text!r}")
-    dimension: dict[str, Any] = {"name": name.strip(), "source": source.strip()}
+    """``name[=source][:v1,v2,...]`` (``device=context.device:mobile,desktop``,
+    ``device:mobile,desktop``, ``shopper=shopper``) as the API's ``{name, source, values}``;
+    without a source the gateway reads the search's ``context.<name>``, without values it
+    takes a fixed source's own (shopper, query_class). The gateway checks the rest."""
+    head, colon, listed = text.partition(":")
+    name, sep, source = head.partition("=")
+    if not name.strip() or (sep and not source.strip()):
+        raise ConfigError("--dimension", f"expected name[=source][:value,value,...], got {text!r}")
+    dimension: dict[str, Any] = {"name": name.strip()}
+    if sep:
+        dimension["source"] = source.strip()
     if colon:
         values = [v.strip() for v in listed.split(",")]
         if not all(values):

@@ -160,7 +160,9 @@ def test_a_dimension_option_is_the_apis_dimension() -> None:
         "name": "device", "source": "context.device", "values": ["mobile", "desktop"]
     }  # fmt: skip
     assert parse_dimension("shopper=shopper") == {"name": "shopper", "source": "shopper"}
-    for bad in ("device", "=context.device", "device=", "device=context.device:mobile,,x"):
+    assert parse_dimension("device:mobile") == {"name": "device", "values": ["mobile"]}
+    assert parse_dimension("device") == {"name": "device"}  # the gateway names what it lacks
+    for bad in ("=context.device", "device=", "device=:mobile", "device=context.device:mobile,,x"):
         with pytest.raises(ConfigError) as error:
             parse_dimension(bad)
         assert error.value.where == "--dimension" and repr(bad) in str(error.value)
@@ -200,8 +202,8 @@ def test_segment_verbs_user_errors_are_one_line_and_exit_2(tmp_path: Path) -> No
     both = tmp_path / "dims.json"
     both.write_text(json.dumps([{"name": "device"}]))
     cases = [
-        (["segments", "set", "--dimension", "device", "--reason", "r", "--url", down],
-         ["--dimension: expected name=source"]),
+        (["segments", "set", "--dimension", "=shopper", "--reason", "r", "--url", down],
+         ["--dimension: expected name[=source]"]),
         (["segments", "set", "--reason", "r", "--url", down], ["--dimension: give at least one"]),
         (["segments", "set", "--file", str(tmp_path / "none.json"), "--reason", "r"],
          ["none.json: no such file"]),
