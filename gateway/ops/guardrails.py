@@ -21,7 +21,7 @@ import numpy as np
 
 from gateway.ops.histogram import EDGES_MS, field_bucket, percentile
 from gateway.records import ArmOpsRecord, LatencyTestRecord
-from stats.quantile_sequence import QuantileTest, quantile_ratio_test
+from stats.quantile_sequence import QuantileTest, excess_p_value, quantile_ratio_test
 
 LATENCY_QUANTILE: Final = 0.99
 # Scorings per arm at which the test's boundary is tightest: a gross regression (a p99 ten
@@ -44,9 +44,10 @@ class ArmOps:
     def histogram(self) -> np.ndarray:
         """The latency counts as one array over every bucket (the last one open)."""
         counts = np.zeros(len(EDGES_MS) + 1, dtype=np.int64)
-        for index, count in self.latency.items():
-            if 0 <= index < counts.size:
-                counts[index] += count
+        index = np.fromiter(self.latency.keys(), dtype=np.int64, count=len(self.latency))
+        value = np.fromiter(self.latency.values(), dtype=np.int64, count=len(self.latency))
+        inside = (index >= 0) & (index < counts.size)
+        np.add.at(counts, index[inside], value[inside])
         return counts
 
 
@@ -87,6 +88,20 @@ def latency_test(control: ArmOps, treatment: ArmOps, limits: OpsLimits) -> Quant
     """The always-valid test that the treatment's p99 is above ``max_latency_ratio`` times the
     control's, with the ratio's confidence sequence."""
     return quantile_ratio_test(
+        control.histogram(),
+        treatment.histogram(),
+        EDGES_MS,
+        quantile=LATENCY_QUANTILE,
+        margin=limits.max_latency_ratio,
+        alpha=limits.alpha,
+        tuning=LATENCY_TUNING,
+    )
+
+
+def latency_p_value(control: ArmOps, treatment: ArmOps, limits: OpsLimits) -> float:
+    """The always-valid p-value of :func:`latency_test` alone (no interval): breached when
+    at most ``limits.alpha``."""
+    return excess_p_value(
         control.histogram(),
         treatment.histogram(),
         EDGES_MS,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.study import bandits, decision_rule, methods, streams
+from sim.study import bandits, decision_rule, latency, methods, streams
 from stats.confidence_sequence import GROWTHBOOK_DEFAULT_TUNING
 from stats.effects import relative_lift
 
@@ -194,6 +194,10 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
         for start in range(0, reps, decision_rule.CHUNK)
         for count in [min(decision_rule.CHUNK, reps - start)]
     ]
+    latency_futures = [
+        (ratio, pool.submit(latency.latency_job, ratio, n, s))
+        for ratio, n, s in latency.jobs(quick, seed)
+    ]
     tallies: dict[tuple[str, float, str], Tally] = defaultdict(Tally)
     for metric, lift, future in futures:
         for name, tally in future.result().items():
@@ -208,7 +212,11 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
     for lift, rule_future in rule_futures:
         rule_runs[lift].extend(rule_future.result())
     rule = decision_rule.section(rule_runs[0.0], rule_runs[decision_rule.MDE], ALPHA)
-    return render(tallies, runs, quick, drifting) + "\n" + "\n".join(rule) + "\n"
+    latency_tallies: dict[float, latency.LatencyTally] = defaultdict(latency.LatencyTally)
+    for ratio, latency_future in latency_futures:
+        latency_tallies[ratio].add(latency_future.result())
+    lat = latency.render(latency_tallies)
+    return render(tallies, runs, quick, drifting) + "\n" + "\n".join([*rule, "", *lat]) + "\n"
 
 
 TITLES = {

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ops.guardrails import ArmOps, OpsLimits, breaches, parse_ops, review
+from gateway.ops.guardrails import (
+    ArmOps,
+    OpsLimits,
+    breaches,
+    latency_p_value,
+    latency_test,
+    parse_ops,
+    review,
+)
 from gateway.ops.histogram import (
     EDGES_MS,
     FIELD,
@@ -152,3 +160,9 @@ def test_review_gives_every_arm_its_figures() -> None:
     figures, _ = review("control", ["d"], {"control": _arm(100)}, LIMITS)
     d = figures[1]
     assert (d.requests, d.p99_ms, d.latency and d.latency.ci_high) == (0, None, None)
+
+
+def test_the_p_value_alone_is_the_tests() -> None:
+    for candidate in (_arm(1000, ms=20.0), _arm(1000, ms=2.2), _arm(30, ms=5.0)):
+        test = latency_test(_arm(1000), candidate, LIMITS)
+        assert latency_p_value(_arm(1000), candidate, LIMITS) == test.p_value
