@@ -25,6 +25,7 @@ from gateway import cli_output as out
 from gateway.access.roles import Role
 from gateway.client import AdminClient
 from gateway.errors import ConfigError
+from gateway.webhooks.events import EVENT_TYPES
 
 summary = out.summary  # the watch's terminal summary (kept importable from here)
 
@@ -1033,8 +1034,8 @@ def _webhooks(wsub: Any) -> None:
         nargs="+",
         default=["*"],
         metavar="TYPE",
-        help="event types: decision, production.moved, gate.result, experiment.changed, "
-        "alert.srm, alert.guardrail; or * (default) for every one",
+        choices=["*", *EVENT_TYPES],
+        help=f"event types: {', '.join(EVENT_TYPES)}; or * (default) for every one",
     )
     add.add_argument("--secret", default="", help="the signing key (default: generated)")
     add.add_argument("--reason", default="", help="why (audited)")

@@ -31,6 +31,7 @@ EventType = Literal[
     "experiment.changed",  # a person changed an experiment (created, started, stopped, ...)
     "alert.srm",  # an evaluation found a sample ratio mismatch
     "alert.guardrail",  # an evaluation found a guardrail (statistical or operational) breached
+    "approval",  # a change held for a second admin was requested, approved, rejected or expired
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
 EVERY: Final = "*"
@@ -70,7 +71,8 @@ def delivery_id(event_id: str, endpoint: str) -> str:
 
 def audit_events(entry_id: str, entry: Mapping[str, Any]) -> list[WebhookEvent]:
     """The events one audit entry makes: a decision or an experiment change, a production
-    move, gate results; none for the rest (tokens, refusals, datasets, shadows, ...)."""
+    move, gate results, an approval's step; none for the rest (tokens, refusals, datasets,
+    shadows, ...)."""
     diff = [c for c in entry.get("diff") or () if isinstance(c, Mapping)]
     entry_subjects = subjects(entry)
     ts = float(entry.get("ts") or 0.0)
@@ -83,7 +85,10 @@ def audit_events(entry_id: str, entry: Mapping[str, Any]) -> list[WebhookEvent]:
         "subjects": entry_subjects,
     }
     events: list[WebhookEvent] = []
-    experiments = [s.split(":", 1)[1] for s in entry_subjects if s.startswith("experiment:")]
+    # The experiments the change itself touched (a note that only concerns one, such as a
+    # request held for approval, changed nothing).
+    changed = subjects({"diff": diff})
+    experiments = [s.split(":", 1)[1] for s in changed if s.startswith("experiment:")]
     if experiments:
         kind: EventType = "decision" if actor == DECISION_LOOP else "experiment.changed"
         changes = [c for c in diff if str(c.get("path", "")).startswith("experiments")]
@@ -105,6 +110,11 @@ def audit_events(entry_id: str, entry: Mapping[str, Any]) -> list[WebhookEvent]:
             events.append(
                 WebhookEvent(f"{entry_id}/gate.result/{version}", "gate.result", ts, data)
             )
+    approval = entry.get("approval")
+    if isinstance(approval, Mapping) and approval.get("id"):
+        data = common | {"approval": dict(approval)}
+        event_id = f"{entry_id}/approval/{approval['id']}"
+        events.append(WebhookEvent(event_id, "approval", ts, data))
     return events
 
 

@@ -3,17 +3,20 @@ naming the field, changing nothing; every change audited without the secret."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 
+from gateway.cli import main
 from gateway.http.state import Gateway
 from gateway.webhooks.records import Attempt, Delivery
 from gateway.webhooks.signing import SECRET_PREFIX
 from gateway.webhooks.store import WebhookStore
-from tests.tokens import audited_changes, auth
+from tests.tokens import audited_changes, auth, token_of
 
 ADMIN = auth("carol")
 URL = "http://127.0.0.1:9/hooks/T000/B000/chat-secret-in-path?token=abc"
@@ -144,3 +147,37 @@ async def test_only_an_admin_sees_or_changes_webhooks(client: TestClient) -> Non
             headers=auth(who),
         )
         assert response.status == 403
+
+
+async def test_the_cli_verbs(
+    client: TestClient,
+    gateway: Gateway,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """abgate webhooks add|list|deliveries|remove over real HTTP (the CLI runs in a thread:
+    its client blocks)."""
+    url = f"http://127.0.0.1:{client.server.port}"
+
+    async def abgate(*args: str) -> tuple[int, str]:
+        code = await asyncio.to_thread(main, [*args, "--url", url])
+        captured = capsys.readouterr()
+        return code, captured.out + captured.err
+
+    monkeypatch.setenv("ABGATE_TOKEN", token_of("carol"))
+    code, out = await abgate(
+        "webhooks", "add", "pager", "http://127.0.0.1:9/hook", "--events", "decision",
+        "alert.srm", "--reason", "on call",
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["secret"].startswith(SECRET_PREFIX)
+    code, out = await abgate("webhooks", "list")
+    assert code == 0 and "pager" in out and "decision,alert.srm" in out, out
+    assert SECRET_PREFIX not in out
+    code, out = await abgate("webhooks", "deliveries", "pager")
+    assert code == 0 and "0 waiting" in out, out
+    code, out = await abgate("webhooks", "add", "pager", "http://h/")
+    assert code == 2 and "'pager' exists" in out, out  # one line, no traceback
+    code, out = await abgate("webhooks", "remove", "pager", "--reason", "done")
+    assert code == 0 and json.loads(out)["removed"] is True, out
+    assert await WebhookStore(gateway.redis, gateway.keys).all() == []

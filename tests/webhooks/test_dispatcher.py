@@ -145,7 +145,7 @@ async def test_only_subscribed_endpoints_registered_before_the_event_get_it(
     assert orjson.loads(got.body)["data"]["to"] == "prod-v2"
 
 
-async def test_a_failing_endpoint_is_given_up_and_a_removed_one_dropped(
+async def test_a_failing_endpoint_is_given_up_and_a_removed_one_s_retry_dropped(
     redis: Redis, settings: Settings, store: ConfigStore, receiver: Receiver
 ) -> None:
     keys = settings.keys
@@ -161,6 +161,27 @@ async def test_a_failing_endpoint_is_given_up_and_a_removed_one_dropped(
         await running.stop()
     assert [(a.attempt, a.outcome) for a in log] == [(3, "failed"), (2, "retried"), (1, "retried")]
     assert running.counts["failed"] == 1 and await webhooks.pending() == []
+
+    # An endpoint removed while its delivery waits for a retry: the retry is dropped.
+    await webhooks.remove("down", "carol", "webhook down removed")  # the one endpoint below
+    await _register(redis, keys, "gone", receiver.url + "?gone")
+    receiver.statuses = [500]
+    slow = replace(FAST, policy=RetryPolicy(attempts=3, base_s=0.5, cap_s=1.0))
+    running = Running(redis, keys, slow)
+    try:
+        await _move_production(store, "prod-v3")
+        await _until(lambda: _first_try_failed(webhooks, "gone"))
+        await webhooks.remove("gone", "carol", "webhook gone removed")
+        log = await _until(lambda: _settled(webhooks, "gone"))
+    finally:
+        await running.stop()
+    assert [(a.attempt, a.outcome) for a in log] == [(2, "dropped"), (1, "retried")]
+    assert log[0].error == "the endpoint was removed" and await webhooks.pending() == []
+    assert running.counts["dropped"] == 1
+
+
+async def _first_try_failed(webhooks: WebhookStore, name: str) -> bool:
+    return [a.outcome for a in await webhooks.attempts(name)] == ["retried"]
 
 
 async def _settled(webhooks: WebhookStore, name: str) -> Any:

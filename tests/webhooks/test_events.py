@@ -150,3 +150,23 @@ def test_operational_breaches_are_guardrail_alerts() -> None:
 
 def test_every_alert_type_is_an_event_type() -> None:
     assert set(ALERT_RULES) <= set(EVENT_TYPES)
+
+
+def test_an_approval_s_steps_and_nothing_else_for_its_note() -> None:
+    held = {
+        "actor": "alice",
+        "reason": "held for approval: production -> cand-v2: hotfix",
+        "ts": 8.0,
+        "version": None,
+        "diff": [],
+        "approval": {
+            "id": "a1",
+            "event": "requested",
+            "requested_by": "alice",
+            "concerns": ["production", "experiment:ranker-q4"],
+        },
+    }
+    (event,) = audit_events("8-0", held)  # no experiment change, no production move
+    assert event.type == "approval" and event.id == "8-0/approval/a1"
+    assert event.data["approval"]["event"] == "requested"
+    assert "experiment:ranker-q4" in event.data["subjects"]
