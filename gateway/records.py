@@ -156,6 +156,9 @@ class ExposureRecord:
     features: FeatureTable | None = None
     query: str = ""
     context: dict[str, Any] | None = None
+    # The search's segment labels, "dimension=value|..." (gateway.config.segments): the user's
+    # segments in each phase, if this is their first exposure in it.
+    segments: str = ""
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -171,6 +174,7 @@ class ExposureRecord:
                 "items": list(self.items),
                 "interleaving": None if self.interleaving is None else self.interleaving.to_json(),
             }
+            | ({"segments": self.segments} if self.segments else {})
             | (
                 {}
                 if self.features is None
@@ -224,6 +228,7 @@ class ExposureRecord:
             features=features,
             query=_str(data, "query", "") if features is not None else "",
             context=_context(data.get("context")) if features is not None else None,
+            segments=_str(data, "segments", ""),
         )
 
 

@@ -71,3 +71,46 @@ class TimeToDecision(Struct, frozen=True, kw_only=True):
     units_per_day: float | None
     days_left: float | None
     method: str | None = None
+
+
+class SegmentResult(Struct, frozen=True, kw_only=True):
+    """One segment (a dimension's value) of an experiment on one metric: each arm's users and
+    value there, each treatment's lift there with its always-valid interval, the same lift in
+    the rest of the dimension, and the always-valid p-value of the two lifts' difference (the
+    differential-impact test, Bonferroni over the dimension's segments; see ``alerts``)."""
+
+    dimension: str
+    value: str
+    metric: str
+    users: dict[str, int]
+    srm_p_value: float | None  # the segment's own sample ratio check
+    arms: tuple[ArmValue, ...]
+    lifts: tuple[MetricLift, ...]
+    rest_lifts: tuple[MetricLift, ...]  # the same treatment's lift outside this segment
+    differs_p: dict[str, float | None]  # by treatment: p of (lift here − lift in the rest)
+
+
+AlertKind = Literal["segment", "segment_srm", "pre_exposure_bias", "event_health"]
+
+
+class Alert(Struct, frozen=True, kw_only=True):
+    """Something an experimenter should look at before acting, found by the evaluation and
+    never acted on by itself except where ``blocks`` says the promotion waits for it.
+
+    - segment: a segment whose lift differs from the rest of its dimension (``level`` strong
+      below 0.01 / segments, weak below 0.05 / segments, as Statsig flags them);
+    - segment_srm: a segment whose arms' users are not in the experiment's ratio;
+    - pre_exposure_bias: the arms' users differed before they were exposed (p < 0.001);
+    - event_health: an arm's outcomes per search fell far below the control's (its page may
+      have stopped sending events), which blocks a promotion."""
+
+    kind: AlertKind
+    level: Literal["strong", "weak"]
+    message: str
+    p_value: float | None = None
+    threshold: float | None = None
+    variant: str | None = None
+    metric: str | None = None
+    dimension: str | None = None
+    value: str | None = None
+    blocks: bool = False

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from gateway.catalogue.quantities import SUM_NAMES
 from gateway.catalogue.sums import VariantSums
+from gateway.config.segments import SEGMENT_SEP
 from gateway.interleave.decide import InterleavingSums, parse_sums
 from gateway.keys import Keys
 
@@ -18,15 +19,37 @@ STAT_FIELDS: Final = SUM_NAMES
 
 async def read_variant_stats(redis: Redis, keys: Keys, experiment: str) -> dict[str, VariantSums]:
     """``{variant: sums}``: the experiment's stats hashes, summed over the shards (each shard
-    sums its own users; a user is in one shard)."""
+    sums its own users; a user is in one shard). Segments' sums are left out
+    (:func:`read_segment_stats`)."""
+    return {arm: sums for arm, sums in (await _read_arms(redis, keys, experiment)).items()
+            if SEGMENT_SEP not in arm}  # fmt: skip
+
+
+# variant -> (dimension, value) -> that segment's sums
+SegmentSums = dict[str, dict[tuple[str, str], VariantSums]]
+
+
+async def read_segment_stats(redis: Redis, keys: Keys, experiment: str) -> SegmentSums:
+    """Each variant's sums in each segment (``variant|dimension=value``, gateway.config.segments),
+    summed over the shards."""
+    out: SegmentSums = {}
+    for arm, sums in (await _read_arms(redis, keys, experiment)).items():
+        variant, sep, segment = arm.partition(SEGMENT_SEP)
+        dimension, _, value = segment.partition("=")
+        if sep and dimension and value:
+            out.setdefault(variant, {})[dimension, value] = sums
+    return out
+
+
+async def _read_arms(redis: Redis, keys: Keys, experiment: str) -> dict[str, VariantSums]:
     out: dict[str, dict[str, int]] = {}
     for raw in await _every_shard(redis, [s.stats(experiment) for s in keys.all_shards]):
         for field, value in raw.items():
             name = field.decode() if isinstance(field, bytes) else str(field)
-            variant, _, stat = name.rpartition(":")
-            sums = out.setdefault(variant, {})
+            arm, _, stat = name.rpartition(":")
+            sums = out.setdefault(arm, {})
             sums[stat] = sums.get(stat, 0) + int(value)
-    return {variant: VariantSums(sums) for variant, sums in out.items()}
+    return {arm: VariantSums(sums) for arm, sums in out.items()}
 
 
 async def _every_shard(redis: Redis, hashes: list[str]) -> list[dict[Any, Any]]:

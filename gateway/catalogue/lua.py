@@ -9,8 +9,10 @@ event moves each quantity and which sums follow are this prelude's.
   increment for one event (the catalogue's ``on`` expressions);
 - ``guard_ok(stats, arm, v, d)``: false when a guarded square's sum would pass ``MAX_SUM``
   (read only: call it while checking, before the first write);
-- ``apply(stats, arm, ukey, raw, v, d)``: writes the increments: each quantity's raw value on
-  the unit, and on the arm's sums its capped change, its square's change (b² − a²) and each
+- ``arms_of(variant, segs)``: the arm and the user's segments of it (``variant|device=mobile``,
+  :mod:`gateway.config.segments`): every sum is kept for each, so segments add up like shards;
+- ``apply(stats, arms, ukey, raw, v, d)``: writes the increments: each quantity's raw value on
+  the unit, and on each arm's sums its capped change, its square's change (b² − a²) and each
   cross's change ((b − a) · the other quantity's current value). Moves one after another keep
   every cross exact (Σ x·y after both moves is b_x · b_y whatever their order).
 """
@@ -96,7 +98,14 @@ local function guard_ok(stats, arm, v, d)
   end
   return true
 end
-local function apply(stats, arm, ukey, raw, v, d)
+local function arms_of(variant, segs)
+  local arms = {{variant}}
+  if segs and segs ~= '' then
+    for seg in string.gmatch(segs, '[^|]+') do arms[#arms + 1] = variant .. '|' .. seg end
+  end
+  return arms
+end
+local function apply(stats, arms, ukey, raw, v, d)
   for _, q in ipairs(Q_NAMES) do
     local inc = d[q]
     if inc and inc ~= 0 then
@@ -105,11 +114,13 @@ local function apply(stats, arm, ukey, raw, v, d)
       raw[q], v[q] = after, b
       redis.call('HSET', ukey, Q_FIELD[q], after)
       if b ~= a then
-        redis.call('HINCRBY', stats, arm .. ':' .. q, b - a)
-        if Q_SQ[q] then redis.call('HINCRBY', stats, arm .. ':' .. Q_SQ[q], b * b - a * a) end
-        for _, c in ipairs(Q_CROSS[q] or {{}}) do
-          local change = (b - a) * v[c[2]]
-          if change ~= 0 then redis.call('HINCRBY', stats, arm .. ':' .. c[1], change) end
+        for _, arm in ipairs(arms) do
+          redis.call('HINCRBY', stats, arm .. ':' .. q, b - a)
+          if Q_SQ[q] then redis.call('HINCRBY', stats, arm .. ':' .. Q_SQ[q], b * b - a * a) end
+          for _, c in ipairs(Q_CROSS[q] or {{}}) do
+            local change = (b - a) * v[c[2]]
+            if change ~= 0 then redis.call('HINCRBY', stats, arm .. ':' .. c[1], change) end
+          end
         end
       end
     end

@@ -13,6 +13,7 @@ from gateway.config.model import (
     RoutingConfig,
     ShadowRequirement,
 )
+from gateway.config.segments import dimensions_to_list
 
 
 def _flat(
@@ -81,4 +82,5 @@ def routing_to_dict(config: RoutingConfig) -> dict[str, Any]:
         "shadows": [{"version": s.version, "share": s.share} for s in config.shadows],
         "experiments": [experiment_to_dict(e) for e in config.experiments],
         "holdout": None if config.holdout is None else asdict(config.holdout),
+        "segments": dimensions_to_list(config.segments),
     }

@@ -46,6 +46,7 @@ from gateway.config.model import (
     Then,
     Variant,
 )
+from gateway.config.segments import parse_dimensions
 from gateway.errors import ConfigError
 from gateway.router.hashing import SUPPORTED_HASH_VERSIONS
 
@@ -490,6 +491,7 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
             "frozen",
             "shadows",
             "holdout",
+            "segments",
         ),
     )
     if "production" in data and "default_model_version" in data:
@@ -518,6 +520,7 @@ def parse_routing(data: Mapping[str, Any]) -> RoutingConfig:
         frozen=frozen,
         shadows=_shadows(data.get("shadows", [])),
         holdout=parse_holdout(data.get("holdout"), "config.holdout"),
+        segments=parse_dimensions(data.get("segments"), "config.segments"),
     )
     validate_routing(config)
     return config

@@ -30,6 +30,7 @@ _FIELDS = {
     "gate_policy": "gate-policy",
     "approval_policy": "approval-policy",
     "holdout": "holdout",
+    "segments": "segments",
 }
 # A diff of a whole keyed list (from or to empty) names its members by these fields.
 _MEMBER_KEY = {"experiments": "key", "shadows": "version"}
@@ -40,7 +41,7 @@ def subjects(entry: Mapping[str, Any]) -> list[str]:
     ``model:VERSION``, ``production``, ``freeze``, ``holdout``, ``shadow:VERSION``, ``dataset:ID``,
     ``gate-policy``, ``token:NAME``, ``route:METHOD PATH`` (a refused request),
     ``approval:ID`` (a held change, with the subjects of the change it holds),
-    ``approval-policy``."""
+    ``approval-policy``, ``segments``."""
     found: dict[str, None] = {}
     if entry.get("model"):
         found[f"model:{entry['model']}"] = None

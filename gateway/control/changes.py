@@ -28,6 +28,7 @@ from gateway.config import (
     routing_to_dict,
     validate_routing,
 )
+from gateway.config.segments import Dimension
 from gateway.errors import ConfigError, Conflict, NotFound
 
 # Fields of an experiment that a running one may still change (the rest fix its test).
@@ -418,6 +419,14 @@ def archive(config: RoutingConfig, key: str) -> RoutingConfig:
 
 def set_production(config: RoutingConfig, version: str) -> RoutingConfig:
     return replace(config, production=version)
+
+
+def set_segments(config: RoutingConfig, dimensions: tuple[Dimension, ...]) -> RoutingConfig:
+    """The deployment's segment dimensions; users first exposed from now on are counted by
+    them (a user's segment is that of their first exposure in a phase)."""
+    if dimensions == config.segments:
+        raise Conflict("the segment dimensions are already these")
+    return replace(config, segments=dimensions)
 
 
 def rollback_target(

@@ -263,6 +263,22 @@ class ProductionView(Struct):
     history: Annotated[list[ProductionChangeRecord], Meta(description="newest first")]
 
 
+class DimensionView(Struct):
+    name: str
+    source: Annotated[str, Meta(description="context.<key>, shopper or query_class")]
+    values: Annotated[list[str], Meta(description="kept values; any other counts as 'other'")]
+
+
+class SegmentDimensions(Struct):
+    dimensions: list[DimensionView]
+
+
+class SegmentsChange(Struct):
+    version: Version
+    diff: list[Diff]
+    dimensions: list[DimensionView]
+
+
 class RoutingChange(Struct):
     """A change of production or of the freeze: the new version, the diff, the routing."""
 

@@ -52,6 +52,40 @@ class ProductionBody(Struct, forbid_unknown_fields=True):
     reason: RequiredReason
 
 
+class DimensionBody(Struct, forbid_unknown_fields=True):
+    """One segment dimension (gateway.config.segments): a name, where its value comes from,
+    and the values kept (any other counts as 'other')."""
+
+    name: Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$", examples=["device"])]
+    source: Annotated[
+        str | None,
+        Meta(
+            description="'context.<key>' (the search's context field; default context.<name>), "
+            "'shopper' (new / returning, set by the worker) or 'query_class' (head / torso / "
+            "tail by query frequency)",
+            examples=["context.device"],
+        ),
+    ] = None
+    values: (
+        Annotated[
+            list[Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]],
+            Meta(
+                min_length=1,
+                max_length=12,
+                description="the values kept (any other counts as 'other'); shopper and "
+                "query_class have their own",
+                examples=[["mobile", "desktop", "tablet"]],
+            ),
+        ]
+        | None
+    ) = None
+
+
+class SegmentsBody(Struct, forbid_unknown_fields=True):
+    dimensions: Annotated[list[DimensionBody], Meta(max_length=6)]
+    reason: RequiredReason
+
+
 class RollbackBody(Struct, forbid_unknown_fields=True):
     """Back to ``to`` (a version that was production before), else to the previous one."""
 

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from gateway import metrics
 from gateway.config import INTERLEAVED_ARM, Experiment, Shadow, Variant, phase_stats_id
+from gateway.config.segments import QUERY_CLASS, Dimension, search_segments
 from gateway.errors import InferenceError, Overloaded
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import OUTCOME, SERVED, json_response
@@ -242,6 +243,7 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
         assignments=assignments,
         items=tuple(query.candidates[i] for i in top),
         interleaving=page,
+        segments=_segments(gw, router.config.segments, query) if assignments else "",
     )
     logged = _logged_features(gw, search_id, query, top)
     if logged is not None:
@@ -257,3 +259,14 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
             "assignments": [a.to_json() for a in assignments],
         }
     )
+
+
+def _segments(gw: Gateway, dimensions: tuple[Dimension, ...], query: SearchRequest) -> str:
+    """The search's segment labels for its exposure (gateway.config.segments); the query's
+    class counted here when a dimension reads it and the storefront did not say it."""
+    if not dimensions:
+        return ""
+    context = query.context
+    if QUERY_CLASS not in context and any(d.source == QUERY_CLASS for d in dimensions):
+        context = {**context, QUERY_CLASS: gw.query_classes.observe(query.query)}
+    return search_segments(dimensions, context)

@@ -35,6 +35,7 @@ from gateway.ops.meter import (
 )
 from gateway.ops.shadow_client import ShadowClient
 from gateway.router.assign import Router
+from gateway.router.query_class import QueryClasses
 from gateway.search_ids import SearchIdSigner
 from gateway.settings import Settings
 
@@ -67,6 +68,8 @@ class Gateway:
     # Deadlines of the body reads in progress: draining moves them all to now.
     body_reads: set[asyncio.Timeout] = field(default_factory=set)
     redis_guard: RedisGuard = field(default_factory=RedisGuard)
+    # how often each query is searched here: its head / torso / tail segment
+    query_classes: QueryClasses = field(default_factory=QueryClasses)
 
     async def routing_check(self, old: RoutingConfig, new: RoutingConfig) -> None:
         """Refuse a change that names an unknown or retired version (a draft included), or

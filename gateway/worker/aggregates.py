@@ -133,7 +133,9 @@ MAX_SUM: Final = 9_000_000_000_000_000_000
 # KEYS[1]: the user's shard tag (gateway.keys.ShardKeys.tag): every key the script touches
 # starts with it, so the call runs on the shard's one slot. ARGV: event_id, search_id, user_id,
 # the interleaved page ('' or "stats_id|teams|credit|item:team:competitive,..."), the page's
-# items, the exposure's time (unix s; 0: unknown), then experiment/variant pairs.
+# items, the exposure's time (unix s; 0: unknown), the search's segments ("dim=value|...": the
+# user's in each phase they are first exposed in; "=*" is set here: shopper new or returning),
+# then experiment/variant pairs.
 _EXPOSURE_LUA = """
 local function now() local t = redis.call('TIME') return tonumber(t[1]) + tonumber(t[2]) / 1e6 end
 local function phase(stats_id) return tonumber(string.match(stats_id, '@(%d+)$') or '0') end
@@ -141,20 +143,22 @@ local renew = false
 local p = KEYS[1]
 local eid, sid, user, page, items = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local ts = tonumber(ARGV[6])
-if (#ARGV - 6) % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
+local segs = ARGV[7] or ''
+if (#ARGV - 7) % 2 ~= 0 or user == '' or sid == '' or eid == '' then return INVALID end
 if ts == nil or ts ~= ts or ts < 0 then return INVALID end
+if string.find(segs, '[:%s]') then return INVALID end
 local seen = p .. K_SEEN .. sid
 if redis.call('EXISTS', seen) == 1 then return DUPLICATE end
 -- read and check everything first
 local plan = {}
 local assigned = {}
 local xkey = p .. K_EXPOSED .. user
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   local exp, variant = ARGV[i], ARGV[i + 1]
   if exp == '' or string.sub(exp, 1, 1) == '_' or variant == '' then return INVALID end
   assigned[exp] = true
   local ukey = p .. K_UNIT .. exp .. ':' .. user
-  local more = redis.call('HMGET', ukey, 'variant', 't0', 't1', 'xr')
+  local more = redis.call('HMGET', ukey, 'variant', 't0', 't1', 'xr', 'segs')
   local first = more[1] or false
   local raw, v = unit_values(ukey)
   -- When the user was first and last exposed in this phase, and (on their first exposure in
@@ -167,7 +171,7 @@ for i = 7, #ARGV, 2 do
   local key = string.match(exp, '^[^@]+')
   local indexed
   if ts > 0 and not t1 then indexed = redis.call('HGET', xkey, key) or '' end
-  plan[#plan + 1] = {exp, variant, ukey, first, raw, v, t0, t1, key, indexed, renews}
+  plan[#plan + 1] = {exp, variant, ukey, first, raw, v, t0, t1, key, indexed, renews, more[5]}
 end
 local pre_p, pre_r = 0, 0
 local activity = redis.call('HMGET', p .. K_ACTIVITY .. user, 'purchases', 'revenue_cents')
@@ -200,10 +204,17 @@ for _, step in ipairs(plan) do
   local exp, variant, ukey, first, raw, v = step[1], step[2], step[3], step[4], step[5], step[6]
   local stats = p .. K_STATS .. exp
   redis.call('HSET', skey, exp, variant)
+  local unit_segs = step[12]
   if not first then
+    -- the user's segments in this phase: this search's (the shopper's from their history)
+    unit_segs = string.gsub(segs, '=%*', pre_p > 0 and '=returning' or '=new')
     redis.call('HSET', ukey, 'variant', variant)
-    redis.call('HINCRBY', stats, variant .. ':' .. SUM_USERS, 1)
-    apply(stats, variant, ukey, raw, v, increments('first_exposure', v, 0, false, 0, pre_p, pre_r))
+    if unit_segs ~= '' then redis.call('HSET', ukey, 'segs', unit_segs) end
+    for _, arm in ipairs(arms_of(variant, unit_segs)) do
+      redis.call('HINCRBY', stats, arm .. ':' .. SUM_USERS, 1)
+    end
+    apply(stats, arms_of(variant, unit_segs), ukey, raw, v,
+      increments('first_exposure', v, 0, false, 0, pre_p, pre_r))
     first = variant
   end
   local t0, t1, key, indexed = step[7], step[8], step[9], step[10]
@@ -216,7 +227,8 @@ for _, step in ipairs(plan) do
     renew = true
   end
   if #fields > 0 then redis.call('HSET', ukey, unpack(fields)) end
-  apply(stats, first, ukey, raw, v, increments('exposure', v, 0, false, 0, pre_p, pre_r))
+  apply(stats, arms_of(first, unit_segs), ukey, raw, v,
+    increments('exposure', v, 0, false, 0, pre_p, pre_r))
   -- the exposure index names the user's latest phase of each experiment (a late exposure
   -- of an earlier phase does not move it back)
   if indexed and (indexed == '' or phase(exp) >= phase(indexed)) then
@@ -387,13 +399,16 @@ local first_click = kind == 'click' and not own['_clicked']
 for _, exp in ipairs(exps) do
   local ukey = p .. K_UNIT .. exp .. ':' .. user
   local stats = p .. K_STATS .. exp
-  local variant = redis.call('HGET', ukey, 'variant')
+  local unit = redis.call('HMGET', ukey, 'variant', 'segs')
+  local variant = unit[1]
   if not variant then return INVALID end
   local raw, v = unit_values(ukey)
   -- how this event moves the user's values (gateway.catalogue: their update rules)
   local d = increments(kind, v, position, first_click, cents, 0, 0)
   if not guard_ok(stats, variant, v, d) then return OVERFLOW end
-  plan[#plan + 1] = {ukey = ukey, stats = stats, variant = variant, raw = raw, v = v, d = d}
+  plan[#plan + 1] = {
+    ukey = ukey, stats = stats, arms = arms_of(variant, unit[2]), raw = raw, v = v, d = d,
+  }
 end
 -- then write
 redis.call('SET', seen, 1, 'EX', SEEN_TTL)
@@ -410,7 +425,7 @@ if kind == 'purchase' then
   redis.call('EXPIRE', akey, ACTIVITY_TTL)
 end
 for _, step in ipairs(plan) do
-  apply(step.stats, step.variant, step.ukey, step.raw, step.v, step.d)
+  apply(step.stats, step.arms, step.ukey, step.raw, step.v, step.d)
 end
 for _, step in ipairs(il_plan) do
   local ilkey = step.ilkey

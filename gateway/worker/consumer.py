@@ -358,7 +358,9 @@ def _exposure_argv(e: ExposureRecord) -> list[Any]:
     # Item ids are printable, so the unit separator cannot be part of one (a SKU may hold ",").
     sep = PAGE_SEPARATOR
     page_items = f"{sep}{sep.join(str(i) for i in e.items)}{sep}" if e.items else ""
-    return [e.event_id, e.search_id, e.user_id, _page(e), page_items, repr(e.ts), *pairs]
+    return [
+        e.event_id, e.search_id, e.user_id, _page(e), page_items, repr(e.ts), e.segments, *pairs
+    ]  # fmt: skip
 
 
 def _page(e: ExposureRecord) -> str:

@@ -15,6 +15,7 @@ def exposure(
     items: list[int] | None = None,
     ts: float = 0.0,
     phase: int = 0,
+    segments: str = "",
 ) -> dict[Any, Any]:
     """The fields of one exposure entry: search ``sid`` by ``user`` at ``ts`` in
     ``experiment``'s ``variant`` (showing ``items``, if given)."""
@@ -28,6 +29,8 @@ def exposure(
     }
     if items is not None:
         event["items"] = items
+    if segments:
+        event["segments"] = segments
     return {"e": orjson.dumps(event)}
 
 

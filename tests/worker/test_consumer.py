@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.variant_stats import read_variant_stats
+from gateway.variant_stats import read_segment_stats, read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from tests.worker.conftest import Sharded
 from tests.worker.entries import exposure, outcome
@@ -69,7 +69,9 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
     scripts write is the catalogue's, and every catalogue sum is written. With several shards
     (one Redis, or a three-master Redis Cluster) each user's entries go to their shard's
     streams, one consumer per shard applies them, and the sums the evaluator reads are each
-    shard's added up: the same figures as one shard's."""
+    shard's added up: the same figures as one shard's. Each search says its device; a user's
+    segments in a phase are those of their first exposure in it, with shopper new or returning
+    (bought before), and each segment's sums are the recount of its users."""
     import math
     import random
 
@@ -95,8 +97,18 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
                 unit["pre_purchases"] = min(p, 1000)
                 unit["pre_revenue"] = min(r // 100, 100_000)
             sid = f"{experiment}-s{n}"
+            device = rng.choice(["mobile", "desktop"])
+            unit.setdefault("device", device)
+            unit.setdefault("shopper", "returning" if unit["pre_purchases"] else "new")
             await redis.xadd(
-                keys.for_user(user).exposures, exposure(sid, user, str(unit["variant"]), experiment)
+                keys.for_user(user).exposures,
+                exposure(
+                    sid,
+                    user,
+                    str(unit["variant"]),
+                    experiment,
+                    segments=f"device={device}|shopper=*",
+                ),
             )
             unit["searches"] += 1
             clicked = False
@@ -130,14 +142,26 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
         stats = await read_variant_stats(redis, keys, experiment)
         for shard in keys.all_shards:
             for name in await redis.hkeys(shard.stats(experiment)):
-                written.add((name.decode() if isinstance(name, bytes) else name).partition(":")[2])
+                written.add((name.decode() if isinstance(name, bytes) else name).rpartition(":")[2])
+        segments = await read_segment_stats(redis, keys, experiment)
         for variant in "ab":
             us = [u for (e, _), u in units.items() if e == experiment and u["variant"] == variant]
             expected = CATALOGUE.expected_sums(us)
             assert dict(stats.get(variant, {})) == expected, (experiment, variant)
+            for dimension, value in (
+                ("device", "mobile"), ("device", "desktop"), ("shopper", "new"),
+                ("shopper", "returning"),
+            ):  # fmt: skip
+                inside = [u for u in us if u[dimension] == value]
+                got = segments.get(variant, {}).get((dimension, value))
+                assert dict(got or {}) == (CATALOGUE.expected_sums(inside) if inside else {}), (
+                    experiment, variant, dimension, value,
+                )  # fmt: skip
     assert written <= set(SUM_NAMES), written - set(SUM_NAMES)
     assert written == set(SUM_NAMES) - {"capped"}, set(SUM_NAMES) - written  # all are kept
-    assert sum(u["pre_purchases"] for (e, _), u in units.items() if e == "y") > 0  # covariates exist
+    assert (
+        sum(u["pre_purchases"] for (e, _), u in units.items() if e == "y") > 0
+    )  # covariates exist
     if keys.shards > 1:  # the users really are spread: several shards hold sums
         holding = [await redis.exists(shard.stats("x")) for shard in keys.all_shards]
         assert sum(holding) >= 3, holding
