@@ -99,3 +99,31 @@ def test_an_exposure_with_logged_features_round_trips_and_bad_ones_are_named() -
     raw["features"]["values"] = [[1.0]] * 4  # more rows than items shown
     with pytest.raises(RecordError, match=r"features\.values: expected at most 3 rows of 2"):
         ExposureRecord.from_json(raw)
+
+
+def test_an_evaluation_keeps_each_arms_operational_figures() -> None:
+    from gateway.records import (
+        ArmOpsRecord,
+        DecisionRecord,
+        EvaluationRecord,
+        LatencyTestRecord,
+    )
+
+    latency = LatencyTestRecord(0.99, 1.1, 0.95, None, 3.0, 0.8, False)
+    ops = (
+        ArmOpsRecord("control", 1200, 3, 0.0025, 4.1, 12.0),
+        ArmOpsRecord("candidate", 1190, 0, 0.0, 4.4, 13.25, latency),
+    )
+    record = EvaluationRecord("x", 1.0, "purchase_conversion", 0.05, 60.0,
+                              DecisionRecord("continue", None, ()), ops=ops)  # fmt: skip
+    data = orjson.loads(record.encode())
+    assert data["ops"][0] == {"variant": "control", "requests": 1200, "errors": 3,
+                              "error_rate": 0.0025, "p50_ms": 4.1, "p99_ms": 12.0,
+                              "latency": None}  # fmt: skip
+    assert data["ops"][1]["latency"] == {"quantile": 0.99, "ratio": 1.1, "ci_low": 0.95,
+                                         "ci_high": None, "margin": 3.0, "p_value": 0.8,
+                                         "breached": False}  # fmt: skip
+    assert EvaluationRecord.from_json(record.encode()).ops == ops
+    # A record from before the figures reads back without them.
+    del data["ops"]
+    assert EvaluationRecord.from_json(data).ops == ()
