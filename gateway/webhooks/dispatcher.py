@@ -32,6 +32,7 @@ from gateway.config import phase_stats_id
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys
 from gateway.tasks import cancel_and_wait
+from gateway.throttled_log import ThrottledLog
 from gateway.webhooks.backoff import RetryPolicy
 from gateway.webhooks.events import WebhookEvent, audit_events, delivery_id, new_alerts, wants
 from gateway.webhooks.records import Attempt, AttemptOutcome, Delivery, Endpoint
@@ -49,6 +50,7 @@ AUDIT_PAGE: Final = 200  # audit entries read per turn
 LEASE_TTL_S: Final = 10.0  # a dispatcher that stops renewing is replaced after this
 DRAIN_S: Final = 2.0  # on stop, sends in flight get this long before they are cancelled
 REDIS_RETRY_S: Final = 1.0  # a delivery whose bookkeeping failed is tried again after this
+DEFECT_LOG_S: Final = 10.0  # a defect's traceback is logged at most this often
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class Dispatcher:
         self._taken: set[str] = set()  # queued or being sent
         self._leader = False
         self._next_alerts = 0.0  # loop time of the next read of the evaluations
+        self._redis_errors = ThrottledLog(log, interval_s=10.0)  # Redis down: a line a while
+        self._defect_logged_at = -DEFECT_LOG_S
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -96,7 +100,9 @@ class Dispatcher:
                 try:
                     await self.turn()
                 except (RedisError, OSError) as exc:
-                    log.warning("webhooks: redis error (%s); retrying", exc)
+                    self._redis_errors.warning("webhooks: redis error (%s); retrying", exc)
+                except Exception:  # a defect: said, and webhooks go on (decisions never wait)
+                    self._defect("webhooks: a turn failed; trying again")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.settings.poll_s)
         finally:
@@ -111,7 +117,7 @@ class Dispatcher:
         leader = await self.store.lease(self.holder, LEASE_TTL_S)
         if leader and not self._leader:
             now = asyncio.get_running_loop().time()
-            self._due = {d.id: now for d in await self.store.pending()}
+            self._due = {i: now for i in await self.store.pending_ids()}
             if self._due:
                 log.info("webhooks: %d deliveries waiting from before", len(self._due))
         elif not leader:
@@ -130,6 +136,13 @@ class Dispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), DRAIN_S)
         await cancel_and_wait(senders)
+
+    def _defect(self, message: str, *args: object) -> None:
+        """Log the exception being handled, with its traceback, at most every DEFECT_LOG_S."""
+        now = time.monotonic()
+        if now - self._defect_logged_at >= DEFECT_LOG_S:
+            self._defect_logged_at = now
+            log.exception(message, *args)
 
     # --- reading the sources
 
@@ -227,7 +240,12 @@ class Dispatcher:
             try:
                 await self._send(session, delivery)
             except (RedisError, OSError) as exc:
-                log.warning("webhooks: delivery %s not recorded (%s); retrying", delivery, exc)
+                self._redis_errors.warning(
+                    "webhooks: delivery %s not recorded (%s); retrying", delivery, exc
+                )
+                self._due[delivery] = loop.time() + REDIS_RETRY_S
+            except Exception:  # a defect: said; the delivery stays stored and is tried later
+                self._defect("webhooks: delivery %s failed; trying it again later", delivery)
                 self._due[delivery] = loop.time() + REDIS_RETRY_S
             finally:
                 self._taken.discard(delivery)

@@ -160,6 +160,10 @@ class WebhookStore:
                 pipe.hdel(self.keys.webhook_alerts, *forget)
             await pipe.execute()
 
+    async def pending_ids(self) -> list[str]:
+        raw: list[Any] = await self.redis.hkeys(self.keys.webhook_pending)
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
     async def pending(self) -> list[Delivery]:
         raw: dict[Any, Any] = await self.redis.hgetall(self.keys.webhook_pending)
         return [Delivery.decode(v) for v in raw.values()]

@@ -20,6 +20,7 @@ from gateway.control.changes import conclude
 from gateway.control.store import ConfigStore
 from gateway.keys import Keys
 from gateway.redis_client import redis_client
+from gateway.redis_server import EmbeddedRedis
 from gateway.settings import Settings
 from gateway.tasks import cancel_and_wait
 from gateway.webhooks.backoff import RetryPolicy
@@ -315,3 +316,47 @@ async def _follows(webhooks: WebhookStore, stats_id: str) -> bool:
 
 async def _forgotten(webhooks: WebhookStore, stats_id: str) -> bool:
     return stats_id not in await webhooks.alert_state()
+
+
+async def test_a_redis_outage_holds_deliveries_back_and_loses_none(
+    own_redis: EmbeddedRedis, receiver: Receiver, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    redis = redis_client(own_redis.url)
+    store = ConfigStore(redis, keys)
+    await store.seed(load_routing_file(TEST_CONFIGS / "three_experiments.toml"), "test")
+    await _register(redis, keys, "r", receiver.url)
+    receiver.statuses = [500]
+    patient = replace(FAST, policy=RetryPolicy(attempts=8, base_s=0.3, cap_s=0.6))
+    running = Running(redis, keys, patient)
+    try:
+        await _move_production(store, "prod-v2")
+        await receiver.wait_for(1)  # answered 500: a retry is due shortly
+        own_redis.stop()
+        await asyncio.sleep(1.5)  # the retry comes due with Redis down
+        assert not running.task.done()
+        own_redis.start()
+        await receiver.wait_for(2)
+        await _until(lambda: _all_delivered(WebhookStore(redis, keys)))
+    finally:
+        await running.stop()
+        await redis.aclose()
+    first, second = receiver.received
+    assert first.body == second.body
+    assert running.counts["delivered"] == 1
+
+
+async def test_an_unreadable_delivery_holds_back_no_other(
+    redis: Redis, settings: Settings, store: ConfigStore, receiver: Receiver
+) -> None:
+    keys = settings.keys
+    await redis.hset(keys.webhook_pending, "unreadable", b"{not json")
+    await _register(redis, keys, "r", receiver.url)
+    running = Running(redis, keys)
+    try:
+        await _move_production(store, "prod-v2")
+        (got,) = await receiver.wait_for(1)
+    finally:
+        await running.stop()
+    assert orjson.loads(got.body)["data"]["to"] == "prod-v2"
+    assert not running.task.cancelled() and running.task.exception() is None
