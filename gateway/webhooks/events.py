@@ -31,6 +31,8 @@ EventType = Literal[
     "experiment.changed",  # a person changed an experiment (created, started, stopped, ...)
     "alert.srm",  # an evaluation found a sample ratio mismatch
     "alert.guardrail",  # an evaluation found a guardrail (statistical or operational) breached
+    "alert.segment",  # a segment's lift differs from the rest, or its arms' ratio is off
+    "alert.health",  # the arms differed before exposure, or an arm's events stopped coming
     "approval",  # a change held for a second admin was requested, approved, rejected or expired
 ]
 EVENT_TYPES: Final[tuple[EventType, ...]] = get_args(EventType)
@@ -164,9 +166,26 @@ def guardrail_alerts(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def result_alerts(*kinds: str) -> AlertRule:
+    """The evaluation's own alerts (its ``alerts``: gateway.results.Alert) of these kinds,
+    each by what it is about (kind, arm, metric, segment)."""
+
+    def rule(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for alert in record.get("alerts") or ():
+            if isinstance(alert, Mapping) and alert.get("kind") in kinds:
+                about = ("kind", "variant", "metric", "dimension", "value")
+                out[":".join(str(alert.get(f) or "") for f in about)] = dict(alert)
+        return out
+
+    return rule
+
+
 ALERT_RULES: Final[dict[EventType, AlertRule]] = {
     "alert.srm": srm_alerts,
     "alert.guardrail": guardrail_alerts,
+    "alert.segment": result_alerts("segment", "segment_srm"),
+    "alert.health": result_alerts("pre_exposure_bias", "event_health"),
 }
 
 

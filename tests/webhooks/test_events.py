@@ -170,3 +170,22 @@ def test_an_approval_s_steps_and_nothing_else_for_its_note() -> None:
     assert event.type == "approval" and event.id == "8-0/approval/a1"
     assert event.data["approval"]["event"] == "requested"
     assert "experiment:ranker-q4" in event.data["subjects"]
+
+
+def test_the_evaluation_s_own_alerts_by_kind() -> None:
+    mobile = {"kind": "segment", "level": "strong", "message": "treatment loses on mobile",
+              "p_value": 1e-4, "variant": "treatment", "metric": "purchase_conversion",
+              "dimension": "device", "value": "mobile", "blocks": False}  # fmt: skip
+    silent = {"kind": "event_health", "level": "strong", "message": "no events from treatment",
+              "variant": "treatment", "blocks": True}  # fmt: skip
+    record = _record(1) | {"alerts": [mobile, silent]}
+    events, raised = new_alerts("e", record, ())
+    by_type = {e.type: e.data for e in events}
+    assert set(by_type) == {"alert.segment", "alert.health"}
+    assert by_type["alert.segment"]["dimension"] == "device"
+    assert by_type["alert.segment"]["value"] == "mobile"
+    assert by_type["alert.segment"]["message"] == "treatment loses on mobile"
+    assert by_type["alert.health"]["blocks"] is True
+    tablet = mobile | {"value": "tablet"}
+    again, _ = new_alerts("e", _record(2) | {"alerts": [mobile, silent, tablet]}, raised)
+    assert [e.data["value"] for e in again] == ["tablet"]  # only the new segment
