@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from gateway.inference.feature_table import FeatureTable
-from gateway.results import MetricResult, TimeToDecision
+from gateway.results import Alert, MetricResult, SegmentResult, TimeToDecision
 
 OutcomeType = Literal["click", "add_to_cart", "purchase"]
 OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
@@ -632,6 +632,9 @@ class EvaluationRecord:
     # Every metric of the catalogue, each arm's value and each treatment's lift (gateway.results)
     metrics: tuple[MetricResult, ...] = ()
     time_to_decision: TimeToDecision | None = None
+    # the success metric in each segment, and what the experimenter should look at (gateway.results)
+    segments: tuple[SegmentResult, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -658,6 +661,8 @@ class EvaluationRecord:
             "ops": [o.to_json() for o in self.ops],
             "metrics": msgspec.to_builtins(self.metrics),
             "time_to_decision": msgspec.to_builtins(self.time_to_decision),
+            "segments": msgspec.to_builtins(self.segments),
+            "alerts": msgspec.to_builtins(self.alerts),
         }
 
     def encode(self) -> bytes:
@@ -738,6 +743,8 @@ class EvaluationRecord:
                 time_to_decision=msgspec.convert(
                     data.get("time_to_decision"), TimeToDecision | None
                 ),
+                segments=msgspec.convert(data.get("segments") or (), tuple[SegmentResult, ...]),
+                alerts=msgspec.convert(data.get("alerts") or (), tuple[Alert, ...]),
             )
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

@@ -32,13 +32,23 @@ SegmentSums = dict[str, dict[tuple[str, str], VariantSums]]
 async def read_segment_stats(redis: Redis, keys: Keys, experiment: str) -> SegmentSums:
     """Each variant's sums in each segment (``variant|dimension=value``, gateway.config.segments),
     summed over the shards."""
-    out: SegmentSums = {}
+    return (await read_stats_and_segments(redis, keys, experiment))[1]
+
+
+async def read_stats_and_segments(
+    redis: Redis, keys: Keys, experiment: str
+) -> tuple[dict[str, VariantSums], SegmentSums]:
+    """:func:`read_variant_stats` and :func:`read_segment_stats` from one read."""
+    arms: dict[str, VariantSums] = {}
+    segments: SegmentSums = {}
     for arm, sums in (await _read_arms(redis, keys, experiment)).items():
         variant, sep, segment = arm.partition(SEGMENT_SEP)
         dimension, _, value = segment.partition("=")
-        if sep and dimension and value:
-            out.setdefault(variant, {})[dimension, value] = sums
-    return out
+        if not sep:
+            arms[arm] = sums
+        elif dimension and value:
+            segments.setdefault(variant, {})[dimension, value] = sums
+    return arms, segments
 
 
 async def _read_arms(redis: Redis, keys: Keys, experiment: str) -> dict[str, VariantSums]:

@@ -40,6 +40,13 @@ class VariantSums(Mapping[str, int]):
             out[name] = out.get(name, 0) + int(value)
         return VariantSums(out)
 
+    def __sub__(self, other: Mapping[str, int]) -> VariantSums:
+        """These sums without a part of their users' (a segment's): the rest's sums."""
+        out = dict(self._sums)
+        for name, value in other.items():
+            out[name] = out.get(name, 0) - int(value)
+        return VariantSums(out)
+
     def __repr__(self) -> str:
         nonzero = {k: v for k, v in self._sums.items() if v}
         return f"VariantSums({nonzero})"

@@ -16,7 +16,7 @@ from msgspec import Meta, Struct
 
 from gateway.holdout_report import HoldoutReport
 from gateway.http.api_experiment import ExperimentView
-from gateway.results import MetricResult, TimeToDecision
+from gateway.results import Alert, MetricResult, SegmentResult, TimeToDecision
 
 Version = Annotated[int, Meta(description="the routing config's version (each change adds one)")]
 
@@ -181,6 +181,17 @@ class Evaluation(Struct, kw_only=True):
         TimeToDecision | None,
         Meta(description="units and days until the success test concludes at the planned effect"),
     ] = None
+    segments: Annotated[
+        list[SegmentResult],
+        Meta(description="the success metric in each segment of the deployment's dimensions"),
+    ] = []
+    alerts: Annotated[
+        list[Alert],
+        Meta(
+            description="differential impact by segment, segment SRM, pre-exposure bias, event "
+            "health: never acted on, but event health holds a promotion"
+        ),
+    ] = []
 
 
 Sums = Annotated[
@@ -267,6 +278,17 @@ class DimensionView(Struct):
     name: str
     source: Annotated[str, Meta(description="context.<key>, shopper or query_class")]
     values: Annotated[list[str], Meta(description="kept values; any other counts as 'other'")]
+
+
+class ExperimentSegments(Struct):
+    """``GET /v1/experiments/{key}/segments``: one metric in every segment of the phase."""
+
+    experiment: str
+    phase: int
+    metric: str
+    dimensions: Annotated[list[str], Meta(description="the dimensions this phase has segments of")]
+    segments: list[SegmentResult]
+    alerts: list[Alert]
 
 
 class SegmentDimensions(Struct):

@@ -107,6 +107,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/datasets", datasets.create, EXPERIMENTER, "Register a dataset (JSON lines or Parquet)", "datasets", t.DATASET_UPLOAD, response=a.CreatedDataset),
     Route("POST", "/v1/datasets/from-traffic", datasets.from_traffic, EXPERIMENTER, "Build a dataset from logged searches and their outcomes", "datasets", t.TrafficDatasetBody, response=a.BuiltDataset),
     Route("GET", "/v1/datasets/{dataset}", datasets.get_dataset, VIEWER, "One dataset's metadata", "datasets", response=a.DatasetView),
+    Route("GET", "/v1/experiments/{key}/segments", segments.experiment_segments, VIEWER, "The current phase's results on a metric in every segment, with the differential-impact alerts", "experiments", query=(("metric", {"type": "string", "description": "a catalogue metric (default: the experiment's primary)"}), ("dimension", {"type": "string", "description": "one dimension (default: every one)"})), response=a.ExperimentSegments),
     Route("GET", "/v1/segments", segments.get_segments, VIEWER, "The segment dimensions results are broken down by", "experiments", response=a.SegmentDimensions),
     Route("PUT", "/v1/segments", segments.put_segments, ADMIN, "Declare the segment dimensions (audited; users first exposed from now on are counted by them)", "experiments", t.SegmentsBody, response=a.SegmentsChange),
     Route("GET", "/v1/gate-policy", datasets.get_policy, VIEWER, "The gates' thresholds", "models", response=a.GatePolicyAnswer),

@@ -65,7 +65,8 @@ from gateway.records import (
     GuardrailResult,
     RecordError,
 )
-from gateway.variant_stats import read_variant_stats
+from gateway.segment_report import segment_results
+from gateway.variant_stats import SegmentSums, read_stats_and_segments
 from gateway.worker.bandit import run_bandit
 from gateway.worker.carried import (
     boundaries_from_json,
@@ -75,6 +76,7 @@ from gateway.worker.carried import (
 )
 from gateway.worker.conclusion import apply_arm_stops, apply_conclusion, held_for_approval
 from gateway.worker.interleaving import confirmation, evaluate_interleaved
+from gateway.worker.quality import event_health, pre_exposure_bias
 from gateway.worker.report import metric_results, time_to_decision
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
@@ -217,8 +219,60 @@ def evaluate(
     stats: Mapping[str, Mapping[str, int]],
     runtime_s: float,
     previous: EvaluationRecord | None = None,
+    segments: SegmentSums | None = None,
 ) -> EvaluationRecord:
-    """Pure: the evaluation record for one experiment (results, SRM, decision, carried state)."""
+    """Pure: the evaluation record for one experiment (results, SRM, decision, carried state),
+    with its segments' results and its alerts (:func:`with_alerts`)."""
+    record = _evaluate(experiment, stats, runtime_s, previous)
+    return with_alerts(experiment, record, stats, segments or {})
+
+
+def with_alerts(
+    experiment: Experiment,
+    record: EvaluationRecord,
+    stats: Mapping[str, Mapping[str, int]],
+    segments: SegmentSums,
+) -> EvaluationRecord:
+    """The record with its segments (the success metric in each), the differential-impact,
+    segment SRM, pre-exposure and event-health alerts, and their reasons: every alert is named
+    in the decision's reasons; only an event-health alert holds a promotion back."""
+    if record.metrics == ():  # inconsistent sums: nothing to break down
+        return record
+    a = experiment.analysis
+    tested = tested_variants(experiment)
+    names = [v.name for v in tested]
+    results, alerts = segment_results(
+        [(v.name, v.weight) for v in tested],
+        stats,
+        segments,
+        a.primary_metric,
+        a.alpha,
+        record.tuning_units,
+        a.min_units_per_arm,
+    )
+    alerts = (*alerts, *pre_exposure_bias(names, stats), *event_health(names, stats))
+    decision = record.decision
+    reasons = tuple(f"{x.kind.replace('_', ' ')} alert ({x.level}): {x.message}" for x in alerts)
+    blocking = [x for x in alerts if x.blocks]
+    if decision.action == "promote" and blocking:
+        decision = DecisionRecord(
+            "continue",
+            None,
+            (*decision.reasons, *reasons, "not promoted while an arm's events are unhealthy"),
+            (*decision.blocked_by, "event_health"),
+            rule="event_health",
+        )
+    elif reasons:
+        decision = replace(decision, reasons=(*decision.reasons, *reasons))
+    return replace(record, segments=results, alerts=alerts, decision=decision)
+
+
+def _evaluate(
+    experiment: Experiment,
+    stats: Mapping[str, Mapping[str, int]],
+    runtime_s: float,
+    previous: EvaluationRecord | None = None,
+) -> EvaluationRecord:
     empty: dict[str, int] = {}
     base = EvaluationRecord(
         experiment=experiment.key,
@@ -406,8 +460,10 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
             record = await evaluate_interleaved(redis, keys, experiment, runtime, previous)
         else:
             # Off the event loop: a group-sequential look takes a step of the boundary recursion.
-            stats = await read_variant_stats(redis, keys, sid)
-            record = await asyncio.to_thread(evaluate, experiment, stats, runtime, previous)
+            stats, segments = await read_stats_and_segments(redis, keys, sid)
+            record = await asyncio.to_thread(
+                evaluate, experiment, stats, runtime, previous, segments
+            )
         figures, breached = await _operational_review(redis, keys, experiment)
         record = replace(record, ops=figures)
         if breached:

@@ -86,3 +86,46 @@ async def test_dimensions_are_declared_audited_and_label_exposures(
         await asyncio.sleep(0.05)
     assert labels["u-seg-1"] == "device=other|shopper=*|query_class=other"  # warming up
     assert labels["u-seg-2"] == "device=mobile|shopper=*|query_class=other"
+
+
+async def test_an_experiments_segments_are_drilled_down_by_metric(
+    client: TestClient, gateway: Gateway
+) -> None:
+    viewer = auth("vera")
+    empty = await client.get("/v1/experiments/better/segments", headers=viewer)
+    assert empty.status == 200, await empty.text()
+    data = await empty.json()
+    assert data["metric"] == "purchase_conversion" and data["segments"] == []
+    bad = [
+        ("/v1/experiments/better/segments?metric=bounce", 400, "metric"),
+        ("/v1/experiments/better/segments?dimension=device", 400, "dimension"),
+        ("/v1/experiments/nope/segments", 404, None),
+    ]
+    for path, status, where in bad:
+        response = await client.get(path, headers=viewer)
+        assert response.status == status, (path, await response.text())
+        if where is not None:
+            assert (await response.json())["error"]["where"] == where
+    # sums kept for two segments of the current phase: every metric can be read there
+    sid = gateway.router.config.experiment("better").stats_id
+    stats = gateway.keys.for_user("x").stats(sid)
+    for arm in ("control", "candidate"):
+        for value, users in (("mobile", 300), ("desktop", 500)):
+            await gateway.redis.hset(
+                stats,
+                mapping={
+                    f"{arm}|device={value}:users": users,
+                    f"{arm}|device={value}:searches": users * 2,
+                },
+            )
+        await gateway.redis.hset(stats, mapping={f"{arm}:users": 800, f"{arm}:searches": 1600})
+    got = await (
+        await client.get(
+            "/v1/experiments/better/segments?metric=click_through_rate&dimension=device",
+            headers=viewer,
+        )
+    ).json()
+    assert got["dimensions"] == ["device"] and got["metric"] == "click_through_rate"
+    assert [(s["value"], s["users"]["control"]) for s in got["segments"]] == [
+        ("desktop", 500), ("mobile", 300)
+    ]  # fmt: skip
