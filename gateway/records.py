@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from gateway.inference.feature_table import FeatureTable
-from gateway.results import Alert, MetricResult, SegmentResult, TimeToDecision
+from gateway.results import Alert, FunnelStep, MetricResult, SegmentResult, TimeToDecision
 
 OutcomeType = Literal["click", "add_to_cart", "purchase"]
 OUTCOME_TYPES: Final = ("click", "add_to_cart", "purchase")
@@ -635,6 +635,7 @@ class EvaluationRecord:
     # the success metric in each segment, and what the experimenter should look at (gateway.results)
     segments: tuple[SegmentResult, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    funnel: tuple[FunnelStep, ...] = ()  # search -> click -> add-to-cart -> purchase
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -663,6 +664,7 @@ class EvaluationRecord:
             "time_to_decision": msgspec.to_builtins(self.time_to_decision),
             "segments": msgspec.to_builtins(self.segments),
             "alerts": msgspec.to_builtins(self.alerts),
+            "funnel": msgspec.to_builtins(self.funnel),
         }
 
     def encode(self) -> bytes:
@@ -745,6 +747,7 @@ class EvaluationRecord:
                 ),
                 segments=msgspec.convert(data.get("segments") or (), tuple[SegmentResult, ...]),
                 alerts=msgspec.convert(data.get("alerts") or (), tuple[Alert, ...]),
+                funnel=msgspec.convert(data.get("funnel") or (), tuple[FunnelStep, ...]),
             )
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as exc:
             raise RecordError(f"evaluation record: {exc!r}") from None

@@ -114,3 +114,14 @@ class Alert(Struct, frozen=True, kw_only=True):
     dimension: str | None = None
     value: str | None = None
     blocks: bool = False
+
+
+class FunnelStep(Struct, frozen=True, kw_only=True):
+    """One step of the search funnel (search → click → add-to-cart → purchase): each arm's
+    conversion from the step before, and each treatment's lift with its two-sided
+    always-valid interval."""
+
+    step: str
+    metric: str
+    arms: tuple[ArmValue, ...]
+    lifts: tuple[MetricLift, ...]

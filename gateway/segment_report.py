@@ -36,7 +36,9 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _lift(variant: str, effect: Effect, alpha: float, tuning: float) -> MetricLift:
+def two_sided_lift(variant: str, effect: Effect, alpha: float, tuning: float) -> MetricLift:
+    """A lift with its two-sided always-valid interval and p (a confidence sequence at N*
+    ``tuning``): for reading, valid at any look; not a decision's test."""
     inference = cs.confidence_sequence(effect, alpha, tuning)
     return MetricLift(
         variant=variant,
@@ -99,8 +101,8 @@ def segment_results(
         for t in treatments:
             here = lift_effect(est[control], est[t])
             there = lift_effect(rest_est[control], rest_est[t])
-            lifts.append(_lift(t, here, alpha, n_tuning))
-            rest_lifts.append(_lift(t, there, alpha, n_tuning))
+            lifts.append(two_sided_lift(t, here, alpha, n_tuning))
+            rest_lifts.append(two_sided_lift(t, there, alpha, n_tuning))
             enough = all(
                 inside[v][USERS] >= min_units and rest[v][USERS] >= min_units for v in (control, t)
             )

@@ -27,7 +27,7 @@ from stats.sufficient import MeanStats, PairStats
 Estimator = Literal["share", "mean", "ratio", "complement"]
 Direction = Literal["higher", "lower"]
 Unit = Literal["share", "currency", "count", "score"]
-Per = Literal["user", "search", "click"]
+Per = Literal["user", "search", "click", "cart"]
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,22 @@ METRICS: Final[tuple[Metric, ...]] = (
         "mrr_clicks", "MRR of clicks", "ratio", "rrc", "clicks", scale=1000.0, unit="score",
         per="click", doc="where the clicks land: mean 1/(position+1) over clicks",
     ),
+    Metric(
+        "carts_per_click", "add-to-carts per click", "ratio", "carts", "clicks", per="click",
+        doc="the funnel's second step",
+    ),
+    Metric(
+        "purchases_per_cart", "purchases per add-to-cart", "ratio", "purchases", "carts",
+        per="cart", doc="the funnel's third step",
+    ),
 )  # fmt: skip
+# The search funnel: search -> click -> add-to-cart -> purchase, one ratio metric per step
+# (each a conversion of the step before, per user randomised: the delta method).
+FUNNEL: Final = (
+    ("search → click", "clicked_search_rate"),
+    ("click → add-to-cart", "carts_per_click"),
+    ("add-to-cart → purchase", "purchases_per_cart"),
+)
 BY_NAME: Final = {m.name: m for m in METRICS}
 
 

@@ -125,6 +125,7 @@ QUANTITIES: Final[tuple[Quantity, ...]] = (
         cap=USER_VALUE_CAP,
     ),
     Quantity("carts", {"add_to_cart": "1"}, doc="add-to-carts"),
+    Quantity("purchases", {"purchase": "1"}, doc="purchases (on a search or at checkout)"),
     Quantity(
         "rrc",
         {"click": "math.floor(SCALE / (position + 1) + 0.5)"},
@@ -157,6 +158,9 @@ CROSSES: Final[tuple[Cross, ...]] = (
     Cross("dcg", "searches"),
     Cross("carts", "searches"),
     Cross("rrc", "clicks"),
+    # the search funnel's steps: add-to-carts per click, purchases per add-to-cart
+    Cross("carts", "clicks"),
+    Cross("purchases", "carts"),
 )
 
 

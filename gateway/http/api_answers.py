@@ -16,7 +16,7 @@ from msgspec import Meta, Struct
 
 from gateway.holdout_report import HoldoutReport
 from gateway.http.api_experiment import ExperimentView
-from gateway.results import Alert, MetricResult, SegmentResult, TimeToDecision
+from gateway.results import Alert, FunnelStep, MetricResult, SegmentResult, TimeToDecision
 
 Version = Annotated[int, Meta(description="the routing config's version (each change adds one)")]
 
@@ -184,6 +184,10 @@ class Evaluation(Struct, kw_only=True):
     segments: Annotated[
         list[SegmentResult],
         Meta(description="the success metric in each segment of the deployment's dimensions"),
+    ] = []
+    funnel: Annotated[
+        list[FunnelStep],
+        Meta(description="search → click → add-to-cart → purchase: each step's conversion"),
     ] = []
     alerts: Annotated[
         list[Alert],

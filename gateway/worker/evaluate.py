@@ -77,7 +77,7 @@ from gateway.worker.carried import (
 from gateway.worker.conclusion import apply_arm_stops, apply_conclusion, held_for_approval
 from gateway.worker.interleaving import confirmation, evaluate_interleaved
 from gateway.worker.quality import event_health, pre_exposure_bias
-from gateway.worker.report import metric_results, time_to_decision
+from gateway.worker.report import funnel, metric_results, time_to_decision
 from stats.analysis import AnalysisPlan, ArmData, Method, analyse
 from stats.decision import ArmAnalysis, PolicySettings
 from stats.effects import (
@@ -354,6 +354,7 @@ def _evaluate(
             ),
             metrics=metric_results(experiment, arms, rows),
             time_to_decision=time_to_decision(experiment, arms, None, runtime_s),
+            funnel=funnel(arms, rows, analysis.alpha, None),
         )
     plan = plan_for(experiment, tuning)
     settings = PolicySettings(
@@ -389,6 +390,7 @@ def _evaluate(
         state=state_to_json(result.state),
         metrics=metric_results(experiment, arms, rows, result.arms),
         time_to_decision=time_to_decision(experiment, arms, plan, runtime_s),
+        funnel=funnel(arms, rows, analysis.alpha, tuning),
         boundaries=boundaries_to_json(result.boundaries),
     )
 

@@ -9,10 +9,19 @@ from collections.abc import Mapping, Sequence
 
 from msgspec.structs import replace
 
-from gateway.catalogue.metrics import METRICS, Metric, denominator
+from gateway.catalogue.metrics import BY_NAME, FUNNEL, METRICS, Metric, denominator
 from gateway.catalogue.quantities import USERS
 from gateway.config import Experiment
-from gateway.results import ArmValue, MetricLift, MetricResult, Role, Test, TimeToDecision
+from gateway.results import (
+    ArmValue,
+    FunnelStep,
+    MetricLift,
+    MetricResult,
+    Role,
+    Test,
+    TimeToDecision,
+)
+from gateway.segment_report import DEFAULT_TUNING, two_sided_lift
 from stats import confidence_sequence as cs
 from stats.analysis import AnalysisPlan, ArmData
 from stats.decision import ArmAnalysis, GuardrailResult
@@ -234,3 +243,31 @@ def _pair_units(
     return units_to_conclude(
         lambda n: float(cs.halfwidth(unit_variance / n, n, plan.tuning_units, alpha)), effect
     )
+
+
+def funnel(
+    arms: Sequence[ArmData], rows: Sequence[Mapping[str, int]], alpha: float, tuning: float | None
+) -> tuple[FunnelStep, ...]:
+    """The search funnel, step by step (gateway.catalogue.metrics.FUNNEL)."""
+    n_tuning = tuning or DEFAULT_TUNING
+    out = []
+    for step, name in FUNNEL:
+        metric = BY_NAME[name]
+        control = arms[0].metrics[name]
+        out.append(
+            FunnelStep(
+                step=step,
+                metric=name,
+                arms=tuple(
+                    _arm_value(a.variant, metric, a.metrics[name], row)
+                    for a, row in zip(arms, rows, strict=True)
+                ),
+                lifts=tuple(
+                    two_sided_lift(
+                        a.variant, lift_effect(control, a.metrics[name]), alpha, n_tuning
+                    )
+                    for a in arms[1:]
+                ),
+            )
+        )
+    return tuple(out)

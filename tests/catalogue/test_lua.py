@@ -14,37 +14,41 @@ from gateway.variant_stats import read_variant_stats
 from gateway.worker.consumer import StreamConsumer
 from tests.worker.entries import exposure, outcome
 
-WITH_PURCHASES = Catalogue(
-    (*CATALOGUE.quantities, Quantity("purchases", {"purchase": "1"}, doc="purchases")),
-    (*CATALOGUE.crosses, Cross("purchases", "searches")),
+# one more quantity, from an expression over the event: purchases of 100.00 or more
+WITH_BIG = Catalogue(
+    (*CATALOGUE.quantities, Quantity("big_buys", {"purchase": "cents >= 10000 and 1 or 0"})),
+    (*CATALOGUE.crosses, Cross("big_buys", "searches")),
 )
-PURCHASES_PER_SEARCH = Metric(
-    "purchases_per_search", "purchases per search", "ratio", "purchases", "searches"
+BIG_PER_SEARCH = Metric(
+    "big_buys_per_search", "big buys per search", "ratio", "big_buys", "searches"
 )
 
 
 async def test_a_new_quantity_is_kept_by_the_scripts(redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
-    consumer = StreamConsumer(redis, keys, "c1", catalogue=WITH_PURCHASES)
+    consumer = StreamConsumer(redis, keys, "c1", catalogue=WITH_BIG)
     await consumer.setup()
     rng = random.Random(3)
     values: dict[str, dict[str, int]] = {}
     for n in range(60):
         user = f"u{rng.randrange(8)}"
-        unit = values.setdefault(user, {"searches": 0, "purchases": 0})
+        unit = values.setdefault(user, {"searches": 0, "big_buys": 0})
         sid = f"s{n}"
         await redis.xadd(keys.for_user(user).exposures, exposure(sid, user, "a", "x"))
         unit["searches"] += 1
         for k in range(rng.choice([0, 1, 2])):
+            value = rng.choice([1.5, 150.0])
             await redis.xadd(
-                keys.for_user(user).outcomes, outcome(f"{sid}-{k}", sid, "purchase", 1.5, 0, user)
+                keys.for_user(user).outcomes,
+                outcome(f"{sid}-{k}", sid, "purchase", value, 0, user),
             )
-            unit["purchases"] += 1
+            unit["big_buys"] += value >= 100
         await consumer.step(block_ms=None)
     sums = (await read_variant_stats(redis, keys, "x"))["a"]
     users = list(values.values())
-    expected = WITH_PURCHASES.expected_sums(users)
-    for name in ("purchases", "purchases_sq", "purchases_x_searches", "searches", "users"):
+    expected = WITH_BIG.expected_sums(users)
+    for name in ("big_buys", "big_buys_sq", "big_buys_x_searches", "searches", "users"):
         assert sums[name] == expected[name], name
-    got = estimate(PURCHASES_PER_SEARCH, sums, WITH_PURCHASES)
-    assert got.mean == sum(u["purchases"] for u in users) / sum(u["searches"] for u in users)
+    got = estimate(BIG_PER_SEARCH, sums, WITH_BIG)
+    assert got.mean == sum(u["big_buys"] for u in users) / sum(u["searches"] for u in users)
+    assert 0 < got.mean < 1

@@ -133,6 +133,7 @@ async def test_every_sum_matches_a_recount_from_the_users(sharded: Sharded) -> N
                     unit["carts"] += 1
                 elif kind == "purchase":
                     unit["revenue_cents"] += cents
+                    unit["purchases"] += 1
                     unit["converters"] = 1
                     activity[user][0] += 1
                     activity[user][1] += cents

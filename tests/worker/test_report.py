@@ -115,3 +115,34 @@ def test_time_to_decision_counts_down_and_reads_in_days() -> None:
     few = {"control": _users(50, 0.3, rng), "candidate": _users(50, 0.3, rng)}
     unplanned = evaluate(experiment, few, 600).time_to_decision
     assert unplanned is not None and unplanned.units_needed is None  # not planned yet
+
+
+def test_the_funnel_has_each_steps_conversion_and_lift() -> None:
+    experiment = parse_experiment(BASE, "e")
+    rng = np.random.default_rng(8)
+
+    def users(n: int, cart: float) -> dict[str, int]:
+        clicks = rng.poisson(2.0, n)
+        carts = rng.binomial(clicks, cart)
+        bought = rng.binomial(carts, 0.5)
+        return CATALOGUE.expected_sums(
+            [
+                {"searches": 3, "clicked_searches": min(int(c), 3), "clicks": int(c),
+                 "carts": int(k), "purchases": int(b), "converters": int(b > 0)}
+                for c, k, b in zip(clicks, carts, bought, strict=True)
+            ]  # fmt: skip
+        )
+
+    stats = {"control": users(3000, 0.2), "candidate": users(3000, 0.3)}
+    record = evaluate(experiment, stats, 3600)
+    steps = {s.step: s for s in record.funnel}
+    assert list(steps) == ["search → click", "click → add-to-cart", "add-to-cart → purchase"]
+    cart = steps["click → add-to-cart"]
+    assert cart.arms[0].value == pytest.approx(
+        stats["control"]["carts"] / stats["control"]["clicks"]
+    )
+    assert cart.arms[0].n == stats["control"]["clicks"]
+    (lift,) = cart.lifts
+    assert lift.ci_low is not None and lift.ci_low > 0.1 and lift.significant  # +50 % carts/click
+    buy = steps["add-to-cart → purchase"].lifts[0]
+    assert buy.ci_low is not None and buy.ci_high is not None and buy.ci_low < 0 < buy.ci_high
