@@ -165,6 +165,18 @@ class Dispatcher:
         deliveries = self._deliveries(events, endpoints)
         await self.store.enqueue(deliveries, cursor=entries[-1][0])
         self._schedule_now(deliveries)
+        await self._follow({k for e in events for k in e.data.get("experiments", ())})
+
+    async def _follow(self, experiments: set[str]) -> None:
+        """Have the alerts of these experiments' current phases read: one that started and
+        concluded between two reads of the evaluations was never seen live, and its final
+        evaluation may have raised an alert (an operational breach rolls back at once)."""
+        if not experiments:
+            return
+        _, config = await self.config.load()
+        await self.store.follow(
+            [phase_stats_id(e.key, e.phase) for e in config.experiments if e.key in experiments]
+        )
 
     async def _read_evaluations(self, endpoints: list[Endpoint]) -> None:
         """Alerts from the latest evaluation of each live experiment phase, and a last time

@@ -185,6 +185,15 @@ class WebhookStore:
                 pipe.hset(self.keys.webhook_pending, delivery.id, delivery.encode())
             await pipe.execute()
 
+    async def follow(self, stats_ids: Sequence[str]) -> None:
+        """Phases whose evaluations the dispatcher reads (again), with no alert raised yet
+        unless it follows them already."""
+        if stats_ids:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for stats_id in stats_ids:
+                    pipe.hsetnx(self.keys.webhook_alerts, stats_id, b"[]")
+                await pipe.execute()
+
     async def alert_state(self) -> dict[str, list[str]]:
         """Phase (stats id) -> the alerts its latest evaluation raised, for every phase the
         dispatcher follows."""

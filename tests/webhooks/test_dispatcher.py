@@ -360,3 +360,34 @@ async def test_an_unreadable_delivery_holds_back_no_other(
         await running.stop()
     assert orjson.loads(got.body)["data"]["to"] == "prod-v2"
     assert not running.task.cancelled() and running.task.exception() is None
+
+
+async def test_a_phase_concluded_before_it_was_seen_live_still_sends_its_alert(
+    redis: Redis, settings: Settings, store: ConfigStore, receiver: Receiver
+) -> None:
+    """The experiment starts and is rolled back between two reads of the evaluations (here:
+    while no dispatcher runs): the decision in the audit trail has its phase read once."""
+    keys = settings.keys
+    await _register(redis, keys, "oncall", receiver.url, ("alert.guardrail",))
+    record = {
+        "experiment": "worse",
+        "phase": 0,
+        "ts": time.time(),
+        "look": 1,
+        "decision": {"action": "rollback", "reasons": ["operational guardrail: p99 x4"]},
+        "arms": [],
+    }
+    await redis.hset(keys.decisions, "worse", orjson.dumps(record))
+    await store.change(
+        lambda c: conclude(c, "worse", "control", "rolled_back"),
+        actor=DECISION_LOOP,
+        reason="operational guardrail: p99 x4",
+    )
+    running = Running(redis, keys)
+    try:
+        (got,) = await receiver.wait_for(1)
+        await _until(lambda: _forgotten(WebhookStore(redis, keys), "worse"))
+    finally:
+        await running.stop()
+    event = orjson.loads(got.body)
+    assert (event["type"], event["data"]["alert"]) == ("alert.guardrail", "operational")
