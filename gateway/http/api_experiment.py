@@ -191,12 +191,17 @@ class ExperimentFields(Struct, forbid_unknown_fields=True, kw_only=True):
         Share, Meta(description="operational guardrail: failed or timed-out scorings")
     ] = 0.02
     max_latency_ratio: Annotated[
-        float, Meta(ge=1.0, le=1000.0, description="operational guardrail: p99 over control's")
+        float,
+        Meta(
+            ge=1.0,
+            le=1000.0,
+            description="latency guardrail's margin: p99 over control's (always-valid test)",
+        ),
     ] = 3.0
     min_ops_requests: (
         Annotated[
             int,
-            Meta(ge=1, le=10**9, description="scorings an arm needs before its ops guardrails"),
+            Meta(ge=1, le=10**9, description="scorings before an arm's error rate is judged"),
         ]
         | None
     ) = 50
