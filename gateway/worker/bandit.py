@@ -30,7 +30,7 @@ from gateway.control.store import ConfigStore
 from gateway.errors import Conflict
 from gateway.evaluations import store_evaluation
 from gateway.keys import Keys
-from gateway.records import DecisionRecord, EvaluationRecord
+from gateway.records import ArmOpsRecord, DecisionRecord, EvaluationRecord
 from gateway.variant_stats import read_variant_stats
 from gateway.worker.conclusion import apply_conclusion
 from stats.effects import ArmEstimate
@@ -161,12 +161,15 @@ async def run_bandit(
     started: float,
     now: float,
     breached: list[str],
+    ops: tuple[ArmOpsRecord, ...] = (),
 ) -> EvaluationRecord:
     """One pass over one running bandit; applies what it decides. ``started`` is a reading of
-    its active clock (:meth:`Experiment.active_clock`): paused time is not runtime."""
+    its active clock (:meth:`Experiment.active_clock`): paused time is not runtime; ``ops``
+    are the arms' operational figures, ``breached`` the operational breaches among them."""
     periods = await read_periods(redis, keys, experiment)
     runtime_s = max(0.0, experiment.active_clock(now) - started)
     record, weights = evaluate_bandit(experiment, periods, runtime_s, now)
+    record = replace(record, ops=ops)
     if breached:
         record, weights = record.rolled_back(experiment.control.name, breached), None
     record, concluded = await apply_conclusion(store, experiment, record)

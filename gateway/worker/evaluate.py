@@ -419,10 +419,6 @@ async def _operational_review(
     return await asyncio.to_thread(review, experiment.control.name, treatments, ops, limits)
 
 
-async def _operational_breaches(redis: Redis, keys: Keys, experiment: Experiment) -> list[str]:
-    return (await _operational_review(redis, keys, experiment))[1]
-
-
 def runtime_s(experiment: Experiment, started: float, now: float) -> float:
     """How long it has run since ``started``, a reading of its active clock (wall time less
     the time spent paused, :meth:`Experiment.active_clock`): pauses are not runtime."""
@@ -450,8 +446,10 @@ async def evaluate_all(redis: Redis, keys: Keys, store: ConfigStore) -> list[Eva
         if experiment.bandit is not None:  # every period, from the first one's start
             await redis.hsetnx(keys.started, experiment.key, repr(clock))
             started = float(await redis.hget(keys.started, experiment.key) or clock)
-            breached = await _operational_breaches(redis, keys, experiment)
-            records.append(await run_bandit(redis, keys, store, experiment, started, now, breached))
+            figures, breached = await _operational_review(redis, keys, experiment)
+            records.append(
+                await run_bandit(redis, keys, store, experiment, started, now, breached, figures)
+            )
             continue
         # The current phase alone: its own sums, start, carried state and SRM weights.
         sid = experiment.stats_id

@@ -486,3 +486,45 @@ def test_a_ramp_step_is_held_only_while_the_experiment_runs() -> None:
         "e",
     )
     assert runtime_s(paused, 0.0, 1000.0) == 850.0  # the current pause is not runtime either
+
+
+async def test_a_slower_treatment_is_rolled_back_by_the_latency_test_with_its_figures(
+    redis: Redis, prefix: str
+) -> None:
+    """The gateways' counts in Redis (keys.ops), read by the worker: a candidate whose every
+    scoring is slower than the control's p99 could be is rolled back, the record carrying
+    both arms' figures and the test; the stored evaluation has them too."""
+    from gateway.ops.histogram import EDGES_MS, bucket, latency_field
+
+    keys = Keys(prefix)
+    store = ConfigStore(redis, keys)
+    await store.seed(
+        parse_routing({"production": "a", "experiments": [BASE | {"status": "running"}]}), "t"
+    )
+    _, config = await store.load()
+    counts = {"control:requests": 2000, f"control:{latency_field(2.0)}": 1990,
+              f"control:{latency_field(2.5)}": 10, "candidate:requests": 500,
+              "candidate:errors": 5, f"candidate:{latency_field(20.0)}": 495}  # fmt: skip
+    ops_key = keys.ops(config.experiment("exp").stats_id)
+    await redis.hset(ops_key, mapping={name: n for name, n in counts.items()})
+    (record,) = await evaluate_all(redis, keys, store)
+    assert record.decision.action == "rollback" and record.decision.winner == "control"
+    assert record.decision.reasons[0].startswith(
+        "operational guardrail: candidate scores slower than control: p99 "
+    ), record.decision.reasons
+    control, candidate = record.ops
+    assert (control.variant, control.requests, control.errors, control.latency) == (
+        "control",
+        2000,
+        0,
+        None,
+    )
+    assert candidate.error_rate == 0.01 and candidate.p99_ms is not None
+    assert candidate.p99_ms >= 20.0 > candidate.p99_ms / 1.05
+    assert candidate.latency is not None and candidate.latency.breached
+    assert candidate.latency.margin == 3.0 and candidate.latency.ci_low > 3.0
+    assert control.p50_ms == EDGES_MS[bucket(2.0)]
+    stored = EvaluationRecord.from_json(await redis.hget(keys.decisions, "exp") or b"{}")
+    assert stored.ops == record.ops
+    _, config = await store.load()
+    assert config.experiment("exp").status == "concluded"
