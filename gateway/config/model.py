@@ -136,10 +136,10 @@ class Analysis:
     correction: Correction = "holm"
     min_runtime_s: float = DEFAULT_MIN_RUNTIME_S
     max_runtime_s: float | None = None
-    # Operational guardrails (no statistics: a treatment that fails or is slow is rolled back
-    # at once): its share of failed or timed-out scorings, its p99 scoring time over the
-    # control's, judged once an arm has had min_ops_requests scorings in the phase (the p99
-    # once each arm has 1 000: gateway.ops.guardrails.LATENCY_MIN_REQUESTS).
+    # Operational guardrails (gateway.ops.guardrails): a treatment is rolled back at once when
+    # its share of failed or timed-out scorings passes max_error_rate (judged once it has had
+    # min_ops_requests scorings in the phase), or when an always-valid test at alpha finds its
+    # p99 scoring time above max_latency_ratio times the control's (the margin; any look).
     max_error_rate: float = 0.02
     max_latency_ratio: float = 3.0
     min_ops_requests: int = 50
