@@ -31,7 +31,7 @@ LOOKS = 80
 LOOK_S = 3600.0
 ACTIONS = ("promote", "rollback", "stop-arms")
 # (A/A runs, runs at the planned effect) in the full and the quick study
-REPS = ((400, 200), (24, 16))
+REPS = ((400, 200), (6, 4))
 CHUNK = 8
 
 
@@ -70,6 +70,7 @@ def users(rng: np.random.Generator, n: int, lift: float) -> dict[str, np.ndarray
         "rrc": clicks * rng.integers(100, 1001, n),
         "carts": rng.binomial(clicks, 0.15),
         "converters": converters,
+        "purchases": converters * (1 + rng.poisson(0.2, n)),
         "revenue_cents": converters * np.round(rng.lognormal(3.5, 1.0, n) * 100).astype(np.int64),
         "pre_purchases": pre,
         "pre_revenue": pre * rng.integers(10, 80, n),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.study import bandits, decision_rule, latency, methods, streams
+from sim.study import bandits, decision_rule, latency, methods, segment_alerts, streams
 from stats.confidence_sequence import GROWTHBOOK_DEFAULT_TUNING
 from stats.effects import relative_lift
 
@@ -198,6 +198,15 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
         (ratio, pool.submit(latency.latency_job, ratio, n, s))
         for ratio, n, s in latency.jobs(quick, seed)
     ]
+    alert_reps = segment_alerts.REPS[1 if quick else 0]
+    alert_futures = [
+        pool.submit(
+            segment_alerts.play_many,
+            seed + 130_363 * (1 + start),
+            min(segment_alerts.CHUNK, alert_reps - start),
+        )
+        for start in range(0, alert_reps, segment_alerts.CHUNK)
+    ]
     tallies: dict[tuple[str, float, str], Tally] = defaultdict(Tally)
     for metric, lift, future in futures:
         for name, tally in future.result().items():
@@ -216,7 +225,9 @@ def run_study(pool: Executor, quick: bool, seed: int) -> str:
     for ratio, latency_future in latency_futures:
         latency_tallies[ratio].add(latency_future.result())
     lat = latency.render(latency_tallies)
-    return render(tallies, runs, quick, drifting) + "\n" + "\n".join([*rule, "", *lat]) + "\n"
+    alerts = segment_alerts.section([r for f in alert_futures for r in f.result()])
+    extra = [*rule, "", *lat, "", *alerts]
+    return render(tallies, runs, quick, drifting) + "\n" + "\n".join(extra) + "\n"
 
 
 TITLES = {
