@@ -362,7 +362,8 @@ function segmentsSection(key, evaluation, drill, reload) {
   if (!drill) return "";
   const choice = segmentChoice(key);
   const choose = (field) => (ev) => {
-    state.segments = { ...(state.segments || {}), [key]: { ...choice, [field]: ev.target.value } };
+    state.segments = { ...(state.segments || {}), [key]: { ...segmentChoice(key), [field]: ev.target.value } };
+    clearTimeout(state.timer);
     reload();
   };
   const metrics = (evaluation.metrics || []).map((m) => [m.metric, m.label || m.metric]);
@@ -458,6 +459,8 @@ function pausedNote(exp) {
 }
 
 async function experimentView(key) {
+  // Draws may overlap (the 3 s refresh, a choice of segments): only the latest one is shown.
+  const turn = state.draws = (state.draws || 0) + 1;
   const path = `/v1/experiments/${encodeURIComponent(key)}`;
   const subject = encodeURIComponent(`experiment:${key}`);
   const [exp, shadows, audit] = await Promise.all([
@@ -468,6 +471,7 @@ async function experimentView(key) {
   const decision = evaluation ? evaluation.decision : null;
   const reload = () => experimentView(key);
   const drill = await segmentsDrilldown(key, exp, evaluation);
+  if (turn !== state.draws) return;
   const versions = new Set(exp.variants.map((v) => v.model_version));
   const shadowRows = (shadows.shadows || []).filter((s) => versions.has(s.version)).map((s) => el("tr", {},
     el("td", {}, s.version), el("td", { class: "num" }, s.share),
@@ -688,6 +692,7 @@ function schedule(fn) {
 
 async function route() {
   clearTimeout(state.timer);
+  state.draws = (state.draws || 0) + 1;  // an experiment page still loading is not drawn over this one
   const hash = location.hash.replace(/^#/, "") || "/";
   try {
     if (hash.startsWith("/experiments/")) await experimentView(decodeURIComponent(hash.slice(13)));

@@ -226,6 +226,7 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
     assert neither.returncode == 2 and "give --coverage, --weights or both" in neither.stderr
     ghost = _abgate(system, "experiments", "status", "ghost")
     assert _code(ghost) == 2 and "404: experiment 'ghost' does not exist" in ghost.stderr
+    _segments_declared(system)
     system.group.spawn("worker", ["worker", "--interval", "0.5"], gateway_env(system.settings, 0))
     traffic = ShopperTraffic(system.base_url, seed=3, concurrency=8, max_shoppers=300)
     assert asyncio.run(traffic.run()).errors == 0
@@ -251,6 +252,7 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
         time.sleep(0.5)
     assert not differences, (differences, shown.stdout)
     assert shown.stdout.startswith("better  ab, running, phase 0, coverage 0.6, runtime ")
+    _drilldown_shown(system)
     one = _abgate(system, "experiments", "watch", "better", "--times", "1", "--json")
     assert json.loads(one.stdout)["key"] == "better"
     listed = _abgate(system, "experiments", "list")
@@ -304,6 +306,76 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert listed.returncode == 0 and json.loads(listed.stdout)["production"]
+
+
+def _segments_declared(system: System) -> None:
+    """segments set declares the deployment's dimensions (audited as dave); segments show
+    lists them as the API has them; a bad one is the gateway's one-line 400 naming it."""
+    declared = _json(
+        _abgate(system, "segments", "set", "--dimension", "device=context.device:mobile,desktop",
+                "--dimension", "shopper=shopper", "--reason", "by device")
+    )  # fmt: skip
+    assert [d["name"] for d in declared["dimensions"]] == ["device", "shopper"]
+    api = _json(_abgate(system, "segments", "show", "-o", "json"))
+    assert api["dimensions"] == [
+        {"name": "device", "source": "context.device", "values": ["mobile", "desktop"]},
+        {"name": "shopper", "source": "shopper", "values": ["new", "returning"]},
+    ]
+    shown = _abgate(system, "segments", "show").stdout.splitlines()
+    assert [line.split()[:2] for line in shown[1:]] == [["device", "context.device"],
+                                                        ["shopper", "shopper"]]  # fmt: skip
+    assert shown[1].endswith("mobile, desktop, (other)")
+    bad = _abgate(system, "segments", "set", "--dimension", "Device:x", "--reason", "r")
+    assert _code(bad) == 2 and "400" in bad.stderr and "$.dimensions[0].name" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    (entry,) = _json(_abgate(system, "audit", "--subject", "segments", "-o", "json"))["entries"]
+    assert (entry["actor"], entry["reason"]) == ("dave", "by device")
+
+
+def _drilldown_differs(text: str, answer: dict[str, Any], units: dict[str, str]) -> list[str]:
+    """What ``experiments segments`` prints that is not the drill-down's figures."""
+    lines = text.splitlines()
+    wrong = []
+    head = f"better  phase {answer['phase']}, metric {answer['metric']}, dimensions: "
+    if not lines[0].startswith(head + ", ".join(answer["dimensions"])):
+        wrong.append(f"first line {lines[0]!r}")
+    unit = units[answer["metric"]]
+    for segment in answer["segments"]:
+        users = " / ".join(f"{arm} {grouped(n)}" for arm, n in segment["users"].items())
+        for treatment in segment["lifts"]:
+            start = f"{segment['dimension']} "
+            found = [ln for ln in lines if ln.startswith(start) and f"  {segment['value']}  " in ln
+                     and f"  {treatment['variant']}  " in ln]  # fmt: skip
+            if len(found) != 1 or f"  {users}  " not in found[0]:
+                wrong.append(f"{segment['dimension']}={segment['value']}: {found} for {users}")
+            elif f"  {lift_text(treatment, unit)}  " not in found[0]:
+                wrong.append(f"{found[0]!r}: not {lift_text(treatment, unit)}")
+    return wrong
+
+
+def _drilldown_shown(system: System) -> None:
+    """experiments segments: the drill-down by every dimension as the API has it (the shoppers
+    here send no device: all are device=other; shopper: new or returning); a dimension with no
+    segments is the gateway's one-line 400 naming it."""
+    units = {m["metric"]: m["unit"] for m in _json(
+        _abgate(system, "experiments", "show", "better", "--json"))["last_evaluation"]["metrics"]}  # fmt: skip
+    differences: list[str] = ["not compared"]
+    for _ in range(40):
+        text = _abgate(system, "experiments", "segments", "better").stdout
+        answer = _json(_abgate(system, "experiments", "segments", "better", "-o", "json"))
+        differences = _drilldown_differs(text, answer, units)
+        if not differences:
+            break
+        time.sleep(0.5)
+    assert not differences, (differences, text)
+    assert {(s["dimension"], s["value"]) for s in answer["segments"]} >= {("device", "other")}
+    revenue = _json(_abgate(system, "experiments", "segments", "better", "--metric",
+                            "revenue_per_user", "--dimension", "device", "-o", "json"))  # fmt: skip
+    assert revenue["metric"] == "revenue_per_user" and "device" in revenue["dimensions"]
+    assert {s["dimension"] for s in revenue["segments"]} == {"device"}
+    none = _abgate(system, "experiments", "segments", "better", "--dimension", "colour")
+    assert _code(none) == 2 and "400" in none.stderr and "dimension" in none.stderr
+    assert len(none.stderr.strip().splitlines()) == 1
 
 
 def test_tokens_create_whoami_refuse_and_revoke_and_a_second_admin_approves(
