@@ -148,7 +148,7 @@ def drilldown_text(answer: Mapping[str, Any], units: Mapping[str, str]) -> str:
     dimensions = answer.get("dimensions") or ()
     lines = [
         f"{answer.get('experiment')}  phase {answer.get('phase') or 0}, metric "
-        f"{answer.get('metric')}, dimensions: {', '.join(dimensions) or 'none declared'}"
+        f"{answer.get('metric')}, dimensions: {', '.join(dimensions) or 'none yet'}"
     ]
     alerts = answer.get("alerts") or ()
     sections = ["\n".join(lines + [f"  {line}" for line in alert_lines(alerts)])]
@@ -156,7 +156,10 @@ def drilldown_text(answer: Mapping[str, Any], units: Mapping[str, str]) -> str:
     if segments:
         sections.append(segments_table(segments, alerts, units, detail=True))
     elif not dimensions:
-        sections.append("no dimensions declared: abgate segments set --dimension ... --reason ...")
+        sections.append(
+            "no segments in this phase: the deployment's dimensions (abgate segments show) count "
+            "the users first exposed after they were declared"
+        )
     else:
         sections.append("no segment has users yet")
     return "\n\n".join(sections)

@@ -137,7 +137,7 @@ def test_the_drilldown_shows_values_the_rest_and_the_segments_srm() -> None:
 
 def test_a_drilldown_with_nothing_says_why() -> None:
     empty = {"experiment": "k", "phase": 0, "metric": "m", "dimensions": [], "segments": []}
-    assert "no dimensions declared: abgate segments set" in drilldown_text(empty, {})
+    assert "no segments in this phase: the deployment's dimensions" in drilldown_text(empty, {})
     waiting = empty | {"dimensions": ["device"]}
     assert drilldown_text(waiting, {}).endswith("no segment has users yet")
 

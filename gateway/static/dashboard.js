@@ -418,7 +418,7 @@ function segmentsSection(key, evaluation, drill, reload) {
       "differs p", "SRM p", "alert"], rows, { id: "segment-table" })
       : el("p", { id: "segments-empty" }, (drill.dimensions || []).length
         ? "No segment has users yet."
-        : "No dimensions declared: an admin declares them with abgate segments set (or PUT /v1/segments)."));
+        : "No segments in this phase: the deployment's dimensions (abgate segments show) count the users first exposed after they were declared (abgate segments set)."));
 }
 
 function actionsPanel(exp, reload) {
