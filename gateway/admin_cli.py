@@ -628,7 +628,7 @@ def add_admin_commands(sub: Any) -> None:
         "--subject",
         help="only entries about this: experiment:KEY, model:VERSION, production, freeze, "
         "shadow:VERSION, dataset:ID, gate-policy, token:NAME, approval:ID, approval-policy, "
-        "route:METHOD PATH; or a prefix ending in ':' (experiment:)",
+        "segments, route:METHOD PATH; or a prefix ending in ':' (experiment:)",
     )
     log.add_argument("--actor", help="only changes by this token's name")
     log.add_argument("--since", metavar="TIME", help="only entries at or after TIME")
