@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta, Struct
 from redis.asyncio import Redis
 
+from gateway.catalogue.metrics import Direction, Per, Unit
 from gateway.keys import Keys
 
 HoldoutArmName = Literal["holdout", "rest"]
@@ -48,11 +49,11 @@ class HoldoutMetric(Struct, frozen=True):
     arms: list[HoldoutArmValue]
     lift: HoldoutLift
     label: str = ""
-    direction: Annotated[
-        Literal["higher", "lower"], Meta(description="which way is better: read the lift so")
-    ] = "higher"
-    unit: Literal["share", "currency", "count", "score"] = "count"
-    per: Literal["user", "search", "click"] = "user"
+    direction: Annotated[Direction, Meta(description="which way is better: read the lift so")] = (
+        "higher"
+    )
+    unit: Unit = "count"
+    per: Per = "user"
 
 
 class Promotion(Struct, frozen=True):

@@ -17,7 +17,9 @@ def _sums(rng: np.random.Generator, n: int, buy: float) -> VariantSums:
     return VariantSums(CATALOGUE.expected_sums(users))
 
 
-def _arms(rng: np.random.Generator, mobile_lift: float, desktop_lift: float, n: int = 4000):
+def _arms(
+    rng: np.random.Generator, mobile_lift: float, desktop_lift: float, n: int = 4000
+) -> tuple[dict[str, VariantSums], dict[str, dict[tuple[str, str], VariantSums]]]:
     segments: dict[str, dict[tuple[str, str], VariantSums]] = {}
     totals: dict[str, VariantSums] = {}
     for variant, _ in VARIANTS:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ USERS = [
 ]
 
 
-def _ratio_golden(x: list[float], y: list[float]) -> tuple[float, float]:
+def _ratio_golden(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Σx/Σy and its delta-method variance (Deng, Knoblich & Lu 2018, eq. (4)), from the raw
     per-user values with numpy."""
     xa, ya = np.array(x, float), np.array(y, float)

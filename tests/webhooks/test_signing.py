@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.settings import ROOT
 from gateway.webhooks.signing import (
     SECRET_PREFIX,
     SignatureError,
@@ -79,7 +79,7 @@ def test_new_secrets_are_long_random_and_prefixed() -> None:
 
 def _documented_verify() -> Any:
     """The receiver's check that docs/operations.md#webhooks shows, run as it is written."""
-    page = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    page = (ROOT / "docs" / "operations.md").read_text()
     section = page.split("## Webhooks", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}

@@ -60,6 +60,7 @@ def test_every_metric_has_each_arms_value_and_each_treatments_lift() -> None:
     assert control.value == pytest.approx(stats["control"]["converters"] / 4000)
     (lift,) = conv.lifts
     assert lift.test == "superiority" and lift.significant and not lift.harm
+    assert candidate.value is not None and control.value is not None
     assert lift.lift == pytest.approx(candidate.value / control.value - 1)
     assert lift.ci_low is not None and lift.ci_high is not None and lift.ci_low > 0
     assert lift.lift == pytest.approx(record.arms[0].effect.estimate)  # what was decided on
@@ -127,10 +128,16 @@ def test_the_funnel_has_each_steps_conversion_and_lift() -> None:
         bought = rng.binomial(carts, 0.5)
         return CATALOGUE.expected_sums(
             [
-                {"searches": 3, "clicked_searches": min(int(c), 3), "clicks": int(c),
-                 "carts": int(k), "purchases": int(b), "converters": int(b > 0)}
+                {
+                    "searches": 3,
+                    "clicked_searches": min(int(c), 3),
+                    "clicks": int(c),
+                    "carts": int(k),
+                    "purchases": int(b),
+                    "converters": int(b > 0),
+                }
                 for c, k, b in zip(clicks, carts, bought, strict=True)
-            ]  # fmt: skip
+            ]
         )
 
     stats = {"control": users(3000, 0.2), "candidate": users(3000, 0.3)}
