@@ -3,8 +3,8 @@
 Pure: the API's answer (``GET /v1/experiments/{key}``) in, text out. A header (what the
 experiment is, how long it has run, its users per arm, the sample-ratio check and the decision
 with why), then one row per metric and arm (the value with its count, each treatment's lift
-with its always-valid interval, p-value, test, role), the time to a decision, and each arm's
-operational health. An experiment with no evaluation yet, a bandit and an interleaved one each
+with its always-valid interval, p-value, test, role), the search funnel (each step's conversion
+per arm, each treatment's lift), the time to a decision, and each arm's operational health. An experiment with no evaluation yet, a bandit and an interleaved one each
 say what they have.
 """
 
@@ -145,6 +145,47 @@ def metrics_table(metrics: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+# What each funnel step's conversion is over: the step it starts from, counted.
+FUNNEL_OVER: Final = {"search": "searches", "click": "clicks", "add-to-cart": "add-to-carts"}
+
+
+def funnel_over(step: str, n: Any) -> str:
+    """``5 000 searches``: the count a step's conversion is over, named by the step it starts
+    from (``search → click``: searches)."""
+    start = step.split("→")[0].strip()
+    return f"{grouped(n)} {FUNNEL_OVER.get(start, start + 's')}"
+
+
+def funnel_rows(funnel: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """One row per step and arm: the step on its first row, the arm, its conversion from the
+    step before (a share, in %) and what it is over; on a treatment's row its lift with the
+    two-sided always-valid interval and ✓ when significant."""
+    rows: list[tuple[Any, ...]] = []
+    for step in funnel:
+        name = str(step.get("step") or step.get("metric"))
+        lifts = {str(x.get("variant")): x for x in step.get("lifts") or ()}
+        for i, arm in enumerate(step.get("arms") or ()):
+            lift = lifts.get(str(arm.get("variant")))
+            rows.append(
+                (
+                    name if i == 0 else "",
+                    arm.get("variant"),
+                    value_text(arm.get("value"), SHARE),
+                    funnel_over(name, arm.get("n")),
+                    NO_VALUE if lift is None else lift_text(lift, SHARE),
+                    _verdict(lift),
+                )
+            )
+    return rows
+
+
+def funnel_table(funnel: Sequence[Mapping[str, Any]]) -> str:
+    """``funnel`` with one row per step and arm (:func:`funnel_rows`)."""
+    return "funnel: each step's conversion from the one before\n" + table(
+        ("step", "arm", "conversion", "of", "lift [interval]", "sig"), funnel_rows(funnel)
+    )
+
+
 def time_to_decision(ttd: Mapping[str, Any] | None) -> str:
     """``about N more users needed (n of N planned), ~D days at the current rate``, or why it
     is not known (no units needed known yet). The planned total is ``units_to_conclude``
@@ -256,8 +297,8 @@ def show(
     view: Mapping[str, Any], notes: Sequence[str] = (), after_metrics: Sequence[str] = ()
 ) -> str:
     """The whole of ``abgate experiments show``: see the module's docstring. ``notes`` are
-    lines under the header (the alerts), ``after_metrics`` sections after the metrics table
-    (the segments): :func:`gateway.cli_segments.show` gives both."""
+    lines under the header (the alerts), ``after_metrics`` sections after the metrics and
+    funnel tables (the segments): :func:`gateway.cli_segments.show` gives both."""
     lines = [*header(view), *notes]
     evaluation = view.get("last_evaluation") or {}
     if not evaluation:
@@ -272,6 +313,9 @@ def show(
         sections.append(metrics_table(metrics))
     elif not evaluation.get("interleaving"):
         sections.append(f"{evaluation.get('metric', 'lift')}: {lift(evaluation)}")
+    funnel = evaluation.get("funnel")
+    if funnel:
+        sections.append(funnel_table(funnel))
     sections += after_metrics
     state = evaluation.get("state") or {}
     if "p_best" in state:

@@ -1,7 +1,8 @@
 """``abgate experiments show``'s text from hand-made API answers in the evaluation record's
 shape: every metric of every arm with its value, count, lift and interval, p-value, test and
-role; time to a decision or why it is not known; each arm's operational health; and what an
-experiment with no evaluation, a bandit or an interleaved one has."""
+role; the search funnel, step by step; time to a decision or why it is not known; each arm's
+operational health; and what an experiment with no evaluation, a bandit or an interleaved one
+has."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 
 from gateway.cli_results import (
     duration,
+    funnel_over,
+    funnel_rows,
     lift_text,
     metric_rows,
     ops_table,
@@ -75,6 +78,25 @@ OPS: list[dict[str, Any]] = [
     {"variant": "candidate", "requests": 1190, "errors": 0, "error_rate": 0.0, "p50_ms": 4.4,
      "p99_ms": 13.25, "latency": {"quantile": 0.99, "ratio": 1.1, "ci_low": 0.95,
                                   "ci_high": 1.31, "margin": 1.5, "p_value": 0.9, "breached": False}},
+]  # fmt: skip
+
+
+def _step(step: str, metric: str, values: tuple[float | None, float | None], n: tuple[int, int],
+          lift: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    arms = [{"variant": v, "value": x, "n": k, "users": 900, "std_error": 0.01}
+            for v, x, k in zip(("control", "candidate"), values, n, strict=True)]  # fmt: skip
+    return {"step": step, "metric": metric, "arms": arms,
+            "lifts": [{"variant": "candidate", "scale": "relative", "test": "none", "p_value": 0.5,
+                       "significant": False} | lift]}  # fmt: skip
+
+
+FUNNEL: list[dict[str, Any]] = [
+    _step("search → click", "clicked_search_rate", (0.612, 0.655), (5000, 5100),
+          {"lift": 0.0703, "ci_low": 0.021, "ci_high": 0.12, "significant": True}),
+    _step("click → add-to-cart", "carts_per_click", (0.25, 0.24), (3061, 3341),
+          {"lift": -0.04, "ci_low": -0.15, "ci_high": 0.07}),
+    _step("add-to-cart → purchase", "purchases_per_cart", (None, 0.5), (0, 802),
+          {"lift": None, "ci_low": None, "ci_high": None, "p_value": None}),
 ]  # fmt: skip
 
 
@@ -150,6 +172,33 @@ def test_one_row_per_metric_and_arm() -> None:
         ("", "", "candidate", "21.0 %", "5 100", "+1.0 pp [-∞, +2.5]", "0.200",
          "non-inferiority (margin 2 pp)", ""),
     ]  # fmt: skip
+
+
+def test_the_funnel_step_by_step() -> None:
+    """Each step's conversion per arm over what it counts from, the treatment's lift with its
+    interval and ✓ when significant; a step not defined yet (no add-to-carts) shows -."""
+    assert funnel_rows(FUNNEL) == [
+        ("search → click", "control", "61.2 %", "5 000 searches", "-", ""),
+        ("", "candidate", "65.5 %", "5 100 searches", "+7.0 % [+2.1, +12.0]", "✓"),
+        ("click → add-to-cart", "control", "25.0 %", "3 061 clicks", "-", ""),
+        ("", "candidate", "24.0 %", "3 341 clicks", "-4.0 % [-15.0, +7.0]", ""),
+        ("add-to-cart → purchase", "control", "-", "0 add-to-carts", "-", ""),
+        ("", "candidate", "50.0 %", "802 add-to-carts", "-", ""),
+    ]  # fmt: skip
+    assert funnel_over("view → buy", 3) == "3 views"  # a step the CLI does not know yet
+
+
+def test_the_funnel_after_the_metrics_and_before_the_segments() -> None:
+    text = show(_view(metrics=[CONVERSION], funnel=FUNNEL), after_metrics=["segments (x)"])
+    lines = text.splitlines()
+    title = lines.index("funnel: each step's conversion from the one before")
+    assert lines[title + 1].split() == [
+        "STEP", "ARM", "CONVERSION", "OF", "LIFT", "[INTERVAL]", "SIG",
+    ]  # fmt: skip
+    assert lines[title + 3].rstrip().endswith("+7.0 % [+2.1, +12.0]  ✓")
+    assert next(i for i, x in enumerate(lines) if x.startswith("METRIC")) < title
+    assert title < lines.index("segments (x)")
+    assert "funnel" not in show(_view(metrics=[CONVERSION]))
 
 
 def test_time_to_decision_or_why_not() -> None:
