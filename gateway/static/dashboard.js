@@ -272,6 +272,59 @@ function resultsTable(evaluation) {
     table(["metric", "role", "better", "arm", "value", "n", "lift", "always-valid interval", "p", "test", ""], rows, { id: "results" }));
 }
 
+// --- the search funnel (the evaluation's "funnel"): search → click → add-to-cart → purchase
+
+// What a step's conversion is over: the step it starts from, counted (as the CLI names it).
+const FUNNEL_OVER = { search: "searches", click: "clicks", "add-to-cart": "add-to-carts" };
+const funnelOver = (step) => {
+  const start = String(step).split("→")[0].trim();
+  return FUNNEL_OVER[start] || `${start}s`;
+};
+
+// A lift and its interval cells, as the results table writes them (a conversion is a share).
+function liftCells(l, unit, variant) {
+  const relative = l && l.scale !== "absolute";
+  const suffix = l ? liftUnit(relative, unit) : "";
+  const defined = l && finite(l.lift);
+  return [
+    el("td", { class: "num lift", "data-variant": variant }, defined ? `${signed(l.lift, relative, unit, 0)}${suffix}` : "–"),
+    el("td", { class: "num interval", "data-variant": variant }, defined ? `[${signed(l.ci_low, relative, unit, -1)}, ${signed(l.ci_high, relative, unit, 1)}]${suffix}` : "–"),
+    el("td", { class: "significance", "data-variant": variant }, l && l.harm ? el("span", { class: "harm" }, "✗ harm")
+      : l && l.significant ? el("span", { class: "sig" }, "✓ significant") : ""),
+  ];
+}
+
+// One row per step: each arm's conversion from the step before (a bar, the share, what it is
+// over), then each treatment's lift with its two-sided always-valid interval.
+function funnelSection(evaluation) {
+  const steps = (evaluation && evaluation.funnel) || [];
+  if (!steps.length) return "";
+  const arms = (steps[0].arms || []).map((a) => a.variant);
+  const treatments = arms.slice(1);
+  const rows = steps.map((s) => {
+    const byArm = {};
+    for (const a of s.arms || []) byArm[a.variant] = a;
+    const lifts = {};
+    for (const l of s.lifts || []) lifts[l.variant] = l;
+    const top = Math.max(1, ...(s.arms || []).map((a) => (finite(a.value) ? a.value : 0)));
+    return el("tr", { "data-step": s.step, "data-metric": s.metric },
+      el("td", { class: "step" }, s.step),
+      arms.map((v) => {
+        const a = byArm[v] || {};
+        return el("td", { class: "num conversion", "data-variant": v },
+          finite(a.value) ? el("meter", { class: "bar", min: "0", max: String(top), value: String(a.value) }) : "",
+          " ", el("span", { class: "value" }, valueText(a.value, "share")),
+          el("small", { class: "over" }, ` of ${grouped(a.n)} ${funnelOver(s.step)}`));
+      }),
+      treatments.flatMap((v) => liftCells(lifts[v], "share", v)));
+  });
+  const headers = ["step", ...arms.map((v) => `${v}: conversion`),
+    ...treatments.flatMap((v) => [`${v}: lift`, "always-valid interval (two-sided)", ""])];
+  return el("div", { id: "funnel" }, el("h2", {}, "Funnel"),
+    el("p", {}, el("small", {}, "Each step's conversion from the one before, per arm; a treatment's lift over the control.")),
+    table(headers, rows, { id: "funnel-table" }));
+}
+
 // Users still needed before the success test can conclude at the planned effect, and the days
 // that takes at the current rate; or why it is not known.
 function timeToDecision(exp, evaluation) {
@@ -496,6 +549,7 @@ async function experimentView(key) {
     chart,
     armsTable(exp, evaluation),
     resultsTable(evaluation),
+    funnelSection(evaluation),
     segmentsSection(key, evaluation, drill, reload),
     timeToDecision(exp, evaluation),
     opsTable(evaluation),
@@ -575,8 +629,50 @@ async function modelsView() {
     table(["version", "state", "gates", "in use by", "parent", "loaded by", "registered by", ""], rows, { id: "models" }));
 }
 
+// The deployment's holdout (GET /v1/holdout): its baseline, share and since when, the
+// production moves since it began, and per metric the holdout's and the rest's values with the
+// rest's cumulative lift and its always-valid interval.
+function holdoutPanel(view) {
+  const heading = el("h2", {}, "Holdout");
+  const h = view && view.holdout;
+  if (!h) {
+    return el("div", { id: "holdout", class: "panel" }, heading, el("p", { id: "holdout-none" },
+      "No holdout: every user gets production (abgate holdout set VERSION --share S --reason R begins one)."));
+  }
+  const status = h.ended_at ? `ended ${when(h.ended_at)}` : h.ends_at ? `running, ends ${when(h.ends_at)}` : "running, no planned end";
+  const about = el("p", { id: "holdout-about" }, el("span", { class: "share" }, `${Number((h.share * 100).toPrecision(3))} %`),
+    " of users kept on ", el("code", { class: "version" }, h.version), " since ",
+    el("span", { class: "since" }, when(h.started_at)), ` · ${status}`);
+  const r = view.report;
+  if (!r) return el("div", { id: "holdout", class: "panel" }, heading, about, el("p", { id: "holdout-pending" }, "No report yet: the worker makes one each pass."));
+  const users = r.users || {};
+  const rows = (r.metrics || []).map((m) => {
+    const arms = {};
+    for (const a of m.arms || []) arms[a.variant] = a;
+    const lower = m.direction === "lower";
+    const arm = (name) => el("td", { class: `num ${name}`, "data-n": (arms[name] || {}).n ?? "" },
+      valueText((arms[name] || {}).value, m.unit), el("small", {}, ` (n ${grouped((arms[name] || {}).n)})`));
+    return el("tr", { "data-metric": m.metric },
+      el("td", { class: "metric" }, m.label || m.metric),
+      el("td", { class: `direction ${lower ? "lower" : "higher"}` }, lower ? "↓ lower is better" : "↑ higher is better"),
+      arm("holdout"), arm("rest"),
+      liftCells(m.lift, m.unit, "rest"),
+      el("td", { class: "num p" }, pText(m.lift && m.lift.p_value)));
+  });
+  const moves = (r.promotions || []).map((p) => el("tr", {},
+    el("td", {}, when(p.ts)), el("td", {}, p.from || "–"), el("td", {}, p.to || "–"), el("td", {}, p.actor),
+    el("td", {}, p.experiment || ""), el("td", {}, p.reason)));
+  return el("div", { id: "holdout", class: "panel" }, heading, about,
+    el("p", { id: "holdout-summary" }, el("b", {}, r.summary)),
+    el("p", {}, el("small", { id: "holdout-users" }, `users: holdout ${grouped(users.holdout)}, rest ${grouped(users.rest)}`
+      + ` · production now ${r.current ?? "none"} · ${r.method} at α ${r.alpha} (valid at every look)`)),
+    table(["metric", "better", "holdout", "rest", "lift of the rest", "always-valid interval", "", "p"], rows, { id: "holdout-metrics" }),
+    el("h3", {}, `Production moves since it began (${moves.length})`),
+    moves.length ? table(["when", "from", "to", "who", "experiment", "why"], moves, { id: "holdout-promotions" }) : "");
+}
+
 async function productionView() {
-  const data = await api("GET", "/v1/production");
+  const [data, holdout] = await Promise.all([api("GET", "/v1/production"), api("GET", "/v1/holdout")]);
   const reload = () => productionView();
   const reason = reasonInput("reason (audited; required to roll back or freeze)");
   // Roll back to any version that was production before (default: the previous one).
@@ -598,7 +694,8 @@ async function productionView() {
     el("h3", {}, "History"),
     table(["when", "from", "to", "who", "why", "experiment"], data.history.map((h) => el("tr", {},
       el("td", {}, when(h.ts)), el("td", {}, h.from || "–"), el("td", {}, h.to), el("td", {}, h.actor),
-      el("td", {}, h.reason), el("td", {}, h.experiment || "")))));
+      el("td", {}, h.reason), el("td", {}, h.experiment || "")))),
+    holdoutPanel(holdout));
 }
 
 // Changes held for a second admin: the pending ones (an admin approves or rejects another's,

@@ -51,12 +51,21 @@ def _code(done: subprocess.CompletedProcess[str]) -> int:
 RESULT_COLUMNS = ("METRIC", "ROLE", "ARM", "VALUE", "N", "LIFT [INTERVAL]", "P", "TEST", "SIG")
 
 
-def _result_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
-    """``experiments show``'s metric table: (metric label, arm) -> its cells by column."""
+FUNNEL_COLUMNS = ("STEP", "ARM", "CONVERSION", "OF", "LIFT [INTERVAL]", "SIG")
+# What each funnel step's conversion is over.
+FUNNEL_OVER = {"search → click": "searches", "click → add-to-cart": "clicks",
+               "add-to-cart → purchase": "add-to-carts"}  # fmt: skip
+
+
+def _result_rows(
+    text: str, columns: tuple[str, ...] = RESULT_COLUMNS
+) -> dict[tuple[str, str], dict[str, str]]:
+    """``experiments show``'s metric table (or, with FUNNEL_COLUMNS, its funnel table): (metric
+    label or step, arm) -> its cells by column."""
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("METRIC "))
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{columns[0]} "))
     head, offsets = lines[start], list[int]()
-    for name in RESULT_COLUMNS:
+    for name in columns:
         offsets.append(head.index(name, offsets[-1] if offsets else 0))
     rows: dict[tuple[str, str], dict[str, str]] = {}
     metric = ""
@@ -64,10 +73,16 @@ def _result_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
         if not line.strip():
             break
         cells = [line[a:b].strip() for a, b in zip(offsets, [*offsets[1:], None], strict=True)]
-        cell = dict(zip(RESULT_COLUMNS, cells, strict=True))
-        metric = cell["METRIC"] or metric
+        cell = dict(zip(columns, cells, strict=True))
+        metric = cell[columns[0]] or metric
         rows[(metric.removesuffix(" (lower is better)"), cell["ARM"])] = cell
     return rows
+
+
+def _verdict(lift: dict[str, Any] | None) -> str:
+    return (
+        "" if lift is None else "harm" if lift.get("harm") else "✓" if lift["significant"] else ""
+    )
 
 
 def _show_differs(text: str, view: dict[str, Any]) -> list[str]:
@@ -89,16 +104,28 @@ def _show_differs(text: str, view: dict[str, Any]) -> list[str]:
                 "VALUE": value_text(arm["value"], m["unit"]),
                 "N": grouped(arm["n"]),
                 "LIFT [INTERVAL]": "-" if lift is None else lift_text(lift, m["unit"]),
-                "SIG": ""
-                if lift is None
-                else "harm"
-                if lift.get("harm")
-                else "✓"
-                if lift["significant"]
-                else "",
+                "SIG": _verdict(lift),
             }
             if row is None or any(row[k] != v for k, v in expected.items()):
                 wrong.append(f"{m['metric']}/{arm['variant']}: {row} for {expected}")
+    # The funnel: each step's conversion per arm (a share) over its count, each treatment's lift.
+    funnel = evaluation.get("funnel") or []
+    steps = _result_rows(text, FUNNEL_COLUMNS) if funnel else {}
+    if not funnel or len(steps) != sum(len(step["arms"]) for step in funnel):
+        wrong.append(f"funnel rows {list(steps)} for {funnel}")
+    for step in funnel:
+        lifts = {lift["variant"]: lift for lift in step["lifts"]}
+        for arm in step["arms"]:
+            row = steps.get((step["step"], arm["variant"]))
+            lift = lifts.get(arm["variant"])
+            expected = {
+                "CONVERSION": value_text(arm["value"], "share"),
+                "OF": f"{grouped(arm['n'])} {FUNNEL_OVER[step['step']]}",
+                "LIFT [INTERVAL]": "-" if lift is None else lift_text(lift, "share"),
+                "SIG": _verdict(lift),
+            }
+            if row is None or any(row[k] != v for k, v in expected.items()):
+                wrong.append(f"funnel {step['step']}/{arm['variant']}: {row} for {expected}")
     ttd = evaluation.get("time_to_decision")
     if (
         ttd
@@ -238,7 +265,7 @@ def test_get_ramp_watch_audit_pipes_and_the_url_from_the_environment(system: Sys
     watched = _abgate(system, "experiments", "watch", "better", "--times", "2", "--interval", "0.1")
     assert _code(watched) == 5, watched.stderr
     assert watched.stdout.count("better: running") == 2 and "decision:" in watched.stdout
-    # show: every metric of every arm, as the API has them (the figures hold still once the
+    # show: every metric of every arm and the funnel's steps, as the API has them (the figures hold still once the
     # worker has counted the shoppers: read both again until they agree); --json: the API's.
     differences: list[str] = ["not compared"]
     for _ in range(40):

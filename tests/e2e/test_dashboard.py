@@ -2,8 +2,8 @@
 against a live system: two gateway processes, the worker, simulated shoppers over HTTP.
 
 A viewer sees the experiment's chart holding exactly the evaluation points the worker kept,
-its results (every metric of every arm: value, count, lift, interval, p, test, role; the time to
-decision; each arm's health) as the API has them, and no actions; an experimenter pauses, resumes and stops the experiment through the page,
+its results (every metric of every arm: value, count, lift, interval, p, test, role; the search
+funnel's steps; the time to decision; each arm's health) as the API has them, and no actions; an experimenter pauses, resumes and stops the experiment through the page,
 each with the reason typed there, and retires a version once nothing uses it; an admin
 overrides a version's failed gates from the page, which then reads "overridden" and offers
 neither an override nor (while an experiment names it) a retire; the audit page names each
@@ -130,7 +130,8 @@ def _act(browser: Any, reason: str, button: str) -> None:
 
 
 # The experiment page's results as drawn: each metric's rows (first row: its label, role and
-# direction), the time to decision and each arm's health, read in one go.
+# direction), the funnel's steps (each arm's conversion and what it is over, each treatment's
+# lift, interval and verdict), the time to decision and each arm's health, read in one go.
 RESULTS_SCRIPT = """const cells = (tr) => Object.fromEntries([...tr.querySelectorAll('td')]
     .map((td) => [td.className.replace(/^num /, '').split(' ')[0], td.textContent]));
   const rows = [...document.querySelectorAll('#results tbody tr')].map((tr) =>
@@ -138,7 +139,12 @@ RESULTS_SCRIPT = """const cells = (tr) => Object.fromEntries([...tr.querySelecto
   const ops = [...document.querySelectorAll('#ops tbody tr')].map((tr) =>
     ({variant: tr.dataset.variant, ...cells(tr)}));
   const ttd = document.getElementById('time-to-decision');
-  return {rows, ops, ttd: ttd ? ttd.textContent : null};"""
+  const text = (td, css) => (td.querySelector(css) ? td.querySelector(css).textContent : null);
+  const funnel = [...document.querySelectorAll('#funnel-table tbody tr')].map((tr) =>
+    ({step: tr.dataset.step, cells: [...tr.querySelectorAll('td[data-variant]')].map((td) =>
+      [td.className.replace(/^num /, '').split(' ')[0], td.dataset.variant,
+       text(td, '.value') ?? td.textContent, text(td, '.over')])}));
+  return {rows, ops, funnel, ttd: ttd ? ttd.textContent : null};"""
 
 
 def _shown(text: str) -> float | None:
@@ -229,6 +235,7 @@ def _results_differ(page: dict[str, Any], evaluation: dict[str, Any]) -> list[st
             days and abs(float(days[1]) - ttd["days_left"]) <= 0.051 * max(ttd["days_left"], 1)
         ):
             wrong.append(f"days left {text!r} for {ttd['days_left']}")
+    wrong += _funnel_differs(page["funnel"], evaluation.get("funnel") or [])
     ops = {o["variant"]: o for o in page["ops"]}
     for arm in evaluation.get("ops") or []:
         shown = ops.get(arm["variant"])
@@ -236,6 +243,54 @@ def _results_differ(page: dict[str, Any], evaluation: dict[str, Any]) -> list[st
             wrong.append(f"ops {arm['variant']}: {shown} for {arm}")
         elif not _near(shown["error-rate"], arm["error_rate"], "share"):
             wrong.append(f"ops {arm['variant']}: error rate {shown['error-rate']!r} for {arm}")
+    return wrong
+
+
+def _funnel_differs(page: list[dict[str, Any]], funnel: list[dict[str, Any]]) -> list[str]:
+    """Every figure of the API's funnel that the page's Funnel table does not show as it is:
+    one row per step, each arm's conversion (a share) over its count, each treatment's lift,
+    interval and verdict."""
+    if not funnel:
+        return ["the API's evaluation has no funnel"]
+    rows = {r["step"]: {(kind, variant): (text, over) for kind, variant, text, over in r["cells"]}
+            for r in page}  # fmt: skip
+    wrong = [] if len(rows) == len(funnel) else [f"funnel rows {list(rows)}"]
+    over = {"search → click": "searches", "click → add-to-cart": "clicks",
+            "add-to-cart → purchase": "add-to-carts"}  # fmt: skip
+    for step in funnel:
+        row = rows.get(step["step"])
+        if row is None:
+            wrong.append(f"funnel {step['step']}: no row")
+            continue
+        for arm in step["arms"]:
+            where = f"funnel {step['step']}/{arm['variant']}"
+            text, counted = row.get(("conversion", arm["variant"]), ("", None))
+            shown = text == "–" if arm["value"] is None else _near(text, arm["value"], "share")
+            if not shown:
+                wrong.append(f"{where}: conversion {text!r} for {arm['value']}")
+            count = f" of {arm['n']:,} {over[step['step']]}".replace(",", " ")
+            if counted != count:
+                wrong.append(f"{where}: {counted!r} for {count!r}")
+        for lift in step["lifts"]:
+            where = f"funnel {step['step']}/{lift['variant']}"
+            cell = {k: row.get((k, lift["variant"]), ("", None))[0]
+                    for k in ("lift", "interval", "significance")}  # fmt: skip
+            if lift["lift"] is None:
+                if (cell["lift"], cell["interval"]) != ("–", "–"):
+                    wrong.append(f"{where}: {cell} for no lift")
+            else:
+                low, high = cell["interval"].rstrip(" %p").strip("[]").split(", ")
+                relative = lift["scale"] == "relative"
+                for name, text, value in (("lift", cell["lift"], lift["lift"]),
+                                          ("ci_low", low, lift["ci_low"]),
+                                          ("ci_high", high, lift["ci_high"])):  # fmt: skip
+                    if not _near(text, value, "share", relative):
+                        wrong.append(f"{where}: {name} {text!r} for {value}")
+            verdict = "harm" if lift.get("harm") else "significant" if lift["significant"] else ""
+            if (verdict and verdict not in cell["significance"]) or (
+                not verdict and cell["significance"]
+            ):
+                wrong.append(f"{where}: {cell['significance']!r} for {verdict or 'nothing'}")
     return wrong
 
 
@@ -279,15 +334,18 @@ def test_the_dashboard_shows_the_evaluations_and_takes_an_action(
     users = _texts(browser, "#arms td.users")
     assert len(users) == 2 and all(int(u) > 0 for u in users)
     assert _texts(browser, "#srm")[0].startswith("SRM p-value")
-    # Every metric of every arm, the time to decision and each arm's health, as the API has
-    # them (the page and the API read at nearly the same moment: once the shoppers are done,
+    # Every metric of every arm, the funnel, the time to decision and each arm's health, as the
+    # API has them (the page and the API read at nearly the same moment: once the shoppers are done,
     # the figures hold still from one evaluation to the next).
     differences: list[str] = []
 
     def results_match() -> bool:
         page = browser.execute_script(RESULTS_SCRIPT)
         evaluation = get(system, "/v1/experiments/better")["last_evaluation"]
-        differences[:] = _results_differ(page, evaluation)
+        try:
+            differences[:] = _results_differ(page, evaluation)
+        except (KeyError, ValueError) as exc:  # a cell not drawn as expected
+            differences[:] = [f"{type(exc).__name__}: {exc} in {page}"]
         return not differences
 
     try:

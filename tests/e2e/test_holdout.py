@@ -2,7 +2,8 @@
 the users kept on last year's ranker (the query-blind worse-v0) while production moves twice,
 once by hand and once by an experiment's promotion; shoppers whose clicks follow the ranking
 they are shown; the worker's report gives the cumulative lift of both moves over the baseline,
-with both moves listed, and nothing it reports changes the config."""
+with both moves listed, and nothing it reports changes the config. The dashboard's Production
+page shows the holdout and its report as the API has them (a real headless browser)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ import pytest
 from gateway.settings import Settings
 from sim.shoppers import ShopperTraffic
 from tests.conftest import TEST_CONFIGS
+from tests.e2e.browser import browser, get, sign_in, wait
 from tests.e2e.conftest import System, running_system
+from tests.e2e.test_dashboard import _near
 from tests.e2e.test_lifecycle import Api
+
+__all__ = ["browser"]  # the fixture, used by name
 
 SHOPPERS = 1500
 MAX_ROUNDS = 4
@@ -42,7 +47,71 @@ async def _tags(api: Api, users: list[str]) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-async def test_a_holdout_reports_the_cumulative_lift_of_two_promotions(fresh: System) -> None:
+# The Production page's holdout panel as drawn, read in one go.
+HOLDOUT_SCRIPT = """const q = (css) => document.querySelector(css);
+  if (!q('#holdout-metrics')) return null;
+  const cells = (tr) => Object.fromEntries([...tr.querySelectorAll('td')]
+    .map((td) => [td.className.replace(/^num /, '').split(' ')[0], td.textContent]));
+  return {version: q('#holdout .version').textContent, share: q('#holdout .share').textContent,
+    since: q('#holdout .since').textContent, summary: q('#holdout-summary').textContent,
+    users: q('#holdout-users').textContent,
+    metrics: [...document.querySelectorAll('#holdout-metrics tbody tr')].map((tr) =>
+      ({key: tr.dataset.metric, ...cells(tr)})),
+    moves: [...document.querySelectorAll('#holdout-promotions tbody tr')].map((tr) =>
+      [...tr.querySelectorAll('td')].map((td) => td.textContent))};"""
+
+
+def _holdout_page_differs(page: dict[str, Any], view: dict[str, Any]) -> list[str]:
+    """Every figure of ``GET /v1/holdout`` that the page's holdout panel does not show as it is:
+    the baseline, share and since when; the one-line summary and users; per metric both arms'
+    values and counts, the rest's lift with its interval and verdict; the production moves."""
+    holdout, report = view["holdout"], view["report"]
+    wrong = []
+    if (page["version"], page["share"]) != (holdout["version"], f"{holdout['share'] * 100:g} %"):
+        wrong.append(f"baseline {page['version']!r} {page['share']!r} for {holdout}")
+    if page["since"] in ("", "–") or page["summary"] != report["summary"]:
+        wrong.append(f"since {page['since']!r}, summary {page['summary']!r}")
+    users = {arm: f"{n:,}".replace(",", " ") for arm, n in report["users"].items()}
+    if f"holdout {users['holdout']}, rest {users['rest']}" not in page["users"]:
+        wrong.append(f"users {page['users']!r} for {report['users']}")
+    rows = {row["key"]: row for row in page["metrics"]}
+    if set(rows) != {m["metric"] for m in report["metrics"]}:
+        wrong.append(f"metrics {sorted(rows)}")
+    for m in report["metrics"]:
+        row = rows.get(m["metric"])
+        if row is None:
+            continue
+        for arm in m["arms"]:
+            value, _, n = row[arm["variant"]].partition(" (n ")
+            shown = value == "–" if arm["value"] is None else _near(value, arm["value"], m["unit"])
+            if not shown or n.rstrip(")").replace(" ", "") != str(arm["n"]):
+                wrong.append(f"{m['metric']}/{arm['variant']}: {row[arm['variant']]!r} for {arm}")
+        lift = m["lift"]
+        relative = lift["scale"] == "relative"
+        if lift["lift"] is None:
+            if (row["lift"], row["interval"]) != ("–", "–"):
+                wrong.append(f"{m['metric']}: {row['lift']!r} {row['interval']!r} for no lift")
+        else:
+            low, high = row["interval"].rstrip(" %p").strip("[]").split(", ")
+            for name, text, value in (("lift", row["lift"], lift["lift"]),
+                                      ("ci_low", low, lift["ci_low"]),
+                                      ("ci_high", high, lift["ci_high"])):  # fmt: skip
+                if not _near(text, value, m["unit"], relative):
+                    wrong.append(f"{m['metric']}: {name} {text!r} for {value}")
+        if ("significant" in row["significance"]) != lift["significant"]:
+            wrong.append(f"{m['metric']}: {row['significance']!r} for {lift}")
+    moves = [(row[1], row[2], row[4]) for row in page["moves"]]
+    expected = [
+        (p["from"] or "–", p["to"] or "–", p["experiment"] or "") for p in report["promotions"]
+    ]
+    if moves != expected:
+        wrong.append(f"moves {moves} for {expected}")
+    return wrong
+
+
+async def test_a_holdout_reports_the_cumulative_lift_of_two_promotions(
+    fresh: System, browser: Any
+) -> None:
     models_dir = fresh.settings.seed_models_dir
     async with aiohttp.ClientSession() as session:
         api = Api(session, fresh.base_url)
@@ -133,3 +202,20 @@ async def test_a_holdout_reports_the_cumulative_lift_of_two_promotions(fresh: Sy
         assert view["holdout"]["active"] is True
         audit = await api.call("GET", "/v1/audit?subject=holdout&count=10")
         assert [e["actor"] for e in audit["entries"]] == ["carol"]
+
+    # The dashboard's Production page: the holdout and its report as the API has them (read
+    # again until they agree: the worker writes the report anew each pass).
+    sign_in(browser, fresh.base_url, "vera")
+    browser.get(fresh.base_url + "/dashboard#/production")
+    differences: list[str] = []
+
+    def shown() -> bool:
+        browser.refresh()
+        page = wait(lambda: browser.execute_script(HOLDOUT_SCRIPT), what="the holdout panel")
+        differences[:] = _holdout_page_differs(page, get(fresh, "/v1/holdout"))
+        return not differences
+
+    try:
+        wait(shown, timeout=30, what="the holdout as the API has it")
+    except AssertionError:
+        raise AssertionError(f"the page's holdout differs from the API's: {differences}") from None
