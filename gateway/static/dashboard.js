@@ -311,7 +311,7 @@ function funnelSection(evaluation) {
       el("td", { class: "step" }, s.step),
       arms.map((v) => {
         const a = byArm[v] || {};
-        return el("td", { class: "num conversion", "data-variant": v },
+        return el("td", { class: "conversion", "data-variant": v },
           finite(a.value) ? el("meter", { class: "bar", min: "0", max: String(top), value: String(a.value) }) : "",
           " ", el("span", { class: "value" }, valueText(a.value, "share")),
           el("small", { class: "over" }, ` of ${grouped(a.n)} ${funnelOver(s.step)}`));
@@ -650,14 +650,14 @@ function holdoutPanel(view) {
     const arms = {};
     for (const a of m.arms || []) arms[a.variant] = a;
     const lower = m.direction === "lower";
+    const [change, interval, verdict] = liftCells(m.lift, m.unit, "rest");
     const arm = (name) => el("td", { class: `num ${name}`, "data-n": (arms[name] || {}).n ?? "" },
       valueText((arms[name] || {}).value, m.unit), el("small", {}, ` (n ${grouped((arms[name] || {}).n)})`));
     return el("tr", { "data-metric": m.metric },
       el("td", { class: "metric" }, m.label || m.metric),
       el("td", { class: `direction ${lower ? "lower" : "higher"}` }, lower ? "↓ lower is better" : "↑ higher is better"),
       arm("holdout"), arm("rest"),
-      liftCells(m.lift, m.unit, "rest"),
-      el("td", { class: "num p" }, pText(m.lift && m.lift.p_value)));
+      change, interval, el("td", { class: "num p" }, pText(m.lift && m.lift.p_value)), verdict);
   });
   const moves = (r.promotions || []).map((p) => el("tr", {},
     el("td", {}, when(p.ts)), el("td", {}, p.from || "–"), el("td", {}, p.to || "–"), el("td", {}, p.actor),
@@ -666,7 +666,7 @@ function holdoutPanel(view) {
     el("p", { id: "holdout-summary" }, el("b", {}, r.summary)),
     el("p", {}, el("small", { id: "holdout-users" }, `users: holdout ${grouped(users.holdout)}, rest ${grouped(users.rest)}`
       + ` · production now ${r.current ?? "none"} · ${r.method} at α ${r.alpha} (valid at every look)`)),
-    table(["metric", "better", "holdout", "rest", "lift of the rest", "always-valid interval", "", "p"], rows, { id: "holdout-metrics" }),
+    table(["metric", "better", "holdout", "rest", "lift of the rest", "always-valid interval", "p", ""], rows, { id: "holdout-metrics" }),
     el("h3", {}, `Production moves since it began (${moves.length})`),
     moves.length ? table(["when", "from", "to", "who", "experiment", "why"], moves, { id: "holdout-promotions" }) : "");
 }
