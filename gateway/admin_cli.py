@@ -1020,7 +1020,7 @@ def _webhooks(wsub: Any) -> None:
             "POST",
             lambda a: "/v1/webhooks",
             lambda a: (
-                {"name": a.name, "url": a.url, "events": a.events}
+                {"name": a.name, "url": a.endpoint, "events": a.events}
                 | ({"secret": a.secret} if a.secret else {})
                 | ({"reason": a.reason} if a.reason else {})
             ),
@@ -1028,7 +1028,10 @@ def _webhooks(wsub: Any) -> None:
         "register an endpoint; without --secret one is generated and printed once",
     )
     add.add_argument("name", help="the endpoint's name")
-    add.add_argument("url", help="http:// or https:// address that receives the POSTs")
+    # not dest "url": that is the gateway's address (--url), which the call goes to
+    add.add_argument(
+        "endpoint", metavar="URL", help="http:// or https:// address that receives the POSTs"
+    )
     add.add_argument(
         "--events",
         nargs="+",

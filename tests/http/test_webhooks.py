@@ -173,6 +173,21 @@ async def test_the_cli_verbs(
     assert json.loads(out)["secret"].startswith(SECRET_PREFIX)
     code, out = await abgate("webhooks", "list")
     assert code == 0 and "pager" in out and "decision,alert.srm" in out, out
+    # the endpoint is the receiver's address, never the gateway's (the CLI's --url): a
+    # positional URL once shared --url's name, and the admin token went to the receiver
+    (stored,) = await WebhookStore(gateway.redis, gateway.keys).all()
+    assert stored.url == "http://127.0.0.1:9/hook", stored
+    code, out = (
+        await asyncio.to_thread(
+            main, ["--url", url, "webhooks", "add", "pager2", "http://127.0.0.1:9/other"]
+        ),
+        capsys.readouterr(),
+    )
+    assert code == 0, out
+    urls = {w.name: w.url for w in await WebhookStore(gateway.redis, gateway.keys).all()}
+    assert urls["pager2"] == "http://127.0.0.1:9/other", urls
+    code, out = await abgate("webhooks", "remove", "pager2", "--reason", "done")
+    assert code == 0, out
     assert SECRET_PREFIX not in out
     code, out = await abgate("webhooks", "deliveries", "pager")
     assert code == 0 and "0 waiting" in out, out
