@@ -187,16 +187,17 @@ def funnel_table(funnel: Sequence[Mapping[str, Any]]) -> str:
 
 
 def time_to_decision(ttd: Mapping[str, Any] | None) -> str:
-    """``about N more users needed (n of N planned), ~D days at the current rate``, or why it
-    is not known (no units needed known yet). The planned total is ``units_to_conclude``
-    where the record has it, else ``tuning_units``."""
+    """``about N more users needed (n of about N to conclude at a 5 % effect), ~D days at
+    the current rate``, or why it is not known (no units needed known yet). The total is
+    ``units_to_conclude`` (re-estimated at each evaluation) where the record has it, else
+    ``tuning_units``."""
     needed = ttd.get("units_needed") if ttd else None
     if not ttd or not isinstance(needed, int | float):
         return "time to decision: not known yet (no test planned: too few users so far)"
     effect = ttd.get("effect")
-    planned = f" to detect a {effect * 100:.3g} % effect" if isinstance(effect, int | float) else ""
+    planned = f" at a {effect * 100:.3g} % effect" if isinstance(effect, int | float) else ""
     total = ttd.get("units_to_conclude") or ttd.get("tuning_units")
-    so_far = f" ({grouped(ttd.get('units'))} of {grouped(total)} planned{planned})"
+    so_far = f" ({grouped(ttd.get('units'))} of about {grouped(total)} to conclude{planned})"
     if isinstance(needed, int | float) and needed <= 0:
         return "time to decision: enough users for the planned test" + so_far
     days = ttd.get("days_left")

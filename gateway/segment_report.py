@@ -83,11 +83,14 @@ def segment_results(
     arm has ``min_units`` users in it and in the rest."""
     m: Metric = BY_NAME[metric]
     n_tuning = tuning or DEFAULT_TUNING
-    keys = sorted({k for arm in segments.values() for k in arm if dimension in (None, k[0])})
+    every = sorted({k for arm in segments.values() for k in arm})
+    keys = [k for k in every if dimension in (None, k[0])]
     names = [v for v, _ in variants]
     weights = [w for _, w in variants]
     treatments = names[1:]
-    n_tests = max(1, len(keys) * len(treatments))
+    # Bonferroni over every segment of every dimension, whichever are shown: an alert's
+    # threshold does not depend on the drill-down's filter
+    n_tests = max(1, len(every) * len(treatments))
     out, alerts = [], []
     for dim, value in keys:
         inside = {v: VariantSums(segments.get(v, {}).get((dim, value), EMPTY)) for v in names}
@@ -127,7 +130,7 @@ def segment_results(
                         value=value,
                     )
                 )
-        if sum(users.values()) and srm.p_value < SRM_ALPHA / max(1, len(keys)):
+        if sum(users.values()) and srm.p_value < SRM_ALPHA / max(1, len(every)):
             alerts.append(
                 Alert(
                     kind="segment_srm",
@@ -137,7 +140,7 @@ def segment_results(
                         f"(p={srm.p_value:.2g}); the segment's results may be biased"
                     ),
                     p_value=srm.p_value,
-                    threshold=SRM_ALPHA / max(1, len(keys)),
+                    threshold=SRM_ALPHA / max(1, len(every)),
                     dimension=dim,
                     value=value,
                 )

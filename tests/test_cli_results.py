@@ -205,8 +205,8 @@ def test_time_to_decision_or_why_not() -> None:
     ttd = {"tuning_units": 20824, "units": 2717, "units_needed": 18107,
            "units_per_day": 5000.0, "days_left": 3.6214, "effect": 0.05}  # fmt: skip
     assert time_to_decision(ttd) == (
-        "time to decision: about 18 107 more users needed (2 717 of 20 824 planned to detect "
-        "a 5 % effect), ~3.6 days at the current rate (5 000 users a day)"
+        "time to decision: about 18 107 more users needed (2 717 of about 20 824 to conclude "
+        "at a 5 % effect), ~3.6 days at the current rate (5 000 users a day)"
     )
     no_rate = ttd | {"units_per_day": None, "days_left": None}
     assert time_to_decision(no_rate).endswith("; days unknown (no traffic rate yet)")
@@ -215,7 +215,9 @@ def test_time_to_decision_or_why_not() -> None:
     unknown = ttd | {"units_needed": None, "days_left": None}
     assert time_to_decision(unknown).startswith("time to decision: not known yet")
     # The planned total: units_to_conclude where the record has it.
-    assert "(2 717 of 30 000 planned" in time_to_decision(ttd | {"units_to_conclude": 30000})
+    assert "(2 717 of about 30 000 to conclude" in time_to_decision(
+        ttd | {"units_to_conclude": 30000}
+    )
 
 
 def test_each_arms_health() -> None:

@@ -66,3 +66,19 @@ def test_a_segment_whose_users_are_out_of_ratio_is_flagged() -> None:
     )
     _, alerts = segment_results(VARIANTS, totals, segments, "purchase_conversion", 0.05, None, 100)
     assert [a.kind for a in alerts if a.value == "mobile"] == ["segment_srm"]
+
+
+def test_an_alerts_threshold_does_not_depend_on_the_dimension_shown() -> None:
+    totals, segments = _arms(np.random.default_rng(1), -0.2, 0.4)
+    for arm in segments.values():  # a second dimension with two more segments
+        arm[("shopper", "new")] = arm[("device", "mobile")]
+        arm[("shopper", "returning")] = arm[("device", "desktop")]
+    _, every = segment_results(VARIANTS, totals, segments, "purchase_conversion", 0.05, None, 100)
+    _, shown = segment_results(
+        VARIANTS, totals, segments, "purchase_conversion", 0.05, None, 100, "device"
+    )
+    mobile = [a for a in every if a.value == "mobile"]
+    assert mobile and [a.threshold for a in shown if a.value == "mobile"] == [
+        a.threshold for a in mobile
+    ]
+    assert all(a.dimension == "device" for a in shown)

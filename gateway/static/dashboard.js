@@ -331,7 +331,7 @@ function timeToDecision(exp, evaluation) {
   if (!evaluation || (exp.kind && exp.kind !== "ab")) return "";
   const t = evaluation.time_to_decision;
   if (!t || !finite(t.units_needed)) return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), "not known yet (no test planned: too few users so far).");
-  const planned = ` (${grouped(t.units)} of ${grouped(t.units_to_conclude || t.tuning_units)} planned${finite(t.effect) ? `, to detect a ${Number((t.effect * 100).toPrecision(3))} % effect` : ""})`;
+  const planned = ` (${grouped(t.units)} of about ${grouped(t.units_to_conclude || t.tuning_units)} to conclude${finite(t.effect) ? ` at a ${Number((t.effect * 100).toPrecision(3))} % effect` : ""})`;
   if (finite(t.units_needed) && t.units_needed <= 0) {
     return el("p", { id: "time-to-decision" }, el("b", {}, "Time to decision: "), `enough users for the planned test${planned}.`);
   }

@@ -98,7 +98,8 @@ def event_health(names: Sequence[str], rows: Mapping[str, Mapping[str, int]]) ->
                     message=(
                         f"{t} gets {rate:.3g} clicks per search, {control} "
                         f"{c_rate:.3g} (under half, p={p:.2g}): its page may have stopped "
-                        "sending events; its promotion waits until this is explained"
+                        "sending events, or it ranks far worse; its promotion waits until a "
+                        "person looks (promote it by hand if the events are sound)"
                     ),
                     p_value=p,
                     threshold=EVENT_P,
