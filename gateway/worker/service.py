@@ -95,6 +95,39 @@ async def _start(
                 await asyncio.wait_for(stop.wait(), 1.0)
 
 
+async def _housekeeping(
+    redis: Redis,
+    keys: Keys,
+    store: ConfigStore,
+    settings: Settings,
+    state: WorkerState,
+    stop: asyncio.Event,
+) -> None:
+    """Every TRIM_INTERVAL_S: trim the applied stream entries past their retention, and give
+    concluded experiments' per-user keys their time to live."""
+    while not stop.is_set():
+        try:
+            removed = await trim_streams(
+                redis, keys, settings.stream_retention_s, int(time.time() * 1000)
+            )
+            if any(removed.values()):
+                log.debug("trimmed applied stream entries: %s", removed)
+            _, config = await store.load()
+            expired = await expire_concluded(redis, keys, config, settings.unit_grace_s)
+            for key, count in expired.items():
+                log.info(
+                    "experiment %s concluded: %d per-user keys expire in %.0f s",
+                    key,
+                    count,
+                    settings.unit_grace_s,
+                )
+        except (RedisError, OSError) as exc:
+            state.last_error = str(exc)
+            log.warning("redis error in the worker's housekeeping: %s; retrying", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TRIM_INTERVAL_S)
+
+
 async def run_worker(
     settings: Settings,
     eval_interval_s: float,
@@ -140,8 +173,12 @@ async def run_worker(
             holder=name,
         )
         tasks.append(loop.create_task(dispatcher.run(stop), name="webhooks"))
+        # Housekeeping too: expiring a concluded experiment's per-user keys scans the keyspace
+        # (minutes for a large one under load), and evaluations must not wait for it.
+        tasks.append(
+            loop.create_task(_housekeeping(redis, keys, store, settings, state, stop), name="trim")
+        )
         next_eval = loop.time() + eval_interval_s
-        next_trim = loop.time()
         while not stop.is_set():
             try:
                 with contextlib.suppress(TimeoutError):
@@ -155,22 +192,6 @@ async def run_worker(
                         r.decision.action for r in records if r.applied_version is not None
                     )
                     state.lag = await _stream_lag(redis, keys)
-                if loop.time() >= next_trim:
-                    next_trim = loop.time() + TRIM_INTERVAL_S
-                    removed = await trim_streams(
-                        redis, keys, settings.stream_retention_s, int(time.time() * 1000)
-                    )
-                    if any(removed.values()):
-                        log.debug("trimmed applied stream entries: %s", removed)
-                    _, config = await store.load()
-                    expired = await expire_concluded(redis, keys, config, settings.unit_grace_s)
-                    for key, count in expired.items():
-                        log.info(
-                            "experiment %s concluded: %d per-user keys expire in %.0f s",
-                            key,
-                            count,
-                            settings.unit_grace_s,
-                        )
             except (RedisError, OSError) as exc:
                 state.last_error = str(exc)
                 log.warning("redis error in worker loop: %s; retrying", exc)

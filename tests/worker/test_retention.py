@@ -97,3 +97,34 @@ async def test_the_search_and_event_id_windows_are_the_settings(redis: Redis, pr
     assert 290 <= await redis.ttl(keys.shard(0).seen("s1")) <= 300
     assert 290 <= await redis.ttl(keys.shard(0).seen("s1", "c1")) <= 300
     assert 110 <= await redis.ttl(keys.shard(0).search("s1")) <= 120
+
+
+async def test_housekeeping_runs_beside_the_evaluations(redis: Redis, prefix: str) -> None:
+    """The worker's housekeeping is a task of its own (expiring a large experiment's keys
+    scans the keyspace; evaluations must not wait for it): it gives a concluded experiment's
+    user keys their time to live and stops when told."""
+    import asyncio
+    from dataclasses import replace
+
+    from gateway.config import parse_routing
+    from gateway.control.store import ConfigStore
+    from gateway.settings import Settings
+    from gateway.worker.service import WorkerState, _housekeeping
+
+    keys = Keys(prefix)
+    store = ConfigStore(redis, keys)
+    done = {"key": "done", "status": "concluded",
+            "variants": [{"name": "a", "model_version": "m", "weight": 0.5},
+                         {"name": "b", "model_version": "m", "weight": 0.5}]}  # fmt: skip
+    await store.seed(parse_routing({"production": "m", "experiments": [done]}), "test")
+    await redis.hset(keys.shard(0).unit("done", "u1"), "variant", "a")
+    settings = replace(Settings.from_env(), prefix=prefix, unit_grace_s=600.0)
+    stop = asyncio.Event()
+    task = asyncio.create_task(_housekeeping(redis, keys, store, settings, WorkerState(), stop))
+    for _ in range(100):
+        if await redis.ttl(keys.shard(0).unit("done", "u1")) > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert 0 < await redis.ttl(keys.shard(0).unit("done", "u1")) <= 600
+    stop.set()
+    await asyncio.wait_for(task, 5.0)
