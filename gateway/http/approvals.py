@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, Final
 
 from aiohttp import web
 
-from gateway.config import RoutingConfig
+from gateway.config import RoutingConfig, phase_stats_id
 from gateway.control import changes
 from gateway.control.approvals import ApprovalRequest, audit_note, parse_policy
 from gateway.errors import ConfigError, Conflict, GatewayError, RequestError, Unavailable
@@ -23,6 +24,7 @@ from gateway.http.auth import actor
 from gateway.http.body import read_body_as, required_reason
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY, Gateway
+from gateway.records import DecisionRecord, EvaluationRecord
 
 RECENT_SHOWN: Final = 50
 
@@ -187,6 +189,38 @@ def _phase_held(key: str, winner: str, phase: int) -> Callable[[RoutingConfig], 
     return compute
 
 
+async def _loop_promotion(
+    gw: Gateway, request: ApprovalRequest, extra: dict[str, Any]
+) -> int | None:
+    """The decision loop's promotion, then its phase's stored evaluation says so: it said
+    'continue, awaiting approval', and a concluded experiment would have shown that for good."""
+    key, winner, phase = (
+        request.params["key"],
+        request.params["winner"],
+        int(request.params["phase"]),
+    )
+    version, _, _ = await lifecycle.apply_as(
+        gw, request.requested_by, _phase_held(key, winner, phase), _reason(request), extra
+    )
+    sid = phase_stats_id(key, phase)
+    raw = await gw.redis.hget(gw.keys.decisions, sid)
+    if raw is not None:
+        record = EvaluationRecord.from_json(raw)
+        kept = tuple(r for r in record.decision.reasons if "awaits an admin's approval" not in r)
+        decision = DecisionRecord(
+            "promote",
+            winner,
+            (*kept, f"promoted: approved by {request.decided_by} (approval {request.id})"),
+            rule="success",
+        )
+        await gw.redis.hset(
+            gw.keys.decisions,
+            sid,
+            replace(record, decision=decision, applied_version=version).encode(),
+        )
+    return version
+
+
 async def _start(gw: Gateway, request: ApprovalRequest, extra: dict[str, Any]) -> int | None:
     key = request.params["key"]
     await lifecycle.check_startable(gw, key, bool(request.params.get("ignore_missing_features")))
@@ -227,9 +261,7 @@ _REPLAYS: Final[dict[str, Replay]] = {
             lambda c: changes.edit_experiment(c, r.params["key"], r.params["edits"], time.time())
         )
     ),
-    "decision.promote": _config_change(
-        lambda r: _phase_held(r.params["key"], r.params["winner"], int(r.params["phase"]))
-    ),
+    "decision.promote": _loop_promotion,
     "experiment.start": _start,
     "model.override": _override,
     "approval-policy.set": _policy,

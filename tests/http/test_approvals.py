@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from gateway.control.approval_store import ApprovalStore, new_id
 from gateway.control.approvals import ApprovalRequest
 from gateway.http.state import Gateway
+from gateway.records import DecisionRecord, EvaluationRecord
 from tests.http.test_models import card_of, register, wait_for
 from tests.tokens import audited_changes, auth
 
@@ -366,6 +367,13 @@ async def test_the_decision_loops_promotion_is_made_when_approved(
         await client.post(f"/v1/approvals/{stale}/approve", headers=BOB), 409, "phase 0 now"
     )
     fresh = await asked("better", 0)
+    # the evaluation the worker stored when it asked: continue, awaiting the approval
+    waiting = EvaluationRecord(
+        "better", time.time(), "purchase_conversion", 0.05, 60.0,
+        DecisionRecord("continue", None, ("candidate wins", "the promotion of candidate awaits "
+                       "an admin's approval (approval x)"), ("approval",)),
+    )  # fmt: skip
+    await gateway.redis.hset(gateway.keys.decisions, "better", waiting.encode())
     done = await _ok(await client.post(f"/v1/approvals/{fresh}/approve", headers=BOB))
     assert done["status"] == "approved" and done["applied_version"] is not None
     better = gateway.router.config.experiment("better")
@@ -373,3 +381,11 @@ async def test_the_decision_loops_promotion_is_made_when_approved(
     assert gateway.router.config.production == "cand-v2"
     history = (await _ok(await client.get("/v1/production", headers=VERA)))["history"]
     assert (history[0]["actor"], history[0]["experiment"]) == ("decision-loop", "better")
+    # and the stored evaluation says what happened, not that it still waits
+    view = await _ok(await client.get("/v1/experiments/better", headers=VERA))
+    decision = view["last_evaluation"]["decision"]
+    assert (decision["action"], decision["winner"], decision["rule"]) == (
+        "promote", "candidate", "success"
+    )  # fmt: skip
+    assert decision["blocked_by"] == [] and "approved by bob" in decision["reasons"][-1]
+    assert not any("awaits" in r for r in decision["reasons"])
