@@ -111,10 +111,26 @@ def lift(evaluation: Mapping[str, Any]) -> str:
         return f"users prefer {order[0]}" if order else "-"
     parts = []
     for arm in evaluation.get("arms") or ():
-        low, high = arm.get("ci_low"), arm.get("ci_high")
-        interval = f" [{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else ""
-        parts.append(f"{arm['variant']} {arm['estimate']:+.3f}{interval}")
+        parts.append(f"{arm['variant']} {arm_lift(arm)}")
     return "; ".join(parts) or "-"
+
+
+def arm_lift(arm: Mapping[str, Any]) -> str:
+    """A treatment's lift as ``experiments show`` writes it: relative in % (``+34.2 %
+    [+0.2, +68.1]``), an absolute difference (the control's mean is 0) with three figures."""
+    relative = arm.get("scale") != "absolute"
+
+    def number(x: float) -> str:
+        return f"{x * 100:+.1f}" if relative else f"{x:+.3g}"
+
+    low, high = arm.get("ci_low"), arm.get("ci_high")
+    estimate = arm.get("estimate")
+    if not isinstance(estimate, int | float):
+        return "-"
+    interval = (
+        f" [{number(low)}, {number(high)}]" if low is not None and high is not None else " [-]"
+    )
+    return f"{number(estimate)}{' %' if relative else ''}{interval}"
 
 
 def models_table(data: Mapping[str, Any]) -> str:
@@ -191,14 +207,10 @@ def summary(data: Mapping[str, Any]) -> str:
         lines += interleaving_lines(interleaved)
     else:
         for arm in evaluation.get("arms", []):
-            low, high = arm.get("ci_low"), arm.get("ci_high")
-            interval = (
-                f"[{low:+.3f}, {high:+.3f}]" if low is not None and high is not None else "[-]"
-            )
             p = arm.get("p_adjusted")
             lines.append(
                 f"  {arm['variant']}: {'lift' if arm.get('scale') != 'absolute' else 'difference'}"
-                f" {arm['estimate']:+.3f} {interval}, p={1.0 if p is None else p:.3g}"
+                f" {arm_lift(arm)}, p={1.0 if p is None else p:.3g}"
                 f"{'  significant' if arm.get('significant') else ''}"
             )
     state = evaluation.get("state") or {}

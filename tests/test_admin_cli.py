@@ -35,7 +35,7 @@ def test_an_ab_summary_shows_each_arm() -> None:
         arms=(ArmResult("candidate", 510, True, Estimate(0.12, 0.02, 0.25, 0.01), 0.01, None, True),),
     )  # fmt: skip
     text = summary({"key": "better", "status": "running", "last_evaluation": record.to_json()})
-    assert "candidate: lift +0.120 [+0.020, +0.250], p=0.01  significant" in text
+    assert "candidate: lift +12.0 % [+2.0, +25.0], p=0.01  significant" in text
     assert "decision: continue: waiting" in text
     paused = summary({"key": "better", "status": "paused", "paused_at": 60.0, "paused_s": 30.0})
     assert paused.splitlines()[1:] == [
@@ -286,7 +286,7 @@ def test_the_experiments_table_shows_lift_users_and_start() -> None:
     assert lines[0].split() == [
         "KEY", "KIND", "STATUS", "PRIMARY", "METRIC", "LIFT", "SO", "FAR", "USERS", "STARTED"
     ]  # fmt: skip
-    assert "candidate +0.120 [+0.020, +0.250]" in lines[1] and " 1010 " in lines[1]
+    assert "candidate +12.0 % [+2.0, +25.0]" in lines[1] and " 1010 " in lines[1]
     assert lines[1].startswith("better") and "1970-01-01 00:00:00" in lines[1]
     assert lines[2].split()[:3] == ["next", "interleaving", "draft"]
 

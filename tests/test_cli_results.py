@@ -259,7 +259,7 @@ def test_what_there_is_without_an_evaluation_or_metrics() -> None:
                                  "  no evaluation yet"]  # fmt: skip
     older = _view(arms=[{"variant": "candidate", "estimate": 0.1, "ci_low": 0.0, "ci_high": 0.2}])
     text = show(older)
-    assert "purchase_conversion: candidate +0.100 [+0.000, +0.200]" in text
+    assert "purchase_conversion: candidate +10.0 % [+0.0, +20.0]" in text
     assert "time to decision: not known yet" in text
 
 

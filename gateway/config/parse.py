@@ -218,6 +218,14 @@ def parse_experiment(data: Mapping[str, Any], where: str) -> Experiment:
     bandit = _bandit(data, kind, variants, where)
     interleaving = _interleaving(data, kind, variants, where)
     guardrails = _guardrails(data.get("guardrails", []), f"{where}.guardrails")
+    primary = data.get("primary_metric", "purchase_conversion")
+    for i, g in enumerate(guardrails):
+        if g.metric == primary:
+            raise ConfigError(
+                f"{where}.guardrails[{i}].metric",
+                f"{g.metric!r} is the primary metric: it is tested for superiority already "
+                "(a guardrail guards another metric)",
+            )
     phases = _phases(data.get("phases", []), f"{where}.phases", len(variants))
     if bandit is not None and guardrails:
         raise ConfigError(

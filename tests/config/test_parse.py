@@ -126,6 +126,10 @@ def test_stats_settings_round_trip() -> None:
         ),
         ({"guardrails": [{"metric": "click_through_rate"}]}, "guardrails[0].margin: is required"),
         (
+            {"guardrails": [{"metric": "purchase_conversion", "margin": 0.01}]},
+            "guardrails[0].metric: 'purchase_conversion' is the primary metric",
+        ),
+        (
             {"guardrails": [{"metric": "click_through_rate", "margin": 2}]},
             "guardrails[0].margin: must be in [0.0, 1.0], got 2",
         ),
