@@ -32,7 +32,8 @@ SRM_ALPHA = 0.001  # as the experiment's own sample ratio check, Bonferroni over
 DEFAULT_TUNING = float(cs.GROWTHBOOK_DEFAULT_TUNING)
 
 
-def _finite(x: float) -> float | None:
+def finite(x: float) -> float | None:
+    """``x``, or None where it is not finite (JSON has no infinity)."""
     return x if math.isfinite(x) else None
 
 
@@ -43,10 +44,10 @@ def two_sided_lift(variant: str, effect: Effect, alpha: float, tuning: float) ->
     return MetricLift(
         variant=variant,
         scale="relative" if effect.relative else "absolute",
-        lift=_finite(effect.estimate),
-        ci_low=_finite(inference.ci_low),
-        ci_high=_finite(inference.ci_high),
-        p_value=_finite(inference.p_value) if effect.defined else None,
+        lift=finite(effect.estimate),
+        ci_low=finite(inference.ci_low),
+        ci_high=finite(inference.ci_high),
+        p_value=finite(inference.p_value) if effect.defined else None,
         test="none",
         significant=effect.defined and inference.rejects,
     )
@@ -155,10 +156,10 @@ def segment_results(
                 arms=tuple(
                     ArmValue(
                         variant=v,
-                        value=_finite(est[v].mean),
+                        value=finite(est[v].mean),
                         n=denominator(m, inside[v]),
                         users=users[v],
-                        std_error=_finite(math.sqrt(est[v].variance)),
+                        std_error=finite(math.sqrt(est[v].variance)),
                     )
                     for v in names
                 ),

@@ -94,11 +94,6 @@ log = logging.getLogger("abgate.worker")
 POWER: Final = 0.8
 
 
-def check_row(variant: str, row: Mapping[str, int]) -> None:
-    """Raise :class:`InconsistentSums` if one arm's sums contradict each other."""
-    check_sums(variant, row)
-
-
 def arm_metrics(row: Mapping[str, int]) -> dict[str, ArmEstimate]:
     """Every metric's estimate for one arm from its integer sums (gateway.catalogue.metrics)."""
     return estimates(row)
@@ -291,7 +286,7 @@ def _evaluate(
     variants = tested_variants(experiment)
     try:
         for v in experiment.variants:
-            check_row(v.name, stats.get(v.name, empty))
+            check_sums(v.name, stats.get(v.name, empty))
     except InconsistentSums as exc:  # what was chosen so far stands, CUPED included
         return replace(
             base,

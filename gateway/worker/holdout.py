@@ -37,7 +37,7 @@ from gateway.holdout_report import (
 from gateway.keys import Keys
 from gateway.variant_stats import read_variant_stats
 from gateway.worker.evaluate import arm_metrics
-from gateway.worker.retention import glob_literal
+from gateway.worker.retention import expire_matching, glob_literal
 from stats import confidence_sequence as cs
 from stats.effects import ArmEstimate, lift_effect
 
@@ -192,25 +192,10 @@ async def expire_ended(redis: Redis, keys: Keys, stats_id: str, grace_s: float) 
     ttl, count = max(1, int(grace_s)), 0
     for shard in keys.all_shards:
         pattern = glob_literal(shard.unit(stats_id, "")) + "*"  # "{tag}:unit:holdout~<t>:*"
-        batch: list[Any] = []
-        async for key in redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 1000:
-                count += await _expire(redis, batch, ttl)
-                batch = []
-        count += await _expire(redis, batch, ttl)
+        count += await expire_matching(redis, pattern, ttl)
     await redis.sadd(keys.expired, stats_id)
     log.info("holdout %s ended: %d per-user keys expire in %.0f s", stats_id, count, grace_s)
     return count
-
-
-async def _expire(redis: Redis, batch: list[Any], ttl: int) -> int:
-    if not batch:
-        return 0
-    pipe = redis.pipeline(transaction=False)
-    for key in batch:
-        pipe.expire(key, ttl)
-    return sum(bool(r) for r in await pipe.execute())
 
 
 async def _end(store: ConfigStore, config: RoutingConfig, now: float) -> RoutingConfig:

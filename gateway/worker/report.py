@@ -21,7 +21,7 @@ from gateway.results import (
     Test,
     TimeToDecision,
 )
-from gateway.segment_report import DEFAULT_TUNING, two_sided_lift
+from gateway.segment_report import DEFAULT_TUNING, finite, two_sided_lift
 from stats import confidence_sequence as cs
 from stats.analysis import AnalysisPlan, ArmData
 from stats.decision import ArmAnalysis, GuardrailResult
@@ -51,17 +51,13 @@ def role_of(experiment: Experiment, metric: str) -> Role:
     return "deterioration" if a.deterioration else "monitor"
 
 
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 def _arm_value(variant: str, metric: Metric, e: ArmEstimate, row: Mapping[str, int]) -> ArmValue:
     return ArmValue(
         variant=variant,
-        value=_finite(e.mean),
+        value=finite(e.mean),
         n=denominator(metric, row),
         users=int(row.get(USERS, 0)),
-        std_error=_finite(math.sqrt(e.variance)) if e.variance >= 0 else None,
+        std_error=finite(math.sqrt(e.variance)) if e.variance >= 0 else None,
     )
 
 
@@ -78,10 +74,10 @@ def _from_inference(
     return MetricLift(
         variant=variant,
         scale="relative" if relative else "absolute",
-        lift=_finite(i.estimate),
-        ci_low=_finite(i.ci_low),
-        ci_high=_finite(i.ci_high),
-        p_value=_finite(i.p_value),
+        lift=finite(i.estimate),
+        ci_low=finite(i.ci_low),
+        ci_high=finite(i.ci_high),
+        p_value=finite(i.p_value),
         test=test,
         margin=margin,
         significant=significant,
@@ -107,7 +103,7 @@ def _unanalysed(
     return MetricLift(
         variant=variant,
         scale="relative" if effect.relative else "absolute",
-        lift=_finite(effect.estimate),
+        lift=finite(effect.estimate),
         ci_low=None,
         ci_high=None,
         p_value=None,
@@ -153,7 +149,7 @@ def metric_results(
                     harm=result.loses,
                 )
                 if result.p_adjusted is not None:  # the corrected p the decision used
-                    lift = replace(lift, p_value=_finite(result.p_adjusted))
+                    lift = replace(lift, p_value=finite(result.p_adjusted))
             else:
                 found = [
                     g

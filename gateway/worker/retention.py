@@ -77,13 +77,7 @@ async def expire_concluded(
             unit = glob_literal(shard.unit(experiment.key, "")[:-1])  # "{tag}:unit:<key>"
             active = glob_literal(shard.interleaving(experiment.key))  # its unsettled users
             for pattern in (f"{unit}:*", f"{unit}@*", f"{active}:active", f"{active}@*:active"):
-                batch: list[Any] = []
-                async for key in redis.scan_iter(match=pattern, count=1000):
-                    batch.append(key)
-                    if len(batch) >= 1000:
-                        count += await _expire(redis, batch, ttl)
-                        batch = []
-                count += await _expire(redis, batch, ttl)
+                count += await expire_matching(redis, pattern, ttl)
         await redis.sadd(keys.expired, experiment.key)
         out[experiment.key] = count
     return out
@@ -92,6 +86,19 @@ async def expire_concluded(
 def glob_literal(text: str) -> str:
     """``text`` as a SCAN pattern that matches only itself (``*?[]\\`` escaped)."""
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+async def expire_matching(redis: Redis, pattern: str, ttl: int) -> int:
+    """A time to live of ``ttl`` on every key matching ``pattern`` (SCAN, in pipelined batches
+    of 1 000); how many were given one."""
+    count = 0
+    batch: list[Any] = []
+    async for key in redis.scan_iter(match=pattern, count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            count += await _expire(redis, batch, ttl)
+            batch = []
+    return count + await _expire(redis, batch, ttl)
 
 
 async def _expire(redis: Redis, batch: list[Any], ttl: int) -> int:
