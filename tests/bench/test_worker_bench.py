@@ -30,3 +30,29 @@ async def test_the_backlog_drains_completely(redis_server: EmbeddedRedis, prefix
         assert sum(row["clicks"] for row in stats.values()) == clicks
     finally:
         await redis.aclose()
+
+
+async def test_the_labelled_backlog_keeps_segment_sums(
+    redis_server: EmbeddedRedis, prefix: str
+) -> None:
+    """bench.worker's segment run: every exposure labelled, every sum kept per segment too."""
+    from bench.worker import with_segments
+    from gateway.variant_stats import read_segment_stats
+
+    exposures, outcomes = backlog(200, seed=4)
+    redis: Redis = Redis.from_url(redis_server.url)
+    try:
+        await fill(redis, Keys(prefix), with_segments(exposures), outcomes)
+        assert await drain(redis_server.url, len(exposures) + len(outcomes), prefix) > 0
+        segments = await read_segment_stats(redis, Keys(prefix), "bench")
+        by_device = sum(
+            sums["searches"]
+            for arm in segments.values()
+            for (dim, _), sums in arm.items()
+            if dim == "device"
+        )
+        assert by_device == 200
+        shoppers = {value for arm in segments.values() for dim, value in arm if dim == "shopper"}
+        assert shoppers <= {"new", "returning"} and shoppers
+    finally:
+        await redis.aclose()
