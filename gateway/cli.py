@@ -69,6 +69,7 @@ def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
 
 
 def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:
+    from gateway.http.services import STARTUP_LOAD_WAIT_S
     from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
     from gateway.processes import wait_ready
 
@@ -86,7 +87,13 @@ def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, wor
     for i in range(workers):
         group.spawn(f"gateway-{i}", ["serve-one"], env)
     base = f"http://{settings.host}:{settings.port}"
-    wait_ready(base + "/readyz", group, processes=workers)
+    # Each process waits for Redis and then loads the versions it serves, each with a deadline.
+    wait_ready(
+        base + "/readyz",
+        group,
+        processes=workers,
+        timeout_s=settings.redis_wait_s + STARTUP_LOAD_WAIT_S + 60.0,
+    )
     return base
 
 
@@ -138,6 +145,8 @@ def check_seed(settings: Settings, redis_url: str) -> None:
     from gateway.models.seed import plan_seed, seed_source
     from gateway.models.store import ModelStore
     from gateway.redis_client import redis_client
+    from gateway.redis_urls import redacted
+    from gateway.startup import NOT_THERE
 
     source = seed_source(settings)
 
@@ -149,6 +158,14 @@ def check_seed(settings: Settings, redis_url: str) -> None:
             found = await plan_seed(
                 source, ConfigStore(redis, keys), ModelStore(redis, keys), options
             )
+        except NOT_THERE as exc:
+            print(
+                f"Redis at {redacted(redis_url)} does not answer yet ({exc}): the gateway "
+                f"processes wait for it (up to ABGATE_REDIS_WAIT_S, {settings.redis_wait_s:g} s) "
+                "and check the seed then",
+                flush=True,
+            )
+            return
         finally:
             await redis.aclose()
         if found.models:

@@ -24,3 +24,13 @@ def check_url(url: str, where: str = "REDIS_URL") -> str:
             f"got {url!r}",
         )
     return url
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and readiness answers."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"

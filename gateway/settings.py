@@ -149,6 +149,9 @@ class Settings:
     webhook_timeout_s: float = 10.0
     webhook_retry_s: float = 10.0
     webhook_attempts: int = 8
+    # At start a process waits this long for Redis (retrying with backoff, its readiness 503
+    # with the reason meanwhile), then exits non-zero: the service manager restarts it.
+    redis_wait_s: float = 300.0
 
     @property
     def scores_inline(self) -> bool:
@@ -245,4 +248,5 @@ class Settings:
             webhook_timeout_s=_env_float("ABGATE_WEBHOOK_TIMEOUT_S", 10.0, 0.1, 300.0),
             webhook_retry_s=_env_float("ABGATE_WEBHOOK_RETRY_S", 10.0, 0.01, 3600.0),
             webhook_attempts=_env_int("ABGATE_WEBHOOK_ATTEMPTS", 8, 1, 100),
+            redis_wait_s=_env_float("ABGATE_REDIS_WAIT_S", 300.0, 0.0, 86_400.0),
         )

@@ -23,7 +23,9 @@ from aiohttp.web_request import BaseRequest
 from gateway.errors import GatewayError
 from gateway.http.connections import LIMITS, ConnectionLimits, DeadlineRequestHandler
 from gateway.http.errors import error_body
-from gateway.http.state import GATEWAY
+from gateway.http.services import PROGRESS, SETTINGS
+from gateway.http.starting import starting_app
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("abgate.http")
 
@@ -141,15 +143,33 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event)
     """Serve ``app`` on ``host:port`` (SO_REUSEPORT) until ``stop`` is set, then drain and close.
 
     SO_REUSEPORT lets the processes of one deployment share the port; a process refuses it
-    when a gateway of another deployment (or anything else) already answers there."""
+    when a gateway of another deployment (or anything else) already answers there. While the
+    app's services start (waiting for Redis, loading models) the port answers from
+    :mod:`gateway.http.starting`; the app's own listener opens beside it once they have, and
+    the starting one closes."""
+    settings, progress = app[SETTINGS], app[PROGRESS]
+    other = await other_deployment(host, port, settings.deployment)
+    if other is not None:
+        raise GatewayError(f"port {port} is taken by {other}; refusing to share it")
+    starting = web.AppRunner(starting_app(settings, progress), access_log=None)
+    await starting.setup()
     runner = GatewayRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
     try:
-        other = await other_deployment(host, port, app[GATEWAY].settings.deployment)
-        if other is not None:
-            raise GatewayError(f"port {port} is taken by {other}; refusing to share it")
-        site = web.TCPSite(runner, host, port, reuse_port=True)
-        await site.start()
+        await web.TCPSite(starting, host, port, reuse_port=True).start()
+        setup = asyncio.ensure_future(runner.setup())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((setup, stopped), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if not setup.done():  # stopped while starting
+            await cancel_and_wait([setup])
+            return
+        setup.result()  # a service that could not start: its error
+        await web.TCPSite(runner, host, port, reuse_port=True).start()
+        await starting.cleanup()
+        log.info("serving on %s:%d", host, port)
         await stop.wait()
     finally:
+        await starting.cleanup()
         await runner.cleanup()

@@ -41,8 +41,17 @@ from gateway.settings import Settings
 
 
 @dataclass
+class Routing:
+    """The router of the config version applied here, swapped whole on each config change
+    (gateway.control.watcher); the model follower reads the config it routes by."""
+
+    router: Router
+
+
+@dataclass(kw_only=True)
 class Gateway:
-    """Everything a handler needs; ``router`` is swapped whole on each config change."""
+    """Everything a handler needs, put together by gateway.http.services (one cleanup context
+    per service); ``router`` is the current one of ``routing``."""
 
     settings: Settings
     keys: Keys
@@ -50,7 +59,7 @@ class Gateway:
     registry: ModelRegistry
     store: ConfigStore
     sink: EventSink
-    router: Router
+    routing: Routing
     model_store: ModelStore
     artifacts: ArtifactStore
     registrar: Registrar
@@ -61,15 +70,19 @@ class Gateway:
     authenticator: Authenticator
     refusal_audit: RefusalAudit
     search_ids: SearchIdSigner
+    redis_guard: RedisGuard
     watcher: ConfigWatcher | None = None
     draining: bool = False
     searching: int = 0  # searches in progress (admitted, not yet answered)
     lag: LoopLag = field(default_factory=LoopLag)  # how far behind the event loop runs
     # Deadlines of the body reads in progress: draining moves them all to now.
     body_reads: set[asyncio.Timeout] = field(default_factory=set)
-    redis_guard: RedisGuard = field(default_factory=RedisGuard)
     # how often each query is searched here: its head / torso / tail segment
     query_classes: QueryClasses = field(default_factory=QueryClasses)
+
+    @property
+    def router(self) -> Router:
+        return self.routing.router
 
     async def routing_check(self, old: RoutingConfig, new: RoutingConfig) -> None:
         """Refuse a change that names an unknown or retired version (a draft included), or

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.records import OUTCOME_TYPES
+from gateway.startup import Progress
 from gateway.webhooks.records import AttemptOutcome
 from gateway.worker.consumer import ConsumerStats
 from stats.decision import Action
@@ -43,6 +44,9 @@ class WorkerState:
     last_turn: float = field(default_factory=time.monotonic)
     last_error: str = ""
     webhooks: Counter[str] = field(default_factory=Counter)  # delivery attempts by outcome
+    # What it waits for at start (Redis): alive meanwhile, for at most ABGATE_REDIS_WAIT_S.
+    starting: Progress = field(default_factory=Progress)
+    started: bool = False
 
 
 class WorkerCollector:
@@ -116,6 +120,11 @@ def health_app(stats: ConsumerStats, state: WorkerState) -> web.Application:
         return response
 
     async def healthz(request: web.Request) -> web.Response:
+        if not state.started:  # alive: it retries with backoff until its own deadline
+            starting = state.starting
+            return web.json_response(
+                {"healthy": True, "pid": os.getpid(), "starting": True, "why": starting.why}
+            )
         since = time.monotonic() - state.last_turn
         body: dict[str, Any] = {
             "healthy": since < STALE_S,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from gateway.keys import Keys
 from gateway.layout import check_layout
 from gateway.redis_client import redis_client
 from gateway.settings import Settings
+from gateway.startup import wait_for_redis
 from gateway.tasks import cancel_and_wait
 from gateway.webhooks.backoff import RETRY_CAP_S, RetryPolicy
 from gateway.webhooks.dispatcher import Dispatcher, DispatchSettings
@@ -76,23 +76,31 @@ async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.E
 
 
 async def _start(
-    redis: Redis, keys: Keys, store: ConfigStore, settings: Settings, stop: asyncio.Event
-) -> None:
-    """Check the shard layout and seed the config, retrying while Redis is unreachable."""
-    for attempt in itertools.count():
-        if stop.is_set():
-            return
-        try:
-            await check_layout(redis, keys)
-            await store.seed_or_notice(
-                load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
-            )
-            return
-        except (RedisError, OSError) as exc:
-            if attempt % 10 == 0:
-                log.warning("redis unavailable at start-up (%s); retrying", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+    redis: Redis,
+    keys: Keys,
+    store: ConfigStore,
+    settings: Settings,
+    state: WorkerState,
+    stop: asyncio.Event,
+) -> bool:
+    """Check the shard layout and seed the config, retrying with backoff while Redis is
+    unreachable, for at most ``ABGATE_REDIS_WAIT_S`` (then :class:`StartupFailed`). False when
+    ``stop`` came first."""
+
+    async def ready() -> None:
+        await check_layout(redis, keys)
+        await store.seed_or_notice(
+            load_routing_file(settings.routing_file), WORKER_STARTUP, str(settings.routing_file)
+        )
+
+    assert settings.redis_url is not None
+    try:
+        return await wait_for_redis(
+            redis, settings.redis_url, settings.redis_wait_s, state.starting, log, ready, stop
+        )
+    finally:
+        state.started = True
+        state.last_turn = time.monotonic()
 
 
 async def _housekeeping(
@@ -156,7 +164,8 @@ async def run_worker(
     )
     tasks: list[asyncio.Task[None]] = []
     try:
-        await _start(redis, keys, store, settings, stop)
+        if not await _start(redis, keys, store, settings, state, stop):
+            return
         loop = asyncio.get_running_loop()
         tasks = [
             loop.create_task(_consume(c, state, stop), name=f"consume-{c.shard}") for c in consumers
