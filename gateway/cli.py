@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.admin_cli import add_admin_commands
+from gateway.cli_backup import add_backup_commands
 from gateway.errors import ConfigError, GatewayError
 
 if TYPE_CHECKING:
@@ -453,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.set_defaults(func=cmd_build_models)
     add_admin_commands(sub)
+    add_backup_commands(sub)
     gone = sub.add_parser("set", description="replaced by: abgate experiments traffic")
     gone.add_argument("rest", nargs=argparse.REMAINDER, help="ignored")
     gone.set_defaults(func=cmd_set)

@@ -16,6 +16,7 @@ transaction touches one slot:
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from dataclasses import dataclass, field
 from typing import Final
@@ -296,3 +297,78 @@ class Keys:
     def webhook_log(self, name: str) -> str:
         """List, newest first, bounded: one endpoint's delivery attempts (JSON)."""
         return f"{self.base}:webhooks:log:{name}"
+
+
+# --- what a backup holds (gateway.backup)
+# Every control-plane name of Keys, by attribute, is either kept in a backup (it cannot be
+# rebuilt) or left out for the reason given; tests/test_keys.py fails when one is in neither (or
+# both), so a new control-plane key cannot be forgotten silently. The shards' keys (the event
+# streams, the per-variant sums, per-user state) are data that grows with traffic: Redis
+# persistence keeps them, not a backup (docs/operations.md#backups).
+BACKED_UP: Final = frozenset(
+    {
+        "layout",  # the shard count the deployment's data was written with
+        "config",
+        "version",
+        "audit",
+        "production_history",
+        "tokens",  # names, roles and SHA-256 hashes, never a token
+        "search_id_key",  # a secret: search ids issued before the backup still verify
+        "models",  # the cards, gate results and states (the ONNX files go in as artefacts)
+        "gate_datasets",
+        "datasets",  # the metadata (the files go in as artefacts)
+        "gate_policy",
+        "approval_policy",
+        "approvals",
+        "approvals_open",
+        "decisions",  # the latest evaluation of each phase: why it was decided
+        "evaluation_history",
+        "bandit_periods",  # a bandit's past weights: its sample-ratio check needs them
+        "started",  # when the worker first saw each phase: minimum runtimes and ramps count from it
+        "expired",
+        "webhooks",  # holds the endpoints' signing secrets
+        "webhook_cursor",
+        "webhook_pending",
+        "webhook_alerts",
+        "webhook_log",
+    }
+)
+NOT_BACKED_UP: Final = {
+    "channel": "a pub/sub channel: nothing is stored under it",
+    "models_channel": "a pub/sub channel: nothing is stored under it",
+    "seed_notice": "a 30-second marker that one process has said the seed file differs",
+    "gateways": "heartbeats of the live gateway processes: each writes its own every second",
+    "webhook_lease": "an expiring lease of the dispatching worker: the next worker takes it",
+    "features_seen": "hourly counts of the features searches carried, expiring after a day",
+    "dead_letters": "a stream of events the worker could not count: traffic data, like the "
+    "event streams (Redis persistence keeps it)",
+    "shadow": "sums of shadow scoring over live traffic: data that grows with traffic, like "
+    "the per-variant sums (Redis persistence keeps them)",
+    "ops": "the gateways' operational counts per experiment phase: sums over traffic, like "
+    "the per-variant sums (Redis persistence keeps them)",
+}
+
+
+def control_plane(keys: Keys) -> dict[str, str]:
+    """Every control-plane name of ``keys`` (in the slot of ``keys.base``), by the attribute of
+    :class:`Keys` that gives it; a name built from an argument is given as its glob pattern
+    (the argument ``*``)."""
+    names: dict[str, str] = {}
+    for attr, member in vars(Keys).items():
+        if attr.startswith("_"):
+            continue
+        if isinstance(member, property):
+            value = getattr(keys, attr)
+        elif inspect.isfunction(member) and _builds_a_name(member):
+            value = member(keys, "*")
+        else:
+            continue
+        if isinstance(value, str) and value.startswith(f"{keys.base}:"):
+            names[attr] = value
+    return names
+
+
+def _builds_a_name(method: object) -> bool:
+    """A method of one argument that returns a ``str`` (a name built from the argument)."""
+    signature = inspect.signature(method)  # type: ignore[arg-type]
+    return signature.return_annotation in ("str", str) and len(signature.parameters) == 2

@@ -14,4 +14,8 @@ GATEWAY_STARTUP: Final = "gateway-startup"
 WORKER_STARTUP: Final = "worker-startup"
 # Marks a held change that nobody approved or rejected in time as expired.
 APPROVAL_EXPIRY: Final = "approval-expiry"
-SYSTEM_ACTORS: Final = frozenset({DECISION_LOOP, GATEWAY_STARTUP, WORKER_STARTUP, APPROVAL_EXPIRY})
+# Records that a deployment's control plane was restored from a backup (abgate restore).
+BACKUP_RESTORE: Final = "backup-restore"
+SYSTEM_ACTORS: Final = frozenset(
+    {DECISION_LOOP, GATEWAY_STARTUP, WORKER_STARTUP, APPROVAL_EXPIRY, BACKUP_RESTORE}
+)

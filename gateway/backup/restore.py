@@ -1,0 +1,200 @@
+"""Restore a verified backup into an empty store: check everything first, then place the
+artefacts and write every key in one transaction, with an audit record saying so.
+
+Only into an empty store (for the prefix): a restore never replaces a key that exists, so a
+deployment that has been written to since is never overwritten. The control plane is one hash
+slot, so the transaction works on a Redis Cluster too. The artefacts are written first
+(content-addressed, named by nothing until the keys are); a failed transaction removes the ones
+this run created.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from gateway.backup.archive import Backup, extract_artefacts, sha256_of
+from gateway.backup.artefacts import stores
+from gateway.backup.records import (
+    Artefact,
+    HashKey,
+    KeyRecord,
+    ListKey,
+    SetKey,
+    SortedSetKey,
+    StreamKey,
+    StringKey,
+)
+from gateway.backup.snapshot import backed_up_names, kept_names, matches
+from gateway.control.actors import BACKUP_RESTORE
+from gateway.errors import ConfigError, Conflict
+from gateway.keys import Keys
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a restore will write: checked, nothing written yet."""
+
+    backup: Backup
+    keys: Keys
+    models_dir: Path
+    new_files: tuple[Artefact, ...]  # not in the model store yet
+    present_files: tuple[Artefact, ...]  # there already, the same bytes
+
+
+async def plan_restore(
+    redis: Redis, keys: Keys, backup: Backup, models_dir: Path, other_prefix: bool
+) -> Plan:
+    """Check the backup against the target (prefix, shards, an empty store, the model store);
+    a ``ConfigError`` says what is in the way. Reads only."""
+    header, where = backup.header, str(backup.path)
+    if header.prefix != keys.prefix and not other_prefix:
+        raise ConfigError(
+            "ABGATE_PREFIX",
+            f"is {keys.prefix!r}, the backup is of prefix {header.prefix!r}: set "
+            f"ABGATE_PREFIX={header.prefix}, or pass --other-prefix to restore it under "
+            f"{keys.prefix!r}",
+        )
+    if header.shards != keys.shards:
+        raise ConfigError(
+            "ABGATE_SHARDS",
+            f"is {keys.shards}, the backed-up deployment's data was split into "
+            f"{header.shards} shards: set ABGATE_SHARDS={header.shards} (for every process)",
+        )
+    exact, patterns = backed_up_names(keys)
+    for record in backup.keys:
+        name = keys.base + record.key
+        if name not in exact and not matches(name, patterns):
+            raise ConfigError(
+                where,
+                f"holds the key {record.key!r}, which this abgate does not back up (the "
+                f"backup was made by abgate {header.abgate_version})",
+            )
+    in_the_way = await _in_the_way(redis, keys)
+    if in_the_way:
+        shown = ", ".join(n.removeprefix(keys.base) for n in in_the_way[:8])
+        more = f" and {len(in_the_way) - 8} more" if len(in_the_way) > 8 else ""
+        raise ConfigError(
+            "ABGATE_PREFIX",
+            f"the store of prefix {keys.prefix!r} is not empty: it holds {shown}{more}. A "
+            "restore only writes into an empty store (it never replaces what exists): use "
+            "an empty Redis or another ABGATE_PREFIX, with no gateway or worker running on it",
+        )
+    new, present = [], []
+    for artefact in header.artefacts:
+        path = stores(models_dir)[artefact.kind].path(artefact.sha256)
+        if not path.exists():
+            new.append(artefact)
+        elif sha256_of(path)[0] == artefact.sha256:
+            present.append(artefact)
+        else:
+            raise ConfigError(
+                str(path),
+                "is in the model store under that sha256 but holds other bytes; move it away "
+                "and restore again",
+            )
+    return Plan(backup, keys, models_dir, tuple(new), tuple(present))
+
+
+async def _in_the_way(redis: Redis, keys: Keys) -> list[str]:
+    """The kept names that exist (the shard count alone, when it is the backup's, is not in
+    the way: the same layout, recorded by a process that looked)."""
+    names = await kept_names(redis, keys)
+    if keys.layout in names and int(await redis.get(keys.layout) or 0) == keys.shards:
+        names.discard(keys.layout)
+    return sorted(names)
+
+
+def audit_record(plan: Plan) -> bytes:
+    header = plan.backup.header
+    taken = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(header.created_at))
+    return orjson.dumps(
+        {
+            "actor": BACKUP_RESTORE,
+            "reason": f"restored from backup {plan.backup.path.name} (taken {taken} of prefix "
+            f"{header.prefix!r}) at config version {header.config_version}",
+            "ts": time.time(),
+            "version": header.config_version,
+            "diff": [],
+            "restore": {
+                "file": plan.backup.path.name,
+                "taken_at": header.created_at,
+                "prefix": header.prefix,
+                "config_version": header.config_version,
+                "abgate_version": header.abgate_version,
+            },
+        }
+    )
+
+
+async def apply_restore(redis: Redis, plan: Plan) -> None:
+    """Place the artefacts, then write every key and the audit record in one transaction."""
+    created = _place_files(plan)
+    try:
+        await _write_keys(redis, plan)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _place_files(plan: Plan) -> list[Path]:
+    kinds = stores(plan.models_dir)
+    temporary = {a.member: (a, kinds[a.kind].incoming()) for a in plan.new_files}
+    created: list[Path] = []
+    try:
+        extract_artefacts(plan.backup, {m: tmp for m, (_, tmp) in temporary.items()})
+        for artefact, tmp in temporary.values():
+            created.append(kinds[artefact.kind].commit(tmp, artefact.sha256))
+    except BaseException:
+        for _, tmp in temporary.values():
+            kinds["model"].discard(tmp)
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    return created
+
+
+async def _write_keys(redis: Redis, plan: Plan) -> None:
+    keys = plan.keys
+    names = [keys.base + r.key for r in plan.backup.keys]
+    async with redis.pipeline(transaction=True) as pipe:
+        await pipe.watch(*names, keys.layout, keys.audit)
+        if in_the_way := await _in_the_way(redis, keys):
+            raise Conflict(f"{in_the_way[0]} was written while restoring; nothing was restored")
+        pipe.multi()  # type: ignore[no-untyped-call]
+        for name, record in zip(names, plan.backup.keys, strict=True):
+            _queue_write(pipe, name, record)
+        pipe.xadd(keys.audit, {"e": audit_record(plan)})
+        try:
+            await pipe.execute()
+        except WatchError:
+            raise Conflict(
+                f"the store of prefix {keys.prefix!r} was written to while restoring; nothing "
+                "was restored"
+            ) from None
+
+
+def _queue_write(pipe: Any, name: str, record: KeyRecord) -> None:
+    match record:
+        case StringKey(value=value):
+            pipe.set(name, value)
+        case HashKey(fields=fields) if fields:
+            pipe.hset(name, mapping=dict(fields))
+        case ListKey(items=items) if items:
+            pipe.rpush(name, *items)
+        case SetKey(members=members) if members:
+            pipe.sadd(name, *members)
+        case SortedSetKey(members=scored) if scored:
+            pipe.zadd(name, dict(scored))
+        case StreamKey(entries=entries):
+            for entry_id, fields in entries:
+                pipe.xadd(name, dict(fields), id=entry_id)
+    if record.ttl_ms is not None:
+        pipe.pexpire(name, record.ttl_ms)

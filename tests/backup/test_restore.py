@@ -1,0 +1,243 @@
+"""``abgate restore`` (and ``backup``) through the CLI against the session's real Redis, on
+small backups made by the real writer: a faithful round trip, and every refusal — not a
+backup, truncated, another format version, a checksum that does not match, a store that is
+not empty, another prefix or shard count — a one-line error that changes nothing."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from gateway.backup.records import CONTROL_PLANE, HEADER
+from gateway.cli import main as cli
+from gateway.keys import Keys
+from tests.backup.conftest import Sample, make_backup, prefix_keys
+
+Members = list[tuple[str, bytes]]
+
+
+def members_of(file: Path) -> Members:
+    with tarfile.open(file, "r:gz") as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar]
+
+
+def rewritten(sample: Sample, change: Callable[[Members], Members]) -> Path:
+    out = sample.file.with_name("changed.backup")
+    with tarfile.open(out, "w:gz") as tar:
+        for name, data in change(members_of(sample.file)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def restore(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = cli(["restore", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_restore_writes_every_key_as_it_was_and_audits_itself(
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = restore(capsys, str(sample.file))
+    assert code == 0, err
+    assert out.startswith(f"restored into prefix {prefix!r}: backup of prefix {prefix!r} at config")
+    keys = Keys(prefix)
+    assert sync_redis.get(keys.config) == b'{"production": "m-v1"}'
+    assert sync_redis.get(keys.search_id_key) == bytes(range(32))
+    assert sync_redis.lrange(keys.evaluation_history("exp-1"), 0, -1) == [b"first", b"second"]
+    assert 0 < sync_redis.pttl(keys.webhook_cursor) <= 3_600_000
+    entries = sync_redis.xrange(keys.audit)
+    assert [e[0] for e in entries[:2]] == [b"1700000000000-0", b"1700000000001-5"]  # ids kept
+    record = orjson.loads(entries[2][1][b"e"])
+    assert record["actor"] == "backup-restore" and record["version"] == 7
+    assert record["reason"] == (
+        f"restored from backup sample.backup (taken 2023-11-14T22:13:20Z of prefix {prefix!r}) "
+        "at config version 7"
+    )
+    assert (cli_env / "sha256" / f"{sample.sha256}.onnx").read_bytes() == sample.model
+    # Backed up again, it is the same control plane (plus the restore's record).
+    again = sample.file.with_name("again.backup")
+    assert cli(["backup", str(again)]) == 0
+    out = capsys.readouterr().out
+    assert f"at config version 7: {len(sample.keys)} keys, 3 audit entries, 1 model files" in out
+
+
+def _set(path: str, value: object) -> Callable[[Members], Members]:
+    def change(members: Members) -> Members:
+        header = orjson.loads(members[0][1])
+        header[path] = value
+        return [(HEADER, orjson.dumps(header)), *members[1:]]
+
+    return change
+
+
+def _flip(name: str) -> Callable[[Members], Members]:
+    def change(members: Members) -> Members:
+        return [(n, d[:-1] + bytes([d[-1] ^ 1]) if n == name else d) for n, d in members]
+
+    return change
+
+
+CORRUPTIONS: dict[str, tuple[Callable[[Sample], Path], str]] = {
+    "not a tar": (
+        lambda s: _write(s, b"PK\x03\x04 a zip file"),
+        "not an abgate backup (not a gzip'd tar file)",
+    ),
+    "truncated": (
+        lambda s: _write(s, s.file.read_bytes()[: s.file.stat().st_size // 2]),
+        "truncated or damaged",
+    ),
+    "no header first": (
+        lambda s: rewritten(s, lambda m: m[1:] + m[:1]),
+        f"its first member is not {HEADER}",
+    ),
+    "another format": (lambda s: rewritten(s, _set("format", "tarball")), "not an abgate backup"),
+    "a newer format version": (
+        lambda s: rewritten(s, _set("format_version", 2)),
+        "backup format version 2; this abgate reads version 1",
+    ),
+    "a damaged header": (
+        lambda s: rewritten(s, _set("shards", "many")),
+        "a damaged header: Expected `int`, got `str` - at `$.shards`",
+    ),
+    "the keys changed": (
+        lambda s: rewritten(s, _flip(CONTROL_PLANE)),
+        f"{CONTROL_PLANE}: checksum mismatch",
+    ),
+    "an artefact changed": (
+        lambda s: rewritten(s, _flip(f"models/{s.sha256}.onnx")),
+        f"models/{'{sha}'}.onnx: checksum mismatch",
+    ),
+    "an artefact missing": (
+        lambda s: rewritten(s, lambda m: m[:2]),
+        "truncated or incomplete: models/",
+    ),
+    "a member it does not name": (
+        lambda s: rewritten(s, lambda m: [*m, ("notes.txt", b"hello")]),
+        "notes.txt: not named by its header",
+    ),
+}
+
+
+def _write(sample: Sample, data: bytes) -> Path:
+    out = sample.file.with_name("changed.backup")
+    out.write_bytes(data)
+    return out
+
+
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
+def test_a_file_that_is_not_a_whole_backup_is_refused_and_nothing_changes(
+    corruption: str,
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make, message = CORRUPTIONS[corruption]
+    bad = make(sample)
+    code, out, err = restore(capsys, str(bad))
+    assert code == 2 and out == "", err
+    assert err.startswith(f"abgate: {bad}: ") and err.count("\n") == 1, err
+    assert message.replace("{sha}", sample.sha256) in err, err
+    assert prefix_keys(sync_redis, prefix) == {} and not cli_env.exists()
+
+
+def test_a_store_that_is_not_empty_is_refused_naming_what_it_holds(
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys = Keys(prefix)
+    sync_redis.set(keys.layout, 1)  # the same shard count is not in the way
+    sync_redis.hset(keys.tokens, "bea", "{}")
+    sync_redis.rpush(keys.evaluation_history("exp-9"), "a look")
+    sync_redis.hset(keys.gateways, "gateway-1", "{}")  # a heartbeat: not what a backup keeps
+    held = prefix_keys(sync_redis, prefix)
+    code, _out, err = restore(capsys, str(sample.file))
+    assert code == 2
+    assert err == (
+        f"abgate: ABGATE_PREFIX: the store of prefix {prefix!r} is not empty: it holds "
+        ":history:exp-9, :tokens. A restore only writes into an empty store (it never replaces "
+        "what exists): use an empty Redis or another ABGATE_PREFIX, with no gateway or worker "
+        "running on it\n"
+    )
+    assert prefix_keys(sync_redis, prefix) == held and not cli_env.exists()
+    # --check says the same, and writes nothing either.
+    assert restore(capsys, "--check", str(sample.file))[0] == 2
+
+
+def test_another_prefix_or_shard_count_is_refused_unless_asked_for(
+    tmp_path: Path,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = make_backup(tmp_path / "other.backup", "shop-eu")
+    code, _, err = restore(capsys, str(other.file))
+    assert code == 2
+    assert err.startswith(
+        f"abgate: ABGATE_PREFIX: is {prefix!r}, the backup is of prefix 'shop-eu': set "
+        "ABGATE_PREFIX=shop-eu, or pass --other-prefix"
+    )
+    monkeypatch.setenv("ABGATE_SHARDS", "4")
+    code, _, err = restore(capsys, "--other-prefix", str(other.file))
+    assert code == 2 and "ABGATE_SHARDS: is 4, the backed-up deployment's data was split" in err
+    assert prefix_keys(sync_redis, prefix) == {}
+    monkeypatch.delenv("ABGATE_SHARDS")
+    code, _out, err = restore(capsys, "--other-prefix", str(other.file))
+    assert code == 0, err
+    assert sync_redis.get(Keys(prefix).config) == b'{"production": "m-v1"}'
+    assert prefix_keys(sync_redis, "shop-eu") == {}
+
+
+def test_a_model_store_holding_other_bytes_under_the_hash_is_refused(
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    squatter = cli_env / "sha256" / f"{sample.sha256}.onnx"
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b"other bytes")
+    code, _, err = restore(capsys, str(sample.file))
+    assert code == 2 and err.startswith(f"abgate: {squatter}: is in the model store under that")
+    assert prefix_keys(sync_redis, prefix) == {} and squatter.read_bytes() == b"other bytes"
+    # The same bytes there already: used as they are.
+    squatter.write_bytes(sample.model)
+    code, out, err = restore(capsys, str(sample.file))
+    assert code == 0 and "(0 to place in" in out and "1 there already)" in out, err
+
+
+def test_a_backup_of_nothing_or_of_a_missing_model_file_is_refused(
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    file = sample.file.with_name("new.backup")
+    assert cli(["backup", str(file)]) == 2
+    assert f"the store of prefix {prefix!r} holds no control plane" in capsys.readouterr().err
+    assert restore(capsys, str(sample.file))[0] == 0
+    (cli_env / "sha256" / f"{sample.sha256}.onnx").unlink()
+    assert cli(["backup", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("abgate: ABGATE_MODELS_DIR: model 'm-v1''s file ") and "missing" in err
+    assert not file.exists() and not file.with_name("new.backup.part").exists()
