@@ -25,6 +25,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from gateway.config import INTERLEAVED_ARM, RoutingConfig
+from gateway.config.holdout import HOLDOUT_ARM, REST_ARM
 from gateway.records import OUTCOME_TYPES
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
@@ -123,6 +125,37 @@ CONFIG_VERSION = Gauge(
 MODELS_LOADED = Gauge(
     "abgate_models_loaded", "Model versions loaded in a process", multiprocess_mode="livemax"
 )
+# The running experiments' arms (the holdout's two included), labelled by experiment key (the
+# holdout's stats id) and variant: label values come from the routing config only, never from a
+# request, so the series are bounded by the arms run since the process started.
+EXPERIMENT_EXPOSURES = Counter(
+    "abgate_experiment_exposures",
+    "Searches answered for a user in a running experiment's arm, by experiment and variant",
+    ["experiment", "variant"],
+)
+EXPERIMENT_EVENTS = Counter(
+    "abgate_experiment_events",
+    "Events accepted from users in a running experiment's arm (the arm the current config "
+    "routes the user to: assignment is sticky), by experiment, variant and type",
+    ["experiment", "variant", "type"],
+)
+SEARCHES_IN_FLIGHT = Gauge(
+    "abgate_searches_in_flight",
+    "Searches in progress (summed over the live processes)",
+    multiprocess_mode="livesum",
+)
+LOOP_LAG_SECONDS = Gauge(
+    "abgate_loop_lag_seconds",
+    "How far behind its schedule a process's event loop runs (the largest over the live "
+    "processes; searches are shed past ABGATE_MAX_LAG_MS)",
+    multiprocess_mode="livemax",
+)
+REDIS_UP = Gauge(
+    "abgate_redis_up",
+    "1 while the config poll reaches Redis, 0 while it fails (the least over the live "
+    "processes: 0 when any process cannot reach it)",
+    multiprocess_mode="livemin",
+)
 
 Labelled = Counter | Histogram
 
@@ -161,6 +194,31 @@ def series_of_version(version: str) -> None:
     """Make the series of a model version this process has loaded, at zero."""
     for metric in PER_VERSION:
         metric.labels(version)
+
+
+def running_arms(config: RoutingConfig) -> tuple[tuple[str, str], ...]:
+    """(experiment, variant) of every arm a search can be counted under with this config:
+    each running experiment's variants (an interleaved one's single arm), and the active
+    holdout's two arms under its stats id."""
+    arms = [
+        (e.key, variant)
+        for e in config.running
+        for variant in ((INTERLEAVED_ARM,) if e.interleaved else (v.name for v in e.variants))
+    ]
+    holdout = config.holdout
+    if holdout is not None and holdout.active:
+        arms += [(holdout.stats_id, HOLDOUT_ARM), (holdout.stats_id, REST_ARM)]
+    return tuple(arms)
+
+
+def config_applied(version: int, config: RoutingConfig) -> None:
+    """A process applied a routing config: its version, and its running arms' series at zero
+    (exposures, and events of each type), so that a new arm's panel starts at 0."""
+    CONFIG_VERSION.set(version)
+    for experiment, variant in running_arms(config):
+        EXPERIMENT_EXPOSURES.labels(experiment, variant)
+        for kind in OUTCOME_TYPES:
+            EXPERIMENT_EVENTS.labels(experiment, variant, kind)
 
 
 def _samples(metric: Counter | Histogram) -> dict[tuple[str, tuple[str, ...]], float]:

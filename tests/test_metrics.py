@@ -5,6 +5,9 @@ would appear only after its first count, which is what the tables are for)."""
 from __future__ import annotations
 
 import ast
+import asyncio
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import get_args, get_type_hints
 
@@ -12,6 +15,9 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway import metrics
+from gateway.config import load_routing_file
+from gateway.config.holdout import Holdout
+from gateway.http.loop_lag import LoopLag
 from gateway.records import OUTCOME_TYPES
 from gateway.schema import Event
 
@@ -81,3 +87,52 @@ def test_every_label_value_counted_is_in_its_metrics_table() -> None:
     for where, metric, value in found:
         assert metric in KNOWN, f"{where}: {metric} is counted by label but has no AT_START row"
         assert value in KNOWN[metric], f"{where}: {value!r} is not in {metric}'s AT_START row"
+
+
+def _value(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def test_a_config_applied_makes_its_running_arms_series_at_zero() -> None:
+    config = replace(
+        load_routing_file(ROOT / "tests" / "configs" / "three_experiments.toml"),
+        holdout=Holdout("prod-v1", 0.05, started_at=1_700_000_000.0),
+    )
+    arms = metrics.running_arms(config)
+    assert arms == (
+        ("better", "control"),
+        ("better", "candidate"),
+        ("worse", "control"),
+        ("worse", "candidate"),
+        ("aa", "control"),
+        ("aa", "twin"),
+        ("holdout~1700000000", "holdout"),
+        ("holdout~1700000000", "rest"),
+    )
+    metrics.config_applied(41, config)
+    assert _value("abgate_config_version") == 41
+    for experiment, variant in arms:
+        exposures = _value(
+            "abgate_experiment_exposures_total", experiment=experiment, variant=variant
+        )
+        assert exposures is not None, (experiment, variant)
+        for kind in OUTCOME_TYPES:
+            events = _value(
+                "abgate_experiment_events_total", experiment=experiment, variant=variant, type=kind
+            )
+            assert events is not None, (experiment, variant, kind)
+    concluded = replace(config, experiments=(), holdout=None)
+    assert metrics.running_arms(concluded) == ()  # a concluded experiment gets no new series
+
+
+async def test_the_loop_lag_gauge_is_the_lag_the_shedding_reads() -> None:
+    lag = LoopLag(interval_s=0.002, window=2)
+    lag.start()
+    try:
+        for _ in range(6):
+            time.sleep(0.01)  # noqa: ASYNC251 - the loop's thread busy: its timer fires late
+            await asyncio.sleep(0)  # its late tick runs
+        assert lag.lag_s > 0
+        assert _value("abgate_loop_lag_seconds") == lag.lag_s
+    finally:
+        lag.close()

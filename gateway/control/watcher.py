@@ -1,4 +1,7 @@
-"""Keeps a gateway's in-process config snapshot current: pub/sub for speed, a version poll for safety."""
+"""Keeps a gateway's in-process config snapshot current: pub/sub for speed, a version poll for safety.
+
+The poll is also how a gateway knows whether Redis answers: ``abgate_redis_up`` is 1 after a
+poll that reached it, 0 after one that did not."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
+from gateway import metrics
 from gateway.config import RoutingConfig
 from gateway.control.store import ConfigStore
 from gateway.errors import ConfigError
@@ -49,8 +53,14 @@ class ConfigWatcher:
         """Load the stored config if it is newer than ours; True if the snapshot changed."""
         async with self._lock:
             try:
-                if await self.store.version() <= self.version:
-                    return False
+                stored = await self.store.version()
+            except (RedisError, OSError):
+                metrics.REDIS_UP.set(0)
+                return False
+            metrics.REDIS_UP.set(1)
+            if stored <= self.version:
+                return False
+            try:
                 version, config = await self.store.load()
             except (RedisError, OSError, LookupError):
                 return False

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from gateway import metrics
-from gateway.errors import RequestError
+from gateway.errors import NoProduction, RequestError
 from gateway.http.body import read_json_bytes
 from gateway.http.errors import json_response
 from gateway.http.state import GATEWAY
+from gateway.records import OutcomeRecord
+from gateway.router.assign import Router
 from gateway.schema import parse_outcomes
 
 
@@ -39,4 +42,21 @@ async def events(request: web.Request) -> web.Response:
     await gw.sink.put([(gw.keys.for_user(o.user_id).outcomes, o.to_json()) for o in outcomes])
     for kind, count in Counter(o.type for o in outcomes).items():
         metrics.EVENTS.labels(kind).inc(count)
+    _count_by_arm(gw.router, outcomes)
     return json_response({"accepted": len(outcomes)}, status=202)
+
+
+def _count_by_arm(router: Router, outcomes: Sequence[OutcomeRecord]) -> None:
+    """Each event under the arms its user is routed to (``abgate_experiment_events_total``):
+    assignment is deterministic and sticky, so that is the arm the user's searches were shown
+    (the worker's attribution, which the statistics use, is in the experiment's results)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for o in outcomes:
+        try:
+            route = router.route(o.user_id)
+        except NoProduction:
+            return  # no production yet: no experiment runs
+        for a in (*route.assignments, *(() if route.holdout is None else (route.holdout,))):
+            counts[(a.experiment, a.variant, o.type)] += 1
+    for labels, count in counts.items():
+        metrics.EXPERIMENT_EVENTS.labels(*labels).inc(count)

@@ -3,13 +3,16 @@
 A timer due every ``interval_s`` notes how late it fired. A loop that has more to do than it
 can do in time runs every callback late, the timer's included; requests then wait unseen in
 the socket buffers in front of it, which no queue length in the process shows. The search
-handler sheds while the lag is past ``ABGATE_MAX_LAG_MS`` (gateway.http.search).
+handler sheds while the lag is past ``ABGATE_MAX_LAG_MS`` (gateway.http.search); the
+``abgate_loop_lag_seconds`` gauge shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+
+from gateway import metrics
 
 
 class LoopLag:
@@ -34,6 +37,7 @@ class LoopLag:
         now = loop.time()
         self._recent.append(max(0.0, now - due))
         self.lag_s = min(self._recent)
+        metrics.LOOP_LAG_SECONDS.set(self.lag_s)
         self._schedule(loop, now + self.interval_s)
 
     def close(self) -> None:

@@ -189,10 +189,12 @@ async def search(request: web.Request) -> web.Response:
             retry_after_s=1.0,
         )
     gw.searching += 1
+    metrics.SEARCHES_IN_FLIGHT.inc()
     try:
         return await _search(request, gw)
     finally:
         gw.searching -= 1
+        metrics.SEARCHES_IN_FLIGHT.dec()
 
 
 async def _search(request: web.Request, gw: Gateway) -> web.Response:
@@ -249,6 +251,8 @@ async def _search(request: web.Request, gw: Gateway) -> web.Response:
     if logged is not None:
         exposure = replace(exposure, features=logged, query=query.query, context=query.context)
     await gw.sink.put([(gw.keys.for_user(query.user_id).exposures, exposure.to_json())])
+    for tag in assignments:
+        metrics.EXPERIMENT_EXPOSURES.labels(tag.experiment, tag.variant).inc()
     return json_response(
         {
             "search_id": search_id,

@@ -104,6 +104,11 @@ class WorkerCollector:
             lag.add_metric([stream], value)
         yield lag
         yield GaugeMetricFamily(
+            "abgate_worker_redis_up",
+            "1 unless the worker's last Redis call failed (0 until a read succeeds again)",
+            value=0 if self.state.last_error else 1,
+        )
+        yield GaugeMetricFamily(
             "abgate_worker_seconds_since_turn",
             "Seconds since the worker loop last came round",
             value=time.monotonic() - self.state.last_turn,

@@ -1,10 +1,12 @@
 """/metrics in the Prometheus format across two gateway processes behind one port: every
 labelled series is there from the start at zero; whichever process answers a scrape, it gives
-the sums over both, and the counters add up to what was sent and only grow."""
+the sums over both, and the counters add up to what was sent and only grow (per experiment arm
+too)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import aiohttp
@@ -136,3 +138,43 @@ async def test_a_scrape_sums_every_process_and_counters_add_up(system: System) -
         v for (name, _), v in second.items() if name == "abgate_batch_requests_sum"
     )  # every scored search went through a batch
     assert batched == 55
+
+
+async def test_experiment_arms_in_flight_and_redis_are_counted(system: System) -> None:
+    """Searches and events in each experiment's arm (the arms the answers name), summed over
+    both processes; no search in flight once all are answered; Redis reachable from both."""
+    base = system.base_url
+    arms: Counter[tuple[str, str]] = Counter()
+    clicks: Counter[tuple[str, str]] = Counter()
+    async with aiohttp.ClientSession() as session:
+        for i in range(30):
+            body = {"user_id": f"x{i}", "query": "tent", "candidates": list(range(8))}
+            async with session.post(f"{base}/v1/search", json=body) as response:
+                assert response.status == 200
+                page = await response.json()
+            tags = [(a["experiment"], a["variant"]) for a in page["assignments"]]
+            arms.update(tags)
+            if i % 3 == 0:  # a click on every third page
+                click = {"event_id": f"x-c{i}", "type": "click", "search_id": page["search_id"]}
+                click |= {"user_id": f"x{i}", "item_id": page["results"][0]["item_id"]}
+                async with session.post(f"{base}/v1/events", json=click) as response:
+                    assert response.status == 202
+                clicks.update(tags)
+    assert len(arms) >= 4 and sum(arms.values()) == 30  # three_experiments.toml covers everyone
+    redis_up = 0.0
+    for _ in range(50):  # each process's config poll (every 0.25 s) has reached Redis
+        redis_up = _count(await _scrape(base), "abgate_redis_up")
+        if redis_up == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert redis_up == 1
+    for _ in range(4):  # whichever process answers: the sums over both
+        samples = await _scrape(base)
+        for (experiment, variant), count in arms.items():
+            labels = {"experiment": experiment, "variant": variant}
+            assert _count(samples, "abgate_experiment_exposures_total", **labels) == count
+            for kind in ("click", "purchase"):
+                got = _count(samples, "abgate_experiment_events_total", **labels, type=kind)
+                assert got == (clicks[(experiment, variant)] if kind == "click" else 0)
+        assert _count(samples, "abgate_searches_in_flight") == 0
+        assert ("abgate_loop_lag_seconds", ()) in samples

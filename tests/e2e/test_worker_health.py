@@ -42,6 +42,7 @@ async def test_worker_metrics_count_what_it_applied(system: System) -> None:
             assert start[("abgate_worker_decisions_total", action)] == 0, action
         for kind in OUTCOME_TYPES:
             assert start[("abgate_worker_outcomes_applied_total", kind)] == 0, kind
+        assert start[("abgate_worker_redis_up", "")] == 1
         pages = []
         for i in range(12):
             body = {"user_id": f"w{i}", "query": "tent", "candidates": list(range(10))}
