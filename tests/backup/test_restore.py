@@ -13,10 +13,17 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from msgspec.structs import replace
 
-from gateway.backup.records import CONTROL_PLANE, HEADER
+from gateway.backup.archive import read_backup
+from gateway.backup.records import CONTROL_PLANE, HEADER, KeyRecord
+from gateway.backup.restore import apply_restore, plan_restore
+from gateway.backup.snapshot import read_control_plane
 from gateway.cli import main as cli
+from gateway.errors import ConfigError
 from gateway.keys import Keys
+from gateway.redis_client import redis_client
+from gateway.redis_cluster import LocalCluster
 from tests.backup.conftest import Sample, make_backup, prefix_keys
 
 Members = list[tuple[str, bytes]]
@@ -241,3 +248,27 @@ def test_a_backup_of_nothing_or_of_a_missing_model_file_is_refused(
     err = capsys.readouterr().err
     assert err.startswith("abgate: ABGATE_MODELS_DIR: model 'm-v1''s file ") and "missing" in err
     assert not file.exists() and not file.with_name("new.backup.part").exists()
+
+
+async def test_on_a_redis_cluster_the_restore_and_the_read_are_one_transaction_each(
+    sample: Sample, redis_cluster: LocalCluster, prefix: str, tmp_path: Path
+) -> None:
+    """The control plane is one hash slot: WATCH, MULTI and EXEC on its node."""
+    keys = Keys(prefix)
+    client = redis_client(redis_cluster.url)
+    try:
+        backup = read_backup(sample.file)
+        plan = await plan_restore(client, keys, backup, tmp_path / "store", other_prefix=False)
+        await apply_restore(client, plan)
+        found = await read_control_plane(client, keys)
+        with pytest.raises(ConfigError, match="is not empty: it holds :audit, :config"):
+            await plan_restore(client, keys, backup, tmp_path / "store", other_prefix=False)
+    finally:
+        await client.aclose()
+    assert (found.config_version, found.audit_entries) == (7, 3)
+
+    # As they were, but for the time to live, which runs on.
+    def timeless(records: list[KeyRecord]) -> list[KeyRecord]:
+        return sorted((replace(r, ttl_ms=None) for r in records if r.key != ":audit"), key=str)
+
+    assert timeless(found.keys) == timeless(sample.keys)
