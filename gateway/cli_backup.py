@@ -81,7 +81,7 @@ def _with_redis(work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from gateway.backup.archive import write_backup
+    from gateway.backup.archive import EXISTS, write_backup
     from gateway.backup.artefacts import files_to_back_up
     from gateway.backup.records import (
         FORMAT,
@@ -98,7 +98,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     keys, path = settings.keys, Path(args.file)
     if path.exists():
-        raise ConfigError(str(path), "exists; a backup never overwrites a file: name another")
+        raise ConfigError(str(path), EXISTS)
     snapshot = _with_redis(lambda redis: read_control_plane(redis, keys))
     if not snapshot.keys:
         raise ConfigError(

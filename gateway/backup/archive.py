@@ -1,9 +1,9 @@
 """The backup file on disk: a gzip'd tar of the header (first), the control plane's keys and the
 artefacts, each checked against the header's sha256 and size when read.
 
-A backup is written to ``FILE.part`` (mode 0600: it holds secrets) and renamed into place once
-complete, so a failed backup leaves no file that looks whole; an existing file is never
-overwritten. Reading verifies every member before anything is restored.
+A backup is written to a temporary file beside FILE (mode 0600: it holds secrets) and linked
+into place once complete, so a failed backup leaves no file that looks whole, and an existing
+file is never overwritten. Reading verifies every member before anything is restored.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import tarfile
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,59 +61,67 @@ def write_backup(
     """Write the backup file; each artefact's file is hashed again as it is copied in, so a
     file changed under the backup fails it instead of being saved under a wrong name."""
     if path.exists():
-        raise ConfigError(str(path), "exists; a backup never overwrites a file: name another")
-    part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        raise ConfigError(str(path), EXISTS)
     try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            _add(tar, HEADER, io.BytesIO(encode_header(header)), None)
-            _add(tar, CONTROL_PLANE, io.BytesIO(keys_blob), None)
-            for artefact, source in artefacts.items():
-                with source.open("rb") as f:
-                    _add(tar, artefact.member, f, artefact)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be written: {exc.strerror}") from None
+    part = Path(name)  # mkstemp's mode: 0600
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                _add_bytes(tar, HEADER, encode_header(header))
+                _add_bytes(tar, CONTROL_PLANE, keys_blob)
+                for artefact, source in artefacts.items():
+                    _add_file(tar, artefact, source)
             raw.flush()
             os.fsync(raw.fileno())
-        os.rename(part, path)
-    except BaseException:
+        os.link(part, path)  # unlike a rename, never replaces a file made meanwhile
+    except FileExistsError:
+        raise ConfigError(str(path), EXISTS) from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be written: {exc}") from None
+    finally:
         part.unlink(missing_ok=True)
-        raise
 
 
-def _add(tar: tarfile.TarFile, name: str, data: IO[bytes], artefact: Artefact | None) -> None:
+EXISTS: Final = "exists; a backup never overwrites a file: name another"
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, blob: bytes) -> None:
     info = tarfile.TarInfo(name)
-    info.mode = 0o600
-    if artefact is None:
-        info.size = len(data.getbuffer()) if isinstance(data, io.BytesIO) else 0
-        tar.addfile(info, data)
-        return
-    info.size = artefact.size
-    checked = _Checked(data, artefact)
-    tar.addfile(info, checked)
-    checked.done()
+    info.mode, info.size = 0o600, len(blob)
+    tar.addfile(info, io.BytesIO(blob))
 
 
-class _Checked:
-    """A reader that hashes what it passes on, for :func:`_add`."""
+def _add_file(tar: tarfile.TarFile, artefact: Artefact, source: Path) -> None:
+    info = tarfile.TarInfo(artefact.member)
+    info.mode, info.size = 0o600, artefact.size
+    with source.open("rb") as f:
+        checked = _Hashing(f)
+        try:
+            tar.addfile(info, checked)
+            longer = bool(f.read(1))
+        except OSError:  # shorter than it was: tarfile's "unexpected end of data"
+            longer = True
+    if longer or checked.digest.hexdigest() != artefact.sha256:
+        raise ConfigError(
+            str(source),
+            f"the {artefact.kind} file changed while it was backed up (its sha256 or size "
+            "differs from a moment before); back up again",
+        )
 
-    def __init__(self, inner: IO[bytes], artefact: Artefact) -> None:
-        self.inner, self.artefact = inner, artefact
-        self.digest, self.size = hashlib.sha256(), 0
+
+class _Hashing:
+    """A reader that hashes what it passes on."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner, self.digest = inner, hashlib.sha256()
 
     def read(self, n: int = -1) -> bytes:
         chunk = self.inner.read(n)
         self.digest.update(chunk)
-        self.size += len(chunk)
         return chunk
-
-    def done(self) -> None:
-        if self.inner.read(1) or (self.digest.hexdigest(), self.size) != (
-            self.artefact.sha256,
-            self.artefact.size,
-        ):
-            raise ConfigError(
-                f"{self.artefact.kind} file {self.artefact.sha256}",
-                "changed while it was being backed up (its sha256 or size differs); back up again",
-            )
 
 
 def read_backup(path: Path) -> Backup:
@@ -201,13 +210,14 @@ def artefact_chunks(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[b
         yield chunk
 
 
-def extract_artefacts(backup: Backup, into: dict[str, Path]) -> None:
-    """Copy each artefact (by archive member name) to its path in ``into``, checked again."""
+def extract_artefacts(backup: Backup, into: dict[Artefact, Path]) -> None:
+    """Copy each artefact to its path in ``into``, checked against its sha256 again."""
+    by_member = {a.member: (a, path) for a, path in into.items()}
     with _open(backup.path) as tar:
         for member in tar:
-            target = into.get(member.name)
-            if target is None:
+            if member.name not in by_member:
                 continue
+            artefact, target = by_member[member.name]
             digest = hashlib.sha256()
             with target.open("wb") as out:
                 for chunk in artefact_chunks(tar, member):
@@ -215,5 +225,5 @@ def extract_artefacts(backup: Backup, into: dict[str, Path]) -> None:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() not in member.name:
+            if digest.hexdigest() != artefact.sha256:
                 raise ConfigError(str(backup.path), f"{member.name} changed while restoring")

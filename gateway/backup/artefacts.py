@@ -35,8 +35,11 @@ def named_files(records: list[KeyRecord], keys: Keys) -> dict[ArtefactKind, dict
         if kind is None or not isinstance(record, HashKey):
             continue
         for name, value in record.fields:
-            sha = orjson.loads(value)["sha256"]
-            named[kind].setdefault(sha, f"{kind} {name.decode()!r}")
+            who = f"{kind} {name.decode()!r}"
+            sha = orjson.loads(value).get("sha256")
+            if not isinstance(sha, str):
+                raise ConfigError(keys.base + record.key, f"{who} names no file (no sha256)")
+            named[kind].setdefault(sha, who)
     return named
 
 

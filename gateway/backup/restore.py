@@ -146,17 +146,23 @@ async def apply_restore(redis: Redis, plan: Plan) -> None:
 
 def _place_files(plan: Plan) -> list[Path]:
     kinds = stores(plan.models_dir)
-    temporary = {a.member: (a, kinds[a.kind].incoming()) for a in plan.new_files}
+    temporary: dict[Artefact, Path] = {}
     created: list[Path] = []
     try:
-        extract_artefacts(plan.backup, {m: tmp for m, (_, tmp) in temporary.items()})
-        for artefact, tmp in temporary.values():
+        for artefact in plan.new_files:
+            temporary[artefact] = kinds[artefact.kind].incoming()
+        extract_artefacts(plan.backup, temporary)
+        for artefact, tmp in temporary.items():
             created.append(kinds[artefact.kind].commit(tmp, artefact.sha256))
-    except BaseException:
-        for _, tmp in temporary.values():
-            kinds["model"].discard(tmp)
+    except BaseException as exc:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
         for path in created:
             path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(
+                "ABGATE_MODELS_DIR", f"cannot write the model store {plan.models_dir}: {exc}"
+            ) from None
         raise
     return created
 
