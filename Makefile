@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.abgate-installed
 
-.PHONY: run test test-fast lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser wrk faults
+.PHONY: run test test-fast lint check bench soak validate-stats validate-interleaving loadtest install clean-var browser promtool wrk faults
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ run: $(STAMP)
 # imports the package, compiled once instead of each time.
 TEST_PROCS ?= 3
 PYTEST     := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q
-test: $(STAMP) browser
+test: $(STAMP) browser promtool
 	$(PYTEST) -n $(TEST_PROCS) --dist loadfile
 
 # The inner loop (under two minutes here): everything but tests/e2e and the few slow modules
@@ -42,6 +42,16 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	   chromium chromium-driver >/dev/null) ; } || \
 	echo "note: no chromium/chromedriver (apt-get install chromium chromium-driver); the dashboard test is skipped"
+
+# The alert rules' and the Grafana dashboard's test (tests/deploy/test_alerts.py) checks every
+# expression with promtool, from Debian's prometheus package (no recommends): installed here when
+# missing and apt-get is at hand (as root); otherwise that test says so and is skipped.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	   --no-install-recommends prometheus >/dev/null) ; } || \
+	echo "note: no promtool (apt-get install prometheus); the alert rules' test is skipped"
 
 wrk:
 	@command -v wrk >/dev/null 2>&1 || \
