@@ -141,6 +141,22 @@ def test_every_dashboard_expression_parses(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_dashboard_imports_with_any_prometheus_data_source() -> None:
+    """Every query reads the dashboard's data source variable (chosen at import, switchable);
+    panel ids are unique and every panel fits Grafana's 24 columns."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] and dashboard["title"] and "id" not in dashboard
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    for panel in panels:
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
+        for target in panel.get("targets", []):
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+
+
 def test_a_broken_expression_fails_promtool(tmp_path: Path) -> None:
     path = tmp_path / "broken.yml"
     path.write_text(ALERTS.read_text().replace("> 0.01", "> > 0.01", 1))
