@@ -132,7 +132,7 @@ async def routing(app: web.Application) -> AsyncIterator[None]:
     app[PROGRESS].set("config", "reading (or seeding) the routing config")
     version, config = await initial_config(app[CONFIG_STORE], app[REGISTRAR], app[SETTINGS])
     app[ROUTING] = Routing(Router(config, version))
-    metrics.CONFIG_VERSION.set(version)
+    metrics.config_applied(version, config)
     yield
 
 
@@ -289,7 +289,7 @@ async def watcher(app: web.Application) -> AsyncIterator[None]:
 
     def on_update(new_version: int, new_config: RoutingConfig) -> None:
         current.router = Router(new_config, new_version)
-        metrics.CONFIG_VERSION.set(new_version)
+        metrics.config_applied(new_version, new_config)
         gw.follower.kick()
         if new_config.shadows:
             gw.shadow.shadowing()

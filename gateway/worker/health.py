@@ -105,8 +105,8 @@ class WorkerCollector:
         yield lag
         yield GaugeMetricFamily(
             "abgate_worker_redis_up",
-            "1 unless the worker's last Redis call failed (0 until a read succeeds again)",
-            value=0 if self.state.last_error else 1,
+            "1 unless the worker's last Redis call failed or it still waits for Redis at start",
+            value=0 if self.state.last_error or not self.state.started else 1,
         )
         yield GaugeMetricFamily(
             "abgate_worker_seconds_since_turn",

@@ -79,6 +79,8 @@ def test_processes_started_before_redis_serve_once_it_starts(
             assert headers["Retry-After"] == "1"
             worker = _until(health + "/healthz", group, lambda s, b: b.get("starting") is True)
             assert "waiting for Redis" in worker["why"] and worker["healthy"] is True
+            with urllib.request.urlopen(health + "/metrics", timeout=2.0) as response:
+                assert "abgate_worker_redis_up 0.0" in response.read().decode()
             # Redis starts: both go on by themselves.
             redis.start()
             wait_ready(base + "/readyz", group)
