@@ -53,6 +53,28 @@ promtool:
 	   --no-install-recommends prometheus >/dev/null) ; } || \
 	echo "note: no promtool (apt-get install prometheus); the alert rules' test is skipped"
 
+# The container image and the compose deployment, built and started for real
+# (tests/deploy/test_container.py: minutes, so not in `make test`). podman, podman-compose and
+# debootstrap are installed when missing (as root with apt-get). The runtime's wheels go to
+# var/wheelhouse (again when pyproject.toml changes), and the image installs from them without
+# an index (Dockerfile: WHEELHOUSE). The Debian base the images build on stays in podman's
+# storage under var/container, tagged by a hash of its script: later runs reuse it.
+.PHONY: test-container
+test-container: $(STAMP) var/wheelhouse/.stamp
+	@missing=; for tool in podman podman-compose debootstrap; do \
+	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  podman podman-compose debootstrap >/dev/null ; } || \
+	echo "note: missing$$missing (apt-get install podman podman-compose debootstrap)"
+	ABGATE_CONTAINER_TESTS=1 $(PYTEST) -s -p no:cacheprovider tests/deploy/test_container.py
+
+var/wheelhouse/.stamp: pyproject.toml
+	@mkdir -p var/wheelhouse
+	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > var/wheelhouse/requirements.txt
+	$(PY) -m pip wheel -q --disable-pip-version-check --wheel-dir var/wheelhouse -r var/wheelhouse/requirements.txt setuptools
+	@touch $@
+
 wrk:
 	@command -v wrk >/dev/null 2>&1 || \
 	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
