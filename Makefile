@@ -59,8 +59,8 @@ promtool:
 # var/wheelhouse (again when pyproject.toml changes), and the image installs from them without
 # an index (Dockerfile: WHEELHOUSE). The Debian base the images build on stays in podman's
 # storage under var/container, tagged by a hash of its script: later runs reuse it.
-.PHONY: test-container
-test-container: $(STAMP) var/wheelhouse/.stamp
+.PHONY: test-container wheelhouse
+test-container: $(STAMP) wheelhouse
 	@missing=; for tool in podman podman-compose debootstrap; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	[ -z "$$missing" ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
@@ -69,6 +69,7 @@ test-container: $(STAMP) var/wheelhouse/.stamp
 	echo "note: missing$$missing (apt-get install podman podman-compose debootstrap)"
 	ABGATE_CONTAINER_TESTS=1 $(PYTEST) -s -p no:cacheprovider tests/deploy/test_container.py
 
+wheelhouse: var/wheelhouse/.stamp
 var/wheelhouse/.stamp: pyproject.toml
 	@mkdir -p var/wheelhouse
 	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > var/wheelhouse/requirements.txt
