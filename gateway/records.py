@@ -341,15 +341,21 @@ class Estimate:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Estimate:
         return cls(
-            float(data["estimate"]),
+            _float_or_nan(data["estimate"]),
             _optional_float(data.get("ci_low")),
             _optional_float(data.get("ci_high")),
-            float(data["p_value"]),
+            _float_or_nan(data["p_value"]),
         )
 
 
 def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _float_or_nan(value: Any) -> float:
+    """A float field as stored: NaN (an arm with no users yet has no mean) is written as JSON
+    null, and reads back as NaN."""
+    return math.nan if value is None else float(value)
 
 
 @dataclass(frozen=True)
@@ -451,9 +457,9 @@ class PairReport:
             int(data["users"]),
             int(data["won"]),
             int(data["lost"]),
-            float(data["preference"]),
-            float(data["p_value"]),
-            float(data["p_adjusted"]),
+            _float_or_nan(data["preference"]),
+            _float_or_nan(data["p_value"]),
+            _float_or_nan(data["p_adjusted"]),
             bool(data["significant"]),
         )
 
@@ -526,12 +532,12 @@ class LatencyTestRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LatencyTestRecord:
         return cls(
-            float(data["quantile"]),
+            _float_or_nan(data["quantile"]),
             _optional_float(data.get("ratio")),
-            float(data["ci_low"]),
+            _float_or_nan(data["ci_low"]),
             _optional_float(data.get("ci_high")),
-            float(data["margin"]),
-            float(data["p_value"]),
+            _float_or_nan(data["margin"]),
+            _float_or_nan(data["p_value"]),
             bool(data["breached"]),
         )
 
@@ -567,7 +573,7 @@ class ArmOpsRecord:
             str(data["variant"]),
             int(data["requests"]),
             int(data["errors"]),
-            float(data["error_rate"]),
+            _float_or_nan(data["error_rate"]),
             _optional_float(data.get("p50_ms")),
             _optional_float(data.get("p99_ms")),
             None if latency is None else LatencyTestRecord.from_json(latency),
@@ -727,7 +733,7 @@ class EvaluationRecord:
                 look=int(data.get("look", 0)),
                 tuning_units=_optional_float(data.get("tuning_units")),
                 units={str(k): int(v) for k, v in (data.get("units") or {}).items()},
-                means={str(k): float(v) for k, v in (data.get("means") or {}).items()},
+                means={str(k): _float_or_nan(v) for k, v in (data.get("means") or {}).items()},
                 srm_p_value=_optional_float(data.get("srm_p_value")),
                 arms=tuple(ArmResult.from_json(a) for a in data.get("arms", [])),
                 state=data.get("state") or {},

@@ -127,3 +127,21 @@ def test_an_evaluation_keeps_each_arms_operational_figures() -> None:
     # A record from before the figures reads back without them.
     del data["ops"]
     assert EvaluationRecord.from_json(data).ops == ()
+
+
+def test_an_evaluation_of_arms_without_users_reads_back() -> None:
+    """An arm with no users yet has no mean (NaN): written as JSON null, it reads back as NaN
+    (it was a 500 on experiments show right after a restore, and for any new experiment)."""
+    import math
+
+    from gateway.records import DecisionRecord, EvaluationRecord
+
+    record = EvaluationRecord("x", 1.0, "purchase_conversion", 0.05, 60.0,
+                              DecisionRecord("continue", None, ("min_units",)),
+                              units={"control": 0, "treatment": 0},
+                              means={"control": math.nan, "treatment": math.nan})  # fmt: skip
+    data = orjson.loads(record.encode())
+    assert data["means"] == {"control": None, "treatment": None}
+    back = EvaluationRecord.from_json(record.encode())
+    assert back.units == {"control": 0, "treatment": 0}
+    assert all(math.isnan(v) for v in back.means.values())

@@ -153,7 +153,7 @@ class Evaluation(Struct, kw_only=True):
     method: str | None
     look: int
     units: dict[str, int]
-    means: dict[str, float]
+    means: Annotated[dict[str, float | None], Meta(description="null: no users yet")]
     srm_p_value: float | None
     arms: Annotated[
         list[dict[str, Any]],

@@ -323,3 +323,32 @@ async def test_a_rollback_to_any_earlier_production(client: TestClient, gateway:
     # Without "to": the previous one, as before.
     again = await client.post("/v1/production/rollback", json={"reason": "x"}, headers=AUTH)
     assert (await _ok(again))["production"] == "worse-v0"
+
+
+async def test_an_experiment_evaluated_before_its_first_user_reads_back(
+    client: TestClient, gateway: Gateway
+) -> None:
+    """The worker's evaluation of a running experiment with no users yet (a new one, or every
+    one right after a restore): a per-search metric has no mean (0 / 0), which reads back as
+    null, not as a 500 on every read of the experiment."""
+    from gateway.worker.evaluate import evaluate_all
+
+    experiment = {
+        "key": "fresh",
+        "primary_metric": "click_through_rate",
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+            {"name": "treatment", "model_version": "cand-v2", "weight": 0.5},
+        ],
+    }
+    for key in ("better", "worse", "aa"):  # room for it: the namespace is full
+        await client.post(f"/v1/experiments/{key}/stop", json={"reason": "x"}, headers=AUTH)
+    assert (await client.post("/v1/experiments", json=experiment, headers=AUTH)).status == 201
+    assert (await client.post("/v1/experiments/fresh/start", headers=AUTH)).status == 200
+    records = await evaluate_all(gateway.redis, gateway.keys, gateway.store)
+    assert "fresh" in {r.experiment for r in records}
+    response = await client.get("/v1/experiments/fresh", headers=auth("vera"))
+    assert response.status == 200, await response.text()
+    evaluation = (await response.json())["last_evaluation"]
+    assert evaluation["means"] == {"control": None, "treatment": None}
+    assert evaluation["units"] == {"control": 0, "treatment": 0}
