@@ -50,6 +50,22 @@ def add_backup_commands(sub: Any) -> None:
         action="store_true",
         help="restore a backup of another prefix under ABGATE_PREFIX",
     )
+    webhooks = restore.add_mutually_exclusive_group()
+    webhooks.add_argument(
+        "--without-webhooks",
+        dest="webhooks",
+        action="store_false",
+        default=None,
+        help="leave the webhooks out (endpoints and their secrets, pending deliveries, cursor, "
+        "logs): for a staging copy, which must not deliver to production's receivers",
+    )
+    webhooks.add_argument(
+        "--with-webhooks",
+        dest="webhooks",
+        action="store_true",
+        default=None,
+        help="keep the webhooks of a backup of another prefix (--other-prefix asks which)",
+    )
     restore.add_argument(
         "--check",
         action="store_true",
@@ -88,18 +104,25 @@ def cmd_backup(args: argparse.Namespace) -> int:
         FORMAT_VERSION,
         Header,
         Member,
+        StringKey,
         encode_control_plane,
     )
     from gateway.backup.snapshot import read_control_plane
     from gateway.cli import _version
     from gateway.errors import ConfigError
+    from gateway.layout import mismatch
     from gateway.settings import Settings
 
     settings = Settings.from_env()
-    keys, path = settings.keys, Path(args.file)
+    keys, path = settings.keys, _file(args.file, "write")
+    if path.is_dir():
+        raise ConfigError(str(path), "is a directory: name a file in it to write")
     if path.exists():
         raise ConfigError(str(path), EXISTS)
     snapshot = _with_redis(lambda redis: read_control_plane(redis, keys))
+    recorded = next((r for r in snapshot.keys if keys.base + r.key == keys.layout), None)
+    if isinstance(recorded, StringKey) and int(recorded.value) != keys.shards:
+        raise mismatch(keys, int(recorded.value))
     if not snapshot.keys:
         raise ConfigError(
             "ABGATE_PREFIX",
@@ -136,18 +159,26 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _file(name: str, verb: str) -> Path:
+    from gateway.errors import ConfigError
+
+    if not name.strip():
+        raise ConfigError("FILE", f"is empty: name the backup file to {verb}")
+    return Path(name)
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from gateway.backup.archive import read_backup
     from gateway.backup.restore import apply_restore, plan_restore
     from gateway.settings import Settings
 
     settings = Settings.from_env()
-    backup = read_backup(Path(args.file))
+    backup = read_backup(_file(args.file, "restore"))
     header = backup.header
 
     async def work(redis: Any) -> None:
         plan = await plan_restore(
-            redis, settings.keys, backup, settings.models_dir, args.other_prefix
+            redis, settings.keys, backup, settings.models_dir, args.other_prefix, args.webhooks
         )
         taken = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(header.created_at))
         what = (
@@ -157,6 +188,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
             f"({len(plan.new_files)} to place in {settings.models_dir}, "
             f"{len(plan.present_files)} there already)"
         )
+        if plan.without_webhooks:
+            what += "; without its webhooks"
         if args.check:
             print(f"checked: {what}; the store of prefix {settings.prefix!r} is empty")
             return

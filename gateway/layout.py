@@ -17,8 +17,13 @@ async def check_layout(redis: Redis, keys: Keys) -> None:
     await redis.set(keys.layout, keys.shards, nx=True)
     stored = int(await redis.get(keys.layout) or keys.shards)
     if stored != keys.shards:
-        raise ConfigError(
-            "ABGATE_SHARDS",
-            f"this deployment's data (prefix {keys.prefix!r}) is split into {stored} shards, "
-            f"got {keys.shards}; start every process with ABGATE_SHARDS={stored}",
-        )
+        raise mismatch(keys, stored)
+
+
+def mismatch(keys: Keys, stored: int) -> ConfigError:
+    """The error of a process whose ``ABGATE_SHARDS`` is not the recorded ``stored``."""
+    return ConfigError(
+        "ABGATE_SHARDS",
+        f"this deployment's data (prefix {keys.prefix!r}) is split into {stored} shards, "
+        f"got {keys.shards}; start every process with ABGATE_SHARDS={stored}",
+    )

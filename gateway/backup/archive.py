@@ -128,6 +128,8 @@ def read_backup(path: Path) -> Backup:
     """Read and verify the whole file: the header first, then every member against it (names,
     sizes, sha256). Anything wrong is a ``ConfigError`` naming the file and the member."""
     where = str(path)
+    if path.is_dir():
+        raise ConfigError(where, "is a directory: name the backup file in it")
     if not path.is_file():
         raise ConfigError(where, "no such file")
     header: Header | None = None
@@ -156,6 +158,7 @@ def read_backup(path: Path) -> Backup:
                     _check_artefact(where, tar, member, expected[member.name])
                 else:
                     raise ConfigError(where, f"{member.name}: not named by its header")
+            _read_to_end(tar)
     except _DAMAGED as exc:
         raise ConfigError(where, f"truncated or damaged ({exc})") from None
     if header is None:
@@ -174,6 +177,15 @@ def _open(path: Path) -> Iterator[tarfile.TarFile]:
         raise ConfigError(str(path), "not an abgate backup (not a gzip'd tar file)") from None
     with tar:
         yield tar
+
+
+def _read_to_end(tar: tarfile.TarFile) -> None:
+    """Read the compressed stream past the tar's end to its own: gzip checks its trailer (the
+    CRC and length of everything) only there, so a file cut off in it is found."""
+    stream = tar.fileobj
+    if stream is not None:
+        while stream.read(CHUNK):
+            pass
 
 
 def _read_all(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

@@ -56,11 +56,13 @@ def files_to_back_up(
             if not path.is_file():
                 raise ConfigError(
                     "ABGATE_MODELS_DIR",
-                    f"{who}'s file {path} is missing, so a backup could not bring it back; "
+                    f"the file of {who}, {path}, is missing, so a backup could not bring it back; "
                     "point ABGATE_MODELS_DIR at the gateways' model store",
                 )
             actual, size = sha256_of(path)
             if actual != sha:
-                raise ConfigError(str(path), f"{who}'s file has sha256 {actual}, its record {sha}")
+                raise ConfigError(
+                    str(path), f"the file of {who} has sha256 {actual}, its record {sha}"
+                )
             found[Artefact(kind, sha, size)] = path
     return found

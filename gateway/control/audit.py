@@ -57,6 +57,10 @@ def subjects(entry: Mapping[str, Any]) -> list[str]:
         found[f"approval:{approval['id']}"] = None
         for concern in approval.get("concerns") or ():
             found[str(concern)] = None
+    restore = entry.get("restore")  # abgate restore: what it brought back
+    if isinstance(restore, Mapping):
+        for concern in restore.get("concerns") or ():
+            found[str(concern)] = None
     webhook = entry.get("webhook")
     if isinstance(webhook, Mapping) and webhook.get("name"):
         found[f"webhook:{webhook['name']}"] = None

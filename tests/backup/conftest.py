@@ -52,6 +52,8 @@ def sample_keys(sha256: str) -> list[KeyRecord]:
         HashKey(":models", [(b"m-v1", card)]),
         HashKey(":tokens", [(b"ann", b'{"role": "admin"}')]),
         ListKey(":history:exp-1", [b"first", b"second"]),
+        HashKey(":webhooks", [(b"hook-1", b'{"url": "https://example.test/hook"}')]),
+        HashKey(":webhooks:pending", [(b"d-1", b'{"endpoint": "hook-1"}')]),
         StringKey(":webhooks:cursor", b"1700000000000-0", ttl_ms=3_600_000),
         StreamKey(
             ":audit",

@@ -20,6 +20,7 @@ from gateway.backup.records import CONTROL_PLANE, HEADER, KeyRecord
 from gateway.backup.restore import apply_restore, plan_restore
 from gateway.backup.snapshot import read_control_plane
 from gateway.cli import main as cli
+from gateway.control.audit import AuditFilter, subjects
 from gateway.errors import ConfigError
 from gateway.keys import Keys
 from gateway.redis_client import redis_client
@@ -69,6 +70,10 @@ def test_a_restore_writes_every_key_as_it_was_and_audits_itself(
     assert [e[0] for e in entries[:2]] == [b"1700000000000-0", b"1700000000001-5"]  # ids kept
     record = orjson.loads(entries[2][1][b"e"])
     assert record["actor"] == "backup-restore" and record["version"] == 7
+    # Found by what it brought back: abgate audit --subject production (or model:m-v1, ...).
+    found = subjects(record)
+    assert found == ["production", "model:m-v1", "token:ann", "webhook:hook-1"]
+    assert AuditFilter(subject="production").matches(record, found)
     assert record["reason"] == (
         f"restored from backup sample.backup (taken 2023-11-14T22:13:20Z of prefix {prefix!r}) "
         "at config version 7"
@@ -106,6 +111,14 @@ CORRUPTIONS: dict[str, tuple[Callable[[Sample], Path], str]] = {
         lambda s: _write(s, s.file.read_bytes()[: s.file.stat().st_size // 2]),
         "truncated or damaged",
     ),
+    "its gzip trailer cut off": (
+        lambda s: _write(s, s.file.read_bytes()[:-20]),
+        "truncated or damaged",
+    ),
+    "the gzip trailer's checksum wrong": (
+        lambda s: _write(s, _flipped_crc(s.file.read_bytes())),
+        "truncated or damaged",
+    ),
     "no header first": (
         lambda s: rewritten(s, lambda m: m[1:] + m[:1]),
         f"its first member is not {HEADER}",
@@ -136,6 +149,11 @@ CORRUPTIONS: dict[str, tuple[Callable[[Sample], Path], str]] = {
         "notes.txt: not named by its header",
     ),
 }
+
+
+def _flipped_crc(data: bytes) -> bytes:
+    """The gzip trailer is the CRC-32 (4 bytes) and the length (4 bytes)."""
+    return data[:-8] + bytes([data[-8] ^ 1]) + data[-7:]
 
 
 def _write(sample: Sample, data: bytes) -> Path:
@@ -179,9 +197,10 @@ def test_a_store_that_is_not_empty_is_refused_naming_what_it_holds(
     assert code == 2
     assert err == (
         f"abgate: ABGATE_PREFIX: the store of prefix {prefix!r} is not empty: it holds "
-        ":history:exp-9, :tokens. A restore only writes into an empty store (it never replaces "
-        "what exists): use an empty Redis or another ABGATE_PREFIX, with no gateway or worker "
-        "running on it\n"
+        f"{{{prefix}}}:history:exp-9, {{{prefix}}}:tokens. A restore never replaces what "
+        "exists: stop the gateways and workers on it, delete the prefix's keys "
+        f"({{{prefix}}}*) or use a fresh Redis or another ABGATE_PREFIX, then restore before "
+        "starting them\n"
     )
     assert prefix_keys(sync_redis, prefix) == held and not cli_env.exists()
     # --check says the same, and writes nothing either.
@@ -204,14 +223,85 @@ def test_another_prefix_or_shard_count_is_refused_unless_asked_for(
         "ABGATE_PREFIX=shop-eu, or pass --other-prefix"
     )
     monkeypatch.setenv("ABGATE_SHARDS", "4")
-    code, _, err = restore(capsys, "--other-prefix", str(other.file))
+    code, _, err = restore(capsys, "--other-prefix", "--with-webhooks", str(other.file))
     assert code == 2 and "ABGATE_SHARDS: is 4, the backed-up deployment's data was split" in err
     assert prefix_keys(sync_redis, prefix) == {}
     monkeypatch.delenv("ABGATE_SHARDS")
-    code, _out, err = restore(capsys, "--other-prefix", str(other.file))
+    code, _out, err = restore(capsys, "--other-prefix", "--with-webhooks", str(other.file))
     assert code == 0, err
-    assert sync_redis.get(Keys(prefix).config) == b'{"production": "m-v1"}'
+    keys = Keys(prefix)
+    assert sync_redis.get(keys.config) == b'{"production": "m-v1"}'
+    assert sync_redis.hkeys(keys.webhooks) == [b"hook-1"]
     assert prefix_keys(sync_redis, "shop-eu") == {}
+
+
+def test_a_copy_under_another_prefix_asks_about_the_webhooks_and_can_leave_them_out(
+    tmp_path: Path,
+    cli_env: Path,
+    prefix: str,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A staging copy of production must not deliver production's webhooks (nor retry its
+    pending deliveries) to production's receivers."""
+    other = make_backup(tmp_path / "other.backup", "shop-eu")
+    for check in (["--check"], []):
+        code, out, err = restore(capsys, *check, "--other-prefix", str(other.file))
+        assert code == 2 and out == ""
+        assert err == (
+            "abgate: --other-prefix: the backup of prefix 'shop-eu' holds webhooks (1 endpoints, "
+            f"1 pending deliveries): restored under {prefix!r} they would deliver to the same "
+            "receivers, signed with the same secrets; pass --without-webhooks to leave them out "
+            "(endpoints, pending deliveries, cursor, logs), or --with-webhooks to keep them\n"
+        )
+        assert prefix_keys(sync_redis, prefix) == {} and not cli_env.exists()
+    code, out, err = restore(capsys, "--other-prefix", "--without-webhooks", str(other.file))
+    assert code == 0, err
+    assert out.rstrip().endswith("; without its webhooks")
+    keys = Keys(prefix)
+    assert sync_redis.get(keys.config) == b'{"production": "m-v1"}'
+    for name in (keys.webhooks, keys.webhook_pending, keys.webhook_cursor):
+        assert not sync_redis.exists(name), name
+    record = orjson.loads(sync_redis.xrange(keys.audit)[-1][1][b"e"])
+    assert record["restore"]["without_webhooks"] is True
+    assert "webhook:hook-1" not in subjects(record)
+    # Both at once is a usage error.
+    with pytest.raises(SystemExit):
+        cli(["restore", "--with-webhooks", "--without-webhooks", str(other.file)])
+    capsys.readouterr()
+
+
+def test_a_backup_checks_the_recorded_shard_count_as_every_process_does(
+    sample: Sample,
+    cli_env: Path,
+    prefix: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert restore(capsys, str(sample.file))[0] == 0  # records 1 shard
+    monkeypatch.setenv("ABGATE_SHARDS", "2")
+    file = sample.file.with_name("two.backup")
+    assert cli(["backup", str(file)]) == 2
+    assert capsys.readouterr().err == (
+        f"abgate: ABGATE_SHARDS: this deployment's data (prefix {prefix!r}) is split into 1 "
+        "shards, got 2; start every process with ABGATE_SHARDS=1\n"
+    )
+    assert not file.exists()
+
+
+def test_a_directory_or_an_empty_name_is_refused_as_such(
+    sample: Sample, cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = restore(capsys, str(tmp_path))
+    assert (code, err) == (2, f"abgate: {tmp_path}: is a directory: name the backup file in it\n")
+    assert cli(["backup", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"abgate: {tmp_path}: is a directory: name a file in it to write\n"
+    )
+    assert cli(["backup", ""]) == 2
+    assert capsys.readouterr().err == "abgate: FILE: is empty: name the backup file to write\n"
+    code, _, err = restore(capsys, " ")
+    assert (code, err) == (2, "abgate: FILE: is empty: name the backup file to restore\n")
 
 
 def test_a_model_store_holding_other_bytes_under_the_hash_is_refused(
@@ -246,7 +336,9 @@ def test_a_backup_of_nothing_or_of_a_missing_model_file_is_refused(
     (cli_env / "sha256" / f"{sample.sha256}.onnx").unlink()
     assert cli(["backup", str(file)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("abgate: ABGATE_MODELS_DIR: model 'm-v1''s file ") and "missing" in err
+    assert (
+        err.startswith("abgate: ABGATE_MODELS_DIR: the file of model 'm-v1', ") and "missing" in err
+    )
     assert not file.exists() and not [p for p in file.parent.iterdir() if ".part" in p.name]
 
 
@@ -261,7 +353,7 @@ async def test_on_a_redis_cluster_the_restore_and_the_read_are_one_transaction_e
         plan = await plan_restore(client, keys, backup, tmp_path / "store", other_prefix=False)
         await apply_restore(client, plan)
         found = await read_control_plane(client, keys)
-        with pytest.raises(ConfigError, match="is not empty: it holds :audit, :config"):
+        with pytest.raises(ConfigError, match=f"is not empty: it holds {{{prefix}}}:audit, "):
             await plan_restore(client, keys, backup, tmp_path / "store", other_prefix=False)
     finally:
         await client.aclose()
