@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -69,7 +70,15 @@ def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
         yield url
 
 
-def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, workers: int) -> str:
+def _start_gateways(
+    group: ProcessGroup,
+    settings: Settings,
+    redis_url: str,
+    workers: int,
+    stopped: Callable[[], bool] = lambda: False,
+) -> str | None:
+    """Start the gateway processes and wait until each is ready: their base URL, or None if
+    ``stopped()`` came first."""
     from gateway.http.services import STARTUP_LOAD_WAIT_S
     from gateway.metrics import MULTIPROC_ENV, fresh_metrics_dir
     from gateway.processes import wait_ready
@@ -89,16 +98,19 @@ def _start_gateways(group: ProcessGroup, settings: Settings, redis_url: str, wor
         group.spawn(f"gateway-{i}", ["serve-one"], env)
     base = f"http://{settings.host}:{settings.port}"
     # Each process waits for Redis and then loads the versions it serves, each with a deadline.
-    wait_ready(
+    ready = wait_ready(
         base + "/readyz",
         group,
         processes=workers,
         timeout_s=settings.redis_wait_s + STARTUP_LOAD_WAIT_S + 60.0,
+        stopped=stopped,
     )
-    return base
+    return base if ready else None
 
 
-def _wait_for_signal(group: ProcessGroup) -> None:
+def _stop_on_signals() -> Callable[[], bool]:
+    """SIGTERM and SIGINT from now on ask for a stop (the caller stops its processes in
+    order): whether one came."""
     stop = {"now": False}
 
     def handler(signum: int, frame: Any) -> None:
@@ -106,7 +118,11 @@ def _wait_for_signal(group: ProcessGroup) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    while not stop["now"]:
+    return lambda: stop["now"]
+
+
+def _wait_for_signal(group: ProcessGroup, stopped: Callable[[], bool]) -> None:
+    while not stopped():
         group.check()
         time.sleep(0.2)
 
@@ -191,10 +207,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     admin_token_for_serve()
     settings = Settings.from_env()
     group = ProcessGroup()
+    # From here a signal stops the gateway processes too, also while they start (they run in
+    # sessions of their own, so a signal to this one's process group does not reach them).
+    stopped = _stop_on_signals()
     with _redis(settings) as redis_url:
         try:
             check_seed(settings, redis_url)
-            base = _start_gateways(group, settings, redis_url, args.workers)
+            base = _start_gateways(group, settings, redis_url, args.workers, stopped)
+            if base is None:
+                return 0
             print(f"abgate gateway: {args.workers} processes on {base}", flush=True)
             serving = (
                 "open to anyone who reaches the port (ABGATE_SERVING_AUTH=open)"
@@ -202,7 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 else "need a storefront token (abgate tokens create NAME --role storefront)"
             )
             print(f"  searches and events {serving}", flush=True)
-            _wait_for_signal(group)
+            _wait_for_signal(group, stopped)
         finally:
             group.stop()
     return 0
@@ -235,6 +256,9 @@ def cmd_serve_one(args: argparse.Namespace) -> int:
 
 def cmd_shadow_worker(args: argparse.Namespace) -> int:
     from gateway.ops.shadow_worker import main
+
+    if not args.redis_url:
+        raise ConfigError("--redis-url", "or REDIS_URL must name the Redis")
 
     return main(
         args.redis_url, args.prefix, Path(args.models_dir), args.intra_op_threads, args.cpu_share
@@ -309,6 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         group = ProcessGroup(output=log_file)
         try:
             base = _start_gateways(group, settings, redis_url, args.workers)
+            assert base is not None  # no stop asked for: ready, or an error
             group.spawn(
                 "worker", ["worker", "--interval", str(args.interval)], {"REDIS_URL": redis_url}
             )
@@ -432,7 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     shadow = sub.add_parser(
         "shadow-worker", description="a gateway's shadow scorer (the gateway starts it)"
     )
-    shadow.add_argument("--redis-url", required=True, help="the Redis to read and write")
+    shadow.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL"),
+        help="the Redis to read and write (default: $REDIS_URL, which keeps a password off "
+        "the process list)",
+    )
     shadow.add_argument("--prefix", required=True, help="the deployment's key prefix")
     shadow.add_argument("--models-dir", required=True, help="the model store's directory")
     shadow.add_argument("--intra-op-threads", type=int, default=1, help="ONNX Runtime threads")
@@ -444,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--metrics-port",
-        type=int,
+        type=port_number,
         default=None,
         help="serve /metrics (Prometheus) and /healthz on this port (default: none)",
     )
@@ -459,6 +489,17 @@ def build_parser() -> argparse.ArgumentParser:
     gone.add_argument("rest", nargs=argparse.REMAINDER, help="ignored")
     gone.set_defaults(func=cmd_set)
     return parser
+
+
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port to listen on."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port from 1 to 65535, got {text!r}")
+    return port
 
 
 def _closed_stdout() -> int:

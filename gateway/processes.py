@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO
 
 from gateway.errors import GatewayError
@@ -58,7 +58,13 @@ class ProcessGroup:
         self.processes = []
 
 
-def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: float = 60.0) -> None:
+def wait_ready(
+    url: str,
+    group: ProcessGroup,
+    processes: int = 1,
+    timeout_s: float = 60.0,
+    stopped: Callable[[], bool] = lambda: False,
+) -> bool:
     """Poll ``url`` until ``processes`` distinct processes of ``group`` (by pid) answered 200,
     or fail.
 
@@ -71,6 +77,8 @@ def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: flo
     deadline = time.monotonic() + timeout_s
     seen: set[int] = set()
     while time.monotonic() < deadline:
+        if stopped():
+            return False
         group.check()
         try:
             with urllib.request.urlopen(url, timeout=1.0) as response:
@@ -88,6 +96,6 @@ def wait_ready(url: str, group: ProcessGroup, processes: int = 1, timeout_s: flo
                 )
             seen.add(pid)
             if len(seen) >= processes:
-                return
+                return True
         time.sleep(0.05)
     raise GatewayError(f"{url}: {len(seen)} of {processes} processes ready after {timeout_s:.0f} s")

@@ -15,7 +15,8 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from gateway.redis_urls import CLUSTER_SCHEMES
+from gateway.errors import ConfigError
+from gateway.redis_urls import CLUSTER_SCHEMES, redacted
 
 
 def is_cluster_url(url: str) -> bool:
@@ -23,6 +24,15 @@ def is_cluster_url(url: str) -> bool:
 
 
 def redis_client(url: str) -> Redis:
+    """A client of ``url`` (nothing is connected yet); a URL the client cannot read is a
+    ConfigError naming REDIS_URL."""
+    try:
+        return _client(url)
+    except ValueError as exc:
+        raise ConfigError("REDIS_URL", f"{redacted(url)}: {exc}") from None
+
+
+def _client(url: str) -> Redis:
     # Short timeouts: a dead Redis must show up as an error fast, never as a stalled flush.
     scheme, sep, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:

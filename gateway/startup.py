@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisClusterException, RedisError
+from redis.exceptions import AuthenticationError, RedisClusterException, RedisError
 
 from gateway.errors import GatewayError
 from gateway.redis_urls import redacted
@@ -20,6 +20,12 @@ from gateway.redis_urls import redacted
 # What a Redis that is not there (yet) raises: refused or unresolved connections, timeouts,
 # "loading the dataset in memory", a cluster whose nodes do not answer.
 NOT_THERE = (RedisError, OSError, RedisClusterException)
+
+
+def refused_credentials(exc: BaseException) -> bool:
+    """Whether Redis answered and refused the client's user or password."""
+    text = str(exc)
+    return isinstance(exc, AuthenticationError) or text.startswith(("WRONGPASS", "NOAUTH"))
 
 
 class StartupFailed(GatewayError):
@@ -76,6 +82,11 @@ async def wait_for_redis(
         except NOT_THERE as exc:
             waited = loop.time() - start
             reason = str(exc) or type(exc).__name__
+            if refused_credentials(exc):  # not a Redis still starting: waiting would not help
+                raise StartupFailed(
+                    f"Redis at {where} refused the credentials: {reason} (the user and "
+                    "password in REDIS_URL)"
+                ) from None
             if waited >= deadline_s:
                 raise StartupFailed(
                     f"Redis at {where} did not answer within {deadline_s:g} s "
@@ -87,7 +98,7 @@ async def wait_for_redis(
                 f"waiting for Redis at {where}: {reason} ({waited:.0f} s of {deadline_s:g} s)",
             )
             log.warning(
-                "waiting for Redis at %s: %s (attempt %d, %.0f s of %g s; next in %.1f s)",
+                "waiting for Redis at %s: %s (attempt %d, %.0f s of %g s; next in %.2f s)",
                 where,
                 reason,
                 attempt + 1,

@@ -75,3 +75,51 @@ async def test_a_stop_ends_the_wait() -> None:
     await asyncio.sleep(0.05)
     stop.set()
     assert await waiting is False
+
+
+async def test_refused_credentials_end_the_wait_at_once() -> None:
+    from redis.exceptions import AuthenticationError, ResponseError
+
+    for error in (AuthenticationError("invalid password"), ResponseError("WRONGPASS invalid")):
+
+        async def check(error: Exception = error) -> None:
+            raise error
+
+        with pytest.raises(StartupFailed, match=r"refused the credentials: .*REDIS_URL"):
+            await wait_for_redis(
+                cast(Redis, None), "redis://:pw@r:1", 60.0, Progress(), log, check, backoff=FAST
+            )
+
+
+def test_a_url_the_client_cannot_read_is_one_line_naming_redis_url() -> None:
+    from gateway.errors import ConfigError
+    from gateway.redis_client import redis_client
+
+    with pytest.raises(
+        ConfigError, match=r"^REDIS_URL: redis://\*\*\*@h:1/0\?socket_timeout=abc: "
+    ):
+        redis_client("redis://:pw@h:1/0?socket_timeout=abc")
+
+
+def test_the_worker_metrics_port_is_checked() -> None:
+    import argparse
+    import socket
+
+    from gateway.cli import port_number
+    from gateway.errors import GatewayError
+    from gateway.worker.consumer import ConsumerStats
+    from gateway.worker.health import WorkerState, start_health_server
+
+    for bad in ("0", "99999", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="a port from 1 to 65535"):
+            port_number(bad)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        async def start() -> None:
+            await start_health_server(ConsumerStats(), WorkerState(), "127.0.0.1", port)
+
+        with pytest.raises(GatewayError, match=f"--metrics-port {port}: cannot listen"):
+            asyncio.run(start())

@@ -80,8 +80,10 @@ async def redis(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("REDIS_URL must be set for the gateway process (abgate serve sets it)")
     metrics.series_at_start()
     client = redis_client(settings.redis_url)
+    metrics.REDIS_UP.set(0)  # until it answers (then the config watcher's polls say)
     try:
         await wait_for_redis(client, settings.redis_url, settings.redis_wait_s, app[PROGRESS], log)
+        metrics.REDIS_UP.set(1)
         app[REDIS] = client
         yield
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Final
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
+from gateway.metrics import MULTIPROC_ENV
 from gateway.ops.shadow import ShadowFigures, ShadowJob
 from gateway.tasks import cancel_and_wait
 
@@ -46,8 +48,6 @@ class ShadowClient:
             "-m",
             "gateway.cli",
             "shadow-worker",
-            "--redis-url",
-            redis_url,
             "--prefix",
             keys.prefix,
             "--models-dir",
@@ -57,6 +57,11 @@ class ShadowClient:
             "--cpu-share",
             repr(cpu_share),
         ]
+        # The Redis URL (it may hold a password) by the environment, not the process list; no
+        # metrics files beside the gateways' (its own gauges would read as theirs).
+        self._env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV} | {
+            "REDIS_URL": redis_url
+        }
         self._process: asyncio.subprocess.Process | None = None
         self._starting: asyncio.Task[None] | None = None
         self._started_at = -RESTART_S
@@ -95,7 +100,10 @@ class ShadowClient:
     async def _start_process(self) -> None:
         try:
             self._process = await asyncio.create_subprocess_exec(
-                *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL
+                *self._argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                env=self._env,
             )
         except OSError as exc:
             log.error("shadow worker not started: %s", exc)

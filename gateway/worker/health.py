@@ -20,6 +20,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from gateway.errors import GatewayError
 from gateway.records import OUTCOME_TYPES
 from gateway.startup import Progress
 from gateway.webhooks.records import AttemptOutcome
@@ -41,7 +42,8 @@ class WorkerState:
     evaluations: int = 0
     decisions: Counter[str] = field(default_factory=Counter)  # by action
     lag: dict[str, int] = field(default_factory=dict)  # stream -> entries not yet read
-    last_turn: float = field(default_factory=time.monotonic)
+    last_turn: float = field(default_factory=time.monotonic)  # the last read that succeeded
+    last_attempt: float = field(default_factory=time.monotonic)  # ... or failed (it is alive)
     last_error: str = ""
     webhooks: Counter[str] = field(default_factory=Counter)  # delivery attempts by outcome
     # What it waits for at start (Redis): alive meanwhile, for at most ABGATE_REDIS_WAIT_S.
@@ -111,7 +113,7 @@ class WorkerCollector:
         yield GaugeMetricFamily(
             "abgate_worker_seconds_since_turn",
             "Seconds since the worker loop last came round",
-            value=time.monotonic() - self.state.last_turn,
+            value=time.monotonic() - self.state.last_turn if self.state.started else 0.0,
         )
 
 
@@ -130,14 +132,19 @@ def health_app(stats: ConsumerStats, state: WorkerState) -> web.Application:
             return web.json_response(
                 {"healthy": True, "pid": os.getpid(), "starting": True, "why": starting.why}
             )
-        since = time.monotonic() - state.last_turn
+        # Alive while its loop comes round, reading or retrying a Redis error: restarting it
+        # would not bring Redis back (abgate_worker_redis_up and the stall alert say that).
+        now = time.monotonic()
+        since, tried = now - state.last_turn, now - state.last_attempt
         body: dict[str, Any] = {
-            "healthy": since < STALE_S,
+            "healthy": tried < STALE_S,
             "pid": os.getpid(),
             "seconds_since_turn": round(since, 3),
         }
+        if state.last_error:
+            body["redis_error"] = state.last_error
         if not body["healthy"]:
-            body["why"] = f"the worker loop has not come round for {since:.0f} s" + (
+            body["why"] = f"the worker loop has not come round for {tried:.0f} s" + (
                 f" (last error: {state.last_error})" if state.last_error else ""
             )
         return web.json_response(body, status=200 if body["healthy"] else 503)
@@ -153,6 +160,13 @@ async def start_health_server(
 ) -> web.AppRunner:
     runner = web.AppRunner(health_app(stats, state), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise GatewayError(
+            f"--metrics-port {port}: cannot listen on {host}:{port}: {exc.strerror}"
+        ) from None
+
     log.info("worker metrics and health on http://%s:%d", host, port)
     return runner

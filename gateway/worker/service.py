@@ -65,10 +65,11 @@ async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.E
                     log.info("shard %d: re-applied %d pending entries", consumer.shard, drained)
                 recover = False
             await consumer.step(block_ms=200)
-            state.last_turn = time.monotonic()  # /healthz: the worker is reading
+            state.last_turn = state.last_attempt = time.monotonic()  # /healthz: it is reading
             state.last_error = ""
         except (RedisError, OSError) as exc:
             recover = True
+            state.last_attempt = time.monotonic()  # alive, retrying
             state.last_error = str(exc)
             log.warning("redis error reading shard %d: %s; retrying", consumer.shard, exc)
             with contextlib.suppress(TimeoutError):
@@ -100,7 +101,7 @@ async def _start(
         )
     finally:
         state.started = True
-        state.last_turn = time.monotonic()
+        state.last_turn = state.last_attempt = time.monotonic()
 
 
 async def _housekeeping(

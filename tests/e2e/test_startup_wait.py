@@ -5,6 +5,7 @@ ABGATE_REDIS_WAIT_S with one line, never a traceback."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -116,3 +117,28 @@ def test_processes_give_up_after_their_deadline_with_one_line(
     for line in gave_up:
         assert "did not answer within 1 s (ABGATE_REDIS_WAIT_S)" in line, line
     assert "Traceback" not in text, text[-3000:]
+
+
+def test_a_stopped_serve_stops_its_starting_processes(settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM to `abgate serve` while its processes wait for Redis stops them too (they run in
+    sessions of their own): nothing is left on the port."""
+    nowhere = replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        group = ProcessGroup(output=log)
+        try:
+            serve = group.spawn("serve", ["serve", "--workers", "2"], gateway_env(nowhere, port))
+            _until(base + "/readyz", group, lambda s, b: s == 503 and b.get("phase") == "redis")
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(30) == 0
+        finally:
+            group.stop()
+    try:
+        _get(base + "/healthz")
+    except (urllib.error.URLError, OSError):
+        pass  # nothing listens
+    else:
+        raise AssertionError(f"a gateway process outlived its serve: {log_path.read_text()}")
+    assert "Traceback" not in log_path.read_text()
