@@ -216,7 +216,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             base = _start_gateways(group, settings, redis_url, args.workers, stopped)
             if base is None:
                 return 0
-            print(f"abgate gateway: {args.workers} processes on {base}", flush=True)
+            print(f"abgate gateway: {_processes(args.workers)} on {base}", flush=True)
             serving = (
                 "open to anyone who reaches the port (ABGATE_SERVING_AUTH=open)"
                 if settings.serving_auth == "open"
@@ -338,7 +338,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "worker", ["worker", "--interval", str(args.interval)], {"REDIS_URL": redis_url}
             )
             print(
-                f"gateway: {args.workers} processes on {base}; worker evaluating every {args.interval:g} s",
+                f"gateway: {_processes(args.workers)} on {base}; worker evaluating every "
+                f"{args.interval:g} s",
                 flush=True,
             )
             token = (
@@ -431,7 +432,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="the whole system on embedded defaults, with simulated shoppers"
     )
-    run.add_argument("--workers", type=int, default=2, help="gateway processes (default 2)")
+    run.add_argument(
+        "--workers", type=process_count, default=2, help="gateway processes (default 2)"
+    )
     run.add_argument("--interval", type=float, default=2.0, help="seconds between evaluations")
     run.add_argument("--concurrency", type=int, default=24, help="concurrent simulated shoppers")
     run.add_argument("--seed", type=int, default=1, help="the simulated shoppers' random seed")
@@ -443,7 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(func=cmd_run)
     serve = sub.add_parser("serve", help="the gateway: N processes sharing the port (SO_REUSEPORT)")
-    serve.add_argument("--workers", type=int, default=2, help="gateway processes (default 2)")
+    serve.add_argument(
+        "--workers", type=process_count, default=2, help="gateway processes (default 2)"
+    )
     serve.add_argument(
         "--seed",
         metavar="DIR",
@@ -489,6 +494,21 @@ def build_parser() -> argparse.ArgumentParser:
     gone.add_argument("rest", nargs=argparse.REMAINDER, help="ignored")
     gone.set_defaults(func=cmd_set)
     return parser
+
+
+def _processes(count: int) -> str:
+    return f"{count} process" + ("" if count == 1 else "es")
+
+
+def process_count(text: str) -> int:
+    """An argparse type: how many processes (at least one)."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of processes, 1 or more, got {text!r}")
+    return count
 
 
 def port_number(text: str) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 import msgspec
+import msgspec.inspect
 import orjson
 from aiohttp import web
 
@@ -178,11 +179,60 @@ def as_body(value: Any, of: type[T]) -> T:
         error = request_error(exc)
         if error.detail in ("is required", "unknown field"):
             raise error from None
+        if error.detail.startswith("Invalid enum value"):  # it names the value: say the choices
+            choices = _choices(msgspec.inspect.type_info(of), error.where)
+            detail = f"is not one of {choices}" if choices else error.detail
+            raise RequestError(
+                error.where, f"{detail}, got {_shown(_value_at(value, error.where)[1])}"
+            ) from None
         found, bad = _value_at(value, error.where)
         if found:
             detail = _GOT.sub("", error.detail)  # "got `int`": the value says more
             error = RequestError(error.where, f"{detail}, got {_shown(bad)}")
         raise error from None
+
+
+def _choices(info: msgspec.inspect.Type, where: str) -> list[Any]:
+    """The values an enum or literal field at a msgspec path (``$.guardrails[0].metric``) may
+    take, from the body's type ([] if the path leads elsewhere)."""
+    for match in _STEP.finditer(where.removeprefix("$")):
+        name, index = match.groups()
+        info = _unwrapped(info)
+        if name is not None and isinstance(info, msgspec.inspect.StructType):
+            fields = {f.encode_name: f.type for f in info.fields}
+            if name not in fields:
+                return []
+            info = fields[name]
+        elif index is not None and isinstance(
+            info, msgspec.inspect.ListType | msgspec.inspect.VarTupleType
+        ):
+            info = info.item_type
+        elif index is not None and isinstance(info, msgspec.inspect.TupleType):
+            if int(index) >= len(info.item_types):
+                return []
+            info = info.item_types[int(index)]
+        else:
+            return []
+    info = _unwrapped(info)
+    if isinstance(info, msgspec.inspect.LiteralType):
+        return list(info.values)
+    if isinstance(info, msgspec.inspect.EnumType):
+        return [m.value for m in info.cls]
+    return []
+
+
+def _unwrapped(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    """``info`` without its metadata, and the one non-None member of an optional."""
+    while True:
+        if isinstance(info, msgspec.inspect.Metadata):
+            info = info.type
+        elif isinstance(info, msgspec.inspect.UnionType):
+            members = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+            if len(members) != 1:
+                return info
+            info = members[0]
+        else:
+            return info
 
 
 def _value_at(value: Any, where: str) -> tuple[bool, Any]:

@@ -168,3 +168,34 @@ async def test_bad_patch(
     assert response.status == status
     assert message in (await response.json())["error"]["message"]
     assert await _state(gateway) == before
+
+
+async def test_a_value_outside_its_choices_is_named_with_the_choices(
+    client: TestClient, gateway: Gateway
+) -> None:
+    experiment = {
+        "key": "typo",
+        "primary_metric": "click_through",
+        "variants": [
+            {"name": "control", "model_version": "prod-v1", "weight": 0.5},
+            {"name": "treatment", "model_version": "cand-v2", "weight": 0.5},
+        ],
+    }
+    before = await _state(gateway)
+    response = await client.post("/v1/experiments", json=experiment, headers=AUTH)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["where"] == "$.primary_metric"
+    assert error["message"].startswith("is not one of ['abandonment_rate', ")
+    assert "'click_through_rate'" in error["message"]
+    assert error["message"].endswith(", got 'click_through'")
+    nested = experiment | {
+        "primary_metric": "click_through_rate",
+        "guardrails": [{"metric": "revenue", "margin": 0.05}],
+    }
+    response = await client.post("/v1/experiments", json=nested, headers=AUTH)
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert error["where"] == "$.guardrails[0].metric"
+    assert "'revenue_per_user'" in error["message"] and error["message"].endswith("got 'revenue'")
+    assert await _state(gateway) == before
