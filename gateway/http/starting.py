@@ -41,6 +41,10 @@ def starting_app(settings: Settings, progress: Progress) -> web.Application:
         return response
 
     async def other(request: web.Request) -> web.Response:
+        if request.path == "/v1/search":  # counted as every search answered 503 is
+            metrics.SEARCHES.labels("unavailable").inc()
+        elif request.path == "/v1/events":
+            metrics.EVENT_REQUESTS.labels("unavailable").inc()
         return web.Response(
             body=error_body("starting", f"this gateway process is starting: {progress.why}"),
             status=503,

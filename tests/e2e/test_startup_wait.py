@@ -78,6 +78,10 @@ def test_processes_started_before_redis_serve_once_it_starts(
             status, refused, headers = _get(base + "/v1/search", search)
             assert status == 503 and refused["error"]["type"] == "starting", refused
             assert headers["Retry-After"] == "1"
+            with urllib.request.urlopen(base + "/metrics", timeout=2.0) as response:
+                scraped = response.read().decode()
+            assert 'abgate_searches_total{outcome="unavailable"} 1.0' in scraped
+            assert "abgate_redis_up 0.0" in scraped
             worker = _until(health + "/healthz", group, lambda s, b: b.get("starting") is True)
             assert "waiting for Redis" in worker["why"] and worker["healthy"] is True
             with urllib.request.urlopen(health + "/metrics", timeout=2.0) as response:
