@@ -214,6 +214,7 @@ class Authenticator:
         self.read_timeout_s = read_timeout_s
         self.retry_after_failure_s = retry_after_failure_s
         self._next_refresh_at = 0.0
+        self.unreadable = False  # the last read of the tokens failed: the cache may lack some
         self._fixed: list[tuple[bytes, Principal]] = []
         if env_admin_token is not None:
             self._fixed.append(
@@ -245,6 +246,14 @@ class Authenticator:
                 found = name
         return found
 
+    async def load(self) -> None:
+        """Read the tokens now (a process reads them before it takes requests, so a Redis
+        outage later finds them cached); a Redis error is raised."""
+        records = await self.store.all()
+        async with self._lock:
+            self._keep(records)
+            self._next_refresh_at = self.clock() + self.ttl_s
+
     def invalidate(self) -> None:
         """Re-read the tokens on the next check (this process just changed them)."""
         self._next_refresh_at = 0.0
@@ -267,13 +276,17 @@ class Authenticator:
                 # Keep the tokens known so far: a Redis outage must not lock everyone out,
                 # nor make every request wait for it.
                 self._failures.warning("cannot read the tokens (%r); using the cached ones", exc)
+                self.unreadable = True
                 wait = self.retry_after_failure_s
             else:
-                self._stored = [
-                    (r.sha256.encode(), Principal(r.name, r.role)) for r in records if r.active
-                ]
-                self._revoked = [(r.sha256.encode(), r.name) for r in records if not r.active]
+                self._keep(records)
             self._next_refresh_at = self.clock() + wait
+
+    def _keep(self, records: Iterable[TokenRecord]) -> None:
+        records = list(records)
+        self._stored = [(r.sha256.encode(), Principal(r.name, r.role)) for r in records if r.active]
+        self._revoked = [(r.sha256.encode(), r.name) for r in records if not r.active]
+        self.unreadable = False
 
     def _fresh(self) -> bool:
         return self.clock() < self._next_refresh_at

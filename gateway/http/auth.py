@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway import metrics
 from gateway.access.refusals import ANONYMOUS, Refusal
 from gateway.access.roles import Principal, Role
-from gateway.errors import Forbidden, RequestError, Unauthorized
+from gateway.errors import Forbidden, RequestError, Unauthorized, Unavailable
 from gateway.http.state import GATEWAY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -58,6 +58,13 @@ async def authenticate(request: web.Request) -> Principal | None:
             await _refuse(request, ANONYMOUS, "bad_token", why)
         return None
     principal = await gw.authenticator.identify(token)
+    if principal is None and gw.authenticator.unreadable:
+        # Perhaps a token created after this process last read them: not known to be wrong.
+        raise Unavailable(
+            "this token is not among those this process has read, and the tokens cannot be "
+            "read now (Redis is unreachable); try again shortly",
+            retry_after_s=5.0,
+        )
     if principal is None:
         owner = gw.authenticator.revoked_owner(token)
         if owner is not None:

@@ -66,6 +66,7 @@ OPS = web.AppKey("ops", OpsMeter)
 SHADOW = web.AppKey("shadow", ShadowClient)
 REFUSALS = web.AppKey("refusals", RefusalAudit)
 SIGNER = web.AppKey("search_ids", SearchIdSigner)
+AUTHENTICATOR = web.AppKey("authenticator", Authenticator)
 WATCHER = web.AppKey("watcher", ConfigWatcher)
 
 
@@ -255,6 +256,18 @@ async def search_ids(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+async def authenticator(app: web.Application) -> AsyncIterator[None]:
+    """Who a token belongs to: the tokens read before the process takes requests (a Redis
+    outage later finds them cached), then re-read each second."""
+    settings, events = app[SETTINGS], app[SINK]
+    app[PROGRESS].set("tokens", "reading the tokens")
+    app[AUTHENTICATOR] = check = Authenticator(
+        app[TOKENS], settings.admin_token, redis_down=lambda: not events.redis_ok
+    )
+    await check.load()
+    yield
+
+
 async def gateway(app: web.Application) -> AsyncIterator[None]:
     """What handlers read (``app[GATEWAY]``), from the services above."""
     settings, events = app[SETTINGS], app[SINK]
@@ -277,7 +290,7 @@ async def gateway(app: web.Application) -> AsyncIterator[None]:
         ops=app[OPS],
         shadow=app[SHADOW],
         tokens=app[TOKENS],
-        authenticator=Authenticator(app[TOKENS], settings.admin_token, redis_down=redis_down),
+        authenticator=app[AUTHENTICATOR],
         refusal_audit=app[REFUSALS],
         search_ids=app[SIGNER],
         redis_guard=RedisGuard(known_down=redis_down),
@@ -328,6 +341,7 @@ SERVICES = (
     shadow,
     refusals,
     search_ids,
+    authenticator,
     gateway,
     watcher,
     loop_lag,

@@ -236,3 +236,43 @@ async def test_a_failing_model_counts_search_errors(client: TestClient, gateway:
     assert (await response.json())["error"]["type"] == "inference_failed"
     assert metrics.own_counts()["search_errors"] == before + 1
     assert gateway.sink.count("accepted") == 0  # no exposure for a search that was not served
+
+
+async def test_tokens_read_at_start_serve_through_a_redis_outage(
+    settings: Settings, own_redis: EmbeddedRedis
+) -> None:
+    """A process reads the tokens before it takes requests, so one never used before an outage
+    still works during it; a token it has not read (created meanwhile) is answered 503 with
+    Retry-After while the tokens cannot be read, not refused as unknown (401, audited)."""
+    from gateway.access.tokens import Role, TokenStore
+    from gateway.redis_client import redis_client
+
+    store = TokenStore(redis_client(own_redis.url), settings.keys)
+    known, _ = await store.create("shop", Role.STOREFRONT, "tests")
+    server = GatewayTestServer(build_app(replace(settings, redis_url=own_redis.url)))
+    search = {"user_id": "u", "query": "q", "candidates": [1, 2]}
+    async with TestClient(server) as client:
+        late, _ = await store.create("shop-two", Role.STOREFRONT, "tests")  # not read yet
+        await store.redis.aclose()
+        own_redis.stop()
+        await asyncio.sleep(1.2)  # past the cache's time to live: a read is due, and fails
+        for _ in range(3):
+            ok = await client.post("/v1/search", json=search, headers=_bearer(known))
+            assert ok.status == 200, await ok.text()
+            unknown = await client.post("/v1/search", json=search, headers=_bearer(late))
+            assert unknown.status == 503, await unknown.text()
+            assert unknown.headers["Retry-After"] == "5"
+            assert (await unknown.json())["error"]["type"] == "unavailable"
+        refused = metrics.REFUSED.labels("bad_token")._value.get()
+        own_redis.start()
+        for _ in range(100):  # the next read, once Redis is back, knows it
+            answer = await client.post("/v1/search", json=search, headers=_bearer(late))
+            if answer.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert answer.status == 200, await answer.text()
+        assert metrics.REFUSED.labels("bad_token")._value.get() == refused
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
