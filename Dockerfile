@@ -56,7 +56,8 @@ ENV PATH=/opt/abgate/bin:$PATH \
     ABGATE_VAR_DIR=/var/lib/abgate \
     ABGATE_MODELS_DIR=/var/lib/abgate/models \
     ABGATE_ROUTING=/opt/abgate/configs/experiments.toml \
-    ABGATE_EVAL_FILE=/opt/abgate/configs/eval/storefront-heldout.jsonl
+    ABGATE_EVAL_FILE=/opt/abgate/configs/eval/storefront-heldout.jsonl \
+    ABGATE_EMBEDDED_REDIS=0
 USER ${UID}:${UID}
 WORKDIR /var/lib/abgate
 EXPOSE 8080

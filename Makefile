@@ -70,7 +70,7 @@ test-container: $(STAMP) wheelhouse
 	ABGATE_CONTAINER_TESTS=1 $(PYTEST) -s -p no:cacheprovider tests/deploy/test_container.py
 
 wheelhouse: var/wheelhouse/.stamp
-var/wheelhouse/.stamp: pyproject.toml
+var/wheelhouse/.stamp: pyproject.toml $(STAMP)
 	@mkdir -p var/wheelhouse
 	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > var/wheelhouse/requirements.txt
 	$(PY) -m pip wheel -q --disable-pip-version-check --wheel-dir var/wheelhouse -r var/wheelhouse/requirements.txt setuptools

@@ -46,9 +46,18 @@ def _logging(verbose: bool) -> None:
 
 
 def _ensure_models(settings: Settings) -> None:
-    from sim.build import ensure_demo_models
+    try:
+        from sim.build import ensure_demo_models
 
-    ensure_demo_models(settings.seed_models_dir)
+        ensure_demo_models(settings.seed_models_dir)
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise GatewayError(
+            "the demo's models are built with torch, which this install lacks (`pip install .` "
+            "and the container image are the runtime alone): pip install '.[models]', or run "
+            "the demo from a checkout with `make run`"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -60,6 +69,12 @@ def _redis(settings: Settings, data_dir: Path | None = None) -> Any:
     if settings.redis_url:
         yield settings.redis_url
         return
+    if not settings.embedded_redis:
+        raise ConfigError(
+            "REDIS_URL",
+            "is unset, and this install starts no Redis of its own (ABGATE_EMBEDDED_REDIS=0, as "
+            "in the container image): set it to your Redis, e.g. redis://redis:6379/0",
+        )
     data_dir = data_dir or settings.var_dir / "redis" / settings.prefix
     with shared_embedded_redis(data_dir) as (url, owned):
         if owned:
@@ -163,7 +178,7 @@ def check_seed(settings: Settings, redis_url: str) -> None:
     from gateway.models.store import ModelStore
     from gateway.redis_client import redis_client
     from gateway.redis_urls import redacted
-    from gateway.startup import NOT_THERE
+    from gateway.startup import NOT_THERE, credentials_refused, refused_credentials
 
     source = seed_source(settings)
 
@@ -176,6 +191,8 @@ def check_seed(settings: Settings, redis_url: str) -> None:
                 source, ConfigStore(redis, keys), ModelStore(redis, keys), options
             )
         except NOT_THERE as exc:
+            if refused_credentials(exc):
+                raise credentials_refused(redacted(redis_url), exc) from None
             print(
                 f"Redis at {redacted(redis_url)} does not answer yet ({exc}): the gateway "
                 f"processes wait for it (up to ABGATE_REDIS_WAIT_S, {settings.redis_wait_s:g} s) "

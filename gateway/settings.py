@@ -152,6 +152,9 @@ class Settings:
     # At start a process waits this long for Redis (retrying with backoff, its readiness 503
     # with the reason meanwhile), then exits non-zero: the service manager restarts it.
     redis_wait_s: float = 300.0
+    # Without REDIS_URL, serve / worker / run start a Redis of their own (the demo's way);
+    # the container image says no (0): a replica must never run on a private store.
+    embedded_redis: bool = True
 
     @property
     def scores_inline(self) -> bool:
@@ -249,4 +252,5 @@ class Settings:
             webhook_retry_s=_env_float("ABGATE_WEBHOOK_RETRY_S", 10.0, 0.01, 3600.0),
             webhook_attempts=_env_int("ABGATE_WEBHOOK_ATTEMPTS", 8, 1, 100),
             redis_wait_s=_env_float("ABGATE_REDIS_WAIT_S", 300.0, 0.0, 86_400.0),
+            embedded_redis=_env_choice("ABGATE_EMBEDDED_REDIS", "1", ("1", "0")) == "1",
         )

@@ -32,6 +32,13 @@ class StartupFailed(GatewayError):
     """A process could not start within its deadline; the message says what it waited for."""
 
 
+def credentials_refused(where: str, exc: BaseException) -> StartupFailed:
+    return StartupFailed(
+        f"Redis at {where} refused the credentials: {str(exc) or type(exc).__name__} (the user "
+        "and password in REDIS_URL)"
+    )
+
+
 @dataclass(frozen=True)
 class Backoff:
     """Delays between attempts: ``first_s``, doubling, at most ``cap_s``."""
@@ -83,10 +90,7 @@ async def wait_for_redis(
             waited = loop.time() - start
             reason = str(exc) or type(exc).__name__
             if refused_credentials(exc):  # not a Redis still starting: waiting would not help
-                raise StartupFailed(
-                    f"Redis at {where} refused the credentials: {reason} (the user and "
-                    "password in REDIS_URL)"
-                ) from None
+                raise credentials_refused(where, exc) from None
             if waited >= deadline_s:
                 raise StartupFailed(
                     f"Redis at {where} did not answer within {deadline_s:g} s "

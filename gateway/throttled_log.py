@@ -13,6 +13,7 @@ class ThrottledLog:
 
     logger: logging.Logger
     interval_s: float = 1.0
+    level: int = logging.WARNING
     _next_at: float = field(default=0.0, init=False)
     _held_back: int = field(default=0, init=False)
 
@@ -24,6 +25,6 @@ class ThrottledLog:
             return False
         if self._held_back:
             message += f" (and {self._held_back} more since the last line)"
-        self.logger.warning(message, *args)
+        self.logger.log(self.level, message, *args)
         self._next_at, self._held_back = now + self.interval_s, 0
         return True

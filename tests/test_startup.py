@@ -123,3 +123,22 @@ def test_the_worker_metrics_port_is_checked() -> None:
 
         with pytest.raises(GatewayError, match=f"--metrics-port {port}: cannot listen"):
             asyncio.run(start())
+
+
+def test_an_install_without_an_embedded_redis_needs_redis_url(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The container image sets ABGATE_EMBEDDED_REDIS=0: without REDIS_URL a replica refuses to
+    start rather than run on a store of its own."""
+    from gateway.cli import main
+
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("ABGATE_EMBEDDED_REDIS", "0")
+    monkeypatch.setenv("ABGATE_ADMIN_TOKEN", "a-secret-of-thirty-two-characters-x")
+    for command in (["worker"], ["serve"], ["backup", "/nonexistent/b"]):
+        assert main(command) == 2, command
+        assert "abgate: REDIS_URL: is unset, and this install starts no Redis of its own" in (
+            capsys.readouterr().err
+        )
+    monkeypatch.setenv("ABGATE_EMBEDDED_REDIS", "maybe")
+    assert main(["worker"]) == 2

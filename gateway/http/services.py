@@ -164,7 +164,14 @@ async def wait_for_routed_versions(
         missing = sorted(config().served_versions() - follower.registry.versions)
         if not missing:
             return
-        progress.set("models", f"loading the model versions it serves: {', '.join(missing)}")
+        progress.set(
+            "models",
+            "loading the model versions it serves: "
+            + ", ".join(
+                v + (f" (failed: {follower.failed[v]})" if v in follower.failed else "")
+                for v in missing
+            ),
+        )
         if loop.time() > deadline:
             why = []
             for version in missing:

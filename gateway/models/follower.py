@@ -33,6 +33,7 @@ from gateway.models.card import ModelCard
 from gateway.models.registrar import Registrar
 from gateway.models.store import HEARTBEAT_TTL_S, Heartbeat, ModelStore
 from gateway.tasks import cancel_and_wait
+from gateway.throttled_log import ThrottledLog
 
 log = logging.getLogger("abgate.models")
 
@@ -84,6 +85,11 @@ class ModelFollower:
         self.process = process_id()
         self.loading: set[str] = set()
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded here
+        # A missing model file or a Redis outage is retried several times a second: a line
+        # every 30 s says so, with the count held back.
+        self._load_failures = ThrottledLog(log, 30.0, logging.ERROR)
+        self._unavailable = ThrottledLog(log, 30.0)
+        self._was_unavailable = False
         self._kick = asyncio.Event()
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,7 +153,7 @@ class ModelFollower:
                     model = await asyncio.to_thread(self._load, card)
                 except (ConfigError, OSError) as exc:
                     self.failed[version] = str(exc)
-                    log.error("cannot load model %s: %s", version, exc)
+                    self._load_failures.warning("cannot load model %s: %s", version, exc)
                     continue
                 finally:
                     self.loading.discard(version)
@@ -201,7 +207,14 @@ class ModelFollower:
             try:
                 await self.sync()
             except (RedisError, OSError) as exc:
-                log.warning("model registry unavailable (%s); keeping what is loaded", exc)
+                self._unavailable.warning(
+                    "model registry unavailable (%s); keeping what is loaded", exc
+                )
+                self._was_unavailable = True
+            else:
+                if self._was_unavailable:
+                    log.info("model registry readable again")
+                    self._was_unavailable = False
 
     async def _listen(self) -> None:
         while not self._closing:

@@ -21,6 +21,7 @@ from gateway.redis_client import redis_client
 from gateway.settings import Settings
 from gateway.startup import wait_for_redis
 from gateway.tasks import cancel_and_wait
+from gateway.throttled_log import ThrottledLog
 from gateway.webhooks.backoff import RETRY_CAP_S, RetryPolicy
 from gateway.webhooks.dispatcher import Dispatcher, DispatchSettings
 from gateway.webhooks.store import WebhookStore
@@ -56,6 +57,8 @@ async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.E
     this consumer that it never saw, and a read ``>`` would never deliver them again. Applying
     them twice changes nothing (the scripts de-duplicate by event id)."""
     recover = True  # at start: what an earlier run of this worker left pending
+    errors = ThrottledLog(log, 30.0)  # an outage retries every second: a line every 30 s
+    failing = False
     while not stop.is_set():
         try:
             if recover:
@@ -67,11 +70,14 @@ async def _consume(consumer: StreamConsumer, state: WorkerState, stop: asyncio.E
             await consumer.step(block_ms=200)
             state.last_turn = state.last_attempt = time.monotonic()  # /healthz: it is reading
             state.last_error = ""
+            if failing:
+                log.info("shard %d: reading again", consumer.shard)
+                failing = False
         except (RedisError, OSError) as exc:
-            recover = True
+            recover = failing = True
             state.last_attempt = time.monotonic()  # alive, retrying
             state.last_error = str(exc)
-            log.warning("redis error reading shard %d: %s; retrying", consumer.shard, exc)
+            errors.warning("redis error reading shard %d: %s; retrying", consumer.shard, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 
@@ -189,6 +195,7 @@ async def run_worker(
             loop.create_task(_housekeeping(redis, keys, store, settings, state, stop), name="trim")
         )
         next_eval = loop.time() + eval_interval_s
+        loop_errors = ThrottledLog(log, 30.0)
         while not stop.is_set():
             try:
                 with contextlib.suppress(TimeoutError):
@@ -204,7 +211,7 @@ async def run_worker(
                     state.lag = await _stream_lag(redis, keys)
             except (RedisError, OSError) as exc:
                 state.last_error = str(exc)
-                log.warning("redis error in worker loop: %s; retrying", exc)
+                loop_errors.warning("redis error in worker loop: %s; retrying", exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
     finally:
