@@ -115,6 +115,8 @@ class ConfigStore:
             log.info("seeded the routing config from %s", source)
             return True
         _, stored = await self.load()
+        if routing_to_dict(config) == routing_to_dict(EMPTY):
+            return False  # an empty seed (a deployment from nothing): the store moved on from it
         if routing_to_dict(stored) != routing_to_dict(config) and await self.redis.set(
             self.keys.seed_notice, source, nx=True, ex=30
         ):

@@ -41,3 +41,17 @@ async def test_the_seed_fills_an_empty_store_only_and_a_difference_is_said_once(
     assert [(h["from"], h["to"], h["actor"]) for h in history] == [
         (None, "prod-v1", "gateway-startup")
     ]
+
+
+async def test_an_empty_seed_is_not_said_to_differ(
+    redis: Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deployment from nothing (the shipped seed names nothing, as in the container image):
+    once production is set, each start would otherwise warn that the seed differs."""
+    store = ConfigStore(redis, Keys(prefix))
+    empty = parse_routing({})
+    await store.seed_or_notice(empty, "gateway-startup", "experiments.toml")
+    await store.change(lambda c: parse_routing({"production": "prod-v1"}), "alice", "first")
+    with caplog.at_level(logging.WARNING, logger="abgate.control"):
+        assert not await store.seed_or_notice(empty, "gateway-startup", "experiments.toml")
+    assert not [r for r in caplog.records if "differs from the routing config" in r.message]
