@@ -194,6 +194,10 @@ def _taken(name: str, other: TokenRecord) -> str:
     return f"{name!r} looks like {other.name!r}, the name of {whose}; pick another name"
 
 
+# A token no cached entry matches makes a process read the tokens again, at most this often.
+MISS_REREAD_S: Final = 0.1
+
+
 class Authenticator:
     """Which principal a presented token belongs to, checked in constant time."""
 
@@ -214,6 +218,7 @@ class Authenticator:
         self.read_timeout_s = read_timeout_s
         self.retry_after_failure_s = retry_after_failure_s
         self._next_refresh_at = 0.0
+        self._read_at = -MISS_REREAD_S  # when the tokens were last read (or tried)
         self.unreadable = False  # the last read of the tokens failed: the cache may lack some
         self._fixed: list[tuple[bytes, Principal]] = []
         if env_admin_token is not None:
@@ -228,6 +233,16 @@ class Authenticator:
     async def identify(self, token: str) -> Principal | None:
         await self._refresh()
         digest = hash_token(token).encode()
+        found = self._match(digest)
+        if found is None and self.clock() - self._read_at >= MISS_REREAD_S:
+            # Perhaps created a moment ago through another process: read again before
+            # refusing (at most once per MISS_REREAD_S, so wrong tokens cannot drive reads).
+            self._next_refresh_at = 0.0
+            await self._refresh()
+            found = self._match(digest)
+        return found
+
+    def _match(self, digest: bytes) -> Principal | None:
         found = None
         for known, principal in self._entries():
             # Every entry is compared, match or not: the time taken says nothing about which.
@@ -252,7 +267,7 @@ class Authenticator:
         records = await self.store.all()
         async with self._lock:
             self._keep(records)
-            self._next_refresh_at = self.clock() + self.ttl_s
+            self._next_refresh_at = self._read_at = self.clock()  # the first request reads again
 
     def invalidate(self) -> None:
         """Re-read the tokens on the next check (this process just changed them)."""
@@ -281,6 +296,7 @@ class Authenticator:
             else:
                 self._keep(records)
             self._next_refresh_at = self.clock() + wait
+            self._read_at = self.clock()
 
     def _keep(self, records: Iterable[TokenRecord]) -> None:
         records = list(records)

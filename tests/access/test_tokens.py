@@ -7,7 +7,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.access.roles import Principal, Role
-from gateway.access.tokens import ENV_ADMIN, Authenticator, TokenStore, check_name
+from gateway.access.tokens import ENV_ADMIN, Authenticator, TokenRecord, TokenStore, check_name
 from gateway.errors import Conflict, NotFound, RequestError
 from gateway.keys import Keys
 from gateway.redis_server import EmbeddedRedis
@@ -23,9 +23,26 @@ async def test_cache_refresh_outage_and_env_admin(redis_server: EmbeddedRedis, p
     )
     assert await auth.identify("env-secret") == Principal(ENV_ADMIN, Role.ADMIN)
     token, _ = await store.create("zoe", Role.VIEWER, "test")
-    assert await auth.identify(token) is None  # cached before zoe existed: not yet known
-    now[0] += 1.0
+    assert await auth.identify(token) is None  # read a moment ago, before zoe existed
+    now[0] += 0.1
+    # A token no cached entry matches makes it read again (created through another process),
+    # at most once per MISS_REREAD_S: wrong tokens cannot drive the reads.
     assert await auth.identify(token) == Principal("zoe", Role.VIEWER)
+    reads = [0]
+    read = store.all
+
+    async def counted() -> list[TokenRecord]:
+        reads[0] += 1
+        return await read()
+
+    store.all = counted  # type: ignore[method-assign]
+    for _ in range(5):
+        assert await auth.identify("wrong") is None
+    assert reads[0] == 0
+    now[0] += 0.1
+    assert await auth.identify("wrong") is None and reads[0] == 1
+    store.all = read  # type: ignore[method-assign]
+    now[0] += 1.0
     await store.revoke("zoe", "test")
     down[0] = True
     now[0] += 1.0
