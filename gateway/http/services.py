@@ -277,11 +277,7 @@ async def authenticator(app: web.Application) -> AsyncIterator[None]:
 
 async def gateway(app: web.Application) -> AsyncIterator[None]:
     """What handlers read (``app[GATEWAY]``), from the services above."""
-    settings, events = app[SETTINGS], app[SINK]
-
-    def redis_down() -> bool:
-        return not events.redis_ok
-
+    settings, events, check = app[SETTINGS], app[SINK], app[AUTHENTICATOR]
     app[GATEWAY] = Gateway(
         settings=settings,
         keys=settings.keys,
@@ -297,10 +293,10 @@ async def gateway(app: web.Application) -> AsyncIterator[None]:
         ops=app[OPS],
         shadow=app[SHADOW],
         tokens=app[TOKENS],
-        authenticator=app[AUTHENTICATOR],
+        authenticator=check,
         refusal_audit=app[REFUSALS],
         search_ids=app[SIGNER],
-        redis_guard=RedisGuard(known_down=redis_down),
+        redis_guard=RedisGuard(known_down=check.redis_down),  # both go by the sink
     )
     yield
 

@@ -11,6 +11,7 @@ import time
 from aiohttp import web
 
 from gateway import metrics
+from gateway.http import health
 from gateway.http.errors import error_body, json_response
 from gateway.settings import Settings
 from gateway.startup import Progress
@@ -34,12 +35,6 @@ def starting_app(settings: Settings, progress: Progress) -> web.Application:
     async def readyz(request: web.Request) -> web.Response:
         return json_response({"ready": False, "searches": False, **state()}, status=503)
 
-    async def prometheus(request: web.Request) -> web.Response:
-        body, content_type = metrics.render()
-        response = web.Response(body=body)
-        response.headers["Content-Type"] = content_type
-        return response
-
     async def other(request: web.Request) -> web.Response:
         if request.path == "/v1/search":  # counted as every search answered 503 is
             metrics.SEARCHES.labels("unavailable").inc()
@@ -55,6 +50,6 @@ def starting_app(settings: Settings, progress: Progress) -> web.Application:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/metrics", health.prometheus)  # reads no service
     app.router.add_route("*", "/{tail:.*}", other)
     return app
